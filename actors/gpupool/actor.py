@@ -1,0 +1,24 @@
+"""GpuPool's registration: the kind's API facts and its controller."""
+from __future__ import annotations
+
+from actors.capacity import PROTOCOL
+from actors.controller import Controller, register
+from actors.gpupool import model
+from actors.gpupool.spec import GpuPoolSpec
+from core.kinds import Column, KindInfo
+
+INFO = KindInfo(
+    name="GpuPool", plural="gpupools", spec_type=GpuPoolSpec, events=PROTOCOL,
+    controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,), short_names=("pool", "pools"),
+    columns=(
+        Column("REGION", lambda o: o["spec"].get("region", "")),
+        Column("GPU", lambda o: o["spec"].get("gpu", "")),
+        Column("CAPACITY", lambda o: o["spec"].get("capacity", "")),
+        Column("FREE", lambda o: (o.get("status") or {}).get("freeGpus", "")),
+    ),
+)
+
+CONTROLLER = register(Controller(
+    info=INFO, state_type=model.Pool, initial=model.initial, evolve=model.evolve, decide=model.decide,
+    status_of=model.status_of, view=model.view, finished=model.finished,
+))

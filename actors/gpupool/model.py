@@ -1,0 +1,165 @@
+"""GpuPool's pure core: fold allocation requests in log order, grant or refuse each exactly once.
+
+Requests carry absolute targets; a grant replaces the requester's allocation, so a repeated request is
+harmless. Shrinking a request is always granted (that is how capacity is released).
+"""
+from __future__ import annotations
+
+import msgspec
+from msgspec.structs import replace
+
+from actors.capacity import CapacityGranted, CapacityRefused, CapacityRequested, pool_key
+from actors.decisions import Context, Decision, Order, PoolView
+from actors.gpupool.spec import GpuPoolSpec
+from core.events import (Condition, DeletionRequested, Event, FinalizerRemoved, ReconcileFailed, SpecApplied,
+                         StatusUpdated)
+from core.names import Ref
+from core.replicas import EnsurePool, PoolReady, PoolRetired, RetirePool
+
+CONTROLLER_NAME = "pools"
+FINALIZER = "pools.bosun.dev/allocations"
+DRIVER = "sim"
+
+
+class Request(msgspec.Struct, frozen=True):
+    request_id: int
+    requester: str
+    gpus: int
+
+
+class Pool(msgspec.Struct, frozen=True, kw_only=True):
+    ref: Ref
+    spec: GpuPoolSpec | None = None
+    generation: int = 0
+    deleting: bool = False
+    finalized: bool = False
+    allocations: dict[str, int] = {}
+    pending: tuple[Request, ...] = ()
+    ensured_generation: int = 0
+    ready_generation: int = 0
+    retire_ordered: bool = False
+    retired: bool = False
+    status: StatusUpdated | None = None
+
+    @property
+    def allocated(self) -> int:
+        return sum(self.allocations.values())
+
+
+def initial(ref: Ref) -> Pool:
+    return Pool(ref=ref)
+
+
+def evolve(state: Pool, event: Event) -> Pool:
+    match event:
+        case SpecApplied(generation=g, spec=spec, created=created):
+            base = initial(state.ref) if created and (state.finalized or state.spec is None) else state
+            return replace(base, spec=msgspec.convert(spec, GpuPoolSpec), generation=g, deleting=False,
+                           finalized=False, retire_ordered=False, retired=False)
+        case DeletionRequested():
+            return replace(state, deleting=True)
+        case CapacityRequested(request_id=rid, requester=who, gpus=gpus):
+            if any(p.request_id == rid and p.requester == who for p in state.pending):
+                return state
+            return replace(state, pending=(*state.pending, Request(rid, who, gpus)))
+        case CapacityGranted(request_id=rid, requester=who, gpus=gpus):
+            allocations = {k: v for k, v in state.allocations.items() if k != who}
+            if gpus:
+                allocations[who] = gpus
+            return replace(state, allocations=allocations, pending=_answered(state.pending, rid, who))
+        case CapacityRefused(request_id=rid, requester=who):
+            return replace(state, pending=_answered(state.pending, rid, who))
+        case EnsurePool(generation=g):
+            return replace(state, ensured_generation=max(state.ensured_generation, g))
+        case PoolReady(generation=g):
+            return replace(state, ready_generation=max(state.ready_generation, g))
+        case RetirePool():
+            return replace(state, retire_ordered=True)
+        case PoolRetired():
+            return replace(state, retired=True)
+        case FinalizerRemoved():
+            return replace(state, finalized=True)
+        case StatusUpdated():
+            return replace(state, status=event)
+        case _:
+            return state
+
+
+def _answered(pending: tuple[Request, ...], rid: int, who: str) -> tuple[Request, ...]:
+    return tuple(p for p in pending if not (p.request_id == rid and p.requester == who))
+
+
+def decide(state: Pool, now: float, ctx: Context) -> Decision:
+    if state.spec is None or state.finalized:
+        return Decision()
+    spec = state.spec
+    events: list[Event] = []
+    commands: list[Order] = []
+    me = pool_key(state.ref.namespace, state.ref.name)
+    ready = state.ready_generation >= state.generation
+    allocations = dict(state.allocations)
+    for req in state.pending:
+        held = allocations.get(req.requester, 0)
+        others = sum(allocations.values()) - held
+        if req.gpus <= held or (ready and not state.deleting and others + req.gpus <= spec.capacity):
+            allocations[req.requester] = req.gpus
+            events.append(CapacityGranted(request_id=req.request_id, requester=req.requester, pool=me,
+                                          gpus=req.gpus))
+        elif not ready and not state.deleting:
+            break  # answer once the data plane has the pool; requests stay queued in order
+        else:
+            why = "pool is being deleted" if state.deleting else (
+                f"needs {req.gpus - held} more GPU, {max(0, spec.capacity - others - held)} free")
+            events.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
+                                          gpus=req.gpus, available=max(0, spec.capacity - others), reason=why))
+    allocated = sum(v for v in allocations.values())
+    if state.deleting:
+        if allocated == 0 and not state.retire_ordered:
+            commands.append(Order(DRIVER, RetirePool(), f"{state.ref.token}/retire/{state.generation}"))
+        if state.retired and allocated == 0:
+            events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
+    elif state.ensured_generation < state.generation:
+        commands.append(Order(DRIVER, EnsurePool(region=spec.region, gpu=spec.gpu, capacity=spec.capacity,
+                                                 generation=state.generation),
+                              f"{state.ref.token}/ensure/{state.generation}"))
+    status = _status(state, spec, allocated, ready)
+    if state.status is None or _differs(state.status, status):
+        events.append(status)
+    return Decision(events=tuple(events), commands=tuple(commands))
+
+
+def _status(state: Pool, spec: GpuPoolSpec, allocated: int, ready: bool) -> StatusUpdated:
+    fields = {"capacity": spec.capacity, "allocatedGpus": allocated, "freeGpus": max(0, spec.capacity - allocated)}
+    if state.deleting:
+        phase, cond = "Deleting", Condition(type="Ready", status="False", reason="Deleting",
+                                            message=f"waiting for {allocated} allocated GPU to be released")
+    elif ready:
+        phase, cond = "Ready", Condition(type="Ready", status="True", reason="Provisioned",
+                                         message=f"{spec.capacity - allocated} of {spec.capacity} GPU free")
+    else:
+        phase, cond = "Progressing", Condition(type="Ready", status="False", reason="Provisioning",
+                                               message="waiting for the data plane to provision the pool")
+    return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=(cond,), fields=fields)
+
+
+def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
+    return (a.phase, a.observed_generation, a.conditions, a.fields) != (b.phase, b.observed_generation,
+                                                                        b.conditions, b.fields)
+
+
+def view(state: Pool) -> PoolView | None:
+    if state.spec is None or state.finalized or state.ready_generation < 1:
+        return None
+    return PoolView(ref=state.ref, region=state.spec.region, gpu=state.spec.gpu, capacity=state.spec.capacity,
+                    allocated=state.allocated, deleting=state.deleting)
+
+
+def status_of(state: Pool) -> StatusUpdated | None:
+    return state.status
+
+
+def finished(state: Pool) -> bool:
+    return state.finalized
+
+
+__all__ = ["Pool", "initial", "evolve", "decide", "view", "status_of", "finished", "ReconcileFailed"]

@@ -1,0 +1,1 @@
+"""The log and its contract: names, subjects, typed events, kinds, JetStream I/O."""

@@ -1,0 +1,57 @@
+"""Encoding and decoding event bodies, with the upcaster path for older schema versions.
+
+Encoders and decoders are built once. A body whose `Bosun-Schema` header is older than its type's
+current `version` is decoded to a dict, passed through the registered upcasters in order, then converted.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import msgspec
+
+from core import headers as H
+from core.events import Event, tag_of
+from core.kinds import KindInfo
+
+_encoder = msgspec.json.Encoder()
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(tag: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register `fn` to turn a `tag` body of `from_version` into `from_version + 1`."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(tag, from_version)] = fn
+        return fn
+
+    return register
+
+
+def encode(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def encode_json(value: Any) -> bytes:
+    return _encoder.encode(value)
+
+
+def event_headers(event: Event, now: float, **extra: str) -> dict[str, str]:
+    """The standard headers of an event: type, schema version, event time, plus `extra`."""
+    hdrs = {H.TYPE: tag_of(type(event)), H.SCHEMA: str(type(event).version), H.TIME: repr(now)}
+    hdrs.update(extra)
+    return hdrs
+
+
+def decode(kind: KindInfo, data: bytes, hdrs: Mapping[str, str] | None = None) -> Event:
+    """Decode a body of `kind`'s event union, upcasting it first when its schema version is old."""
+    version = int((hdrs or {}).get(H.SCHEMA, "0") or 0)
+    if version:
+        tag = (hdrs or {}).get(H.TYPE, "")
+        if (tag, version) in _UPCASTERS:
+            body: dict[str, Any] = msgspec.json.decode(data)
+            while (tag, version) in _UPCASTERS:
+                body = _UPCASTERS[(tag, version)](body)
+                version += 1
+            return msgspec.convert(body, kind.decoder.type)  # type: ignore[no-any-return]
+    return kind.decoder.decode(data)  # type: ignore[no-any-return]

@@ -1,0 +1,189 @@
+"""The log: one JetStream stream, appends with optimistic concurrency and dedup, reads by subject.
+
+This is the only module that knows JetStream's wire details (error codes, direct-get batches);
+everything above it speaks `append`, `last`, `read` and `StoredMessage`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
+
+from core import headers as H
+from core import subjects
+from core.codec import encode, event_headers
+from core.events import Event
+
+WRONG_LAST_SEQUENCE = 10071
+DUPLICATE_WINDOW = 120.0
+SNAPSHOTS = "bosun-snapshots"
+LEASES = "bosun-leases"
+CHECKPOINTS = "bosun-checkpoints"
+
+
+class Conflict(Exception):
+    """The subject moved on since the writer looked: someone else wrote first (409)."""
+
+
+class Unavailable(Exception):
+    """The log could not be reached (503)."""
+
+
+class StoredMessage(msgspec.Struct, frozen=True):
+    seq: int
+    subject: str
+    headers: dict[str, str]
+    data: bytes
+    time: float
+    """Writer's event time (Bosun-Time), falling back to the server's timestamp."""
+
+
+class Appended(msgspec.Struct, frozen=True):
+    seq: int
+    duplicate: bool
+
+
+async def connect(url: str, name: str, **options: Any) -> NATS:
+    """A client that keeps reconnecting forever: components outlive NATS restarts."""
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+                              connect_timeout=5, **options)
+
+
+class Log:
+    def __init__(self, nc: NATS, stream: str = subjects.STREAM) -> None:
+        self.nc = nc
+        self.stream = stream
+        self.js: JetStreamContext = nc.jetstream(timeout=10)
+        self.jsm = nc.jsm(timeout=10)
+
+    async def ensure(self, replicas: int = 1) -> None:
+        """Create the stream and buckets if absent; idempotent, safe to call from every component."""
+        config = api.StreamConfig(
+            name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS], storage=api.StorageType.FILE,
+            num_replicas=replicas, duplicate_window=DUPLICATE_WINDOW, allow_direct=True, max_msg_size=1 << 20,
+        )
+        try:
+            await self.jsm.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            await self.jsm.update_stream(config)
+        for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
+            await self.js.create_key_value(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas,
+                                                              history=1, storage=api.StorageType.FILE))
+
+    async def kv(self, bucket: str) -> KeyValue:
+        return await self.js.key_value(bucket)
+
+    async def append(self, subject: str, event: Event, *, now: float | None = None,
+                     expected_last_subject_seq: int | None = None, msg_id: str | None = None,
+                     extra: dict[str, str] | None = None) -> Appended:
+        hdrs = event_headers(event, time.time() if now is None else now, **(extra or {}))
+        if msg_id is not None:
+            hdrs[H.MSG_ID] = msg_id
+        if expected_last_subject_seq is not None:
+            hdrs[H.EXPECTED_LAST_SUBJECT_SEQ] = str(expected_last_subject_seq)
+        try:
+            return await self.publish(subject, encode(event), hdrs)
+        except Conflict:
+            # JetStream checks the expected sequence before dedup, so a retry of a write that already
+            # landed looks like a conflict: it is ours when the subject's last message carries our id.
+            if msg_id is not None:
+                last = await self.last(subject)
+                if last is not None and last.headers.get(H.MSG_ID) == msg_id:
+                    return Appended(last.seq, True)
+            raise
+
+    async def publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> Appended:
+        try:
+            ack = await self.js.publish(subject, data, headers=hdrs)
+        except nats.js.errors.APIError as e:
+            if e.err_code == WRONG_LAST_SEQUENCE:
+                raise Conflict(e.description or "wrong last sequence") from e
+            raise
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError,
+                nats.errors.ConnectionClosedError) as e:
+            raise Unavailable(str(e) or type(e).__name__) from e
+        return Appended(ack.seq, bool(ack.duplicate))
+
+    async def last(self, subject: str) -> StoredMessage | None:
+        """The last message on `subject`, or None."""
+        try:
+            raw = await self.jsm.get_msg(self.stream, subject=subject, direct=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+            raise Unavailable(str(e) or type(e).__name__) from e
+        return _stored(raw.subject or subject, raw.seq or 0, dict(raw.headers or {}), raw.data or b"")
+
+    async def last_seq(self) -> int:
+        info = await self.jsm.stream_info(self.stream)
+        return int(info.state.last_seq)
+
+    async def read(self, filter_subject: str, start_seq: int = 1, up_to_seq: int | None = None,
+                   batch: int = 1024) -> AsyncIterator[StoredMessage]:
+        """Messages on `filter_subject` from `start_seq` (through `up_to_seq`), in stream order.
+
+        Uses direct-get batches, so a long history streams without creating a consumer.
+        """
+        seq = max(1, start_seq)
+        while True:
+            got = 0
+            last = 0
+            async with contextlib.aclosing(self._direct_batch(filter_subject, seq, batch)) as page:
+                async for m in page:
+                    if up_to_seq is not None and m.seq > up_to_seq:
+                        return
+                    got += 1
+                    last = m.seq
+                    yield m
+            if got < batch or (up_to_seq is not None and last >= up_to_seq):
+                return
+            seq = last + 1
+
+    async def _direct_batch(self, filter_subject: str, seq: int, batch: int) -> AsyncIterator[StoredMessage]:
+        req: dict[str, Any] = {"seq": seq, "next_by_subj": filter_subject, "batch": batch}
+        inbox = self.nc.new_inbox()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        sub = await self.nc.subscribe(inbox, cb=queue.put)
+        try:
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", msgspec.json.encode(req), reply=inbox)
+            while True:
+                try:
+                    msg = await asyncio.wait_for(queue.get(), timeout=10)
+                except asyncio.TimeoutError as e:
+                    raise Unavailable("direct get timed out") from e
+                hdrs = dict(msg.headers or {})
+                status = hdrs.get("Status")
+                if status:  # 204 end of batch, 404 nothing (more) to read
+                    if status in ("204", "404"):
+                        return
+                    raise Unavailable(f"direct get failed: {status} {hdrs.get('Description', '')}")
+                yield _stored(hdrs.get("Nats-Subject", ""), int(hdrs.get("Nats-Sequence", "0")), hdrs, msg.data)
+        finally:
+            await sub.unsubscribe()
+
+
+def _stored(subject: str, seq: int, hdrs: dict[str, str], data: bytes) -> StoredMessage:
+    when = hdrs.get(H.TIME)
+    if when is None:
+        stamp = hdrs.get("Nats-Time-Stamp")
+        when = repr(api.Base._parse_utc_iso(stamp).timestamp()) if stamp else "0"
+    return StoredMessage(seq, subject, hdrs, data, float(when))
+
+
+def stored_from_msg(msg: Any) -> StoredMessage:
+    """A consumer-delivered JetStream message as a StoredMessage."""
+    hdrs = dict(msg.headers or {})
+    md = msg.metadata
+    when = hdrs.get(H.TIME)
+    return StoredMessage(md.sequence.stream, msg.subject, hdrs, msg.data,
+                         float(when) if when else md.timestamp.timestamp())

