@@ -29,6 +29,8 @@ class Controller(Generic[S]):
     """The last status this actor published (folded from its own StatusUpdated events)."""
     view: Callable[[S], PoolView | None] = lambda _s: None
     """Facts this resource publishes for other actors' Context (e.g. a pool's free capacity)."""
+    publishes_view: bool = False
+    """True when `view` may return facts: such resources are loaded eagerly at start."""
     finished: Callable[[S], bool] = lambda _s: False
     """True once the resource is gone (all finalizers removed): the runtime may forget it."""
 

@@ -20,5 +20,5 @@ INFO = KindInfo(
 
 CONTROLLER = register(Controller(
     info=INFO, state_type=model.Pool, initial=model.initial, evolve=model.evolve, decide=model.decide,
-    status_of=model.status_of, view=model.view, finished=model.finished,
+    status_of=model.status_of, view=model.view, publishes_view=True, finished=model.finished,
 ))

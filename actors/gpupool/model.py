@@ -35,6 +35,8 @@ class Pool(msgspec.Struct, frozen=True, kw_only=True):
     finalized: bool = False
     allocations: dict[str, int] = {}
     pending: tuple[Request, ...] = ()
+    answered: dict[str, int] = {}
+    """Requester -> highest request id answered: a redelivered request is never answered twice."""
     ensured_generation: int = 0
     ready_generation: int = 0
     retire_ordered: bool = False
@@ -59,16 +61,17 @@ def evolve(state: Pool, event: Event) -> Pool:
         case DeletionRequested():
             return replace(state, deleting=True)
         case CapacityRequested(request_id=rid, requester=who, gpus=gpus):
-            if any(p.request_id == rid and p.requester == who for p in state.pending):
+            if rid <= state.answered.get(who, 0) or any(
+                    p.request_id == rid and p.requester == who for p in state.pending):
                 return state
             return replace(state, pending=(*state.pending, Request(rid, who, gpus)))
         case CapacityGranted(request_id=rid, requester=who, gpus=gpus):
             allocations = {k: v for k, v in state.allocations.items() if k != who}
             if gpus:
                 allocations[who] = gpus
-            return replace(state, allocations=allocations, pending=_answered(state.pending, rid, who))
+            return replace(state, allocations=allocations, **_answered(state, rid, who))
         case CapacityRefused(request_id=rid, requester=who):
-            return replace(state, pending=_answered(state.pending, rid, who))
+            return replace(state, **_answered(state, rid, who))
         case EnsurePool(generation=g):
             return replace(state, ensured_generation=max(state.ensured_generation, g))
         case PoolReady(generation=g):
@@ -85,8 +88,9 @@ def evolve(state: Pool, event: Event) -> Pool:
             return state
 
 
-def _answered(pending: tuple[Request, ...], rid: int, who: str) -> tuple[Request, ...]:
-    return tuple(p for p in pending if not (p.request_id == rid and p.requester == who))
+def _answered(state: Pool, rid: int, who: str) -> dict[str, object]:
+    pending = tuple(p for p in state.pending if not (p.request_id == rid and p.requester == who))
+    return {"pending": pending, "answered": {**state.answered, who: max(rid, state.answered.get(who, 0))}}
 
 
 def decide(state: Pool, now: float, ctx: Context) -> Decision:

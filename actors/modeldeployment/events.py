@@ -29,6 +29,8 @@ class ScaleDownStarted(Event, frozen=True, tag="deployment.scale-down-started"):
 
 class PlacementFailed(Event, frozen=True, tag="deployment.placement-failed"):
     reason: str
+    since: float = 0.0
+    """Decision time when placement first failed: the requeue wait grows from it."""
 
     def summary(self) -> str:
         return f"placement failed: {self.reason}"

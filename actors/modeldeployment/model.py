@@ -54,7 +54,7 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     refused: dict[str, str] = {}
     """Pool -> reason of its latest refusal; cleared when the pool grants again."""
     last_request: int = 0
-    unschedulable_attempts: int = 0
+    unschedulable_since: float = 0.0
     lost: tuple[tuple[str, str], ...] = ()
     """(replica, reason) lost since the last ReplicaReplaced narrative."""
     narrated_target: int = 0
@@ -77,6 +77,8 @@ def evolve(state: Deployment, event: Event) -> Deployment:
         case DeletionRequested():
             return replace(state, deleting=True)
         case StartReplica(replica=rid, pool=pool, model=m, gpus=gpus):
+            if rid in state.replicas:
+                return state
             replicas = {**state.replicas, rid: Replica(id=rid, pool=pool, model=m, gpus=gpus)}
             return replace(state, replicas=replicas, next_replica=max(state.next_replica, _index(rid) + 1))
         case StopReplica(replica=rid):
@@ -112,12 +114,11 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             return replace(state, narrated_target=n)
         case ScaleUpCompleted():
             return state
-        case PlacementFailed():
-            return replace(state, placement_failed=True, unschedulable_attempts=state.unschedulable_attempts + 1)
+        case PlacementFailed(since=since):
+            return replace(state, placement_failed=True, unschedulable_since=since)
         case StatusUpdated():
-            placed = event.phase != "Pending"
-            return replace(state, status=event, placement_failed=state.placement_failed and not placed,
-                           unschedulable_attempts=state.unschedulable_attempts if not placed else 0)
+            placed = not any(c.type == "Scheduled" and c.status == "False" for c in event.conditions)
+            return replace(state, status=event, placement_failed=state.placement_failed and not placed)
         case FinalizerRemoved():
             return replace(state, finalized=True)
         case _:
@@ -238,13 +239,15 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
 
     finished = state.deleting and not state.replicas and not state.grants and not state.outstanding \
         and not plan.messages
-    _narrate(plan, state, spec, desired, fresh_ready, unschedulable, finished)
+    _narrate(plan, state, spec, desired, fresh_ready, unschedulable, finished, now)
     if finished:
         plan.events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
     wake = None
     if unschedulable:
-        wake = now + min(REQUEUE_CAP, 0.25 + backoff(state.unschedulable_attempts + 1, state.ref.token,
-                                                       base=0.5, cap=REQUEUE_CAP))
+        # Re-check capacity with a wait that grows with how long we have been unschedulable (capped),
+        # jittered deterministically so replays agree and a crowd of pending deployments spreads out.
+        waited = max(0.0, now - state.unschedulable_since) if state.placement_failed else 0.0
+        wake = now + 0.2 + backoff(1 + int(waited // 2), state.ref.token, base=0.5, cap=REQUEUE_CAP)
     return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
                     wake_at=wake)
 
@@ -270,7 +273,7 @@ def _why_unschedulable(spec: ModelDeploymentSpec, candidates: list[PoolView], mi
 
 
 def _narrate(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_ready: int,
-             unschedulable: str, finished: bool) -> None:
+             unschedulable: str, finished: bool, now: float) -> None:
     current = sum(1 for r in state.replicas.values() if not r.stopping)
     if not state.deleting and desired != state.narrated_target and (plan.commands or plan.messages):
         if desired > state.narrated_target:
@@ -278,7 +281,7 @@ def _narrate(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, desired:
         else:
             plan.events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
     if unschedulable and not state.placement_failed:
-        plan.events.append(PlacementFailed(reason=unschedulable))
+        plan.events.append(PlacementFailed(reason=unschedulable, since=now))
     status = _status(state, spec, desired, fresh_ready, unschedulable, finished)
     if status.phase == "Ready" and (state.status is None or state.status.phase != "Ready") and desired > 0:
         plan.events.append(ScaleUpCompleted(replicas=desired))

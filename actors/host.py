@@ -1,0 +1,484 @@
+"""The controller host: routes the log to per-resource actors and does all their I/O.
+
+One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
+mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`); mailboxes
+are drained one at a time per resource, concurrently across resources. A message is acked only after
+the decision that followed it is durably appended. Cold start folds from the partition checkpoints with
+one ordered pass of that consumer and decides only once caught up.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import os
+import time
+from typing import Any
+
+import nats.js.errors
+import structlog
+from nats.js import api
+
+from actors.cells import Cell
+from actors.controller import controller_for, controllers
+from actors.decisions import Context, Decision, PoolView, backoff
+from actors.leases import Leases, partition_of
+from core import codec, kinds, subjects
+from core import headers as H
+from core import log as corelog
+from core.events import Condition, Event, ReconcileFailed, StatusUpdated
+from core.log import Conflict, Log, StoredMessage
+from core.names import Ref
+
+log = structlog.get_logger("bosun.controller")
+TICK = object()
+"""Mailbox item meaning "decide again" (a timer fired, or catch-up finished)."""
+
+
+class Host:
+    def __init__(self, lg: Log, *, host_id: str, partitions: int = 16, fetch_batch: int = 512,
+                 max_in_flight: int = 8192, concurrency: int = 128, idle_seconds: float = 30.0,
+                 flush_seconds: float = 5.0) -> None:
+        self.log = lg
+        self.host_id = host_id
+        self.partitions = partitions
+        self.fetch_batch = fetch_batch
+        self.max_in_flight = max_in_flight
+        self.idle_seconds = idle_seconds
+        self.flush_seconds = flush_seconds
+        self.slots = asyncio.Semaphore(concurrency)
+        self.cells: dict[str, Cell] = {}
+        self.loading: dict[str, asyncio.Future[Cell]] = {}
+        self.views: dict[str, PoolView] = {}
+        self.context = Context()
+        self.timers: list[tuple[float, str]] = []
+        self.pending: dict[int, list[Any]] = {}  # seq -> [msg, remaining targets]
+        self.caught_up = asyncio.Event()
+        self.catch_up_target = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.leases: Leases | None = None
+        self.durable = f"controller-{host_id}"
+        self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.snapshots = await self.log.kv(corelog.SNAPSHOTS)
+        self.checkpoints = await self.log.kv(corelog.CHECKPOINTS)
+        self.leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
+        while not await self.leases.acquire():
+            log.info("waiting for partition leases", host=self.host_id)
+            if await _wait(stop, 2.0):
+                return
+        start = await self._checkpoint() + 1
+        await self._activate_publishers()
+        sub = await self._subscribe(start)
+        self.catch_up_target = await self.log.last_seq()
+        log.info("controller starting", host=self.host_id, partitions=sorted(self.leases.owned), from_seq=start,
+                 catch_up_to=self.catch_up_target)
+        if self.catch_up_target < start:
+            await self._caught_up()
+        loops = [self._consume(sub, stop), self._timers(stop), self._housekeeping(stop)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for task in list(self.tasks):
+                await asyncio.wait([task], timeout=5)
+            await self.flush()
+            await self.leases.release()
+            await sub.unsubscribe()
+
+    async def _checkpoint(self) -> int:
+        """The oldest checkpoint of our partitions: every event at or below it is in a snapshot."""
+        assert self.leases is not None
+        seqs = []
+        for p in self.leases.owned:
+            try:
+                seqs.append(int((await self.checkpoints.get(f"p.{p}")).value or b"0"))
+            except nats.js.errors.KeyNotFoundError:
+                seqs.append(0)
+        return min(seqs, default=0)
+
+    async def _subscribe(self, start: int) -> Any:
+        """(Re)create our durable consumer at `start`: its position after a restart is the checkpoint."""
+        try:
+            await self.log.jsm.delete_consumer(self.log.stream, self.durable)
+        except nats.js.errors.NotFoundError:
+            pass
+        config = api.ConsumerConfig(
+            durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=120, max_ack_pending=self.max_in_flight,
+            filter_subjects=[subjects.EVENTS, subjects.COMMANDS], max_deliver=-1)
+        await self.log.jsm.add_consumer(self.log.stream, config)
+        return await self.log.js.pull_subscribe_bind(self.durable, stream=self.log.stream)
+
+    async def _activate_publishers(self) -> None:
+        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
+        for ctrl in controllers():
+            if not ctrl.publishes_view:
+                continue
+            try:
+                keys = await self.snapshots.keys(filters=[f"{ctrl.info.key}.>"])
+            except nats.js.errors.NoKeysError:
+                continue
+            for key in keys:
+                await self._cell(Ref.parse(key))
+
+    # ---- consuming ------------------------------------------------------------------------------------
+
+    async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if len(self.pending) >= self.max_in_flight:
+                await asyncio.sleep(0.005)
+                continue
+            try:
+                msgs = await sub.fetch(min(self.fetch_batch, self.max_in_flight - len(self.pending)), timeout=0.5)
+            except nats.errors.TimeoutError:
+                msgs = []
+            except (nats.errors.ConnectionClosedError, nats.errors.Error) as e:
+                log.warning("fetch failed", error=str(e))
+                await _wait(stop, 0.5)
+                continue
+            for msg in msgs:
+                await self._dispatch(msg)
+            if not self.caught_up.is_set() and not msgs and not self.pending:
+                await self._caught_up()
+
+    async def _dispatch(self, msg: Any) -> None:
+        stored = corelog.stored_from_msg(msg)
+        try:
+            parsed = subjects.parse(stored.subject)
+            info = kinds.get(parsed.ref.kind)
+            event = codec.decode(info, stored.data, stored.headers)
+        except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
+            log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
+            await msg.ack()
+            return
+        targets = [r for r in self._targets(parsed.ref, stored) if self._owns(r)]
+        if not targets:
+            await msg.ack()
+            return
+        self.pending[stored.seq] = [msg, len(targets)]
+        for ref in targets:
+            cell = await self._cell(ref)
+            cell.queue.append((stored, event))
+            self._schedule(cell)
+
+    def _targets(self, owner: Ref, stored: StoredMessage) -> list[Ref]:
+        refs = [owner]
+        for header in (H.SENDER, H.NOTIFY):
+            token = stored.headers.get(header)
+            if token:
+                other = Ref.parse(token)
+                if other != owner:
+                    refs.append(other)
+        return [r for r in refs if controller_for(r.kind) is not None]
+
+    def _owns(self, ref: Ref) -> bool:
+        assert self.leases is not None
+        return partition_of(ref, self.partitions) in self.leases.owned
+
+    async def _caught_up(self) -> None:
+        if self.caught_up.is_set():
+            return
+        self.caught_up.set()
+        log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
+        for cell in list(self.cells.values()):
+            self._tick(cell)
+        for token, _ in list(self.timers):
+            if token not in self.cells:
+                self._tick(await self._cell(Ref.parse(token)))
+
+    # ---- cells ------------------------------------------------------------------------------------------
+
+    async def _cell(self, ref: Ref) -> Cell:
+        token = ref.token
+        cell = self.cells.get(token)
+        if cell is not None:
+            return cell
+        if token in self.loading:
+            return await self.loading[token]
+        fut: asyncio.Future[Cell] = asyncio.get_running_loop().create_future()
+        self.loading[token] = fut
+        try:
+            ctrl = controller_for(ref.kind)
+            assert ctrl is not None, ref
+            try:
+                entry = await self.snapshots.get(token)
+                cell = Cell(ref, ctrl, Cell.load(entry.value or b""))
+            except nats.js.errors.KeyNotFoundError:
+                cell = Cell(ref, ctrl)
+            cell.idle_since = time.monotonic()
+            self.cells[token] = cell
+            self._publish_view(cell)
+            fut.set_result(cell)
+            return cell
+        except BaseException as e:
+            fut.set_exception(e)
+            raise
+        finally:
+            del self.loading[token]
+
+    def _schedule(self, cell: Cell) -> None:
+        if not cell.running:
+            cell.running = True
+            task = asyncio.create_task(self._drain(cell))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _tick(self, cell: Cell) -> None:
+        if not any(item is TICK for item in cell.queue):
+            cell.queue.append(TICK)
+        self._schedule(cell)
+
+    async def _drain(self, cell: Cell) -> None:
+        """Fold everything queued for this resource, then decide once (level-based), then ack."""
+        async with self.slots:
+            try:
+                while cell.queue:
+                    acks: list[int] = []
+                    tick = False
+                    while cell.queue:
+                        item = cell.queue.popleft()
+                        if item is TICK:
+                            tick = True
+                            continue
+                        stored, event = item
+                        acks.append(stored.seq)
+                        self._fold(cell, stored, event)
+                    if self.caught_up.is_set() and (tick or cell.causes):
+                        await self._decide(cell)
+                    for seq in acks:
+                        await self._ack(seq)
+            finally:
+                cell.running = False
+                cell.idle_since = time.monotonic()
+
+    def _fold(self, cell: Cell, stored: StoredMessage, event: Event) -> None:
+        if cell.seen(stored.seq):
+            return
+        try:
+            cell.fold_delivered(stored.seq, stored.subject, event)
+        except Exception as e:  # noqa: BLE001 - isolate: one bad fold marks one resource
+            log.error("evolve failed; event skipped", **_ids(cell), seq=stored.seq, error=repr(e))
+            return
+        if H.TRACEPARENT in stored.headers:
+            cell.trace = {H.TRACEPARENT: stored.headers[H.TRACEPARENT]}
+        self._publish_view(cell)
+
+    async def _ack(self, seq: int) -> None:
+        entry = self.pending.get(seq)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self.pending[seq]
+            try:
+                await entry[0].ack()
+            except nats.errors.Error as e:
+                log.warning("ack failed; message will be redelivered and skipped", seq=seq, error=str(e))
+
+    def _publish_view(self, cell: Cell) -> None:
+        view = cell.controller.view(cell.state)
+        token = cell.ref.token
+        if view is None:
+            if self.views.pop(token, None) is not None:
+                self.context = Context(pools=tuple(self.views.values()))
+        elif self.views.get(token) != view:
+            self.views[token] = view
+            self.context = Context(pools=tuple(self.views.values()))
+
+    # ---- deciding ---------------------------------------------------------------------------------------
+
+    async def _decide(self, cell: Cell) -> None:
+        now = time.time()
+        try:
+            decision = cell.controller.decide(cell.state, now, self.context)
+        except Exception as e:  # noqa: BLE001 - failure isolation: this resource degrades, others go on
+            await self._failed(cell, now, e)
+            return
+        self.stats["decisions"] += 1
+        try:
+            await self._execute(cell, decision, now)
+        except Conflict as e:
+            self.stats["conflicts"] += 1
+            log.warning("write fenced: actor is behind the log; deciding again later", **_ids(cell), error=str(e))
+            self._set_wake(cell, now + backoff(1, cell.ref.token))
+            return
+        except corelog.Unavailable as e:
+            await self._failed(cell, now, e, record=False)
+            return
+        cell.failures = 0
+        cell.causes.clear()
+        self._set_wake(cell, decision.wake_at)
+
+    async def _execute(self, cell: Cell, decision: Decision, now: float) -> None:
+        """Append the decision in order, folding each write as soon as JetStream acks it."""
+        common = {H.CONTROLLER: cell.controller.name, **cell.trace}
+        if cell.causes:
+            common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
+        for event in decision.events:
+            await self._append_ctl(cell, event, now, common)
+        for message in decision.messages:
+            subject = subjects.inbox(message.to)
+            extra = {**common, H.SENDER: cell.ref.token}
+            done = await self.log.append(subject, message.event, now=now, msg_id=message.key, extra=extra)
+            cell.fold_own(done.seq, subject, message.event)
+            self.stats["appends"] += 1
+        for order in decision.commands:
+            subject = subjects.cmd(order.driver, cell.ref)
+            extra = {**common, H.SENDER: cell.ref.token}
+            done = await self.log.append(subject, order.command, now=now, msg_id=order.key, extra=extra,
+                                         expected_last_subject_seq=cell.cmd_seqs.get(order.driver, 0))
+            cell.fold_own(done.seq, subject, order.command)
+            self.stats["appends"] += 1
+        self._publish_view(cell)
+        if decision.events or decision.messages or decision.commands:
+            log.debug("decided", **_ids(cell), events=len(decision.events), messages=len(decision.messages),
+                      commands=len(decision.commands))
+
+    async def _append_ctl(self, cell: Cell, event: Event, now: float, common: dict[str, str]) -> None:
+        extra = dict(common)
+        notify = getattr(event, "notify", None)
+        if callable(notify):
+            extra[H.NOTIFY] = notify()
+        expected = cell.ctl_seq
+        done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
+                                     msg_id=f"{cell.ref.token}/ctl/{expected}", extra=extra)
+        cell.fold_own(done.seq, cell.ctl_subject, event)
+        self.stats["appends"] += 1
+
+    async def _failed(self, cell: Cell, now: float, error: BaseException, record: bool = True) -> None:
+        """Mark this one resource Degraded, record why, and retry with backoff."""
+        cell.failures += 1
+        self.stats["failures"] += 1
+        delay = backoff(cell.failures, cell.ref.token, base=1.0, cap=60.0)
+        log.error("reconcile failed", **_ids(cell), attempt=cell.failures, retry_in=round(delay, 2),
+                  error=repr(error))
+        if record:
+            events: list[Event] = [ReconcileFailed(error=repr(error)[:500], attempt=cell.failures, retry_in=delay)]
+            current = cell.controller.status_of(cell.state)
+            degraded = _degraded(current, repr(error)[:300], cell.state)
+            if current is None or current.phase != "Degraded" or current.conditions != degraded.conditions:
+                events.append(degraded)
+            try:
+                for ev in events:
+                    await self._append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name})
+            except (Conflict, corelog.Unavailable) as e:
+                log.warning("could not record failure", **_ids(cell), error=str(e))
+        self._set_wake(cell, now + delay)
+
+    def _set_wake(self, cell: Cell, when: float | None) -> None:
+        if cell.wake_at != when:
+            cell.wake_at = when
+            cell.dirty = True
+        if when is not None:
+            heapq.heappush(self.timers, (when, cell.ref.token))
+
+    # ---- timers, passivation, snapshots ------------------------------------------------------------------
+
+    async def _timers(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = time.time()
+            while self.timers and self.timers[0][0] <= now:
+                when, token = heapq.heappop(self.timers)
+                cell = self.cells.get(token)
+                if cell is None:
+                    ref = Ref.parse(token)
+                    if not self._owns(ref):
+                        continue
+                    cell = await self._cell(ref)
+                if cell.wake_at is not None and cell.wake_at <= now and self.caught_up.is_set():
+                    cell.wake_at = None
+                    self._tick(cell)
+            delay = min(0.5, max(0.005, self.timers[0][0] - time.time())) if self.timers else 0.5
+            await _wait(stop, delay)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        assert self.leases is not None
+        last_renew = time.monotonic()
+        while not await _wait(stop, min(self.flush_seconds, 2.0)):
+            if time.monotonic() - last_renew >= 4.0:
+                lost = await self.leases.renew()
+                last_renew = time.monotonic()
+                if lost:
+                    self._drop_partitions(lost)
+            await self.flush()
+            await self._passivate()
+
+    def _drop_partitions(self, lost: set[int]) -> None:
+        log.warning("partition leases lost; stopping them", partitions=sorted(lost))
+        for token, cell in list(self.cells.items()):
+            if partition_of(cell.ref, self.partitions) in lost:
+                cell.queue.clear()
+                del self.cells[token]
+
+    async def flush(self) -> None:
+        """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor."""
+        try:
+            info = await self.log.jsm.consumer_info(self.log.stream, self.durable)
+            floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        except nats.errors.Error:
+            return
+        if not self.caught_up.is_set():
+            return
+        for cell in list(self.cells.values()):
+            if cell.dirty:
+                await self._save(cell)
+        assert self.leases is not None
+        for p in self.leases.owned:
+            await self.checkpoints.put(f"p.{p}", str(floor).encode())
+
+    async def _save(self, cell: Cell) -> None:
+        await self.snapshots.put(cell.ref.token, cell.snapshot())
+        cell.dirty = False
+
+    async def _passivate(self) -> None:
+        """Drop idle actors from memory (snapshotted first): memory follows active resources, not all."""
+        now = time.monotonic()
+        for token, cell in list(self.cells.items()):
+            if cell.running or cell.queue or cell.own or now - cell.idle_since < self.idle_seconds:
+                continue
+            if cell.dirty:
+                await self._save(cell)
+            if cell.running or cell.queue:
+                continue
+            del self.cells[token]
+            self.stats["passivated"] += 1
+
+
+def _degraded(current: StatusUpdated | None, error: str, state: Any) -> StatusUpdated:
+    cond = Condition(type="Reconciled", status="False", reason="ReconcileError", message=error)
+    base = current or StatusUpdated(observed_generation=getattr(state, "generation", 0), phase="Degraded")
+    others = tuple(c for c in base.conditions if c.type != "Reconciled")
+    return StatusUpdated(observed_generation=base.observed_generation, phase="Degraded",
+                         conditions=(*others, cond), fields=base.fields)
+
+
+def _ids(cell: Cell) -> dict[str, Any]:
+    return {"kind": cell.ref.kind, "namespace": cell.ref.namespace, "name": cell.ref.name, "hwm": cell.hwm}
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`, waking early on stop; True when stopping."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
+                idle_seconds: float = 30.0) -> None:
+    """Run a controller host until `stop` is set."""
+    import actors  # noqa: F401  (registers the shipped kinds)
+
+    nc = await corelog.connect(nats_url, f"bosun-controller-{host_id or 'main'}")
+    try:
+        lg = Log(nc)
+        await lg.ensure()
+        host = Host(lg, host_id=host_id or os.environ.get("BOSUN_HOST_ID", "main"), partitions=partitions,
+                    idle_seconds=idle_seconds)
+        await host.run(stop)
+    finally:
+        await nc.close()
+
