@@ -116,12 +116,17 @@ class Host:
         for ctrl in controllers():
             if not ctrl.publishes_view:
                 continue
-            try:
-                keys = await self.snapshots.keys(filters=[f"{ctrl.info.key}.>"])
-            except nats.js.errors.NoKeysError:
-                continue
+            watcher = await self.snapshots.watch(f"{ctrl.info.key}.>", ignore_deletes=True, meta_only=True)
+            keys: list[str] = []
+            async for entry in watcher:
+                if entry is None:  # the watcher's "caught up" marker
+                    break
+                keys.append(entry.key)
+            await watcher.stop()
             for key in keys:
-                await self._cell(Ref.parse(key))
+                ref = Ref.parse(key)
+                if self._owns(ref):
+                    await self._cell(ref)
 
     # ---- consuming ------------------------------------------------------------------------------------
 
@@ -132,9 +137,11 @@ class Host:
                 continue
             try:
                 msgs = await sub.fetch(min(self.fetch_batch, self.max_in_flight - len(self.pending)), timeout=0.5)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
                 msgs = []
-            except (nats.errors.ConnectionClosedError, nats.errors.Error) as e:
+            except nats.errors.ConnectionClosedError:
+                raise
+            except nats.errors.Error as e:
                 log.warning("fetch failed", error=str(e))
                 await _wait(stop, 0.5)
                 continue
@@ -434,9 +441,12 @@ class Host:
 
     async def _passivate(self) -> None:
         """Drop idle actors from memory (snapshotted first): memory follows active resources, not all."""
+        if not self.caught_up.is_set():
+            return
         now = time.monotonic()
         for token, cell in list(self.cells.items()):
-            if cell.running or cell.queue or cell.own or now - cell.idle_since < self.idle_seconds:
+            busy = cell.running or cell.queue or cell.own or cell.causes
+            if busy or now - cell.idle_since < self.idle_seconds:
                 continue
             if cell.dirty:
                 await self._save(cell)

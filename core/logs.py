@@ -1,0 +1,33 @@
+"""structlog setup shared by every component: JSON lines when not on a TTY, pretty on a TTY.
+
+Callers bind the resource identity (kind, namespace, name) and seq/trace ids; secrets never reach
+a log line because tokens are never bound (admission logs principals, not credentials).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+
+def configure(component: str, level: str | None = None) -> None:
+    lvl = getattr(logging, (level or os.environ.get("BOSUN_LOG_LEVEL", "INFO")).upper(), logging.INFO)
+    pretty = sys.stderr.isatty() and os.environ.get("BOSUN_LOG_FORMAT", "") != "json"
+    renderer: structlog.typing.Processor = (structlog.dev.ConsoleRenderer() if pretty
+                                            else structlog.processors.JSONRenderer())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(component=component)
+    logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr)

@@ -1,0 +1,85 @@
+"""Passivation, snapshots and checkpointed cold start of the controller host."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import actors  # noqa: F401
+from actors.host import Host
+from core import log as corelog
+from core.log import Log
+from core.names import Ref
+from dataplane.sim import driver as sim
+from dataplane.sim.store import world_summary
+from tests.conftest import eventually
+from tests.integration.test_controller import POOL, apply, ready
+from tests.simworld import deployment_spec, pool_spec
+
+
+async def _run_host(log: Log, idle: float) -> tuple[Host, asyncio.Task[None], asyncio.Event]:
+    host = Host(log, host_id="main", idle_seconds=idle, flush_seconds=0.5)
+    stop = asyncio.Event()
+    return host, asyncio.create_task(host.run(stop)), stop
+
+
+async def test_idle_actors_passivate_and_reactivate_from_snapshots(log: Log, nats_url: str, tmp_path: Path) -> None:
+    stop_sim = asyncio.Event()
+    driver = asyncio.create_task(sim.serve(nats_url, tmp_path, stop=stop_sim, latency=0.01, relist_interval=5))
+    host, task, stop = await _run_host(log, idle=0.3)
+    dep = Ref("modeldeployment", "team-a", "chat")
+    try:
+        await apply(log, POOL, pool_spec(8), 1)
+        await apply(log, dep, deployment_spec(3), 1)
+        await eventually(lambda: ready(log, dep, 1, 3))
+
+        async def passivated() -> bool:
+            return dep.token not in host.cells
+
+        await eventually(passivated)
+        snaps = await log.kv(corelog.SNAPSHOTS)
+        assert (await snaps.get(dep.token)).value
+        await apply(log, dep, deployment_spec(5), 2)
+        await eventually(lambda: ready(log, dep, 2, 5))
+        assert world_summary(tmp_path)["double_started"] == []
+    finally:
+        stop.set()
+        stop_sim.set()
+        await asyncio.gather(task, driver)
+
+
+async def test_cold_start_resumes_from_checkpoint_and_decides_once_caught_up(
+        log: Log, nats_url: str, tmp_path: Path) -> None:
+    stop_sim = asyncio.Event()
+    driver = asyncio.create_task(sim.serve(nats_url, tmp_path, stop=stop_sim, latency=0.01, relist_interval=5))
+    deps = [Ref("modeldeployment", "team-a", f"d{i}") for i in range(5)]
+    try:
+        host, task, stop = await _run_host(log, idle=30)
+        await apply(log, POOL, pool_spec(20), 1)
+        for d in deps:
+            await apply(log, d, deployment_spec(2), 1)
+        await eventually(lambda: _all_ready(log, deps, 1, 2))
+        stop.set()
+        await task
+        ckpt = await (await log.kv(corelog.CHECKPOINTS)).get("p.0")
+        assert int(ckpt.value or b"0") > 0
+        # Intents that arrive while no controller runs are picked up by the next one.
+        for d in deps:
+            await apply(log, d, deployment_spec(3), 2)
+        host, task, stop = await _run_host(log, idle=30)
+        try:
+            await eventually(lambda: _all_ready(log, deps, 2, 3))
+        finally:
+            stop.set()
+            await task
+        assert host.stats["conflicts"] == 0
+        summary = world_summary(tmp_path)
+        assert summary["double_started"] == [] and summary["overallocated"] == []
+    finally:
+        stop_sim.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await driver
+
+
+async def _all_ready(log: Log, deps: list[Ref], generation: int, replicas: int) -> bool:
+    return all(await asyncio.gather(*(ready(log, d, generation, replicas) for d in deps)))
