@@ -1,5 +1,12 @@
 """Per-resource actors: pure kind models plus the runtime that hosts them.
 
-Importing this package registers the shipped kinds.
+Importing this package registers the shipped kinds, plus any modules named in BOSUN_KINDS
+(comma-separated import paths): that is how a new kind is plugged into every component.
 """
+import importlib
+import os
+
 from actors import gpupool, modeldeployment  # noqa: F401  (registration side effect)
+
+for _module in filter(None, (m.strip() for m in os.environ.get("BOSUN_KINDS", "").split(","))):
+    importlib.import_module(_module)
