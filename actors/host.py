@@ -9,6 +9,7 @@ one ordered pass of that consumer and decides only once caught up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import os
 import time
@@ -80,12 +81,16 @@ class Host:
         loops = [self._consume(sub, stop), self._timers(stop), self._housekeeping(stop)]
         try:
             await asyncio.gather(*loops)
+            if self.tasks:
+                await asyncio.wait(list(self.tasks), timeout=5)
+            async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
+                await self.flush()
+                await self.leases.release()
         finally:
             for task in list(self.tasks):
-                await asyncio.wait([task], timeout=5)
-            await self.flush()
-            await self.leases.release()
-            await sub.unsubscribe()
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _checkpoint(self) -> int:
         """The oldest checkpoint of our partitions: every event at or below it is in a snapshot."""
@@ -145,6 +150,7 @@ class Host:
                 log.warning("fetch failed", error=str(e))
                 await _wait(stop, 0.5)
                 continue
+            _raise_if_cancelled()
             for msg in msgs:
                 await self._dispatch(msg)
             if not self.caught_up.is_set() and not msgs and not self.pending:
@@ -469,12 +475,26 @@ def _ids(cell: Cell) -> dict[str, Any]:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`, waking early on stop; True when stopping."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    """Sleep up to `seconds`, waking early on stop; True when stopping.
+
+    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation, and a "crashed" host that
+    keeps running would compete with its successor.
+    """
+    if stop.is_set():
         return True
-    except asyncio.TimeoutError:
-        return False
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
+    return stop.is_set()
+
+
+def _raise_if_cancelled() -> None:
+    """nats-py's fetch uses `wait_for` internally and may eat our cancellation: re-raise it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,

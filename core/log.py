@@ -54,8 +54,12 @@ class Appended(msgspec.Struct, frozen=True):
 
 
 async def connect(url: str, name: str, **options: Any) -> NATS:
-    """A client that keeps reconnecting forever: components outlive NATS restarts."""
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+    """A client that keeps reconnecting forever: components outlive NATS restarts.
+
+    `url` may list several servers comma-separated (a cluster seed list, as in compose.yaml).
+    """
+    servers: str | list[str] = [u.strip() for u in url.split(",")] if "," in url else url
+    return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
                               connect_timeout=5, **options)
 
 

@@ -34,10 +34,16 @@ class Running:
         self.tasks[name] = (asyncio.create_task(make(stop)), stop)
 
     async def crash(self, name: str) -> None:
+        """Stop a component abruptly, skipping its clean shutdown (kill -9 is tested on processes).
+
+        Cancel until it is really gone: on Python 3.11, `wait_for` inside nats-py can swallow one.
+        """
         task, _ = self.tasks.pop(name)
-        task.cancel()
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+            task.result()
 
     async def stop_all(self) -> None:
         for name in list(self.tasks):

@@ -1,0 +1,200 @@
+"""The sim driver's shell: consumes commands, runs the readiness timer and the re-list loop, appends observations.
+
+All rules live in `world.py` (one SQLite transaction per change, observations queued in the outbox);
+this module only moves messages: fetch a batch of commands, apply each to the world, flush the outbox,
+then ack. On start it flushes whatever a previous incarnation left unsent before consuming anything.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.js import api
+
+import actors  # noqa: F401  (registers the kinds whose commands we decode)
+from core import codec, kinds, subjects
+from core import headers as H
+from core import log as corelog
+from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from dataplane.sim.outbox import Outbox
+from dataplane.sim.world import Cause, World
+
+DRIVER = "sim"
+CONSUMER = "driver-sim"
+FETCH_BATCH = 256
+FETCH_WAIT = 1.0
+ACK_WAIT = 10.0
+"""After a kill -9, unacked commands come back this late; a graceful stop hands them back at once."""
+RETRY_CAP = 5.0
+
+logger = structlog.get_logger()
+
+
+async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, latency: float = 0.05, seed: int = 0,
+                relist_interval: float = 2.0) -> None:
+    """Run the sim driver until `stop` is set. Its world lives in `<data_dir>/sim/world.db`."""
+    world = World.open(data_dir, latency=latency, seed=seed)
+    try:
+        nc = await corelog.connect(nats_url, "bosun-driver-sim")
+        try:
+            log = corelog.Log(nc)
+            await log.ensure()
+            await Driver(world, log, relist_interval).run(stop)
+        finally:
+            await nc.close()
+    finally:
+        world.close()
+
+
+class Driver:
+    def __init__(self, world: World, log: corelog.Log, relist_interval: float) -> None:
+        self.world = world
+        self.log = log
+        self.outbox = Outbox(world.conn, log)
+        self.relist_interval = relist_interval
+        self.starting = asyncio.Event()
+        """Set when a replica was inserted: the readiness timer re-arms on the new earliest deadline."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        resent = await _retrying("resend outbox", self.outbox.flush)
+        if resent:
+            logger.info("outbox resent", observations=resent)
+        sub = await self.log.js.pull_subscribe(
+            subjects.driver_commands(DRIVER), durable=CONSUMER, stream=self.log.stream,
+            config=api.ConsumerConfig(ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
+                                      max_ack_pending=FETCH_BATCH * 4))
+        loops = [asyncio.create_task(self._commands(sub), name="sim-commands"),
+                 asyncio.create_task(self._readiness(), name="sim-readiness"),
+                 asyncio.create_task(self._relist(), name="sim-relist")]
+        stopper = asyncio.create_task(stop.wait(), name="sim-stop")
+        try:
+            done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper:
+                    task.result()  # a loop ended: only by raising, so surface it
+        finally:
+            await _cancel_all([*loops, stopper])
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _commands(self, sub: Any) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
+            except TimeoutError:  # nats' own TimeoutError is a subclass
+                continue
+            except nats.errors.Error as e:  # disconnected: the client reconnects by itself
+                logger.warning("fetch failed", error=str(e) or type(e).__name__)
+                await asyncio.sleep(FETCH_WAIT)
+                continue
+            await self._batch(msgs)
+
+    async def _batch(self, msgs: list[Any]) -> None:
+        """Apply, report, then ack. Stopped midway, hand the rest back at once instead of after ack_wait."""
+        unacked = list(msgs)
+        try:
+            applied = [m for m in msgs if await self._apply(m)]
+            await _retrying("report observations", self.outbox.flush)
+            for m in applied:
+                await m.ack()
+                unacked.remove(m)
+        except asyncio.CancelledError:
+            for m in unacked:
+                with contextlib.suppress(Exception):
+                    await m.nak()
+            raise
+
+    async def _apply(self, msg: Any) -> bool:
+        """Apply one command to the world; False (and terminated) when it is not one we can ever apply."""
+        stored = corelog.stored_from_msg(msg)
+        try:
+            ref = subjects.parse(stored.subject).ref
+            cmd = codec.decode(kinds.get(ref.kind), stored.data, stored.headers)
+        except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
+            logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
+            await msg.term()
+            return False
+        log = logger.bind(kind=ref.kind, namespace=ref.namespace, name=ref.name, seq=stored.seq)
+        cause = Cause({k: v for k, v in stored.headers.items() if k in (H.TRACEPARENT, H.TRACESTATE)}
+                      | {H.CAUSES: str(stored.seq)})
+        now = time.time()
+        match cmd:
+            case StartReplica():
+                outcome = self.world.start_replica(ref, cmd, now, cause)
+                self.starting.set()
+                log.info("start replica", replica=cmd.replica, pool=cmd.pool, outcome=outcome)
+            case StopReplica():
+                outcome = self.world.stop_replica(ref, cmd, now, cause)
+                log.info("stop replica", replica=cmd.replica, pool=cmd.pool, outcome=outcome)
+            case EnsurePool():
+                outcome = self.world.ensure_pool(ref, cmd, now, cause)
+                log.info("ensure pool", capacity=cmd.capacity, generation=cmd.generation, outcome=outcome)
+            case RetirePool():
+                outcome = self.world.retire_pool(ref, now, cause)
+                log.info("retire pool", outcome=outcome)
+            case _:
+                log.error("not a sim command", type=type(cmd).__name__)
+                await msg.term()
+                return False
+        return True
+
+    async def _readiness(self) -> None:
+        """Promote replicas when their ready_at passes: a timer on the earliest deadline, never a busy poll."""
+        while True:
+            self.starting.clear()
+            for ref, replica in self.world.promote_ready(time.time()):
+                logger.info("replica ready", kind=ref.kind, namespace=ref.namespace, name=ref.name, replica=replica)
+            await _retrying("report readiness", self.outbox.flush)
+            deadline = self.world.next_ready_at()
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.starting.wait()
+
+    async def _relist(self) -> None:
+        """The slow drift check: what exists versus what the log was told."""
+        while True:
+            await asyncio.sleep(self.relist_interval)
+            lost, found = self.world.relist(time.time())
+            for ref, replica in lost:
+                logger.warning("replica lost (drift)", kind=ref.kind, namespace=ref.namespace, name=ref.name,
+                               replica=replica)
+            for ref, replica in found:
+                logger.warning("unreported replica found", kind=ref.kind, namespace=ref.namespace, name=ref.name,
+                               replica=replica)
+            await _retrying("report drift", self.outbox.flush)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel and await `tasks`, cancelling again any that swallowed it.
+
+    Python 3.11's `asyncio.wait_for` (used inside nats-py) drops a cancellation that races with its inner
+    future completing; a single cancel could leave a loop running forever after `stop`.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("loop ended with an error during shutdown", task=task.get_name(), error=str(task.exception()))
+
+
+async def _retrying(what: str, action: Callable[[], Awaitable[int]]) -> int:
+    """Run `action` until the log accepts it: unsent observations stay queued, so waiting loses nothing."""
+    attempt = 0
+    while True:
+        try:
+            return await action()
+        except (corelog.Unavailable, nats.errors.Error) as e:
+            attempt += 1
+            delay = min(RETRY_CAP, 0.1 * 2**attempt)
+            logger.warning("log unavailable, retrying", action=what, attempt=attempt, retry_in=delay, error=str(e))
+            await asyncio.sleep(delay)

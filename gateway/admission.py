@@ -1,0 +1,187 @@
+"""Admission: the ONE code path by which user intent enters the log (HTTP PUT/DELETE and NATS intents).
+
+Order: authenticate → resolve the request's address (kind known, names valid) → authorize → decode and
+validate the body → append with optimistic concurrency. Every decision goes through `audit`. A rejected
+request appends nothing. The gateway writes only the `spec` slice, and only here.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import msgspec
+
+from core import headers as H
+from core import subjects
+from core.events import DeletionRequested, Event, SpecApplied
+from core.kinds import KindInfo
+from core.log import Appended, Conflict, Log, Unavailable
+from core.names import Ref
+from gateway import current as cur
+from gateway.audit import Record, audit, result_of
+from gateway.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
+from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
+from gateway.manifests import parse_one
+from gateway.metrics import APPENDS
+from gateway.validation import Target, Valid, ref_of, validate
+
+Action = Literal["apply", "delete"]
+Result = Literal["created", "configured", "unchanged", "deleted", "deleting"]
+RETRIES = 5
+_TRACEPARENT = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
+class Accepted(msgspec.Struct, frozen=True, rename="camel"):
+    """`202 Accepted`: the event is durably in the log (or nothing changed); `result` says which."""
+
+    resource_version: int
+    generation: int
+    result: Result
+
+
+class Outcome(NamedTuple):
+    status: int
+    body: Accepted | ErrorBody
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A write request from either door, before anything has been checked."""
+
+    action: Action
+    kind: str
+    namespace: str
+    name: str
+    body: bytes = b""
+    content_type: str | None = None
+    authorization: str | None = None
+    if_match: str | None = None
+    traceparent: str | None = None
+
+
+class Admission:
+    def __init__(self, log: Log, authenticator: Authenticator, authorizer: Authorizer | None = None,
+                 retries: int = RETRIES) -> None:
+        self.log = log
+        self.authenticator = authenticator
+        self.authorizer: Authorizer = authorizer or AdminOnly()
+        self.retries = retries
+
+    async def handle(self, intent: Intent) -> Outcome:
+        """Admit `intent`; never raises for a refusal — the Outcome carries the error and its status."""
+        traceparent = valid_traceparent(intent.traceparent)
+        principal: Principal | None = None
+        try:
+            principal = self.authenticator.authenticate(intent.authorization)
+            info, ref = ref_of(intent.kind, intent.namespace, intent.name)
+            authorize(self.authorizer, principal, intent.action, info.name, ref)
+            if_match = parse_if_match(intent.if_match)
+            if intent.action == "delete":
+                accepted = await self._delete(principal, info, ref, if_match, traceparent)
+            else:
+                doc = parse_one(intent.body, intent.content_type)
+                valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
+                accepted = await self._apply(principal, valid, if_match, traceparent)
+        except Unavailable as e:
+            return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
+        except ApiError as e:
+            return self._refused(intent, principal, traceparent, e)
+        self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
+                    else "allowed", accepted.result, accepted.resource_version)
+        return Outcome(202, accepted)
+
+    async def _apply(self, principal: Principal, valid: Valid, if_match: int | None,
+                     traceparent: str) -> Accepted:
+        for _ in range(self.retries):
+            now = await cur.read(self.log, valid.info, valid.ref)
+            check_if_match(if_match, now)
+            if now.state == "live" and now.spec == valid.spec and now.labels == valid.labels:
+                return Accepted(now.seq, now.generation, "unchanged")
+            if now.state == "deleting":
+                raise conflict(f"{valid.info.name} {valid.ref.namespace}/{valid.ref.name} is being deleted",
+                               "BeingDeleted")
+            created = now.state != "live"
+            event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
+                                created=created)
+            msg_id = f"spec/{valid.ref.token}/{event.generation}/{content_digest(valid.spec, valid.labels)}"
+            try:
+                appended = await self._append(valid.ref, event, now.seq, msg_id, principal, traceparent)
+            except Conflict:
+                if if_match is not None:
+                    raise conflict("the resource changed since the If-Match resourceVersion") from None
+                continue
+            return Accepted(appended.seq, event.generation, "created" if created else "configured")
+        raise conflict("too many concurrent writers; retry")
+
+    async def _delete(self, principal: Principal, info: KindInfo, ref: Ref, if_match: int | None,
+                      traceparent: str) -> Accepted:
+        for _ in range(self.retries):
+            now = await cur.read(self.log, info, ref)
+            if now.state in ("absent", "gone"):
+                raise not_found(f"{info.name} {ref.namespace}/{ref.name} not found")
+            check_if_match(if_match, now)
+            if now.state == "deleting":
+                return Accepted(now.seq, now.generation, "deleting")
+            event = DeletionRequested(generation=now.generation)
+            try:
+                appended = await self._append(ref, event, now.seq, f"spec/{ref.token}/{now.generation}/delete",
+                                              principal, traceparent)
+            except Conflict:
+                if if_match is not None:
+                    raise conflict("the resource changed since the If-Match resourceVersion") from None
+                continue
+            return Accepted(appended.seq, now.generation, "deleted")
+        raise conflict("too many concurrent writers; retry")
+
+    async def _append(self, ref: Ref, event: Event, expected: int, msg_id: str, principal: Principal,
+                      traceparent: str) -> Appended:
+        started = time.perf_counter()
+        try:
+            return await self.log.append(subjects.spec(ref), event, expected_last_subject_seq=expected,
+                                         msg_id=msg_id,
+                                         extra={H.PRINCIPAL: principal.name, H.TRACEPARENT: traceparent})
+        finally:
+            APPENDS.observe(time.perf_counter() - started)
+
+    def _refused(self, intent: Intent, principal: Principal | None, traceparent: str, error: ApiError) -> Outcome:
+        self._audit(intent, principal, traceparent, error.status, result_of(error.status), error.code,
+                    reason=error.message)
+        return Outcome(error.status, error.body)
+
+    def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int,
+               result: str, code: str, rv: int | None = None, reason: str = "") -> None:
+        audit(Record(action=intent.action, kind=intent.kind, namespace=intent.namespace, name=intent.name,
+                     principal=principal.name if principal else None, result=result,  # type: ignore[arg-type]
+                     status=status, code=code, reason=reason, resource_version=rv,
+                     trace_id=traceparent.split("-")[1]))
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`If-Match: <resourceVersion>` (quotes tolerated, as for HTTP ETags); 400 when not a number."""
+    if value is None or not value.strip():
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise malformed(f"If-Match must be a resourceVersion (a number), got {value!r}", "If-Match")
+    return int(raw)
+
+
+def check_if_match(if_match: int | None, now: cur.Current) -> None:
+    if if_match is not None and if_match != now.seq:
+        raise conflict(f"resourceVersion is {now.seq}, not {if_match}")
+
+
+def content_digest(spec: dict[str, object], labels: dict[str, str]) -> str:
+    return hashlib.sha256(_canonical.encode({"spec": spec, "labels": labels})).hexdigest()[:16]
+
+
+def valid_traceparent(value: str | None) -> str:
+    """The caller's W3C traceparent when well-formed, else a fresh sampled one."""
+    if value and _TRACEPARENT.match(value.strip()):
+        return value.strip()
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"

@@ -1,0 +1,64 @@
+"""The Litestar application: routes, error handlers, metrics middleware, OpenAPI.
+
+Litestar speaks msgspec natively and derives the OpenAPI document from the same Structs the handlers
+return, so the schema can't drift from the wire. Handlers are thin: admission and the read model do
+the work.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import diff, ops, reads, watch, writes
+from gateway.context import Gateway
+from gateway.http import EXCEPTION_HANDLERS
+from gateway.manifests import MAX_BODY
+from gateway.metrics import REQUESTS
+
+
+def create_app(gw: Gateway) -> Litestar:
+    return Litestar(
+        route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[timed],
+        state=State({"gateway": gw}),
+        request_max_body_size=MAX_BODY,
+        openapi_config=OpenAPIConfig(title="Bosun", version="0.1.0", path="/schema"),
+        logging_config=None,
+    )
+
+
+def timed(app: ASGIApp) -> ASGIApp:
+    """Request latency by method, route template and status (templates, not paths: bounded labels)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        finally:
+            route = _route(scope)
+            REQUESTS.labels(scope.get("method", ""), route, str(status)).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+def _route(scope: Any) -> str:
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    return sorted(paths)[0] if paths else "unmatched"

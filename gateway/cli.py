@@ -1,0 +1,306 @@
+"""`bosun`: the command-line client of the gateway (DESIGN.md, "CLI contract").
+
+Heavy modules (httpx, the kind registry, YAML) are imported inside commands so `bosun --help` stays fast.
+Component commands (`up`, `controller`, `gateway`, `projector`, `driver ...`) are added by
+`gateway.components`.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from core.kinds import KindInfo
+    from gateway.client import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_NS = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: str | None
+    token: str | None
+    data: Path
+
+    def client(self) -> Client:
+        from gateway.client import Client, discover
+
+        return Client(discover(self.server, self.token, self.data))
+
+
+def reports_errors(fn: F) -> F:
+    """Print `error: <code>: <message>` (+ details) on stderr and exit 1 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gateway.client import ClientError
+        from gateway.errors import ApiError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ClientError, ApiError) as e:
+            fail(e.code, e.message, [(d.field, d.message) for d in e.details])
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> NoReturn:
+    error(code, message, details)
+    sys.exit(1)
+
+
+def error(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> None:
+    click.echo(f"error: {code}: {message}", err=True)
+    for field, why in details:
+        click.echo(f"  {field}: {why}", err=True)
+
+
+def kind_info(name: str) -> KindInfo:
+    import actors  # noqa: F401  (registers the kinds)
+    from core import kinds
+    from gateway.client import ClientError
+
+    info = kinds.resolve(name)
+    if info is None:
+        raise ClientError(0, "UnknownKind", f"unknown kind {name!r}")
+    return info
+
+
+def split_ref(ref: str, name: str | None) -> tuple[KindInfo, str | None]:
+    """`KIND/NAME`, or `KIND` plus an optional separate NAME argument."""
+    kind, _, inline = ref.partition("/")
+    return kind_info(kind), inline or name
+
+
+pass_settings = click.make_pass_decorator(Settings)
+namespace_option = click.option("-n", "--namespace", default=DEFAULT_NS, show_default=True)
+
+
+@click.group()
+@click.option("--server", envvar="BOSUN_SERVER", help="Gateway URL (default: <data>/connection.json).")
+@click.option("--token", envvar="BOSUN_TOKEN", help="Bearer token (default: the connection's tokenFile).")
+@click.option("--data", envvar="BOSUN_DATA", default="./.bosun", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Bosun data directory.")
+@click.pass_context
+def main(ctx: click.Context, server: str | None, token: str | None, data: Path) -> None:
+    """Bosun: an event-sourced, actor-based control plane."""
+    ctx.obj = Settings(server, token, data)
+
+
+@main.command()
+@click.option("-f", "--filename", "sources", multiple=True, required=True, help="FILE, DIR or - (stdin).")
+@namespace_option
+@pass_settings
+@reports_errors
+def apply(settings: Settings, sources: tuple[str, ...], namespace: str) -> None:
+    """Apply manifests: prints `kind/name created|configured|unchanged`."""
+    from gateway.client import ClientError, address
+    from gateway.manifests import load
+
+    docs = [doc for source in sources for doc in load(source)]
+    failed = False
+    with settings.client() as client:
+        for doc in docs:
+            try:
+                kind, _, name = address(doc, namespace)
+                click.echo(f"{kind_info(kind).key}/{name} {client.apply(doc, namespace)['result']}")
+            except ClientError as e:
+                failed = True
+                error(e.code, e.message, [(d.field, d.message) for d in e.details])
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("name", required=False)
+@namespace_option
+@click.option("-A", "--all-namespaces", is_flag=True)
+@click.option("-l", "--selector")
+@click.option("--phase")
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "wide", "name"]))
+@click.option("--at", type=int, help="The object as of this stream sequence.")
+@click.option("--limit", type=int, help="One page of at most this many objects.")
+@pass_settings
+@reports_errors
+def get(settings: Settings, ref: str, name: str | None, namespace: str, all_namespaces: bool,
+        selector: str | None, phase: str | None, output: str | None, at: int | None, limit: int | None) -> None:
+    """Show one object (KIND/NAME) or a table of them (KIND)."""
+    import time
+
+    from gateway import output as out
+
+    info, name = split_ref(ref, name)
+    with settings.client() as client:
+        if name:
+            items = [client.get(info.plural, namespace, name, at=at)]
+            shaped: Any = items[0]
+        else:
+            items = list(client.list(info.plural, None if all_namespaces else namespace, selector, phase, limit))
+            shaped = {"items": items, "continue": None}
+    if output in ("json", "yaml"):
+        click.echo(out.to_json(shaped) if output == "json" else out.to_yaml(shaped).rstrip())
+    elif output == "name":
+        click.echo("\n".join(f"{info.key}/{o['metadata']['name']}" for o in items))
+    elif not items:
+        click.echo(f"No {info.plural} found.", err=True)
+    else:
+        headers, rows = out.rows_of(info, items, time.time(), namespaces=all_namespaces, wide=output == "wide")
+        click.echo(out.table(headers, rows))
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("name", required=False)
+@namespace_option
+@pass_settings
+@reports_errors
+def describe(settings: Settings, ref: str, name: str | None, namespace: str) -> None:
+    """Spec, phase, conditions, status fields and the recent timeline of one object."""
+    from gateway.describe import render
+
+    info, name = split_ref(ref, name)
+    if not name:
+        fail("Invalid", "describe needs KIND/NAME")
+    with settings.client() as client:
+        obj = client.get(info.plural, namespace, name)  # type: ignore[arg-type]
+        recent = client.history(info.plural, namespace, name, limit=10)["items"]  # type: ignore[arg-type]
+    click.echo(render(obj, recent))
+
+
+@main.command()
+@click.option("-f", "--filename", "sources", multiple=True, required=True)
+@namespace_option
+@pass_settings
+@reports_errors
+def diff(settings: Settings, sources: tuple[str, ...], namespace: str) -> None:
+    """What apply would do. Exit 0: nothing would change; 1: something would; 2: invalid manifests."""
+    from gateway import output as out
+    from gateway.manifests import load
+
+    docs = [_with_namespace(doc, namespace) for source in sources for doc in load(source)]
+    with settings.client() as client:
+        plan = client.diff(docs)["items"]
+    for item in plan:
+        click.echo(f"{item['kind'].lower()}/{item['name']} ({item['namespace']}): {item['action']}")
+        for change in item.get("diff", []):
+            click.echo(f"  {change['path']}: {out.scalar(change.get('from'))} -> {out.scalar(change.get('to'))}")
+        if item.get("error"):
+            err = item["error"]
+            error(err["code"], err["message"], [(d["field"], d["message"]) for d in err.get("details", [])])
+    actions = {item["action"] for item in plan}
+    sys.exit(2 if "invalid" in actions else 1 if actions & {"create", "update"} else 0)
+
+
+def _with_namespace(doc: Any, namespace: str) -> Any:
+    """Manifests without a namespace go to `-n` (as apply does), so the plan matches."""
+    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and not doc["metadata"].get("namespace"):
+        return {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+    return doc
+
+
+@main.command()
+@click.argument("ref", required=False)
+@click.argument("name", required=False)
+@namespace_option
+@click.option("-f", "--filename", "sources", multiple=True)
+@pass_settings
+@reports_errors
+def delete(settings: Settings, ref: str | None, name: str | None, namespace: str, sources: tuple[str, ...]) -> None:
+    """Request deletion of KIND/NAME or of every manifest in -f; objects go once finalizers ran."""
+    from gateway.client import address
+    from gateway.manifests import load
+
+    targets: list[tuple[str, str, str]] = []
+    for doc in (doc for source in sources for doc in load(source)):
+        targets.append(address(doc, namespace))
+    if ref:
+        info, name = split_ref(ref, name)
+        if not name:
+            fail("Invalid", "delete needs KIND/NAME or -f FILE")
+        targets.append((info.key, namespace, name))  # type: ignore[arg-type]
+    if not targets:
+        fail("Invalid", "delete needs KIND/NAME or -f FILE")
+    with settings.client() as client:
+        for kind, ns, obj_name in targets:
+            result = client.delete(kind, ns, obj_name)["result"]
+            click.echo(f"{kind_info(kind).key}/{obj_name} {'deleted' if result == 'deleted' else 'deleting'}")
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("name", required=False)
+@namespace_option
+@click.option("-o", "--output", type=click.Choice(["json", "yaml"]))
+@click.option("--since", type=int, help="Only events after this stream sequence.")
+@click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
+@click.option("--limit", type=int, help="At most this many events (the newest, unless --since).")
+@pass_settings
+@reports_errors
+def history(settings: Settings, ref: str, name: str | None, namespace: str, output: str | None,
+            since: int | None, types: tuple[str, ...], limit: int | None) -> None:
+    """The timeline of one object: every event with seq, time, slice, type, who and summary."""
+    from gateway import output as out
+
+    info, name = split_ref(ref, name)
+    if not name:
+        fail("Invalid", "history needs KIND/NAME")
+    with settings.client() as client:
+        page = client.history(info.plural, namespace, name, since, list(types) or None, limit)  # type: ignore[arg-type]
+    if output:
+        click.echo(out.to_json(page) if output == "json" else out.to_yaml(page).rstrip())
+        return
+    rows = [[str(e.get("seq", "")), str(e.get("time", "")), str(e.get("slice", "")), str(e.get("type", "")),
+             str(e.get("principal") or e.get("controller") or ""), str(e.get("summary", ""))]
+            for e in page["items"]]
+    click.echo(out.table(["SEQ", "TIME", "SLICE", "TYPE", "BY", "SUMMARY"], rows))
+
+
+@main.command()
+@click.argument("kind", required=False)
+@click.option("-n", "--namespace")
+@click.option("-l", "--selector")
+@click.option("--phase")
+@pass_settings
+@reports_errors
+def watch(settings: Settings, kind: str | None, namespace: str | None, selector: str | None,
+          phase: str | None) -> None:
+    """One line per change, as it happens (Ctrl-C to stop)."""
+    info = kind_info(kind) if kind else None
+    with settings.client() as client:
+        try:
+            for event, seq, obj in client.watch(kind=info.key if info else None, namespace=namespace,
+                                                labelSelector=selector, phase=phase):
+                meta, status = obj.get("metadata", {}), obj.get("status") or {}
+                click.echo(f"{seq:>8} {event:<8} {obj.get('kind', '').lower()}/{meta.get('name')} "
+                           f"-n {meta.get('namespace', '')} phase={status.get('phase', '')} "
+                           f"generation={meta.get('generation', '')}")
+        except KeyboardInterrupt:
+            pass
+
+
+@main.group()
+def projections() -> None:
+    """Read-model maintenance."""
+
+
+@projections.command("rebuild")
+@pass_settings
+@reports_errors
+def projections_rebuild(settings: Settings) -> None:
+    """Rebuild the read model from the whole log, then swap it in."""
+    with settings.client() as client:
+        summary = client.rebuild()
+    click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+from gateway.components import register_components  # noqa: E402  (needs `main` defined)
+
+register_components(main)

@@ -1,0 +1,245 @@
+"""Process-level commands: `bosun up`, and each component on its own (`controller`, `projector`,
+`gateway`, `driver sim`), so every piece can run as its own process against an external NATS cluster.
+
+Component modules are imported inside the commands: `bosun get` should not pay for litestar, and a
+command only needs the component it runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import structlog
+
+from core import logs
+
+F = TypeVar("F", bound=Callable[..., Any])
+Serve = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+log = structlog.get_logger("bosun")
+
+STOP_GRACE = 5.0
+"""Seconds a component may take to stop cleanly after SIGTERM/SIGINT."""
+
+
+def register_components(group: click.Group) -> None:
+    """Add the process commands to the `bosun` CLI group."""
+    for command in (up, controller, projector, gateway, driver):
+        group.add_command(command)
+
+
+# -- shared plumbing ---------------------------------------------------------------------------------
+
+
+def serve_until_signalled(component: str, serve: Serve) -> None:
+    """Run a component's `serve(stop)` on uvloop (when available); SIGTERM/SIGINT set `stop`.
+
+    A clean stop gets STOP_GRACE seconds. Past that the process exits anyway: a shutdown stuck on an
+    unreachable NATS (`bosun up` stopping the whole group at once) must not hold up the machine, and
+    every component is crash-safe by design.
+    """
+    logs.configure(component)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if not stop.is_set():
+                stop.set()
+                loop.call_later(STOP_GRACE, _exit_now)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        log.info("component starting")
+        await serve(stop)
+        if not stop.is_set():
+            raise click.ClickException(f"{component} stopped on its own")
+        log.info("component stopped")
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
+
+
+def _exit_now() -> None:
+    log.warning("component did not stop in time; exiting", grace=STOP_GRACE)
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def nats_option(required: bool = True) -> Callable[[F], F]:
+    return click.option("--nats", "nats_url", envvar="BOSUN_NATS_URL", required=required, metavar="URL",
+                        help="NATS URL, or several comma-separated (env BOSUN_NATS_URL).")
+
+
+data_option = click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Bosun's data directory [default: `bosun --data`, else ./.bosun].")
+
+
+def data_dir(data: Path | None) -> Path:
+    """This command's --data, else the one given to the `bosun` group or a parent command, else ./.bosun."""
+    ctx: click.Context | None = click.get_current_context()
+    while data is None and ctx is not None:
+        data = ctx.params.get("data")
+        ctx = ctx.parent
+    return Path(data) if data is not None else Path(".bosun")
+
+
+metrics_option = click.option("--metrics-port", type=int, default=None,
+                              help="Reserved for a Prometheus endpoint; accepted, not served yet.")
+
+
+def db_dir_option(f: F) -> F:
+    return click.option("--db-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Read-model directory [default: <data>/projections].")(f)
+
+
+# -- bosun up ----------------------------------------------------------------------------------------
+
+
+@click.command()
+@data_option
+@click.option("--http-host", default="127.0.0.1", show_default=True)
+@click.option("--http-port", type=int, default=8080, show_default=True, help="0: pick a free port.")
+@click.option("--nats-port", type=int, default=4222, show_default=True, help="0: pick a free port.")
+@click.option("--nats", "nats_url", default=None, metavar="URL",
+              help="Use this NATS instead of the embedded server.")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Policy file (accepted; enforcement comes with RBAC policies).")
+@click.option("--latency", type=float, default=None, help="Sim driver replica start-up latency (s).")
+@click.option("--seed", type=int, default=None, help="Sim driver fault-injection seed.")
+def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
+       policy: Path | None, latency: float | None, seed: int | None) -> None:
+    """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
+    from gateway.supervisor import Supervisor, UpConfig, UpError
+
+    logs.configure("up")
+    cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
+                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed)
+    try:
+        sys.exit(Supervisor(cfg).run())
+    except UpError as e:
+        raise click.ClickException(str(e)) from e
+
+
+# -- components --------------------------------------------------------------------------------------
+
+
+@click.command()
+@nats_option()
+@data_option
+@click.option("--partitions", type=int, default=16, show_default=True)
+@click.option("--host-id", default=None, help="This host's id for partition leases [default: generated].")
+@metrics_option
+def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, metrics_port: int | None) -> None:
+    """Run a controller host (the actors)."""
+    from actors import host
+
+    serve_until_signalled("controller", lambda stop: host.serve(nats_url, stop=stop, partitions=partitions,
+                                                                host_id=host_id))
+
+
+@click.command()
+@nats_option()
+@data_option
+@db_dir_option
+@metrics_option
+def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_port: int | None) -> None:
+    """Run the projector (log -> SQLite read models)."""
+    from projections import projector as proj
+
+    db = db_dir or data_dir(data) / "projections"
+    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop))
+
+
+@click.command()
+@nats_option()
+@data_option
+@db_dir_option
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Admin token file, created if missing [default: <data>/admin.token].")
+@click.option("--http-host", default="127.0.0.1", show_default=True)
+@click.option("--http-port", type=int, default=8080, show_default=True)
+@click.option("--fd", type=int, default=None, help="Serve on this inherited listening socket (from `bosun up`).")
+@metrics_option
+def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: Path | None, http_host: str,
+            http_port: int, fd: int | None, metrics_port: int | None) -> None:
+    """Run the gateway (HTTP API and NATS intents)."""
+    from gateway import server
+    from gateway.supervisor import ensure_admin_token
+
+    db = db_dir or data_dir(data) / "projections"
+    token = token_file or data_dir(data) / "admin.token"
+    if ensure_admin_token(token):
+        log.info("admin token created", path=str(token.resolve()))
+    serve_until_signalled("gateway", lambda stop: server.serve(nats_url, db, stop=stop, token_file=token,
+                                                               host=http_host, port=http_port, fd=fd))
+
+
+@click.group()
+def driver() -> None:
+    """Data-plane drivers."""
+
+
+@driver.group(invoke_without_command=True)
+@nats_option(required=False)
+@data_option
+@click.option("--latency", type=float, default=0.05, show_default=True, help="Replica start-up latency (s).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Fault-injection seed.")
+@click.option("--relist-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between drift re-lists.")
+@metrics_option
+@click.pass_context
+def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: float, seed: int, relist_interval: float,
+        metrics_port: int | None) -> None:
+    """Run the simulated GPU-pool driver."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not nats_url:
+        raise click.UsageError("Missing option '--nats' (or BOSUN_NATS_URL).")
+    from dataplane.sim import driver as sim_driver
+
+    serve_until_signalled("driver-sim", lambda stop: sim_driver.serve(
+        nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval))
+
+
+@sim.command("kill-replica")
+@click.argument("target", metavar="KIND/NAME")
+@click.argument("replica", required=False)
+@click.option("-n", "--namespace", default="default", show_default=True)
+@data_option
+def kill_replica(target: str, replica: str | None, namespace: str, data: Path | None) -> None:
+    """Kill replicas behind Bosun's back (demos, drift tests); prints the killed replica ids."""
+    from dataplane import sim as sim_pkg
+
+    kind, _, name = target.rpartition("/")
+    killed = sim_pkg.kill_replica(data_dir(data), namespace, name, replica, kind=_kind_key(kind or "modeldeployment"))
+    for replica_id in killed:
+        click.echo(replica_id)
+    if not killed:
+        raise click.ClickException(f"no running replica of {target} in {namespace}")
+
+
+def _kind_key(name: str) -> str:
+    """`ModelDeployment`, `modeldeployments`, a short name ... -> the kind's subject token."""
+    import actors  # noqa: F401  (registers the shipped kinds)
+    from core import kinds
+
+    info = kinds.resolve(name)
+    if info is None:
+        raise click.BadParameter(f"unknown kind {name!r}", param_hint="KIND/NAME")
+    return info.key

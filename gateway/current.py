@@ -1,0 +1,61 @@
+"""A resource's spec-slice state as admission sees it: absent, live, being deleted, or gone.
+
+Read straight from the log (never the read model), so optimistic concurrency compares against the
+truth: the last spec event's stream sequence is the resourceVersion.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Literal
+
+from core import codec, subjects
+from core import headers as H
+from core.events import DeletionRequested, FinalizerRemoved, SpecApplied, tag_of
+from core.kinds import KindInfo
+from core.log import Log
+from core.names import Ref
+
+State = Literal["absent", "live", "deleting", "gone"]
+_FINALIZER_REMOVED = tag_of(FinalizerRemoved)
+
+
+@dataclass(frozen=True)
+class Current:
+    seq: int
+    """Stream sequence of the last spec event (0 when there is none): the resourceVersion."""
+    state: State
+    generation: int = 0
+    spec: dict[str, object] | None = None
+    labels: dict[str, str] | None = None
+
+    @property
+    def next_generation(self) -> int:
+        return self.generation + 1
+
+
+async def read(log: Log, info: KindInfo, ref: Ref) -> Current:
+    last = await log.last(subjects.spec(ref))
+    if last is None:
+        return Current(0, "absent")
+    event = codec.decode(info, last.data, last.headers)
+    if isinstance(event, SpecApplied):
+        return Current(last.seq, "live", event.generation, event.spec, event.labels)
+    if isinstance(event, DeletionRequested):
+        gone = await finalized(log, info, ref, last.seq)
+        return Current(last.seq, "gone" if gone else "deleting", event.generation)
+    raise RuntimeError(f"unexpected {type(event).__name__} on {subjects.spec(ref)}")
+
+
+async def finalized(log: Log, info: KindInfo, ref: Ref, deletion_seq: int) -> bool:
+    """True once the kind's controller removed its finalizer after the deletion request.
+
+    Kinds without a controller or finalizers are gone as soon as deletion is requested.
+    """
+    if not info.controller or not info.finalizers:
+        return True
+    async with contextlib.aclosing(log.read(subjects.ctl(ref, info.controller), start_seq=deletion_seq + 1)) as msgs:
+        async for msg in msgs:
+            if msg.headers.get(H.TYPE) == _FINALIZER_REMOVED:
+                return True
+    return False

@@ -1,0 +1,102 @@
+"""`POST /v1/diff`: manifests in, per-resource plan out — what `apply` would do, without doing it.
+
+Each document is judged by the same `validate` as admission and compared with the log's current spec,
+so "unchanged" here means exactly "apply would append nothing".
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, post
+
+from core.log import Log
+from gateway import current
+from gateway.auth import Authorizer, Principal, authorize
+from gateway.errors import ApiError, ErrorInfo
+from gateway.http import body_of, gateway
+from gateway.manifests import parse
+from gateway.validation import DEFAULT_NAMESPACE, validate
+
+PlanAction = Literal["create", "update", "unchanged", "invalid"]
+_MISSING: Any = None
+
+
+class Change(msgspec.Struct, frozen=True):
+    path: str
+    from_: Any = msgspec.field(name="from")
+    to: Any = None
+
+
+class PlanItem(msgspec.Struct, frozen=True, omit_defaults=True):
+    kind: str
+    namespace: str
+    name: str
+    action: PlanAction
+    diff: list[Change] = []
+    error: ErrorInfo | None = None
+
+
+class Plan(msgspec.Struct, frozen=True):
+    items: list[PlanItem]
+
+
+async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer) -> Plan:
+    return Plan([await plan_one(log, doc, principal, authorizer) for doc in docs])
+
+
+async def plan_one(log: Log, doc: Any, principal: Principal, authorizer: Authorizer) -> PlanItem:
+    try:
+        valid = validate(doc)
+        authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
+    except ApiError as e:
+        return _invalid(doc, e)
+    now = await current.read(log, valid.info, valid.ref)
+    item = PlanItem(valid.info.name, valid.ref.namespace, valid.ref.name, "create")
+    desired = {"metadata": {"labels": valid.labels}, "spec": valid.spec}
+    if now.state == "deleting":
+        error = ApiError(409, "BeingDeleted", "the resource is being deleted")
+        return msgspec.structs.replace(item, action="invalid", error=error.body.error)
+    if now.state != "live":
+        return msgspec.structs.replace(item, diff=changes({}, desired))
+    found = changes({"metadata": {"labels": now.labels or {}}, "spec": now.spec or {}}, desired)
+    return msgspec.structs.replace(item, action="update" if found else "unchanged", diff=found)
+
+
+def changes(before: Any, after: Any, path: str = "$") -> list[Change]:
+    """Leaf-level differences between two JSON values (lists compare whole: their order matters)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[Change] = []
+        for key in sorted(set(before) | set(after), key=str):
+            out.extend(changes(before.get(key, _MISSING), after.get(key, _MISSING), f"{path}.{key}"))
+        return out
+    if before == after and (type(before) is type(after) or _numbers(before, after)):
+        return []
+    if isinstance(after, dict) and before is None:
+        return changes({}, after, path)
+    if isinstance(before, dict) and after is None:
+        return changes(before, {}, path)
+    return [Change(path, before, after)]
+
+
+def _numbers(*values: Any) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _invalid(doc: Any, error: ApiError) -> PlanItem:
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return PlanItem(str(kind or ""), str(meta.get("namespace") or DEFAULT_NAMESPACE), str(meta.get("name") or ""),
+                    "invalid", error=error.body.error)
+
+
+@post("/v1/diff", status_code=200, summary="Plan of what applying these manifests would do")
+async def diff_route(request: Request[Any, Any, Any]) -> Plan:
+    gw = gateway(request)
+    principal = gw.principal(request.headers.get("authorization"))
+    docs = parse(await body_of(request), request.headers.get("content-type"))
+    return await plan(gw.log, docs, principal, gw.authorizer)
+
+
+ROUTES = [diff_route]

@@ -1,0 +1,71 @@
+"""Litestar glue shared by the route modules: the Gateway from app state, responses, error handlers.
+
+Every error, including Litestar's own 404/405/413/400 and unexpected 500s, leaves as the one
+`{"error": {...}}` shape.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from gateway.admission import Outcome
+from gateway.context import Gateway
+from gateway.errors import ApiError, ErrorDetail, too_large
+
+_log = structlog.get_logger("bosun.gateway")
+_CODES = {400: "Malformed", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+          409: "Conflict", 413: "TooLarge", 415: "UnsupportedMediaType", 422: "Invalid", 503: "Unavailable"}
+
+
+def gateway(request: Request[Any, Any, Any]) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def respond(outcome: Outcome) -> Response[Any]:
+    return Response(outcome.body, status_code=outcome.status)
+
+
+async def body_of(request: Request[Any, Any, Any]) -> bytes:
+    """The raw body; Litestar's size limit surfaces as our 413."""
+    try:
+        return await request.body()
+    except HTTPException as e:
+        if e.status_code == 413:
+            raise too_large(request.app.request_max_body_size or 0) from e
+        raise
+
+
+def on_api_error(_request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return Response(exc.body, status_code=exc.status)
+
+
+def on_http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    details: list[ErrorDetail] = []
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        details = [ErrorDetail(_field(e), str(e.get("message", ""))) for e in exc.extra if isinstance(e, dict)]
+    code = _CODES.get(status, "Error" if status < 500 else "Internal")
+    error = ApiError(status, code, str(exc.detail or code), details)
+    return Response(error.body, status_code=status, headers=dict(exc.headers or {}))
+
+
+def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    _log.exception("unhandled error", path=request.url.path, error=repr(exc))
+    error = ApiError(500, "Internal", "internal server error")
+    return Response(error.body, status_code=500)
+
+
+def _field(extra: dict[str, Any]) -> str:
+    key = extra.get("key")
+    return f"{extra.get('source', 'query')}.{key}" if key else "$"
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ApiError: on_api_error,
+    HTTPException: on_http_error,
+    Exception: on_internal_error,
+}

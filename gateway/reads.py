@@ -1,0 +1,92 @@
+"""Reads: one object (now, as of a sequence, or after read-your-writes), lists and history.
+
+Answers come from the read model, except time travel which folds the log itself.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+
+from core.kinds import KindInfo
+from gateway.auth import Principal
+from gateway.errors import ApiError, malformed, not_found
+from gateway.http import gateway
+from gateway.timetravel import object_at
+from gateway.validation import ref_of, resolve_kind
+
+RESOURCE = "/v1/namespaces/{ns:str}/{kind:str}/{name:str}"
+MIN_VERSION_WAIT = 10.0
+Limit = Annotated[int, Parameter(query="limit", ge=1, le=1000)]
+Continue = Annotated[str | None, Parameter(query="continue")]
+Selector = Annotated[str | None, Parameter(query="labelSelector")]
+Phase = Annotated[str | None, Parameter(query="phase")]
+Req = Request[Any, Any, Any]
+
+
+@get(RESOURCE, summary="One object {kind, metadata, spec, status}")
+async def get_resource(request: Req, ns: str, kind: str, name: str,
+                       at: Annotated[int | None, Parameter(query="at", ge=1)] = None,
+                       min_version: Annotated[int | None, Parameter(query="minVersion", ge=0)] = None,
+                       ) -> dict[str, Any]:
+    gw = gateway(request)
+    principal = gw.principal(request.headers.get("authorization"))
+    info, ref = ref_of(kind, ns, name)
+    gw.allow(principal, "get", info, ref)
+    if at is not None:
+        obj = await object_at(gw.log, ref, at)
+    else:
+        if min_version and not await gw.reads.wait_for(min_version, MIN_VERSION_WAIT):
+            raise ApiError(503, "Lagging", f"the read model has not reached sequence {min_version} yet")
+        obj = await gw.reads.get(info.key, ref.namespace, ref.name)
+    if obj is None:
+        raise not_found(f"{info.name} {ns}/{name} not found")
+    return obj
+
+
+@get("/v1/namespaces/{ns:str}/{kind:str}", summary="List objects of a kind in one namespace")
+async def list_namespaced(request: Req, ns: str, kind: str, label_selector: Selector = None, phase: Phase = None,
+                          limit: Limit = 500, continue_token: Continue = None) -> dict[str, Any]:
+    principal = gateway(request).principal(request.headers.get("authorization"))
+    info, _ = ref_of(kind, ns, "x")
+    return await _list(request, principal, info, ns, label_selector, phase, limit, continue_token)
+
+
+@get("/v1/{kind:str}", summary="List objects of a kind in every namespace")
+async def list_all(request: Req, kind: str, label_selector: Selector = None, phase: Phase = None,
+                   limit: Limit = 500, continue_token: Continue = None) -> dict[str, Any]:
+    principal = gateway(request).principal(request.headers.get("authorization"))
+    return await _list(request, principal, resolve_kind(kind), None, label_selector, phase, limit, continue_token)
+
+
+async def _list(request: Req, principal: Principal, info: KindInfo, ns: str | None, selector: str | None,
+                phase: str | None, limit: int, token: str | None) -> dict[str, Any]:
+    gw = gateway(request)
+    gw.allow(principal, "list", info, None)
+    try:
+        items, more = await gw.reads.list(info.key, ns, selector, phase, limit, token)
+    except ValueError as e:  # a malformed selector or continue token
+        raise malformed(str(e)) from e
+    return {"items": items, "continue": more}
+
+
+@get(RESOURCE + "/history", summary="The resource's timeline: newest page first, or forward from `since`")
+async def history(request: Req, ns: str, kind: str, name: str, limit: Limit = 100,
+                  continue_token: Continue = None,
+                  since: Annotated[int | None, Parameter(query="since", ge=0)] = None,
+                  types: Annotated[list[str] | None, Parameter(query="type")] = None) -> dict[str, Any]:
+    gw = gateway(request)
+    principal = gw.principal(request.headers.get("authorization"))
+    info, ref = ref_of(kind, ns, name)
+    gw.allow(principal, "history", info, ref)
+    wanted = [t for raw in types or () for t in raw.split(",") if t] or None
+    try:
+        items, more = await gw.reads.history(info.key, ref.namespace, ref.name, limit, continue_token, since,
+                                             wanted, tail=since is None)
+    except ValueError as e:
+        raise malformed(str(e)) from e
+    return {"items": items, "continue": more}
+
+
+ROUTES = [get_resource, list_namespaced, list_all, history]

@@ -1,0 +1,111 @@
+"""`serve`: the gateway as a long-running component (HTTP via uvicorn + the NATS intent responder).
+
+uvicorn runs programmatically so a supervisor can pre-bind the socket and pass `fd`; its own signal
+handling is disabled — the caller owns signals and tells us to stop through `stop`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+import uvicorn
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from core import log as corelog
+from gateway.admission import Admission
+from gateway.app import create_app
+from gateway.auth import Authenticator, Authorizer
+from gateway.context import Changes, Gateway, ReadModel
+from gateway.intents import Responder
+
+CHANGED_SUBJECT = "bosun.sys.projections.changed"
+GRACE = 3.0
+_log = structlog.get_logger("bosun.gateway")
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the supervisor owns signals
+        yield
+
+
+async def open_read_model(db_dir: Path, nc: NATS) -> ReadModel:
+    from projections.readmodel import ReadModel as SqliteReadModel
+
+    return await SqliteReadModel.open(db_dir, nc)
+
+
+async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file: Path,
+                host: str = "127.0.0.1", port: int = 0, fd: int | None = None,
+                authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections."""
+    import actors  # noqa: F401  (registers the shipped kinds)
+
+    nc = await corelog.connect(nats_url, "bosun-gateway")
+    try:
+        log = corelog.Log(nc)
+        await log.ensure()
+        reads = await open_read_model(db_dir, nc)
+        try:
+            gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads)
+            await _run(gw, stop, host, port, fd, on_ready)
+        finally:
+            await reads.close()
+    finally:
+        await nc.close()
+
+
+async def _run(gw: Gateway, stop: asyncio.Event, host: str, port: int, fd: int | None,
+               on_ready: Callable[[str], None] | None) -> None:
+    notifications = await gw.nc.subscribe(CHANGED_SUBJECT, cb=_notifier(gw.changes))
+    responder = Responder(gw.nc, gw.admission)
+    await responder.start()
+    config = uvicorn.Config(create_app(gw), host=host, port=port, fd=fd, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=GRACE, access_log=False)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await _until_started(server, task)
+        if on_ready is not None and server.started:
+            on_ready(url_of(server))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+    finally:
+        await gw.changes.close()
+        server.should_exit = True
+        await responder.stop()
+        await notifications.unsubscribe()
+        await task
+
+
+async def _until_started(server: uvicorn.Server, task: asyncio.Task[Any]) -> None:
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()  # raises the startup failure (e.g. port in use)
+        raise RuntimeError("the HTTP server stopped during startup")
+
+
+def _notifier(changes: Changes) -> Callable[[Msg], Any]:
+    async def on_changed(msg: Msg) -> None:
+        try:
+            seq = int(msgspec.json.decode(msg.data).get("seq", 0))
+        except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+            return
+        await changes.notify(seq)
+
+    return on_changed
+
+
+def url_of(server: uvicorn.Server) -> str:
+    """`http://host:port` of the first listening socket (the real port when 0 was asked for)."""
+    sock = server.servers[0].sockets[0]
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"

@@ -1,0 +1,354 @@
+"""`bosun up`: one supervised process tree — the embedded nats-server plus the four components.
+
+Why separate processes rather than one event loop: a crash, a leak or a blocking call in one component
+must not take the others down, and each piece is exactly what runs on its own against a NATS cluster
+(`bosun controller`, ...). The supervisor owns what must outlive its children: the NATS credentials
+(handed over in the environment, never argv, so passwords don't show in `ps`), the admin token, and the
+gateway's listening socket (bound here, passed by fd, so the URL is known before the gateway starts and
+survives its restarts). It restarts any child that dies, with backoff, and guarantees no orphans:
+children die with it (PR_SET_PDEATHSIG) and a restarted supervisor kills leftovers of a crashed run.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import structlog
+
+from core import natsserver
+from gateway import procs
+
+STABLE_AFTER = 30.0
+"""A child that ran this long before dying starts its backoff over."""
+MAX_BACKOFF = 10.0
+NATS_PIDFILE = "nats"
+
+log = structlog.get_logger("bosun.up")
+
+
+class UpError(Exception):
+    """`bosun up` cannot start (already running, port taken, nats-server failed)."""
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    data: Path
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    nats_port: int = 4222
+    nats_url: str | None = None
+    """An external NATS to use instead of the embedded server."""
+    policy: Path | None = None
+    """Accepted and kept; enforced once RBAC policies land."""
+    latency: float | None = None
+    seed: int | None = None
+
+
+@dataclass
+class Child:
+    """One supervised component process and its restart bookkeeping."""
+
+    name: str
+    args: list[str]
+    pass_fds: tuple[int, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+
+    def backoff(self, now: float) -> float:
+        """Seconds to wait before the next start: exponential, reset after a stable run."""
+        if now - self.started >= STABLE_AFTER:
+            self.failures = 0
+        self.failures += 1
+        return float(min(MAX_BACKOFF, 0.25 * 2 ** (self.failures - 1)))
+
+
+def ensure_admin_token(path: Path) -> bool:
+    """Create the admin token (mode 0600) unless it exists; True when created. Never printed."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(32) + "\n")
+    return True
+
+
+def write_private_json(path: Path, obj: object) -> None:
+    """Write JSON atomically with mode 0600: it holds credentials."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    tmp.replace(path)
+
+
+def bosun_command() -> list[str]:
+    """How to run a `bosun` subcommand with this very interpreter."""
+    script = Path(sys.executable).parent / "bosun"
+    if script.exists():
+        return [sys.executable, str(script)]
+    return [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The gateway's listening socket (port 0: the kernel picks one)."""
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as e:
+        raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+
+
+def http_url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1.0) as r:
+            return bool(r.status == 200)
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+class Supervisor:
+    def __init__(self, cfg: UpConfig) -> None:
+        self.cfg = cfg
+        self.data = cfg.data.resolve()
+        self.run_dir = self.data / "run"
+        self.token_file = self.data / "admin.token"
+        self.conn_file = self.data / "connection.json"
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.children: list[Child] = []
+        self.nats: natsserver.Server | None = None
+        self.nats_child = Child("nats-server", [])
+        self.creds: natsserver.Credentials | None = None
+        self.listener: socket.socket | None = None
+        self.lock: IO[str] | None = None
+        """Held (flock) for our whole life: the kernel drops it even on kill -9."""
+        self.env: dict[str, str] = {}
+        self.announced = False
+
+    def run(self) -> int:
+        """Start everything, supervise until SIGTERM/SIGINT, stop everything; the exit code."""
+        t0 = time.monotonic()
+        self._install_signals()
+        try:
+            self._prepare()
+            self.listener = bind_listener(self.cfg.http_host, self.cfg.http_port)  # fail fast if taken
+            internal = self._start_nats()
+            self._spawn_all(internal)
+            self._supervise(t0)
+        finally:
+            self._shutdown()
+        return 0
+
+    # -- startup -----------------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+            self.wake.set()
+
+        def child_exited(_signum: int, _frame: FrameType | None) -> None:
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGCHLD, child_exited)
+
+    def _prepare(self) -> None:
+        """Single instance per data dir, no leftovers of a crashed run, token and credentials in place."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.run_dir / "up.lock", "w")  # noqa: SIM115 - held until shutdown
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            lock.close()
+            raise UpError(f"bosun up is already running for {self.data}") from e
+        self.lock = lock
+        self.conn_file.unlink(missing_ok=True)
+        killed = procs.kill_leftovers(self.run_dir, str(self.data), skip=(NATS_PIDFILE,))
+        if killed:
+            log.warning("killed leftovers of a previous run", pids=killed)
+        natsserver.stop_leftover(self.data)
+        procs.write_pidfile(self.run_dir, "up", os.getpid())
+        if ensure_admin_token(self.token_file):
+            log.info("admin token created", path=str(self.token_file))
+        if self.cfg.policy is not None:
+            log.warning("policy file accepted but not enforced yet", policy=str(self.cfg.policy))
+
+    def _start_nats(self) -> str:
+        """The embedded nats-server (unless --nats); returns the URL components connect with."""
+        if self.cfg.nats_url:
+            return self.cfg.nats_url
+        self.creds = natsserver.Credentials.load_or_create(self.data / "nats-credentials.json")
+        try:
+            self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
+                                         preexec=procs.die_with_parent(signal.SIGTERM))
+        except RuntimeError as e:
+            raise UpError(str(e)) from e
+        self.nats_child.started = time.monotonic()
+        log.info("nats-server started", pid=self.nats.proc.pid, port=self.nats.port,
+                 store=str(self.data / "nats"))
+        return self.nats.url(natsserver.INTERNAL_USER, self.creds.internal)
+
+    def _spawn_all(self, nats_url: str) -> None:
+        assert self.listener is not None
+        data = str(self.data)
+        db_dir = str(self.data / "projections")
+        fd = self.listener.fileno()
+        sim = ["driver", "sim", "--data", data]
+        if self.cfg.latency is not None:
+            sim += ["--latency", str(self.cfg.latency)]
+        if self.cfg.seed is not None:
+            sim += ["--seed", str(self.cfg.seed)]
+        self.children = [  # the gateway first: it is on the path to "healthy"
+            Child("gateway", ["gateway", "--data", data, "--db-dir", db_dir,
+                              "--token-file", str(self.token_file), "--fd", str(fd)], pass_fds=(fd,)),
+            Child("controller", ["controller", "--data", data]),
+            Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
+            Child("driver-sim", sim),
+        ]
+        self.env = dict(os.environ, BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
+        for child in self.children:
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        try:
+            child.proc = subprocess.Popen([*bosun_command(), *child.args], env=self.env, stdin=subprocess.DEVNULL,
+                                          pass_fds=child.pass_fds,
+                                          preexec_fn=procs.die_with_parent())  # noqa: PLW1509 - main thread only
+        except OSError as e:
+            log.error("component failed to start", component=child.name, error=str(e))
+            child.restart_at = time.monotonic() + child.backoff(time.monotonic())
+            return
+        child.started, child.restart_at = time.monotonic(), None
+        procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
+        log.info("component started", component=child.name, pid=child.proc.pid)
+
+    # -- supervision -------------------------------------------------------------------------------
+
+    def _supervise(self, t0: float) -> None:
+        assert self.listener is not None
+        url = http_url(self.cfg.http_host, self.listener.getsockname()[1])
+        while not self.stopping.is_set():
+            self.wake.clear()
+            next_due = self._tend()
+            if not self.announced and healthy(url):
+                self._announce(url, time.monotonic() - t0)
+            idle = 0.5 if self.announced else 0.05
+            self.wake.wait(max(0.0, min(idle, next_due - time.monotonic())))
+
+    def _tend(self) -> float:
+        """Notice dead children, restart those whose backoff is over; when something is next due."""
+        now = time.monotonic()
+        due = now + 3600
+        if self.nats is not None:
+            due = min(due, self._tend_nats(now))
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is not None:
+                delay = child.backoff(now)
+                log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
+                            code=child.proc.returncode, restart_in=delay, failures=child.failures)
+                child.proc, child.restart_at = None, now + delay
+            if child.proc is None and child.restart_at is not None:
+                if now >= child.restart_at and not self.stopping.is_set():
+                    self._spawn(child)
+                else:
+                    due = min(due, child.restart_at)
+        return due
+
+    def _tend_nats(self, now: float) -> float:
+        """Restart a dead nats-server on the same port so components' URLs stay valid."""
+        assert self.nats is not None and self.creds is not None
+        c = self.nats_child
+        if c.restart_at is None and self.nats.proc.poll() is not None:
+            delay = c.backoff(now)
+            log.warning("nats-server exited; restarting", code=self.nats.proc.returncode, restart_in=delay)
+            c.restart_at = now + delay
+        if c.restart_at is None:
+            return now + 3600
+        if now < c.restart_at or self.stopping.is_set():
+            return c.restart_at
+        try:
+            self.nats = natsserver.start(self.data, port=self.nats.port, creds=self.creds,
+                                         preexec=procs.die_with_parent(signal.SIGTERM))
+            c.started, c.restart_at = time.monotonic(), None
+            log.info("nats-server restarted", pid=self.nats.proc.pid, port=self.nats.port)
+        except RuntimeError as e:
+            c.restart_at = time.monotonic() + c.backoff(time.monotonic())
+            log.error("nats-server restart failed", error=str(e), retry_in=c.restart_at - time.monotonic())
+        return now
+
+    def _announce(self, url: str, elapsed: float) -> None:
+        """Publish where everything is, once the gateway answers /healthz."""
+        if self.nats is not None and self.creds is not None:
+            client_nats = self.nats.url(natsserver.CLIENT_USER, self.creds.client)
+        else:
+            client_nats = self.cfg.nats_url or ""
+        shown_nats = _without_password(client_nats)
+        where = f"  (password in {self.conn_file})" if shown_nats != client_nats else ""
+        write_private_json(self.conn_file, {"http": url, "nats": client_nats, "tokenFile": str(self.token_file)})
+        self.announced = True
+        log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=shown_nats)
+        print(f"bosun is up in {elapsed:.2f}s\n"
+              f"  gateway:     {url}\n"
+              f"  nats:        {shown_nats}{where}\n"
+              f"  admin token: {self.token_file}\n", flush=True)
+
+    # -- shutdown ----------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Components first (they may flush through NATS), then nats-server; leave no pidfiles behind."""
+        self.stopping.set()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        procs.terminate([c.proc for c in self.children if c.proc is not None])
+        for child in self.children:
+            procs.remove_pidfile(self.run_dir, child.name)
+        if self.nats is not None:
+            self.nats.stop()
+            procs.remove_pidfile(self.run_dir, NATS_PIDFILE)
+            log.info("nats-server stopped")
+        if self.listener is not None:
+            self.listener.close()
+        if self.announced:
+            self.conn_file.unlink(missing_ok=True)
+        if self.lock is not None:
+            procs.remove_pidfile(self.run_dir, "up")
+            self.lock.close()
+        log.info("bosun stopped")
+
+
+def _without_password(url: str) -> str:
+    """nats://user:secret@host:4222 -> nats://user@host:4222 (each URL of a comma list)."""
+    out = []
+    for u in url.split(","):
+        scheme, sep, rest = u.partition("://")
+        creds, at, host = rest.rpartition("@")
+        out.append(f"{scheme}{sep}{creds.split(':', 1)[0]}{at}{host}" if at else u)
+    return ",".join(out)

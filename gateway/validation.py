@@ -1,0 +1,163 @@
+"""Decode + validate one manifest against its kind: the schema half of admission.
+
+Pure (no I/O): HTTP PUT, NATS intents and `POST /v1/diff` all call `validate`, so a manifest is
+judged identically whichever door it came through. The result carries the NORMALIZED spec
+(`msgspec.to_builtins` of the typed spec), which is what the log stores and what "unchanged" compares.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from core import kinds
+from core.kinds import KindInfo
+from core.names import CLUSTER_NS, Ref, name_problem
+from gateway.errors import ApiError, ErrorDetail, invalid, malformed, mismatch, unknown_kind
+
+DEFAULT_NAMESPACE = "default"
+TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+"""`status` is accepted and ignored, so `bosun get -o yaml | bosun apply -f -` round-trips."""
+METADATA = frozenset({"name", "namespace", "labels", "annotations", "generation", "resourceVersion",
+                      "createdAt", "deletionRequested", "finalizers", "updatedAt", "uid"})
+"""Server-set fields are accepted and ignored for the same reason; anything else is a typo."""
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
+_AT = re.compile(r"^(?P<msg>.*?) - at `\$(?P<path>[^`]*)`$", re.S)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request points (path or subject): each part may be None when only the body names it."""
+
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Valid:
+    info: KindInfo
+    ref: Ref
+    spec: dict[str, Any]
+    labels: dict[str, str]
+
+
+def resolve_kind(name: str) -> KindInfo:
+    info = kinds.resolve(name)
+    if info is None:
+        raise unknown_kind(name)
+    return info
+
+
+def validate(doc: Any, target: Target = Target(), default_namespace: str = DEFAULT_NAMESPACE) -> Valid:
+    """The admitted form of `doc`, or ApiError: 400 shape/mismatch, 404 unknown kind, 422 invalid."""
+    if not isinstance(doc, dict):
+        raise malformed(f"a manifest must be an object, not {type(doc).__name__}")
+    unknown = sorted(str(k) for k in doc if k not in TOP_LEVEL)
+    if unknown:
+        raise invalid([ErrorDetail(f"$.{k}", "unknown field") for k in unknown])
+    info = _kind(doc.get("kind"), target.kind)
+    meta = doc.get("metadata", {})
+    if not isinstance(meta, dict):
+        raise invalid([ErrorDetail("$.metadata", "must be an object")])
+    ref = Ref(info.key, _namespace(info, meta, target, default_namespace), _name(meta, target))
+    labels = _labels(meta.get("labels"))
+    spec = _spec(info, doc.get("spec"))
+    return Valid(info, ref, spec, labels)
+
+
+def ref_of(kind: str, namespace: str, name: str) -> tuple[KindInfo, Ref]:
+    """A path/subject reference checked like a manifest's (404 unknown kind, 422 bad names)."""
+    info = resolve_kind(kind)
+    ns = CLUSTER_NS if info.cluster_scoped else _checked("$.metadata.namespace", namespace)
+    return info, Ref(info.key, ns, _checked("$.metadata.name", name))
+
+
+def _kind(body_kind: Any, path_kind: str | None) -> KindInfo:
+    if body_kind is not None and not isinstance(body_kind, str):
+        raise invalid([ErrorDetail("$.kind", "must be a string")])
+    if path_kind is None:
+        if not body_kind:
+            raise invalid([ErrorDetail("$.kind", "is required")])
+        return resolve_kind(body_kind)
+    info = resolve_kind(path_kind)
+    if body_kind and kinds.resolve(body_kind) is not info:
+        raise mismatch("$.kind", f"body kind {body_kind!r} does not match the path's {info.name!r}")
+    return info
+
+
+def _namespace(info: KindInfo, meta: dict[str, Any], target: Target, default: str) -> str:
+    if info.cluster_scoped:
+        return CLUSTER_NS
+    return _consistent("namespace", meta.get("namespace"), target.namespace, default)
+
+
+def _name(meta: dict[str, Any], target: Target) -> str:
+    return _consistent("name", meta.get("name"), target.name, None)
+
+
+def _consistent(key: str, body: Any, path: str | None, default: str | None) -> str:
+    field = f"$.metadata.{key}"
+    if body is not None and not isinstance(body, str):
+        raise invalid([ErrorDetail(field, "must be a string")])
+    if body and path is not None and body != path:
+        raise mismatch(field, f"metadata.{key} {body!r} does not match {path!r} in the request path")
+    value = path if path is not None else body or default
+    if value is None:
+        raise invalid([ErrorDetail(field, "is required")])
+    return _checked(field, value)
+
+
+def _checked(field: str, value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise invalid([ErrorDetail(field, problem)], f"invalid {field.rsplit('.', 1)[-1]} {value!r}: {problem}")
+    return value
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise invalid([ErrorDetail("$.metadata.labels", "must be an object of strings")])
+    problems = [ErrorDetail(f"$.metadata.labels.{k}", problem) for k, v in raw.items()
+                if (problem := _label_problem(k, v))]
+    if problems:
+        raise invalid(problems, "invalid labels")
+    return {str(k): str(v) for k, v in sorted(raw.items())}
+
+
+def _label_problem(key: Any, value: Any) -> str | None:
+    if not isinstance(key, str) or not _LABEL_KEY.match(key):
+        return "label keys are [prefix/]name: alphanumerics, '-', '_', '.', at most 63 characters"
+    if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+        return "label values are strings of alphanumerics, '-', '_', '.', at most 63 characters"
+    return None
+
+
+def _spec(info: KindInfo, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        raise invalid([ErrorDetail("$.spec", "is required")])
+    try:
+        typed = msgspec.convert(raw, info.spec_type)
+    except msgspec.ValidationError as e:
+        raise invalid([spec_detail(str(e))]) from e
+    problems = info.validate(typed)
+    if problems:
+        raise invalid(problems)
+    return msgspec.to_builtins(typed)  # type: ignore[no-any-return]
+
+
+def spec_detail(error: str) -> ErrorDetail:
+    """msgspec's "Expected `int` >= 0 - at `$.replicas`" as `{field: $.spec.replicas, message}`."""
+    m = _AT.match(error)
+    message, where = (m["msg"], f"$.spec{m['path']}") if m else (error, "$.spec")
+    unknown = _UNKNOWN.match(message)
+    if unknown:  # point at the offending field itself
+        return ErrorDetail(f"{where}.{unknown['field']}", "unknown field")
+    return ErrorDetail(where, message)
+

@@ -1,0 +1,258 @@
+"""The projector: a durable JetStream consumer that keeps the SQLite read model (DESIGN.md, projections/).
+
+Order of effects per batch: fetch -> apply the whole batch and the checkpoint in ONE transaction ->
+commit -> ack -> announce on `bosun.sys.projections.changed`. A crash anywhere replays at most one
+batch, and the checkpoint makes that replay a no-op: exactly-once effect.
+
+The checkpoint, not the consumer, is the source of truth: whenever the consumer's position could make
+it skip or reorder messages (a crash left some unacked, the database was rebuilt or lost) the consumer
+is recreated to start right after the checkpoint, so messages are applied in stream order, never skipped.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.js import api
+
+import actors  # noqa: F401  (registers the shipped kinds: decoding needs them)
+from core import subjects
+from core.log import Log, StoredMessage, connect, stored_from_msg
+from projections import generations
+from projections import rebuild as rebuilding
+from projections.readmodel import CHANGED
+from projections.store import Writer
+
+DURABLE = "projector"
+FILTERS = [subjects.EVENTS, subjects.COMMANDS]
+BATCH = 512
+FETCH_TIMEOUT = 0.5
+MAX_ACK_PENDING = 100_000
+RETIRE_AFTER = 5.0
+"""Seconds an old generation stays on disk after a swap, so readers switch before it is deleted."""
+RETRY = 1.0
+
+log = structlog.get_logger("projections.projector")
+_json = msgspec.json.Encoder()
+
+
+def _honour_cancellation() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    On Python 3.11 `asyncio.wait_for` (used inside nats-py's fetch) returns the result instead of raising
+    when cancellation races with completion; the task then keeps running with `cancelling() > 0`.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
+
+
+class _Reset(Exception):
+    """The consumer delivered out of order w.r.t. the checkpoint: recreate it from the checkpoint."""
+
+
+async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: str = DURABLE) -> None:
+    """Run until `stop` is set. One projector per `db_dir` (each with its own durable name)."""
+    db_dir = Path(db_dir)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    nc = await connect(nats_url, "bosun-projector")
+    try:
+        bosun_log = Log(nc)
+        await bosun_log.ensure()
+        projector = await Projector.open(bosun_log, db_dir, durable)
+        try:
+            await projector.run(stop)
+        finally:
+            await projector.close()
+    finally:
+        await nc.close()
+
+
+class Projector:
+    def __init__(self, bosun_log: Log, db_dir: Path, durable: str, generation: int, writer: Writer) -> None:
+        self.log = bosun_log
+        self.db_dir = db_dir
+        self.durable = durable
+        self.generation = generation
+        self.writer = writer
+        self._lock = asyncio.Lock()
+        """Held while a batch is applied and while a rebuild catches up and swaps: never both at once."""
+        self._reset = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._rebuilding: asyncio.Task[Any] | None = None
+
+    @classmethod
+    async def open(cls, bosun_log: Log, db_dir: Path, durable: str = DURABLE) -> Projector:
+        """Open the live generation (creating gen 1 on first run) and delete every other one."""
+        generation = generations.current(db_dir)
+        if generation is None or not generations.path(db_dir, generation).exists():
+            generation = generations.next_generation(db_dir)
+            writer = await Writer.open(generations.path(db_dir, generation))
+            generations.flip(db_dir, generation)
+        else:
+            writer = await Writer.open(generations.path(db_dir, generation))
+        for other in generations.on_disk(db_dir):
+            if other != generation:  # older ones are retired, newer ones are half-built rebuilds
+                generations.remove(db_dir, other)
+        return cls(bosun_log, db_dir, durable, generation, writer)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self.log.nc.subscribe(rebuilding.SUBJECT, cb=self._on_rebuild)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._consume(stop)
+                except _Reset:
+                    self._reset = True
+                except (nats.errors.Error, nats.js.errors.Error, OSError, sqlite3.Error) as e:
+                    # Fetched-but-unapplied messages would come back after newer ones: restart from
+                    # the checkpoint instead, which keeps stream order.
+                    self._reset = True
+                    log.warning("projector consumer failed; retrying", error=str(e) or type(e).__name__)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), RETRY)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def close(self) -> None:
+        """Cancel a running rebuild (its half-built generation is deleted) and pending retirements."""
+        pending = [*self._tasks, *([self._rebuilding] if self._rebuilding else [])]
+        for task in pending:
+            task.cancel()
+        try:
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await self.writer.close()
+
+    # ---- consuming ------------------------------------------------------------------------------------
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        psub = await self._bind()
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await psub.fetch(BATCH, timeout=FETCH_TIMEOUT)
+                except nats.errors.TimeoutError:
+                    msgs = []
+                _honour_cancellation()
+                if msgs:
+                    await self._apply(msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def _apply(self, msgs: list[Any]) -> None:
+        async with self._lock:
+            before = self.writer.checkpoint
+            stored = sorted({m.seq: m for m in map(stored_from_msg, msgs) if m.seq > before}.values(),
+                            key=lambda m: m.seq)
+            if stored and not await self._in_order(before, stored):
+                raise _Reset()
+            after = await self.writer.apply(stored)
+            for msg in msgs:  # acked only once durable; redelivered ones (<= checkpoint) too
+                await msg.ack()
+            if after > before:
+                await self._announce()
+
+    async def _in_order(self, checkpoint: int, batch: list[StoredMessage]) -> bool:
+        """True when `batch` is exactly what the stream holds after `checkpoint` (gaps = deleted messages)."""
+        seqs = [m.seq for m in batch]
+        if seqs == list(range(checkpoint + 1, checkpoint + 1 + len(seqs))):
+            return True
+        stored: list[int] = []
+        async with rebuilding.scan(self.log, checkpoint + 1, seqs[-1]) as found:
+            async for m in found:
+                stored.append(m.seq)
+        if stored != seqs:
+            log.warning("projector saw messages out of order; restarting from checkpoint", checkpoint=checkpoint)
+        return stored == seqs
+
+    async def _bind(self) -> Any:
+        """Bind the durable consumer, recreating it from the checkpoint unless that is provably safe.
+
+        Kept when nothing is pending and it has acked no further than the checkpoint: it then redelivers
+        at most what is already applied (skipped by seq), in order. Recreated when messages are pending
+        (a crash between fetch and ack: they would come back AFTER newer ones) or when it is ahead of
+        the checkpoint (a lost or rebuilt database: it would skip messages the read model never saw).
+        """
+        jsm, stream = self.log.jsm, self.log.stream
+        checkpoint = self.writer.checkpoint
+        try:
+            info = await jsm.consumer_info(stream, self.durable)
+        except nats.js.errors.NotFoundError:
+            info = None
+        keep = (info is not None and not self._reset and not info.num_ack_pending
+                and info.ack_floor is not None and info.ack_floor.stream_seq <= checkpoint
+                and sorted(info.config.filter_subjects or []) == sorted(FILTERS))
+        if not keep:
+            if info is not None:
+                await jsm.delete_consumer(stream, self.durable)
+            await jsm.add_consumer(stream, self._config(checkpoint))
+            self._reset = False
+        return await self.log.js.pull_subscribe_bind(durable=self.durable, stream=stream)
+
+    def _config(self, checkpoint: int) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            durable_name=self.durable, filter_subjects=list(FILTERS), ack_policy=api.AckPolicy.EXPLICIT,
+            max_ack_pending=MAX_ACK_PENDING, ack_wait=30.0, max_deliver=-1,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if checkpoint else api.DeliverPolicy.ALL,
+            opt_start_seq=checkpoint + 1 if checkpoint else None)
+
+    async def _announce(self) -> None:
+        payload = {"seq": self.writer.checkpoint, "generation": self.generation}
+        with contextlib.suppress(nats.errors.Error):
+            await self.log.nc.publish(CHANGED, _json.encode(payload))
+
+    # ---- rebuilding -----------------------------------------------------------------------------------
+
+    async def _on_rebuild(self, msg: Any) -> None:
+        if self._rebuilding is not None and not self._rebuilding.done():
+            await msg.respond(_json.encode({"error": "a rebuild is already running"}))
+            return
+        self._rebuilding = asyncio.create_task(self._rebuild_and_reply(msg))
+
+    async def _rebuild_and_reply(self, msg: Any) -> None:
+        try:
+            reply: Any = await self.rebuild()
+        except Exception as e:  # reported to the requester; the live view is untouched
+            log.exception("projection rebuild failed")
+            reply = {"error": str(e) or type(e).__name__}
+        with contextlib.suppress(nats.errors.Error):
+            await msg.respond(_json.encode(reply))
+
+    async def rebuild(self) -> rebuilding.Summary:
+        """Build gen N+1 from seq 1 beside the live one, pause live apply to catch up its tail, swap."""
+        generation, writer = await rebuilding.build(self.log, self.db_dir, self.writer.checkpoint)
+        try:
+            async with self._lock:
+                await rebuilding.catch_up(self.log, writer, self.writer.checkpoint)
+                summary = await rebuilding.summarize(writer, generation)
+                generations.flip(self.db_dir, generation)
+                old, old_generation = self.writer, self.generation
+                self.writer, self.generation = writer, generation
+        except BaseException:
+            await writer.close()
+            generations.remove(self.db_dir, generation)
+            raise
+        await old.close()
+        self._later(self._retire(old_generation))
+        await self._announce()
+        log.info("projections rebuilt", generation=generation, seq=summary.seq)
+        return summary
+
+    async def _retire(self, generation: int) -> None:
+        await asyncio.sleep(RETIRE_AFTER)
+        generations.remove(self.db_dir, generation)
+
+    def _later(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

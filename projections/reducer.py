@@ -1,0 +1,168 @@
+"""The pure reducer: one stored message (and its decoded event) in, one resource row out.
+
+Both the live projector and the gateway's time travel (`GET ...?at=<seq>`) fold with `fold`, so the
+object a client reads "now" and "as of seq N" can never disagree. No I/O and no clock: every fact
+(times, sequences) comes from the message itself.
+
+Time travel in the gateway:
+
+    row = None
+    async for m in log.read(subjects.resource_events(ref), up_to_seq=seq):
+        row = fold(row, m, decode(m))
+    obj = None if row is None else to_api(row)
+
+Kinds must be registered (import `actors`) before decoding, or every event reads as undecodable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from msgspec.structs import replace
+
+from core import codec, kinds, subjects
+from core.events import Condition, DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
+from core.names import CLUSTER_NS
+
+if TYPE_CHECKING:
+    from core.log import StoredMessage
+
+CTL_PREFIX = "ctl."
+PENDING = "Pending"
+
+
+class Row(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything projections keep about one live resource: the API object's facts plus what the
+    next fold needs (pending finalizers, condition transition seqs)."""
+
+    kind: str  # kind key, e.g. "modeldeployment"
+    namespace: str
+    name: str
+    generation: int = 0
+    resource_version: int = 0
+    created_at: float = 0.0
+    labels: dict[str, str] = {}
+    spec: dict[str, Any] = {}
+    phase: str = PENDING
+    observed_generation: int = 0
+    conditions: tuple[Condition, ...] = ()
+    fields: dict[str, Any] = {}
+    deletion_requested: bool = False
+    finalizers: tuple[str, ...] = ()
+    """Finalizers of the kind not yet removed; when deletion is requested and none remain, the row goes."""
+    last_seq: int = 0
+    """Stream sequence of the last message that changed this row."""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+
+def decode(message: StoredMessage) -> Event | None:
+    """The message's event, or None when its subject, kind or body is unknown or broken.
+
+    Deliberately total: one bad message must never wedge a projection, so any decoding or upcasting
+    failure is reported as None (the timeline then records it as "undecodable").
+    """
+    try:
+        parsed = subjects.parse(message.subject)
+        return codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers)
+    except Exception:  # noqa: BLE001 - unknown kind, bad JSON, schema mismatch or a faulty upcaster
+        return None
+
+
+def fold(row: Row | None, message: StoredMessage, event: Event | None) -> Row | None:
+    """The row after `message`; returns `row` itself (same object) when the message changes nothing.
+
+    Only spec-slice intent, ctl-slice StatusUpdated and ctl-slice FinalizerRemoved change a row;
+    observations, commands, inbox traffic and narrative only go to the timeline.
+    """
+    if event is None:
+        return row
+    try:
+        parsed = subjects.parse(message.subject)
+    except ValueError:
+        return row
+    on_spec = parsed.slice == subjects.SPEC
+    on_ctl = parsed.slice.startswith(CTL_PREFIX)
+    match event:
+        case SpecApplied() if on_spec:
+            return _spec_applied(row, parsed.ref.kind, parsed.ref.namespace, parsed.ref.name, message, event)
+        case DeletionRequested() if on_spec and row is not None:
+            return _deletion_requested(row, message.seq, event)
+        case StatusUpdated() if on_ctl and row is not None:
+            return _status_updated(row, message.seq, event)
+        case FinalizerRemoved() if on_ctl and row is not None:
+            return _finalizer_removed(row, message.seq, event)
+    return row
+
+
+def _spec_applied(row: Row | None, kind: str, namespace: str, name: str, message: StoredMessage,
+                  event: SpecApplied) -> Row:
+    if row is None or event.created:  # a new incarnation starts from nothing
+        row = Row(kind=kind, namespace=namespace, name=name, created_at=message.time,
+                  finalizers=_finalizers_of(kind))
+    return replace(row, generation=event.generation, resource_version=message.seq, labels=dict(event.labels),
+                   spec=event.spec, last_seq=message.seq)
+
+
+def _deletion_requested(row: Row, seq: int, event: DeletionRequested) -> Row | None:
+    if not row.finalizers:
+        return None
+    return replace(row, deletion_requested=True, generation=event.generation, resource_version=seq, last_seq=seq)
+
+
+def _finalizer_removed(row: Row, seq: int, event: FinalizerRemoved) -> Row | None:
+    if not row.deletion_requested or event.finalizer not in row.finalizers:
+        return row
+    remaining = tuple(f for f in row.finalizers if f != event.finalizer)
+    return None if not remaining else replace(row, finalizers=remaining, last_seq=seq)
+
+
+def _status_updated(row: Row, seq: int, event: StatusUpdated) -> Row:
+    before = {c.type: c for c in row.conditions}
+    conditions = tuple(_transition(c, before.get(c.type), seq) for c in event.conditions)
+    new = replace(row, phase=event.phase, observed_generation=event.observed_generation, conditions=conditions,
+                  fields=dict(event.fields), last_seq=seq)
+    return row if replace(new, last_seq=row.last_seq) == row else new
+
+
+def _transition(cond: Condition, before: Condition | None, seq: int) -> Condition:
+    """Stamp lastTransitionSeq: actors leave it 0; the log position of the change is known only here."""
+    unchanged = before is not None and (before.status, before.reason) == (cond.status, cond.reason)
+    return replace(cond, last_transition_seq=before.last_transition_seq if unchanged and before else seq)
+
+
+def _finalizers_of(kind: str) -> tuple[str, ...]:
+    info = kinds.resolve(kind)
+    return info.finalizers if info is not None else ()
+
+
+def to_api(row: Row) -> dict[str, Any]:
+    """The exact API object `{kind, metadata, spec, status}` of a row (DESIGN.md, "Status convention")."""
+    info = kinds.resolve(row.kind)
+    metadata: dict[str, Any] = {"name": row.name}
+    if row.namespace != CLUSTER_NS:
+        metadata["namespace"] = row.namespace
+    metadata.update(labels=dict(row.labels), generation=row.generation, resourceVersion=row.resource_version,
+                    createdAt=rfc3339(row.created_at))
+    if row.deletion_requested:
+        metadata["deletionRequested"] = True
+    metadata["finalizers"] = list(row.finalizers)
+    status: dict[str, Any] = {
+        "phase": row.phase, "observedGeneration": row.observed_generation,
+        "conditions": [{"type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
+                        "lastTransitionSeq": c.last_transition_seq} for c in row.conditions],
+    }
+    for key, value in row.fields.items():
+        status.setdefault(key, value)  # kind fields never shadow the convention's own keys
+    return {"kind": info.name if info is not None else row.kind, "metadata": metadata, "spec": row.spec,
+            "status": status}
+
+
+def rfc3339(epoch: float) -> str:
+    """UTC RFC 3339 with milliseconds, e.g. `2024-05-01T12:00:00.123Z`."""
+    millis = int(epoch * 1000)
+    stamp = dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC)
+    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"

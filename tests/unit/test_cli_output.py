@@ -1,0 +1,34 @@
+"""CLI output: aligned tables, ages, kind columns."""
+from __future__ import annotations
+
+import actors  # noqa: F401
+from core import kinds
+from gateway.output import age, rows_of, scalar, table
+
+
+def test_table_aligns_columns() -> None:
+    out = table(["NAME", "PHASE"], [["chat", "Ready"], ["a-much-longer-name", "Pending"]])
+    lines = out.splitlines()
+    assert lines[0] == "NAME                 PHASE"
+    assert lines[1].index("Ready") == lines[0].index("PHASE") == lines[2].index("Pending")
+
+
+def test_age() -> None:
+    assert age(100.0, 145.0) == "45s"
+    assert age(0, 3 * 3600 + 5) == "3h"
+    assert age("1970-01-01T00:00:00.000Z", 2 * 86400) == "2d"
+    assert age(None, 0) == "<unknown>"
+
+
+def test_rows_use_kind_columns() -> None:
+    obj = {"kind": "ModelDeployment", "metadata": {"name": "chat", "namespace": "demo", "createdAt": 0},
+           "spec": {"model": "llama", "replicas": 3}, "status": {"phase": "Ready", "readyReplicas": 3}}
+    headers, rows = rows_of(kinds.get("modeldeployment"), [obj], 60, namespaces=True)
+    assert headers == ["NAMESPACE", "NAME", "PHASE", "MODEL", "READY", "POOLS", "AGE"]
+    assert rows == [["demo", "chat", "Ready", "llama", "3/3", "", "1m"]]
+    headers, _ = rows_of(kinds.get("modeldeployment"), [obj], 60, namespaces=False, wide=True)
+    assert headers[:2] == ["NAME", "PHASE"] and "LABELS" in headers
+
+
+def test_scalar() -> None:
+    assert (scalar(None), scalar("x"), scalar(3), scalar({"a": 1})) == ("<none>", "x", "3", '{"a": 1}')
