@@ -51,6 +51,7 @@ class Host:
         self.loading: dict[str, asyncio.Future[Cell]] = {}
         self.views: dict[str, PoolView] = {}
         self.context = Context()
+        self._context_cache: tuple[Context | None, str] = (None, "")
         self.timers: list[tuple[float, str]] = []
         self.pending: dict[int, list[Any]] = {}  # seq -> [msg, remaining targets]
         self.caught_up = asyncio.Event()
@@ -326,20 +327,24 @@ class Host:
 
     async def _execute(self, cell: Cell, decision: Decision, now: float) -> None:
         """Append the decision in order, folding each write as soon as JetStream acks it."""
-        common = {H.CONTROLLER: cell.controller.name, **cell.trace}
+        common = {H.CONTROLLER: cell.controller.name, H.HWM: str(cell.hwm), **cell.trace}
         if cell.causes:
             common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
+        first = True
         for event in decision.events:
-            await self._append_ctl(cell, event, now, common)
+            await self._append_ctl(cell, event, now, self._first(common, first))
+            first = False
         for message in decision.messages:
             subject = subjects.inbox(message.to)
-            extra = {**common, H.SENDER: cell.ref.token}
+            extra = {**self._first(common, first), H.SENDER: cell.ref.token}
+            first = False
             done = await self.log.append(subject, message.event, now=now, msg_id=message.key, extra=extra)
             cell.fold_own(done.seq, subject, message.event)
             self.stats["appends"] += 1
         for order in decision.commands:
             subject = subjects.cmd(order.driver, cell.ref)
-            extra = {**common, H.SENDER: cell.ref.token}
+            extra = {**self._first(common, first), H.SENDER: cell.ref.token}
+            first = False
             done = await self.log.append(subject, order.command, now=now, msg_id=order.key, extra=extra,
                                          expected_last_subject_seq=cell.cmd_seqs.get(order.driver, 0))
             cell.fold_own(done.seq, subject, order.command)
@@ -348,6 +353,17 @@ class Host:
         if decision.events or decision.messages or decision.commands:
             log.debug("decided", **_ids(cell), events=len(decision.events), messages=len(decision.messages),
                       commands=len(decision.commands))
+
+    def _first(self, common: dict[str, str], first: bool) -> dict[str, str]:
+        """The first write of a decision also records the context `decide` read, for `replay --check`."""
+        if not first or not self.context.pools:
+            return common
+        return {**common, H.CONTEXT: self._context_json()}
+
+    def _context_json(self) -> str:
+        if self._context_cache[0] is not self.context:
+            self._context_cache = (self.context, codec.encode_json(self.context).decode())
+        return self._context_cache[1]
 
     async def _append_ctl(self, cell: Cell, event: Event, now: float, common: dict[str, str]) -> None:
         extra = dict(common)
@@ -375,7 +391,8 @@ class Host:
                 events.append(degraded)
             try:
                 for ev in events:
-                    await self._append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name})
+                    await self._append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name,
+                                                           H.ORIGIN: "runtime"})
             except (Conflict, corelog.Unavailable) as e:
                 log.warning("could not record failure", **_ids(cell), error=str(e))
         self._set_wake(cell, now + delay)
