@@ -5,13 +5,14 @@ current `version` is decoded to a dict, passed through the registered upcasters 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Union
 
 import msgspec
 
 from core import headers as H
 from core.events import Event, tag_of
 from core.kinds import KindInfo
+from core.replicas import COMMANDS, Command
 
 _encoder = msgspec.json.Encoder()
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -41,6 +42,14 @@ def event_headers(event: Event, now: float, **extra: str) -> dict[str, str]:
     hdrs = {H.TYPE: tag_of(type(event)), H.SCHEMA: str(type(event).version), H.TIME: repr(now)}
     hdrs.update(extra)
     return hdrs
+
+
+_commands = msgspec.json.Decoder(Union[COMMANDS])  # noqa: UP007 - built from a tuple
+
+
+def decode_command(data: bytes, hdrs: Mapping[str, str] | None = None) -> Command:
+    """Decode a data-plane command without the kind registry: drivers depend on core alone."""
+    return _commands.decode(data)  # type: ignore[no-any-return]
 
 
 def decode(kind: KindInfo, data: bytes, hdrs: Mapping[str, str] | None = None) -> Event:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import nats
+import structlog
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
@@ -59,8 +61,14 @@ async def connect(url: str, name: str, **options: Any) -> NATS:
     `url` may list several servers comma-separated (a cluster seed list, as in compose.yaml).
     """
     servers: str | list[str] = [u.strip() for u in url.split(",")] if "," in url else url
+    options.setdefault("error_cb", _quiet_error)
     return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
                               connect_timeout=5, **options)
+
+
+async def _quiet_error(e: Exception) -> None:
+    """One line per connection error instead of nats-py's traceback on every reconnect attempt."""
+    structlog.get_logger("bosun.nats").warning("nats connection error", error=str(e) or type(e).__name__)
 
 
 class Log:
@@ -70,8 +78,12 @@ class Log:
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
 
-    async def ensure(self, replicas: int = 1) -> None:
-        """Create the stream and buckets if absent; idempotent, safe to call from every component."""
+    async def ensure(self, replicas: int | None = None) -> None:
+        """Create the stream and buckets if absent; idempotent, safe to call from every component.
+
+        Replicas default to BOSUN_STREAM_REPLICAS (1 embedded; 3 on a 3-node cluster, as in compose.yaml).
+        """
+        replicas = replicas or int(os.environ.get("BOSUN_STREAM_REPLICAS", "1"))
         config = api.StreamConfig(
             name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS], storage=api.StorageType.FILE,
             num_replicas=replicas, duplicate_window=DUPLICATE_WINDOW, allow_direct=True, max_msg_size=1 << 20,

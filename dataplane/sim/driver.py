@@ -17,8 +17,7 @@ import nats.errors
 import structlog
 from nats.js import api
 
-import actors  # noqa: F401  (registers the kinds whose commands we decode)
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import headers as H
 from core import log as corelog
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
@@ -115,7 +114,7 @@ class Driver:
         stored = corelog.stored_from_msg(msg)
         try:
             ref = subjects.parse(stored.subject).ref
-            cmd = codec.decode(kinds.get(ref.kind), stored.data, stored.headers)
+            cmd = codec.decode_command(stored.data, stored.headers)
         except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
             logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
             await msg.term()
