@@ -1,0 +1,94 @@
+"""An exception in one actor marks that resource Degraded and retries with backoff; others go on."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from msgspec.structs import replace
+
+import actors  # noqa: F401
+from actors import host as controller
+from actors.controller import Controller, register
+from actors.decisions import Context, Decision
+from core import codec, kinds, subjects
+from core.events import Event, ReconcileFailed, SpecApplied, StatusUpdated
+from core.kinds import KindInfo
+from core.log import Log
+from core.names import Ref
+from tests.conftest import eventually
+
+
+class FlakySpec(msgspec.Struct, frozen=True):
+    explode: bool = False
+
+
+class Flaky(msgspec.Struct, frozen=True):
+    ref: Ref
+    spec: FlakySpec | None = None
+    status: StatusUpdated | None = None
+
+
+def _evolve(s: Flaky, e: Event) -> Flaky:
+    if isinstance(e, SpecApplied):
+        return replace(s, spec=msgspec.convert(e.spec, FlakySpec))
+    if isinstance(e, StatusUpdated):
+        return replace(s, status=e)
+    return s
+
+
+def _decide(s: Flaky, now: float, ctx: Context) -> Decision:
+    if s.spec is None:
+        return Decision()
+    if s.spec.explode:
+        raise RuntimeError("boom: this reconciler has a bug")
+    ready = StatusUpdated(observed_generation=1, phase="Ready")
+    return Decision(events=() if s.status == ready else (ready,))
+
+
+register(Controller(info=KindInfo(name="Flaky", plural="flakies", spec_type=FlakySpec, controller="flaky"),
+                    state_type=Flaky, initial=lambda ref: Flaky(ref=ref), evolve=_evolve, decide=_decide,
+                    status_of=lambda s: s.status))
+
+
+async def _ctl(log: Log, ref: Ref) -> list[Any]:
+    info = kinds.get(ref.kind)
+    return [codec.decode(info, m.data, m.headers) async for m in log.read(subjects.ctl(ref, "flaky"))]
+
+
+async def test_a_failing_actor_degrades_alone_and_retries(log: Log, nats_url: str) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(controller.serve(nats_url, stop=stop))
+    bad = Ref("flaky", "team-a", "bad")
+    good = [Ref("flaky", "team-a", f"good-{i}") for i in range(5)]
+    try:
+        await log.append(subjects.spec(bad), SpecApplied(generation=1, spec={"explode": True}, created=True))
+        for ref in good:
+            await log.append(subjects.spec(ref), SpecApplied(generation=1, spec={}, created=True))
+
+        async def others_ready() -> bool:
+            histories = await asyncio.gather(*(_ctl(log, r) for r in good))
+            return all(any(isinstance(e, StatusUpdated) and e.phase == "Ready" for e in h) for h in histories)
+
+        await eventually(others_ready)
+
+        async def retried_and_degraded() -> bool:
+            events = await _ctl(log, bad)
+            failures = [e for e in events if isinstance(e, ReconcileFailed)]
+            degraded = [e for e in events if isinstance(e, StatusUpdated) and e.phase == "Degraded"]
+            return len(failures) >= 2 and len(degraded) == 1 and "boom" in degraded[0].conditions[-1].message
+
+        await eventually(retried_and_degraded)
+        # The fix lands (a new spec): the resource recovers by itself.
+        last = await log.last(subjects.spec(bad))
+        assert last is not None
+        await log.append(subjects.spec(bad), SpecApplied(generation=2, spec={}), expected_last_subject_seq=last.seq)
+
+        async def recovered() -> bool:
+            statuses = [e for e in await _ctl(log, bad) if isinstance(e, StatusUpdated)]
+            return bool(statuses) and statuses[-1].phase == "Ready"
+
+        await eventually(recovered)
+    finally:
+        stop.set()
+        await task
