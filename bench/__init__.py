@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline beside the raw JetStream ceiling, reported as numbers and ratios."""

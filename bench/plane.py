@@ -1,0 +1,69 @@
+"""A real `bosun up` process tree for a benchmark run, on free ports and a temporary data dir."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+class Plane:
+    def __init__(self, *args: str) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="bosun-bench-"))
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conn: dict[str, str] = {}
+
+    def __enter__(self) -> Plane:
+        bosun = str(Path(sys.executable).parent / "bosun")
+        self.proc = subprocess.Popen([bosun, "up", "--data", str(self.data), "--http-port", "0", "--nats-port", "0",
+                                      "--latency", "0", *self.args], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.data.parent / f"{self.data.name}.log", "wb"),
+                                     start_new_session=True, env={**os.environ, "BOSUN_LOG_LEVEL": "WARNING"})
+        deadline = time.monotonic() + 60
+        conn = self.data / "connection.json"
+        while time.monotonic() < deadline:
+            if conn.exists():
+                self.conn = json.loads(conn.read_text())
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError("bosun up did not become healthy")
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        return self.conn["http"]
+
+    @property
+    def token(self) -> str:
+        return Path(self.conn["tokenFile"]).read_text().strip()
+
+    @property
+    def client_nats(self) -> str:
+        return self.conn["nats"]
+
+    @property
+    def internal_nats(self) -> str:
+        creds = json.loads((self.data / "nats-credentials.json").read_text())
+        port = self.client_nats.rsplit(":", 1)[1]
+        return f"nats://bosun:{creds['internal']}@127.0.0.1:{port}"

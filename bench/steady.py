@@ -1,0 +1,42 @@
+"""steady: applies at a fixed rate R for T seconds; apply (202) latency and declared->Ready latency."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from bench.burst import NS, POOL, manifest, watch_ready
+from bench.plane import Plane
+from bench.stats import summary_ms
+
+
+async def run_steady(plane: Plane, rate: float, seconds: float) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {plane.token}"}
+    n = int(rate * seconds)
+    declared: dict[str, float] = {}
+    ready: dict[str, float] = {}
+    applied: list[float] = []
+    async with httpx.AsyncClient(base_url=plane.url, headers=headers, timeout=30,
+                                 limits=httpx.Limits(max_connections=64)) as http:
+        await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)
+        watcher = asyncio.create_task(watch_ready(plane, n, ready, seconds + 120))
+
+        async def apply(i: int) -> None:
+            declared[f"d{i}"] = t0 = time.monotonic()
+            r = await http.put(f"/v1/namespaces/{NS}/modeldeployments/d{i}", json=manifest(i))
+            applied.append(time.monotonic() - t0)
+            r.raise_for_status()
+
+        tasks = []
+        start = time.monotonic()
+        for i in range(n):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(apply(i)))
+        await asyncio.gather(*tasks)
+        await watcher
+    return {"rate_per_second": rate, "seconds": seconds, "applies": n, "apply_202": summary_ms(applied),
+            "declared_to_ready": summary_ms([ready[k] - declared[k] for k in declared])}
