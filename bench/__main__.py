@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bench.burst import run_burst
+from bench.coldstart import run_coldstart
 from bench.ceiling import run_ceiling, stream_counts
 from bench.machine import info
 from bench.plane import Plane
@@ -72,6 +73,15 @@ def query(resources: int, rate: float, seconds: float, as_json: bool) -> None:
         asyncio.run(run_burst(plane, resources, "nats", 600))
         _report("query", {"resources": resources, **asyncio.run(run_query(plane, resources, rate, seconds))},
                 as_json)
+
+
+@main.command("cold-restart")
+@click.option("--resources", default=10_000, show_default=True)
+@click.option("--events", default=10, show_default=True, help="Events per resource.")
+@click.option("--json", "as_json", is_flag=True)
+def cold_restart(resources: int, events: int, as_json: bool) -> None:
+    """Catch-up time of a cold controller, with and without snapshots, and RSS per actor."""
+    _report("cold-restart", asyncio.run(run_coldstart(resources, events)), as_json)
 
 
 if __name__ == "__main__":

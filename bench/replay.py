@@ -65,11 +65,12 @@ def environment(resources: int) -> list[StoredMessage]:
     out: list[StoredMessage] = []
     refs = [Ref("modeldeployment", f"ns-{i % 50}", f"d{i}") for i in range(resources)]
     for ref in refs:
-        out.append(_stored(len(out) + 1, subjects.spec(ref), SpecApplied(generation=1, spec=SPEC, created=True)))
+        spec = SpecApplied(generation=1, spec=SPEC, created=True)
+        out.append(_stored(len(out) + 1, subjects.spec(ref), spec))
     for phase in ("Progressing", "Ready"):
         for ref in refs:
-            out.append(_stored(len(out) + 1, subjects.ctl(ref, "deployments"),
-                               StatusUpdated(observed_generation=1, phase=phase, fields={"readyReplicas": 2})))
+            status = StatusUpdated(observed_generation=1, phase=phase, fields={"readyReplicas": 2})
+            out.append(_stored(len(out) + 1, subjects.ctl(ref, "deployments"), status))
     return out
 
 

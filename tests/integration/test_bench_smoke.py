@@ -26,6 +26,12 @@ def test_burst_reports_throughput_latency_and_the_ceiling_ratio(via: str) -> Non
     assert run["ceiling_ratio"] > 0  # type: ignore[index]
 
 
+def test_cold_restart_reports_catch_up_and_memory() -> None:
+    doc = bench("cold-restart", "--resources", "20", "--events", "3")
+    assert doc["resources"] == 20 and doc["catch_up_with_snapshots_seconds"] >= 0  # type: ignore[operator]
+    assert doc["rss_bytes_per_active_actor"] is not None
+
+
 def test_steady_and_query_report_percentiles() -> None:
     steady = bench("steady", "--rate", "10", "--seconds", "0.5")
     assert steady["applies"] == 5 and "p99_ms" in steady["apply_202"]  # type: ignore[operator]
