@@ -14,6 +14,7 @@ from bench.machine import info
 from bench.plane import Plane
 from bench.query import run_query
 from bench.steady import run_steady
+from core.logs import configure
 
 
 def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
@@ -30,6 +31,7 @@ def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
 @click.group()
 def main() -> None:
     """Bosun benchmarks: numbers and ratios from one run."""
+    configure("bench", "WARNING")  # logs to stderr; stdout carries only the report
 
 
 @main.command()
