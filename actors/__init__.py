@@ -6,7 +6,7 @@ Importing this package registers the shipped kinds, plus any modules named in BO
 import importlib
 import os
 
-from actors import gpupool, modeldeployment  # noqa: F401  (registration side effect)
+from actors import governance, gpupool, modeldeployment  # noqa: F401  (registration side effect)
 
 for _module in filter(None, (m.strip() for m in os.environ.get("BOSUN_KINDS", "").split(","))):
     importlib.import_module(_module)

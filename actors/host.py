@@ -23,11 +23,13 @@ from actors.cells import Cell
 from actors.controller import controller_for, controllers
 from actors.decisions import Context, Decision, PoolView, backoff
 from actors.leases import Leases, partition_of
+from actors.telemetry import reconciling, sample
 from core import codec, kinds, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Condition, Event, ReconcileFailed, StatusUpdated
 from core.log import Conflict, Log, StoredMessage
+from core.metrics import ACTORS_PASSIVATED
 from core.names import Ref
 
 log = structlog.get_logger("bosun.controller")
@@ -60,6 +62,8 @@ class Host:
         self.leases: Leases | None = None
         self.durable = f"controller-{host_id}"
         self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
+        self.traces: dict[str, list[str]] = {}
+        """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -277,6 +281,7 @@ class Host:
             return
         if H.TRACEPARENT in stored.headers:
             cell.trace = {H.TRACEPARENT: stored.headers[H.TRACEPARENT]}
+            self.traces.setdefault(cell.ref.token, []).append(stored.headers[H.TRACEPARENT])
         self._publish_view(cell)
 
     async def _ack(self, seq: int) -> None:
@@ -304,6 +309,13 @@ class Host:
     # ---- deciding ---------------------------------------------------------------------------------------
 
     async def _decide(self, cell: Cell) -> None:
+        traces = self.traces.pop(cell.ref.token, [])[-64:]
+        with reconciling(cell, traces, self.stats):
+            await self._reconcile(cell)
+        if cell.causes:  # not decided durably: the next attempt links these too
+            self.traces[cell.ref.token] = traces + self.traces.get(cell.ref.token, [])
+
+    async def _reconcile(self, cell: Cell) -> None:
         now = time.time()
         try:
             decision = cell.controller.decide(cell.state, now, self.context)
@@ -449,6 +461,7 @@ class Host:
             floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
         except nats.errors.Error:
             return
+        sample(self.cells, len(self.pending), self.durable, info)
         if not self.caught_up.is_set():
             return
         for cell in list(self.cells.values()):
@@ -476,7 +489,9 @@ class Host:
             if cell.running or cell.queue:
                 continue
             del self.cells[token]
+            self.traces.pop(token, None)
             self.stats["passivated"] += 1
+            ACTORS_PASSIVATED.inc()
 
 
 def _degraded(current: StatusUpdated | None, error: str, state: Any) -> StatusUpdated:

@@ -2,6 +2,7 @@
 
 MSG_ID = "Nats-Msg-Id"
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 TYPE = "Bosun-Type"
 SCHEMA = "Bosun-Schema"
 TIME = "Bosun-Time"

@@ -25,6 +25,7 @@ from core import headers as H
 from core import subjects
 from core.codec import encode, event_headers
 from core.events import Event
+from core.observe import observed_append
 
 WRONG_LAST_SEQUENCE = 10071
 DUPLICATE_WINDOW = 120.0
@@ -85,7 +86,7 @@ class Log:
         """
         replicas = replicas or int(os.environ.get("BOSUN_STREAM_REPLICAS", "1"))
         config = api.StreamConfig(
-            name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS], storage=api.StorageType.FILE,
+            name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT], storage=api.StorageType.FILE,
             num_replicas=replicas, duplicate_window=DUPLICATE_WINDOW, allow_direct=True, max_msg_size=1 << 20,
         )
         try:
@@ -101,12 +102,16 @@ class Log:
 
     async def append(self, subject: str, event: Event, *, now: float | None = None,
                      expected_last_subject_seq: int | None = None, msg_id: str | None = None,
-                     extra: dict[str, str] | None = None) -> Appended:
+                     extra: dict[str, str] | None = None, expected_subject: str | None = None) -> Appended:
+        """`expected_subject` (may be a wildcard) widens the expected-sequence check to every subject it
+        matches: "append only if the last message on any of them is still `expected_last_subject_seq`"."""
         hdrs = event_headers(event, time.time() if now is None else now, **(extra or {}))
         if msg_id is not None:
             hdrs[H.MSG_ID] = msg_id
         if expected_last_subject_seq is not None:
             hdrs[H.EXPECTED_LAST_SUBJECT_SEQ] = str(expected_last_subject_seq)
+            if expected_subject is not None:
+                hdrs[H.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT] = expected_subject
         try:
             return await self.publish(subject, encode(event), hdrs)
         except Conflict:
@@ -119,6 +124,14 @@ class Log:
             raise
 
     async def publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> Appended:
+        """Append with a `log.append` span (child of the current span, else of `hdrs`' traceparent) whose
+        traceparent replaces the one in `hdrs`: consumers of the message continue this trace."""
+        with observed_append(subject, hdrs) as done:
+            appended = await self._publish(subject, data, hdrs)
+            done(appended.seq)
+            return appended
+
+    async def _publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> Appended:
         try:
             ack = await self.js.publish(subject, data, headers=hdrs)
         except nats.js.errors.APIError as e:
@@ -139,6 +152,34 @@ class Log:
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
             raise Unavailable(str(e) or type(e).__name__) from e
         return _stored(raw.subject or subject, raw.seq or 0, dict(raw.headers or {}), raw.data or b"")
+
+    async def last_per_subject(self, filters: list[str], batch: int = 100_000) -> tuple[list[StoredMessage], int]:
+        """The last message of every subject matching `filters` (wildcards allowed), as ONE consistent
+        snapshot, and the stream sequence that snapshot is taken at (0 when nothing matched)."""
+        req = {"multi_last": filters, "batch": batch}
+        inbox = self.nc.new_inbox()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        sub = await self.nc.subscribe(inbox, cb=queue.put)
+        found: list[StoredMessage] = []
+        try:
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", msgspec.json.encode(req), reply=inbox)
+            while True:
+                try:
+                    msg = await asyncio.wait_for(queue.get(), timeout=10)
+                except asyncio.TimeoutError as e:
+                    raise Unavailable("direct get timed out") from e
+                hdrs = dict(msg.headers or {})
+                status = hdrs.get("Status")
+                if status == "204":
+                    return found, int(hdrs.get("Nats-UpTo-Sequence", "0") or 0)
+                if status == "404":
+                    return found, 0
+                if status:
+                    raise Unavailable(f"direct get failed: {status} {hdrs.get('Description', '')}")
+                found.append(_stored(hdrs.get("Nats-Subject", ""), int(hdrs.get("Nats-Sequence", "0")), hdrs,
+                                     msg.data))
+        finally:
+            await sub.unsubscribe()
 
     async def last_seq(self) -> int:
         info = await self.jsm.stream_info(self.stream)

@@ -9,6 +9,7 @@ STREAM = "BOSUN"
 EVENTS = "bosun.ev.>"
 COMMANDS = "bosun.cmd.>"
 INTENTS = "bosun.intent.>"
+AUDIT = "bosun.audit.>"
 SPEC, OBS, INBOX, CMD = "spec", "obs", "inbox", "cmd"
 
 
@@ -30,6 +31,11 @@ def inbox(ref: Ref) -> str:
 
 def cmd(driver: str, ref: Ref) -> str:
     return f"bosun.cmd.{driver}.{ref.token}"
+
+
+def audit(namespace: str) -> str:
+    """Admission decisions about `namespace` (never a resource's own subjects)."""
+    return f"bosun.audit.{namespace}"
 
 
 def resource_events(ref: Ref) -> str:

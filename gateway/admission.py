@@ -6,7 +6,9 @@ request appends nothing. The gateway writes only the `spec` slice, and only here
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 import re
 import secrets
 import time
@@ -16,22 +18,28 @@ from typing import Literal, NamedTuple
 import msgspec
 
 from core import headers as H
-from core import subjects
+from core import subjects, tracing
 from core.events import DeletionRequested, Event, SpecApplied
+from core import kinds
 from core.kinds import KindInfo
 from core.log import Appended, Conflict, Log, Unavailable
-from core.names import Ref
+from core.names import CLUSTER_NS, Ref
 from gateway import current as cur
+from gateway import quota
 from gateway.audit import Record, audit, result_of
+from gateway.auditlog import ANONYMOUS, AuditRecord, Recorder, decision_of
 from gateway.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
 from gateway.manifests import parse_one
 from gateway.metrics import APPENDS
+from gateway.telemetry import admission_span
 from gateway.validation import Target, Valid, ref_of, validate
 
 Action = Literal["apply", "delete"]
 Result = Literal["created", "configured", "unchanged", "deleted", "deleting"]
 RETRIES = 5
+QUOTA_RETRIES = 64
+"""Namespace-wide CAS rounds: every round admits one contender, so this bounds the concurrency served."""
 _TRACEPARENT = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _canonical = msgspec.json.Encoder(order="sorted")
 
@@ -62,18 +70,28 @@ class Intent:
     authorization: str | None = None
     if_match: str | None = None
     traceparent: str | None = None
+    source: str = "http"
+    """`http`, `nats` or `bootstrap`: recorded in the audit trail."""
 
 
 class Admission:
     def __init__(self, log: Log, authenticator: Authenticator, authorizer: Authorizer | None = None,
-                 retries: int = RETRIES) -> None:
+                 retries: int = RETRIES, recorder: Recorder | None = None) -> None:
         self.log = log
+        self.recorder = recorder or Recorder(log)
         self.authenticator = authenticator
         self.authorizer: Authorizer = authorizer or AdminOnly()
         self.retries = retries
 
     async def handle(self, intent: Intent) -> Outcome:
         """Admit `intent`; never raises for a refusal — the Outcome carries the error and its status."""
+        with admission_span(intent.action, intent.kind, intent.namespace, intent.name,
+                            intent.traceparent) as admitted:
+            outcome = await self._handle(intent)
+            admitted(outcome.status, getattr(outcome.body, "resource_version", None))
+            return outcome
+
+    async def _handle(self, intent: Intent) -> Outcome:
         traceparent = valid_traceparent(intent.traceparent)
         principal: Principal | None = None
         try:
@@ -88,15 +106,19 @@ class Admission:
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
                 accepted = await self._apply(principal, valid, if_match, traceparent)
         except Unavailable as e:
-            return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
+            return await self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:
-            return self._refused(intent, principal, traceparent, e)
-        self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
-                    else "allowed", accepted.result, accepted.resource_version)
+            return await self._refused(intent, principal, traceparent, e)
+        await self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
+                    else "allowed", accepted.result, accepted.resource_version, reason=accepted.result)
         return Outcome(202, accepted)
 
     async def _apply(self, principal: Principal, valid: Valid, if_match: int | None,
                      traceparent: str) -> Accepted:
+        if valid.info.key == quota.KIND:
+            within = await self._apply_within_quota(principal, valid, if_match, traceparent)
+            if within is not None:
+                return within
         for _ in range(self.retries):
             now = await cur.read(self.log, valid.info, valid.ref)
             check_if_match(if_match, now)
@@ -114,6 +136,36 @@ class Admission:
             except Conflict:
                 if if_match is not None:
                     raise conflict("the resource changed since the If-Match resourceVersion") from None
+                continue
+            return Accepted(appended.seq, event.generation, "created" if created else "configured")
+        raise conflict("too many concurrent writers; retry")
+
+    async def _apply_within_quota(self, principal: Principal, valid: Valid, if_match: int | None,
+                                  traceparent: str) -> Accepted | None:
+        """Apply against a consistent snapshot of the namespace's deployments, appended only if none of
+        them changed since (see gateway/quota.py); None when the namespace has no Quota."""
+        ref = valid.ref
+        for attempt in range(QUOTA_RETRIES):
+            snap = await quota.snapshot(self.log, ref.namespace)
+            if not snap.quotas:
+                return None
+            now = await cur.from_last(self.log, valid.info, ref, snap.deployments.get(ref.name))
+            check_if_match(if_match, now)
+            if now.state == "live" and now.spec == valid.spec and now.labels == valid.labels:
+                return Accepted(now.seq, now.generation, "unchanged")
+            if now.state == "deleting":
+                raise conflict(f"{valid.info.name} {ref.namespace}/{ref.name} is being deleted", "BeingDeleted")
+            quota.check(snap.quotas, snap.usage(), quota.usage_of(now.spec if now.state == "live" else None),
+                        quota.usage_of(valid.spec))
+            created = now.state != "live"
+            event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
+                                created=created)
+            msg_id = f"spec/{ref.token}/{event.generation}/{content_digest(valid.spec, valid.labels)}"
+            try:
+                appended = await self._append(ref, event, snap.expected, msg_id, principal, traceparent,
+                                              expected_subject=quota.deployments_filter(ref.namespace))
+            except Conflict:  # some deployment of the namespace changed: re-read, re-check (If-Match too)
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
                 continue
             return Accepted(appended.seq, event.generation, "created" if created else "configured")
         raise conflict("too many concurrent writers; retry")
@@ -139,22 +191,32 @@ class Admission:
         raise conflict("too many concurrent writers; retry")
 
     async def _append(self, ref: Ref, event: Event, expected: int, msg_id: str, principal: Principal,
-                      traceparent: str) -> Appended:
+                      traceparent: str, expected_subject: str | None = None) -> Appended:
         started = time.perf_counter()
         try:
             return await self.log.append(subjects.spec(ref), event, expected_last_subject_seq=expected,
-                                         msg_id=msg_id,
+                                         msg_id=msg_id, expected_subject=expected_subject,
                                          extra={H.PRINCIPAL: principal.name, H.TRACEPARENT: traceparent})
         finally:
             APPENDS.observe(time.perf_counter() - started)
 
-    def _refused(self, intent: Intent, principal: Principal | None, traceparent: str, error: ApiError) -> Outcome:
-        self._audit(intent, principal, traceparent, error.status, result_of(error.status), error.code,
+    async def _refused(self, intent: Intent, principal: Principal | None, traceparent: str,
+                       error: ApiError) -> Outcome:
+        await self._audit(intent, principal, traceparent, error.status, result_of(error.status), error.code,
                     reason=error.message)
         return Outcome(error.status, error.body)
 
-    def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int,
-               result: str, code: str, rv: int | None = None, reason: str = "") -> None:
+    async def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int,
+                     result: str, code: str, rv: int | None = None, reason: str = "") -> None:
+        if not (intent.source == "bootstrap" and result == "unchanged"):  # restarts leave no trail
+            info = kinds.resolve(intent.kind)
+            await self.recorder.record(AuditRecord(
+                time=time.time(), principal=principal.name if principal else ANONYMOUS, verb=intent.action,
+                kind=info.name if info else intent.kind[:253],
+                namespace=CLUSTER_NS if info and info.cluster_scoped else intent.namespace[:253],
+                name=intent.name[:253], decision=decision_of(status, code), reason=reason[:1000], code=code,
+                status=status, resource_version=rv, trace_id=traceparent.split("-")[1], source=intent.source),
+                cluster_scoped=bool(info and info.cluster_scoped))
         audit(Record(action=intent.action, kind=intent.kind, namespace=intent.namespace, name=intent.name,
                      principal=principal.name if principal else None, result=result,  # type: ignore[arg-type]
                      status=status, code=code, reason=reason, resource_version=rv,
@@ -181,7 +243,10 @@ def content_digest(spec: dict[str, object], labels: dict[str, str]) -> str:
 
 
 def valid_traceparent(value: str | None) -> str:
-    """The caller's W3C traceparent when well-formed, else a fresh sampled one."""
+    """The current span's traceparent (admission's), else the caller's when well-formed, else a fresh one."""
+    current = tracing.traceparent_of()
+    if current is not None:
+        return current
     if value and _TRACEPARENT.match(value.strip()):
         return value.strip()
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"

@@ -14,16 +14,18 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import diff, ops, reads, watch, writes
+from gateway import audits, diff, ops, reads, replays, watch, writes
 from gateway.context import Gateway
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.manifests import MAX_BODY
 from gateway.metrics import REQUESTS
+from gateway.telemetry import finish_request, request_span
 
 
 def create_app(gw: Gateway) -> Litestar:
     return Litestar(
-        route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES],
+        route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
+                        *replays.ROUTES, *audits.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed],
         state=State({"gateway": gw}),
@@ -49,11 +51,13 @@ def timed(app: ASGIApp) -> ASGIApp:
                 status = message["status"]
             await send(message)
 
-        try:
-            await app(scope, receive, sending)
-        finally:
-            route = _route(scope)
-            REQUESTS.labels(scope.get("method", ""), route, str(status)).observe(time.perf_counter() - started)
+        with request_span(scope) as sp:
+            try:
+                await app(scope, receive, sending)
+            finally:
+                route = _route(scope)
+                REQUESTS.labels(scope.get("method", ""), route, str(status)).observe(time.perf_counter() - started)
+                finish_request(sp, scope.get("method", ""), route, status)
 
     return middleware
 

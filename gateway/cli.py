@@ -126,12 +126,14 @@ def apply(settings: Settings, sources: tuple[str, ...], namespace: str) -> None:
 @click.option("-l", "--selector")
 @click.option("--phase")
 @click.option("-o", "--output", type=click.Choice(["json", "yaml", "wide", "name"]))
-@click.option("--at", type=int, help="The object as of this stream sequence.")
+@click.option("--at", type=int, help="As of this stream sequence (one object, or every object of the kind).")
+@click.option("--at-time", help="As of this instant (RFC 3339, e.g. 2024-05-01T12:00:00Z).")
 @click.option("--limit", type=int, help="One page of at most this many objects.")
 @pass_settings
 @reports_errors
 def get(settings: Settings, ref: str, name: str | None, namespace: str, all_namespaces: bool,
-        selector: str | None, phase: str | None, output: str | None, at: int | None, limit: int | None) -> None:
+        selector: str | None, phase: str | None, output: str | None, at: int | None, at_time: str | None,
+        limit: int | None) -> None:
     """Show one object (KIND/NAME) or a table of them (KIND)."""
     import time
 
@@ -140,10 +142,11 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
     info, name = split_ref(ref, name)
     with settings.client() as client:
         if name:
-            items = [client.get(info.plural, namespace, name, at=at)]
+            items = [client.get(info.plural, namespace, name, at=at, at_time=at_time)]
             shaped: Any = items[0]
         else:
-            items = list(client.list(info.plural, None if all_namespaces else namespace, selector, phase, limit))
+            items = list(client.list(info.plural, None if all_namespaces else namespace, selector, phase, limit,
+                                     at=at, at_time=at_time))
             shaped = {"items": items, "continue": None}
     if output in ("json", "yaml"):
         click.echo(out.to_json(shaped) if output == "json" else out.to_yaml(shaped).rstrip())
@@ -164,26 +167,43 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
 @reports_errors
 def describe(settings: Settings, ref: str, name: str | None, namespace: str) -> None:
     """Spec, phase, conditions, status fields and the recent timeline of one object."""
-    from gateway.describe import render
+    from gateway.describe import gather, render
 
     info, name = split_ref(ref, name)
     if not name:
         fail("Invalid", "describe needs KIND/NAME")
     with settings.client() as client:
-        obj = client.get(info.plural, namespace, name)  # type: ignore[arg-type]
-        recent = client.history(info.plural, namespace, name, limit=10)["items"]  # type: ignore[arg-type]
-    click.echo(render(obj, recent))
+        obj, facts = gather(client, info.plural, namespace, name)  # type: ignore[arg-type]
+    click.echo(render(obj, facts))
 
 
 @main.command()
-@click.option("-f", "--filename", "sources", multiple=True, required=True)
+@click.option("-f", "--filename", "sources", multiple=True)
 @namespace_option
+@click.option("--from", "start", type=int, help="With --to: what changed between two stream sequences.")
+@click.option("--to", "end", type=int, help="Second stream sequence (default: now).")
 @pass_settings
 @reports_errors
-def diff(settings: Settings, sources: tuple[str, ...], namespace: str) -> None:
-    """What apply would do. Exit 0: nothing would change; 1: something would; 2: invalid manifests."""
+def diff(settings: Settings, sources: tuple[str, ...], namespace: str, start: int | None,
+         end: int | None) -> None:
+    """What apply would do. Exit 0: nothing would change; 1: something would; 2: invalid manifests.
+
+    With --from SEQ1 [--to SEQ2]: the resources that changed between two points and their field diffs
+    (-n limits it to one namespace only when given explicitly).
+    """
     from gateway import output as out
     from gateway.manifests import load
+
+    if start is not None or end is not None:
+        from gateway.cli_replay import diff_points
+
+        source = click.get_current_context().get_parameter_source("namespace")
+        ns = namespace if source is not None and source.name != "DEFAULT" else None
+        with settings.client() as client:
+            diff_points(client, start or 0, end, ns)
+        return
+    if not sources:
+        fail("Invalid", "diff needs -f FILE, or --from SEQ [--to SEQ]")
 
     docs = [_with_namespace(doc, namespace) for source in sources for doc in load(source)]
     with settings.client() as client:
@@ -242,25 +262,50 @@ def delete(settings: Settings, ref: str | None, name: str | None, namespace: str
 @click.option("--since", type=int, help="Only events after this stream sequence.")
 @click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
 @click.option("--limit", type=int, help="At most this many events (the newest, unless --since).")
+@click.option("--follow", "-w", is_flag=True, help="Keep printing new events as they happen.")
+@click.option("--export", "export_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an incident bundle (events, commands, headers, neighbours' events) to this file.")
 @pass_settings
 @reports_errors
 def history(settings: Settings, ref: str, name: str | None, namespace: str, output: str | None,
-            since: int | None, types: tuple[str, ...], limit: int | None) -> None:
+            since: int | None, types: tuple[str, ...], limit: int | None, follow: bool,
+            export_file: Path | None) -> None:
     """The timeline of one object: every event with seq, time, slice, type, who and summary."""
     from gateway import output as out
 
     info, name = split_ref(ref, name)
     if not name:
         fail("Invalid", "history needs KIND/NAME")
+    if export_file is not None:
+        from gateway.cli_replay import export_history
+
+        with settings.client() as client:
+            export_history(client, info.key, namespace, name, export_file)  # type: ignore[arg-type]
+        return
     with settings.client() as client:
         page = client.history(info.plural, namespace, name, since, list(types) or None, limit)  # type: ignore[arg-type]
     if output:
         click.echo(out.to_json(page) if output == "json" else out.to_yaml(page).rstrip())
-        return
+    else:
+        _history_table(page["items"], header=True)
+    if follow:
+        from gateway.cli_replay import follow_history
+
+        last = max([int(e["seq"]) for e in page["items"]] or [since or 0])
+        render = (lambda items: [click.echo(out.to_json(e)) for e in items]) if output else _history_table
+        with settings.client() as client:
+            follow_history(client, info.plural, namespace, name,  # type: ignore[arg-type]
+                           last, list(types) or None, render)
+
+
+def _history_table(items: list[dict[str, Any]], header: bool = False) -> None:
+    from gateway import output as out
+
     rows = [[str(e.get("seq", "")), str(e.get("time", "")), str(e.get("slice", "")), str(e.get("type", "")),
              str(e.get("principal") or e.get("controller") or ""), str(e.get("summary", ""))]
-            for e in page["items"]]
-    click.echo(out.table(["SEQ", "TIME", "SLICE", "TYPE", "BY", "SUMMARY"], rows))
+            for e in items]
+    table = out.table(["SEQ", "TIME", "SLICE", "TYPE", "BY", "SUMMARY"], rows)
+    click.echo(table if header else "\n".join(table.splitlines()[1:]))
 
 
 @main.command()
@@ -304,3 +349,9 @@ def projections_rebuild(settings: Settings) -> None:
 from gateway.components import register_components  # noqa: E402  (needs `main` defined)
 
 register_components(main)
+
+import gateway.cli_replay  # noqa: E402,F401  (adds `replay` and `export`; imports `main` itself)
+
+from gateway.cli_audit import audit as _audit  # noqa: E402
+
+main.add_command(_audit)

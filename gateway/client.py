@@ -72,19 +72,21 @@ class Client:
         result: dict[str, Any] = self.call("DELETE", f"/v1/namespaces/{namespace}/{kind}/{name}")
         return result
 
-    def get(self, kind: str, namespace: str, name: str, at: int | None = None) -> dict[str, Any]:
+    def get(self, kind: str, namespace: str, name: str, at: int | None = None,
+            at_time: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self.call("GET", f"/v1/namespaces/{namespace}/{kind}/{name}",
-                                           params=_params(at=at))
+                                           params=_params(at=at, atTime=at_time))
         return result
 
     def list(self, kind: str, namespace: str | None, selector: str | None = None, phase: str | None = None,
-             limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every matching object, following `continue` tokens (or one page of `limit`)."""
+             limit: int | None = None, at: int | None = None,
+             at_time: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every matching object, following `continue` tokens (or one page of `limit`); `at`: as of that seq."""
         path = f"/v1/namespaces/{namespace}/{kind}" if namespace else f"/v1/{kind}"
         token = None
         while True:
             page = self.call("GET", path, params=_params(labelSelector=selector, phase=phase, limit=limit,
-                                                         **{"continue": token}))
+                                                         at=at, atTime=at_time, **{"continue": token}))
             yield from page["items"]
             token = page.get("continue")
             if not token or limit:
@@ -95,6 +97,23 @@ class Client:
         params = _params(since=since, limit=limit, type=",".join(types) if types else None)
         result: dict[str, Any] = self.call("GET", f"/v1/namespaces/{namespace}/{kind}/{name}/history",
                                            params=params)
+        return result
+
+    def bundle(self, refs: list[str], everything: bool = False, up_to: int | None = None) -> bytes:
+        """An incident bundle (`core.bundles`) of `kind/namespace/name` refs, or of the whole stream."""
+        params = _params(ref=refs or None, all="true" if everything else None, upTo=up_to)
+        try:
+            r = self.http.get("/v1/bundle", params=params, timeout=600)
+        except httpx.HTTPError as e:
+            raise ClientError(0, "Unreachable", f"{self.http.base_url}: {e}") from e
+        if r.status_code >= 400:
+            raise _error(r.status_code, r.content)
+        return r.content
+
+    def diff_points(self, start: int, end: int | None, namespace: str | None,
+                    kind: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", "/v1/diff", params=_params(**{"from": start}, to=end,
+                                                                             namespace=namespace, kind=kind))
         return result
 
     def diff(self, docs: list[Any]) -> dict[str, Any]:

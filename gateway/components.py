@@ -37,14 +37,21 @@ def register_components(group: click.Group) -> None:
 # -- shared plumbing ---------------------------------------------------------------------------------
 
 
-def serve_until_signalled(component: str, serve: Serve) -> None:
+def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None = None) -> None:
     """Run a component's `serve(stop)` on uvloop (when available); SIGTERM/SIGINT set `stop`.
 
     A clean stop gets STOP_GRACE seconds. Past that the process exits anyway: a shutdown stuck on an
     unreachable NATS (`bosun up` stopping the whole group at once) must not hold up the machine, and
     every component is crash-safe by design.
+
+    Every component also gets structured logs, OpenTelemetry (`OTEL_*` variables; no export by default)
+    and, with `--metrics-port`, a Prometheus endpoint.
     """
+    from core import metrics, tracing
+
     logs.configure(component)
+    tracing.setup(component)
+    metrics.serve_http(metrics_port)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -63,8 +70,11 @@ def serve_until_signalled(component: str, serve: Serve) -> None:
             raise click.ClickException(f"{component} stopped on its own")
         log.info("component stopped")
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(main())
+    finally:
+        tracing.shutdown()
 
 
 def _exit_now() -> None:
@@ -100,7 +110,7 @@ def data_dir(data: Path | None) -> Path:
 
 
 metrics_option = click.option("--metrics-port", type=int, default=None,
-                              help="Reserved for a Prometheus endpoint; accepted, not served yet.")
+                              help="Serve Prometheus metrics at http://0.0.0.0:PORT/metrics (0: any free port).")
 
 
 def db_dir_option(f: F) -> F:
@@ -119,7 +129,7 @@ def db_dir_option(f: F) -> F:
 @click.option("--nats", "nats_url", default=None, metavar="URL",
               help="Use this NATS instead of the embedded server.")
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Policy file (accepted; enforcement comes with RBAC policies).")
+              help="Policy YAML (principals, roles, bindings, quotas) the gateway applies on start.")
 @click.option("--latency", type=float, default=None, help="Sim driver replica start-up latency (s).")
 @click.option("--seed", type=int, default=None, help="Sim driver fault-injection seed.")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
@@ -150,7 +160,7 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     from actors import host
 
     serve_until_signalled("controller", lambda stop: host.serve(nats_url, stop=stop, partitions=partitions,
-                                                                host_id=host_id))
+                                                                host_id=host_id), metrics_port)
 
 
 @click.command()
@@ -163,7 +173,7 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_por
     from projections import projector as proj
 
     db = db_dir or data_dir(data) / "projections"
-    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop))
+    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop), metrics_port)
 
 
 @click.command()
@@ -175,9 +185,11 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_por
 @click.option("--http-host", default="127.0.0.1", show_default=True)
 @click.option("--http-port", type=int, default=8080, show_default=True)
 @click.option("--fd", type=int, default=None, help="Serve on this inherited listening socket (from `bosun up`).")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Policy YAML (principals, roles, bindings, quotas) applied idempotently on start.")
 @metrics_option
 def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: Path | None, http_host: str,
-            http_port: int, fd: int | None, metrics_port: int | None) -> None:
+            http_port: int, fd: int | None, policy: Path | None, metrics_port: int | None) -> None:
     """Run the gateway (HTTP API and NATS intents)."""
     from gateway import server
     from gateway.supervisor import ensure_admin_token
@@ -187,7 +199,9 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
     if ensure_admin_token(token):
         log.info("admin token created", path=str(token.resolve()))
     serve_until_signalled("gateway", lambda stop: server.serve(nats_url, db, stop=stop, token_file=token,
-                                                               host=http_host, port=http_port, fd=fd))
+                                                               host=http_host, port=http_port, fd=fd,
+                                                               policy=policy),
+                          metrics_port)
 
 
 @click.group()
@@ -214,7 +228,8 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
     from dataplane.sim import driver as sim_driver
 
     serve_until_signalled("driver-sim", lambda stop: sim_driver.serve(
-        nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval))
+        nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval),
+        metrics_port)
 
 
 @sim.command("kill-replica")

@@ -32,6 +32,9 @@ class ReadModel(Protocol):
 
     async def checkpoint(self) -> int: ...
 
+    async def audit(self, filters: dict[str, str | None], since: float | None = None, limit: int = 100,
+                    continue_token: str | None = None) -> Page: ...
+
     async def wait_for(self, seq: int, timeout: float) -> bool: ...
 
     async def changed_since(self, seq: int, kind: str | None = None, namespace: str | None = None,

@@ -13,7 +13,7 @@ from core import codec, subjects
 from core import headers as H
 from core.events import DeletionRequested, FinalizerRemoved, SpecApplied, tag_of
 from core.kinds import KindInfo
-from core.log import Log
+from core.log import Log, StoredMessage
 from core.names import Ref
 
 State = Literal["absent", "live", "deleting", "gone"]
@@ -35,7 +35,11 @@ class Current:
 
 
 async def read(log: Log, info: KindInfo, ref: Ref) -> Current:
-    last = await log.last(subjects.spec(ref))
+    return await from_last(log, info, ref, await log.last(subjects.spec(ref)))
+
+
+async def from_last(log: Log, info: KindInfo, ref: Ref, last: StoredMessage | None) -> Current:
+    """The Current of `ref` given its last spec message (e.g. from a namespace-wide snapshot)."""
     if last is None:
         return Current(0, "absent")
     event = codec.decode(info, last.data, last.headers)

@@ -1,16 +1,93 @@
-"""`bosun describe`: one object as a human page — summary, spec, conditions, status, recent timeline."""
+"""`bosun describe`: "what is going on with X" as one human page.
+
+Summary and spec, phase and conditions with since-when, readiness per pool, the last N timeline entries
+with the events that caused each, commands not yet observed by their driver, and the trace id of the
+latest apply. `gather` makes a handful of indexed read-model queries (the object, the tail of its
+timeline, and point lookups), so it answers in milliseconds on any store size.
+"""
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from gateway.output import age, table, to_yaml
 
 CONVENTION = ("phase", "observedGeneration", "conditions")
+WINDOW = 500
+"""Timeline entries read to match commands with observations and count ready replicas per pool."""
+APPLIES = ["spec.applied", "deletion.requested"]
 
 
-def render(obj: dict[str, Any], recent: list[dict[str, Any]], now: float | None = None) -> str:
+class Client(Protocol):
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]: ...
+
+    def history(self, kind: str, namespace: str, name: str, since: int | None = None,
+                types: list[str] | None = None, limit: int | None = None) -> dict[str, Any]: ...
+
+
+@dataclass
+class Facts:
+    """What `render` shows beyond the object itself."""
+
+    recent: list[dict[str, Any]]
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    ready_by_pool: dict[str, int] = field(default_factory=dict)
+    apply_trace: str | None = None
+    seq_times: dict[int, str] = field(default_factory=dict)
+
+
+def gather(client: Client, kind: str, namespace: str, name: str, last: int = 10) -> tuple[dict[str, Any], Facts]:
+    obj = client.get(kind, namespace, name)
+    window = client.history(kind, namespace, name, limit=WINDOW)["items"]
+    applies = [e for e in window if e.get("slice") == "spec"]
+    if not applies:
+        applies = client.history(kind, namespace, name, types=APPLIES, limit=1)["items"]
+    seq_times = {int(e["seq"]): str(e.get("time", "")) for e in window}
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        seq = int(cond.get("lastTransitionSeq") or 0)
+        if seq and seq not in seq_times:
+            found = client.history(kind, namespace, name, since=seq - 1, limit=1)["items"]
+            if found and int(found[0]["seq"]) == seq:
+                seq_times[seq] = str(found[0].get("time", ""))
+    return obj, Facts(recent=window[-last:], pending=pending_commands(window),
+                      ready_by_pool=ready_by_pool(window, obj), seq_times=seq_times,
+                      apply_trace=applies[-1].get("traceId") if applies else None)
+
+
+def pending_commands(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Commands no observation names as its cause (drivers put the command's seq in `Bosun-Causes`)."""
+    observed = {c for e in timeline if e.get("slice") == "obs" for c in e.get("causes") or ()}
+    return [e for e in timeline if e.get("slice") == "cmd" and e["seq"] not in observed]
+
+
+def ready_by_pool(timeline: list[dict[str, Any]], obj: dict[str, Any]) -> dict[str, int]:
+    """Ready replicas per pool, folded from the observations in the window (exact when every placed
+    replica is ready, by the status' own count)."""
+    status = obj.get("status") or {}
+    placed: dict[str, int] = status.get("replicasByPool") or {}
+    if placed and status.get("readyReplicas") == sum(placed.values()):
+        return dict(placed)
+    replicas: dict[str, tuple[str, str]] = {}
+    for e in timeline:
+        data = e.get("data") or {}
+        rid, pool = data.get("replica"), data.get("pool")
+        if e.get("slice") != "obs" or not rid:
+            continue
+        if e.get("type") in ("replica.stopped", "replica.lost"):
+            replicas.pop(rid, None)
+        else:
+            replicas[rid] = (str(pool), e.get("type", ""))
+    ready: dict[str, int] = {pool: 0 for pool in placed}
+    for pool, state in replicas.values():
+        if state == "replica.ready":
+            ready[pool] = ready.get(pool, 0) + 1
+    return ready
+
+
+def render(obj: dict[str, Any], recent: list[dict[str, Any]] | Facts, now: float | None = None) -> str:
     now = time.time() if now is None else now
+    facts = recent if isinstance(recent, Facts) else Facts(recent=recent)
     meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     labels = ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())) or "<none>"
     lines = [
@@ -23,6 +100,8 @@ def render(obj: dict[str, Any], recent: list[dict[str, Any]], now: float | None 
         f"Created:          {meta.get('createdAt', '')} ({age(meta.get('createdAt'), now)} ago)",
         f"Phase:            {status.get('phase', '')} (observed generation {status.get('observedGeneration', '')})",
     ]
+    if facts.apply_trace:
+        lines.append(f"Last apply trace: {facts.apply_trace}")
     if meta.get("deletionRequested"):
         lines.append("Deletion:         requested")
     lines += ["Spec:", _indent(to_yaml(obj.get("spec") or {}))]
@@ -30,12 +109,43 @@ def render(obj: dict[str, Any], recent: list[dict[str, Any]], now: float | None 
     if extra:
         lines += ["Status:", _indent(to_yaml(extra))]
     conditions = [[c.get("type", ""), str(c.get("status", "")), c.get("reason", ""),
-                   str(c.get("lastTransitionSeq", "")), c.get("message", "")] for c in status.get("conditions", [])]
-    lines += ["Conditions:", _indent(table(["TYPE", "STATUS", "REASON", "SINCE-SEQ", "MESSAGE"], conditions))
+                   _since(c.get("lastTransitionSeq"), facts.seq_times, now), c.get("message", "")]
+                  for c in status.get("conditions", [])]
+    lines += ["Conditions:", _indent(table(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], conditions))
               if conditions else "  <none>"]
-    events = [[str(e.get("seq", "")), e.get("slice", ""), e.get("type", ""), e.get("summary", "")] for e in recent]
-    lines += ["Recent events:", _indent(table(["SEQ", "SLICE", "TYPE", "SUMMARY"], events)) if events else "  <none>"]
+    placed: dict[str, int] = status.get("replicasByPool") or {}
+    if placed or facts.ready_by_pool:
+        pools = sorted({*placed, *facts.ready_by_pool})
+        rows = [[p, str(placed.get(p, 0)), str(facts.ready_by_pool.get(p, 0))] for p in pools]
+        lines += ["Readiness by pool:", _indent(table(["POOL", "PLACED", "READY"], rows))]
+    events = [[str(e.get("seq", "")), _ago(e.get("time"), now), e.get("slice", ""), e.get("type", ""),
+               _causes(e), e.get("summary", "")] for e in facts.recent]
+    lines += ["Recent events:", _indent(table(["SEQ", "AGE", "SLICE", "TYPE", "CAUSED-BY", "SUMMARY"], events))
+              if events else "  <none>"]
+    pend = [[str(e.get("seq", "")), _ago(e.get("time"), now), e.get("type", ""), e.get("summary", "")]
+            for e in facts.pending]
+    lines += ["Pending commands (not yet observed):",
+              _indent(table(["SEQ", "AGE", "TYPE", "SUMMARY"], pend)) if pend else "  <none>"]
     return "\n".join(lines)
+
+
+def _causes(e: dict[str, Any]) -> str:
+    causes = e.get("causes") or []
+    if not causes:
+        return "-"
+    shown = ",".join(map(str, causes[-4:]))
+    return ("…," if len(causes) > 4 else "") + shown
+
+
+def _since(seq: Any, times: dict[int, str], now: float) -> str:
+    if not seq:
+        return ""
+    when = times.get(int(seq))
+    return f"seq {seq} ({age(when, now)} ago)" if when else f"seq {seq}"
+
+
+def _ago(when: Any, now: float) -> str:
+    return age(when, now) if when else ""
 
 
 def _indent(text: str) -> str:

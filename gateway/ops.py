@@ -8,6 +8,8 @@ import msgspec
 import nats.errors
 from litestar import MediaType, Request, Response, get, post
 
+from core import metrics as engine_metrics
+from gateway import resource_metrics
 from gateway.context import Gateway
 from gateway.errors import ApiError, unavailable
 from gateway.http import gateway
@@ -51,8 +53,9 @@ async def readiness(gw: Gateway) -> tuple[list[str], int | None]:
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics() -> Response[bytes]:
-    return Response(exposition(), media_type=CONTENT_TYPE)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    per_resource = await resource_metrics.exposition(gateway(request).reads)
+    return Response(exposition() + engine_metrics.exposition() + per_resource, media_type=CONTENT_TYPE)
 
 
 @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False, media_type=MediaType.JSON)

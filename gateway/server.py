@@ -22,6 +22,7 @@ from gateway.admission import Admission
 from gateway.app import create_app
 from gateway.auth import Authenticator, Authorizer
 from gateway.context import Changes, Gateway, ReadModel
+from gateway.governance import governed_admission
 from gateway.intents import Responder
 
 CHANGED_SUBJECT = "bosun.sys.projections.changed"
@@ -43,7 +44,8 @@ async def open_read_model(db_dir: Path, nc: NATS) -> ReadModel:
 
 async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file: Path,
                 host: str = "127.0.0.1", port: int = 0, fd: int | None = None,
-                authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+                authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None,
+                policy: Path | None = None) -> None:
     """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections."""
     import actors  # noqa: F401  (registers the shipped kinds)
 
@@ -53,8 +55,15 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
         await log.ensure()
         reads = await open_read_model(db_dir, nc)
         try:
-            gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads)
-            await _run(gw, stop, host, port, fd, on_ready)
+            if authorizer is not None:  # an explicit policy (tests): no RBAC index
+                gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads)
+                await _run(gw, stop, host, port, fd, on_ready)
+            else:
+                governed = await governed_admission(log, token_file.read_text().strip(), policy)
+                try:
+                    await _run(Gateway(nc, log, governed.admission, reads), stop, host, port, fd, on_ready)
+                finally:
+                    await governed.close()
         finally:
             await reads.close()
     finally:

@@ -53,7 +53,7 @@ class UpConfig:
     nats_url: str | None = None
     """An external NATS to use instead of the embedded server."""
     policy: Path | None = None
-    """Accepted and kept; enforced once RBAC policies land."""
+    """Policy YAML handed to the gateway child (`bosun gateway --policy`), applied on each start."""
     latency: float | None = None
     seed: int | None = None
 
@@ -199,8 +199,6 @@ class Supervisor:
         procs.write_pidfile(self.run_dir, "up", os.getpid())
         if ensure_admin_token(self.token_file):
             log.info("admin token created", path=str(self.token_file))
-        if self.cfg.policy is not None:
-            log.warning("policy file accepted but not enforced yet", policy=str(self.cfg.policy))
 
     def _start_nats(self) -> str:
         """The embedded nats-server (unless --nats); returns the URL components connect with."""
@@ -229,7 +227,8 @@ class Supervisor:
             sim += ["--seed", str(self.cfg.seed)]
         self.children = [  # the gateway first: it is on the path to "healthy"
             Child("gateway", ["gateway", "--data", data, "--db-dir", db_dir,
-                              "--token-file", str(self.token_file), "--fd", str(fd)], pass_fds=(fd,)),
+                              "--token-file", str(self.token_file), "--fd", str(fd),
+                              *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])], pass_fds=(fd,)),
             Child("controller", ["controller", "--data", data]),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),

@@ -18,6 +18,7 @@ from litestar.response import Stream
 
 from core import kinds
 from core.kinds import KindInfo
+from core.names import Ref
 from gateway.context import Gateway
 from gateway.http import gateway
 from gateway.validation import resolve_kind
@@ -91,7 +92,7 @@ async def watch(request: Request[Any, Any, Any],
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     info = resolve_kind(kind) if kind else None
-    gw.allow(principal, "watch", info, None)
+    gw.allow(principal, "watch", info, Ref(info.key if info else "*", namespace, "") if namespace else None)
     last_id = request.headers.get("last-event-id")
     since = resource_version if resource_version is not None else (
         int(last_id) if last_id and last_id.isdigit() else None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,14 @@ from nats.js import api
 import actors  # noqa: F401  (registers the shipped kinds: decoding needs them)
 from core import subjects
 from core.log import Log, StoredMessage, connect, stored_from_msg
-from projections import generations
+from core.metrics import sample_every
+from projections import generations, telemetry
 from projections import rebuild as rebuilding
 from projections.readmodel import CHANGED
 from projections.store import Writer
 
 DURABLE = "projector"
-FILTERS = [subjects.EVENTS, subjects.COMMANDS]
+FILTERS = [subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT]
 BATCH = 512
 FETCH_TIMEOUT = 0.5
 MAX_ACK_PENDING = 100_000
@@ -105,6 +107,7 @@ class Projector:
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.log.nc.subscribe(rebuilding.SUBJECT, cb=self._on_rebuild)
+        self._later(sample_every(2.0, lambda: telemetry.sample(self.log, self.durable, self.writer.checkpoint), stop))
         try:
             while not stop.is_set():
                 try:
@@ -156,7 +159,9 @@ class Projector:
                             key=lambda m: m.seq)
             if stored and not await self._in_order(before, stored):
                 raise _Reset()
+            started = time.time_ns()
             after = await self.writer.apply(stored)
+            telemetry.project_spans(stored, started)
             for msg in msgs:  # acked only once durable; redelivered ones (<= checkpoint) too
                 await msg.ack()
             if after > before:

@@ -20,7 +20,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from core import kinds
-from projections import generations, pages, schema, selectors
+from projections import audit, generations, pages, schema, selectors
 
 CHANGED = "bosun.sys.projections.changed"
 """Core-NATS notification published by the projector after every commit: `{"seq": <checkpoint>}`."""
@@ -206,6 +206,17 @@ class ReadModel:
             if loop.time() - quiet_since >= heartbeat:
                 quiet_since = loop.time()
                 yield None
+
+    async def resource_gauges(self) -> list[tuple[str, str, str, str, int | None, int | None]]:
+        """(kind, namespace, name, phase, spec.replicas, status.readyReplicas) of every resource: `/metrics`."""
+        sql = ("SELECT kind, namespace, name, phase, json_extract(object, '$.spec.replicas'), "
+               "json_extract(object, '$.status.readyReplicas') FROM resources")
+        return [tuple(r) for r in await self._fetch(sql, ())]  # type: ignore[misc]
+
+    async def audit(self, filters: dict[str, str | None], since: float | None = None, limit: int = 100,
+                    continue_token: str | None = None) -> Page:
+        """One page of audit records, newest first (filters: principal, namespace, kind, name, decision)."""
+        return await audit.query(self._fetch, filters, since, limit, continue_token)
 
     async def checkpoint(self) -> int:
         """Last stream sequence reflected in the read model (0 before the first projector ran)."""

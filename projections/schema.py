@@ -9,6 +9,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from projections import audit
+
 VERSION = 1
 BUSY_TIMEOUT_MS = 5000
 
@@ -58,7 +60,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 INSERT OR IGNORE INTO meta (key, value) VALUES ('changes_horizon', '0');
 """
 
-TABLES = ("resources", "labels", "timeline", "changes", "checkpoint", "meta")
+DDL += audit.DDL
+TABLES = ("resources", "labels", "timeline", "changes", "checkpoint", "meta", "audit")
 
 
 async def open_writer(path: Path) -> aiosqlite.Connection:

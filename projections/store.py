@@ -15,7 +15,7 @@ import aiosqlite
 import msgspec
 
 from core.log import StoredMessage
-from projections import batches, reducer, schema
+from projections import audit, batches, reducer, schema
 from projections.batches import Key, Plan
 from projections.reducer import Row
 
@@ -61,6 +61,7 @@ class Writer:
             await self._db.execute("BEGIN IMMEDIATE")
             current = await self._load(batches.keys_of(fresh))
             await self._write(batches.plan(fresh, current), current)
+            await audit.write(self._db, fresh)
             await self._db.execute("UPDATE checkpoint SET seq = ? WHERE id = 1", (target,))
             await self._db.execute("COMMIT")
         except BaseException:

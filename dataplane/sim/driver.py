@@ -16,8 +16,11 @@ from typing import Any
 import nats.errors
 import structlog
 from nats.js import api
+from opentelemetry.trace import SpanKind
 
-from core import codec, subjects
+from core import codec, subjects, tracing
+from core.metrics import COMMANDS, observe_consumer, sample_every
+from core.names import Ref
 from core import headers as H
 from core import log as corelog
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
@@ -58,6 +61,8 @@ class Driver:
         self.outbox = Outbox(world.conn, log)
         self.relist_interval = relist_interval
         self.starting = asyncio.Event()
+        self.started: dict[tuple[str, str], str] = {}
+        """(resource token, replica) -> traceparent of its start: readiness continues the start's trace."""
         """Set when a replica was inserted: the readiness timer re-arms on the new earliest deadline."""
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -70,7 +75,8 @@ class Driver:
                                       max_ack_pending=FETCH_BATCH * 4))
         loops = [asyncio.create_task(self._commands(sub), name="sim-commands"),
                  asyncio.create_task(self._readiness(), name="sim-readiness"),
-                 asyncio.create_task(self._relist(), name="sim-relist")]
+                 asyncio.create_task(self._relist(), name="sim-relist"),
+                 asyncio.create_task(sample_every(5.0, lambda: self._sample(sub), stop), name="sim-metrics")]
         stopper = asyncio.create_task(stop.wait(), name="sim-stop")
         try:
             done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -119,14 +125,26 @@ class Driver:
             logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
             await msg.term()
             return False
-        log = logger.bind(kind=ref.kind, namespace=ref.namespace, name=ref.name, seq=stored.seq)
-        cause = Cause({k: v for k, v in stored.headers.items() if k in (H.TRACEPARENT, H.TRACESTATE)}
-                      | {H.CAUSES: str(stored.seq)})
+        with tracing.span(f"actuate {type(cmd).__name__}", parent=stored.headers.get(H.TRACEPARENT), ref=ref,
+                          seq=stored.seq, kind=SpanKind.CONSUMER, attributes={"bosun.driver": DRIVER}) as sp:
+            traced = tracing.inject({k: v for k, v in stored.headers.items() if k in (H.TRACEPARENT, H.TRACESTATE)})
+            applied = self._actuate(ref, cmd, Cause(traced | {H.CAUSES: str(stored.seq)}))
+            sp.set_attribute("bosun.outcome", applied or "unknown")
+        if applied is None:
+            await msg.term()
+            return False
+        return True
+
+    def _actuate(self, ref: Ref, cmd: Any, cause: Cause) -> str | None:
+        """Apply one decoded command to the world; None when it is not a sim command."""
+        log = logger.bind()  # identity, seq and trace_id come from the span's bound context
         now = time.time()
         match cmd:
             case StartReplica():
                 outcome = self.world.start_replica(ref, cmd, now, cause)
                 self.starting.set()
+                if cause.headers.get(H.TRACEPARENT):
+                    self.started[(ref.token, cmd.replica)] = cause.headers[H.TRACEPARENT]
                 log.info("start replica", replica=cmd.replica, pool=cmd.pool, outcome=outcome)
             case StopReplica():
                 outcome = self.world.stop_replica(ref, cmd, now, cause)
@@ -139,15 +157,22 @@ class Driver:
                 log.info("retire pool", outcome=outcome)
             case _:
                 log.error("not a sim command", type=type(cmd).__name__)
-                await msg.term()
-                return False
-        return True
+                return None
+        COMMANDS.labels(DRIVER, type(cmd).__name__, outcome).inc()
+        return outcome
+
+    def _started_cause(self, ref: Ref, replica: str) -> Cause:
+        traceparent = self.started.pop((ref.token, replica), None)
+        return Cause({H.TRACEPARENT: traceparent}) if traceparent else Cause()
+
+    async def _sample(self, sub: Any) -> None:
+        observe_consumer(CONSUMER, await sub.consumer_info())
 
     async def _readiness(self) -> None:
         """Promote replicas when their ready_at passes: a timer on the earliest deadline, never a busy poll."""
         while True:
             self.starting.clear()
-            for ref, replica in self.world.promote_ready(time.time()):
+            for ref, replica in self.world.promote_ready(time.time(), self._started_cause):
                 logger.info("replica ready", kind=ref.kind, namespace=ref.namespace, name=ref.name, replica=replica)
             await _retrying("report readiness", self.outbox.flush)
             deadline = self.world.next_ready_at()

@@ -9,6 +9,7 @@ late or redelivered StartReplica cannot create a replica its deployment no longe
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -128,8 +129,12 @@ class World:
         row = self.conn.execute("SELECT MIN(ready_at) FROM replicas WHERE state = 'starting'").fetchone()
         return None if row[0] is None else float(row[0])
 
-    def promote_ready(self, now: float) -> list[tuple[Ref, str]]:
-        """Starting replicas whose ready_at has passed become ready; returns them."""
+    def promote_ready(self, now: float, cause_of: Callable[[Ref, str], Cause] | None = None
+                      ) -> list[tuple[Ref, str]]:
+        """Starting replicas whose ready_at has passed become ready; returns them.
+
+        `cause_of(ref, replica)` gives the headers of each readiness report (the start's trace context).
+        """
         with store.transaction(self.conn) as c:
             rows = c.execute("SELECT token, replica, pool FROM replicas WHERE state='starting' AND ready_at <= ?",
                              (now,)).fetchall()
@@ -140,7 +145,8 @@ class World:
                 c.execute("UPDATE reported SET state='ready' WHERE token=? AND replica=? AND state='starting'",
                           (r["token"], r["replica"]))
                 self._report(ref, ReplicaReady(replica=r["replica"], pool=r["pool"]),
-                             self._id(ref, r["replica"], "ready"), now, NO_CAUSE)
+                             self._id(ref, r["replica"], "ready"), now,
+                             cause_of(ref, r["replica"]) if cause_of else NO_CAUSE)
                 promoted.append((ref, r["replica"]))
         return promoted
 

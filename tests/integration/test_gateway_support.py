@@ -33,7 +33,9 @@ class Env:
     db_dir: Path
 
     async def last_seq(self) -> int:
-        return await self.log.last_seq()
+        """Last sequence of resource events and commands: audit records (`bosun.audit.>`) don't count."""
+        found, _ = await self.log.last_per_subject(["bosun.ev.>", "bosun.cmd.>"])
+        return max((m.seq for m in found), default=0)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,64 @@
+"""The governance manifests' specs (pure; msgspec Meta runs at decode).
+
+Scopes: Principal, Role and RoleBinding are cluster-scoped (subject namespace token `_cluster`); a Role's
+rules name the namespaces they cover and a RoleBinding may be limited to one namespace. Quota is
+namespaced: its limits apply to the namespace it lives in.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from core.kinds import FieldError
+
+VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit")
+Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "*"]
+Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
+Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+Limit = Annotated[int, Meta(ge=0, le=100_000_000)]
+
+
+class _Spec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
+            forbid_unknown_fields=True):
+    pass
+
+
+class PrincipalSpec(_Spec):
+    token_sha256: Sha256
+    """Lowercase hex SHA-256 of the bearer token: the token itself is never stored."""
+
+
+class Rule(_Spec):
+    verbs: Annotated[list[Verb], Meta(min_length=1)]
+    kinds: Annotated[list[Pattern], Meta(min_length=1)]
+    namespaces: Annotated[list[Pattern], Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["*"])
+
+
+class RoleSpec(_Spec):
+    rules: list[Rule]
+
+
+class RoleBindingSpec(_Spec):
+    principal: Name
+    role: Name
+    namespace: Name | None = None
+    """Limit the role to this namespace; None binds it wherever its rules reach."""
+
+
+class QuotaLimits(_Spec):
+    gpus: Limit | None = None
+    replicas: Limit | None = None
+    deployments: Limit | None = None
+
+
+class QuotaSpec(_Spec):
+    limits: QuotaLimits
+
+
+def validate_quota(spec: QuotaSpec) -> list[FieldError]:
+    if spec.limits.gpus is None and spec.limits.replicas is None and spec.limits.deployments is None:
+        return [FieldError("$.spec.limits", "set at least one of gpus, replicas, deployments")]
+    return []

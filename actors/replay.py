@@ -1,0 +1,297 @@
+"""Decision replay: rebuild exactly the state each actor decided on, and re-run today's `decide` on it.
+
+Pure (no I/O, no clock): the input is stored messages in stream order, from NATS or from a bundle.
+
+The state a decision saw is reconstructed the way the live cell built it (`actors.cells`): messages
+routed to the actor (the host's rule: the subject's resource, plus the actors named in `Bosun-From`
+and `Bosun-Notify`) are folded in stream order up to the decision's recorded `Bosun-Hwm`, skipping
+own writes already folded; the actor's own writes (its ctl slice, and inbox messages / commands whose
+`Bosun-From` is the actor) are folded right after the decision that made them, as on ack. Consecutive
+own writes sharing (`Bosun-Hwm`, `Bosun-Time`) are one decision; `decide(state, Bosun-Time,
+Bosun-Context)` today must produce the same writes. Writes with `Bosun-Origin: runtime` are folded,
+never checked.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import msgspec
+
+from actors.controller import Controller, controller_for
+from actors.decisions import Context, Decision
+from core import codec, kinds, subjects
+from core import headers as H
+from core.events import Event
+from core.log import StoredMessage
+from core.names import Ref
+
+_context = msgspec.json.Decoder(Context)
+_MISSING: Any = None
+
+
+class Recorded(NamedTuple):
+    message: StoredMessage
+    event: Event | None
+    """None when the body is undecodable with today's types (reported, never fatal)."""
+
+
+class Write(NamedTuple):
+    """One append of a decision, as compared: where it went and its exact body."""
+
+    subject: str
+    type: str
+    body: bytes
+    summary: str
+    key: str = ""
+    """Dedup key (`Nats-Msg-Id`) of inbox messages and commands; not compared."""
+
+    @property
+    def compared(self) -> tuple[str, bytes]:
+        return (self.subject, self.body)
+
+
+class DecisionPoint(NamedTuple):
+    ref: Ref
+    seq: int
+    """Stream sequence of the decision's first write."""
+    hwm: int
+    time: float
+    context: Context
+    state: Any
+    recorded: tuple[Write, ...]
+    known_ids: frozenset[str]
+    """Msg-ids of the actor's earlier writes: a re-issued write JetStream deduplicated is no divergence."""
+
+
+class Divergence(NamedTuple):
+    ref: Ref
+    seq: int
+    hwm: int
+    time: float
+    recorded: tuple[Write, ...]
+    now: tuple[Write, ...]
+    error: str | None = None
+    """Set when today's `decide` raised instead of deciding."""
+
+
+class Step(NamedTuple):
+    """One fold of `bosun replay`: the message and the state change it made."""
+
+    seq: int
+    subject: str
+    type: str
+    summary: str
+    own: bool
+    changes: list[tuple[str, Any, Any]]
+
+
+# ---- decoding and routing -------------------------------------------------------------------------------
+
+
+def decode(message: StoredMessage) -> Recorded:
+    try:
+        parsed = subjects.parse(message.subject)
+        return Recorded(message, codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers))
+    except Exception:  # noqa: BLE001 - unknown kind, broken body or failing upcaster: the host skips it too
+        return Recorded(message, None)
+
+
+def targets(message: StoredMessage) -> list[Ref]:
+    """The actors a message is delivered to (host rule): its resource, `Bosun-From`, `Bosun-Notify`."""
+    try:
+        owner = subjects.parse(message.subject).ref
+    except ValueError:
+        return []
+    refs = [owner]
+    for header in (H.SENDER, H.NOTIFY):
+        token = message.headers.get(header)
+        if token and token.count(".") == 2:
+            other = Ref.parse(token)
+            if other not in refs:
+                refs.append(other)
+    return [r for r in refs if controller_for(r.kind) is not None]
+
+
+def route(messages: Iterable[Recorded]) -> dict[Ref, list[Recorded]]:
+    """Every actor's delivered messages, in stream order."""
+    out: dict[Ref, list[Recorded]] = {}
+    for rec in messages:
+        for ref in targets(rec.message):
+            out.setdefault(ref, []).append(rec)
+    return out
+
+
+def is_own(ref: Ref, ctrl: Controller[Any], message: StoredMessage) -> bool:
+    """Written by this actor: its ctl slice, or an inbox message / command it sent."""
+    return message.subject == subjects.ctl(ref, ctrl.name) or message.headers.get(H.SENDER) == ref.token
+
+
+# ---- reconstruction -----------------------------------------------------------------------------------
+
+
+class _Group(NamedTuple):
+    writes: list[Recorded]
+    hwm: int | None
+    time: float
+    context: str | None
+    runtime: bool
+
+
+def _groups(ref: Ref, ctrl: Controller[Any], routed: list[Recorded]) -> list[_Group]:
+    groups: list[_Group] = []
+    for rec in routed:
+        hdrs = rec.message.headers
+        if not is_own(ref, ctrl, rec.message):
+            continue
+        runtime = hdrs.get(H.ORIGIN) == "runtime"
+        hwm = int(hdrs[H.HWM]) if H.HWM in hdrs else None
+        time = float(hdrs.get(H.TIME, rec.message.time))
+        last = groups[-1] if groups else None
+        if (last is not None and not runtime and not last.runtime and hwm is not None and last.hwm == hwm
+                and last.time == time and H.CONTEXT not in hdrs):
+            last.writes.append(rec)
+        else:
+            groups.append(_Group([rec], hwm, time, hdrs.get(H.CONTEXT), runtime))
+    return groups
+
+
+def _fold(ctrl: Controller[Any], state: Any, event: Event | None) -> Any:
+    if event is None:
+        return state
+    try:
+        return ctrl.evolve(state, event)
+    except Exception:  # noqa: BLE001 - the host logs and skips an event whose evolve raises
+        return state
+
+
+def walk(ref: Ref, routed: list[Recorded]) -> Iterator[tuple[Recorded | DecisionPoint, Any]]:
+    """The actor's life in the order its live cell lived it: (folded message or decision, state after)."""
+    ctrl = controller_for(ref.kind)
+    assert ctrl is not None, ref
+    state = ctrl.initial(ref)
+    folded: set[int] = set()
+    ids: set[str] = set()
+    i = 0
+    for group in _groups(ref, ctrl, routed):
+        if group.hwm is not None and not group.runtime:
+            while i < len(routed) and routed[i].message.seq <= group.hwm:
+                rec = routed[i]
+                i += 1
+                if rec.message.seq not in folded:
+                    folded.add(rec.message.seq)
+                    state = _fold(ctrl, state, rec.event)
+                    yield rec, state
+            ctx = _context.decode(group.context) if group.context else Context()
+            writes = tuple(_write(r.message, r.event) for r in group.writes)
+            yield DecisionPoint(ref, group.writes[0].message.seq, group.hwm, group.time, ctx, state, writes,
+                                frozenset(ids)), state
+        for rec in group.writes:
+            folded.add(rec.message.seq)
+            if H.MSG_ID in rec.message.headers:
+                ids.add(rec.message.headers[H.MSG_ID])
+            state = _fold(ctrl, state, rec.event)
+            yield rec, state
+    for rec in routed[i:]:
+        if rec.message.seq not in folded:
+            folded.add(rec.message.seq)
+            state = _fold(ctrl, state, rec.event)
+            yield rec, state
+
+
+def state_at(ref: Ref, routed: list[Recorded], at: int | None = None) -> Any:
+    """The actor's state after every routed message with seq <= `at` (all when None)."""
+    ctrl = controller_for(ref.kind)
+    assert ctrl is not None, ref
+    state = ctrl.initial(ref)
+    for item, after in walk(ref, [r for r in routed if at is None or r.message.seq <= at]):
+        state = after
+    return state
+
+
+def steps(ref: Ref, routed: list[Recorded], at: int | None = None) -> Iterator[Step]:
+    """`bosun replay`: the state change each message made, folded with today's `evolve`."""
+    ctrl = controller_for(ref.kind)
+    assert ctrl is not None, ref
+    before = msgspec.to_builtins(ctrl.initial(ref))
+    for item, state in walk(ref, [r for r in routed if at is None or r.message.seq <= at]):
+        if isinstance(item, DecisionPoint):
+            continue
+        after = msgspec.to_builtins(state)
+        m = item.message
+        yield Step(m.seq, m.subject, m.headers.get(H.TYPE, "unknown"), _summary(item.event),
+                   is_own(ref, ctrl, m), changes(before, after))
+        before = after
+
+
+# ---- checking -----------------------------------------------------------------------------------------
+
+
+def check(ref: Ref, routed: list[Recorded]) -> tuple[int, list[Divergence]]:
+    """(decisions checked, divergences) of one actor against today's `decide`."""
+    ctrl = controller_for(ref.kind)
+    assert ctrl is not None, ref
+    checked, found = 0, []
+    for item, _ in walk(ref, routed):
+        if not isinstance(item, DecisionPoint):
+            continue
+        checked += 1
+        try:
+            now = writes_of(ref, ctrl, ctrl.decide(item.state, item.time, item.context))
+        except Exception as e:  # noqa: BLE001 - a decide that raises today is a divergence, not a crash
+            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (), repr(e)))
+            continue
+        if not _same(item.recorded, now, item.known_ids):
+            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, now))
+    return checked, found
+
+
+def writes_of(ref: Ref, ctrl: Controller[Any], decision: Decision) -> tuple[Write, ...]:
+    """What the host would append for `decision`, in its order: ctl events, inbox messages, commands."""
+    out = [_write_new(subjects.ctl(ref, ctrl.name), e, None) for e in decision.events]
+    out += [_write_new(subjects.inbox(m.to), m.event, m.key) for m in decision.messages]
+    out += [_write_new(subjects.cmd(o.driver, ref), o.command, o.key) for o in decision.commands]
+    return tuple(out)
+
+
+def _same(recorded: tuple[Write, ...], now: tuple[Write, ...], known: frozenset[str]) -> bool:
+    was = [w.compared for w in recorded]
+    if was == [w.compared for w in now]:
+        return True
+    # A re-issued write JetStream deduplicated (its msg-id was stored before) is missing from the record.
+    return was == [w.compared for w in now if w.compared in was or not w.key or w.key not in known]
+
+
+def _write_new(subject: str, event: Event, key: str | None) -> Write:
+    return Write(subject, _tag(event), codec.encode(event), _summary(event), key or "")
+
+
+def _write(message: StoredMessage, event: Event | None) -> Write:
+    return Write(message.subject, message.headers.get(H.TYPE, "unknown"), message.data, _summary(event),
+                 message.headers.get(H.MSG_ID, ""))
+
+
+def _summary(event: Event | None) -> str:
+    if event is None:
+        return "undecodable"
+    try:
+        return event.summary()
+    except Exception:  # noqa: BLE001
+        return type(event).__name__
+
+
+def _tag(event: Event) -> str:
+    tag = type(event).__struct_config__.tag
+    return tag if isinstance(tag, str) else type(event).__name__
+
+
+def changes(before: Any, after: Any, path: str = "$") -> list[tuple[str, Any, Any]]:
+    """Leaf-level (path, before, after) differences of two JSON-like values; lists compare whole."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(before) | set(after), key=str):
+            out.extend(changes(before.get(key, _MISSING), after.get(key, _MISSING), f"{path}.{key}"))
+        return out
+    if before == after:
+        return []
+    return [(path, before, after)]

@@ -1,0 +1,50 @@
+"""Observation of the log's append path: a `log.append` span, latency and OCC-conflict metrics.
+
+Kept out of `core/log.py` so the log stays about JetStream; `Log.publish` wraps itself in
+`observed_append`.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from opentelemetry.trace import SpanKind
+
+from core import headers as H
+from core import metrics, subjects, tracing
+from core.names import Ref
+
+
+def _where(subject: str) -> tuple[Ref | None, str]:
+    try:
+        parsed = subjects.parse(subject)
+    except ValueError:
+        return None, "other"
+    return parsed.ref, "ctl" if parsed.slice.startswith("ctl.") else parsed.slice
+
+
+@contextlib.contextmanager
+def observed_append(subject: str, hdrs: dict[str, str]) -> Iterator[Callable[[int], None]]:
+    """Open the append span and stamp its traceparent into `hdrs`; call the yielded function with the seq."""
+    ref, slice_ = _where(subject)
+    started = time.perf_counter()
+    parent = None if tracing.traceparent_of() else hdrs.get(H.TRACEPARENT)
+    with tracing.span(f"log.append {slice_}", parent=parent, ref=ref, kind=SpanKind.PRODUCER,
+                      attributes={"messaging.system": "nats", "messaging.destination.name": subject,
+                                  "bosun.type": hdrs.get(H.TYPE, "")}) as sp:
+        tracing.inject(hdrs)
+
+        def done(seq: int) -> None:
+            tracing.set_seq(sp, seq)
+
+        try:
+            yield done
+        except Exception as e:
+            from core.log import Conflict
+
+            if isinstance(e, Conflict):
+                metrics.OCC_CONFLICTS.labels(slice_).inc()
+            raise
+        finally:
+            metrics.APPEND_SECONDS.labels(slice_).observe(time.perf_counter() - started)

@@ -1,0 +1,195 @@
+"""OpenTelemetry for every component: setup from the standard `OTEL_*` variables, and W3C trace context
+in and out of NATS header dicts.
+
+`setup(component)` installs an SDK tracer provider. Exporters follow `OTEL_TRACES_EXPORTER`
+(`otlp` = OTLP/HTTP honouring `OTEL_EXPORTER_OTLP_*`, `console`, `none`; default `none`), the service
+name follows `OTEL_SERVICE_NAME` (default `bosun-<component>`). With no exporter no SDK is installed: `span` then
+makes non-recording spans with fresh ids, so trace context still propagates through the log and log
+lines still carry trace ids, but nothing is recorded or sent (a few microseconds per span).
+
+`span(...)` is the one way Bosun code opens a span: it takes the parent as a `traceparent` string (what
+rides on events), links to other traceparents, stamps the `bosun.*` identity attributes, and binds the
+same identity plus `trace_id` into structlog's context so every log line inside carries them.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import (Link, NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode,
+                                 TraceFlags)
+
+from core.names import Ref
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+_provider: Any = None
+_tracer = trace.get_tracer("bosun")
+_NO_PARENT = otel_context.Context()
+_ids = RandomIdGenerator()
+
+
+def setup(component: str) -> None:
+    """Install the process's tracer provider (once); exporters from `OTEL_TRACES_EXPORTER`."""
+    global _provider
+    if _provider is not None:
+        return
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return
+    names = _exporters()
+    if not names:  # nothing to export: no SDK at all, `span` propagates ids only (see _id_only)
+        return
+    service = os.environ.get("OTEL_SERVICE_NAME") or f"bosun-{component}"
+    provider = TracerProvider(resource=Resource.create({"service.name": service, "bosun.component": component}))
+    for name in names:
+        if name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        elif name == "console":
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+
+
+def _exporters() -> list[str]:
+    raw = os.environ.get("OTEL_TRACES_EXPORTER", "none")
+    return [n.strip().lower() for n in raw.split(",") if n.strip() and n.strip().lower() != "none"]
+
+
+def shutdown() -> None:
+    """Flush and stop the exporters (on a clean component stop)."""
+    if _provider is not None:
+        with contextlib.suppress(Exception):
+            _provider.shutdown()
+
+
+def context_of(traceparent: str | None) -> otel_context.Context | None:
+    """The OTel context of a `traceparent` header value, or None when absent/malformed."""
+    sc = span_context_of(traceparent)
+    return None if sc is None else trace.set_span_in_context(NonRecordingSpan(sc))
+
+
+def span_context_of(traceparent: str | None) -> SpanContext | None:
+    """A W3C `traceparent` (version 00) as a remote SpanContext, or None when absent/malformed."""
+    if not traceparent:
+        return None
+    parts = traceparent.strip().split("-")
+    if len(parts) != 4 or parts[0] != "00" or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 1))
+
+
+def traceparent_of(sp: Span | None = None) -> str | None:
+    """The W3C `traceparent` of `sp` (default: the current span), or None when there is no valid span."""
+    sc = (sp or trace.get_current_span()).get_span_context()
+    if not sc.is_valid:
+        return None
+    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    parts = (traceparent or "").split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
+def inject(headers: dict[str, str]) -> dict[str, str]:
+    """Put the current span's trace context into `headers` (kept as is when there is no valid span)."""
+    tp = traceparent_of()
+    if tp is not None:
+        headers[TRACEPARENT] = tp
+    return headers
+
+
+def identity(ref: Ref | None = None, seq: int | None = None, **extra: Any) -> dict[str, Any]:
+    """The `bosun.*` span attributes of a resource (and a stream sequence)."""
+    attrs: dict[str, Any] = {}
+    if ref is not None:
+        attrs.update({"bosun.kind": ref.kind, "bosun.namespace": ref.namespace, "bosun.name": ref.name})
+    if seq is not None:
+        attrs["bosun.seq"] = seq
+    attrs.update({f"bosun.{k}": v for k, v in extra.items() if v is not None})
+    return attrs
+
+
+@contextlib.contextmanager
+def span(name: str, *, parent: str | None = None, links: Iterable[str] = (), ref: Ref | None = None,
+         seq: int | None = None, kind: SpanKind = SpanKind.INTERNAL, start_time: int | None = None,
+         attributes: Mapping[str, Any] | None = None, root: bool = False) -> Iterator[Span]:
+    """A span that is current inside the block, child of `parent` (a traceparent) or else of the current span.
+
+    `root=True` with no `parent` starts a new trace even inside another span. Log lines inside the block
+    carry kind/namespace/name/seq and trace_id. An exception escaping the block marks the span failed.
+    """
+    if not isinstance(trace.get_tracer_provider(), SdkTracerProvider):
+        with _id_only(parent, ref, seq) as sp:
+            yield sp
+        return
+    ctx = context_of(parent)
+    if ctx is None and root:
+        ctx = _NO_PARENT
+    span_links = [Link(sc) for sc in map(span_context_of, dict.fromkeys(links)) if sc is not None]
+    attrs = {**identity(ref, seq), **(attributes or {})}
+    with _tracer.start_as_current_span(name, context=ctx, kind=kind, links=span_links, attributes=attrs,
+                                       start_time=start_time, record_exception=True,
+                                       set_status_on_exception=True) as sp:
+        with structlog.contextvars.bound_contextvars(**_log_fields(sp, ref, seq)):
+            yield sp
+
+
+@contextlib.contextmanager
+def _id_only(parent: str | None, ref: Ref | None, seq: int | None) -> Iterator[Span]:
+    """No exporter: a non-recording span with fresh ids in the parent's trace (or a new one), made current
+    so appends inside stamp it. Keeps propagation and log trace ids at a fraction of a recording span's cost."""
+    outer = trace.get_current_span().get_span_context()
+    up = span_context_of(parent) if parent else (outer if outer.is_valid else None)
+    trace_id = up.trace_id if up is not None else _ids.generate_trace_id()
+    flags = up.trace_flags if up is not None else TraceFlags(TraceFlags.SAMPLED)
+    sp = NonRecordingSpan(SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags))
+    with trace.use_span(sp, end_on_exit=False):
+        with structlog.contextvars.bound_contextvars(**_log_fields(sp, ref, seq)):
+            yield sp
+
+
+def _log_fields(sp: Span, ref: Ref | None, seq: int | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if ref is not None:
+        fields.update(kind=ref.kind, namespace=ref.namespace, name=ref.name)
+    if seq is not None:
+        fields["seq"] = seq
+    sc = sp.get_span_context()
+    if sc.is_valid:
+        fields["trace_id"] = f"{sc.trace_id:032x}"
+    return fields
+
+
+def set_seq(sp: Span, seq: int) -> None:
+    sp.set_attribute("bosun.seq", seq)
+
+
+def fail(sp: Span, error: BaseException | str) -> None:
+    """Mark `sp` failed without raising (a handled reconcile error)."""
+    if isinstance(error, BaseException):
+        sp.record_exception(error)
+    sp.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+
+
+def sampled_traceparent(trace_id: int, span_id: int) -> str:
+    return f"00-{trace_id:032x}-{span_id:016x}-{int(TraceFlags.SAMPLED):02x}"

@@ -1,0 +1,177 @@
+"""The gateway's view of policy: Principals, Roles and RoleBindings folded from the log, kept current.
+
+Start: ONE consistent snapshot of the last spec of every cluster-scoped resource (`Log.last_per_subject`),
+then an ordered JetStream consumer from the sequence right after it, so no change is missed or applied
+out of order — in every gateway process, after every restart. Each gateway converges within
+milliseconds of a policy write; `wait_for(seq)` lets a caller (or a test) wait for a given write.
+
+`Rbac` and `PolicyAuthenticator` plug this index into admission's Authorizer and Authenticator seams.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+from typing import Any
+
+import msgspec
+import structlog
+from nats.js import api
+
+from actors.governance.kinds import PRINCIPAL, ROLE, ROLEBINDING
+from actors.governance.specs import PrincipalSpec, RoleBindingSpec, RoleSpec, Rule
+from core import codec, kinds
+from core.events import DeletionRequested, SpecApplied
+from core.log import Log, StoredMessage, stored_from_msg
+from core.names import CLUSTER_NS, Ref
+from gateway.auth import ADMIN, Authenticator, Principal, Verb
+from gateway.errors import unauthorized
+
+FILTER = f"bosun.ev.*.{CLUSTER_NS}.*.spec"
+"""Spec subjects of every cluster-scoped resource: Principals, Roles and RoleBindings among them."""
+BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*"], namespaces=["*"])])}
+_SPECS: dict[str, type[msgspec.Struct]] = {PRINCIPAL.key: PrincipalSpec, ROLE.key: RoleSpec,
+                                           ROLEBINDING.key: RoleBindingSpec}
+_log = structlog.get_logger("bosun.policy")
+
+
+class PolicyIndex:
+    def __init__(self) -> None:
+        self.principals: dict[str, PrincipalSpec] = {}
+        self.roles: dict[str, RoleSpec] = {}
+        self.bindings: dict[str, RoleBindingSpec] = {}
+        self._by_digest: dict[str, str] = {}
+        self._seqs: dict[str, int] = {}
+        self.seq = 0
+        """Highest stream sequence folded in (the snapshot's, then each change's)."""
+        self._changed = asyncio.Condition()
+        self._sub: Any = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, log: Log) -> None:
+        messages, upto = await log.last_per_subject([FILTER])
+        for m in sorted(messages, key=lambda m: m.seq):
+            self.fold(m)
+        self.seq = max(self.seq, upto)
+        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=upto + 1) \
+            if upto else api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
+        self._sub = await log.js.subscribe(FILTER, stream=log.stream, ordered_consumer=True, config=config,
+                                           cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_message(self, msg: Any) -> None:
+        self.fold(stored_from_msg(msg))
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, seq: int, timeout: float = 10.0) -> bool:
+        """True once every policy change up to stream sequence `seq` is folded in."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.seq >= seq), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    # ---- folding (pure) -----------------------------------------------------------------------------
+
+    def fold(self, m: StoredMessage) -> None:
+        parts = m.subject.split(".")
+        kind, name = parts[2], parts[4]
+        self.seq = max(self.seq, m.seq)
+        spec_type = _SPECS.get(kind)
+        if spec_type is None or m.seq <= self._seqs.get(m.subject, 0):
+            return
+        self._seqs[m.subject] = m.seq
+        try:
+            event = codec.decode(kinds.get(kind), m.data, m.headers)
+            spec = msgspec.convert(event.spec, spec_type) if isinstance(event, SpecApplied) else None
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            _log.error("undecodable policy event skipped", seq=m.seq, subject=m.subject, error=str(e))
+            return
+        if not isinstance(event, (SpecApplied, DeletionRequested)):
+            return
+        table: dict[str, Any] = {PRINCIPAL.key: self.principals, ROLE.key: self.roles,
+                                 ROLEBINDING.key: self.bindings}[kind]
+        if spec is None:
+            table.pop(name, None)
+        else:
+            table[name] = spec
+        if kind == PRINCIPAL.key:
+            self._by_digest = {p.token_sha256: n for n, p in self.principals.items() if n != ADMIN}
+
+    # ---- queries ------------------------------------------------------------------------------------
+
+    def principal_of(self, digest_hex: str) -> str | None:
+        return self._by_digest.get(digest_hex)
+
+    def role(self, name: str) -> RoleSpec | None:
+        return BUILTIN_ROLES.get(name) or self.roles.get(name)
+
+    def bindings_of(self, principal: str) -> list[RoleBindingSpec]:
+        return [b for b in self.bindings.values() if b.principal == principal]
+
+
+class PolicyAuthenticator(Authenticator):
+    """The admin token file's principal, plus every Principal resource (looked up by token digest)."""
+
+    def __init__(self, admin_token: str, index: PolicyIndex) -> None:
+        super().__init__(admin_token)
+        self.index = index
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized()
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        if hmac.compare_digest(digest, self._admin):
+            return Principal(ADMIN, admin=True)
+        name = self.index.principal_of(digest.hex())
+        if name is None:
+            raise unauthorized("invalid bearer token")
+        return Principal(name)
+
+
+class Rbac:
+    """Role-based authorization over the policy index; the admin principal may do everything."""
+
+    def __init__(self, index: PolicyIndex) -> None:
+        self.index = index
+
+    def denial(self, principal: Principal, verb: Verb | str, kind: str, ref: Ref | None) -> str | None:
+        if principal.admin:
+            return None
+        wanted = "get" if verb == "diff" else verb
+        namespace = ref.namespace if ref is not None else None
+        for binding in self.index.bindings_of(principal.name):
+            role = self.index.role(binding.role)
+            if role is None or (binding.namespace is not None and binding.namespace != namespace):
+                continue
+            if any(allows(rule, wanted, kind, namespace) for rule in role.rules):
+                return None
+        where = "in every namespace" if namespace is None else (
+            "(cluster-scoped)" if namespace == CLUSTER_NS else f"in namespace {namespace}")
+        return f"{principal.name} may not {verb} {kind} {where}"
+
+
+def allows(rule: Rule, verb: str, kind: str, namespace: str | None) -> bool:
+    """`namespace` None means every namespace; cluster-scoped resources are matched only by `*`."""
+    if verb == "rebuild":  # a cluster operation: only an all-powerful rule grants it
+        return rule.verbs == ["*"] and "*" in rule.kinds and "*" in rule.namespaces
+    if "*" not in rule.verbs and verb not in rule.verbs:
+        return False
+    if "*" not in rule.kinds and not any(_same_kind(k, kind) for k in rule.kinds):
+        return False
+    return "*" in rule.namespaces or (namespace is not None and namespace in rule.namespaces)
+
+
+def _same_kind(pattern: str, kind: str) -> bool:
+    info = kinds.resolve(pattern)
+    return info is not None and kind != "*" and info is kinds.resolve(kind)

@@ -1,0 +1,117 @@
+"""Namespace quotas, race-free without locks: JetStream itself serializes the check.
+
+Admission of a ModelDeployment apply in a namespace with a Quota:
+1. ONE consistent snapshot (`Log.last_per_subject`) of the last spec event of every ModelDeployment and
+   every Quota in the namespace;
+2. usage = what every live deployment *may* grow to; the request is charged only its difference
+   (new minus old), so a change that does not grow always passes and a deletion releases everything;
+3. the SpecApplied is appended with `Nats-Expected-Last-Subject-Sequence` = the highest sequence among
+   those deployment specs and `...-Subject` = `bosun.ev.modeldeployment.<ns>.*.spec`: JetStream
+   accepts it only if NO deployment in the namespace changed since the snapshot. A concurrent writer
+   in any gateway process makes one of the two fail with wrong-last-sequence; the loser re-reads and
+   re-checks against the new usage. So the sum of admitted usage can never pass the limit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from actors.governance.specs import QuotaSpec
+from actors.modeldeployment.spec import ModelDeploymentSpec
+from core import codec, kinds
+from core.events import SpecApplied
+from core.log import Log, StoredMessage
+from gateway.errors import ApiError, ErrorDetail
+
+KIND = "modeldeployment"
+RESOURCES = ("gpus", "replicas", "deployments")
+
+
+@dataclass(frozen=True)
+class Usage:
+    gpus: int = 0
+    replicas: int = 0
+    deployments: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.gpus + other.gpus, self.replicas + other.replicas, self.deployments + other.deployments)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.gpus - other.gpus, self.replicas - other.replicas, self.deployments - other.deployments)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A namespace's deployment specs and quotas, as of one stream sequence."""
+
+    deployments: dict[str, StoredMessage]
+    """Last spec message per deployment name."""
+    quotas: list[QuotaSpec]
+    expected: int
+    """Highest sequence among the deployment specs (0 when none): the namespace-wide expected sequence."""
+
+    def usage(self, exclude: str | None = None) -> Usage:
+        total = Usage()
+        for name, m in self.deployments.items():
+            if name != exclude:
+                total += usage_of_message(m)
+        return total
+
+
+def deployments_filter(namespace: str) -> str:
+    return f"bosun.ev.{KIND}.{namespace}.*.spec"
+
+
+def quotas_filter(namespace: str) -> str:
+    return f"bosun.ev.quota.{namespace}.*.spec"
+
+
+async def snapshot(log: Log, namespace: str) -> Snapshot:
+    messages, _upto = await log.last_per_subject([deployments_filter(namespace), quotas_filter(namespace)])
+    deployments: dict[str, StoredMessage] = {}
+    quotas: list[QuotaSpec] = []
+    for m in messages:
+        kind, name = m.subject.split(".")[2], m.subject.split(".")[4]
+        if kind == KIND:
+            deployments[name] = m
+        else:
+            event = codec.decode(kinds.get("quota"), m.data, m.headers)
+            if isinstance(event, SpecApplied):
+                quotas.append(msgspec.convert(event.spec, QuotaSpec))
+    expected = max((m.seq for m in deployments.values()), default=0)
+    return Snapshot(deployments, quotas, expected)
+
+
+def usage_of(spec: dict[str, object] | None) -> Usage:
+    """What a deployment may grow to: gpusPerReplica x max(replicas, autoscaling.max)."""
+    if spec is None:
+        return Usage()
+    typed = msgspec.convert(spec, ModelDeploymentSpec)
+    return Usage(typed.gpus_per_replica * typed.max_replicas, typed.max_replicas, 1)
+
+
+def usage_of_message(m: StoredMessage) -> Usage:
+    event = codec.decode(kinds.get(KIND), m.data, m.headers)
+    return usage_of(event.spec) if isinstance(event, SpecApplied) else Usage()
+
+
+def check(quotas: list[QuotaSpec], used: Usage, old: Usage, new: Usage) -> None:
+    """Raise 403 QuotaExceeded when growing from `old` to `new` passes a limit (`used` includes `old`)."""
+    delta = new - old
+    for quota in quotas:
+        for resource in RESOURCES:
+            limit = getattr(quota.limits, resource)
+            grow = getattr(delta, resource)
+            if limit is None or grow <= 0:
+                continue
+            now = getattr(used, resource)
+            if now + grow > limit:
+                raise quota_exceeded(resource, now, grow, limit)
+
+
+def quota_exceeded(resource: str, used: int, requested: int, limit: int) -> ApiError:
+    message = f"quota exceeded: {resource} used {used} + requested {requested} > limit {limit}"
+    return ApiError(403, "QuotaExceeded", message, [
+        ErrorDetail("resource", resource), ErrorDetail("used", str(used)),
+        ErrorDetail("requested", str(requested)), ErrorDetail("limit", str(limit))])
