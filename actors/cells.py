@@ -36,7 +36,7 @@ class Cell:
     """A resource's actor while it is in memory."""
 
     __slots__ = ("ref", "controller", "state", "hwm", "own", "ctl_seq", "cmd_seqs", "wake_at", "failures",
-                 "causes", "queue", "running", "dirty", "idle_since", "trace", "ctl_subject")
+                 "causes", "queue", "running", "version", "saved", "idle_since", "trace", "ctl_subject")
 
     def __init__(self, ref: Ref, controller: Controller[Any], snapshot: Snapshot | None = None) -> None:
         self.ref = ref
@@ -52,13 +52,13 @@ class Cell:
             self.hwm, self.own, self.ctl_seq, self.cmd_seqs = 0, set[int](), 0, dict[str, int]()
             self.wake_at: float | None = None
             self.failures = 0
-            self.dirty = True
+            self.version, self.saved = 1, 0
         else:
             self.state = msgspec.json.decode(snapshot.state, type=controller.state_type)
             self.hwm, self.own = snapshot.hwm, set(snapshot.own)
             self.ctl_seq, self.cmd_seqs = snapshot.ctl_seq, dict(snapshot.cmd_seqs)
             self.wake_at, self.failures = snapshot.wake_at, snapshot.failures
-            self.dirty = False
+            self.version = self.saved = 0
 
     def seen(self, seq: int) -> bool:
         """True for a message already folded: at or below the high-water mark, or one of our own writes."""
@@ -85,7 +85,12 @@ class Cell:
 
     def fold(self, event: Event) -> None:
         self.state = self.controller.evolve(self.state, event)
-        self.dirty = True
+        self.version += 1
+
+    @property
+    def dirty(self) -> bool:
+        """Changed since the last snapshot that was stored (`saved` is the version it captured)."""
+        return self.version != self.saved
 
     def _track(self, seq: int, subject: str) -> None:
         """Remember the last sequence of each subject this actor writes: the expected sequence of its next write."""

@@ -412,7 +412,7 @@ class Host:
     def _set_wake(self, cell: Cell, when: float | None) -> None:
         if cell.wake_at != when:
             cell.wake_at = when
-            cell.dirty = True
+            cell.version += 1
         if when is not None:
             heapq.heappush(self.timers, (when, cell.ref.token))
 
@@ -472,8 +472,9 @@ class Host:
             await self.checkpoints.put(f"p.{p}", str(floor).encode())
 
     async def _save(self, cell: Cell) -> None:
+        version = cell.version
         await self.snapshots.put(cell.ref.token, cell.snapshot())
-        cell.dirty = False
+        cell.saved = max(cell.saved, version)  # a fold during the put keeps the cell dirty
 
     async def _passivate(self) -> None:
         """Drop idle actors from memory (snapshotted first): memory follows active resources, not all."""
@@ -486,8 +487,8 @@ class Host:
                 continue
             if cell.dirty:
                 await self._save(cell)
-            if cell.running or cell.queue:
-                continue
+            if cell.running or cell.queue or cell.own or cell.causes or cell.dirty:
+                continue  # it woke up while we were saving: keep it, snapshot again later
             del self.cells[token]
             self.traces.pop(token, None)
             self.stats["passivated"] += 1
