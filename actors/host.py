@@ -21,13 +21,16 @@ from nats.js import api
 
 from actors.cells import Cell
 from actors.controller import controller_for, controllers
-from actors.decisions import Context, Decision, PoolView, backoff
+from actors.decisions import Context, PoolView, backoff
+from actors.effects import DecisionWriter
+from actors.effects import ids as _ids
 from actors.leases import Leases, partition_of
+from actors.routing import targets
 from actors.telemetry import reconciling, sample
 from core import codec, kinds, subjects
 from core import headers as H
 from core import log as corelog
-from core.events import Condition, Event, ReconcileFailed, StatusUpdated
+from core.events import Event
 from core.log import Conflict, Log, StoredMessage
 from core.metrics import ACTORS_PASSIVATED
 from core.names import Ref
@@ -53,7 +56,6 @@ class Host:
         self.loading: dict[str, asyncio.Future[Cell]] = {}
         self.views: dict[str, PoolView] = {}
         self.context = Context()
-        self._context_cache: tuple[Context | None, str] = (None, "")
         self.timers: list[tuple[float, str]] = []
         self.pending: dict[int, list[Any]] = {}  # seq -> [msg, remaining targets]
         self.caught_up = asyncio.Event()
@@ -62,6 +64,7 @@ class Host:
         self.leases: Leases | None = None
         self.durable = f"controller-{host_id}"
         self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
+        self.writer = DecisionWriter(lg, self.stats)
         self.traces: dict[str, list[str]] = {}
         """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
 
@@ -171,25 +174,15 @@ class Host:
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             await msg.ack()
             return
-        targets = [r for r in self._targets(parsed.ref, stored) if self._owns(r)]
-        if not targets:
+        mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
+        if not mine:
             await msg.ack()
             return
-        self.pending[stored.seq] = [msg, len(targets)]
-        for ref in targets:
+        self.pending[stored.seq] = [msg, len(mine)]
+        for ref in mine:
             cell = await self._cell(ref)
             cell.queue.append((stored, event))
             self._schedule(cell)
-
-    def _targets(self, owner: Ref, stored: StoredMessage) -> list[Ref]:
-        refs = [owner]
-        for header in (H.SENDER, H.NOTIFY):
-            token = stored.headers.get(header)
-            if token:
-                other = Ref.parse(token)
-                if other != owner:
-                    refs.append(other)
-        return [r for r in refs if controller_for(r.kind) is not None]
 
     def _owns(self, ref: Ref) -> bool:
         assert self.leases is not None
@@ -324,7 +317,8 @@ class Host:
             return
         self.stats["decisions"] += 1
         try:
-            await self._execute(cell, decision, now)
+            await self.writer.execute(cell, decision, now, self.context)
+            self._publish_view(cell)
         except Conflict as e:
             self.stats["conflicts"] += 1
             log.warning("write fenced: actor is behind the log; deciding again later", **_ids(cell), error=str(e))
@@ -337,57 +331,6 @@ class Host:
         cell.causes.clear()
         self._set_wake(cell, decision.wake_at)
 
-    async def _execute(self, cell: Cell, decision: Decision, now: float) -> None:
-        """Append the decision in order, folding each write as soon as JetStream acks it."""
-        common = {H.CONTROLLER: cell.controller.name, H.HWM: str(cell.hwm), **cell.trace}
-        if cell.causes:
-            common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
-        first = True
-        for event in decision.events:
-            await self._append_ctl(cell, event, now, self._first(common, first))
-            first = False
-        for message in decision.messages:
-            subject = subjects.inbox(message.to)
-            extra = {**self._first(common, first), H.SENDER: cell.ref.token}
-            first = False
-            done = await self.log.append(subject, message.event, now=now, msg_id=message.key, extra=extra)
-            cell.fold_own(done.seq, subject, message.event)
-            self.stats["appends"] += 1
-        for order in decision.commands:
-            subject = subjects.cmd(order.driver, cell.ref)
-            extra = {**self._first(common, first), H.SENDER: cell.ref.token}
-            first = False
-            done = await self.log.append(subject, order.command, now=now, msg_id=order.key, extra=extra,
-                                         expected_last_subject_seq=cell.cmd_seqs.get(order.driver, 0))
-            cell.fold_own(done.seq, subject, order.command)
-            self.stats["appends"] += 1
-        self._publish_view(cell)
-        if decision.events or decision.messages or decision.commands:
-            log.debug("decided", **_ids(cell), events=len(decision.events), messages=len(decision.messages),
-                      commands=len(decision.commands))
-
-    def _first(self, common: dict[str, str], first: bool) -> dict[str, str]:
-        """The first write of a decision also records the context `decide` read, for `replay --check`."""
-        if not first or not self.context.pools:
-            return common
-        return {**common, H.CONTEXT: self._context_json()}
-
-    def _context_json(self) -> str:
-        if self._context_cache[0] is not self.context:
-            self._context_cache = (self.context, codec.encode_json(self.context).decode())
-        return self._context_cache[1]
-
-    async def _append_ctl(self, cell: Cell, event: Event, now: float, common: dict[str, str]) -> None:
-        extra = dict(common)
-        notify = getattr(event, "notify", None)
-        if callable(notify):
-            extra[H.NOTIFY] = notify()
-        expected = cell.ctl_seq
-        done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
-                                     msg_id=f"{cell.ref.token}/ctl/{expected}", extra=extra)
-        cell.fold_own(done.seq, cell.ctl_subject, event)
-        self.stats["appends"] += 1
-
     async def _failed(self, cell: Cell, now: float, error: BaseException, record: bool = True) -> None:
         """Mark this one resource Degraded, record why, and retry with backoff."""
         cell.failures += 1
@@ -396,15 +339,8 @@ class Host:
         log.error("reconcile failed", **_ids(cell), attempt=cell.failures, retry_in=round(delay, 2),
                   error=repr(error))
         if record:
-            events: list[Event] = [ReconcileFailed(error=repr(error)[:500], attempt=cell.failures, retry_in=delay)]
-            current = cell.controller.status_of(cell.state)
-            degraded = _degraded(current, repr(error)[:300], cell.state)
-            if current is None or current.phase != "Degraded" or current.conditions != degraded.conditions:
-                events.append(degraded)
             try:
-                for ev in events:
-                    await self._append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name,
-                                                           H.ORIGIN: "runtime"})
+                await self.writer.record_failure(cell, now, error, delay)
             except (Conflict, corelog.Unavailable) as e:
                 log.warning("could not record failure", **_ids(cell), error=str(e))
         self._set_wake(cell, now + delay)
@@ -495,16 +431,6 @@ class Host:
             ACTORS_PASSIVATED.inc()
 
 
-def _degraded(current: StatusUpdated | None, error: str, state: Any) -> StatusUpdated:
-    cond = Condition(type="Reconciled", status="False", reason="ReconcileError", message=error)
-    base = current or StatusUpdated(observed_generation=getattr(state, "generation", 0), phase="Degraded")
-    others = tuple(c for c in base.conditions if c.type != "Reconciled")
-    return StatusUpdated(observed_generation=base.observed_generation, phase="Degraded",
-                         conditions=(*others, cond), fields=base.fields)
-
-
-def _ids(cell: Cell) -> dict[str, Any]:
-    return {"kind": cell.ref.kind, "namespace": cell.ref.namespace, "name": cell.ref.name, "hwm": cell.hwm}
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

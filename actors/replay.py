@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from actors import routing
 from actors.controller import Controller, controller_for
 from actors.decisions import Context, Decision
 from core import codec, kinds, subjects
@@ -98,19 +99,12 @@ def decode(message: StoredMessage) -> Recorded:
 
 
 def targets(message: StoredMessage) -> list[Ref]:
-    """The actors a message is delivered to (host rule): its resource, `Bosun-From`, `Bosun-Notify`."""
+    """The actors a message is delivered to: the host's routing rule."""
     try:
         owner = subjects.parse(message.subject).ref
     except ValueError:
         return []
-    refs = [owner]
-    for header in (H.SENDER, H.NOTIFY):
-        token = message.headers.get(header)
-        if token and token.count(".") == 2:
-            other = Ref.parse(token)
-            if other not in refs:
-                refs.append(other)
-    return [r for r in refs if controller_for(r.kind) is not None]
+    return routing.targets(owner, message.headers)
 
 
 def route(messages: Iterable[Recorded]) -> dict[Ref, list[Recorded]]:

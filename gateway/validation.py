@@ -15,7 +15,7 @@ import msgspec
 from core import kinds
 from core.kinds import KindInfo
 from core.names import CLUSTER_NS, Ref, name_problem
-from gateway.errors import ApiError, ErrorDetail, invalid, malformed, mismatch, unknown_kind
+from gateway.errors import ErrorDetail, invalid, malformed, mismatch, unknown_kind
 
 DEFAULT_NAMESPACE = "default"
 TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})

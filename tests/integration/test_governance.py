@@ -8,7 +8,6 @@ from typing import Any
 import nats
 
 from core import log as corelog
-from core import subjects
 from gateway.governance import governed_admission
 from tests.conftest import eventually
 from tests.integration.test_governance_support import (POLICY, TOKENS, GovEnv, auth, governed_env, md, pool,

@@ -1,0 +1,90 @@
+"""Writing a decision to the log: the only place an actor's effects happen.
+
+Every write is fenced by the expected last sequence of the actor's own subject (ctl, cmd) and carries a
+deterministic `Nats-Msg-Id`; each is folded into the cell as soon as JetStream acks it. The first write
+of a decision also records the Context that `decide` read, so `replay --check` never has to guess.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from actors.cells import Cell
+from actors.decisions import Context, Decision
+from core import codec, subjects
+from core import headers as H
+from core.events import Condition, Event, ReconcileFailed, StatusUpdated
+from core.log import Log
+
+log = structlog.get_logger("bosun.controller")
+
+
+class DecisionWriter:
+    def __init__(self, lg: Log, stats: dict[str, int]) -> None:
+        self.log = lg
+        self.stats = stats
+        self._context: tuple[Context | None, str] = (None, "")
+
+    async def execute(self, cell: Cell, decision: Decision, now: float, context: Context) -> None:
+        """Append the decision in order: ctl events, inbox messages, commands."""
+        common = {H.CONTROLLER: cell.controller.name, H.HWM: str(cell.hwm), **cell.trace}
+        if cell.causes:
+            common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
+        first = {**common, H.CONTEXT: self._context_json(context)} if context.pools else common
+        headers = iter([first])
+        for event in decision.events:
+            await self.append_ctl(cell, event, now, next(headers, common))
+        for message in decision.messages:
+            subject = subjects.inbox(message.to)
+            extra = {**next(headers, common), H.SENDER: cell.ref.token}
+            done = await self.log.append(subject, message.event, now=now, msg_id=message.key, extra=extra)
+            cell.fold_own(done.seq, subject, message.event)
+            self.stats["appends"] += 1
+        for order in decision.commands:
+            subject = subjects.cmd(order.driver, cell.ref)
+            extra = {**next(headers, common), H.SENDER: cell.ref.token}
+            done = await self.log.append(subject, order.command, now=now, msg_id=order.key, extra=extra,
+                                         expected_last_subject_seq=cell.cmd_seqs.get(order.driver, 0))
+            cell.fold_own(done.seq, subject, order.command)
+            self.stats["appends"] += 1
+        if not decision.empty:
+            log.debug("decided", **ids(cell), events=len(decision.events), messages=len(decision.messages),
+                      commands=len(decision.commands))
+
+    async def append_ctl(self, cell: Cell, event: Event, now: float, extra: dict[str, str]) -> None:
+        notify = getattr(event, "notify", None)
+        if callable(notify):
+            extra = {**extra, H.NOTIFY: notify()}
+        expected = cell.ctl_seq
+        done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
+                                     msg_id=f"{cell.ref.token}/ctl/{expected}", extra=extra)
+        cell.fold_own(done.seq, cell.ctl_subject, event)
+        self.stats["appends"] += 1
+
+    async def record_failure(self, cell: Cell, now: float, error: BaseException, retry_in: float) -> None:
+        """ReconcileFailed plus a Degraded status, marked as the runtime's own writes (not `decide`'s)."""
+        events: list[Event] = [ReconcileFailed(error=repr(error)[:500], attempt=cell.failures, retry_in=retry_in)]
+        current = cell.controller.status_of(cell.state)
+        degraded = _degraded(current, repr(error)[:300], cell.state)
+        if current is None or current.phase != "Degraded" or current.conditions != degraded.conditions:
+            events.append(degraded)
+        for ev in events:
+            await self.append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name, H.ORIGIN: "runtime"})
+
+    def _context_json(self, context: Context) -> str:
+        if self._context[0] is not context:
+            self._context = (context, codec.encode_json(context).decode())
+        return self._context[1]
+
+
+def _degraded(current: StatusUpdated | None, error: str, state: Any) -> StatusUpdated:
+    cond = Condition(type="Reconciled", status="False", reason="ReconcileError", message=error)
+    base = current or StatusUpdated(observed_generation=getattr(state, "generation", 0), phase="Degraded")
+    others = tuple(c for c in base.conditions if c.type != "Reconciled")
+    return StatusUpdated(observed_generation=base.observed_generation, phase="Degraded",
+                         conditions=(*others, cond), fields=base.fields)
+
+
+def ids(cell: Cell) -> dict[str, Any]:
+    return {"kind": cell.ref.kind, "namespace": cell.ref.namespace, "name": cell.ref.name, "hwm": cell.hwm}

@@ -1,0 +1,21 @@
+"""Which actors see a message: the one rule shared by the live host and by replay."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from actors.controller import controller_for
+from core import headers as H
+from core.names import Ref
+
+
+def targets(owner: Ref, headers: Mapping[str, str]) -> list[Ref]:
+    """The resource the subject belongs to, plus the actors named in `Bosun-From` (an inbox sender folds
+    its own request) and `Bosun-Notify` (the requester of an answer); only kinds that have an actor."""
+    refs = [owner]
+    for header in (H.SENDER, H.NOTIFY):
+        token = headers.get(header)
+        if token and token.count(".") == 2:
+            other = Ref.parse(token)
+            if other not in refs:
+                refs.append(other)
+    return [r for r in refs if controller_for(r.kind) is not None]
