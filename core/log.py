@@ -156,30 +156,14 @@ class Log:
     async def last_per_subject(self, filters: list[str], batch: int = 100_000) -> tuple[list[StoredMessage], int]:
         """The last message of every subject matching `filters` (wildcards allowed), as ONE consistent
         snapshot, and the stream sequence that snapshot is taken at (0 when nothing matched)."""
-        req = {"multi_last": filters, "batch": batch}
-        inbox = self.nc.new_inbox()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        sub = await self.nc.subscribe(inbox, cb=queue.put)
         found: list[StoredMessage] = []
-        try:
-            await self.nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", msgspec.json.encode(req), reply=inbox)
-            while True:
-                try:
-                    msg = await asyncio.wait_for(queue.get(), timeout=10)
-                except asyncio.TimeoutError as e:
-                    raise Unavailable("direct get timed out") from e
-                hdrs = dict(msg.headers or {})
-                status = hdrs.get("Status")
-                if status == "204":
-                    return found, int(hdrs.get("Nats-UpTo-Sequence", "0") or 0)
-                if status == "404":
-                    return found, 0
-                if status:
-                    raise Unavailable(f"direct get failed: {status} {hdrs.get('Description', '')}")
-                found.append(_stored(hdrs.get("Nats-Subject", ""), int(hdrs.get("Nats-Sequence", "0")), hdrs,
-                                     msg.data))
-        finally:
-            await sub.unsubscribe()
+        async with contextlib.aclosing(self._direct({"multi_last": filters, "batch": batch})) as replies:
+            async for message, end in replies:
+                if message is not None:
+                    found.append(message)
+                elif end.get("Status") == "204":
+                    return found, int(end.get("Nats-UpTo-Sequence", "0") or 0)
+        return found, 0
 
     async def last_seq(self) -> int:
         info = await self.jsm.stream_info(self.stream)
@@ -207,7 +191,17 @@ class Log:
             seq = last + 1
 
     async def _direct_batch(self, filter_subject: str, seq: int, batch: int) -> AsyncIterator[StoredMessage]:
-        req: dict[str, Any] = {"seq": seq, "next_by_subj": filter_subject, "batch": batch}
+        req = {"seq": seq, "next_by_subj": filter_subject, "batch": batch}
+        async with contextlib.aclosing(self._direct(req)) as replies:
+            async for message, _ in replies:
+                if message is not None:
+                    yield message
+
+    async def _direct(self, req: dict[str, Any]) -> AsyncIterator[tuple[StoredMessage | None, dict[str, str]]]:
+        """One direct-get batch request: yields (message, headers) per message, then (None, end headers).
+
+        The end is a status message: 204 end of batch, 404 nothing (more) to read; others are failures.
+        """
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         sub = await self.nc.subscribe(inbox, cb=queue.put)
@@ -220,14 +214,15 @@ class Log:
                     raise Unavailable("direct get timed out") from e
                 hdrs = dict(msg.headers or {})
                 status = hdrs.get("Status")
-                if status:  # 204 end of batch, 404 nothing (more) to read
-                    if status in ("204", "404"):
-                        return
+                if status in ("204", "404"):
+                    yield None, hdrs
+                    return
+                if status:
                     raise Unavailable(f"direct get failed: {status} {hdrs.get('Description', '')}")
-                yield _stored(hdrs.get("Nats-Subject", ""), int(hdrs.get("Nats-Sequence", "0")), hdrs, msg.data)
+                seq = int(hdrs.get("Nats-Sequence", "0"))
+                yield _stored(hdrs.get("Nats-Subject", ""), seq, hdrs, msg.data), hdrs
         finally:
             await sub.unsubscribe()
-
 
 def _stored(subject: str, seq: int, hdrs: dict[str, str], data: bytes) -> StoredMessage:
     when = hdrs.get(H.TIME)
