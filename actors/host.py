@@ -36,6 +36,7 @@ from core.metrics import ACTORS_PASSIVATED
 from core.names import Ref
 
 log = structlog.get_logger("bosun.controller")
+_AUDIT_PREFIX = subjects.AUDIT[:-1]
 TICK = object()
 """Mailbox item meaning "decide again" (a timer fired, or catch-up finished)."""
 
@@ -65,6 +66,9 @@ class Host:
         self.durable = f"controller-{host_id}"
         self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
         self.writer = DecisionWriter(lg, self.stats)
+        self.snapshot_keys: set[str] | None = None
+        """Keys of the snapshot bucket, listed once at start and extended by our own saves; None = unknown
+        (then every activation asks the bucket). A resource not in it has no snapshot: no KV round trip."""
         self.traces: dict[str, list[str]] = {}
         """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
 
@@ -79,6 +83,7 @@ class Host:
             if await _wait(stop, 2.0):
                 return
         start = await self._checkpoint() + 1
+        await self._load_snapshot_keys()
         await self._activate_publishers()
         sub = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
@@ -120,9 +125,33 @@ class Host:
         config = api.ConsumerConfig(
             durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=120, max_ack_pending=self.max_in_flight,
-            filter_subjects=[subjects.EVENTS, subjects.COMMANDS], max_deliver=-1)
+            max_deliver=-1)
+        # No subject filter: the stream holds events, commands and audit records, and a multi-subject
+        # filter makes nats-server pay per delivered message in proportion to the stream's subjects
+        # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; bench/RESULTS.md). Audit
+        # records are acked and skipped in `_dispatch`; events and commands arrive in the same order.
         await self.log.jsm.add_consumer(self.log.stream, config)
         return await self.log.js.pull_subscribe_bind(self.durable, stream=self.log.stream)
+
+    async def _load_snapshot_keys(self) -> None:
+        """List the snapshot bucket's keys once (metadata only), so cold start skips a `get` per new resource.
+
+        Our partitions are leased before this runs and only we write their snapshots from now on (`_save`
+        adds to the set), so a key absent here has no snapshot. On any error the set stays None: every
+        activation then asks the bucket, as before.
+        """
+        try:
+            watcher = await self.snapshots.watch(">", ignore_deletes=True, meta_only=True)
+            keys: set[str] = set()
+            async for entry in watcher:
+                if entry is None:  # the watcher's "caught up" marker
+                    break
+                keys.add(entry.key)
+            await watcher.stop()
+        except nats.errors.Error as e:
+            log.warning("could not list snapshots; loading each on activation", error=str(e))
+            return
+        self.snapshot_keys = keys
 
     async def _activate_publishers(self) -> None:
         """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
@@ -165,6 +194,9 @@ class Host:
                 await self._caught_up()
 
     async def _dispatch(self, msg: Any) -> None:
+        if msg.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`)
+            await msg.ack()
+            return
         stored = corelog.stored_from_msg(msg)
         try:
             parsed = subjects.parse(stored.subject)
@@ -179,8 +211,11 @@ class Host:
             await msg.ack()
             return
         self.pending[stored.seq] = [msg, len(mine)]
+        cells = self.cells
         for ref in mine:
-            cell = await self._cell(ref)
+            cell = cells.get(ref.token)  # the common case: a live actor, no await
+            if cell is None:
+                cell = await self._cell(ref)
             cell.queue.append((stored, event))
             self._schedule(cell)
 
@@ -213,11 +248,14 @@ class Host:
         try:
             ctrl = controller_for(ref.kind)
             assert ctrl is not None, ref
-            try:
-                entry = await self.snapshots.get(token)
-                cell = Cell(ref, ctrl, Cell.load(entry.value or b""))
-            except nats.js.errors.KeyNotFoundError:
-                cell = Cell(ref, ctrl)
+            if self.snapshot_keys is not None and token not in self.snapshot_keys:
+                cell = Cell(ref, ctrl)  # never snapshotted: nothing to load
+            else:
+                try:
+                    entry = await self.snapshots.get(token)
+                    cell = Cell(ref, ctrl, Cell.load(entry.value or b""))
+                except nats.js.errors.KeyNotFoundError:
+                    cell = Cell(ref, ctrl)
             cell.idle_since = time.monotonic()
             self.cells[token] = cell
             self._publish_view(cell)
@@ -409,6 +447,8 @@ class Host:
 
     async def _save(self, cell: Cell) -> None:
         version = cell.version
+        if self.snapshot_keys is not None:
+            self.snapshot_keys.add(cell.ref.token)  # before the put: a reload racing it must ask the bucket
         await self.snapshots.put(cell.ref.token, cell.snapshot())
         cell.saved = max(cell.saved, version)  # a fold during the put keeps the cell dirty
 

@@ -34,6 +34,21 @@ from projections.store import Writer
 
 DURABLE = "projector"
 FILTERS = [subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT]
+"""What the projector reads: everything the stream holds (`core.log` creates it with these subjects)."""
+
+
+def _delivers_filters(config: api.ConsumerConfig) -> bool:
+    """True when an existing consumer delivers exactly FILTERS: filtered on them, or not filtered at all.
+
+    New consumers are created unfiltered: FILTERS are all the stream's subjects, and a multi-subject
+    filter makes nats-server pay per delivered message in proportion to the number of subjects stored.
+    """
+    filters = list(config.filter_subjects or [])
+    if config.filter_subject:
+        filters.append(config.filter_subject)
+    return not filters or sorted(filters) == sorted(FILTERS)
+
+
 BATCH = 512
 FETCH_TIMEOUT = 0.5
 MAX_ACK_PENDING = 100_000
@@ -196,7 +211,7 @@ class Projector:
             info = None
         keep = (info is not None and not self._reset and not info.num_ack_pending
                 and info.ack_floor is not None and info.ack_floor.stream_seq <= checkpoint
-                and sorted(info.config.filter_subjects or []) == sorted(FILTERS))
+                and _delivers_filters(info.config))
         if not keep:
             if info is not None:
                 await jsm.delete_consumer(stream, self.durable)
@@ -206,7 +221,7 @@ class Projector:
 
     def _config(self, checkpoint: int) -> api.ConsumerConfig:
         return api.ConsumerConfig(
-            durable_name=self.durable, filter_subjects=list(FILTERS), ack_policy=api.AckPolicy.EXPLICIT,
+            durable_name=self.durable, ack_policy=api.AckPolicy.EXPLICIT,  # unfiltered: see `_delivers_filters`
             max_ack_pending=MAX_ACK_PENDING, ack_wait=30.0, max_deliver=-1,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if checkpoint else api.DeliverPolicy.ALL,
             opt_start_seq=checkpoint + 1 if checkpoint else None)
