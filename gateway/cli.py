@@ -311,14 +311,16 @@ def _history_table(items: list[dict[str, Any]], header: bool = False) -> None:
 @main.command()
 @click.argument("kind", required=False)
 @click.option("-n", "--namespace")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (the default without -n).")
 @click.option("-l", "--selector")
 @click.option("--phase")
 @pass_settings
 @reports_errors
-def watch(settings: Settings, kind: str | None, namespace: str | None, selector: str | None,
-          phase: str | None) -> None:
+def watch(settings: Settings, kind: str | None, namespace: str | None, all_namespaces: bool,
+          selector: str | None, phase: str | None) -> None:
     """One line per change, as it happens (Ctrl-C to stop)."""
     info = kind_info(kind) if kind else None
+    namespace = None if all_namespaces else namespace
     with settings.client() as client:
         try:
             for event, seq, obj in client.watch(kind=info.key if info else None, namespace=namespace,

@@ -47,7 +47,14 @@ async def test_one_apply_is_one_connected_trace(nats_url: str, tmp_path: Path) -
                 got = await env.client.get(path("demo", "modeldeployments", "chat"), headers=AUTH)
                 return got.status_code == 200 and (got.json().get("status") or {}).get("readyReplicas") == 2
             await eventually(ready, timeout=30)
-            await asyncio.sleep(0.5)  # the projector's spans of the last status
+
+            async def last_append_projected() -> bool:
+                finished = [s for s in EXPORTER.get_finished_spans() if s.attributes]
+                appended = [s.attributes.get("bosun.seq") for s in finished if s.name.startswith("log.append")]
+                projected = {s.attributes.get("bosun.seq") for s in finished if s.name.startswith("project ")}
+                return bool(appended) and max(a for a in appended if a is not None) in projected
+
+            await eventually(last_append_projected)
         finally:
             stop.set()
             await asyncio.gather(*tasks)
