@@ -115,7 +115,7 @@ class Admission:
 
     async def _apply(self, principal: Principal, valid: Valid, if_match: int | None,
                      traceparent: str) -> Accepted:
-        if valid.info.key == quota.KIND:
+        if valid.info.key == quota.KIND and await quota.governed(self.log, valid.ref.namespace):
             within = await self._apply_within_quota(principal, valid, if_match, traceparent)
             if within is not None:
                 return within

@@ -67,6 +67,14 @@ def quotas_filter(namespace: str) -> str:
     return f"bosun.ev.quota.{namespace}.*.spec"
 
 
+async def governed(log: Log, namespace: str) -> bool:
+    """Whether the namespace has (or had) a Quota: one small read, so ungoverned namespaces skip the
+    snapshot of every deployment. A Quota created concurrently is the same gap as a Quota edit racing
+    an apply: that apply is judged against the limits it could see."""
+    messages, _upto = await log.last_per_subject([quotas_filter(namespace)])
+    return bool(messages)
+
+
 async def snapshot(log: Log, namespace: str) -> Snapshot:
     messages, _upto = await log.last_per_subject([deployments_filter(namespace), quotas_filter(namespace)])
     deployments: dict[str, StoredMessage] = {}

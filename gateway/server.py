@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,13 @@ async def _run(gw: Gateway, stop: asyncio.Event, host: str, port: int, fd: int |
     notifications = await gw.nc.subscribe(CHANGED_SUBJECT, cb=_notifier(gw.changes))
     responder = Responder(gw.nc, gw.admission)
     await responder.start()
-    config = uvicorn.Config(create_app(gw), host=host, port=port, fd=fd, log_level="warning", lifespan="on",
+    config = uvicorn.Config(create_app(gw), host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=GRACE, access_log=False)
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
+    # A handed-over socket is wrapped here, not by uvicorn's `fd=`: uvicorn assumes AF_UNIX for it, so
+    # asyncio would skip TCP_NODELAY and every response would wait ~40 ms on Nagle + delayed ACKs.
+    sockets = [socket.socket(fileno=fd)] if fd is not None else None
+    task = asyncio.create_task(server.serve(sockets=sockets))
     try:
         await _until_started(server, task)
         if on_ready is not None and server.started:
