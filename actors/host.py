@@ -128,8 +128,8 @@ class Host:
             max_deliver=-1)
         # No subject filter: the stream holds events, commands and audit records, and a multi-subject
         # filter makes nats-server pay per delivered message in proportion to the stream's subjects
-        # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; bench/RESULTS.md). Audit
-        # records are acked and skipped in `_dispatch`; events and commands arrive in the same order.
+        # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
+        # bench/RESULTS.md). Audit records are acked and skipped in `_dispatch`.
         await self.log.jsm.add_consumer(self.log.stream, config)
         return await self.log.js.pull_subscribe_bind(self.durable, stream=self.log.stream)
 
@@ -141,30 +141,30 @@ class Host:
         activation then asks the bucket, as before.
         """
         try:
-            watcher = await self.snapshots.watch(">", ignore_deletes=True, meta_only=True)
-            keys: set[str] = set()
-            async for entry in watcher:
-                if entry is None:  # the watcher's "caught up" marker
-                    break
-                keys.add(entry.key)
-            await watcher.stop()
+            self.snapshot_keys = set(await self._snapshot_keys(">"))
         except nats.errors.Error as e:
             log.warning("could not list snapshots; loading each on activation", error=str(e))
-            return
-        self.snapshot_keys = keys
+
+    async def _snapshot_keys(self, pattern: str) -> list[str]:
+        watcher = await self.snapshots.watch(pattern, ignore_deletes=True, meta_only=True)
+        keys: list[str] = []
+        async for entry in watcher:
+            if entry is None:  # the watcher's "caught up" marker
+                break
+            keys.append(entry.key)
+        await watcher.stop()
+        return keys
 
     async def _activate_publishers(self) -> None:
         """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
         for ctrl in controllers():
             if not ctrl.publishes_view:
                 continue
-            watcher = await self.snapshots.watch(f"{ctrl.info.key}.>", ignore_deletes=True, meta_only=True)
-            keys: list[str] = []
-            async for entry in watcher:
-                if entry is None:  # the watcher's "caught up" marker
-                    break
-                keys.append(entry.key)
-            await watcher.stop()
+            prefix = f"{ctrl.info.key}."
+            if self.snapshot_keys is not None:
+                keys = [k for k in self.snapshot_keys if k.startswith(prefix)]
+            else:
+                keys = await self._snapshot_keys(prefix + ">")
             for key in keys:
                 ref = Ref.parse(key)
                 if self._owns(ref):
