@@ -39,10 +39,10 @@ class Env:
 
 
 @contextlib.asynccontextmanager
-async def gateway_env(nats_url: str, tmp_path: Path, *, projector: bool = False) -> AsyncIterator[Env]:
-    """A Gateway + an httpx client on the app in THIS event loop (Litestar's AsyncTestClient runs the app
-    in a portal thread, where our NATS client can't be used); with `projector`, a real projector task
-    feeds the read model."""
+async def log_and_reads(nats_url: str, tmp_path: Path, *, projector: bool
+                        ) -> AsyncIterator[tuple[Any, corelog.Log, Any, Path]]:
+    """A NATS connection, the Log, a read model on `<tmp_path>/db` and (with `projector`) a real projector
+    task feeding it: what every in-process gateway environment stands on."""
     from projections import projector as proj
     from projections.readmodel import ReadModel
 
@@ -54,17 +54,29 @@ async def gateway_env(nats_url: str, tmp_path: Path, *, projector: bool = False)
     stop = asyncio.Event()
     task = asyncio.create_task(proj.serve(nats_url, db_dir, stop=stop)) if projector else None
     reads = await ReadModel.open(db_dir, nc)
-    gw = Gateway(nc, log, Admission(log, Authenticator(TOKEN)), reads)
     try:
-        transport = httpx.ASGITransport(app=create_app(gw))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            yield Env(gw, client, log, db_dir)
+        yield nc, log, reads, db_dir
     finally:
         stop.set()
         if task is not None:
             await task
         await reads.close()
         await nc.close()
+
+
+def asgi_client(gw: Gateway) -> httpx.AsyncClient:
+    """An httpx client on the app in THIS event loop (Litestar's AsyncTestClient runs the app in a portal
+    thread, where our NATS client can't be used)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(gw)), base_url="http://gateway.test")
+
+
+@contextlib.asynccontextmanager
+async def gateway_env(nats_url: str, tmp_path: Path, *, projector: bool = False) -> AsyncIterator[Env]:
+    """A Gateway (admin token only) with a client on its app; `projector` feeds the read model."""
+    async with log_and_reads(nats_url, tmp_path, projector=projector) as (nc, log, reads, db_dir):
+        gw = Gateway(nc, log, Admission(log, Authenticator(TOKEN)), reads)
+        async with asgi_client(gw) as client:
+            yield Env(gw, client, log, db_dir)
 
 
 @pytest.fixture

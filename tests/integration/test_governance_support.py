@@ -1,7 +1,6 @@
 """Helpers for the governance tests: a gateway with RBAC, token principals and a policy file (no tests here)."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -15,10 +14,9 @@ import yaml
 
 import actors  # noqa: F401  (registers the kinds)
 from core import log as corelog
-from gateway.app import create_app
 from gateway.context import Gateway
 from gateway.governance import Governed, governed_admission
-from tests.integration.test_gateway_support import TOKEN
+from tests.integration.test_gateway_support import TOKEN, asgi_client, log_and_reads
 
 TOKENS = {"admin": TOKEN, "alice": "alice-token-5f1c9e0b7a", "bob": "bob-token-0d2e7c4a91",
           "carol": "carol-token-b83f2a61ce"}
@@ -67,33 +65,18 @@ class GovEnv:
 async def governed_env(nats_url: str, tmp_path: Path, policy: dict[str, Any] = POLICY,
                        projector: bool = True) -> AsyncIterator[GovEnv]:
     from gateway.intents import Responder
-    from projections import projector as proj
-    from projections.readmodel import ReadModel
 
-    db_dir = tmp_path / "db"
-    db_dir.mkdir(exist_ok=True)
-    nc = await corelog.connect(nats_url, "gateway-test")
-    log = corelog.Log(nc)
-    await log.ensure()
-    stop = asyncio.Event()
-    task = asyncio.create_task(proj.serve(nats_url, db_dir, stop=stop)) if projector else None
-    reads = await ReadModel.open(db_dir, nc)
-    governed = await governed_admission(log, TOKEN, write_policy(tmp_path / "policy.yaml", policy))
-    gw = Gateway(nc, log, governed.admission, reads)
-    responder = Responder(nc, governed.admission)
-    await responder.start()
-    try:
-        transport = httpx.ASGITransport(app=create_app(gw))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            yield GovEnv(gw, governed, client, log, db_dir, nats_url)
-    finally:
-        await responder.stop()
-        stop.set()
-        if task is not None:
-            await task
-        await governed.close()
-        await reads.close()
-        await nc.close()
+    async with log_and_reads(nats_url, tmp_path, projector=projector) as (nc, log, reads, db_dir):
+        governed = await governed_admission(log, TOKEN, write_policy(tmp_path / "policy.yaml", policy))
+        gw = Gateway(nc, log, governed.admission, reads)
+        responder = Responder(nc, governed.admission)
+        await responder.start()
+        try:
+            async with asgi_client(gw) as client:
+                yield GovEnv(gw, governed, client, log, db_dir, nats_url)
+        finally:
+            await responder.stop()
+            await governed.close()
 
 
 def md(name: str, ns: str = "team-a", replicas: int = 1, gpus: int = 1, **spec: Any) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import signal
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,6 +17,7 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from gateway import procs
@@ -71,7 +73,10 @@ def test_requests_without_token_are_refused(up: Up) -> None:
     assert http_get(up.url + "/v1/namespaces/demo/modeldeployments", up.token)[0] == 200
 
 
-async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -> None:
+@contextlib.asynccontextmanager
+async def internal_and_client(up: Up) -> AsyncIterator[tuple[NATS, NATS, list[Exception]]]:
+    """Bosun's internal user and the client user of `connection.json`, with the client's async errors
+    (permission violations arrive there, not as exceptions of the publish)."""
     errors: list[Exception] = []
 
     async def on_error(e: Exception) -> None:
@@ -80,6 +85,14 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
     admin = await nats.connect(internal_url(up))
     client = await nats.connect(up.conn["nats"], error_cb=on_error, max_reconnect_attempts=0)
     try:
+        yield admin, client, errors
+    finally:
+        await client.close()
+        await admin.close()
+
+
+async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -> None:
+    async with internal_and_client(up) as (admin, client, errors):
         jsm = admin.jsm()
         seen: asyncio.Queue[str] = asyncio.Queue()
 
@@ -106,9 +119,6 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
         with pytest.raises(nats.js.errors.NotFoundError):  # the intent leaves only its audit record
             await jsm.get_last_msg("BOSUN", "bosun.ev.foo.bar.baz.spec")
         await sub.unsubscribe()
-    finally:
-        await client.close()
-        await admin.close()
 
 
 async def wait_async(cond: object, timeout: float) -> None:

@@ -11,7 +11,7 @@ import nats.errors
 import pytest
 
 from tests.integration.test_governance_support import TOKENS, md, write_policy
-from tests.integration.test_up import internal_url, wait_async
+from tests.integration.test_up import internal_and_client, wait_async
 from tests.integration.test_up_support import Up, http_get
 
 
@@ -29,14 +29,7 @@ async def test_policy_is_enforced_and_clients_cannot_write_purge_or_command(gove
     assert http_get(up.url + "/v1/namespaces/team-b/modeldeployments", TOKENS["alice"])[0] == 403
     assert http_get(up.url + "/v1/audit", up.token)[0] == 200
 
-    errors: list[Exception] = []
-
-    async def on_error(e: Exception) -> None:
-        errors.append(e)
-
-    admin = await nats.connect(internal_url(up))
-    client = await nats.connect(up.conn["nats"], error_cb=on_error, max_reconnect_attempts=0)
-    try:
+    async with internal_and_client(up) as (admin, client, errors):
         jsm = admin.jsm()
         # an intent through the client user, with alice's token: admitted
         reply = await client.request("bosun.intent.modeldeployment.team-a.chat",
@@ -68,6 +61,3 @@ async def test_policy_is_enforced_and_clients_cannot_write_purge_or_command(gove
         assert after.first_seq == before.first_seq and after.messages >= before.messages  # not purged
         spec = await jsm.get_last_msg("BOSUN", "bosun.ev.modeldeployment.team-a.chat.spec")
         assert spec.data != b"{}"  # the forged spec never landed
-    finally:
-        await client.close()
-        await admin.close()
