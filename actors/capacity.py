@@ -46,7 +46,38 @@ class CapacityRefused(Event, frozen=True, tag="capacity.refused"):
         return f"refused {self.gpus} GPU to {self.requester}: {self.reason}"
 
 
-PROTOCOL: tuple[type[Event], ...] = (CapacityRequested, CapacityGranted, CapacityRefused)
+Answer = CapacityGranted | CapacityRefused
+
+
+class CapacityAnswered(Event, frozen=True, tag="capacity.answered"):
+    """Every answer of one pool decision, as one event notifying every requester in it.
+
+    A pool is one actor serving a whole region: one append per decision instead of one per request keeps
+    its fenced, sequential writes off the critical path when thousands of deployments ask at once.
+    """
+
+    pool: str
+    answers: tuple[Answer, ...]
+
+    def notify(self) -> str:
+        return ",".join(dict.fromkeys(a.requester for a in self.answers))
+
+    def summary(self) -> str:
+        granted = sum(1 for a in self.answers if isinstance(a, CapacityGranted))
+        refused = len(self.answers) - granted
+        return f"answered {len(self.answers)} capacity request(s): {granted} granted, {refused} refused"
+
+
+def answers_for(event: Event, requester: str) -> tuple[Answer, ...]:
+    """The answers in `event` addressed to `requester`: a pool's batch, or a single (older) answer."""
+    if isinstance(event, CapacityAnswered):
+        return tuple(a for a in event.answers if a.requester == requester)
+    if isinstance(event, (CapacityGranted, CapacityRefused)) and event.requester == requester:
+        return (event,)
+    return ()
+
+
+PROTOCOL: tuple[type[Event], ...] = (CapacityRequested, CapacityGranted, CapacityRefused, CapacityAnswered)
 
 
 def pool_key(namespace: str, name: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from actors.controller import Controller
-from core import subjects
+from core import codec, subjects
 from core.events import Event
 from core.names import Ref
 
@@ -54,7 +54,7 @@ class Cell:
             self.failures = 0
             self.version, self.saved = 1, 0
         else:
-            self.state = msgspec.json.decode(snapshot.state, type=controller.state_type)
+            self.state = codec.decode_state(snapshot.state, controller.state_type)
             self.hwm, self.own = snapshot.hwm, set(snapshot.own)
             self.ctl_seq, self.cmd_seqs = snapshot.ctl_seq, dict(snapshot.cmd_seqs)
             self.wake_at, self.failures = snapshot.wake_at, snapshot.failures
@@ -101,7 +101,8 @@ class Cell:
             self.cmd_seqs[driver] = max(self.cmd_seqs.get(driver, 0), seq)
 
     def snapshot(self) -> bytes:
-        snap = Snapshot(state=msgspec.Raw(_encoder.encode(self.state)), hwm=self.hwm, own=tuple(sorted(self.own)),
+        snap = Snapshot(state=msgspec.Raw(codec.state_encoder.encode(self.state)), hwm=self.hwm,
+                        own=tuple(sorted(self.own)),
                         ctl_seq=self.ctl_seq, cmd_seqs=self.cmd_seqs, wake_at=self.wake_at, failures=self.failures)
         return _encoder.encode(snap)
 

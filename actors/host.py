@@ -9,7 +9,6 @@ one ordered pass of that consumer and decides only once caught up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import os
 import time
@@ -31,6 +30,7 @@ from core import codec, kinds, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
+from core.feed import Delivery, Feed
 from core.log import Conflict, Log, StoredMessage
 from core.metrics import ACTORS_PASSIVATED
 from core.names import Ref
@@ -61,8 +61,11 @@ class Host:
         self.pending: dict[int, list[Any]] = {}  # seq -> [msg, remaining targets]
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
+        self.seen = 0
+        """Stream sequence of the last message delivered: caught up once it reaches `catch_up_target`."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.leases: Leases | None = None
+        self.feed: Feed | None = None
         self.durable = f"controller-{host_id}"
         self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
         self.writer = DecisionWriter(lg, self.stats)
@@ -85,13 +88,13 @@ class Host:
         start = await self._checkpoint() + 1
         await self._load_snapshot_keys()
         await self._activate_publishers()
-        sub = await self._subscribe(start)
+        feed = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
         log.info("controller starting", host=self.host_id, partitions=sorted(self.leases.owned), from_seq=start,
                  catch_up_to=self.catch_up_target)
         if self.catch_up_target < start:
             await self._caught_up()
-        loops = [self._consume(sub, stop), self._timers(stop), self._housekeeping(stop)]
+        loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop)]
         try:
             await asyncio.gather(*loops)
             if self.tasks:
@@ -102,8 +105,7 @@ class Host:
         finally:
             for task in list(self.tasks):
                 task.cancel()
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await feed.stop()
 
     async def _checkpoint(self) -> int:
         """The oldest checkpoint of our partitions: every event at or below it is in a snapshot."""
@@ -116,7 +118,7 @@ class Host:
                 seqs.append(0)
         return min(seqs, default=0)
 
-    async def _subscribe(self, start: int) -> Any:
+    async def _subscribe(self, start: int) -> Feed:
         """(Re)create our durable consumer at `start`: its position after a restart is the checkpoint."""
         try:
             await self.log.jsm.delete_consumer(self.log.stream, self.durable)
@@ -131,7 +133,9 @@ class Host:
         # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
         # bench/RESULTS.md). Audit records are acked and skipped in `_dispatch`.
         await self.log.jsm.add_consumer(self.log.stream, config)
-        return await self.log.js.pull_subscribe_bind(self.durable, stream=self.log.stream)
+        self.feed = Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch)
+        await self.feed.start()
+        return self.feed
 
     async def _load_snapshot_keys(self) -> None:
         """List the snapshot bucket's keys once (metadata only), so cold start skips a `get` per new resource.
@@ -172,45 +176,44 @@ class Host:
 
     # ---- consuming ------------------------------------------------------------------------------------
 
-    async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
+    async def _consume(self, feed: Feed, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if len(self.pending) >= self.max_in_flight:
+            room = self.max_in_flight - len(self.pending)
+            if room <= 0:
                 await asyncio.sleep(0.005)
                 continue
             try:
-                msgs = await sub.fetch(min(self.fetch_batch, self.max_in_flight - len(self.pending)), timeout=0.5)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                msgs = []
+                batch = await feed.take(min(self.fetch_batch, room), timeout=0.5)
             except nats.errors.ConnectionClosedError:
                 raise
             except nats.errors.Error as e:
-                log.warning("fetch failed", error=str(e))
+                log.warning("pull failed", error=str(e))
                 await _wait(stop, 0.5)
                 continue
-            _raise_if_cancelled()
-            for msg in msgs:
-                await self._dispatch(msg)
-            if not self.caught_up.is_set() and not msgs and not self.pending:
+            for delivery in batch:
+                await self._dispatch(delivery)
+            if not self.caught_up.is_set() and not self.pending and (not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
 
-    async def _dispatch(self, msg: Any) -> None:
-        if msg.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`)
-            await msg.ack()
+    async def _dispatch(self, delivery: Delivery) -> None:
+        stored = delivery.stored
+        self.seen = stored.seq
+        if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`)
+            await self._ack_delivery(delivery)
             return
-        stored = corelog.stored_from_msg(msg)
         try:
             parsed = subjects.parse(stored.subject)
             info = kinds.get(parsed.ref.kind)
             event = codec.decode(info, stored.data, stored.headers)
         except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
-            await msg.ack()
+            await self._ack_delivery(delivery)
             return
         mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
         if not mine:
-            await msg.ack()
+            await self._ack_delivery(delivery)
             return
-        self.pending[stored.seq] = [msg, len(mine)]
+        self.pending[stored.seq] = [delivery, len(mine)]
         cells = self.cells
         for ref in mine:
             cell = cells.get(ref.token)  # the common case: a live actor, no await
@@ -218,6 +221,10 @@ class Host:
                 cell = await self._cell(ref)
             cell.queue.append((stored, event))
             self._schedule(cell)
+
+    async def _ack_delivery(self, delivery: Delivery) -> None:
+        assert self.feed is not None
+        await self.feed.ack(delivery)
 
     def _owns(self, ref: Ref) -> bool:
         assert self.leases is not None
@@ -323,7 +330,7 @@ class Host:
         if entry[1] <= 0:
             del self.pending[seq]
             try:
-                await entry[0].ack()
+                await self._ack_delivery(entry[0])
             except nats.errors.Error as e:
                 log.warning("ack failed; message will be redelivered and skipped", seq=seq, error=str(e))
 
@@ -487,13 +494,6 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
     finally:
         waiter.cancel()
     return stop.is_set()
-
-
-def _raise_if_cancelled() -> None:
-    """nats-py's fetch uses `wait_for` internally and may eat our cancellation: re-raise it."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,

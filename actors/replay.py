@@ -207,11 +207,11 @@ def steps(ref: Ref, routed: list[Recorded], at: int | None = None) -> Iterator[S
     """`bosun replay`: the state change each message made, folded with today's `evolve`."""
     ctrl = controller_for(ref.kind)
     assert ctrl is not None, ref
-    before = msgspec.to_builtins(ctrl.initial(ref))
+    before = codec.state_to_builtins(ctrl.initial(ref))
     for item, state in walk(ref, [r for r in routed if at is None or r.message.seq <= at]):
         if isinstance(item, DecisionPoint):
             continue
-        after = msgspec.to_builtins(state)
+        after = codec.state_to_builtins(state)
         m = item.message
         yield Step(m.seq, m.subject, m.headers.get(H.TYPE, "unknown"), _summary(item.event),
                    is_own(ref, ctrl, m), changes(before, after))

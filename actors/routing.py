@@ -10,12 +10,13 @@ from core.names import Ref
 
 def targets(owner: Ref, headers: Mapping[str, str]) -> list[Ref]:
     """The resource the subject belongs to, plus the actors named in `Bosun-From` (an inbox sender folds
-    its own request) and `Bosun-Notify` (the requester of an answer); only kinds that have an actor."""
+    its own request) and `Bosun-Notify` (the requesters of answers, comma-separated); only kinds that
+    have an actor."""
     refs = [owner]
-    for header in (H.SENDER, H.NOTIFY):
-        token = headers.get(header)
-        if token and token.count(".") == 2:
+    named = ",".join(filter(None, (headers.get(H.SENDER), headers.get(H.NOTIFY))))
+    for token in dict.fromkeys(named.split(",")) if named else ():
+        if token.count(".") == 2:
             other = Ref.parse(token)
-            if other not in refs:
+            if other != owner:
                 refs.append(other)
     return [r for r in refs if controller_for(r.kind) is not None]

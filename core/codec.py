@@ -5,9 +5,10 @@ current `version` is decoded to a dict, passed through the registered upcasters 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Mapping, Union, get_origin
 
 import msgspec
+from immutables import Map
 
 from core import headers as H
 from core.events import Event, tag_of
@@ -64,3 +65,29 @@ def decode(kind: KindInfo, data: bytes, hdrs: Mapping[str, str] | None = None) -
                 version += 1
             return msgspec.convert(body, kind.decoder.type)  # type: ignore[no-any-return]
     return kind.decoder.decode(data)  # type: ignore[no-any-return]
+
+
+# -- actor state: msgspec Structs that may hold persistent maps (immutables.Map) ------------------------
+
+def _enc_state(obj: Any) -> Any:
+    if isinstance(obj, Map):
+        return dict(obj)
+    raise NotImplementedError(type(obj))
+
+
+def _dec_state(type_: Any, obj: Any) -> Any:
+    if (get_origin(type_) or type_) is Map and isinstance(obj, dict):
+        return Map(obj)
+    raise NotImplementedError(type_)
+
+
+state_encoder = msgspec.json.Encoder(enc_hook=_enc_state)
+
+
+def decode_state(data: bytes, type_: Any) -> Any:
+    return msgspec.json.decode(data, type=type_, dec_hook=_dec_state)
+
+
+def state_to_builtins(state: Any) -> Any:
+    """An actor state as plain JSON-able data (replay diffs, bundles)."""
+    return msgspec.to_builtins(state, enc_hook=_enc_state)

@@ -78,6 +78,7 @@ class Log:
         self.stream = stream
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
+        self.acks = PubAcks(nc, timeout=10)
 
     async def ensure(self, replicas: int | None = None) -> None:
         """Create the stream and buckets if absent; idempotent, safe to call from every component.
@@ -133,15 +134,15 @@ class Log:
 
     async def _publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> Appended:
         try:
-            ack = await self.js.publish(subject, data, headers=hdrs)
-        except nats.js.errors.APIError as e:
-            if e.err_code == WRONG_LAST_SEQUENCE:
-                raise Conflict(e.description or "wrong last sequence") from e
-            raise
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError,
-                nats.errors.ConnectionClosedError) as e:
+            ack = await self.acks.publish(subject, data, hdrs)
+        except nats.errors.ConnectionClosedError as e:
             raise Unavailable(str(e) or type(e).__name__) from e
-        return Appended(ack.seq, bool(ack.duplicate))
+        if ack.error is not None:
+            if ack.error.err_code == WRONG_LAST_SEQUENCE:
+                raise Conflict(ack.error.description or "wrong last sequence")
+            raise nats.js.errors.APIError(code=ack.error.code, err_code=ack.error.err_code,
+                                          description=ack.error.description)
+        return Appended(ack.seq, ack.duplicate)
 
     async def last(self, subject: str) -> StoredMessage | None:
         """The last message on `subject`, or None."""
@@ -223,6 +224,80 @@ class Log:
                 yield _stored(hdrs.get("Nats-Subject", ""), seq, hdrs, msg.data), hdrs
         finally:
             await sub.unsubscribe()
+
+class _ApiError(msgspec.Struct):
+    code: int = 0
+    err_code: int = 0
+    description: str = ""
+
+
+class PubAck(msgspec.Struct):
+    seq: int = 0
+    duplicate: bool = False
+    error: _ApiError | None = None
+
+
+class PubAcks:
+    """JetStream publishes acknowledged on one wildcard inbox: a future per append and nothing more.
+
+    What `js.publish` does, minus its per-request inbox bookkeeping, timeout wrapper and JSON-to-dataclass
+    parsing: appends are the control plane's hottest path (a dozen per resource change).
+    """
+
+    def __init__(self, nc: NATS, timeout: float) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        self.waiting: dict[str, asyncio.Future[PubAck]] = {}
+        self._prefix: asyncio.Future[str] | None = None
+        self._n = 0
+        self._decode = msgspec.json.Decoder(PubAck).decode
+
+    async def publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> PubAck:
+        prefix = await self._inbox()
+        self._n += 1
+        reply = f"{prefix}{self._n}"
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[PubAck] = loop.create_future()
+        self.waiting[reply] = fut
+        timer = loop.call_later(self.timeout, _fail, fut, Unavailable("append not acknowledged in time"))
+        try:
+            await self.nc.publish(subject, data, reply=reply, headers=hdrs)
+            return await fut
+        finally:
+            timer.cancel()
+            del self.waiting[reply]
+
+    async def _inbox(self) -> str:
+        if self._prefix is None:
+            self._prefix = asyncio.get_running_loop().create_future()
+            try:
+                prefix = self.nc.new_inbox() + "."
+                await self.nc.subscribe(prefix + "*", cb=self._on_ack)
+                self._prefix.set_result(prefix)
+            except BaseException as e:
+                self._prefix.set_exception(e)
+                self._prefix = None
+                raise
+        return await self._prefix
+
+    async def _on_ack(self, msg: Any) -> None:
+        fut = self.waiting.get(msg.subject)
+        if fut is None or fut.done():
+            return
+        if not msg.data:  # a status instead of an ack: 503 = no stream listens on the subject
+            status = (msg.headers or {}).get("Status", "")
+            fut.set_exception(Unavailable(f"no stream answered (status {status})"))
+            return
+        try:
+            fut.set_result(self._decode(msg.data))
+        except msgspec.DecodeError as e:
+            fut.set_exception(Unavailable(f"unreadable publish ack: {e}"))
+
+
+def _fail(fut: asyncio.Future[Any], error: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(error)
+
 
 def _stored(subject: str, seq: int, hdrs: dict[str, str], data: bytes) -> StoredMessage:
     when = hdrs.get(H.TIME)

@@ -11,6 +11,8 @@ import sys
 
 import structlog
 
+from core.tracing import merge_log_fields
+
 
 def configure(component: str, level: str | None = None) -> None:
     lvl = getattr(logging, (level or os.environ.get("BOSUN_LOG_LEVEL", "INFO")).upper(), logging.INFO)
@@ -20,6 +22,7 @@ def configure(component: str, level: str | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            merge_log_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

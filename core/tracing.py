@@ -9,16 +9,17 @@ lines still carry trace ids, but nothing is recorded or sent (a few microseconds
 
 `span(...)` is the one way Bosun code opens a span: it takes the parent as a `traceparent` string (what
 rides on events), links to other traceparents, stamps the `bosun.*` identity attributes, and binds the
-same identity plus `trace_id` into structlog's context so every log line inside carries them.
+same identity plus `trace_id` into the log context (`merge_log_fields`) so every log line inside carries them.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
@@ -34,6 +35,9 @@ _provider: Any = None
 _tracer = trace.get_tracer("bosun")
 _NO_PARENT = otel_context.Context()
 _ids = RandomIdGenerator()
+_sdk = False
+_fields: ContextVar[Mapping[str, Any]] = ContextVar("bosun_span_fields", default={})
+"""The current span's log fields: one context variable, merged into log lines by `merge_log_fields`."""
 
 
 def setup(component: str) -> None:
@@ -99,7 +103,11 @@ def span_context_of(traceparent: str | None) -> SpanContext | None:
 
 def traceparent_of(sp: Span | None = None) -> str | None:
     """The W3C `traceparent` of `sp` (default: the current span), or None when there is no valid span."""
-    sc = (sp or trace.get_current_span()).get_span_context()
+    sp = sp or trace.get_current_span()
+    known = getattr(sp, "traceparent", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    sc = sp.get_span_context()
     if not sc.is_valid:
         return None
     return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
@@ -129,19 +137,31 @@ def identity(ref: Ref | None = None, seq: int | None = None, **extra: Any) -> di
     return attrs
 
 
-@contextlib.contextmanager
 def span(name: str, *, parent: str | None = None, links: Iterable[str] = (), ref: Ref | None = None,
          seq: int | None = None, kind: SpanKind = SpanKind.INTERNAL, start_time: int | None = None,
-         attributes: Mapping[str, Any] | None = None, root: bool = False) -> Iterator[Span]:
+         attributes: Mapping[str, Any] | None = None, root: bool = False) -> AbstractContextManager[Span]:
     """A span that is current inside the block, child of `parent` (a traceparent) or else of the current span.
 
     `root=True` with no `parent` starts a new trace even inside another span. Log lines inside the block
     carry kind/namespace/name/seq and trace_id. An exception escaping the block marks the span failed.
     """
-    if not isinstance(trace.get_tracer_provider(), SdkTracerProvider):
-        with _id_only(parent, ref, seq) as sp:
-            yield sp
-        return
+    if not recording():
+        return _IdOnly(parent, ref, seq, root)
+    return _recorded(name, parent, links, ref, seq, kind, start_time, attributes, root)
+
+
+def recording() -> bool:
+    """Whether an SDK tracer provider is installed (spans are recorded); sticky once true."""
+    global _sdk
+    if not _sdk:
+        _sdk = isinstance(trace.get_tracer_provider(), SdkTracerProvider)
+    return _sdk
+
+
+@contextlib.contextmanager
+def _recorded(name: str, parent: str | None, links: Iterable[str], ref: Ref | None, seq: int | None,
+              kind: SpanKind, start_time: int | None, attributes: Mapping[str, Any] | None,
+              root: bool) -> Iterator[Span]:
     ctx = context_of(parent)
     if ctx is None and root:
         ctx = _NO_PARENT
@@ -150,26 +170,85 @@ def span(name: str, *, parent: str | None = None, links: Iterable[str] = (), ref
     with _tracer.start_as_current_span(name, context=ctx, kind=kind, links=span_links, attributes=attrs,
                                        start_time=start_time, record_exception=True,
                                        set_status_on_exception=True) as sp:
-        with structlog.contextvars.bound_contextvars(**_log_fields(sp, ref, seq)):
+        token = _fields.set(_log_fields(sp, ref, seq))
+        try:
             yield sp
+        finally:
+            _fields.reset(token)
 
 
-@contextlib.contextmanager
-def _id_only(parent: str | None, ref: Ref | None, seq: int | None) -> Iterator[Span]:
+class _IdSpan(NonRecordingSpan):
+    """A non-recording span that knows its own traceparent (no int/hex round trips on the hot path)."""
+
+    def __init__(self, trace_hex: str, span_hex: str, flags: str) -> None:  # noqa: D107 - no super(): lazy
+        self.traceparent = f"00-{trace_hex}-{span_hex}-{flags}"
+        self.trace_hex = trace_hex
+        self._span_context: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        if self._span_context is None:
+            _, trace_hex, span_hex, flags = self.traceparent.split("-")
+            self._span_context = SpanContext(int(trace_hex, 16), int(span_hex, 16), is_remote=False,
+                                             trace_flags=TraceFlags(int(flags, 16) & 1))
+        return self._span_context
+
+    def __repr__(self) -> str:
+        return f"_IdSpan({self.traceparent})"
+
+
+class _IdOnly:
     """No exporter: a non-recording span with fresh ids in the parent's trace (or a new one), made current
-    so appends inside stamp it. Keeps propagation and log trace ids at a fraction of a recording span's cost."""
-    outer = trace.get_current_span().get_span_context()
-    up = span_context_of(parent) if parent else (outer if outer.is_valid else None)
-    trace_id = up.trace_id if up is not None else _ids.generate_trace_id()
-    flags = up.trace_flags if up is not None else TraceFlags(TraceFlags.SAMPLED)
-    sp = NonRecordingSpan(SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags))
-    with trace.use_span(sp, end_on_exit=False):
-        with structlog.contextvars.bound_contextvars(**_log_fields(sp, ref, seq)):
-            yield sp
+    so appends inside stamp it. Keeps propagation and log trace ids at a few microseconds per span
+    (a recording span costs tens): every message the controller and projector handle opens one."""
+
+    __slots__ = ("span", "_otel_token", "_fields_token")
+
+    def __init__(self, parent: str | None, ref: Ref | None, seq: int | None, root: bool) -> None:
+        up = _well_formed(parent)
+        if up is None and not root:
+            up = traceparent_of()
+        if up is None:
+            self.span = _IdSpan(f"{_ids.generate_trace_id():032x}", f"{_ids.generate_span_id():016x}", "01")
+        else:
+            self.span = _IdSpan(up[3:35], f"{_ids.generate_span_id():016x}", up[53:55])
+        fields = dict(_fields.get())
+        if ref is not None:
+            fields["kind"], fields["namespace"], fields["name"] = ref.kind, ref.namespace, ref.name
+        if seq is not None:
+            fields["seq"] = seq
+        fields["trace_id"] = self.span.trace_hex
+        self._fields_token = _fields.set(fields)
+        self._otel_token = otel_context.attach(trace.set_span_in_context(self.span))
+
+    def __enter__(self) -> Span:
+        return self.span
+
+    def __exit__(self, *exc: object) -> None:
+        otel_context.detach(self._otel_token)
+        _fields.reset(self._fields_token)
+
+
+def _well_formed(traceparent: str | None) -> str | None:
+    """`traceparent` when it is a usable version-00 W3C value (nonzero ids), else None."""
+    if not traceparent or len(traceparent) != 55:
+        return None
+    return traceparent if span_context_of(traceparent) is not None else None
+
+
+def log_fields() -> Mapping[str, Any]:
+    """The identity and trace id of the current span, as bound into every log line inside it."""
+    return _fields.get()
+
+
+def merge_log_fields(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: the current span's identity into the line (explicit keys win)."""
+    for key, value in _fields.get().items():
+        event.setdefault(key, value)
+    return event
 
 
 def _log_fields(sp: Span, ref: Ref | None, seq: int | None) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = dict(_fields.get())
     if ref is not None:
         fields.update(kind=ref.kind, namespace=ref.namespace, name=ref.name)
     if seq is not None:

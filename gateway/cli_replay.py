@@ -204,9 +204,9 @@ def _short(value: Any) -> str:
 
 
 def _builtins(state: Any) -> Any:
-    import msgspec
+    from core import codec
 
-    return msgspec.to_builtins(state)
+    return codec.state_to_builtins(state)
 
 
 @click.command()

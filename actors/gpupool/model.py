@@ -6,9 +6,11 @@ harmless. Shrinking a request is always granted (that is how capacity is release
 from __future__ import annotations
 
 import msgspec
+from immutables import Map
 from msgspec.structs import replace
 
-from actors.capacity import CapacityGranted, CapacityRefused, CapacityRequested, pool_key
+from actors.capacity import (Answer, CapacityAnswered, CapacityGranted, CapacityRefused, CapacityRequested,
+                             pool_key)
 from actors.decisions import Context, Decision, Order, PoolView
 from actors.gpupool.spec import GpuPoolSpec
 from core.events import (Condition, DeletionRequested, Event, FinalizerRemoved, ReconcileFailed, SpecApplied,
@@ -19,6 +21,8 @@ from core.replicas import EnsurePool, PoolReady, PoolRetired, RetirePool
 CONTROLLER_NAME = "pools"
 FINALIZER = "pools.bosun.dev/allocations"
 DRIVER = "sim"
+MAX_ANSWERS = 256
+"""Answers per CapacityAnswered event (bounds its size and its Bosun-Notify header)."""
 
 
 class Request(msgspec.Struct, frozen=True):
@@ -33,19 +37,22 @@ class Pool(msgspec.Struct, frozen=True, kw_only=True):
     generation: int = 0
     deleting: bool = False
     finalized: bool = False
-    allocations: dict[str, int] = {}
+    allocations: Map[str, int] = Map()
+    """Requester -> GPUs granted. Persistent maps: one pool answers every deployment in its region, and a
+    fold must not copy thousands of entries (a dict copy per grant made a 10,000-deployment burst
+    quadratic on the pool's one mailbox)."""
+    allocated: int = 0
+    """Sum of `allocations`, kept by `evolve`."""
     pending: tuple[Request, ...] = ()
-    answered: dict[str, int] = {}
+    answered: Map[str, int] = Map()
     """Requester -> highest request id answered: a redelivered request is never answered twice."""
+    asked: Map[str, int] = Map()
+    """Requester -> highest request id queued in `pending` (a redelivered request is not queued twice)."""
     ensured_generation: int = 0
     ready_generation: int = 0
     retire_ordered: bool = False
     retired: bool = False
     status: StatusUpdated | None = None
-
-    @property
-    def allocated(self) -> int:
-        return sum(self.allocations.values())
 
 
 def initial(ref: Ref) -> Pool:
@@ -61,17 +68,14 @@ def evolve(state: Pool, event: Event) -> Pool:
         case DeletionRequested():
             return replace(state, deleting=True)
         case CapacityRequested(request_id=rid, requester=who, gpus=gpus):
-            if rid <= state.answered.get(who, 0) or any(
-                    p.request_id == rid and p.requester == who for p in state.pending):
-                return state
-            return replace(state, pending=(*state.pending, Request(rid, who, gpus)))
-        case CapacityGranted(request_id=rid, requester=who, gpus=gpus):
-            allocations = {k: v for k, v in state.allocations.items() if k != who}
-            if gpus:
-                allocations[who] = gpus
-            return replace(state, allocations=allocations, **_answered(state, rid, who))
-        case CapacityRefused(request_id=rid, requester=who):
-            return replace(state, **_answered(state, rid, who))
+            if rid <= max(state.answered.get(who, 0), state.asked.get(who, 0)):
+                return state  # answered already, or queued: a redelivery
+            return replace(state, pending=(*state.pending, Request(rid, who, gpus)),
+                           asked=state.asked.set(who, rid))
+        case CapacityAnswered(answers=answers):
+            return _answer(state, answers)
+        case CapacityGranted() | CapacityRefused():
+            return _answer(state, (event,))
         case EnsurePool(generation=g):
             return replace(state, ensured_generation=max(state.ensured_generation, g))
         case PoolReady(generation=g):
@@ -88,9 +92,24 @@ def evolve(state: Pool, event: Event) -> Pool:
             return state
 
 
-def _answered(state: Pool, rid: int, who: str) -> dict[str, object]:
-    pending = tuple(p for p in state.pending if not (p.request_id == rid and p.requester == who))
-    return {"pending": pending, "answered": {**state.answered, who: max(rid, state.answered.get(who, 0))}}
+def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
+    """Fold a batch of answers in one pass: the pending queue is filtered once, not once per answer."""
+    with state.allocations.mutate() as allocations, state.answered.mutate() as answered:
+        allocated = state.allocated
+        done = set()
+        for a in answers:
+            done.add((a.requester, a.request_id))
+            answered[a.requester] = max(a.request_id, answered.get(a.requester, 0))
+            if isinstance(a, CapacityGranted):
+                held = allocations.get(a.requester, 0)
+                if a.gpus:
+                    allocations[a.requester] = a.gpus
+                elif held:
+                    del allocations[a.requester]
+                allocated += a.gpus - held
+        pending = tuple(p for p in state.pending if (p.requester, p.request_id) not in done)
+        return replace(state, allocations=allocations.finish(), allocated=allocated,
+                       answered=answered.finish(), pending=pending)
 
 
 def decide(state: Pool, now: float, ctx: Context) -> Decision:
@@ -101,22 +120,26 @@ def decide(state: Pool, now: float, ctx: Context) -> Decision:
     commands: list[Order] = []
     me = pool_key(state.ref.namespace, state.ref.name)
     ready = state.ready_generation >= state.generation
-    allocations = dict(state.allocations)
+    allocations = state.allocations
+    allocated = state.allocated
+    answers: list[Answer] = []
     for req in state.pending:
         held = allocations.get(req.requester, 0)
-        others = sum(allocations.values()) - held
+        others = allocated - held
         if req.gpus <= held or (ready and not state.deleting and others + req.gpus <= spec.capacity):
-            allocations[req.requester] = req.gpus
-            events.append(CapacityGranted(request_id=req.request_id, requester=req.requester, pool=me,
+            allocations = allocations.set(req.requester, req.gpus)
+            allocated = others + req.gpus
+            answers.append(CapacityGranted(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus))
         elif not ready and not state.deleting:
             break  # answer once the data plane has the pool; requests stay queued in order
         else:
             why = "pool is being deleted" if state.deleting else (
                 f"needs {req.gpus - held} more GPU, {max(0, spec.capacity - others - held)} free")
-            events.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
+            answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus, available=max(0, spec.capacity - others), reason=why))
-    allocated = sum(v for v in allocations.values())
+    for i in range(0, len(answers), MAX_ANSWERS):
+        events.append(CapacityAnswered(pool=me, answers=tuple(answers[i:i + MAX_ANSWERS])))
     if state.deleting:
         if allocated == 0 and not state.retire_ordered:
             commands.append(Order(DRIVER, RetirePool(), f"{state.ref.token}/retire/{state.generation}"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
-from actors.capacity import CapacityGranted, CapacityRefused, CapacityRequested, pool_key
+from actors.capacity import (Answer, CapacityAnswered, CapacityGranted, CapacityRefused, CapacityRequested,
+                             answers_for, pool_key)
 from actors.decisions import Context, Decision, Message, Order, PoolView, backoff
 from actors.modeldeployment.events import (PlacementFailed, ReplicaReplaced, ScaleDownStarted, ScaleUpCompleted,
                                            ScaleUpStarted)
@@ -101,15 +102,10 @@ def evolve(state: Deployment, event: Event) -> Deployment:
         case CapacityRequested(request_id=n, pool=pool, gpus=gpus):
             return replace(state, outstanding={**state.outstanding, pool: Outstanding(n, gpus)},
                            last_request=max(state.last_request, n))
-        case CapacityGranted(request_id=n, pool=pool, gpus=gpus):
-            grants = {k: v for k, v in state.grants.items() if k != pool}
-            if gpus:
-                grants[pool] = gpus
-            refused = {k: v for k, v in state.refused.items() if k != pool}
-            return replace(state, grants=grants, outstanding=_settled(state.outstanding, pool, n), refused=refused)
-        case CapacityRefused(request_id=n, pool=pool, reason=why):
-            return replace(state, outstanding=_settled(state.outstanding, pool, n),
-                           refused={**state.refused, pool: why})
+        case CapacityAnswered() | CapacityGranted() | CapacityRefused():
+            for answer in answers_for(event, state.ref.token):
+                state = _settle(state, answer)
+            return state
         case ScaleUpStarted(to_replicas=n) | ScaleDownStarted(to_replicas=n):
             return replace(state, narrated_target=n)
         case ScaleUpCompleted():
@@ -174,6 +170,18 @@ class _Plan:
         self.next_request += 1
         ev = CapacityRequested(request_id=n, requester=self.state.ref.token, pool=key, gpus=gpus)
         self.messages.append(Message(Ref("gpupool", ns, name), ev, f"{self.state.ref.token}/capacity/{n}"))
+
+
+def _settle(state: Deployment, answer: Answer) -> Deployment:
+    pool, n = answer.pool, answer.request_id
+    outstanding = _settled(state.outstanding, pool, n)
+    if isinstance(answer, CapacityRefused):
+        return replace(state, outstanding=outstanding, refused={**state.refused, pool: answer.reason})
+    grants = {k: v for k, v in state.grants.items() if k != pool}
+    if answer.gpus:
+        grants[pool] = answer.gpus
+    refused = {k: v for k, v in state.refused.items() if k != pool}
+    return replace(state, grants=grants, outstanding=outstanding, refused=refused)
 
 
 def decide(state: Deployment, now: float, ctx: Context) -> Decision:

@@ -23,6 +23,7 @@ from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core import headers as H
 from core import log as corelog
+from core.feed import Delivery, Feed, ensure_consumer
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
 from dataplane.sim.outbox import Outbox
 from dataplane.sim.world import Cause, World
@@ -61,6 +62,7 @@ class Driver:
         self.outbox = Outbox(world.conn, log)
         self.relist_interval = relist_interval
         self.starting = asyncio.Event()
+        self.feed: Feed
         self.started: dict[tuple[str, str], str] = {}
         """(resource token, replica) -> traceparent of its start: readiness continues the start's trace."""
         """Set when a replica was inserted: the readiness timer re-arms on the new earliest deadline."""
@@ -69,14 +71,15 @@ class Driver:
         resent = await _retrying("resend outbox", self.outbox.flush)
         if resent:
             logger.info("outbox resent", observations=resent)
-        sub = await self.log.js.pull_subscribe(
-            subjects.driver_commands(DRIVER), durable=CONSUMER, stream=self.log.stream,
-            config=api.ConsumerConfig(ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
-                                      max_ack_pending=FETCH_BATCH * 4))
-        loops = [asyncio.create_task(self._commands(sub), name="sim-commands"),
+        await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
+            durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
+            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4))
+        self.feed = feed = Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH)
+        await feed.start()
+        loops = [asyncio.create_task(self._commands(feed), name="sim-commands"),
                  asyncio.create_task(self._readiness(), name="sim-readiness"),
                  asyncio.create_task(self._relist(), name="sim-relist"),
-                 asyncio.create_task(sample_every(5.0, lambda: self._sample(sub), stop), name="sim-metrics")]
+                 asyncio.create_task(sample_every(5.0, self._sample, stop), name="sim-metrics")]
         stopper = asyncio.create_task(stop.wait(), name="sim-stop")
         try:
             done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -85,45 +88,49 @@ class Driver:
                     task.result()  # a loop ended: only by raising, so surface it
         finally:
             await _cancel_all([*loops, stopper])
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await feed.stop()
 
-    async def _commands(self, sub: Any) -> None:
+    async def _commands(self, feed: Feed) -> None:
         while True:
             try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
-            except TimeoutError:  # nats' own TimeoutError is a subclass
-                continue
+                deliveries = await feed.take(FETCH_BATCH, timeout=FETCH_WAIT)
             except nats.errors.Error as e:  # disconnected: the client reconnects by itself
-                logger.warning("fetch failed", error=str(e) or type(e).__name__)
+                logger.warning("pull failed", error=str(e) or type(e).__name__)
                 await asyncio.sleep(FETCH_WAIT)
                 continue
-            await self._batch(msgs)
+            if deliveries:
+                await self._batch(deliveries)
 
-    async def _batch(self, msgs: list[Any]) -> None:
+    async def _batch(self, deliveries: list[Delivery]) -> None:
         """Apply, report, then ack. Stopped midway, hand the rest back at once instead of after ack_wait."""
-        unacked = list(msgs)
+        settled: set[str] = set()  # ack subjects of deliveries acked or terminated
         try:
-            applied = [m for m in msgs if await self._apply(m)]
+            applied = []
+            for d in deliveries:
+                if await self._apply(d):
+                    applied.append(d)
+                else:
+                    settled.add(d.reply)  # terminated
             await _retrying("report observations", self.outbox.flush)
-            for m in applied:
-                await m.ack()
-                unacked.remove(m)
+            for d in applied:
+                await self.feed.ack(d)
+                settled.add(d.reply)
         except asyncio.CancelledError:
-            for m in unacked:
-                with contextlib.suppress(Exception):
-                    await m.nak()
+            for d in deliveries:
+                if d.reply not in settled:
+                    with contextlib.suppress(Exception):
+                        await self.feed.nak(d)
             raise
 
-    async def _apply(self, msg: Any) -> bool:
+    async def _apply(self, delivery: Delivery) -> bool:
         """Apply one command to the world; False (and terminated) when it is not one we can ever apply."""
-        stored = corelog.stored_from_msg(msg)
+        stored = delivery.stored
         try:
             ref = subjects.parse(stored.subject).ref
             cmd = codec.decode_command(stored.data, stored.headers)
         except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
             logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
-            await msg.term()
+            await self.feed.term(delivery)
             return False
         with tracing.span(f"actuate {type(cmd).__name__}", parent=stored.headers.get(H.TRACEPARENT), ref=ref,
                           seq=stored.seq, kind=SpanKind.CONSUMER, attributes={"bosun.driver": DRIVER}) as sp:
@@ -131,7 +138,7 @@ class Driver:
             applied = self._actuate(ref, cmd, Cause(traced | {H.CAUSES: str(stored.seq)}))
             sp.set_attribute("bosun.outcome", applied or "unknown")
         if applied is None:
-            await msg.term()
+            await self.feed.term(delivery)
             return False
         return True
 
@@ -165,8 +172,8 @@ class Driver:
         traceparent = self.started.pop((ref.token, replica), None)
         return Cause({H.TRACEPARENT: traceparent}) if traceparent else Cause()
 
-    async def _sample(self, sub: Any) -> None:
-        observe_consumer(CONSUMER, await sub.consumer_info())
+    async def _sample(self) -> None:
+        observe_consumer(CONSUMER, await self.log.jsm.consumer_info(self.log.stream, CONSUMER))
 
     async def _readiness(self) -> None:
         """Promote replicas when their ready_at passes: a timer on the earliest deadline, never a busy poll."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
-from actors.capacity import PROTOCOL, CapacityGranted, CapacityRequested
+from actors.capacity import PROTOCOL, CapacityGranted, CapacityRequested, answers_for
 from actors.controller import Controller, register
 from actors.decisions import Context, Decision, Message, Order
 from core.events import Condition, Event, SpecApplied, StatusUpdated
@@ -33,9 +33,11 @@ def evolve(s: Notebook, e: Event) -> Notebook:
     match e:
         case SpecApplied(generation=g, spec=spec):
             return replace(s, spec=msgspec.convert(spec, NotebookSpec), generation=g)
-        case CapacityRequested() | CapacityGranted() | StartReplica() | ReplicaReady():
-            flag = {"capacity.requested": "asked", "capacity.granted": "granted", "replica.start": "started"}
+        case CapacityRequested() | StartReplica() | ReplicaReady():
+            flag = {"capacity.requested": "asked", "replica.start": "started"}
             return replace(s, **{flag.get(e.__struct_config__.tag, "ready"): True})  # type: ignore[arg-type]
+        case _ if any(isinstance(a, CapacityGranted) for a in answers_for(e, s.ref.token)):
+            return replace(s, granted=True)
         case StatusUpdated():
             return replace(s, status=e)
     return s

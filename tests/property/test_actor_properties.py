@@ -109,4 +109,4 @@ def test_snapshot_round_trips_and_events_round_trip(seed: int) -> None:
     for ref, state in states.items():
         ctrl = controller_for(ref.kind)
         assert ctrl is not None
-        assert msgspec.json.decode(msgspec.json.encode(state), type=ctrl.state_type) == state
+        assert codec.decode_state(codec.state_encoder.encode(state), ctrl.state_type) == state

@@ -75,11 +75,11 @@ def test_converges_scales_and_deletes_through_the_protocol() -> None:
     w.apply(DEP, deployment_spec(2), 2)
     w.run()
     assert w.states[DEP].status.fields["readyReplicas"] == 2
-    assert w.states[POOL].allocations == {DEP.token: 2}
+    assert dict(w.states[POOL].allocations) == {DEP.token: 2}
     w.delete(DEP, 2)
     w.run()
     assert w.states[DEP].finalized
-    assert w.states[POOL].allocations == {}
+    assert dict(w.states[POOL].allocations) == {}
     assert sum(len(r) for r in w.running.values()) == 0
     assert all(n == 1 for n in w.starts.values())
 
@@ -121,7 +121,7 @@ def test_placement_change_moves_replicas_make_before_break() -> None:
     w.run()
     st = w.states[DEP].status
     assert st.phase == "Ready" and st.fields["replicasByPool"] == {"infra/use1-a100": 2}
-    assert w.states[POOL].allocations == {}
+    assert dict(w.states[POOL].allocations) == {}
 
 
 def test_deletion_without_replicas_removes_the_finalizer() -> None:

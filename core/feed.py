@@ -1,0 +1,149 @@
+"""A durable pull consumer read continuously: pull requests kept topped up, messages handed over in the
+batches they arrived in.
+
+nats-py's `fetch` pays a task, a uuid and a timer per delivered message (`next_msg`), and `msg.metadata`
+parses the ack subject into datetimes. Every message of the log is consumed by the controller and the
+projector (commands by the driver too), so those loops read through this instead: one callback
+subscription, outstanding pull requests counted and renewed before they run dry, the stream sequence
+and time read straight off the ack subject. Acks stay explicit and per message.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, NamedTuple
+
+import msgspec
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import api
+
+from core import headers as H
+from core.log import StoredMessage
+
+log = structlog.get_logger("bosun.feed")
+
+
+class Delivery(NamedTuple):
+    """One delivered message: what it is, and the subject its ack goes to."""
+
+    stored: StoredMessage
+    reply: str
+
+
+async def ensure_consumer(jsm: Any, stream: str, config: api.ConsumerConfig) -> None:
+    """Create the durable consumer unless it exists (its position survives restarts)."""
+    try:
+        await jsm.consumer_info(stream, config.durable_name)
+    except nats.js.errors.NotFoundError:
+        await jsm.add_consumer(stream, config)
+
+
+class Feed:
+    def __init__(self, nc: NATS, stream: str, durable: str, *, batch: int = 512, expires: float = 2.0) -> None:
+        self.nc = nc
+        self.stream = stream
+        self.durable = durable
+        self.batch = batch
+        self.expires = expires
+        self.buffer: list[Delivery] = []
+        self.outstanding = 0
+        """Messages asked for by pull requests still open on the server (not delivered, not expired)."""
+        self.last_heard = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._sub: Any = None
+        self._inbox = ""
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._request = msgspec.json.Encoder()
+
+    async def start(self) -> None:
+        self._inbox = self.nc.new_inbox()
+        self._sub = await self.nc.subscribe(self._inbox, cb=self._on_msg)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def take(self, limit: int, timeout: float) -> list[Delivery]:
+        """Up to `limit` messages, waiting at most `timeout` for the first; [] when none came."""
+        if limit <= 0:
+            return []
+        await self._top_up(limit)
+        if not self.buffer:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _settle, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        taken = self.buffer[:limit]
+        del self.buffer[:limit]
+        return taken
+
+    async def ack(self, delivery: Delivery) -> None:
+        await self.nc.publish(delivery.reply, b"+ACK")
+
+    async def nak(self, delivery: Delivery) -> None:
+        """Hand it back for redelivery now rather than after the ack wait."""
+        await self.nc.publish(delivery.reply, b"-NAK")
+
+    async def term(self, delivery: Delivery) -> None:
+        """Never redeliver it (a message no one can ever process)."""
+        await self.nc.publish(delivery.reply, b"+TERM")
+
+    async def _top_up(self, room: int) -> None:
+        """Ask for more before the open requests run dry, never for more than the caller has room for."""
+        now = time.monotonic()
+        if self.outstanding and now - self.last_heard > self.expires + 1.0:
+            self.outstanding = 0  # requests lost with a connection or a leader change: ask again
+        want = min(self.batch, room - len(self.buffer) - self.outstanding, 2 * self.batch - self.outstanding)
+        if want <= 0 or (self.outstanding and want < self.batch // 2):
+            return
+        self.outstanding += want
+        self.last_heard = now
+        request = {"batch": want, "expires": int(self.expires * 1e9)}
+        await self.nc.publish(self._next, self._request.encode(request), reply=self._inbox)
+
+    async def _on_msg(self, msg: Any) -> None:
+        self.last_heard = time.monotonic()
+        hdrs = msg.headers
+        if not msg.reply:  # a status: the end of a pull request (408 expired, 409 ...) or a heartbeat
+            status = hdrs.get("Status", "") if hdrs else ""
+            if status in ("408", "409"):
+                left = hdrs.get("Nats-Pending-Messages")
+                self.outstanding = max(0, self.outstanding - int(left)) if left else 0
+                if status == "409":
+                    log.warning("pull request ended", durable=self.durable, description=hdrs.get("Description"))
+            elif status == "404":
+                self.outstanding = 0
+            self._wake()
+            return
+        self.outstanding = max(0, self.outstanding - 1)
+        self.buffer.append(Delivery(stored_from_delivery(msg.subject, msg.reply, dict(hdrs) if hdrs else {},
+                                                         msg.data), msg.reply))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def stored_from_delivery(subject: str, reply: str, hdrs: dict[str, str], data: bytes) -> StoredMessage:
+    """The stream sequence and time from the ack subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.
+    <cseq>.<nanos>.<pending>`, or the v2 form with `<domain>.<account hash>.` before the stream."""
+    tokens = reply.split(".")
+    off = 0 if len(tokens) == 9 else 2
+    when = hdrs.get(H.TIME)
+    return StoredMessage(int(tokens[5 + off]), subject, hdrs, data,
+                         float(when) if when else int(tokens[7 + off]) / 1e9)
