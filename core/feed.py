@@ -72,11 +72,15 @@ class Feed:
         """Up to `limit` messages, waiting at most `timeout` for the first; [] when none came."""
         if limit <= 0:
             return []
-        await self._top_up(limit)
-        if not self.buffer:
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self._top_up(limit)  # again after every wake-up: an expired request is renewed at once
+            remaining = deadline - loop.time()
+            if self.buffer or remaining <= 0:
+                break
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(timeout, _settle, waiter)
+            timer = loop.call_later(remaining, _settle, waiter)
             try:
                 await waiter
             finally:
