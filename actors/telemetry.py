@@ -8,6 +8,7 @@ the events and commands) continue the same trace.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -36,8 +37,14 @@ def reconciling(cell: Cell, traces: list[str], stats: dict[str, int]) -> Iterato
                 tracing.fail(sp, result)
         finally:
             sp.set_attribute("bosun.result", result)
-            metrics.RECONCILES.labels(cell.ref.kind, result).inc()
-            metrics.RECONCILE_SECONDS.labels(cell.ref.kind, result).observe(time.perf_counter() - started)
+            count, seconds = _reconcile_metrics(cell.ref.kind, result)
+            count.inc()
+            seconds.observe(time.perf_counter() - started)
+
+
+@functools.cache
+def _reconcile_metrics(kind: str, result: str) -> tuple[Any, Any]:
+    return metrics.RECONCILES.labels(kind, result), metrics.RECONCILE_SECONDS.labels(kind, result)
 
 
 def sample(cells: dict[str, Cell], in_flight: int, consumer: str, info: Any | None) -> None:

@@ -36,6 +36,7 @@ _tracer = trace.get_tracer("bosun")
 _NO_PARENT = otel_context.Context()
 _ids = RandomIdGenerator()
 _sdk = False
+_UNKNOWN = object()
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("bosun_span_fields", default={})
 """The current span's log fields: one context variable, merged into log lines by `merge_log_fields`."""
 
@@ -154,7 +155,12 @@ def recording() -> bool:
     """Whether an SDK tracer provider is installed (spans are recorded); sticky once true."""
     global _sdk
     if not _sdk:
-        _sdk = isinstance(trace.get_tracer_provider(), SdkTracerProvider)
+        # The API's global, read directly: `get_tracer_provider()` consults os.environ on every call until
+        # a provider is set, and this runs for every message. Falls back to the call if the name moves.
+        provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+        if provider is _UNKNOWN:
+            provider = trace.get_tracer_provider()
+        _sdk = isinstance(provider, SdkTracerProvider)
     return _sdk
 
 
