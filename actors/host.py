@@ -3,13 +3,15 @@
 One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
 mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`); mailboxes
 are drained one at a time per resource, concurrently across resources. A message is acked only after
-the decision that followed it is durably appended. Cold start folds from the partition checkpoints with
-one ordered pass of that consumer and decides only once caught up.
+the decision that followed it is durably appended, and acks are cumulative (AckAll up to the oldest
+message still in progress), so the ack floor is always a safe checkpoint. Cold start folds from the
+partition checkpoints with one ordered pass of that consumer and decides only once caught up.
 """
 from __future__ import annotations
 
 import asyncio
 import heapq
+from collections import deque
 import os
 import time
 from typing import Any
@@ -58,7 +60,10 @@ class Host:
         self.views: dict[str, PoolView] = {}
         self.context = Context()
         self.timers: list[tuple[float, str]] = []
-        self.pending: dict[int, list[Any]] = {}  # seq -> [msg, remaining targets]
+        self.pending: dict[int, int] = {}
+        """Stream seq -> targets that have not folded it yet."""
+        self.unacked: deque[Delivery] = deque()
+        """Deliveries not yet covered by an ack, in stream order (see `_release`)."""
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self.seen = 0
@@ -126,12 +131,12 @@ class Host:
             pass
         config = api.ConsumerConfig(
             durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
-            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=120, max_ack_pending=self.max_in_flight,
+            ack_policy=api.AckPolicy.ALL, ack_wait=120, max_ack_pending=self.max_in_flight,
             max_deliver=-1)
         # No subject filter: the stream holds events, commands and audit records, and a multi-subject
         # filter makes nats-server pay per delivered message in proportion to the stream's subjects
         # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
-        # bench/RESULTS.md). Audit records are acked and skipped in `_dispatch`.
+        # bench/RESULTS.md). Audit records are skipped in `_dispatch` (and acked with what follows them).
         await self.log.jsm.add_consumer(self.log.stream, config)
         self.feed = Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch)
         await self.feed.start()
@@ -178,7 +183,7 @@ class Host:
 
     async def _consume(self, feed: Feed, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            room = self.max_in_flight - len(self.pending)
+            room = self.max_in_flight - len(self.unacked)  # what the server counts against max_ack_pending
             if room <= 0:
                 await asyncio.sleep(0.005)
                 continue
@@ -192,14 +197,15 @@ class Host:
                 continue
             for delivery in batch:
                 await self._dispatch(delivery)
+            await self._release()
             if not self.caught_up.is_set() and not self.pending and (not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
 
     async def _dispatch(self, delivery: Delivery) -> None:
         stored = delivery.stored
         self.seen = stored.seq
-        if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`)
-            await self._ack_delivery(delivery)
+        self.unacked.append(delivery)
+        if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`): done already
             return
         try:
             parsed = subjects.parse(stored.subject)
@@ -207,24 +213,51 @@ class Host:
             event = codec.decode(info, stored.data, stored.headers)
         except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
-            await self._ack_delivery(delivery)
             return
         mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
         if not mine:
-            await self._ack_delivery(delivery)
             return
-        self.pending[stored.seq] = [delivery, len(mine)]
+        self.pending[stored.seq] = len(mine)
+        catching_up = not self.caught_up.is_set()
         cells = self.cells
         for ref in mine:
             cell = cells.get(ref.token)  # the common case: a live actor, no await
             if cell is None:
                 cell = await self._cell(ref)
-            cell.queue.append((stored, event))
-            self._schedule(cell)
+            if catching_up and not cell.running and not cell.queue:
+                self._fold(cell, stored, event)  # nothing is decided before catch-up: no task needed
+                self._done(stored.seq)
+            else:
+                cell.queue.append((stored, event))
+                self._schedule(cell)
 
-    async def _ack_delivery(self, delivery: Delivery) -> None:
-        assert self.feed is not None
-        await self.feed.ack(delivery)
+    def _done(self, seq: int) -> None:
+        """One target of `seq` has folded (and decided on) it."""
+        left = self.pending.get(seq)
+        if left is None:
+            return
+        if left <= 1:
+            del self.pending[seq]
+        else:
+            self.pending[seq] = left - 1
+
+    async def _release(self) -> None:
+        """Ack (AckAll) up to the newest delivered message below the oldest one still in progress.
+
+        Deliveries arrive in stream order, so the done prefix of `unacked` is exactly what a checkpoint
+        may cover; one ack per prefix instead of one per message halves what the server handles.
+        """
+        last: Delivery | None = None
+        unacked, pending = self.unacked, self.pending
+        while unacked and unacked[0].stored.seq not in pending:
+            last = unacked.popleft()
+        if last is not None:
+            assert self.feed is not None
+            try:
+                await self.feed.ack(last)
+            except nats.errors.Error as e:
+                log.warning("ack failed; messages will be redelivered and skipped", seq=last.stored.seq,
+                            error=str(e))
 
     def _owns(self, ref: Ref) -> bool:
         assert self.leases is not None
@@ -304,7 +337,8 @@ class Host:
                     if self.caught_up.is_set() and (tick or cell.causes):
                         await self._decide(cell)
                     for seq in acks:
-                        await self._ack(seq)
+                        self._done(seq)
+                    await self._release()
             finally:
                 cell.running = False
                 cell.idle_since = time.monotonic()
@@ -321,18 +355,6 @@ class Host:
             cell.trace = {H.TRACEPARENT: stored.headers[H.TRACEPARENT]}
             self.traces.setdefault(cell.ref.token, []).append(stored.headers[H.TRACEPARENT])
         self._publish_view(cell)
-
-    async def _ack(self, seq: int) -> None:
-        entry = self.pending.get(seq)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del self.pending[seq]
-            try:
-                await self._ack_delivery(entry[0])
-            except nats.errors.Error as e:
-                log.warning("ack failed; message will be redelivered and skipped", seq=seq, error=str(e))
 
     def _publish_view(self, cell: Cell) -> None:
         view = cell.controller.view(cell.state)
