@@ -1,36 +1,43 @@
-"""`python -m bench <scenario>`: human table by default, `--json` for machines."""
+"""`python -m bench <scenario>` (also `bosun bench <scenario>`): human table by default, `--json` for machines.
+
+Every scenario prints the machine it ran on. Scenario modules are imported by their command only.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import click
 
-from bench.burst import run_burst
-from bench.coldstart import run_coldstart
-from bench.ceiling import run_ceiling, stream_counts
-from bench.machine import info
-from bench.plane import Plane
-from bench.query import run_query
-from bench.steady import run_steady
-from core.logs import configure
-
 
 def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
+    from bench.machine import info
+    from bench.report import render
+
     doc = {"scenario": name, "machine": info(), **result}
-    if as_json:
-        click.echo(json.dumps(doc, indent=2))
-        return
-    click.echo(f"== {name}")
-    for key, value in doc.items():
-        if key != "scenario":
-            click.echo(f"  {key:24} {value}")
+    click.echo(json.dumps(doc, indent=2) if as_json else render(name, doc))
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected comma-separated integers") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("expected at least one positive count")
+    return counts
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
 @click.group()
 def main() -> None:
-    """Bosun benchmarks: numbers and ratios from one run."""
+    """Bosun benchmarks: numbers and ratios from one run (see bench/RESULTS.md)."""
+    from core.logs import configure
+
     configure("bench", "WARNING")  # logs to stderr; stdout carries only the report
 
 
@@ -38,18 +45,27 @@ def main() -> None:
 @click.option("-n", "--count", default=1000, show_default=True)
 @click.option("--via", type=click.Choice(["nats", "http", "both"]), default="both", show_default=True)
 @click.option("--timeout", default=300.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
     """N deployments as fast as possible, then the raw JetStream ceiling for the same work."""
+    from bench.burst import run_burst
+    from bench.ceiling import run_ceiling, stream_counts
+    from bench.plane import Plane
+
     results: dict[str, Any] = {}
     for channel in (["nats", "http"] if via == "both" else [via]):
+        t0 = time.monotonic()
         with Plane() as plane:
+            up = time.monotonic() - t0
             result = asyncio.run(run_burst(plane, count, channel, timeout))
             appended, consumed = asyncio.run(stream_counts(plane.internal_nats))
             ceiling = asyncio.run(run_ceiling(plane.internal_nats, appended, consumed))
             result["appended"], result["consumed"] = appended, consumed
             result["ceiling"] = ceiling
             result["ceiling_ratio"] = round(ceiling["seconds"] / result["all_ready_seconds"], 3)
+            result["phases"] = {"plane_up_seconds": round(up, 3), **result["phases"],
+                                "ceiling_publish_seconds": ceiling["publish_seconds"],
+                                "ceiling_consume_seconds": ceiling["consume_seconds"]}
             results[channel] = result
     _report("burst", results, as_json)
 
@@ -57,9 +73,12 @@ def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
 @main.command()
 @click.option("--rate", default=100.0, show_default=True)
 @click.option("--seconds", default=60.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def steady(rate: float, seconds: float, as_json: bool) -> None:
     """Applies at a fixed rate; apply and declared->Ready latency."""
+    from bench.plane import Plane
+    from bench.steady import run_steady
+
     with Plane() as plane:
         _report("steady", asyncio.run(run_steady(plane, rate, seconds)), as_json)
 
@@ -68,9 +87,13 @@ def steady(rate: float, seconds: float, as_json: bool) -> None:
 @click.option("--resources", default=1000, show_default=True)
 @click.option("--rate", default=200.0, show_default=True)
 @click.option("--seconds", default=20.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def query(resources: int, rate: float, seconds: float, as_json: bool) -> None:
     """GET-one and list latency at a fixed rate over a populated read model."""
+    from bench.burst import run_burst
+    from bench.plane import Plane
+    from bench.query import run_query
+
     with Plane() as plane:
         asyncio.run(run_burst(plane, resources, "nats", 600))
         _report("query", {"resources": resources, **asyncio.run(run_query(plane, resources, rate, seconds))},
@@ -80,10 +103,59 @@ def query(resources: int, rate: float, seconds: float, as_json: bool) -> None:
 @main.command("cold-restart")
 @click.option("--resources", default=10_000, show_default=True)
 @click.option("--events", default=10, show_default=True, help="Events per resource.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def cold_restart(resources: int, events: int, as_json: bool) -> None:
-    """Catch-up time of a cold controller, with and without snapshots, and RSS per actor."""
+    """Catch-up time of a cold controller host, without and with snapshots, in events/s."""
+    from bench.coldstart import run_coldstart
+
     _report("cold-restart", asyncio.run(run_coldstart(resources, events)), as_json)
+
+
+@main.command()
+@click.option("--resources", default="10000,100000", show_default=True, help="Resource counts, comma-separated.")
+@click.option("--events", default=3, show_default=True, help="Events per resource.")
+@click.option("--trace/--no-trace", default=True, show_default=True,
+              help="Also measure live Python bytes with tracemalloc (two more, slower, host processes).")
+@json_option
+def memory(resources: str, events: int, trace: bool, as_json: bool) -> None:
+    """Host RSS per active actor and per passivated resource, each in a fresh process."""
+    from bench.memory import run_memory
+
+    _report("memory", asyncio.run(run_memory(_counts(resources), events, trace)), as_json)
+
+
+@main.command()
+@click.option("--events", default=100_000, show_default=True, help="Length of the one long history.")
+@click.option("--resources", default=10_000, show_default=True, help="Resources of the environment.")
+@click.option("--no-nats", is_flag=True, help="Skip the environment --at measurement (needs nats-server).")
+@json_option
+def replay(events: int, resources: int, no_nats: bool, as_json: bool) -> None:
+    """Fold speed in events/s: one long history, the whole stream, and `--at` over a real log."""
+    from bench.replay import run_replay
+
+    _report("replay", run_replay(events, resources, not no_nats), as_json)
+
+
+@main.command()
+@click.option("--resources", default=10_000, show_default=True)
+@click.option("--samples", default=50, show_default=True)
+@json_option
+def describe(resources: int, samples: int, as_json: bool) -> None:
+    """`bosun describe` latency over a large read model (client path and whole CLI process)."""
+    from bench.describe import run_describe
+
+    _report("describe", run_describe(resources, samples), as_json)
+
+
+@main.command()
+@click.option("--resources", default=10_000, show_default=True, help="Aggregates (resources).")
+@click.option("--events", default=10, show_default=True, help="Events per aggregate.")
+@json_option
+def peer(resources: int, events: int, as_json: bool) -> None:
+    """The `eventsourcing` library (SQLite) rebuilding the same N x M as Bosun's cold catch-up."""
+    from bench.peer import run_peer
+
+    _report("peer", asyncio.run(run_peer(resources, events)), as_json)
 
 
 if __name__ == "__main__":

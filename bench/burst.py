@@ -1,7 +1,9 @@
 """burst: N ModelDeployments declared as fast as possible; time until all are Ready, seen through the gateway.
 
-Intents go through NATS request/reply (the `nats` client user) or HTTP PUT. Readiness is observed by
-polling the gateway's list with `phase=Ready` and stamping each resource the first time it shows up.
+Intents go through NATS request/reply (the `nats` client user) or HTTP PUT. Readiness is observed on the
+gateway's Server-Sent Events watch (`GET /v1/watch?kind=modeldeployment&namespace=bench&phase=Ready`):
+each resource is stamped the first time it shows up Ready with status.observedGeneration equal to
+metadata.generation. One long-lived stream costs the gateway far less than polling its list.
 """
 from __future__ import annotations
 
@@ -60,42 +62,136 @@ async def declare_http(plane: Plane, n: int, declared: dict[str, float], concurr
         await asyncio.gather(*(one(i) for i in range(n)))
 
 
-async def watch_ready(plane: Plane, n: int, ready: dict[str, float], timeout: float) -> None:
-    headers = {"Authorization": f"Bearer {plane.token}"}
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=plane.url, headers=headers, timeout=30) as http:
-        while len(ready) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(ready)}/{n} Ready after {timeout}s")
-            token: str | None = None
-            while True:
-                params = {"phase": "Ready", "limit": "1000", **({"continue": token} if token else {})}
-                resp = await http.get(f"/v1/namespaces/{NS}/modeldeployments", params=params)
-                if resp.status_code != 200:
-                    raise RuntimeError(f"list: {resp.status_code} {resp.text[:300]}")
-                body = resp.json()
-                now = time.monotonic()
-                for obj in body["items"]:
-                    st, md = obj["status"], obj["metadata"]
-                    if st.get("observedGeneration") == md["generation"]:
-                        ready.setdefault(md["name"], now)
-                token = body.get("continue")
-                if not token:
-                    break
-            await asyncio.sleep(0.05)
+_object = msgspec.json.Decoder(dict[str, Any])
+
+
+class ReadyWatch:
+    """Follows the gateway's SSE watch of Ready deployments in NS; resumes with Last-Event-ID if it drops.
+
+    `ready[name]` is the monotonic time the resource was first seen Ready at its current generation;
+    `connected` is set once the first stream has sent its initial state (": watching").
+    """
+
+    RETRY = 0.2
+
+    def __init__(self, plane: Plane, n: int, ready: dict[str, float]) -> None:
+        self.plane = plane
+        self.n = n
+        self.ready = ready
+        self.connected = asyncio.Event()
+        self.last_id: str | None = None
+        self.reconnects = 0
+        self.frames = 0
+
+    async def run(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._follow()
+        except TimeoutError:
+            raise TimeoutError(f"only {len(self.ready)}/{self.n} Ready after {timeout}s") from None
+
+    async def _follow(self) -> None:
+        params = {"kind": "modeldeployment", "namespace": NS, "phase": "Ready"}
+        auth = {"Authorization": f"Bearer {self.plane.token}"}
+        # The gateway sends a keep-alive comment every few idle seconds: 30 s of silence is a dead stream.
+        async with httpx.AsyncClient(base_url=self.plane.url, headers=auth, timeout=30) as http:
+            while len(self.ready) < self.n:
+                headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+                try:
+                    async with http.stream("GET", "/v1/watch", params=params, headers=headers) as r:
+                        if r.status_code != 200:
+                            raise RuntimeError(f"watch: {r.status_code} {(await r.aread())[:300]!r}")
+                        await self._frames(r)
+                except (httpx.TransportError, httpx.DecodingError):
+                    pass  # dropped: resume after the last id we saw
+                if len(self.ready) < self.n:
+                    self.reconnects += 1
+                    await asyncio.sleep(self.RETRY)
+
+    async def _frames(self, r: httpx.Response) -> None:
+        # Resuming after id X skips every change up to X, so an id is only kept once everything carrying
+        # it has arrived: the initial state (all its frames share one id) ends with ": watching", and a
+        # change's id is complete when a frame with another id or a comment line follows.
+        event_id: str | None = None
+        received: str | None = None
+        data: list[str] = []
+        async for line in r.aiter_lines():
+            if line.startswith(":"):
+                if received is not None:
+                    self.last_id = received
+                if line.startswith(": watching"):
+                    self.connected.set()
+                continue
+            if line:
+                field, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if field == "id":
+                    event_id = value
+                elif field == "data":
+                    data.append(value)
+                continue
+            if event_id is not None:  # a blank line ends an event
+                if received is not None and received != event_id:
+                    self.last_id = received
+                received = event_id
+            if data:
+                self._seen(_object.decode("\n".join(data)))
+                self.frames += 1
+            event_id, data = None, []
+            if len(self.ready) >= self.n:
+                return
+
+    def _seen(self, obj: dict[str, Any]) -> None:
+        md, st = obj.get("metadata") or {}, obj.get("status") or {}
+        if st.get("phase") == "Ready" and st.get("observedGeneration") == md.get("generation"):
+            self.ready.setdefault(md["name"], time.monotonic())
+
+
+async def watch_ready(plane: Plane, n: int, ready: dict[str, float], timeout: float) -> ReadyWatch:
+    """Wait until `n` deployments have been seen Ready (raises TimeoutError after `timeout` seconds)."""
+    watch = ReadyWatch(plane, n, ready)
+    await watch.run(timeout)
+    return watch
+
+
+async def start_watch(plane: Plane, n: int, ready: dict[str, float], timeout: float,
+                      ) -> tuple[ReadyWatch, asyncio.Task[None]]:
+    """Start watching; returns once the watch stream is established (its initial state sent)."""
+    watch = ReadyWatch(plane, n, ready)
+    task = asyncio.create_task(watch.run(timeout))
+    connected = asyncio.create_task(watch.connected.wait())
+    await asyncio.wait({task, connected}, return_when=asyncio.FIRST_COMPLETED)
+    if not connected.done():
+        connected.cancel()
+        await task  # it failed before connecting: raise why
+    return watch, task
 
 
 async def run_burst(plane: Plane, n: int, via: str, timeout: float) -> dict[str, Any]:
+    t0 = time.monotonic()
     async with httpx.AsyncClient(base_url=plane.url, headers={"Authorization": f"Bearer {plane.token}"}) as http:
-        await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)
+        r = await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)
+        r.raise_for_status()
+    pool_s = time.monotonic() - t0
     declared: dict[str, float] = {}
     ready: dict[str, float] = {}
+    t0 = time.monotonic()
+    watch, watcher = await start_watch(plane, n, ready, timeout)
+    watch_s = time.monotonic() - t0
     start = time.monotonic()
-    watcher = asyncio.create_task(watch_ready(plane, n, ready, timeout))
-    await (declare_nats if via == "nats" else declare_http)(plane, n, declared)
+    try:
+        await (declare_nats if via == "nats" else declare_http)(plane, n, declared)
+    except BaseException:
+        watcher.cancel()
+        raise
     declare_s = time.monotonic() - start
     await watcher
     total = time.monotonic() - start
     latencies = [ready[k] - declared[k] for k in declared]
     return {"via": via, "n": n, "declare_seconds": round(declare_s, 3), "all_ready_seconds": round(total, 3),
-            "resources_per_second": round(n / total, 1), "declared_to_ready": summary_ms(latencies)}
+            "resources_per_second": round(n / total, 1), "declared_to_ready": summary_ms(latencies),
+            "phases": {"pool_apply_seconds": round(pool_s, 3), "watch_connect_seconds": round(watch_s, 3),
+                       "declare_seconds": round(declare_s, 3),
+                       "last_declared_to_all_ready_seconds": round(total - declare_s, 3),
+                       "all_ready_seconds": round(total, 3)},
+            "watch": {"frames": watch.frames, "reconnects": watch.reconnects}}

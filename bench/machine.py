@@ -11,6 +11,7 @@ from core import natsserver
 
 
 def info() -> dict[str, Any]:
-    server = subprocess.run([natsserver.binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    server = subprocess.run([natsserver.binary(), "--version"], capture_output=True, text=True,
+                            check=False).stdout.strip()
     return {"cores": os.cpu_count(), "python": platform.python_version(), "nats_server": server,
             "nats_py": version("nats-py"), "platform": platform.platform()}

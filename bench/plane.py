@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -21,13 +21,15 @@ class Plane:
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: dict[str, str] = {}
+        self.log = self.data.parent / f"{self.data.name}.log"
+        """The process tree's stderr: removed after a clean run, kept (and named on stderr) after a failure."""
 
-    def __enter__(self) -> Plane:
+    def __enter__(self) -> Self:
         bosun = str(Path(sys.executable).parent / "bosun")
-        self.proc = subprocess.Popen([bosun, "up", "--data", str(self.data), "--http-port", "0", "--nats-port", "0",
-                                      "--latency", "0", *self.args], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.data.parent / f"{self.data.name}.log", "wb"),
-                                     start_new_session=True, env={**os.environ, "BOSUN_LOG_LEVEL": "WARNING"})
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([bosun, "up", "--data", str(self.data), "--http-port", "0", "--nats-port",
+                                          "0", "--latency", "0", *self.args], stdout=subprocess.DEVNULL, stderr=log,
+                                         start_new_session=True, env={**os.environ, "BOSUN_LOG_LEVEL": "WARNING"})
         deadline = time.monotonic() + 60
         conn = self.data / "connection.json"
         while time.monotonic() < deadline:
@@ -39,9 +41,11 @@ class Plane:
                 except httpx.HTTPError:
                     pass
             time.sleep(0.05)
-        raise RuntimeError("bosun up did not become healthy")
+        error = RuntimeError("bosun up did not become healthy")
+        self.__exit__(type(error), error, None)  # stop what did start
+        raise error
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -49,6 +53,10 @@ class Plane:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         shutil.rmtree(self.data, ignore_errors=True)
+        if exc and exc[0] is None:
+            self.log.unlink(missing_ok=True)
+        else:
+            print(f"bench: the plane's log is kept in {self.log}", file=sys.stderr)
 
     @property
     def url(self) -> str:

@@ -1,4 +1,4 @@
-"""Replay and time-travel speed: `python -m bench.replay [--events N] [--resources R] [--json]`.
+"""replay: fold and time-travel speed, `python -m bench replay [--events N] [--resources R] [--json]`.
 
 1. actor fold: one ModelDeployment with a long history (decode + route + today's evolve, as `bosun
    replay` and `replay --check` do), in events/s.
@@ -9,13 +9,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import click
 
 import actors  # noqa: F401
 from actors import replay
@@ -130,24 +127,16 @@ async def environment_at(resources: int) -> dict[str, Any]:
             "at_middle_seconds": round(at_middle, 3), "folded_per_s": int(last / at_last)}
 
 
-@click.command()
-@click.option("--events", default=100_000, show_default=True, help="Length of the one long history.")
-@click.option("--resources", default=10_000, show_default=True, help="Resources of the environment.")
-@click.option("--no-nats", is_flag=True, help="Skip the environment --at measurement (needs nats-server).")
-@click.option("--json", "as_json", is_flag=True)
-def main(events: int, resources: int, no_nats: bool, as_json: bool) -> None:
-    from bench.machine import info
-
-    result: dict[str, Any] = {"machine": info(), "actor_fold": actor_fold(events),
-                              "reducer_fold": reducer_fold(resources)}
-    if not no_nats:
+def run_replay(events: int, resources: int, with_nats: bool = True) -> dict[str, Any]:
+    result: dict[str, Any] = {"actor_fold": actor_fold(events), "reducer_fold": reducer_fold(resources)}
+    if with_nats:
         result["environment_at"] = asyncio.run(environment_at(resources))
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    for key, value in result.items():
-        click.echo(f"{key:16} {value}")
+    return result
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # kept for old notes: the scenario lives in `python -m bench replay`
+    import sys
+
+    from bench.__main__ import main
+
+    main(["replay", *sys.argv[1:]])

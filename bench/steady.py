@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from bench.burst import NS, POOL, manifest, watch_ready
+from bench.burst import NS, POOL, manifest, start_watch
 from bench.plane import Plane
 from bench.stats import summary_ms
 
@@ -20,8 +20,8 @@ async def run_steady(plane: Plane, rate: float, seconds: float) -> dict[str, Any
     applied: list[float] = []
     async with httpx.AsyncClient(base_url=plane.url, headers=headers, timeout=30,
                                  limits=httpx.Limits(max_connections=64)) as http:
-        await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)
-        watcher = asyncio.create_task(watch_ready(plane, n, ready, seconds + 120))
+        (await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)).raise_for_status()
+        watch, watcher = await start_watch(plane, n, ready, seconds + 120)
 
         async def apply(i: int) -> None:
             declared[f"d{i}"] = t0 = time.monotonic()
@@ -39,4 +39,5 @@ async def run_steady(plane: Plane, rate: float, seconds: float) -> dict[str, Any
         await asyncio.gather(*tasks)
         await watcher
     return {"rate_per_second": rate, "seconds": seconds, "applies": n, "apply_202": summary_ms(applied),
-            "declared_to_ready": summary_ms([ready[k] - declared[k] for k in declared])}
+            "declared_to_ready": summary_ms([ready[k] - declared[k] for k in declared]),
+            "watch": {"frames": watch.frames, "reconnects": watch.reconnects}}

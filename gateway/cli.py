@@ -357,3 +357,12 @@ import gateway.cli_replay  # noqa: E402,F401  (adds `replay` and `export`; impor
 from gateway.cli_audit import audit as _audit  # noqa: E402
 
 main.add_command(_audit)
+
+
+@main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _bench(args: tuple[str, ...]) -> None:
+    """Benchmark scenarios (`python -m bench`; imported only when run)."""
+    from bench.__main__ import main as bench_main
+
+    bench_main.main(list(args), prog_name="bosun bench")

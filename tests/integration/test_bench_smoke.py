@@ -1,39 +1,127 @@
-"""Tiny runs of each benchmark scenario so the suite never lets them rot (no timing is asserted)."""
+"""Tiny runs of every benchmark scenario so the suite never lets them rot (no timing is asserted)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.report import render
 
-def bench(*args: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-m", "bench", *args, "--json"], capture_output=True, text=True,
-                         timeout=240)
+BOSUN = str(Path(sys.executable).parent / "bosun")
+
+
+def bench(*args: str, via_bosun: bool = False) -> dict[str, Any]:
+    command = [BOSUN, "bench"] if via_bosun else [sys.executable, "-m", "bench"]
+    out = subprocess.run([*command, *args, "--json"], capture_output=True, text=True, timeout=240,
+                         check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    doc = json.loads(out.stdout)
-    assert doc["machine"]["cores"]
-    return doc  # type: ignore[no-any-return]
+    doc: dict[str, Any] = json.loads(out.stdout)
+    assert doc["scenario"] == args[0]
+    assert doc["machine"]["cores"] and doc["machine"]["nats_server"]
+    human = render(doc["scenario"], doc)  # the human report of the same document renders too
+    assert human.startswith(f"== {args[0]}\nmachine: ")
+    return doc
 
 
 @pytest.mark.parametrize("via", ["nats", "http"])
-def test_burst_reports_throughput_latency_and_the_ceiling_ratio(via: str) -> None:
-    doc = bench("burst", "-n", "5", "--via", via)
-    run = doc[via]
-    assert run["n"] == 5 and run["resources_per_second"] > 0  # type: ignore[index]
-    assert run["appended"] > 5 and run["ceiling"]["published"] == run["appended"]  # type: ignore[index]
-    assert run["ceiling_ratio"] > 0  # type: ignore[index]
+def test_burst_reports_throughput_latency_phases_and_the_ceiling_ratio(via: str) -> None:
+    run = bench("burst", "-n", "5", "--via", via)[via]
+    assert run["n"] == 5 and run["resources_per_second"] > 0
+    assert run["appended"] > 5 and run["ceiling"]["published"] == run["appended"]
+    assert run["ceiling"]["consumed"] == run["consumed"] and run["ceiling_ratio"] > 0
+    assert set(run["declared_to_ready"]) == {"p50_ms", "p99_ms"}
+    assert {"plane_up_seconds", "pool_apply_seconds", "watch_connect_seconds", "declare_seconds",
+            "last_declared_to_all_ready_seconds", "all_ready_seconds", "ceiling_publish_seconds",
+            "ceiling_consume_seconds"} <= set(run["phases"])
+    assert run["watch"]["frames"] >= 5  # readiness was seen on the SSE watch
 
 
-def test_cold_restart_reports_catch_up_and_memory() -> None:
-    doc = bench("cold-restart", "--resources", "20", "--events", "3")
-    assert doc["resources"] == 20 and doc["catch_up_with_snapshots_seconds"] >= 0  # type: ignore[operator]
-    assert doc["rss_bytes_per_active_actor"] is not None
-
-
-def test_steady_and_query_report_percentiles() -> None:
+def test_steady_reports_percentiles() -> None:
     steady = bench("steady", "--rate", "10", "--seconds", "0.5")
-    assert steady["applies"] == 5 and "p99_ms" in steady["apply_202"]  # type: ignore[operator]
+    assert steady["applies"] == 5 and "p99_ms" in steady["apply_202"] and "p99_ms" in steady["declared_to_ready"]
+
+
+def test_query_reports_percentiles() -> None:
     query = bench("query", "--resources", "5", "--rate", "20", "--seconds", "0.5")
-    assert "p99_ms" in query["get_one"]  # type: ignore[operator]
+    assert "p99_ms" in query["get_one"] and "p99_ms" in query["list_50"]
+
+
+def test_cold_restart_reports_catch_up_with_and_without_snapshots() -> None:
+    doc = bench("cold-restart", "--resources", "20", "--events", "3")
+    assert doc["resources"] == 20 and doc["events"] == 60
+    assert doc["actors_loaded_cold"] == 20 and doc["events_per_second_cold"] > 0
+    assert doc["catch_up_with_snapshots_seconds"] >= 0 and doc["actors_loaded_with_snapshots"] == 0
+
+
+def test_memory_measures_active_and_passivated_in_fresh_processes() -> None:
+    doc = bench("memory", "--resources", "20", "--events", "2")
+    assert doc["target_bytes_per_passivated_resource"] == 2048
+    (row,) = doc["counts"]
+    assert row["resources"] == 20 and row["active_actors"] == 20
+    assert row["passive_actors_loaded"] == 0  # the checkpoint covered the whole log: nothing was folded
+    for key in ("rss_bytes_per_active_actor", "rss_bytes_per_passivated_resource", "traced_bytes_per_active_actor",
+                "traced_bytes_per_passivated_resource", "traced_bytes_per_passivated_in_place"):
+        assert isinstance(row[key], int), key
+    assert row["runs"]["active_traced"]["passivated_in_place"] == 20
+
+
+def test_replay_reports_fold_speed() -> None:
+    doc = bench("replay", "--events", "600", "--resources", "20")
+    assert doc["actor_fold"]["events"] == 600 and doc["actor_fold"]["events_per_s"] > 0
+    assert doc["reducer_fold"]["resources"] == 20
+    assert doc["environment_at"]["resources"] == 20
+
+
+def test_describe_reports_client_and_cli_latency() -> None:
+    doc = bench("describe", "--resources", "10", "--samples", "2")
+    assert doc["describe_client_warm"]["samples"] == 2 and "p99_ms" in doc["describe_client_warm"]
+    assert doc["describe_cli_process"]["median_ms"] > 0
+
+
+def test_peer_rebuilds_the_same_aggregates_and_events_as_bosun() -> None:
+    doc = bench("peer", "--resources", "10", "--events", "3")
+    assert doc["bosun"]["aggregates"] == doc["peer"]["aggregates"] == 10
+    assert doc["bosun"]["events"] == doc["peer"]["events"] == 30
+    assert doc["ratio_bosun_over_peer"] > 0 and doc["peer"]["events_per_second"] > 0
+
+
+def test_bosun_bench_is_the_same_command() -> None:
+    doc = bench("cold-restart", "--resources", "5", "--events", "2", via_bosun=True)
+    assert doc["resources"] == 5 and doc["events"] == 10
+    human = subprocess.run([BOSUN, "bench", "replay", "--events", "60", "--resources", "5", "--no-nats"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert human.returncode == 0, human.stderr[-2000:]
+    assert human.stdout.startswith("== replay\nmachine: ") and "actor fold" in human.stdout
+
+
+class _Lines:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    async def aiter_lines(self) -> Any:
+        for line in self.lines:
+            yield line
+
+
+def test_ready_watch_resumes_only_after_complete_ids() -> None:
+    from bench.burst import ReadyWatch
+
+    def obj(name: str, phase: str = "Ready", observed: int = 1) -> str:
+        return json.dumps({"metadata": {"name": name, "generation": 1},
+                           "status": {"phase": phase, "observedGeneration": observed}})
+
+    watch = ReadyWatch(None, 10, {})  # type: ignore[arg-type]
+    # The initial state (every frame carries the checkpoint, 7) dropped before ": watching": not resumable.
+    asyncio.run(watch._frames(_Lines(["event: ADDED", "id: 7", f"data: {obj('a')}", ""])))  # type: ignore[arg-type]
+    assert watch.last_id is None and set(watch.ready) == {"a"}
+    asyncio.run(watch._frames(_Lines([  # type: ignore[arg-type]
+        "event: ADDED", "id: 7", f"data: {obj('a')}", "", ": watching", "",
+        "event: MODIFIED", "id: 9", f"data: {obj('b', observed=0)}", "",  # Ready for an older generation
+        "event: MODIFIED", "id: 12", f"data: {obj('c')}", ""])))
+    assert watch.connected.is_set() and watch.last_id == "9"  # 12 may not be complete yet
+    assert set(watch.ready) == {"a", "c"}
