@@ -26,6 +26,7 @@ from actors.decisions import Context, PoolView, backoff
 from actors.effects import DecisionWriter
 from actors.effects import ids as _ids
 from actors.leases import Leases, partition_of
+from actors.persistence import Checkpoint, Persistence
 from actors.routing import targets
 from actors.telemetry import reconciling, sample
 from core import codec, kinds, subjects
@@ -74,24 +75,21 @@ class Host:
         self.durable = f"controller-{host_id}"
         self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
         self.writer = DecisionWriter(lg, self.stats)
-        self.snapshot_keys: set[str] | None = None
-        """Keys of the snapshot bucket, listed once at start and extended by our own saves; None = unknown
-        (then every activation asks the bucket). A resource not in it has no snapshot: no KV round trip."""
+        self.persistence = Persistence(lg)
         self.traces: dict[str, list[str]] = {}
         """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.snapshots = await self.log.kv(corelog.SNAPSHOTS)
-        self.checkpoints = await self.log.kv(corelog.CHECKPOINTS)
+        await self.persistence.open()
         self.leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
         while not await self.leases.acquire():
             log.info("waiting for partition leases", host=self.host_id)
             if await _wait(stop, 2.0):
                 return
-        start = await self._checkpoint() + 1
-        await self._load_snapshot_keys()
+        start = await self._restore() + 1
+        await self.persistence.list_keys()
         await self._activate_publishers()
         feed = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
@@ -99,28 +97,32 @@ class Host:
                  catch_up_to=self.catch_up_target)
         if self.catch_up_target < start:
             await self._caught_up()
-        loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop)]
+        loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), self._renew(stop)]
         try:
             await asyncio.gather(*loops)
             if self.tasks:
                 await asyncio.wait(list(self.tasks), timeout=5)
-            async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
-                await self.flush()
-                await self.leases.release()
+            try:
+                async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
+                    await self.flush()
+            except (TimeoutError, nats.errors.Error, corelog.Unavailable) as e:
+                log.warning("final flush incomplete; the next start folds the rest from the log", error=repr(e))
+            await self.leases.release()
         finally:
             for task in list(self.tasks):
                 task.cancel()
             await feed.stop()
 
-    async def _checkpoint(self) -> int:
-        """The oldest checkpoint of our partitions: every event at or below it is in a snapshot."""
+    async def _restore(self) -> int:
+        """The oldest checkpoint of our partitions (every event at or below it is in a snapshot); re-arms
+        the timers that were kept with them."""
         assert self.leases is not None
         seqs = []
         for p in self.leases.owned:
-            try:
-                seqs.append(int((await self.checkpoints.get(f"p.{p}")).value or b"0"))
-            except nats.js.errors.KeyNotFoundError:
-                seqs.append(0)
+            checkpoint = await self.persistence.checkpoint(p)
+            seqs.append(checkpoint.seq)
+            for token, when in checkpoint.timers.items():
+                heapq.heappush(self.timers, (when, token))
         return min(seqs, default=0)
 
     async def _subscribe(self, start: int) -> Feed:
@@ -142,39 +144,12 @@ class Host:
         await self.feed.start()
         return self.feed
 
-    async def _load_snapshot_keys(self) -> None:
-        """List the snapshot bucket's keys once (metadata only), so cold start skips a `get` per new resource.
-
-        Our partitions are leased before this runs and only we write their snapshots from now on (`_save`
-        adds to the set), so a key absent here has no snapshot. On any error the set stays None: every
-        activation then asks the bucket, as before.
-        """
-        try:
-            self.snapshot_keys = set(await self._snapshot_keys(">"))
-        except nats.errors.Error as e:
-            log.warning("could not list snapshots; loading each on activation", error=str(e))
-
-    async def _snapshot_keys(self, pattern: str) -> list[str]:
-        watcher = await self.snapshots.watch(pattern, ignore_deletes=True, meta_only=True)
-        keys: list[str] = []
-        async for entry in watcher:
-            if entry is None:  # the watcher's "caught up" marker
-                break
-            keys.append(entry.key)
-        await watcher.stop()
-        return keys
-
     async def _activate_publishers(self) -> None:
         """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
         for ctrl in controllers():
             if not ctrl.publishes_view:
                 continue
-            prefix = f"{ctrl.info.key}."
-            if self.snapshot_keys is not None:
-                keys = [k for k in self.snapshot_keys if k.startswith(prefix)]
-            else:
-                keys = await self._snapshot_keys(prefix + ">")
-            for key in keys:
+            for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
                 ref = Ref.parse(key)
                 if self._owns(ref):
                     await self._cell(ref)
@@ -288,14 +263,8 @@ class Host:
         try:
             ctrl = controller_for(ref.kind)
             assert ctrl is not None, ref
-            if self.snapshot_keys is not None and token not in self.snapshot_keys:
-                cell = Cell(ref, ctrl)  # never snapshotted: nothing to load
-            else:
-                try:
-                    entry = await self.snapshots.get(token)
-                    cell = Cell(ref, ctrl, Cell.load(entry.value or b""))
-                except nats.js.errors.KeyNotFoundError:
-                    cell = Cell(ref, ctrl)
+            data = await self.persistence.load(token)
+            cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
             cell.idle_since = time.monotonic()
             self.cells[token] = cell
             self._publish_view(cell)
@@ -439,16 +408,21 @@ class Host:
             await _wait(stop, delay)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
-        assert self.leases is not None
-        last_renew = time.monotonic()
         while not await _wait(stop, min(self.flush_seconds, 2.0)):
-            if time.monotonic() - last_renew >= 4.0:
-                lost = await self.leases.renew()
-                last_renew = time.monotonic()
-                if lost:
-                    self._drop_partitions(lost)
             await self.flush()
             await self._passivate()
+
+    async def _renew(self, stop: asyncio.Event) -> None:
+        """Lease renewal on its own loop: a long flush must never let our partitions expire."""
+        assert self.leases is not None
+        while not await _wait(stop, 4.0):
+            try:
+                lost = await self.leases.renew()
+            except nats.errors.Error as e:
+                log.warning("lease renewal failed; retrying", error=str(e))
+                continue
+            if lost:
+                self._drop_partitions(lost)
 
     def _drop_partitions(self, lost: set[int]) -> None:
         log.warning("partition leases lost; stopping them", partitions=sorted(lost))
@@ -458,7 +432,8 @@ class Host:
                 del self.cells[token]
 
     async def flush(self) -> None:
-        """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor."""
+        """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor (with
+        the timers of actors not in memory)."""
         try:
             info = await self.log.jsm.consumer_info(self.log.stream, self.durable)
             floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
@@ -467,33 +442,36 @@ class Host:
         sample(self.cells, len(self.pending), self.durable, info)
         if not self.caught_up.is_set():
             return
-        for cell in list(self.cells.values()):
-            if cell.dirty:
-                await self._save(cell)
+        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty)
         assert self.leases is not None
-        for p in self.leases.owned:
-            await self.checkpoints.put(f"p.{p}", str(floor).encode())
-
-    async def _save(self, cell: Cell) -> None:
-        version = cell.version
-        if self.snapshot_keys is not None:
-            self.snapshot_keys.add(cell.ref.token)  # before the put: a reload racing it must ask the bucket
-        await self.snapshots.put(cell.ref.token, cell.snapshot())
-        cell.saved = max(cell.saved, version)  # a fold during the put keeps the cell dirty
+        timers: dict[int, dict[str, float]] = {p: {} for p in self.leases.owned}
+        for when, token in self.timers:
+            cell = self.cells.get(token)
+            if cell is None or cell.wake_at is not None:
+                due = timers.get(partition_of(Ref.parse(token), self.partitions))
+                if due is not None:
+                    due[token] = min(when, due.get(token, when))
+        for p, due in timers.items():
+            await self.persistence.write_checkpoint(p, Checkpoint(seq=floor, timers=due))
 
     async def _passivate(self) -> None:
         """Drop idle actors from memory (snapshotted first): memory follows active resources, not all."""
         if not self.caught_up.is_set():
             return
         now = time.monotonic()
-        for token, cell in list(self.cells.items()):
+        idle: list[Cell] = []
+        for cell in list(self.cells.values()):
             busy = cell.running or cell.queue or cell.own or cell.causes
             if busy or now - cell.idle_since < self.idle_seconds:
                 continue
-            if cell.dirty:
-                await self._save(cell)
+            idle.append(cell)
+        await self.persistence.save(c for c in idle if c.dirty)
+        for cell in idle:
             if cell.running or cell.queue or cell.own or cell.causes or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later
+            token = cell.ref.token
+            if self.cells.get(token) is not cell:
+                continue  # its partition was lost meanwhile
             del self.cells[token]
             self.traces.pop(token, None)
             self.stats["passivated"] += 1

@@ -65,7 +65,7 @@ async def measure(url: str, mode: str, trace: bool, flush: bool) -> dict[str, An
         out: dict[str, Any] = {
             "mode": mode, "idle_seconds": host.idle_seconds, "catch_up_seconds": round(catch_up, 3),
             "stream_messages": await lg.last_seq(), "actors_in_memory": len(host.cells),
-            "snapshot_keys": len(host.snapshot_keys or ()), "rss_baseline_bytes": base_rss,
+            "snapshot_keys": len(host.persistence.keys or ()), "rss_baseline_bytes": base_rss,
             "rss_bytes": rss, "rss_delta_bytes": rss - base_rss}
         if trace:
             out["traced_delta_bytes"] = live - base_traced

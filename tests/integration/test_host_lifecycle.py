@@ -7,6 +7,7 @@ from pathlib import Path
 
 import actors  # noqa: F401
 from actors.host import Host
+from actors.persistence import Persistence
 from core import log as corelog
 from core.log import Log
 from core.names import Ref
@@ -61,8 +62,9 @@ async def test_cold_start_resumes_from_checkpoint_and_decides_once_caught_up(
         await eventually(lambda: _all_ready(log, deps, 1, 2))
         stop.set()
         await task
-        ckpt = await (await log.kv(corelog.CHECKPOINTS)).get("p.0")
-        assert int(ckpt.value or b"0") > 0
+        persistence = Persistence(log)
+        await persistence.open()
+        assert (await persistence.checkpoint(0)).seq > 0
         # Intents that arrive while no controller runs are picked up by the next one.
         for d in deps:
             await apply(log, d, deployment_spec(3), 2)
@@ -83,3 +85,30 @@ async def test_cold_start_resumes_from_checkpoint_and_decides_once_caught_up(
 
 async def _all_ready(log: Log, deps: list[Ref], generation: int, replicas: int) -> bool:
     return all(await asyncio.gather(*(ready(log, d, generation, replicas) for d in deps)))
+
+
+async def test_a_passivated_resource_waiting_on_a_timer_still_wakes_after_a_restart(
+        log: Log, nats_url: str, tmp_path: Path) -> None:
+    """Placement retries are timers; a restart must not forget those of actors that are not in memory."""
+    stop_sim = asyncio.Event()
+    driver = asyncio.create_task(sim.serve(nats_url, tmp_path, stop=stop_sim, latency=0.01, relist_interval=5))
+    dep = Ref("modeldeployment", "team-a", "waits")
+    try:
+        host, task, stop = await _run_host(log, idle=0.3)
+        await apply(log, POOL, pool_spec(1), 1)
+        await apply(log, dep, deployment_spec(2), 1)  # one replica fits, the other waits for capacity
+
+        async def waiting_and_passivated() -> bool:
+            return dep.token not in host.cells and any(token == dep.token for _, token in host.timers)
+
+        await eventually(waiting_and_passivated)
+        stop.set()
+        await task
+        await apply(log, POOL, pool_spec(4), 2)  # capacity appears while no controller runs
+        host, task, stop = await _run_host(log, idle=30)
+        await eventually(lambda: ready(log, dep, 1, 2), timeout=30)
+        assert world_summary(tmp_path)["double_started"] == []
+    finally:
+        stop.set()
+        stop_sim.set()
+        await asyncio.gather(task, driver)
