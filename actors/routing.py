@@ -12,9 +12,12 @@ def targets(owner: Ref, headers: Mapping[str, str]) -> list[Ref]:
     """The resource the subject belongs to, plus the actors named in `Bosun-From` (an inbox sender folds
     its own request) and `Bosun-Notify` (the requesters of answers, comma-separated); only kinds that
     have an actor."""
+    sender, notify = headers.get(H.SENDER), headers.get(H.NOTIFY)
+    if not sender and not notify:  # most messages: their own resource only
+        return [owner] if controller_for(owner.kind) is not None else []
     refs = [owner]
-    named = ",".join(filter(None, (headers.get(H.SENDER), headers.get(H.NOTIFY))))
-    for token in dict.fromkeys(named.split(",")) if named else ():
+    named = f"{sender},{notify}" if sender and notify else sender or notify or ""
+    for token in dict.fromkeys(named.split(",")):
         if token.count(".") == 2:
             other = Ref.parse(token)
             if other != owner:

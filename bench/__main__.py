@@ -4,12 +4,13 @@ Every scenario prints the machine it ran on. Scenario modules are imported by th
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
 
 import click
+
+from bench.loop import run
 
 
 def _report(name: str, result: dict[str, Any], as_json: bool) -> None:
@@ -57,9 +58,9 @@ def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
         t0 = time.monotonic()
         with Plane() as plane:
             up = time.monotonic() - t0
-            result = asyncio.run(run_burst(plane, count, channel, timeout))
-            appended, consumed = asyncio.run(stream_counts(plane.internal_nats))
-            ceiling = asyncio.run(run_ceiling(plane.internal_nats, appended, consumed))
+            result = run(run_burst(plane, count, channel, timeout))
+            appended, consumed = run(stream_counts(plane.internal_nats))
+            ceiling = run(run_ceiling(plane.internal_nats, appended, consumed))
             result["appended"], result["consumed"] = appended, consumed
             result["ceiling"] = ceiling
             result["ceiling_ratio"] = round(ceiling["seconds"] / result["all_ready_seconds"], 3)
@@ -80,7 +81,7 @@ def steady(rate: float, seconds: float, as_json: bool) -> None:
     from bench.steady import run_steady
 
     with Plane() as plane:
-        _report("steady", asyncio.run(run_steady(plane, rate, seconds)), as_json)
+        _report("steady", run(run_steady(plane, rate, seconds)), as_json)
 
 
 @main.command()
@@ -95,8 +96,8 @@ def query(resources: int, rate: float, seconds: float, as_json: bool) -> None:
     from bench.query import run_query
 
     with Plane() as plane:
-        asyncio.run(run_burst(plane, resources, "nats", 600))
-        _report("query", {"resources": resources, **asyncio.run(run_query(plane, resources, rate, seconds))},
+        run(run_burst(plane, resources, "nats", 600))
+        _report("query", {"resources": resources, **run(run_query(plane, resources, rate, seconds))},
                 as_json)
 
 
@@ -108,7 +109,7 @@ def cold_restart(resources: int, events: int, as_json: bool) -> None:
     """Catch-up time of a cold controller host, without and with snapshots, in events/s."""
     from bench.coldstart import run_coldstart
 
-    _report("cold-restart", asyncio.run(run_coldstart(resources, events)), as_json)
+    _report("cold-restart", run(run_coldstart(resources, events)), as_json)
 
 
 @main.command()
@@ -121,7 +122,7 @@ def memory(resources: str, events: int, trace: bool, as_json: bool) -> None:
     """Host RSS per active actor and per passivated resource, each in a fresh process."""
     from bench.memory import run_memory
 
-    _report("memory", asyncio.run(run_memory(_counts(resources), events, trace)), as_json)
+    _report("memory", run(run_memory(_counts(resources), events, trace)), as_json)
 
 
 @main.command()
@@ -155,7 +156,7 @@ def peer(resources: int, events: int, as_json: bool) -> None:
     """The `eventsourcing` library (SQLite) rebuilding the same N x M as Bosun's cold catch-up."""
     from bench.peer import run_peer
 
-    _report("peer", asyncio.run(run_peer(resources, events)), as_json)
+    _report("peer", run(run_peer(resources, events)), as_json)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 import actors  # noqa: F401  (registers the kinds)
 from actors.host import Host
 from bench.coldstart import settle, stop_host
+from bench.loop import run
 from core import log as corelog
 from core.logs import configure
 
@@ -96,7 +97,7 @@ def main() -> None:
     parser.add_argument("--flush", action="store_true")
     args = parser.parse_args()
     configure("bench-mem", "WARNING")
-    result = asyncio.run(measure(args.nats, args.mode, args.trace, args.flush))
+    result = run(measure(args.nats, args.mode, args.trace, args.flush))
     sys.stdout.write(json.dumps(result) + "\n")
 
 

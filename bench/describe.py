@@ -6,7 +6,6 @@ whole CLI process).
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import actors  # noqa: F401  (registers the kinds)
+from bench.loop import run
 from bench.stats import summary_ms
 from core import headers as H
 from core import natsserver, subjects
@@ -90,7 +90,7 @@ def run_describe(resources: int, samples: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        messages = asyncio.run(seed(work / "projections", resources))
+        messages = run(seed(work / "projections", resources))
         seeded = time.perf_counter() - started
         server = natsserver.start(work / "natsd")
         port = free_port()

@@ -16,6 +16,7 @@ from typing import Any
 
 import actors  # noqa: F401
 from actors import replay
+from bench.loop import run
 from core import codec, kinds, subjects
 from core import headers as H
 from core.events import Event, SpecApplied, StatusUpdated
@@ -130,7 +131,7 @@ async def environment_at(resources: int) -> dict[str, Any]:
 def run_replay(events: int, resources: int, with_nats: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {"actor_fold": actor_fold(events), "reducer_fold": reducer_fold(resources)}
     if with_nats:
-        result["environment_at"] = asyncio.run(environment_at(resources))
+        result["environment_at"] = run(environment_at(resources))
     return result
 
 

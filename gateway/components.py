@@ -71,7 +71,7 @@ def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None
         log.info("component stopped")
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(main())
     finally:
         tracing.shutdown()
@@ -83,7 +83,8 @@ def _exit_now() -> None:
     os._exit(1)
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it is, with uvicorn[standard]): every component and benchmark runs on it."""
     try:
         import uvloop
     except ImportError:
