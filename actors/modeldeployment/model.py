@@ -290,7 +290,12 @@ def _narrate(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, desired:
             plan.events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
     if unschedulable and not state.placement_failed:
         plan.events.append(PlacementFailed(reason=unschedulable, since=now))
-    status = _status(state, spec, desired, fresh_ready, unschedulable, finished)
+    # Status as it stands once this decision's commands are in the log: a replica being started is placed
+    # now, not one observation later (one StatusUpdated fewer per scale-up).
+    placed = state
+    for order in plan.commands:
+        placed = evolve(placed, order.command)
+    status = _status(placed, spec, desired, fresh_ready, unschedulable, finished)
     if status.phase == "Ready" and (state.status is None or state.status.phase != "Ready") and desired > 0:
         plan.events.append(ScaleUpCompleted(replicas=desired))
     if state.status is None or _differs(state.status, status):
