@@ -93,7 +93,7 @@ class Persistence:
         token = cell.ref.token
         if self.keys is not None:
             self.keys.add(token)  # before the put: a reload racing it must ask the bucket
-        ack = await self.log.acks.publish(f"$KV.{corelog.SNAPSHOTS}.{token}", cell.snapshot(), {})
+        ack = await self.log.replies.publish(f"$KV.{corelog.SNAPSHOTS}.{token}", cell.snapshot(), {})
         if ack.error is not None:
             raise corelog.Unavailable(f"snapshot of {token} refused: {ack.error.description}")
         cell.saved = max(cell.saved, version)

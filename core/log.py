@@ -78,7 +78,7 @@ class Log:
         self.stream = stream
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
-        self.acks = PubAcks(nc, timeout=10)
+        self.replies = Replies(nc, timeout=10)
 
     async def ensure(self, replicas: int | None = None) -> None:
         """Create the stream and buckets if absent; idempotent, safe to call from every component.
@@ -134,7 +134,7 @@ class Log:
 
     async def _publish(self, subject: str, data: bytes, hdrs: dict[str, str]) -> Appended:
         try:
-            ack = await self.acks.publish(subject, data, hdrs)
+            ack = await self.replies.publish(subject, data, hdrs)
         except nats.errors.ConnectionClosedError as e:
             raise Unavailable(str(e) or type(e).__name__) from e
         if ack.error is not None:
@@ -203,14 +203,11 @@ class Log:
 
         The end is a status message: 204 end of batch, 404 nothing (more) to read; others are failures.
         """
-        inbox = self.nc.new_inbox()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        sub = await self.nc.subscribe(inbox, cb=queue.put)
-        try:
+        async with self.replies.stream() as (inbox, queue):
             await self.nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", msgspec.json.encode(req), reply=inbox)
             while True:
                 try:
-                    msg = await asyncio.wait_for(queue.get(), timeout=10)
+                    msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), 10)
                 except asyncio.TimeoutError as e:
                     raise Unavailable("direct get timed out") from e
                 hdrs = dict(msg.headers or {})
@@ -222,8 +219,6 @@ class Log:
                     raise Unavailable(f"direct get failed: {status} {hdrs.get('Description', '')}")
                 seq = int(hdrs.get("Nats-Sequence", "0"))
                 yield _stored(hdrs.get("Nats-Subject", ""), seq, hdrs, msg.data), hdrs
-        finally:
-            await sub.unsubscribe()
 
 class _ApiError(msgspec.Struct):
     code: int = 0
@@ -237,17 +232,19 @@ class PubAck(msgspec.Struct):
     error: _ApiError | None = None
 
 
-class PubAcks:
-    """JetStream publishes acknowledged on one wildcard inbox: a future per append and nothing more.
+class Replies:
+    """Replies to our requests on one wildcard inbox: a future per append, a queue per direct get.
 
     What `js.publish` does, minus its per-request inbox bookkeeping, timeout wrapper and JSON-to-dataclass
-    parsing: appends are the control plane's hottest path (a dozen per resource change).
+    parsing (appends are the control plane's hottest path: a dozen per resource change); and direct gets
+    without a subscription, a SUB and an UNSUB each (the gateway reads before every apply).
     """
 
     def __init__(self, nc: NATS, timeout: float) -> None:
         self.nc = nc
         self.timeout = timeout
         self.waiting: dict[str, asyncio.Future[PubAck]] = {}
+        self.streams: dict[str, asyncio.Queue[Any]] = {}
         self._prefix: asyncio.Future[str] | None = None
         self._n = 0
         self._decode = msgspec.json.Decoder(PubAck).decode
@@ -267,12 +264,25 @@ class PubAcks:
             timer.cancel()
             del self.waiting[reply]
 
+    @contextlib.asynccontextmanager
+    async def stream(self) -> AsyncIterator[tuple[str, asyncio.Queue[Any]]]:
+        """A reply subject and the queue every reply to it lands in, for as long as the block runs."""
+        prefix = await self._inbox()
+        self._n += 1
+        reply = f"{prefix}{self._n}"
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.streams[reply] = queue
+        try:
+            yield reply, queue
+        finally:
+            del self.streams[reply]
+
     async def _inbox(self) -> str:
         if self._prefix is None:
             self._prefix = asyncio.get_running_loop().create_future()
             try:
                 prefix = self.nc.new_inbox() + "."
-                await self.nc.subscribe(prefix + "*", cb=self._on_ack)
+                await self.nc.subscribe(prefix + "*", cb=self._on_reply)
                 self._prefix.set_result(prefix)
             except BaseException as e:
                 self._prefix.set_exception(e)
@@ -280,7 +290,11 @@ class PubAcks:
                 raise
         return await self._prefix
 
-    async def _on_ack(self, msg: Any) -> None:
+    async def _on_reply(self, msg: Any) -> None:
+        queue = self.streams.get(msg.subject)
+        if queue is not None:
+            queue.put_nowait(msg)
+            return
         fut = self.waiting.get(msg.subject)
         if fut is None or fut.done():
             return

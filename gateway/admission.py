@@ -22,7 +22,7 @@ from core import subjects, tracing
 from core.events import DeletionRequested, Event, SpecApplied
 from core import kinds
 from core.kinds import KindInfo
-from core.log import Appended, Conflict, Log, Unavailable
+from core.log import Appended, Conflict, Log, StoredMessage, Unavailable
 from core.names import CLUSTER_NS, Ref
 from gateway import current as cur
 from gateway import quota
@@ -75,6 +75,9 @@ class Intent:
 
 
 class Admission:
+    """Admits intents (see the module doc). Audit records are pipelined (`Recorder.submit`): whoever owns the
+    log's connection calls `drain()` before closing it, or the last decisions' records may be lost."""
+
     def __init__(self, log: Log, authenticator: Authenticator, authorizer: Authorizer | None = None,
                  retries: int = RETRIES, recorder: Recorder | None = None) -> None:
         self.log = log
@@ -106,21 +109,28 @@ class Admission:
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
                 accepted = await self._apply(principal, valid, if_match, traceparent)
         except Unavailable as e:
-            return await self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
+            return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:
-            return await self._refused(intent, principal, traceparent, e)
-        await self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
+            return self._refused(intent, principal, traceparent, e)
+        self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
                     else "allowed", accepted.result, accepted.resource_version, reason=accepted.result)
         return Outcome(202, accepted)
 
     async def _apply(self, principal: Principal, valid: Valid, if_match: int | None,
                      traceparent: str) -> Accepted:
-        if valid.info.key == quota.KIND and await quota.governed(self.log, valid.ref.namespace):
-            within = await self._apply_within_quota(principal, valid, if_match, traceparent)
-            if within is not None:
-                return within
+        last: StoredMessage | None = None
+        fresh = False  # `last` was read just now: the first round needs no read of its own
+        if valid.info.key == quota.KIND:
+            last, governed = await quota.last_and_governed(self.log, valid.ref)
+            fresh = not governed
+            if governed:
+                within = await self._apply_within_quota(principal, valid, if_match, traceparent)
+                if within is not None:
+                    return within
         for _ in range(self.retries):
-            now = await cur.read(self.log, valid.info, valid.ref)
+            now = await (cur.from_last(self.log, valid.info, valid.ref, last) if fresh
+                         else cur.read(self.log, valid.info, valid.ref))
+            fresh = False
             check_if_match(if_match, now)
             if now.state == "live" and now.spec == valid.spec and now.labels == valid.labels:
                 return Accepted(now.seq, now.generation, "unchanged")
@@ -200,27 +210,33 @@ class Admission:
         finally:
             APPENDS.observe(time.perf_counter() - started)
 
-    async def _refused(self, intent: Intent, principal: Principal | None, traceparent: str,
-                       error: ApiError) -> Outcome:
-        await self._audit(intent, principal, traceparent, error.status, result_of(error.status), error.code,
+    def _refused(self, intent: Intent, principal: Principal | None, traceparent: str,
+                 error: ApiError) -> Outcome:
+        self._audit(intent, principal, traceparent, error.status, result_of(error.status), error.code,
                     reason=error.message)
         return Outcome(error.status, error.body)
 
-    async def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int,
-                     result: str, code: str, rv: int | None = None, reason: str = "") -> None:
+    def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int,
+               result: str, code: str, rv: int | None = None, reason: str = "") -> None:
+        """Record the decision: its audit record is submitted (pipelined, see `Recorder.submit`), after the
+        append it reports; a refusal's record is the only thing it writes."""
+        trace_id = traceparent.split("-")[1]
         if not (intent.source == "bootstrap" and result == "unchanged"):  # restarts leave no trail
             info = kinds.resolve(intent.kind)
-            await self.recorder.record(AuditRecord(
+            self.recorder.submit(AuditRecord(
                 time=time.time(), principal=principal.name if principal else ANONYMOUS, verb=intent.action,
                 kind=info.name if info else intent.kind[:253],
                 namespace=CLUSTER_NS if info and info.cluster_scoped else intent.namespace[:253],
                 name=intent.name[:253], decision=decision_of(status, code), reason=reason[:1000], code=code,
-                status=status, resource_version=rv, trace_id=traceparent.split("-")[1], source=intent.source),
+                status=status, resource_version=rv, trace_id=trace_id, source=intent.source),
                 cluster_scoped=bool(info and info.cluster_scoped))
         audit(Record(action=intent.action, kind=intent.kind, namespace=intent.namespace, name=intent.name,
                      principal=principal.name if principal else None, result=result,  # type: ignore[arg-type]
-                     status=status, code=code, reason=reason, resource_version=rv,
-                     trace_id=traceparent.split("-")[1]))
+                     status=status, code=code, reason=reason, resource_version=rv, trace_id=trace_id))
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the audit records still in flight (call before closing the NATS connection)."""
+        await self.recorder.drain(timeout)
 
 
 def parse_if_match(value: str | None) -> int | None:

@@ -1,4 +1,5 @@
-"""The Litestar application: routes, error handlers, metrics middleware, OpenAPI.
+"""The Litestar application: routes, error handlers, metrics middleware, OpenAPI (behind the write fast
+path of `gateway/asgi.py`, which `create_app` puts in front).
 
 Litestar speaks msgspec natively and derives the OpenAPI document from the same Structs the handlers
 return, so the schema can't drift from the wire. Handlers are thin: admission and the read model do
@@ -6,6 +7,7 @@ the work.
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -15,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import audits, diff, ops, reads, replays, watch, writes
+from gateway.asgi import App
 from gateway.context import Gateway
 from gateway.http import EXCEPTION_HANDLERS
 from gateway.manifests import MAX_BODY
@@ -22,7 +25,12 @@ from gateway.metrics import REQUESTS
 from gateway.telemetry import finish_request, request_span
 
 
-def create_app(gw: Gateway) -> Litestar:
+def create_app(gw: Gateway) -> App:
+    """The ASGI app: resource writes on the fast path (`gateway/asgi.py`), everything else in Litestar."""
+    return App(gw, create_litestar(gw))
+
+
+def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
                         *replays.ROUTES, *audits.ROUTES],
@@ -56,10 +64,15 @@ def timed(app: ASGIApp) -> ASGIApp:
                 await app(scope, receive, sending)
             finally:
                 route = _route(scope)
-                REQUESTS.labels(scope.get("method", ""), route, str(status)).observe(time.perf_counter() - started)
+                _latency(scope.get("method", ""), route, status).observe(time.perf_counter() - started)
                 finish_request(sp, scope.get("method", ""), route, status)
 
     return middleware
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(method: str, route: str, status: int) -> Any:
+    return REQUESTS.labels(method, route, str(status))
 
 
 def _route(scope: Any) -> str:

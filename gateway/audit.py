@@ -5,8 +5,9 @@ Never pass tokens here: only the principal's name.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -32,11 +33,16 @@ class Record:
 
 
 def audit(record: Record) -> None:
-    ADMISSIONS.labels(record.action, record.result).inc()
-    log = _log.bind(kind=record.kind, namespace=record.namespace, name=record.name)
-    log.info("admission", action=record.action, principal=record.principal, result=record.result,
-             status=record.status, code=record.code, reason=record.reason,
-             resource_version=record.resource_version, trace_id=record.trace_id)
+    _decisions(record.action, record.result).inc()
+    _log.info("admission", kind=record.kind, namespace=record.namespace, name=record.name, action=record.action,
+              principal=record.principal, result=record.result, status=record.status, code=record.code,
+              reason=record.reason, resource_version=record.resource_version, trace_id=record.trace_id)
+
+
+@functools.cache
+def _decisions(action: str, result: str) -> Any:
+    """The counter child of one label pair (a `labels()` lookup takes a lock and validates every call)."""
+    return ADMISSIONS.labels(action, result)
 
 
 def result_of(status: int) -> Result:

@@ -16,6 +16,7 @@ class Governed:
     index: PolicyIndex
 
     async def close(self) -> None:
+        await self.admission.drain(timeout=5.0)
         await self.index.stop()
 
 

@@ -7,6 +7,7 @@ HTTP response body; its status rides in the `Bosun-Status` header.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import msgspec
@@ -84,10 +85,15 @@ class Responder:
             _log.exception("intent failed", subject=msg.subject, error=repr(e))
             error = ApiError(500, "Internal", "internal server error")
             outcome = Outcome(error.status, error.body)
-        INTENTS.labels(str(outcome.status)).inc()
+        _intents(outcome.status).inc()
         if msg.reply:
             await self.nc.publish(msg.reply, _encoder.encode(outcome.body),
                                   headers={H.STATUS: str(outcome.status), "Content-Type": "application/json"})
+
+
+@functools.cache
+def _intents(status: int) -> Any:
+    return INTENTS.labels(str(status))
 
 
 def reply_status(headers: dict[str, Any] | None) -> int:

@@ -19,9 +19,10 @@ import msgspec
 
 from actors.governance.specs import QuotaSpec
 from actors.modeldeployment.spec import ModelDeploymentSpec
-from core import codec, kinds
+from core import codec, kinds, subjects
 from core.events import SpecApplied
 from core.log import Log, StoredMessage
+from core.names import Ref
 from gateway.errors import ApiError, ErrorDetail
 
 KIND = "modeldeployment"
@@ -67,12 +68,15 @@ def quotas_filter(namespace: str) -> str:
     return f"bosun.ev.quota.{namespace}.*.spec"
 
 
-async def governed(log: Log, namespace: str) -> bool:
-    """Whether the namespace has (or had) a Quota: one small read, so ungoverned namespaces skip the
-    snapshot of every deployment. A Quota created concurrently is the same gap as a Quota edit racing
-    an apply: that apply is judged against the limits it could see."""
-    messages, _upto = await log.last_per_subject([quotas_filter(namespace)])
-    return bool(messages)
+async def last_and_governed(log: Log, ref: Ref) -> tuple[StoredMessage | None, bool]:
+    """The last spec message of `ref`, and whether its namespace has (or had) a Quota: ONE consistent read,
+    so an apply in an ungoverned namespace costs a single round trip before its append (and skips the
+    snapshot of every deployment). A Quota created concurrently is the same gap as a Quota edit racing an
+    apply: that apply is judged against the limits it could see."""
+    spec = subjects.spec(ref)
+    messages, _upto = await log.last_per_subject([quotas_filter(ref.namespace), spec])
+    last = next((m for m in messages if m.subject == spec), None)
+    return last, any(m.subject != spec for m in messages)
 
 
 async def snapshot(log: Log, namespace: str) -> Snapshot:

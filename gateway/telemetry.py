@@ -16,6 +16,8 @@ from opentelemetry.trace import Span, SpanKind
 from core import kinds, tracing
 from core.names import Ref
 
+_FROM_SCOPE: Any = object()
+
 
 def ref_of_path(path: str) -> Ref | None:
     """`/v1/namespaces/{ns}/{kind}/{name}[/...]` -> the resource it names (kind as its key), else None."""
@@ -27,17 +29,29 @@ def ref_of_path(path: str) -> Ref | None:
 
 
 @contextlib.contextmanager
-def request_span(scope: Any) -> Iterator[Span | None]:
+def request_span(scope: Any, traceparent: Any = _FROM_SCOPE) -> Iterator[Span | None]:
+    """The SERVER span of an API request (None outside `/v1/`), continuing `traceparent` (default: the
+    request's header) when it is well-formed."""
     path = str(scope.get("path", ""))
     if not path.startswith("/v1/"):
         yield None
         return
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    if traceparent is _FROM_SCOPE:
+        traceparent = _header(scope, b"traceparent")
     method = str(scope.get("method", ""))
-    with tracing.span(f"{method} {path}", parent=headers.get(tracing.TRACEPARENT), ref=ref_of_path(path),
+    with tracing.span(f"{method} {path}", parent=traceparent, ref=ref_of_path(path),
                       kind=SpanKind.SERVER, attributes={"http.request.method": method, "url.path": path},
                       root=True) as sp:
         yield sp
+
+
+def _header(scope: Any, name: bytes) -> str | None:
+    """The last value of header `name` (lower-case), as a dict of the headers would keep it."""
+    found = None
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            found = value
+    return None if found is None else found.decode("latin-1")
 
 
 def finish_request(sp: Span | None, method: str, route: str, status: int) -> None:

@@ -1,4 +1,8 @@
-"""`PUT` and `DELETE` of a resource: thin adapters from an HTTP request to an admission Intent."""
+"""`PUT` and `DELETE` of a resource: thin adapters from an HTTP request to an admission Intent.
+
+`gateway/asgi.py` answers these two routes before Litestar routes them (same contract, less CPU); the
+handlers here describe them in the OpenAPI document and serve the path's other forms (a trailing slash).
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -75,8 +75,11 @@ async def gateway_env(nats_url: str, tmp_path: Path, *, projector: bool = False)
     """A Gateway (admin token only) with a client on its app; `projector` feeds the read model."""
     async with log_and_reads(nats_url, tmp_path, projector=projector) as (nc, log, reads, db_dir):
         gw = Gateway(nc, log, Admission(log, Authenticator(TOKEN)), reads)
-        async with asgi_client(gw) as client:
-            yield Env(gw, client, log, db_dir)
+        try:
+            async with asgi_client(gw) as client:
+                yield Env(gw, client, log, db_dir)
+        finally:
+            await gw.admission.drain()
 
 
 @pytest.fixture
