@@ -11,5 +11,6 @@ Layout (one job per module):
 - `store`      the writer: one transaction per batch, checkpoint included
 - `readmodel`  the read API the gateway calls
 - `projector`  the long-running consumer (`serve`)
+- `pull`       batches from its durable pull consumer (cheaper per message than nats-py's fetch)
 - `rebuild`    building a fresh generation from sequence 1 and swapping it in
 """

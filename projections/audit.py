@@ -5,10 +5,10 @@ every other read model; rebuilt from the log like them too.
 """
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from core.log import StoredMessage
@@ -49,10 +49,11 @@ def rows(messages: Sequence[StoredMessage]) -> list[tuple[Any, ...]]:
     return out
 
 
-async def write(db: aiosqlite.Connection, messages: Sequence[StoredMessage]) -> None:
+def write(db: sqlite3.Connection, messages: Sequence[StoredMessage]) -> None:
+    """Insert the batch's audit rows (blocking: called on the writer's thread, inside its transaction)."""
     found = rows(messages)
     if found:
-        await db.executemany("INSERT OR IGNORE INTO audit (seq, time, principal, verb, kind, namespace, name, "
+        db.executemany("INSERT OR IGNORE INTO audit (seq, time, principal, verb, kind, namespace, name, "
                              "decision, item) VALUES (?,?,?,?,?,?,?,?,?)", found)
 
 

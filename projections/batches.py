@@ -6,6 +6,7 @@ boundaries irrelevant to the result (a rebuild with other batch sizes yields ide
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -34,11 +35,16 @@ class ChangeRow:
 
 @dataclass
 class Plan:
-    timeline: list[timeline.Entry] = field(default_factory=list)
+    timeline: list[timeline.Written] = field(default_factory=list)
     rows: dict[Key, Row | None] = field(default_factory=dict)
     """Final state of every resource this batch changed (None = deleted)."""
     changes: list[ChangeRow] = field(default_factory=list)
     last_seq: int = 0
+
+
+_parse = functools.lru_cache(maxsize=4096)(subjects.parse)
+"""`subjects.parse`, remembered: a batch's subjects are parsed by `keys_of` and again by `plan`, and a
+resource's few subjects recur batch after batch. (Parsed subjects are immutable.)"""
 
 
 def keys_of(messages: list[StoredMessage]) -> set[Key]:
@@ -46,7 +52,7 @@ def keys_of(messages: list[StoredMessage]) -> set[Key]:
     out: set[Key] = set()
     for m in messages:
         try:
-            parsed = subjects.parse(m.subject)
+            parsed = _parse(m.subject)
         except ValueError:
             continue
         if parsed.slice != subjects.CMD:  # commands never change a resource row
@@ -58,20 +64,27 @@ def plan(messages: list[StoredMessage], current: dict[Key, Row]) -> Plan:
     """Fold `messages` (ascending, all newer than the checkpoint) over `current` rows."""
     out = Plan()
     state: dict[Key, Row | None] = dict(current)
+    entries, rows, changes = out.timeline, out.rows, out.changes
+    last_seq = 0
     for m in messages:
-        out.last_seq = max(out.last_seq, m.seq)
-        event = reducer.decode(m)
-        entry = timeline.entry(m, event)
-        if entry is None:
+        last_seq = max(last_seq, m.seq)
+        try:
+            parsed = _parse(m.subject)  # once per message: decode, entry and fold share it
+        except ValueError:
             continue
-        out.timeline.append(entry)
-        key = (entry.kind, entry.namespace, entry.name)
+        event = reducer.decode_parsed(m, parsed)
+        entries.append(timeline.written(m, event, parsed))
+        if event is None:
+            continue
+        ref = parsed.ref
+        key = (ref.kind, ref.namespace, ref.name)
         before = state.get(key)
-        after = reducer.fold(before, m, event)
+        after = reducer.fold_parsed(before, m, event, parsed)
         if after is before:
             continue
-        state[key] = out.rows[key] = after
-        out.changes.append(_change(m.seq, key, before, after))
+        state[key] = rows[key] = after
+        changes.append(_change(m.seq, key, before, after))
+    out.last_seq = last_seq
     return out
 
 

@@ -24,10 +24,11 @@ import structlog
 from nats.js import api
 
 import actors  # noqa: F401  (registers the shipped kinds: decoding needs them)
+from core import headers as H
 from core import subjects
 from core.log import Log, StoredMessage, connect, stored_from_msg
 from core.metrics import sample_every
-from projections import generations, telemetry
+from projections import generations, pull, telemetry
 from projections import rebuild as rebuilding
 from projections.readmodel import CHANGED
 from projections.store import Writer
@@ -71,6 +72,23 @@ def _honour_cancellation() -> None:
         raise asyncio.CancelledError()
 
 
+def _stored(msg: Any) -> StoredMessage:
+    """`core.log.stored_from_msg`, reading only the stream sequence from the ack subject when the writer
+    stamped the event time (every Bosun append does); anything else takes the library's full parse."""
+    hdrs: dict[str, str] | None = msg.headers
+    when = hdrs.get(H.TIME) if hdrs else None
+    if hdrs and when:
+        tokens = (msg.reply or "").split(".")
+        if len(tokens) == _ACK_TOKENS and tokens[0] == "$JS" and tokens[1] == "ACK":
+            return StoredMessage(int(tokens[_ACK_STREAM_SEQ]), msg.subject, dict(hdrs), msg.data, float(when))
+    return stored_from_msg(msg)
+
+
+_ACK_TOKENS = 9
+"""`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`"""
+_ACK_STREAM_SEQ = 5
+
+
 class _Reset(Exception):
     """The consumer delivered out of order w.r.t. the checkpoint: recreate it from the checkpoint."""
 
@@ -80,6 +98,7 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: st
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
     nc = await connect(nats_url, "bosun-projector")
+    pull.parse_headers_faster(nc)
     try:
         bosun_log = Log(nc)
         await bosun_log.ensure()
@@ -170,15 +189,16 @@ class Projector:
     async def _apply(self, msgs: list[Any]) -> None:
         async with self._lock:
             before = self.writer.checkpoint
-            stored = sorted({m.seq: m for m in map(stored_from_msg, msgs) if m.seq > before}.values(),
+            stored = sorted({m.seq: m for m in map(_stored, msgs) if m.seq > before}.values(),
                             key=lambda m: m.seq)
             if stored and not await self._in_order(before, stored):
                 raise _Reset()
             started = time.time_ns()
             after = await self.writer.apply(stored)
             telemetry.project_spans(stored, started)
-            for msg in msgs:  # acked only once durable; redelivered ones (<= checkpoint) too
-                await msg.ack()
+            # acked only once durable, redelivered ones (<= checkpoint) too: the consumer acks cumulatively,
+            # so acking the last delivery acks the whole batch (and anything delivered before it)
+            await msgs[-1].ack()
             if after > before:
                 await self._announce()
 
@@ -195,13 +215,14 @@ class Projector:
             log.warning("projector saw messages out of order; restarting from checkpoint", checkpoint=checkpoint)
         return stored == seqs
 
-    async def _bind(self) -> Any:
+    async def _bind(self) -> pull.Puller:
         """Bind the durable consumer, recreating it from the checkpoint unless that is provably safe.
 
         Kept when nothing is pending and it has acked no further than the checkpoint: it then redelivers
         at most what is already applied (skipped by seq), in order. Recreated when messages are pending
-        (a crash between fetch and ack: they would come back AFTER newer ones) or when it is ahead of
-        the checkpoint (a lost or rebuilt database: it would skip messages the read model never saw).
+        (a crash between fetch and ack: they would come back AFTER newer ones), when it is ahead of
+        the checkpoint (a lost or rebuilt database: it would skip messages the read model never saw), or
+        when it was made with other settings (filters, or per-message acks before they became cumulative).
         """
         jsm, stream = self.log.jsm, self.log.stream
         checkpoint = self.writer.checkpoint
@@ -211,17 +232,17 @@ class Projector:
             info = None
         keep = (info is not None and not self._reset and not info.num_ack_pending
                 and info.ack_floor is not None and info.ack_floor.stream_seq <= checkpoint
-                and _delivers_filters(info.config))
+                and _delivers_filters(info.config) and info.config.ack_policy == api.AckPolicy.ALL)
         if not keep:
             if info is not None:
                 await jsm.delete_consumer(stream, self.durable)
             await jsm.add_consumer(stream, self._config(checkpoint))
             self._reset = False
-        return await self.log.js.pull_subscribe_bind(durable=self.durable, stream=stream)
+        return await pull.Puller.bind(self.log.nc, stream, self.durable)
 
     def _config(self, checkpoint: int) -> api.ConsumerConfig:
         return api.ConsumerConfig(
-            durable_name=self.durable, ack_policy=api.AckPolicy.EXPLICIT,  # unfiltered: see `_delivers_filters`
+            durable_name=self.durable, ack_policy=api.AckPolicy.ALL,  # unfiltered: see `_delivers_filters`
             max_ack_pending=MAX_ACK_PENDING, ack_wait=30.0, max_deliver=-1,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if checkpoint else api.DeliverPolicy.ALL,
             opt_start_seq=checkpoint + 1 if checkpoint else None)

@@ -67,6 +67,14 @@ def decode(message: StoredMessage) -> Event | None:
     """
     try:
         parsed = subjects.parse(message.subject)
+    except ValueError:
+        return None
+    return decode_parsed(message, parsed)
+
+
+def decode_parsed(message: StoredMessage, parsed: subjects.Parsed) -> Event | None:
+    """`decode` for a caller that already parsed the message's subject."""
+    try:
         return codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers)
     except Exception:  # noqa: BLE001 - unknown kind, bad JSON, schema mismatch or a faulty upcaster
         return None
@@ -84,6 +92,11 @@ def fold(row: Row | None, message: StoredMessage, event: Event | None) -> Row | 
         parsed = subjects.parse(message.subject)
     except ValueError:
         return row
+    return fold_parsed(row, message, event, parsed)
+
+
+def fold_parsed(row: Row | None, message: StoredMessage, event: Event, parsed: subjects.Parsed) -> Row | None:
+    """`fold` of a decoded event for a caller that already parsed the message's subject."""
     on_spec = parsed.slice == subjects.SPEC
     on_ctl = parsed.slice.startswith(CTL_PREFIX)
     match event:
@@ -164,5 +177,14 @@ def to_api(row: Row) -> dict[str, Any]:
 def rfc3339(epoch: float) -> str:
     """UTC RFC 3339 with milliseconds, e.g. `2024-05-01T12:00:00.123Z`."""
     millis = int(epoch * 1000)
-    stamp = dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC)
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
+    seconds, ms = divmod(millis, 1000)
+    prefix = _seconds.get(seconds)
+    if prefix is None:  # events come in runs within the same second: format each second once
+        if len(_seconds) >= _SECONDS_KEPT:
+            _seconds.clear()
+        prefix = _seconds[seconds] = f"{dt.datetime.fromtimestamp(seconds, tz=dt.UTC):%Y-%m-%dT%H:%M:%S}."
+    return f"{prefix}{ms:03d}Z"
+
+
+_SECONDS_KEPT = 4096
+_seconds: dict[int, str] = {}

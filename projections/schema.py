@@ -5,6 +5,7 @@ a committed batch, never half of one.
 """
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -64,18 +65,22 @@ DDL += audit.DDL
 TABLES = ("resources", "labels", "timeline", "changes", "checkpoint", "meta", "audit")
 
 
-async def open_writer(path: Path) -> aiosqlite.Connection:
-    """Create (if needed) and open a generation for writing; transactions are managed explicitly."""
-    db = await aiosqlite.connect(path, isolation_level=None)
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """Create (if needed) and open a generation for writing; transactions are managed explicitly.
+
+    A plain (blocking) connection: the writer runs each whole batch on its own thread in one call
+    (`store.Writer`), so it never pays a thread hop per statement.
+    """
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        await db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL survives a process crash (kill -9); the checkpoint commits with its effects.
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await db.executescript(DDL)
-        await db.execute(f"PRAGMA user_version={VERSION}")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.executescript(DDL)
+        db.execute(f"PRAGMA user_version={VERSION}")
     except BaseException:
-        await db.close()
+        db.close()
         raise
     return db
 

@@ -3,6 +3,9 @@
 The read model is written a batch per transaction; each message's span covers that batch's apply (same
 start and end) and is a child of the message's own traceparent, so every trace ends where the read model
 (what `bosun get` shows) took the change in.
+
+Without an SDK tracer provider (no exporter configured) spans are not recorded, and a `project` span
+has nothing inside it that could carry its ids on (no appends, no log lines): none is opened then.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from core.log import Log, StoredMessage
 def project_spans(batch: Sequence[StoredMessage], started_ns: int) -> None:
     """Record the apply span of each message of a committed batch."""
     metrics.PROJECTED.inc(len(batch))
+    if not tracing.recording():
+        return
     for m in batch:
         parent = m.headers.get(H.TRACEPARENT)
         if not parent:

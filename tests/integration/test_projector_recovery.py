@@ -77,10 +77,10 @@ async def test_kill_9_mid_batch_then_restart(log: Log, nats_url: str, tmp_path: 
     code = ("import asyncio, sys; from pathlib import Path; from projections.projector import serve; "
             "asyncio.run(serve(sys.argv[1], Path(sys.argv[2]), stop=asyncio.Event()))")
     try:
-        for target in (300, 1500):
+        for target in (300, 1200):
             proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, nats_url, str(db_dir))
-            try:
-                await eventually(functools.partial(_above, reads, target))
+            try:  # polled often: a batch takes a few tens of milliseconds, and the kill must land mid-stream
+                await eventually(functools.partial(_above, reads, target), interval=0.005)
             finally:
                 os.kill(proc.pid, signal.SIGKILL)  # no goodbye: whatever batch is in flight is cut short
                 await proc.wait()
@@ -103,7 +103,7 @@ async def test_redelivered_messages_are_skipped(log: Log, nats_url: str, tmp_pat
         # rewind the durable consumer to the very beginning: everything is delivered a second time
         await log.jsm.delete_consumer(log.stream, projector.DURABLE)
         await log.jsm.add_consumer(log.stream, api.ConsumerConfig(
-            durable_name=projector.DURABLE, filter_subjects=list(FILTERS), ack_policy=api.AckPolicy.EXPLICIT,
+            durable_name=projector.DURABLE, filter_subjects=list(FILTERS), ack_policy=api.AckPolicy.ALL,
             deliver_policy=api.DeliverPolicy.ALL))
         last = await log.last_seq()
 
@@ -116,6 +116,29 @@ async def test_redelivered_messages_are_skipped(log: Log, nats_url: str, tmp_pat
         assert dump(db_dir) == before
     finally:
         await reads.close()
+
+
+async def test_a_consumer_acking_per_message_is_replaced_without_loss(log: Log, nats_url: str,
+                                                                      tmp_path: Path) -> None:
+    db_dir = tmp_path / "live"
+    await fill(log, 10)
+    reads = await ReadModel.open(db_dir, log.nc)
+    try:
+        async with running(nats_url, db_dir):
+            await eventually(lambda: caught_up(reads, log))
+        # as an older projector left it: explicit per-message acks, positioned right after the checkpoint
+        await log.jsm.delete_consumer(log.stream, projector.DURABLE)
+        await log.jsm.add_consumer(log.stream, api.ConsumerConfig(
+            durable_name=projector.DURABLE, ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=await log.last_seq() + 1))
+        await fill(log, 5, start=10)
+        async with running(nats_url, db_dir):
+            await eventually(lambda: caught_up(reads, log))
+            info = await log.jsm.consumer_info(log.stream, projector.DURABLE)
+            assert info.config.ack_policy == api.AckPolicy.ALL
+    finally:
+        await reads.close()
+    await assert_equals_rebuild(log, db_dir, tmp_path)
 
 
 async def test_live_rebuild_swaps_generations_under_readers(log: Log, nats_url: str, tmp_path: Path,

@@ -3,6 +3,7 @@ redelivery, and readers following a generation swap."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,8 +16,9 @@ from core.events import Condition, DeletionRequested, Event, FinalizerRemoved, S
 from core.log import StoredMessage
 from core.names import Ref
 from core.replicas import ReplicaReady
-from projections import generations, pages, selectors
-from projections.readmodel import ReadModel
+from projections import generations, pages, schema, selectors
+from projections import store as writing
+from projections.readmodel import ChangesExpired, ReadModel
 from projections.store import Writer
 
 FIN = "deployments.bosun.dev/replicas"
@@ -194,3 +196,96 @@ async def test_watch_yields_changes_then_heartbeats(store: tuple[Writer, ReadMod
             if change is None:
                 break
     assert seen == [(1, "ADDED"), (2, "MODIFIED"), None]
+
+
+def tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = sqlite3.connect(path)
+    try:
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in schema.TABLES}
+    finally:
+        db.close()
+
+
+def busy_feed() -> Feed:
+    """Creates, status changes, relabels, a deletion through finalizers and a re-creation."""
+    feed = Feed()
+    refs = [feed.create("a", f"m{i}", {"app": f"a{i}"}, phase="Progressing") for i in range(4)]
+    for i, ref in enumerate(refs):
+        feed.add(subjects.ctl(ref, "deployments"), StatusUpdated(
+            observed_generation=1, phase="Ready", conditions=(Condition(type="Ready", status="True"),)))
+        feed.add(subjects.spec(ref), SpecApplied(generation=2, spec={"replicas": 2}, labels={"tier": str(i)}))
+    feed.add(subjects.spec(refs[0]), DeletionRequested(generation=3))
+    feed.add(subjects.ctl(refs[0], "deployments"), FinalizerRemoved(finalizer=FIN))
+    feed.add(subjects.spec(refs[0]), SpecApplied(generation=1, spec={"replicas": 1}, labels={"again": "1"},
+                                                 created=True))
+    feed.add(subjects.obs(refs[1]), ReplicaReady(replica="r", pool="infra/p"))
+    return feed
+
+
+async def written_in(tmp_path: Path, name: str, feed: Feed, size: int, reopen_at: int | None = None) -> Path:
+    path = generations.path(tmp_path / name, 1)
+    path.parent.mkdir()
+    writer = await Writer.open(path)
+    try:
+        for start in range(0, len(feed.messages), size):
+            if start == reopen_at:
+                await writer.close()
+                writer = await Writer.open(path)
+            await writer.apply(feed.messages[start:start + size])
+    finally:
+        await writer.close()
+    return path
+
+
+async def test_batch_sizes_reopening_and_forgetting_rows_change_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = busy_feed()
+    whole = tables(await written_in(tmp_path, "whole", feed, len(feed.messages)))
+    assert whole["labels"] and any(t == "DELETED" for _, _, _, _, t, _, _ in whole["changes"])
+    assert tables(await written_in(tmp_path, "ones", feed, 1)) == whole
+    monkeypatch.setattr(writing, "ROWS_KEPT", 2)  # remembered rows are forgotten, then read back
+    assert tables(await written_in(tmp_path, "threes", feed, 3, reopen_at=9)) == whole
+
+
+async def test_change_feed_keeps_the_newest_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = busy_feed()
+    everything = tables(await written_in(tmp_path, "unpruned", feed, len(feed.messages)))
+    monkeypatch.setattr(writing, "RETAIN_CHANGES", 5)
+    path = await written_in(tmp_path, "pruned", feed, 4, reopen_at=8)  # counted again after reopening
+    kept = tables(path)
+    all_changes = sorted(everything["changes"], key=lambda c: int(str(c[0])))
+    seqs = [int(str(c[0])) for c in all_changes]
+    assert sorted(kept["changes"], key=repr) == sorted(all_changes[-5:], key=repr)
+    assert kept["meta"] == [("changes_horizon", str(seqs[-6]))]
+    assert {t: rows for t, rows in kept.items() if t not in ("changes", "meta")} == \
+        {t: rows for t, rows in everything.items() if t not in ("changes", "meta")}
+    generations.flip(path.parent, 1)
+    reads = await ReadModel.open(path.parent)
+    try:
+        assert [c.seq for c in await reads.changed_since(seqs[-6])] == seqs[-5:]
+        with pytest.raises(ChangesExpired):
+            await reads.changed_since(seqs[-7])
+    finally:
+        await reads.close()
+
+
+async def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = busy_feed()
+    path = generations.path(tmp_path / "failed", 1)
+    path.parent.mkdir()
+    writer = await Writer.open(path)
+    try:
+        assert await writer.apply(feed.messages[:6]) == 6
+
+        def broken(*_: object) -> None:
+            raise sqlite3.OperationalError("disk on fire")
+
+        monkeypatch.setattr("projections.audit.write", broken)
+        with pytest.raises(sqlite3.OperationalError):
+            await writer.apply(feed.messages[6:12])
+        assert writer.checkpoint == 6
+        monkeypatch.undo()
+        assert await writer.apply(feed.messages[6:]) == len(feed.messages)
+    finally:
+        await writer.close()
+    assert tables(path) == tables(await written_in(tmp_path, "whole", feed, len(feed.messages)))
