@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 import nats
-import structlog
 import nats.errors
 import nats.js.errors
+import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
@@ -26,6 +26,7 @@ from core import subjects
 from core.codec import encode, event_headers
 from core.events import Event
 from core.observe import observed_append
+from core.wire import faster_headers
 
 WRONG_LAST_SEQUENCE = 10071
 DUPLICATE_WINDOW = 120.0
@@ -63,8 +64,10 @@ async def connect(url: str, name: str, **options: Any) -> NATS:
     """
     servers: str | list[str] = [u.strip() for u in url.split(",")] if "," in url else url
     options.setdefault("error_cb", _quiet_error)
-    return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
-                              connect_timeout=5, **options)
+    nc = await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+                            connect_timeout=5, **options)
+    faster_headers(nc)
+    return nc
 
 
 async def _quiet_error(e: Exception) -> None:

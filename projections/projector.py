@@ -98,7 +98,6 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: st
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
     nc = await connect(nats_url, "bosun-projector")
-    pull.parse_headers_faster(nc)
     try:
         bosun_log = Log(nc)
         await bosun_log.ensure()

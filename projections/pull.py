@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import re
 import time
 from typing import Any
 
@@ -27,53 +26,6 @@ _NO_MESSAGES = api.StatusCode.NO_MESSAGES.value
 _REQUEST_TIMEOUT = api.StatusCode.REQUEST_TIMEOUT.value
 _TEMPORARY = (_NO_MESSAGES, api.StatusCode.CONFLICT.value, _REQUEST_TIMEOUT)
 _json = msgspec.json.Encoder()
-
-
-def parse_headers_faster(nc: NATS) -> None:
-    """Make `nc` parse message headers with `parse_header_lines` (same result, a fraction of the cost).
-
-    nats-py parses every delivered message's header block in pure Python; with a dozen headers per
-    Bosun message that was the projector's largest cost after the fold itself. Only this connection
-    is affected; tests hold the two parsers to the same output.
-    """
-    if callable(getattr(nc, "_parse_header_lines", None)):
-        nc._parse_header_lines = parse_header_lines  # type: ignore[method-assign]
-
-
-_WHITESPACE = re.compile(r"\s")
-"""What `str.isspace` calls whitespace (both use the Unicode database's definition)."""
-_NAMES_KEPT = 256
-_names: dict[bytes, str | None] = {}
-"""Raw header name -> parsed name, or None when the library would skip the line: a few names recur."""
-
-
-def parse_header_lines(raw: bytes) -> dict[str, str]:
-    """nats-py's `Client._parse_header_lines` (2.16): the same dict, with each distinct header name checked
-    once (by a regex instead of a generator per character) and remembered."""
-    out: dict[str, str] = {}
-    for line in raw.split(b"\r\n"):
-        if not line:
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep:
-            continue
-        try:
-            key = _names[name]
-        except KeyError:
-            key = _header_name(name)
-            if len(_names) < _NAMES_KEPT:
-                _names[name] = key
-        if key is not None:
-            out[key] = value.strip().decode("utf-8", "replace")
-    return out
-
-
-def _header_name(name: bytes) -> str | None:
-    try:
-        key = name.strip().decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    return None if _WHITESPACE.search(key) is not None else key  # header names are tokens
 
 
 class Puller:

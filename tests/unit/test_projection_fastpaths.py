@@ -13,13 +13,13 @@ from nats.aio.msg import Msg
 
 import actors  # noqa: F401  (registers the kinds)
 from actors.capacity import CapacityGranted
-from core import codec, subjects
+from core import codec, subjects, wire
 from core import headers as H
 from core.events import Condition, SpecApplied, StatusUpdated
 from core.log import StoredMessage, stored_from_msg
 from core.names import Ref
 from core.replicas import StartReplica
-from projections import pull, reducer, telemetry, timeline
+from projections import reducer, telemetry, timeline
 from projections.projector import _stored
 
 DEP = Ref("modeldeployment", "team-a", "chat")
@@ -39,7 +39,7 @@ def library_parse(raw: bytes) -> dict[str, str]:
     b"Lone\rCR: x\r\nLone: y\nz\r\n", b"Trail: x  \t\r\n\r\n",
 ])
 def test_header_lines_parse_like_the_library(raw: bytes) -> None:
-    assert pull.parse_header_lines(raw) == library_parse(raw)
+    assert wire.parse_header_lines(raw) == library_parse(raw)
 
 
 def test_header_lines_parse_like_the_library_on_noise() -> None:
@@ -47,20 +47,20 @@ def test_header_lines_parse_like_the_library_on_noise() -> None:
     alphabet = b"ab:- \t\r\n\x0b\x0c\x1c\x1f\x85\xa0\xc3\xa9\xff=,0"
     for _ in range(3000):
         raw = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
-        assert pull.parse_header_lines(raw) == library_parse(raw), raw
+        assert wire.parse_header_lines(raw) == library_parse(raw), raw
 
 
 def test_whitespace_regex_agrees_with_isspace() -> None:
     for code in range(0x3000 + 1):
         ch = chr(code)
-        assert (pull._WHITESPACE.search(ch) is not None) == ch.isspace(), hex(code)
+        assert (wire._WHITESPACE.search(ch) is not None) == ch.isspace(), hex(code)
 
 
 def test_parse_headers_faster_swaps_only_that_connection() -> None:
     ours, other = NATS(), NATS()
-    pull.parse_headers_faster(ours)
-    assert ours._parse_header_lines is pull.parse_header_lines
-    assert other._parse_header_lines is not pull.parse_header_lines
+    wire.faster_headers(ours)
+    assert ours._parse_header_lines is wire.parse_header_lines
+    assert other._parse_header_lines is not wire.parse_header_lines
 
 
 def delivery(seq: int, headers: dict[str, str] | None, reply: str | None = None) -> Msg:
