@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import time
 from typing import Any, NamedTuple
 
@@ -53,6 +54,8 @@ class Feed:
         """Messages asked for by pull requests still open on the server (not delivered, not expired)."""
         self.last_heard = 0.0
         self._waiter: asyncio.Future[None] | None = None
+        self._gone: str | None = None
+        """Why the consumer cannot deliver any more (deleted, never existed): `take` raises it."""
         self._sub: Any = None
         self._inbox = ""
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
@@ -75,6 +78,8 @@ class Feed:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            if self._gone is not None and not self.buffer:
+                raise nats.js.errors.NotFoundError(description=self._gone)
             await self._top_up(limit)  # again after every wake-up: an expired request is renewed at once
             remaining = deadline - loop.time()
             if self.buffer or remaining <= 0:
@@ -123,7 +128,13 @@ class Feed:
                 left = hdrs.get("Nats-Pending-Messages")
                 self.outstanding = max(0, self.outstanding - int(left)) if left else 0
                 if status == "409":
-                    log.warning("pull request ended", durable=self.durable, description=hdrs.get("Description"))
+                    why = hdrs.get("Description", "")
+                    log.warning("pull request ended", durable=self.durable, description=why)
+                    if "deleted" in why.lower():
+                        self._gone = why
+            elif status == "503":  # nobody answers pull requests: the consumer does not exist
+                self.outstanding = 0
+                self._gone = f"consumer {self.durable} not found"
             elif status == "404":
                 self.outstanding = 0
             self._wake()
@@ -149,5 +160,7 @@ def stored_from_delivery(subject: str, reply: str, hdrs: dict[str, str], data: b
     tokens = reply.split(".")
     off = 0 if len(tokens) == 9 else 2
     when = hdrs.get(H.TIME)
-    return StoredMessage(int(tokens[5 + off]), subject, hdrs, data,
-                         float(when) if when else int(tokens[7 + off]) / 1e9)
+    if when:
+        return StoredMessage(int(tokens[5 + off]), subject, hdrs, data, float(when))
+    stamp = datetime.datetime.fromtimestamp(int(tokens[7 + off]) / 1e9, datetime.timezone.utc)  # as nats-py
+    return StoredMessage(int(tokens[5 + off]), subject, hdrs, data, stamp.timestamp())

@@ -24,11 +24,11 @@ import structlog
 from nats.js import api
 
 import actors  # noqa: F401  (registers the shipped kinds: decoding needs them)
-from core import headers as H
 from core import subjects
-from core.log import Log, StoredMessage, connect, stored_from_msg
+from core.feed import Delivery, Feed
+from core.log import Log, StoredMessage, connect
 from core.metrics import sample_every
-from projections import generations, pull, telemetry
+from projections import generations, telemetry
 from projections import rebuild as rebuilding
 from projections.readmodel import CHANGED
 from projections.store import Writer
@@ -59,34 +59,6 @@ RETRY = 1.0
 
 log = structlog.get_logger("projections.projector")
 _json = msgspec.json.Encoder()
-
-
-def _honour_cancellation() -> None:
-    """Re-raise a cancellation that a library swallowed.
-
-    On Python 3.11 `asyncio.wait_for` (used inside nats-py's fetch) returns the result instead of raising
-    when cancellation races with completion; the task then keeps running with `cancelling() > 0`.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError()
-
-
-def _stored(msg: Any) -> StoredMessage:
-    """`core.log.stored_from_msg`, reading only the stream sequence from the ack subject when the writer
-    stamped the event time (every Bosun append does); anything else takes the library's full parse."""
-    hdrs: dict[str, str] | None = msg.headers
-    when = hdrs.get(H.TIME) if hdrs else None
-    if hdrs and when:
-        tokens = (msg.reply or "").split(".")
-        if len(tokens) == _ACK_TOKENS and tokens[0] == "$JS" and tokens[1] == "ACK":
-            return StoredMessage(int(tokens[_ACK_STREAM_SEQ]), msg.subject, dict(hdrs), msg.data, float(when))
-    return stored_from_msg(msg)
-
-
-_ACK_TOKENS = 9
-"""`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`"""
-_ACK_STREAM_SEQ = 5
 
 
 class _Reset(Exception):
@@ -171,24 +143,19 @@ class Projector:
     # ---- consuming ------------------------------------------------------------------------------------
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        psub = await self._bind()
+        feed = await self._bind()
         try:
             while not stop.is_set():
-                try:
-                    msgs = await psub.fetch(BATCH, timeout=FETCH_TIMEOUT)
-                except nats.errors.TimeoutError:
-                    msgs = []
-                _honour_cancellation()
-                if msgs:
-                    await self._apply(msgs)
+                deliveries = await feed.take(BATCH, timeout=FETCH_TIMEOUT)
+                if deliveries:
+                    await self._apply(feed, deliveries)
         finally:
-            with contextlib.suppress(Exception):
-                await psub.unsubscribe()
+            await feed.stop()
 
-    async def _apply(self, msgs: list[Any]) -> None:
+    async def _apply(self, feed: Feed, deliveries: list[Delivery]) -> None:
         async with self._lock:
             before = self.writer.checkpoint
-            stored = sorted({m.seq: m for m in map(_stored, msgs) if m.seq > before}.values(),
+            stored = sorted({d.stored.seq: d.stored for d in deliveries if d.stored.seq > before}.values(),
                             key=lambda m: m.seq)
             if stored and not await self._in_order(before, stored):
                 raise _Reset()
@@ -197,7 +164,7 @@ class Projector:
             telemetry.project_spans(stored, started)
             # acked only once durable, redelivered ones (<= checkpoint) too: the consumer acks cumulatively,
             # so acking the last delivery acks the whole batch (and anything delivered before it)
-            await msgs[-1].ack()
+            await feed.ack(deliveries[-1])
             if after > before:
                 await self._announce()
 
@@ -214,7 +181,7 @@ class Projector:
             log.warning("projector saw messages out of order; restarting from checkpoint", checkpoint=checkpoint)
         return stored == seqs
 
-    async def _bind(self) -> pull.Puller:
+    async def _bind(self) -> Feed:
         """Bind the durable consumer, recreating it from the checkpoint unless that is provably safe.
 
         Kept when nothing is pending and it has acked no further than the checkpoint: it then redelivers
@@ -237,7 +204,9 @@ class Projector:
                 await jsm.delete_consumer(stream, self.durable)
             await jsm.add_consumer(stream, self._config(checkpoint))
             self._reset = False
-        return await pull.Puller.bind(self.log.nc, stream, self.durable)
+        feed = Feed(self.log.nc, stream, self.durable, batch=BATCH)
+        await feed.start()
+        return feed
 
     def _config(self, checkpoint: int) -> api.ConsumerConfig:
         return api.ConsumerConfig(

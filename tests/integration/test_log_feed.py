@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+import nats.js.errors
 import pytest
 from nats.js import api
 
@@ -58,5 +59,19 @@ async def test_feed_delivers_in_order_redelivers_unacked_and_survives_request_ex
         assert [d.stored.seq for d in again] == [appended[-1]]
         await feed.ack(again[0])
         assert await feed.take(5, timeout=1.5) == []
+    finally:
+        await feed.stop()
+
+
+async def test_feed_raises_once_its_consumer_is_gone(log: Log) -> None:
+    await ensure_consumer(log.jsm, log.stream, api.ConsumerConfig(durable_name="gone", ack_policy=api.AckPolicy.ALL))
+    feed = Feed(log.nc, log.stream, "gone", batch=8, expires=5.0)
+    await feed.start()
+    try:
+        assert await feed.take(8, timeout=0.2) == []
+        await log.jsm.delete_consumer(log.stream, "gone")
+        with pytest.raises(nats.js.errors.NotFoundError):
+            for _ in range(50):  # the open request ends with "consumer deleted", or the next finds no one
+                await feed.take(8, timeout=0.2)
     finally:
         await feed.stop()

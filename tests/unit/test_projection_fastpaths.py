@@ -16,11 +16,11 @@ from actors.capacity import CapacityGranted
 from core import codec, subjects, wire
 from core import headers as H
 from core.events import Condition, SpecApplied, StatusUpdated
+from core.feed import stored_from_delivery
 from core.log import StoredMessage, stored_from_msg
 from core.names import Ref
 from core.replicas import StartReplica
 from projections import reducer, telemetry, timeline
-from projections.projector import _stored
 
 DEP = Ref("modeldeployment", "team-a", "chat")
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -76,7 +76,7 @@ def delivery(seq: int, headers: dict[str, str] | None, reply: str | None = None)
     delivery(46, {H.TIME: "1700000000.25"}, "$JS.ACK.dom.acchash.BOSUN.projector.1.46.46.1700000000123456789.0.r"),
 ])
 def test_stored_message_of_a_delivery_is_the_librarys(msg: Msg) -> None:
-    assert _stored(msg) == stored_from_msg(msg)
+    assert stored_from_delivery(msg.subject, msg.reply, dict(msg.headers or {}), msg.data) == stored_from_msg(msg)
 
 
 def stored(seq: int, subject: str, event: Any, **hdrs: str) -> StoredMessage:
