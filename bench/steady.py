@@ -5,29 +5,30 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
+import msgspec
 
-from bench.burst import NS, POOL, manifest, start_watch
+from bench.burst import NS, POOL, http_session, manifest, start_watch
 from bench.plane import Plane
 from bench.stats import summary_ms
 
 
 async def run_steady(plane: Plane, rate: float, seconds: float) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {plane.token}"}
     n = int(rate * seconds)
     declared: dict[str, float] = {}
     ready: dict[str, float] = {}
     applied: list[float] = []
-    async with httpx.AsyncClient(base_url=plane.url, headers=headers, timeout=30,
-                                 limits=httpx.Limits(max_connections=64)) as http:
-        (await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)).raise_for_status()
+    async with http_session(plane, 64) as http:
+        async with http.put("/v1/namespaces/infra/gpupools/bench-pool", data=msgspec.json.encode(POOL)) as r:
+            r.raise_for_status()
         watch, watcher = await start_watch(plane, n, ready, seconds + 120)
 
         async def apply(i: int) -> None:
             declared[f"d{i}"] = t0 = time.monotonic()
-            r = await http.put(f"/v1/namespaces/{NS}/modeldeployments/d{i}", json=manifest(i))
-            applied.append(time.monotonic() - t0)
-            r.raise_for_status()
+            async with http.put(f"/v1/namespaces/{NS}/modeldeployments/d{i}",
+                                data=msgspec.json.encode(manifest(i))) as r:
+                await r.read()
+                applied.append(time.monotonic() - t0)
+                r.raise_for_status()
 
         tasks = []
         start = time.monotonic()
