@@ -14,7 +14,6 @@ import heapq
 from collections import deque
 import os
 import time
-from typing import Any
 
 import nats.js.errors
 import structlog

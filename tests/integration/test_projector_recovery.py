@@ -10,6 +10,7 @@ import functools
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,19 @@ async def fill(log: Log, deployments: int, start: int = 0) -> None:
 
 async def caught_up(reads: ReadModel, log: Log) -> bool:
     return await reads.checkpoint() == await log.last_seq()
+
+
+@contextlib.asynccontextmanager
+async def projected(log: Log, nats_url: str, db_dir: Path, deployments: int) -> AsyncIterator[ReadModel]:
+    """`deployments` written and projected by a projector that has stopped again; the read model open."""
+    await fill(log, deployments)
+    reads = await ReadModel.open(db_dir, log.nc)
+    try:
+        async with running(nats_url, db_dir):
+            await eventually(lambda: caught_up(reads, log))
+        yield reads
+    finally:
+        await reads.close()
 
 
 async def assert_equals_rebuild(log: Log, live_dir: Path, tmp_path: Path) -> None:
@@ -94,11 +108,7 @@ async def test_kill_9_mid_batch_then_restart(log: Log, nats_url: str, tmp_path: 
 
 async def test_redelivered_messages_are_skipped(log: Log, nats_url: str, tmp_path: Path) -> None:
     db_dir = tmp_path / "live"
-    await fill(log, 20)
-    reads = await ReadModel.open(db_dir, log.nc)
-    try:
-        async with running(nats_url, db_dir):
-            await eventually(lambda: caught_up(reads, log))
+    async with projected(log, nats_url, db_dir, 20):
         before = dump(db_dir)
         # rewind the durable consumer to the very beginning: everything is delivered a second time
         await log.jsm.delete_consumer(log.stream, projector.DURABLE)
@@ -114,18 +124,12 @@ async def test_redelivered_messages_are_skipped(log: Log, nats_url: str, tmp_pat
         async with running(nats_url, db_dir):
             await eventually(all_redelivered_and_acked)
         assert dump(db_dir) == before
-    finally:
-        await reads.close()
 
 
 async def test_a_consumer_acking_per_message_is_replaced_without_loss(log: Log, nats_url: str,
                                                                       tmp_path: Path) -> None:
     db_dir = tmp_path / "live"
-    await fill(log, 10)
-    reads = await ReadModel.open(db_dir, log.nc)
-    try:
-        async with running(nats_url, db_dir):
-            await eventually(lambda: caught_up(reads, log))
+    async with projected(log, nats_url, db_dir, 10) as reads:
         # as an older projector left it: explicit per-message acks, positioned right after the checkpoint
         await log.jsm.delete_consumer(log.stream, projector.DURABLE)
         await log.jsm.add_consumer(log.stream, api.ConsumerConfig(
@@ -136,8 +140,6 @@ async def test_a_consumer_acking_per_message_is_replaced_without_loss(log: Log, 
             await eventually(lambda: caught_up(reads, log))
             info = await log.jsm.consumer_info(log.stream, projector.DURABLE)
             assert info.config.ack_policy == api.AckPolicy.ALL
-    finally:
-        await reads.close()
     await assert_equals_rebuild(log, db_dir, tmp_path)
 
 
@@ -167,19 +169,13 @@ async def test_live_rebuild_swaps_generations_under_readers(log: Log, nats_url: 
 
 async def test_offline_rebuild_then_projector_resumes(log: Log, nats_url: str, tmp_path: Path) -> None:
     db_dir = tmp_path / "live"
-    await fill(log, 10)
-    reads = await ReadModel.open(db_dir, log.nc)
-    try:
-        async with running(nats_url, db_dir):
-            await eventually(lambda: caught_up(reads, log))
+    async with projected(log, nats_url, db_dir, 10) as reads:
         summary = await rebuild(log, db_dir)
         assert summary.generation == 2 and summary.seq == await log.last_seq()
         await fill(log, 5, start=10)
         async with running(nats_url, db_dir):
             await eventually(lambda: caught_up(reads, log))
             assert generations.on_disk(db_dir) == [2] and reads.generation == 2
-    finally:
-        await reads.close()
     await assert_equals_rebuild(log, db_dir, tmp_path)
 
 
