@@ -244,7 +244,7 @@ class Host:
         log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
         for cell in list(self.cells.values()):
             self._tick(cell)
-        for token, _ in list(self.timers):
+        for _, token in list(self.timers):
             if token not in self.cells:
                 self._tick(await self._cell(Ref.parse(token)))
 

@@ -96,7 +96,7 @@ def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
     """Fold a batch of answers in one pass: the pending queue is filtered once, not once per answer."""
     with state.allocations.mutate() as allocations, state.answered.mutate() as answered:
         allocated = state.allocated
-        done = set()
+        done: set[tuple[str, int]] = set()
         for a in answers:
             done.add((a.requester, a.request_id))
             answered[a.requester] = max(a.request_id, answered.get(a.requester, 0))
@@ -107,9 +107,9 @@ def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
                 elif held:
                     del allocations[a.requester]
                 allocated += a.gpus - held
-        pending = tuple(p for p in state.pending if (p.requester, p.request_id) not in done)
-        return replace(state, allocations=allocations.finish(), allocated=allocated,
-                       answered=answered.finish(), pending=pending)
+        new_allocations, new_answered = allocations.finish(), answered.finish()
+    pending = tuple(p for p in state.pending if (p.requester, p.request_id) not in done)
+    return replace(state, allocations=new_allocations, allocated=allocated, answered=new_answered, pending=pending)
 
 
 def decide(state: Pool, now: float, ctx: Context) -> Decision:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 import actors  # noqa: F401
 from actors.host import Host
-from actors.persistence import Persistence
+from actors.persistence import Checkpoint, Persistence
 from core import log as corelog
 from core.log import Log
 from core.names import Ref
@@ -112,3 +113,24 @@ async def test_a_passivated_resource_waiting_on_a_timer_still_wakes_after_a_rest
         stop.set()
         stop_sim.set()
         await asyncio.gather(task, driver)
+
+
+async def test_timers_kept_in_checkpoints_are_armed_before_catch_up(log: Log) -> None:
+    """A kept timer that is not due yet when the host catches up: its actor is loaded and decides once."""
+    dep = Ref("modeldeployment", "team-a", "later")
+    await apply(log, dep, deployment_spec(1), 1)
+    persistence = Persistence(log)
+    await persistence.open()
+    for p in range(16):
+        await persistence.write_checkpoint(p, Checkpoint(seq=0, timers={dep.token: time.time() + 3600}))
+    host, task, stop = await _run_host(log, idle=30)
+    try:
+        await eventually(lambda: _caught_up_with(host, dep))
+        assert not task.done() and any(token == dep.token for _, token in host.timers)
+    finally:
+        stop.set()
+        await task
+
+
+async def _caught_up_with(host: Host, ref: Ref) -> bool:
+    return host.caught_up.is_set() and ref.token in host.cells
