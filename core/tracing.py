@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
