@@ -12,6 +12,7 @@ from core.events import StatusUpdated
 from core.feed import Feed, ensure_consumer
 from core.log import Conflict, Log, Unavailable
 from core.names import Ref
+from tests.conftest import eventually
 
 REF = Ref("modeldeployment", "team-a", "chat")
 
@@ -43,7 +44,10 @@ async def test_feed_delivers_in_order_redelivers_unacked_and_survives_request_ex
     await feed.start()
     try:
         assert await feed.take(10, timeout=0.2) == []
-        await asyncio.sleep(0.5)  # let the open pull request expire on the server (its 408 is handled)
+        async def expired() -> bool:  # the open pull request ended on the server and its 408 was handled
+            return feed.outstanding == 0
+
+        await eventually(expired, timeout=5)
         appended = [(await log.append(subjects.ctl(REF, "deployments"), status(i))).seq for i in range(40)]
         got: list[int] = []
         while len(got) < 40:

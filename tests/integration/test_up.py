@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from gateway import procs
+from tests.conftest import eventually
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 COMPONENTS = ("controller", "projector", "driver-sim", "gateway")
@@ -110,7 +111,7 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
         await client.flush()
         with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
             await client.request("$JS.API.STREAM.INFO.BOSUN", b"", timeout=1)
-        await wait_async(lambda: len(errors) >= 2, 5)
+        await eventually(lambda: at_least(errors, 2), timeout=5)
         text = " ".join(str(e) for e in errors).lower()
         assert "permissions violation" in text
         assert "bosun.ev.foo.bar.baz.spec" in text and "$js.api.stream.info.bosun" in text
@@ -119,14 +120,6 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
         with pytest.raises(nats.js.errors.NotFoundError):  # the intent leaves only its audit record
             await jsm.get_last_msg("BOSUN", "bosun.ev.foo.bar.baz.spec")
         await sub.unsubscribe()
-
-
-async def wait_async(cond: object, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def restarted(up: Up, name: str, old: int) -> int:
@@ -162,3 +155,8 @@ def test_second_up_on_the_same_data_dir_is_refused(up: Up) -> None:
     assert "already running" in second.stderr
     assert http_get(up.url + "/healthz")[0] == 200
     assert (up.data / "connection.json").exists()
+
+
+async def at_least(items: list[object], n: int) -> bool:
+    """An `eventually` check: `items` has grown to `n`."""
+    return len(items) >= n

@@ -10,8 +10,9 @@ import nats
 import nats.errors
 import pytest
 
+from tests.conftest import eventually
 from tests.integration.test_governance_support import TOKENS, md, write_policy
-from tests.integration.test_up import internal_and_client, wait_async
+from tests.integration.test_up import at_least, internal_and_client
 from tests.integration.test_up_support import Up, http_get
 
 
@@ -50,7 +51,7 @@ async def test_policy_is_enforced_and_clients_cannot_write_purge_or_command(gove
             await client.request("$JS.API.STREAM.PURGE.BOSUN", b"{}", timeout=1)
         with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
             await client.request("$JS.API.STREAM.DELETE.BOSUN", b"", timeout=1)
-        await wait_async(lambda: len(errors) >= 5, 5)
+        await eventually(lambda: at_least(errors, 5), timeout=5)
         text = " ".join(str(e) for e in errors).lower()
         for subject in ("bosun.cmd.sim.modeldeployment.team-a.chat", "bosun.ev.modeldeployment.team-a.chat.spec",
                         "bosun.audit.team-a", "$js.api.stream.purge.bosun", "$js.api.stream.delete.bosun"):

@@ -35,8 +35,8 @@ def test_restart_kills_leftovers_recorded_in_pidfiles(tmp_path: Path) -> None:
     data = (tmp_path / "data").resolve()
     run = data / "run"
     run.mkdir(parents=True)
-    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "--data", str(data)])
-    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    stray = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()", "--data", str(data)])
+    unrelated = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
     procs.write_pidfile(run, "controller", stray.pid)
     procs.write_pidfile(run, "projector", unrelated.pid)  # a reused pid: not ours, must survive
     nats = natsserver.start(data)  # a leftover server on the very store `bosun up` will use

@@ -1,0 +1,44 @@
+"""Pipelined audit records against a real nats-server: stored in submission order, awaited by `drain`,
+failures only logged."""
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from core import log as corelog
+from core import natsserver, subjects
+from core.log import Log
+from gateway.auditlog import AuditRecord, Recorder
+
+
+def record(name: str) -> AuditRecord:
+    return AuditRecord(time=0.0, principal="p", verb="apply", kind="ModelDeployment", namespace="demo",
+                       name=name, decision="allowed")
+
+
+async def test_submit_returns_at_once_and_drain_waits_for_the_records_in_order(log: Log) -> None:
+    recorder = Recorder(log)
+    for name in ("a", "b", "c", "d", "e"):
+        recorder.submit(record(name))
+    assert recorder._pending  # noqa: SLF001 - nothing was awaited yet
+    await recorder.drain()
+    stored = [msgspec.json.decode(m.data, type=AuditRecord).name async for m in log.read(subjects.audit("demo"))]
+    assert stored == ["a", "b", "c", "d", "e"]
+
+
+async def test_drain_gives_up_after_its_timeout_and_failures_are_swallowed(nats_server: natsserver.Server) -> None:
+    nc = await corelog.connect(nats_server.url(), "test")
+    try:
+        failing = Recorder(Log(nc))  # no stream listens on the audit subjects: the publish is refused
+        failing.submit(record("y"))
+        await failing.drain()  # logged, not raised
+        nats_server.stop()  # now nothing answers at all: the record stays in flight
+        slow = Recorder(Log(nc))
+        slow.submit(record("x"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await slow.drain(timeout=0.05)
+        assert loop.time() - started < 1 and slow._pending  # noqa: SLF001
+    finally:
+        await nc.close()
