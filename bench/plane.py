@@ -14,6 +14,8 @@ from typing import Self
 
 import httpx
 
+from gateway.client import discover
+
 
 class Plane:
     def __init__(self, *args: str) -> None:
@@ -60,11 +62,11 @@ class Plane:
 
     @property
     def url(self) -> str:
-        return self.conn["http"]
+        return discover(None, None, self.data).server
 
     @property
     def token(self) -> str:
-        return Path(self.conn["tokenFile"]).read_text().strip()
+        return discover(None, None, self.data).token or ""
 
     @property
     def client_nats(self) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import procs
+from gateway.client import discover
 
 BOSUN = str(Path(sys.executable).parent / "bosun")
 T = TypeVar("T")
@@ -87,11 +88,11 @@ class Up:
 
     @property
     def url(self) -> str:
-        return self.conn["http"]
+        return discover(None, None, self.data).server
 
     @property
     def token(self) -> str:
-        return Path(self.conn["tokenFile"]).read_text().strip()
+        return discover(None, None, self.data).token or ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
