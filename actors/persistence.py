@@ -1,8 +1,8 @@
 """What a controller host keeps between incarnations: actor snapshots, and per partition a checkpoint
 (the stream sequence every snapshot covers) with the timers of actors not in memory.
 
-Snapshots are written many at a time (a flush can hold tens of thousands of dirty actors); each put is
-a plain JetStream publish on the bucket's subject, acknowledged through the log's shared ack inbox.
+Snapshots are written many at a time (a flush can hold tens of thousands of dirty actors), through the
+log's shared reply inbox.
 Timers ride in the checkpoint so a passivated resource waiting on one (a placement retry) still wakes
 after a restart, although nothing loads it until then.
 """
@@ -93,9 +93,7 @@ class Persistence:
         token = cell.ref.token
         if self.keys is not None:
             self.keys.add(token)  # before the put: a reload racing it must ask the bucket
-        ack = await self.log.replies.publish(f"$KV.{corelog.SNAPSHOTS}.{token}", cell.snapshot(), {})
-        if ack.error is not None:
-            raise corelog.Unavailable(f"snapshot of {token} refused: {ack.error.description}")
+        await self.log.kv_put(corelog.SNAPSHOTS, token, cell.snapshot())
         cell.saved = max(cell.saved, version)
 
     # ---- checkpoints ---------------------------------------------------------------------------------

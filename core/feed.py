@@ -140,7 +140,7 @@ class Feed:
             self._wake()
             return
         self.outstanding = max(0, self.outstanding - 1)
-        self.buffer.append(Delivery(stored_from_delivery(msg.subject, msg.reply, dict(hdrs) if hdrs else {},
+        self.buffer.append(Delivery(stored_from_delivery(msg.subject, msg.reply, hdrs or {},
                                                          msg.data), msg.reply))
         self._wake()
 

@@ -104,6 +104,12 @@ class Log:
     async def kv(self, bucket: str) -> KeyValue:
         return await self.js.key_value(bucket)
 
+    async def kv_put(self, bucket: str, key: str, value: bytes) -> None:
+        """`KeyValue.put` through the shared reply inbox: many puts can be in flight at once."""
+        ack = await self.replies.publish(f"$KV.{bucket}.{key}", value, {})
+        if ack.error is not None:
+            raise Unavailable(f"{bucket}/{key} not stored: {ack.error.description}")
+
     async def append(self, subject: str, event: Event, *, now: float | None = None,
                      expected_last_subject_seq: int | None = None, msg_id: str | None = None,
                      extra: dict[str, str] | None = None, expected_subject: str | None = None) -> Appended:
