@@ -5,6 +5,7 @@ no pool is over-allocated (checked in the sim driver's durable world, the data p
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -53,8 +54,8 @@ class Burst(threading.Thread):
             for replicas in (1, 2):  # create, then scale: two intents per resource
                 try:
                     code, body = put(self.url, self.token, deployment(f"d{i}", replicas))
-                except OSError:
-                    continue  # the gateway died mid-request: not accepted
+                except (OSError, http.client.HTTPException):
+                    continue  # the gateway died mid-request or mid-response: not known to be accepted
                 if code == 202:
                     self.accepted[f"d{i}"] = body["generation"]
         self.done.set()
