@@ -6,13 +6,21 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: up test clean-venv
+.PHONY: up test lint clean-venv
 
 up: $(VENV)/.stamp-run
 	$(BIN)/bosun up $(ARGS)
 
-test: $(VENV)/.stamp-test
+test: lint
 	$(BIN)/pytest -q $(ARGS)
+
+# ruff (rules in pyproject.toml), mypy --strict on core/ actors/ projections/, and the import-linter
+# contracts: layers cli -> gateway -> projections -> actors -> core, dataplane and supervisor on core only,
+# pure modules without I/O, no import cycles.
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

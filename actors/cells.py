@@ -35,8 +35,25 @@ _encoder = msgspec.json.Encoder()
 class Cell:
     """A resource's actor while it is in memory."""
 
-    __slots__ = ("ref", "controller", "state", "hwm", "own", "ctl_seq", "cmd_seqs", "wake_at", "failures",
-                 "causes", "queue", "running", "version", "saved", "idle_since", "trace", "ctl_subject")
+    __slots__ = (
+        "causes",
+        "cmd_seqs",
+        "controller",
+        "ctl_seq",
+        "ctl_subject",
+        "failures",
+        "hwm",
+        "idle_since",
+        "own",
+        "queue",
+        "ref",
+        "running",
+        "saved",
+        "state",
+        "trace",
+        "version",
+        "wake_at",
+    )
 
     def __init__(self, ref: Ref, controller: Controller[Any], snapshot: Snapshot | None = None) -> None:
         self.ref = ref

@@ -4,8 +4,9 @@ Registering a Controller is all the runtime needs; tests can build their own reg
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 

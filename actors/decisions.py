@@ -65,4 +65,4 @@ def backoff(attempt: int, seed: str, base: float = 0.5, cap: float = 30.0) -> fl
     """Exponential backoff with full jitter, deterministic in (seed, attempt) so replays agree."""
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     digest = hashlib.blake2b(f"{seed}/{attempt}".encode(), digest_size=8).digest()
-    return ceiling * (int.from_bytes(digest, "big") / 2**64)
+    return float(ceiling * (int.from_bytes(digest, "big") / 2**64))

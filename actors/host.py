@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections import deque
 import os
 import time
+from collections import deque
 
 import nats.js.errors
 import structlog
@@ -185,7 +185,7 @@ class Host:
             parsed = subjects.parse(stored.subject)
             info = kinds.get(parsed.ref.kind)
             event = codec.decode(info, stored.data, stored.headers)
-        except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
+        except (ValueError, KeyError, Exception) as e:
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             return
         mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
@@ -316,7 +316,7 @@ class Host:
             return
         try:
             cell.fold_delivered(stored.seq, stored.subject, event)
-        except Exception as e:  # noqa: BLE001 - isolate: one bad fold marks one resource
+        except Exception as e:
             log.error("evolve failed; event skipped", **_ids(cell), seq=stored.seq, error=repr(e))
             return
         if H.TRACEPARENT in stored.headers:
@@ -347,7 +347,7 @@ class Host:
         now = time.time()
         try:
             decision = cell.controller.decide(cell.state, now, self.context)
-        except Exception as e:  # noqa: BLE001 - failure isolation: this resource degrades, others go on
+        except Exception as e:
             await self._failed(cell, now, e)
             return
         self.stats["decisions"] += 1
@@ -393,7 +393,7 @@ class Host:
         while not stop.is_set():
             now = time.time()
             while self.timers and self.timers[0][0] <= now:
-                when, token = heapq.heappop(self.timers)
+                _, token = heapq.heappop(self.timers)
                 cell = self.cells.get(token)
                 if cell is None:
                     ref = Ref.parse(token)

@@ -70,7 +70,7 @@ class Persistence:
             if entry is None:  # the watcher's "caught up" marker
                 break
             keys.append(entry.key)
-        await watcher.stop()
+        await watcher.stop()  # type: ignore[no-untyped-call]
         return keys
 
     async def load(self, token: str) -> bytes | None:

@@ -180,7 +180,8 @@ async def run_coldstart(n: int, events_per_resource: int) -> dict[str, Any]:
         last = s.last
         return {
             "resources": n, "events_per_resource": events_per_resource, "events": last,
-            "seed_seconds": round(s.seconds, 2), "seed_events_per_second": round(last / s.seconds) if s.seconds else None,
+            "seed_seconds": round(s.seconds, 2),
+            "seed_events_per_second": round(last / s.seconds) if s.seconds else None,
             "catch_up_without_snapshots_seconds": round(cold, 3),
             "events_per_second_cold": round(last / cold) if cold else None,
             "actors_loaded_cold": actors_loaded,

@@ -106,8 +106,8 @@ def run_describe(resources: int, samples: int) -> dict[str, Any]:
 
 
 def report(work: Path, port: int, resources: int, samples: int) -> dict[str, Any]:
+    from cli.describe import gather, render
     from gateway.client import Client, Connection
-    from gateway.describe import gather, render
 
     token = _wait_token(work / "admin.token")
     client = Client(Connection(f"http://127.0.0.1:{port}", token))
@@ -145,12 +145,6 @@ def _wait_up(client: Any) -> None:
         try:
             client.get("modeldeployments", "team-0", "md-0")
             return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             time.sleep(0.1)
     raise SystemExit("gateway did not come up")
-
-
-if __name__ == "__main__":  # kept for old notes: the scenario lives in `python -m bench describe`
-    from bench.__main__ import main
-
-    main(["describe", *sys.argv[1:]])

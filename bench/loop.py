@@ -5,7 +5,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from gateway.components import loop_factory
+from core.loops import factory as loop_factory
 
 T = TypeVar("T")
 

@@ -57,7 +57,8 @@ def peer_rebuild(n: int, events_per_resource: int) -> dict[str, Any]:
             raise RuntimeError(f"peer rebuilt {versions} events, expected {n * events_per_resource}")
         return {"library": "eventsourcing " + _version(), "persistence": "eventsourcing.sqlite (file)",
                 "aggregates": n, "events": versions, "seed_seconds": round(seeded_s, 3),
-                "rebuild_seconds": round(rebuilt, 3), "events_per_second": round(versions / rebuilt) if rebuilt else None,
+                "rebuild_seconds": round(rebuilt, 3),
+                "events_per_second": round(versions / rebuilt) if rebuilt else None,
                 "db_bytes": db.stat().st_size}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

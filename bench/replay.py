@@ -133,11 +133,3 @@ def run_replay(events: int, resources: int, with_nats: bool = True) -> dict[str,
     if with_nats:
         result["environment_at"] = run(environment_at(resources))
     return result
-
-
-if __name__ == "__main__":  # kept for old notes: the scenario lives in `python -m bench replay`
-    import sys
-
-    from bench.__main__ import main
-
-    main(["replay", *sys.argv[1:]])

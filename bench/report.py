@@ -10,17 +10,18 @@ from typing import Any
 def table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     """Right-aligned numbers, left-aligned text, columns separated by two spaces."""
     cells = [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(c) for c in col) for col in zip(headers, *cells)]
+    widths = [max(len(c) for c in col) for col in zip(headers, *cells, strict=False)]
     numeric = [all(_is_number(row[i]) for row in rows) if rows else False for i in range(len(headers))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
+        cols = zip(row, widths, numeric, strict=False)
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in cols).rstrip()
 
     return [line(headers), *(line(r) for r in cells)]
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) or value is None
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value is None
 
 
 def _fmt(value: Any) -> str:
@@ -106,7 +107,8 @@ def _memory(doc: dict[str, Any]) -> list[str]:
              "traced B/active", "traced B/passivated", "traced B/passivated in place", "<= target"]
     rows = [[row.get(k) for k in keys] for row in doc["counts"]]
     notes = [f"  note: at {row['resources']:,} resources, {', '.join(row['runs_that_lost_leases'])} lost partition "
-             "leases (a figure that depends on them is '-')" for row in doc["counts"] if row.get("runs_that_lost_leases")]
+             "leases (a figure that depends on them is '-')"
+             for row in doc["counts"] if row.get("runs_that_lost_leases")]
     return [f"  target: <= {doc['target_bytes_per_passivated_resource']:,} bytes per passivated resource (RSS)",
             *("  " + line for line in table(heads, rows)), *notes]
 
@@ -115,8 +117,9 @@ def _peer(doc: dict[str, Any]) -> list[str]:
     rows = [[side, d["aggregates"], d["events"], d["seed_seconds"], d["rebuild_seconds"], d["events_per_second"]]
             for side, d in (("bosun (cold host, no snapshots)", doc["bosun"]),
                             (f"{doc['peer']['library']} / sqlite", doc["peer"]))]
-    return ["  " + line for line in table(["system", "aggregates", "events", "seed s", "rebuild s", "events/s"],
-                                          rows)] + [f"  ratio bosun/peer (rebuild time): {_fmt(doc['ratio_bosun_over_peer'])}"]
+    heads = ["system", "aggregates", "events", "seed s", "rebuild s", "events/s"]
+    return [*("  " + line for line in table(heads, rows)),
+            f"  ratio bosun/peer (rebuild time): {_fmt(doc['ratio_bosun_over_peer'])}"]
 
 
 TABLES: dict[str, Callable[[dict[str, Any]], list[str]]] = {"burst": _burst, "memory": _memory, "peer": _peer}

@@ -5,7 +5,8 @@ current `version` is decoded to a dict, passed through the registered upcasters 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Union, get_origin
+from collections.abc import Callable, Mapping
+from typing import Any, Union, get_origin
 
 import msgspec
 from immutables import Map

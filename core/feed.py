@@ -162,5 +162,5 @@ def stored_from_delivery(subject: str, reply: str, hdrs: dict[str, str], data: b
     when = hdrs.get(H.TIME)
     if when:
         return StoredMessage(int(tokens[5 + off]), subject, hdrs, data, float(when))
-    stamp = datetime.datetime.fromtimestamp(int(tokens[7 + off]) / 1e9, datetime.timezone.utc)  # as nats-py
+    stamp = datetime.datetime.fromtimestamp(int(tokens[7 + off]) / 1e9, datetime.UTC)  # as nats-py
     return StoredMessage(int(tokens[5 + off]), subject, hdrs, data, stamp.timestamp())

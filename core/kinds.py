@@ -5,8 +5,9 @@ resolve names through `resolve`, so a new kind needs no edits anywhere else.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 

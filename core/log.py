@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -26,6 +26,10 @@ from core import subjects
 from core.codec import encode, event_headers
 from core.events import Event
 from core.observe import observed_append
+from core.stored import Appended as Appended  # re-exported: the log's vocabulary
+from core.stored import Conflict as Conflict
+from core.stored import StoredMessage as StoredMessage
+from core.stored import Unavailable as Unavailable
 from core.wire import faster_headers
 
 WRONG_LAST_SEQUENCE = 10071
@@ -33,28 +37,6 @@ DUPLICATE_WINDOW = 120.0
 SNAPSHOTS = "bosun-snapshots"
 LEASES = "bosun-leases"
 CHECKPOINTS = "bosun-checkpoints"
-
-
-class Conflict(Exception):
-    """The subject moved on since the writer looked: someone else wrote first (409)."""
-
-
-class Unavailable(Exception):
-    """The log could not be reached (503)."""
-
-
-class StoredMessage(msgspec.Struct, frozen=True):
-    seq: int
-    subject: str
-    headers: dict[str, str]
-    data: bytes
-    time: float
-    """Writer's event time (Bosun-Time), falling back to the server's timestamp."""
-
-
-class Appended(msgspec.Struct, frozen=True):
-    seq: int
-    duplicate: bool
 
 
 async def connect(url: str, name: str, **options: Any) -> NATS:
@@ -90,7 +72,8 @@ class Log:
         """
         replicas = replicas or int(os.environ.get("BOSUN_STREAM_REPLICAS", "1"))
         config = api.StreamConfig(
-            name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT], storage=api.StorageType.FILE,
+            name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT],
+            storage=api.StorageType.FILE,
             num_replicas=replicas, duplicate_window=DUPLICATE_WINDOW, allow_direct=True, max_msg_size=1 << 20,
         )
         try:
@@ -180,7 +163,7 @@ class Log:
         return int(info.state.last_seq)
 
     async def read(self, filter_subject: str, start_seq: int = 1, up_to_seq: int | None = None,
-                   batch: int = 1024) -> AsyncIterator[StoredMessage]:
+                   batch: int = 1024) -> AsyncGenerator[StoredMessage, None]:
         """Messages on `filter_subject` from `start_seq` (through `up_to_seq`), in stream order.
 
         Uses direct-get batches, so a long history streams without creating a consumer.
@@ -200,14 +183,14 @@ class Log:
                 return
             seq = last + 1
 
-    async def _direct_batch(self, filter_subject: str, seq: int, batch: int) -> AsyncIterator[StoredMessage]:
+    async def _direct_batch(self, filter_subject: str, seq: int, batch: int) -> AsyncGenerator[StoredMessage, None]:
         req = {"seq": seq, "next_by_subj": filter_subject, "batch": batch}
         async with contextlib.aclosing(self._direct(req)) as replies:
             async for message, _ in replies:
                 if message is not None:
                     yield message
 
-    async def _direct(self, req: dict[str, Any]) -> AsyncIterator[tuple[StoredMessage | None, dict[str, str]]]:
+    async def _direct(self, req: dict[str, Any]) -> AsyncGenerator[tuple[StoredMessage | None, dict[str, str]], None]:
         """One direct-get batch request: yields (message, headers) per message, then (None, end headers).
 
         The end is a status message: 204 end of batch, 404 nothing (more) to read; others are failures.
@@ -217,7 +200,7 @@ class Log:
             while True:
                 try:
                     msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), 10)
-                except asyncio.TimeoutError as e:
+                except TimeoutError as e:
                     raise Unavailable("direct get timed out") from e
                 hdrs = dict(msg.headers or {})
                 status = hdrs.get("Status")

@@ -13,8 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 INTERNAL_USER = "bosun"
 CLIENT_USER = "client"
@@ -99,7 +101,7 @@ class Server:
 
 def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: str = "bosun",
           cluster: str = "", log: Path | None = None, timeout: float = 20,
-          preexec: object = None) -> Server:
+          preexec: Callable[[], Any] | None = None) -> Server:
     """Start nats-server with its store under `workdir/nats`; returns once it accepts connections."""
     stop_leftover(workdir)
     store = workdir / "nats"
@@ -109,9 +111,9 @@ def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: 
     conf = workdir / "nats.conf"
     conf.write_text(config(store, port, creds, run, name, cluster))
     os.chmod(conf, 0o600)
-    out = open(log or workdir / "nats.log", "ab")
+    out = open(log or workdir / "nats.log", "ab")  # noqa: SIM115 - closed once the child holds it
     proc = subprocess.Popen([binary(), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
-                            preexec_fn=preexec)  # type: ignore[arg-type]
+                            preexec_fn=preexec)
     out.close()
     (run / "nats.pid").write_text(str(proc.pid))
     ports_file = run / f"nats-server_{proc.pid}.ports"

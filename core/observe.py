@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from core import headers as H
 from core import metrics, subjects, tracing
 from core.names import Ref
+from core.stored import Conflict
 
 
 def _where(subject: str) -> tuple[Ref | None, str]:
@@ -48,8 +49,6 @@ def observed_append(subject: str, hdrs: dict[str, str]) -> Iterator[Callable[[in
             tracing.inject(hdrs)
             yield functools.partial(tracing.set_seq, sp)
     except Exception as e:
-        from core.log import Conflict
-
         if isinstance(e, Conflict):
             metrics.OCC_CONFLICTS.labels(slice_).inc()
         raise

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any
@@ -24,8 +24,16 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import (Link, NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode,
-                                 TraceFlags)
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 from core.names import Ref
 
@@ -37,7 +45,8 @@ _NO_PARENT = otel_context.Context()
 _ids = RandomIdGenerator()
 _sdk = False
 _UNKNOWN = object()
-_fields: ContextVar[Mapping[str, Any]] = ContextVar("bosun_span_fields", default={})
+_fields: ContextVar[Mapping[str, Any]] = ContextVar(
+    "bosun_span_fields", default={})  # noqa: B039 - never mutated: set() replaces it
 """The current span's log fields: one context variable, merged into log lines by `merge_log_fields`."""
 
 
@@ -186,7 +195,7 @@ def _recorded(name: str, parent: str | None, links: Iterable[str], ref: Ref | No
 class _IdSpan(NonRecordingSpan):
     """A non-recording span that knows its own traceparent (no int/hex round trips on the hot path)."""
 
-    def __init__(self, trace_hex: str, span_hex: str, flags: str) -> None:  # noqa: D107 - no super(): lazy
+    def __init__(self, trace_hex: str, span_hex: str, flags: str) -> None:
         self.traceparent = f"00-{trace_hex}-{span_hex}-{flags}"
         self.trace_hex = trace_hex
         self._span_context: SpanContext | None = None
@@ -207,7 +216,7 @@ class _IdOnly:
     so appends inside stamp it. Keeps propagation and log trace ids at a few microseconds per span
     (a recording span costs tens): every message the controller and projector handle opens one."""
 
-    __slots__ = ("span", "_otel_token", "_fields_token")
+    __slots__ = ("_fields_token", "_otel_token", "span")
 
     def __init__(self, parent: str | None, ref: Ref | None, seq: int | None, root: bool) -> None:
         up = _well_formed(parent)
@@ -246,7 +255,7 @@ def log_fields() -> Mapping[str, Any]:
     return _fields.get()
 
 
-def merge_log_fields(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def merge_log_fields(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the current span's identity into the line (explicit keys win)."""
     for key, value in _fields.get().items():
         event.setdefault(key, value)

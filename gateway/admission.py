@@ -18,9 +18,8 @@ from typing import Literal, NamedTuple
 import msgspec
 
 from core import headers as H
-from core import subjects, tracing
+from core import kinds, subjects, tracing
 from core.events import DeletionRequested, Event, SpecApplied
-from core import kinds
 from core.kinds import KindInfo
 from core.log import Appended, Conflict, Log, StoredMessage, Unavailable
 from core.names import CLUSTER_NS, Ref

@@ -68,7 +68,7 @@ class Changes:
         async with self._cond:
             try:
                 await asyncio.wait_for(self._cond.wait_for(lambda: self.closed or self.seq > after), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             return self.seq
 

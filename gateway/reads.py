@@ -11,13 +11,13 @@ from litestar.params import Parameter
 
 from core.kinds import KindInfo
 from core.names import CLUSTER_NS, Ref
+from gateway import envtravel
 from gateway.auth import Principal
 from gateway.errors import ApiError, malformed, not_found
 from gateway.http import gateway
-from gateway import envtravel
 from gateway.timetravel import object_at
-from projections import selectors
 from gateway.validation import ref_of, resolve_kind
+from projections import selectors
 
 RESOURCE = "/v1/namespaces/{ns:str}/{kind:str}/{name:str}"
 MIN_VERSION_WAIT = 10.0

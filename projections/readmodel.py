@@ -7,6 +7,7 @@ Before any projector ran there is no generation and every query answers empty.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -207,11 +208,11 @@ class ReadModel:
                 quiet_since = loop.time()
                 yield None
 
-    async def resource_gauges(self) -> list[tuple[str, str, str, str, int | None, int | None]]:
+    async def resource_gauges(self) -> builtins.list[tuple[str, str, str, str, int | None, int | None]]:
         """(kind, namespace, name, phase, spec.replicas, status.readyReplicas) of every resource: `/metrics`."""
         sql = ("SELECT kind, namespace, name, phase, json_extract(object, '$.spec.replicas'), "
                "json_extract(object, '$.status.readyReplicas') FROM resources")
-        return [tuple(r) for r in await self._fetch(sql, ())]  # type: ignore[misc]
+        return [tuple(r) for r in await self._fetch(sql, ())]
 
     async def audit(self, filters: dict[str, str | None], since: float | None = None, limit: int = 100,
                     continue_token: str | None = None) -> Page:

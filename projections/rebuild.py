@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -47,7 +47,7 @@ async def catch_up(log: Log, writer: Writer, up_to: int, batch: int = BATCH) -> 
 
 def scan(log: Log, start: int, up_to: int) -> contextlib.aclosing[AsyncGenerator[StoredMessage, None]]:
     """Every stored message in [start, up_to], closed (its direct-get subscription too) even on error."""
-    return contextlib.aclosing(cast(AsyncGenerator[StoredMessage, None], log.read(ALL, start, up_to_seq=up_to)))
+    return contextlib.aclosing(log.read(ALL, start, up_to_seq=up_to))
 
 
 async def build(log: Log, db_dir: Path, up_to: int) -> tuple[int, Writer]:

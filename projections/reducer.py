@@ -26,7 +26,7 @@ from core.events import Condition, DeletionRequested, Event, FinalizerRemoved, S
 from core.names import CLUSTER_NS
 
 if TYPE_CHECKING:
-    from core.log import StoredMessage
+    from core.stored import StoredMessage
 
 CTL_PREFIX = "ctl."
 PENDING = "Pending"
@@ -76,7 +76,7 @@ def decode_parsed(message: StoredMessage, parsed: subjects.Parsed) -> Event | No
     """`decode` for a caller that already parsed the message's subject."""
     try:
         return codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers)
-    except Exception:  # noqa: BLE001 - unknown kind, bad JSON, schema mismatch or a faulty upcaster
+    except Exception:
         return None
 
 

@@ -17,7 +17,7 @@ from core.events import Event
 from projections.reducer import CTL_PREFIX, rfc3339
 
 if TYPE_CHECKING:
-    from core.log import StoredMessage
+    from core.stored import StoredMessage
 
 UNDECODABLE = "undecodable"
 _raw_json = msgspec.json.Decoder()
@@ -117,7 +117,7 @@ def _summary(event: Event | None) -> str:
         return UNDECODABLE
     try:
         return event.summary()
-    except Exception:  # noqa: BLE001 - a buggy summary() must not stop the projection
+    except Exception:
         return type(event).__name__
 
 

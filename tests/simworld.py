@@ -13,8 +13,17 @@ from actors.controller import Controller, controller_for
 from actors.decisions import Context, Decision
 from core.events import DeletionRequested, Event, SpecApplied
 from core.names import Ref
-from core.replicas import (EnsurePool, PoolReady, PoolRetired, ReplicaReady, ReplicaStarted, ReplicaStopped,
-                           RetirePool, StartReplica, StopReplica)
+from core.replicas import (
+    EnsurePool,
+    PoolReady,
+    PoolRetired,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStopped,
+    RetirePool,
+    StartReplica,
+    StopReplica,
+)
 
 
 class World:

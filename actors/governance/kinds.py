@@ -15,7 +15,7 @@ ROLEBINDING = register(KindInfo(
              Column("ROLE", lambda o: o["spec"].get("role", "")),
              Column("NAMESPACE", lambda o: o["spec"].get("namespace", "*")))))
 QUOTA = register(KindInfo(
-    name="Quota", plural="quotas", spec_type=QuotaSpec, validate=validate_quota,  # type: ignore[arg-type]
+    name="Quota", plural="quotas", spec_type=QuotaSpec, validate=validate_quota,
     columns=(Column("GPUS", lambda o: o["spec"]["limits"].get("gpus", "")),
              Column("REPLICAS", lambda o: o["spec"]["limits"].get("replicas", "")),
              Column("DEPLOYMENTS", lambda o: o["spec"]["limits"].get("deployments", "")))))

@@ -26,35 +26,35 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defa
     pass
 
 
-class PrincipalSpec(_Spec):
+class PrincipalSpec(_Spec, frozen=True):
     token_sha256: Sha256
     """Lowercase hex SHA-256 of the bearer token: the token itself is never stored."""
 
 
-class Rule(_Spec):
+class Rule(_Spec, frozen=True):
     verbs: Annotated[list[Verb], Meta(min_length=1)]
     kinds: Annotated[list[Pattern], Meta(min_length=1)]
     namespaces: Annotated[list[Pattern], Meta(min_length=1)] = msgspec.field(default_factory=lambda: ["*"])
 
 
-class RoleSpec(_Spec):
+class RoleSpec(_Spec, frozen=True):
     rules: list[Rule]
 
 
-class RoleBindingSpec(_Spec):
+class RoleBindingSpec(_Spec, frozen=True):
     principal: Name
     role: Name
     namespace: Name | None = None
     """Limit the role to this namespace; None binds it wherever its rules reach."""
 
 
-class QuotaLimits(_Spec):
+class QuotaLimits(_Spec, frozen=True):
     gpus: Limit | None = None
     replicas: Limit | None = None
     deployments: Limit | None = None
 
 
-class QuotaSpec(_Spec):
+class QuotaSpec(_Spec, frozen=True):
     limits: QuotaLimits
 
 

@@ -9,12 +9,25 @@ import msgspec
 from immutables import Map
 from msgspec.structs import replace
 
-from actors.capacity import (Answer, CapacityAnswered, CapacityGranted, CapacityRefused, CapacityRequested,
-                             pool_key)
+from actors.capacity import (
+    Answer,
+    CapacityAnswered,
+    CapacityGranted,
+    CapacityRefused,
+    CapacityRequested,
+    pool_key,
+)
 from actors.decisions import Context, Decision, Order, PoolView
 from actors.gpupool.spec import GpuPoolSpec
-from core.events import (Condition, DeletionRequested, Event, FinalizerRemoved, ReconcileFailed, SpecApplied,
-                         StatusUpdated)
+from core.events import (
+    Condition,
+    DeletionRequested,
+    Event,
+    FinalizerRemoved,
+    ReconcileFailed,
+    SpecApplied,
+    StatusUpdated,
+)
 from core.names import Ref
 from core.replicas import EnsurePool, PoolReady, PoolRetired, RetirePool
 
@@ -189,4 +202,4 @@ def finished(state: Pool) -> bool:
     return state.finalized
 
 
-__all__ = ["Pool", "initial", "evolve", "decide", "view", "status_of", "finished", "ReconcileFailed"]
+__all__ = ["Pool", "ReconcileFailed", "decide", "evolve", "finished", "initial", "status_of", "view"]

@@ -9,17 +9,35 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
-from actors.capacity import (Answer, CapacityAnswered, CapacityGranted, CapacityRefused, CapacityRequested,
-                             answers_for, pool_key)
+from actors.capacity import (
+    Answer,
+    CapacityAnswered,
+    CapacityGranted,
+    CapacityRefused,
+    CapacityRequested,
+    answers_for,
+    pool_key,
+)
 from actors.decisions import Context, Decision, Message, Order, PoolView, backoff
-from actors.modeldeployment.events import (PlacementFailed, ReplicaReplaced, ScaleDownStarted, ScaleUpCompleted,
-                                           ScaleUpStarted)
+from actors.modeldeployment.events import (
+    PlacementFailed,
+    ReplicaReplaced,
+    ScaleDownStarted,
+    ScaleUpCompleted,
+    ScaleUpStarted,
+)
 from actors.modeldeployment.spec import ModelDeploymentSpec
-from core.events import (Condition, DeletionRequested, Event, FinalizerRemoved, ReconcileFailed, SpecApplied,
-                         StatusUpdated)
+from core.events import (
+    Condition,
+    DeletionRequested,
+    Event,
+    FinalizerRemoved,
+    ReconcileFailed,
+    SpecApplied,
+    StatusUpdated,
+)
 from core.names import Ref
-from core.replicas import (ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica,
-                           StopReplica)
+from core.replicas import ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica, StopReplica
 
 CONTROLLER_NAME = "deployments"
 FINALIZER = "deployments.bosun.dev/replicas"
@@ -223,7 +241,7 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
             unschedulable = _why_unschedulable(spec, candidates, missing, state.refused)
 
     # Narrate replacements of lost replicas (the starts above already replaced them).
-    for (lost_id, why), new_id in zip(state.lost, started):
+    for (lost_id, why), new_id in zip(state.lost, started, strict=False):
         plan.events.append(ReplicaReplaced(lost=lost_id, replacement=new_id, reason=why))
 
     # Scale down surplus fresh replicas (not-ready ones first, newest first).
@@ -355,4 +373,4 @@ def finished(state: Deployment) -> bool:
     return state.finalized
 
 
-__all__ = ["Deployment", "Replica", "initial", "evolve", "decide", "status_of", "finished", "ReconcileFailed"]
+__all__ = ["Deployment", "ReconcileFailed", "Replica", "decide", "evolve", "finished", "initial", "status_of"]

@@ -19,11 +19,11 @@ from nats.js import api
 from opentelemetry.trace import SpanKind
 
 from core import codec, subjects, tracing
-from core.metrics import COMMANDS, observe_consumer, sample_every
-from core.names import Ref
 from core import headers as H
 from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
+from core.metrics import COMMANDS, observe_consumer, sample_every
+from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
 from dataplane.sim.outbox import Outbox
 from dataplane.sim.world import Cause, World
@@ -128,7 +128,7 @@ class Driver:
         try:
             ref = subjects.parse(stored.subject).ref
             cmd = codec.decode_command(stored.data, stored.headers)
-        except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
+        except Exception as e:
             logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
             await self.feed.term(delivery)
             return False

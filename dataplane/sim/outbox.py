@@ -12,6 +12,7 @@ import functools
 import operator
 import sqlite3
 from typing import Any
+
 import msgspec
 
 from core.codec import encode

@@ -16,8 +16,18 @@ import msgspec
 
 from core import subjects
 from core.names import Ref
-from core.replicas import (EnsurePool, Observation, PoolReady, PoolRetired, ReplicaLost, ReplicaReady,
-                           ReplicaStarted, ReplicaStopped, StartReplica, StopReplica)
+from core.replicas import (
+    EnsurePool,
+    Observation,
+    PoolReady,
+    PoolRetired,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStopped,
+    StartReplica,
+    StopReplica,
+)
 from dataplane.sim import outbox, store
 from dataplane.sim.capacity import PoolState, refusal
 from dataplane.sim.latency import ready_delay

@@ -50,7 +50,7 @@ def decide(s: Notebook, now: float, ctx: Context) -> Decision:
     ask = () if s.asked else (Message(pool, CapacityRequested(request_id=1, requester=me, pool=s.spec.pool, gpus=1),
                                       f"{me}/capacity"),)
     start = () if s.started or not s.granted else (Order("sim", StartReplica(
-        replica=f"{s.ref.name}-1", pool=s.spec.pool, gpus=1, model=s.spec.image, generation=s.generation), f"{me}/start"),)
+        replica=f"{s.ref.name}-1", pool=s.spec.pool, gpus=1, model=s.spec.image, generation=s.generation), f"{me}/start"),)  # noqa: E501
     st = StatusUpdated(observed_generation=s.generation, phase="Ready" if s.ready else "Progressing",
                        conditions=(Condition(type="Ready", status=str(s.ready)),))
     return Decision(events=() if st == s.status else (st,), messages=ask, commands=start)

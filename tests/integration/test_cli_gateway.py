@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from projections import projector
 from tests.conftest import eventually
 from tests.integration.test_gateway_support import TOKEN

@@ -113,7 +113,7 @@ def test_kill9_of_each_component_mid_burst_converges(tmp_path: Path) -> None:
         burst.start()
         for component in ("controller", "driver-sim", "projector"):
             before = len(burst.accepted)
-            wait_for(lambda: len(burst.accepted) > before + 3 or burst.done.is_set(), 60, "more intents")
+            wait_for(lambda before=before: len(burst.accepted) > before + 3 or burst.done.is_set(), 60, "more intents")
             os.kill(up.pids()[component], signal.SIGKILL)
         burst.join(60)
         wait_for(lambda: converged(up, burst.accepted), 90, "every accepted intent to converge")

@@ -21,7 +21,7 @@ async def test_submit_returns_at_once_and_drain_waits_for_the_records_in_order(l
     recorder = Recorder(log)
     for name in ("a", "b", "c", "d", "e"):
         recorder.submit(record(name))
-    assert recorder._pending  # noqa: SLF001 - nothing was awaited yet
+    assert recorder._pending
     await recorder.drain()
     stored = [msgspec.json.decode(m.data, type=AuditRecord).name async for m in log.read(subjects.audit("demo"))]
     assert stored == ["a", "b", "c", "d", "e"]
@@ -39,6 +39,6 @@ async def test_drain_gives_up_after_its_timeout_and_failures_are_swallowed(nats_
         loop = asyncio.get_running_loop()
         started = loop.time()
         await slow.drain(timeout=0.05)
-        assert loop.time() - started < 1 and slow._pending  # noqa: SLF001
+        assert loop.time() - started < 1 and slow._pending
     finally:
         await nc.close()

@@ -57,7 +57,7 @@ async def test_unknown_kind_and_delete_of_nothing_are_identical(env: Env) -> Non
 
 
 async def test_apply_and_delete_answer_alike(env: Env) -> None:
-    for name, url in zip(("fast", "slow"), both(path("demo", MD, "{}"))):
+    for name, url in zip(("fast", "slow"), both(path("demo", MD, "{}")), strict=True):
         created = await env.client.put(url.format(name), json=deployment(name), headers=AUTH)
         assert created.status_code == 202 and created.json()["result"] == "created"
         assert created.headers["content-type"] == "application/json"

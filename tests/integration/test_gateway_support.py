@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 
 import actors  # noqa: F401  (registers the kinds)
 from core import log as corelog

@@ -10,9 +10,17 @@ import nats
 from core import log as corelog
 from gateway.governance import governed_admission
 from tests.conftest import eventually
-from tests.integration.test_governance_support import (POLICY, TOKENS, GovEnv, auth, governed_env, md, pool,
-                                                       write_policy)
 from tests.integration.test_gateway_support import TOKEN
+from tests.integration.test_governance_support import (
+    POLICY,
+    TOKENS,
+    GovEnv,
+    auth,
+    governed_env,
+    md,
+    pool,
+    write_policy,
+)
 
 PRINCIPALS = ("admin", "alice", "bob", "carol", "anonymous", "mallory")
 """mallory sends a token no Principal has."""

@@ -15,8 +15,8 @@ import pytest
 from core import log as corelog
 from gateway.governance import governed_admission
 from tests.conftest import eventually
-from tests.integration.test_governance_support import POLICY, auth, md, write_policy
 from tests.integration.test_gateway_support import TOKEN
+from tests.integration.test_governance_support import POLICY, auth, md, write_policy
 from tests.integration.test_up_support import BOSUN
 
 GATEWAYS = 3

@@ -14,12 +14,12 @@ import actors  # noqa: F401
 from actors import controller as registry
 from actors import replay
 from actors.decisions import Context, Decision
-from core.replicas import StartReplica
+from cli.main import main
 from core import bundles
 from core.log import Log
 from core.names import Ref
+from core.replicas import StartReplica
 from gateway import replaysource
-from gateway.cli import main
 from tests.conftest import eventually
 from tests.integration.test_controller import POOL, Running, apply, plane, ready  # noqa: F401
 from tests.simworld import deployment_spec, pool_spec
@@ -27,7 +27,7 @@ from tests.simworld import deployment_spec, pool_spec
 DEP = Ref("modeldeployment", "team-a", "chat")
 
 
-async def _recorded(plane: Running, log: Log) -> tuple[int, list[Any]]:  # noqa: F811
+async def _recorded(plane: Running, log: Log) -> tuple[int, list[Any]]:
     await apply(log, POOL, pool_spec(8), 1)
     await apply(log, DEP, deployment_spec(3), 1)
     await eventually(lambda: ready(log, DEP, 1, 3))
@@ -60,7 +60,7 @@ def _doubles_gpus(ctrl: registry.Controller[Any]) -> registry.Controller[Any]:
 
 
 async def test_replay_check_reproduces_history_and_catches_a_changed_decide(
-        plane: Running, log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        plane: Running, log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     last, messages = await _recorded(plane, log)
     routed = replay.route(replay.decode(m) for m in messages)
     checked, divergences = replay.check(DEP, routed[DEP])
@@ -97,7 +97,7 @@ async def test_replay_check_reproduces_history_and_catches_a_changed_decide(
 
 
 async def test_replay_folds_history_from_a_bundle_without_nats(
-        plane: Running, log: Log, tmp_path: Path) -> None:  # noqa: F811
+        plane: Running, log: Log, tmp_path: Path) -> None:
     last, messages = await _recorded(plane, log)
     bundle = tmp_path / "incident.jsonl"
     bundles.save(bundle, bundles.header([DEP], last), messages)

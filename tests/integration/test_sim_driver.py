@@ -12,8 +12,18 @@ from core import headers as H
 from core.events import Event
 from core.log import Log
 from core.names import Ref
-from core.replicas import (EnsurePool, PoolReady, ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStopped,
-                           RetirePool, PoolRetired, StartReplica, StopReplica)
+from core.replicas import (
+    EnsurePool,
+    PoolReady,
+    PoolRetired,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStopped,
+    RetirePool,
+    StartReplica,
+    StopReplica,
+)
 from dataplane.sim import kill_replica, serve, world_summary
 from dataplane.sim.driver import CONSUMER
 from dataplane.sim.world import DRIFT

@@ -14,8 +14,7 @@ from core.replicas import EnsurePool, ReplicaLost, ReplicaReady, ReplicaStarted,
 from dataplane.sim import world_summary
 from dataplane.sim.world import World
 from tests.conftest import eventually
-from tests.integration.test_sim_driver import (DEP, POOL, POOL_KEY, driver, ensure_pool, observed, send,
-                                               start)
+from tests.integration.test_sim_driver import DEP, POOL, POOL_KEY, driver, ensure_pool, observed, send, start
 
 
 async def answers(log: Log) -> dict[str, collections.Counter[str]]:

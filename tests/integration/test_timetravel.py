@@ -21,7 +21,7 @@ async def _put(e: Env, doc: dict[str, object]) -> int:
     return int(r.json()["resourceVersion"])
 
 
-async def test_environment_as_of_a_sequence_and_the_diff_between_two(env: Env) -> None:  # noqa: F811
+async def test_environment_as_of_a_sequence_and_the_diff_between_two(env: Env) -> None:
     first = await _put(env, deployment("chat", replicas=2, labels={"app": "chat"}))
     await _put(env, deployment("batch", ns="other", replicas=1))
     middle = await env.log.last_seq()
@@ -72,7 +72,7 @@ async def test_environment_as_of_a_sequence_and_the_diff_between_two(env: Env) -
 
 
 async def test_cli_get_at_export_diff_and_history_bundle(
-        data_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+        data_dir: Path, tmp_path: Path) -> None:
     r = await bosun(data_dir, "apply", "-f", "-", stdin=MANIFESTS)
     assert r.exit_code == 0, r.output
     r = await bosun(data_dir, "history", "md/chat", "-n", "demo", "-o", "json")

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from actors import host
 from dataplane.sim import driver
 from tests.conftest import eventually
-from tests.spans import exporter
 from tests.integration.test_gateway_support import AUTH, deployment, gateway_env, path
+from tests.spans import exporter
 
 EXPORTER = exporter()
 
@@ -39,7 +39,8 @@ async def test_one_apply_is_one_connected_trace(nats_url: str, tmp_path: Path) -
         tasks = [asyncio.create_task(host.serve(nats_url, stop=stop, partitions=4, idle_seconds=60)),
                  asyncio.create_task(driver.serve(nats_url, tmp_path / "sim", stop=stop, latency=0.01))]
         try:
-            assert (await env.client.put(path("infra", "gpupools", "pool-a"), json=POOL, headers=AUTH)).status_code == 202
+            pool = await env.client.put(path("infra", "gpupools", "pool-a"), json=POOL, headers=AUTH)
+            assert pool.status_code == 202
             r = await env.client.put(path("demo", "modeldeployments", "chat"), json=deployment("chat"), headers=AUTH)
             assert r.status_code == 202, r.text
 

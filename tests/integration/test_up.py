@@ -20,7 +20,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from gateway import procs
+from supervisor import procs
 from tests.conftest import eventually
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from core import natsserver
-from gateway import procs
+from supervisor import procs
 from tests.integration.test_up_support import Up, http_get, wait_for
 
 

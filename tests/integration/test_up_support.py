@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway import procs
 from gateway.client import discover
+from supervisor import procs
 
 BOSUN = str(Path(sys.executable).parent / "bosun")
 T = TypeVar("T")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +26,7 @@ def scenarios(draw: Any) -> tuple[list[int], list[tuple[int, int]], int]:
 
 def _world(capacities: list[int], deployments: list[tuple[int, int]], seed: int) -> World:
     w = World(seed)
-    for ref, cap in zip(POOLS, capacities):
+    for ref, cap in zip(POOLS, capacities, strict=False):
         w.apply(ref, pool_spec(cap), 1, created=True)
     for i, (replicas, gpus) in enumerate(deployments):
         w.apply(Ref("modeldeployment", "team-a", f"d{i}"), deployment_spec(replicas, gpus), 1, created=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.cli_replay import follow_history
+from cli.replay import follow_history
 
 
 class _Client:

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import actors  # noqa: F401
+from cli.output import age, rows_of, scalar, table
 from core import kinds
-from gateway.output import age, rows_of, scalar, table
 
 
 def test_table_aligns_columns() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.describe import Facts, gather, pending_commands, ready_by_pool, render
+from cli.describe import Facts, gather, pending_commands, ready_by_pool, render
 
 T = "2026-01-01T00:00:00Z"
 

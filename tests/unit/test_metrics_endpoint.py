@@ -19,7 +19,8 @@ def test_metrics_port_serves_the_engine_registry() -> None:
 
 class Rows:
     async def resource_gauges(self) -> list[tuple[str, str, str, str, int | None, int | None]]:
-        return [("modeldeployment", "demo", "chat", "Progressing", 3, 1), ("gpupool", "infra", "a", "Ready", None, None)]
+        return [("modeldeployment", "demo", "chat", "Progressing", 3, 1),
+                ("gpupool", "infra", "a", "Ready", None, None)]
 
 
 def test_per_resource_gauges_are_one_hot_by_phase() -> None:

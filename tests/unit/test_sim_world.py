@@ -7,8 +7,18 @@ from pathlib import Path
 import pytest
 
 from core.names import Ref
-from core.replicas import (EnsurePool, Observation, PoolReady, PoolRetired, ReplicaLost, ReplicaReady,
-                           ReplicaStarted, ReplicaStopped, StartReplica, StopReplica)
+from core.replicas import (
+    EnsurePool,
+    Observation,
+    PoolReady,
+    PoolRetired,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStopped,
+    StartReplica,
+    StopReplica,
+)
 from dataplane.sim import kill_replica, outbox, world_summary
 from dataplane.sim.world import DRIFT, World
 

@@ -14,8 +14,9 @@ GAP = "   "
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns left-aligned to their widest cell, separated by three spaces (kubectl's look)."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    lines = [GAP.join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    lines = [GAP.join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
+             for row in [headers, *rows]]
     return "\n".join(lines)
 
 
@@ -54,7 +55,7 @@ def rows_of(info: KindInfo, items: list[dict[str, Any]], now: float, *, namespac
         if wide:
             labels = ",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()))
             row += [str(meta.get("generation", "")), str(meta.get("resourceVersion", "")), labels or "<none>"]
-        rows.append(row + [age(meta.get("createdAt"), now)])
+        rows.append([*row, age(meta.get("createdAt"), now)])
     return headers, rows
 
 

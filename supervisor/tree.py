@@ -30,7 +30,7 @@ from typing import IO
 import structlog
 
 from core import natsserver
-from gateway import procs
+from supervisor import procs
 
 STABLE_AFTER = 30.0
 """A child that ran this long before dying starts its backoff over."""
@@ -108,7 +108,7 @@ def bosun_command() -> list[str]:
     script = Path(sys.executable).parent / "bosun"
     if script.exists():
         return [sys.executable, str(script)]
-    return [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -241,7 +241,7 @@ class Supervisor:
         try:
             child.proc = subprocess.Popen([*bosun_command(), *child.args], env=self.env, stdin=subprocess.DEVNULL,
                                           pass_fds=child.pass_fds,
-                                          preexec_fn=procs.die_with_parent())  # noqa: PLW1509 - main thread only
+                                          preexec_fn=procs.die_with_parent())
         except OSError as e:
             log.error("component failed to start", component=child.name, error=str(e))
             child.restart_at = time.monotonic() + child.backoff(time.monotonic())

@@ -1,86 +1,28 @@
 """`bosun`: the command-line client of the gateway (DESIGN.md, "CLI contract").
 
 Heavy modules (httpx, the kind registry, YAML) are imported inside commands so `bosun --help` stays fast.
-Component commands (`up`, `controller`, `gateway`, `projector`, `driver ...`) are added by
-`gateway.components`.
+Component commands (`up`, `controller`, `gateway`, `projector`, `driver ...`) come from `cli.components`,
+`replay`/`export` from `cli.replay`, `audit` from `cli.audit`.
 """
 from __future__ import annotations
 
-import functools
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from core.kinds import KindInfo
-    from gateway.client import Client
-
-F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_NS = "default"
-
-
-@dataclass(frozen=True)
-class Settings:
-    server: str | None
-    token: str | None
-    data: Path
-
-    def client(self) -> Client:
-        from gateway.client import Client, discover
-
-        return Client(discover(self.server, self.token, self.data))
-
-
-def reports_errors(fn: F) -> F:
-    """Print `error: <code>: <message>` (+ details) on stderr and exit 1 instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from gateway.client import ClientError
-        from gateway.errors import ApiError
-
-        try:
-            return fn(*args, **kwargs)
-        except (ClientError, ApiError) as e:
-            fail(e.code, e.message, [(d.field, d.message) for d in e.details])
-
-    return wrapper  # type: ignore[return-value]
-
-
-def fail(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> NoReturn:
-    error(code, message, details)
-    sys.exit(1)
-
-
-def error(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> None:
-    click.echo(f"error: {code}: {message}", err=True)
-    for field, why in details:
-        click.echo(f"  {field}: {why}", err=True)
-
-
-def kind_info(name: str) -> KindInfo:
-    import actors  # noqa: F401  (registers the kinds)
-    from core import kinds
-    from gateway.client import ClientError
-
-    info = kinds.resolve(name)
-    if info is None:
-        raise ClientError(0, "UnknownKind", f"unknown kind {name!r}")
-    return info
-
-
-def split_ref(ref: str, name: str | None) -> tuple[KindInfo, str | None]:
-    """`KIND/NAME`, or `KIND` plus an optional separate NAME argument."""
-    kind, _, inline = ref.partition("/")
-    return kind_info(kind), inline or name
-
-
-pass_settings = click.make_pass_decorator(Settings)
-namespace_option = click.option("-n", "--namespace", default=DEFAULT_NS, show_default=True)
+from cli import audit, components, replay
+from cli.base import (
+    Settings,
+    error,
+    fail,
+    kind_info,
+    namespace_option,
+    pass_settings,
+    reports_errors,
+    split_ref,
+)
 
 
 @click.group()
@@ -137,7 +79,7 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
     """Show one object (KIND/NAME) or a table of them (KIND)."""
     import time
 
-    from gateway import output as out
+    from cli import output as out
 
     info, name = split_ref(ref, name)
     with settings.client() as client:
@@ -167,7 +109,7 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
 @reports_errors
 def describe(settings: Settings, ref: str, name: str | None, namespace: str) -> None:
     """Spec, phase, conditions, status fields and the recent timeline of one object."""
-    from gateway.describe import gather, render
+    from cli.describe import gather, render
 
     info, name = split_ref(ref, name)
     if not name:
@@ -191,11 +133,11 @@ def diff(settings: Settings, sources: tuple[str, ...], namespace: str, start: in
     With --from SEQ1 [--to SEQ2]: the resources that changed between two points and their field diffs
     (-n limits it to one namespace only when given explicitly).
     """
-    from gateway import output as out
+    from cli import output as out
     from gateway.manifests import load
 
     if start is not None or end is not None:
-        from gateway.cli_replay import diff_points
+        from cli.replay import diff_points
 
         source = click.get_current_context().get_parameter_source("namespace")
         ns = namespace if source is not None and source.name != "DEFAULT" else None
@@ -271,13 +213,13 @@ def history(settings: Settings, ref: str, name: str | None, namespace: str, outp
             since: int | None, types: tuple[str, ...], limit: int | None, follow: bool,
             export_file: Path | None) -> None:
     """The timeline of one object: every event with seq, time, slice, type, who and summary."""
-    from gateway import output as out
+    from cli import output as out
 
     info, name = split_ref(ref, name)
     if not name:
         fail("Invalid", "history needs KIND/NAME")
     if export_file is not None:
-        from gateway.cli_replay import export_history
+        from cli.replay import export_history
 
         with settings.client() as client:
             export_history(client, info.key, namespace, name, export_file)  # type: ignore[arg-type]
@@ -289,7 +231,7 @@ def history(settings: Settings, ref: str, name: str | None, namespace: str, outp
     else:
         _history_table(page["items"], header=True)
     if follow:
-        from gateway.cli_replay import follow_history
+        from cli.replay import follow_history
 
         last = max([int(e["seq"]) for e in page["items"]] or [since or 0])
         render = (lambda items: [click.echo(out.to_json(e)) for e in items]) if output else _history_table
@@ -299,7 +241,7 @@ def history(settings: Settings, ref: str, name: str | None, namespace: str, outp
 
 
 def _history_table(items: list[dict[str, Any]], header: bool = False) -> None:
-    from gateway import output as out
+    from cli import output as out
 
     rows = [[str(e.get("seq", "")), str(e.get("time", "")), str(e.get("slice", "")), str(e.get("type", "")),
              str(e.get("principal") or e.get("controller") or ""), str(e.get("summary", ""))]
@@ -348,15 +290,8 @@ def projections_rebuild(settings: Settings) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-from gateway.components import register_components  # noqa: E402  (needs `main` defined)
-
-register_components(main)
-
-import gateway.cli_replay  # noqa: E402,F401  (adds `replay` and `export`; imports `main` itself)
-
-from gateway.cli_audit import audit as _audit  # noqa: E402
-
-main.add_command(_audit)
+for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit):
+    main.add_command(_command)
 
 
 @main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})

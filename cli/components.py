@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from core import logs
+from core import logs, loops
 
 F = TypeVar("F", bound=Callable[..., Any])
 Serve = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -26,12 +26,6 @@ log = structlog.get_logger("bosun")
 
 STOP_GRACE = 5.0
 """Seconds a component may take to stop cleanly after SIGTERM/SIGINT."""
-
-
-def register_components(group: click.Group) -> None:
-    """Add the process commands to the `bosun` CLI group."""
-    for command in (up, controller, projector, gateway, driver):
-        group.add_command(command)
 
 
 # -- shared plumbing ---------------------------------------------------------------------------------
@@ -71,7 +65,7 @@ def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None
         log.info("component stopped")
 
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loops.factory()) as runner:
             runner.run(main())
     finally:
         tracing.shutdown()
@@ -81,15 +75,6 @@ def _exit_now() -> None:
     log.warning("component did not stop in time; exiting", grace=STOP_GRACE)
     sys.stderr.flush()
     os._exit(1)
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (it is, with uvicorn[standard]): every component and benchmark runs on it."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def nats_option(required: bool = True) -> Callable[[F], F]:
@@ -136,7 +121,7 @@ def db_dir_option(f: F) -> F:
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
-    from gateway.supervisor import Supervisor, UpConfig, UpError
+    from supervisor.tree import Supervisor, UpConfig, UpError
 
     logs.configure("up")
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
@@ -156,7 +141,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 @click.option("--partitions", type=int, default=16, show_default=True)
 @click.option("--host-id", default=None, help="This host's id for partition leases [default: generated].")
 @metrics_option
-def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, metrics_port: int | None) -> None:
+def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
+               metrics_port: int | None) -> None:
     """Run a controller host (the actors)."""
     from actors import host
 
@@ -193,7 +179,7 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
             http_port: int, fd: int | None, policy: Path | None, metrics_port: int | None) -> None:
     """Run the gateway (HTTP API and NATS intents)."""
     from gateway import server
-    from gateway.supervisor import ensure_admin_token
+    from supervisor.tree import ensure_admin_token
 
     db = db_dir or data_dir(data) / "projections"
     token = token_file or data_dir(data) / "admin.token"
@@ -259,3 +245,7 @@ def _kind_key(name: str) -> str:
     if info is None:
         raise click.BadParameter(f"unknown kind {name!r}", param_hint="KIND/NAME")
     return info.key
+
+
+COMMANDS = (up, controller, projector, gateway, driver)
+"""The process commands of the `bosun` group."""

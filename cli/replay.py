@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway.cli import Settings, fail, kind_info, main, namespace_option, pass_settings, reports_errors
+from cli.base import Settings, fail, kind_info, namespace_option, pass_settings, reports_errors
 
 if TYPE_CHECKING:
     from actors.replay import Divergence, Recorded, Write
@@ -89,7 +89,7 @@ def replay(settings: Settings, refs: tuple[str, ...], namespace: str, check: boo
 
 def _show(ref: Ref, routed: list[Recorded], output: str | None) -> None:
     from actors import replay as rp
-    from gateway import output as out
+    from cli import output as out
 
     if not routed:
         fail("NotFound", f"no history for {ref}")
@@ -111,7 +111,7 @@ def _show(ref: Ref, routed: list[Recorded], output: str | None) -> None:
 
 def _check(targets: list[Ref], routed: dict[Ref, list[Recorded]], output: str | None) -> None:
     from actors import replay as rp
-    from gateway import output as out
+    from cli import output as out
 
     checked, found, resources = 0, [], 0
     for ref in targets:
@@ -197,7 +197,7 @@ def _where(subject: str) -> str:
 
 
 def _short(value: Any) -> str:
-    from gateway import output as out
+    from cli import output as out
 
     text = out.scalar(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -220,8 +220,8 @@ def export(settings: Settings, at: int | None, at_time: str | None, namespace: s
            output: str) -> None:
     """The environment as applyable manifests: `bosun export --at SEQ > env.yaml`."""
     import actors  # noqa: F401
+    from cli import output as out
     from core import kinds
-    from gateway import output as out
     from gateway.envtravel import manifest
 
     docs: list[dict[str, Any]] = []
@@ -269,7 +269,7 @@ def follow_history(client: Client, kind: str, namespace: str, name: str, since: 
 
 def diff_points(client: Client, start: int, end: int | None, namespace: str | None) -> None:
     """`diff --from SEQ1 --to SEQ2`: which resources changed, with field diffs of spec and status."""
-    from gateway import output as out
+    from cli import output as out
 
     result = client.diff_points(start, end, namespace)
     for item in result["items"]:
@@ -280,6 +280,3 @@ def diff_points(client: Client, start: int, end: int | None, namespace: str | No
     click.echo(f"{len(result['items'])} resources changed between seq {result['from']} and {result['to']}",
                err=True)
 
-
-main.add_command(replay)
-main.add_command(export)

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from gateway.cli import Settings, pass_settings, reports_errors
+from cli.base import Settings, pass_settings, reports_errors
 
 
 @click.command()

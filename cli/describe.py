@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gateway.output import age, table, to_yaml
+from cli.output import age, table, to_yaml
 
 CONVENTION = ("phase", "observedGeneration", "conditions")
 WINDOW = 500
@@ -78,7 +78,7 @@ def ready_by_pool(timeline: list[dict[str, Any]], obj: dict[str, Any]) -> dict[s
             replicas.pop(rid, None)
         else:
             replicas[rid] = (str(pool), e.get("type", ""))
-    ready: dict[str, int] = {pool: 0 for pool in placed}
+    ready: dict[str, int] = dict.fromkeys(placed, 0)
     for pool, state in replicas.values():
         if state == "replica.ready":
             ready[pool] = ready.get(pool, 0) + 1

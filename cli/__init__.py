@@ -1,0 +1,1 @@
+"""`bosun`, the command line: resource commands, replay, audit, and the component processes."""

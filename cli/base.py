@@ -1,0 +1,82 @@
+"""What every `bosun` command shares: settings (server, token, data dir), error reporting, kind lookup.
+
+Kept apart from `cli.main` so command modules (`cli.replay`, `cli.audit`, ...) import it without importing
+the group that imports them.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from core.kinds import KindInfo
+    from gateway.client import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_NS = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: str | None
+    token: str | None
+    data: Path
+
+    def client(self) -> Client:
+        from gateway.client import Client, discover
+
+        return Client(discover(self.server, self.token, self.data))
+
+
+def reports_errors(fn: F) -> F:
+    """Print `error: <code>: <message>` (+ details) on stderr and exit 1 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gateway.client import ClientError
+        from gateway.errors import ApiError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ClientError, ApiError) as e:
+            fail(e.code, e.message, [(d.field, d.message) for d in e.details])
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> NoReturn:
+    error(code, message, details)
+    sys.exit(1)
+
+
+def error(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> None:
+    click.echo(f"error: {code}: {message}", err=True)
+    for field, why in details:
+        click.echo(f"  {field}: {why}", err=True)
+
+
+def kind_info(name: str) -> KindInfo:
+    import actors  # noqa: F401  (registers the kinds)
+    from core import kinds
+    from gateway.client import ClientError
+
+    info = kinds.resolve(name)
+    if info is None:
+        raise ClientError(0, "UnknownKind", f"unknown kind {name!r}")
+    return info
+
+
+def split_ref(ref: str, name: str | None) -> tuple[KindInfo, str | None]:
+    """`KIND/NAME`, or `KIND` plus an optional separate NAME argument."""
+    kind, _, inline = ref.partition("/")
+    return kind_info(kind), inline or name
+
+
+pass_settings = click.make_pass_decorator(Settings)
+namespace_option = click.option("-n", "--namespace", default=DEFAULT_NS, show_default=True)
