@@ -1,12 +1,5 @@
 """Per-resource actors: pure kind models plus the runtime that hosts them.
 
-Importing this package registers the shipped kinds, plus any modules named in BOSUN_KINDS
-(comma-separated import paths): that is how a new kind is plugged into every component.
+Importing this package registers nothing: `actors.registry.load()` builds the registry of kinds (the
+shipped ones plus BOSUN_KINDS) once, and every component is given it.
 """
-import importlib
-import os
-
-from actors import governance, gpupool, modeldeployment  # noqa: F401  (registration side effect)
-
-for _module in filter(None, (m.strip() for m in os.environ.get("BOSUN_KINDS", "").split(","))):
-    importlib.import_module(_module)

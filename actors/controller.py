@@ -1,6 +1,9 @@
-"""A kind's reconciler as data: two pure functions plus declarations (DESIGN.md, "Actors").
+"""A kind's reconciler as data (two pure functions plus declarations, DESIGN.md "Actors"), and the
+registry of kinds a process runs with.
 
-Registering a Controller is all the runtime needs; tests can build their own registry.
+`register(Controller(...))` is the public "add a kind" API: it adds to the default `Registry`, which
+`actors.registry.load()` fills (shipped kinds + BOSUN_KINDS) and hands to every component at start. A
+test may build its own `Registry()` and pass `registry=` instead.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import msgspec
 from actors.decisions import Context, Decision, PoolView
 from core.events import Event, StatusUpdated
 from core.kinds import KindInfo
-from core.kinds import register as register_kind
+from core.kinds import register as _enter_kind
 from core.names import Ref
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -41,18 +44,61 @@ class Controller(Generic[S]):
         return self.info.controller
 
 
-_CONTROLLERS: dict[str, Controller[Any]] = {}
+class Registry:
+    """Every kind a process knows: its API facts (`KindInfo`) and, when it has an actor, its Controller.
+
+    Built once at start (`actors.registry.load`) and given to the host, the projector, the gateway and
+    the CLI. Kinds are also entered in `core.kinds`, the decoding table the codec, the reducer and
+    admission read by kind key.
+    """
+
+    def __init__(self) -> None:
+        self._controllers: dict[str, Controller[Any]] = {}
+        self._kinds: dict[str, KindInfo] = {}
+        self._aliases: dict[str, KindInfo] = {}
+
+    def add(self, controller: Controller[Any]) -> Controller[Any]:
+        self.add_kind(controller.info)
+        self._controllers[controller.info.key] = controller
+        return controller
+
+    def add_kind(self, info: KindInfo) -> KindInfo:
+        _enter_kind(info)
+        self._kinds[info.key] = info
+        for alias in (info.key, info.plural.lower(), *info.short_names):
+            self._aliases[alias] = info
+        return info
+
+    def controller_for(self, kind_key: str) -> Controller[Any] | None:
+        return self._controllers.get(kind_key)
+
+    def controllers(self) -> list[Controller[Any]]:
+        return list(self._controllers.values())
+
+    def hosted(self, kind_key: str) -> bool:
+        """True for kinds that have an actor (the others are policy, read by admission)."""
+        return kind_key in self._controllers
+
+    def kind(self, kind_key: str) -> KindInfo:
+        return self._kinds[kind_key]
+
+    def resolve(self, name: str) -> KindInfo | None:
+        """Case-insensitive, singular or plural or short name."""
+        return self._aliases.get(name.lower())
+
+    def kinds(self) -> list[KindInfo]:
+        return list(self._kinds.values())
 
 
-def register(controller: Controller[Any]) -> Controller[Any]:
-    register_kind(controller.info)
-    _CONTROLLERS[controller.info.key] = controller
-    return controller
+DEFAULT = Registry()
+"""Where `register` puts kinds unless told otherwise: what `actors.registry.load()` returns."""
 
 
-def controller_for(kind_key: str) -> Controller[Any] | None:
-    return _CONTROLLERS.get(kind_key)
+def register(controller: Controller[Any], registry: Registry | None = None) -> Controller[Any]:
+    """Declare a kind with an actor (the public "add a kind" API)."""
+    return (registry or DEFAULT).add(controller)
 
 
-def controllers() -> list[Controller[Any]]:
-    return list(_CONTROLLERS.values())
+def register_kind(info: KindInfo, registry: Registry | None = None) -> KindInfo:
+    """Declare a kind without an actor (policy kinds: admission reads them)."""
+    return (registry or DEFAULT).add_kind(info)

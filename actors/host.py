@@ -1,127 +1,129 @@
-"""The controller host: routes the log to per-resource actors and does all their I/O.
+"""The controller host: routes the log to per-resource actors and wires the parts that do their I/O.
 
 One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
-mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`); mailboxes
-are drained one at a time per resource, concurrently across resources. A message is acked only after
-the decision that followed it is durably appended, and acks are cumulative (AckAll up to the oldest
-message still in progress), so the ack floor is always a safe checkpoint. Cold start folds from the
-partition checkpoints with one ordered pass of that consumer and decides only once caught up.
+mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`). Cold
+start folds from the partition checkpoints with one ordered pass of that consumer and decides only once
+caught up. The host itself only consumes and wires; each job has its own part:
+
+- `actors.acks.AckLedger`       what every target has folded; how far the cumulative ack may go (pure)
+- `actors.timers.TimerQueue`    when each actor decides again (pure)
+- `actors.mailboxes.Mailboxes`  live cells, their queues, one drain task per cell
+- `actors.views.ViewBoard`      facts published for other actors: the Context of every decide
+- `actors.ownership.Ownership`  partition leases: which resources are ours, renewal, loss
+- `actors.reconciler.Reconciler` decide, append (`actors.effects`), failure isolation, backoff
+- `actors.persistence.Persistence` snapshots and partition checkpoints
+
+A lost partition is dropped from every part (`_drop_partitions`).
 """
 from __future__ import annotations
 
 import asyncio
-import heapq
 import os
 import time
-from collections import deque
 
 import nats.js.errors
 import structlog
 from nats.js import api
 
+from actors.acks import AckLedger
 from actors.cells import Cell
-from actors.controller import controller_for, controllers
-from actors.decisions import Context, PoolView, backoff
-from actors.effects import DecisionWriter
+from actors.controller import Registry
 from actors.effects import ids as _ids
-from actors.leases import Leases, partition_of
+from actors.leases import Leases
+from actors.mailboxes import TICK, Mailboxes
+from actors.ownership import Ownership
 from actors.persistence import Checkpoint, Persistence
+from actors.reconciler import Reconciler
 from actors.routing import targets
-from actors.telemetry import reconciling, sample
-from core import codec, kinds, subjects
+from actors.telemetry import sample
+from actors.timers import TimerQueue
+from actors.views import ViewBoard
+from core import codec, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
 from core.feed import Delivery, Feed
-from core.log import Conflict, Log, StoredMessage
+from core.log import Log, StoredMessage
 from core.metrics import ACTORS_PASSIVATED
 from core.names import Ref
 
 log = structlog.get_logger("bosun.controller")
 _AUDIT_PREFIX = subjects.AUDIT[:-1]
-TICK = object()
-"""Mailbox item meaning "decide again" (a timer fired, or catch-up finished)."""
 
 
 class Host:
-    def __init__(self, lg: Log, *, host_id: str, partitions: int = 16, fetch_batch: int = 512,
-                 max_in_flight: int = 8192, concurrency: int = 128, idle_seconds: float = 30.0,
-                 flush_seconds: float = 5.0) -> None:
+    def __init__(self, lg: Log, *, registry: Registry, host_id: str, partitions: int = 16,
+                 fetch_batch: int = 512, max_in_flight: int = 8192, concurrency: int = 128,
+                 idle_seconds: float = 30.0, flush_seconds: float = 5.0) -> None:
         self.log = lg
+        self.registry = registry
         self.host_id = host_id
         self.partitions = partitions
         self.fetch_batch = fetch_batch
         self.max_in_flight = max_in_flight
         self.idle_seconds = idle_seconds
         self.flush_seconds = flush_seconds
-        self.slots = asyncio.Semaphore(concurrency)
-        self.cells: dict[str, Cell] = {}
-        self.loading: dict[str, asyncio.Future[Cell]] = {}
-        self.views: dict[str, PoolView] = {}
-        self.context = Context()
-        self.timers: list[tuple[float, str]] = []
-        self.pending: dict[int, int] = {}
-        """Stream seq -> targets that have not folded it yet."""
-        self.unacked: deque[Delivery] = deque()
-        """Deliveries not yet covered by an ack, in stream order (see `_release`)."""
+        self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
+        self.acks: AckLedger[Delivery] = AckLedger()
+        self.timers = TimerQueue(partitions)
+        self.views = ViewBoard(partitions)
+        self.mailboxes = Mailboxes(self._load, self._drain, partitions=partitions, concurrency=concurrency)
+        self.reconciler = Reconciler(lg, self.stats, self.timers, self.views)
+        self.persistence = Persistence(lg)
+        self.ownership: Ownership | None = None
+        self.feed: Feed | None = None
+        self.durable = f"controller-{host_id}"
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self.seen = 0
         """Stream sequence of the last message delivered: caught up once it reaches `catch_up_target`."""
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.leases: Leases | None = None
-        self.feed: Feed | None = None
-        self.durable = f"controller-{host_id}"
-        self.stats = {"decisions": 0, "appends": 0, "conflicts": 0, "failures": 0, "passivated": 0}
-        self.writer = DecisionWriter(lg, self.stats)
-        self.persistence = Persistence(lg)
-        self.traces: dict[str, list[str]] = {}
-        """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
+
+    @property
+    def cells(self) -> dict[str, Cell]:
+        """The actors in memory, by resource token."""
+        return self.mailboxes.cells
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.persistence.open()
-        self.leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
-        while not await self.leases.acquire():
-            log.info("waiting for partition leases", host=self.host_id)
-            if await _wait(stop, 2.0):
-                return
+        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
+        self.ownership = owner = Ownership(leases, self._drop_partitions)
+        if not await owner.acquire(stop, _wait, self.host_id):
+            return
         start = await self._restore() + 1
         await self.persistence.list_keys()
         await self._activate_publishers()
         feed = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
-        log.info("controller starting", host=self.host_id, partitions=sorted(self.leases.owned), from_seq=start,
+        log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,
                  catch_up_to=self.catch_up_target)
         if self.catch_up_target < start:
             await self._caught_up()
-        loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), self._renew(stop)]
+        loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
         try:
             await asyncio.gather(*loops)
-            if self.tasks:
-                await asyncio.wait(list(self.tasks), timeout=5)
+            await self.mailboxes.settle(timeout=5)
             try:
                 async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
                     await self.flush()
             except (TimeoutError, nats.errors.Error, corelog.Unavailable) as e:
                 log.warning("final flush incomplete; the next start folds the rest from the log", error=repr(e))
-            await self.leases.release()
+            await owner.release()
         finally:
-            for task in list(self.tasks):
-                task.cancel()
+            self.mailboxes.cancel()
             await feed.stop()
 
     async def _restore(self) -> int:
         """The oldest checkpoint of our partitions (every event at or below it is in a snapshot); re-arms
         the timers that were kept with them."""
-        assert self.leases is not None
+        assert self.ownership is not None
         seqs = []
-        for p in self.leases.owned:
+        for p in self.ownership.owned:
             checkpoint = await self.persistence.checkpoint(p)
             seqs.append(checkpoint.seq)
             for token, when in checkpoint.timers.items():
-                heapq.heappush(self.timers, (when, token))
+                self.timers.push(when, token)
         return min(seqs, default=0)
 
     async def _subscribe(self, start: int) -> Feed:
@@ -145,19 +147,20 @@ class Host:
 
     async def _activate_publishers(self) -> None:
         """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
-        for ctrl in controllers():
+        assert self.ownership is not None
+        for ctrl in self.registry.controllers():
             if not ctrl.publishes_view:
                 continue
             for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
                 ref = Ref.parse(key)
-                if self._owns(ref):
-                    await self._cell(ref)
+                if self.ownership.owns(ref):
+                    await self.mailboxes.cell(ref)
 
     # ---- consuming ------------------------------------------------------------------------------------
 
     async def _consume(self, feed: Feed, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            room = self.max_in_flight - len(self.unacked)  # what the server counts against max_ack_pending
+            room = self.max_in_flight - self.acks.in_flight
             if room <= 0:
                 await asyncio.sleep(0.005)
                 continue
@@ -172,59 +175,45 @@ class Host:
             for delivery in batch:
                 await self._dispatch(delivery)
             await self._release()
-            if not self.caught_up.is_set() and not self.pending and (not batch or self.seen >= self.catch_up_target):
+            if not self.caught_up.is_set() and not self.acks.busy and (
+                    not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
 
     async def _dispatch(self, delivery: Delivery) -> None:
         stored = delivery.stored
         self.seen = stored.seq
-        self.unacked.append(delivery)
+        self.acks.delivered(delivery)
         if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`): done already
             return
         try:
             parsed = subjects.parse(stored.subject)
-            info = kinds.get(parsed.ref.kind)
+            info = self.registry.kind(parsed.ref.kind)
             event = codec.decode(info, stored.data, stored.headers)
         except (ValueError, KeyError, Exception) as e:
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             return
-        mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
+        assert self.ownership is not None
+        owns = self.ownership.owns
+        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted) if owns(r)]
         if not mine:
             return
-        self.pending[stored.seq] = len(mine)
+        self.acks.expect(stored.seq, len(mine))
         catching_up = not self.caught_up.is_set()
-        cells = self.cells
+        cells = self.mailboxes.cells
         for ref in mine:
             cell = cells.get(ref.token)  # the common case: a live actor, no await
             if cell is None:
-                cell = await self._cell(ref)
+                cell = await self.mailboxes.cell(ref)
             if catching_up and not cell.running and not cell.queue:
                 self._fold(cell, stored, event)  # nothing is decided before catch-up: no task needed
-                self._done(stored.seq)
+                self.acks.done(stored.seq)
             else:
                 cell.queue.append((stored, event))
-                self._schedule(cell)
-
-    def _done(self, seq: int) -> None:
-        """One target of `seq` has folded (and decided on) it."""
-        left = self.pending.get(seq)
-        if left is None:
-            return
-        if left <= 1:
-            del self.pending[seq]
-        else:
-            self.pending[seq] = left - 1
+                self.mailboxes.schedule(cell)
 
     async def _release(self) -> None:
-        """Ack (AckAll) up to the newest delivered message below the oldest one still in progress.
-
-        Deliveries arrive in stream order, so the done prefix of `unacked` is exactly what a checkpoint
-        may cover; one ack per prefix instead of one per message halves what the server handles.
-        """
-        last: Delivery | None = None
-        unacked, pending = self.unacked, self.pending
-        while unacked and unacked[0].stored.seq not in pending:
-            last = unacked.popleft()
+        """Ack (AckAll) the done prefix of the deliveries: one ack per prefix, not one per message."""
+        last = self.acks.releasable()
         if last is not None:
             assert self.feed is not None
             try:
@@ -233,83 +222,46 @@ class Host:
                 log.warning("ack failed; messages will be redelivered and skipped", seq=last.stored.seq,
                             error=str(e))
 
-    def _owns(self, ref: Ref) -> bool:
-        assert self.leases is not None
-        return partition_of(ref, self.partitions) in self.leases.owned
-
     async def _caught_up(self) -> None:
         if self.caught_up.is_set():
             return
         self.caught_up.set()
         log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
         for cell in list(self.cells.values()):
-            self._tick(cell)
-        for _, token in list(self.timers):
+            self.mailboxes.tick(cell)
+        for token in self.timers.tokens():
             if token not in self.cells:
-                self._tick(await self._cell(Ref.parse(token)))
+                self.mailboxes.tick(await self.mailboxes.cell(Ref.parse(token)))
 
     # ---- cells ------------------------------------------------------------------------------------------
 
-    async def _cell(self, ref: Ref) -> Cell:
-        token = ref.token
-        cell = self.cells.get(token)
-        if cell is not None:
-            return cell
-        if token in self.loading:
-            return await self.loading[token]
-        fut: asyncio.Future[Cell] = asyncio.get_running_loop().create_future()
-        self.loading[token] = fut
-        try:
-            ctrl = controller_for(ref.kind)
-            assert ctrl is not None, ref
-            data = await self.persistence.load(token)
-            cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
-            cell.idle_since = time.monotonic()
-            self.cells[token] = cell
-            self._publish_view(cell)
-            fut.set_result(cell)
-            return cell
-        except BaseException as e:
-            fut.set_exception(e)
-            raise
-        finally:
-            del self.loading[token]
-
-    def _schedule(self, cell: Cell) -> None:
-        if not cell.running:
-            cell.running = True
-            task = asyncio.create_task(self._drain(cell))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    def _tick(self, cell: Cell) -> None:
-        if not any(item is TICK for item in cell.queue):
-            cell.queue.append(TICK)
-        self._schedule(cell)
+    async def _load(self, ref: Ref) -> Cell:
+        """A cell from its snapshot (or fresh), its published view on the board."""
+        ctrl = self.registry.controller_for(ref.kind)
+        assert ctrl is not None, ref
+        data = await self.persistence.load(ref.token)
+        cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
+        self.views.publish(cell)
+        return cell
 
     async def _drain(self, cell: Cell) -> None:
         """Fold everything queued for this resource, then decide once (level-based), then ack."""
-        async with self.slots:
-            try:
-                while cell.queue:
-                    acks: list[int] = []
-                    tick = False
-                    while cell.queue:
-                        item = cell.queue.popleft()
-                        if item is TICK:
-                            tick = True
-                            continue
-                        stored, event = item
-                        acks.append(stored.seq)
-                        self._fold(cell, stored, event)
-                    if self.caught_up.is_set() and (tick or cell.causes):
-                        await self._decide(cell)
-                    for seq in acks:
-                        self._done(seq)
-                    await self._release()
-            finally:
-                cell.running = False
-                cell.idle_since = time.monotonic()
+        while cell.queue:
+            acks: list[int] = []
+            tick = False
+            while cell.queue:
+                item = cell.queue.popleft()
+                if item is TICK:
+                    tick = True
+                    continue
+                stored, event = item
+                acks.append(stored.seq)
+                self._fold(cell, stored, event)
+            if self.caught_up.is_set() and (tick or cell.causes):
+                await self.reconciler.decide(cell)
+            for seq in acks:
+                self.acks.done(seq)
+            await self._release()
 
     def _fold(self, cell: Cell, stored: StoredMessage, event: Event) -> None:
         if cell.seen(stored.seq):
@@ -319,116 +271,42 @@ class Host:
         except Exception as e:
             log.error("evolve failed; event skipped", **_ids(cell), seq=stored.seq, error=repr(e))
             return
-        if H.TRACEPARENT in stored.headers:
-            cell.trace = {H.TRACEPARENT: stored.headers[H.TRACEPARENT]}
-            self.traces.setdefault(cell.ref.token, []).append(stored.headers[H.TRACEPARENT])
-        self._publish_view(cell)
+        traceparent = stored.headers.get(H.TRACEPARENT)
+        if traceparent is not None:
+            cell.trace = {H.TRACEPARENT: traceparent}
+            self.reconciler.caused_by(cell, traceparent)
+        self.views.publish(cell)
 
-    def _publish_view(self, cell: Cell) -> None:
-        view = cell.controller.view(cell.state)
-        token = cell.ref.token
-        if view is None:
-            if self.views.pop(token, None) is not None:
-                self.context = Context(pools=tuple(self.views.values()))
-        elif self.views.get(token) != view:
-            self.views[token] = view
-            self.context = Context(pools=tuple(self.views.values()))
-
-    # ---- deciding ---------------------------------------------------------------------------------------
-
-    async def _decide(self, cell: Cell) -> None:
-        traces = self.traces.pop(cell.ref.token, [])[-64:]
-        with reconciling(cell, traces, self.stats):
-            await self._reconcile(cell)
-        if cell.causes:  # not decided durably: the next attempt links these too
-            self.traces[cell.ref.token] = traces + self.traces.get(cell.ref.token, [])
-
-    async def _reconcile(self, cell: Cell) -> None:
-        now = time.time()
-        try:
-            decision = cell.controller.decide(cell.state, now, self.context)
-        except Exception as e:
-            await self._failed(cell, now, e)
-            return
-        self.stats["decisions"] += 1
-        try:
-            await self.writer.execute(cell, decision, now, self.context)
-            self._publish_view(cell)
-        except Conflict as e:
-            self.stats["conflicts"] += 1
-            log.warning("write fenced: actor is behind the log; deciding again later", **_ids(cell), error=str(e))
-            self._set_wake(cell, now + backoff(1, cell.ref.token))
-            return
-        except corelog.Unavailable as e:
-            await self._failed(cell, now, e, record=False)
-            return
-        cell.failures = 0
-        cell.causes.clear()
-        self._set_wake(cell, decision.wake_at)
-
-    async def _failed(self, cell: Cell, now: float, error: BaseException, record: bool = True) -> None:
-        """Mark this one resource Degraded, record why, and retry with backoff."""
-        cell.failures += 1
-        self.stats["failures"] += 1
-        delay = backoff(cell.failures, cell.ref.token, base=1.0, cap=60.0)
-        log.error("reconcile failed", **_ids(cell), attempt=cell.failures, retry_in=round(delay, 2),
-                  error=repr(error))
-        if record:
-            try:
-                await self.writer.record_failure(cell, now, error, delay)
-            except (Conflict, corelog.Unavailable) as e:
-                log.warning("could not record failure", **_ids(cell), error=str(e))
-        self._set_wake(cell, now + delay)
-
-    def _set_wake(self, cell: Cell, when: float | None) -> None:
-        if cell.wake_at != when:
-            cell.wake_at = when
-            cell.version += 1
-        if when is not None:
-            heapq.heappush(self.timers, (when, cell.ref.token))
+    def _drop_partitions(self, lost: set[int]) -> None:
+        """Stop lost partitions in every part: cells and queues, their pending acks, timers, links, views."""
+        self.acks.forget(self.mailboxes.drop(lost))
+        self.timers.drop(lost)
+        self.reconciler.drop(lost)
+        self.views.drop(lost)
 
     # ---- timers, passivation, snapshots ------------------------------------------------------------------
 
     async def _timers(self, stop: asyncio.Event) -> None:
+        assert self.ownership is not None
         while not stop.is_set():
             now = time.time()
-            while self.timers and self.timers[0][0] <= now:
-                _, token = heapq.heappop(self.timers)
+            for token in self.timers.due(now):
                 cell = self.cells.get(token)
                 if cell is None:
                     ref = Ref.parse(token)
-                    if not self._owns(ref):
+                    if not self.ownership.owns(ref):
                         continue
-                    cell = await self._cell(ref)
+                    cell = await self.mailboxes.cell(ref)
                 if cell.wake_at is not None and cell.wake_at <= now and self.caught_up.is_set():
                     cell.wake_at = None
-                    self._tick(cell)
-            delay = min(0.5, max(0.005, self.timers[0][0] - time.time())) if self.timers else 0.5
-            await _wait(stop, delay)
+                    self.mailboxes.tick(cell)
+            due = self.timers.next_due()
+            await _wait(stop, 0.5 if due is None else min(0.5, max(0.005, due - time.time())))
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         while not await _wait(stop, min(self.flush_seconds, 2.0)):
             await self.flush()
             await self._passivate()
-
-    async def _renew(self, stop: asyncio.Event) -> None:
-        """Lease renewal on its own loop: a long flush must never let our partitions expire."""
-        assert self.leases is not None
-        while not await _wait(stop, 4.0):
-            try:
-                lost = await self.leases.renew()
-            except nats.errors.Error as e:
-                log.warning("lease renewal failed; retrying", error=str(e))
-                continue
-            if lost:
-                self._drop_partitions(lost)
-
-    def _drop_partitions(self, lost: set[int]) -> None:
-        log.warning("partition leases lost; stopping them", partitions=sorted(lost))
-        for token, cell in list(self.cells.items()):
-            if partition_of(cell.ref, self.partitions) in lost:
-                cell.queue.clear()
-                del self.cells[token]
 
     async def flush(self) -> None:
         """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor (with
@@ -438,19 +316,18 @@ class Host:
             floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
         except nats.errors.Error:
             return
-        sample(self.cells, len(self.pending), self.durable, info)
+        sample(self.cells, len(self.acks.pending), self.durable, info)
         if not self.caught_up.is_set():
             return
         await self.persistence.save(c for c in list(self.cells.values()) if c.dirty)
-        assert self.leases is not None
-        timers: dict[int, dict[str, float]] = {p: {} for p in self.leases.owned}
-        for when, token in self.timers:
-            cell = self.cells.get(token)
-            if cell is None or cell.wake_at is not None:
-                due = timers.get(partition_of(Ref.parse(token), self.partitions))
-                if due is not None:
-                    due[token] = min(when, due.get(token, when))
-        for p, due in timers.items():
+        assert self.ownership is not None
+        cells = self.cells
+
+        def kept(token: str) -> bool:
+            cell = cells.get(token)
+            return cell is None or cell.wake_at is not None
+
+        for p, due in self.timers.by_partition(self.ownership.owned, kept).items():
             await self.persistence.write_checkpoint(p, Checkpoint(seq=floor, timers=due))
 
     async def _passivate(self) -> None:
@@ -458,25 +335,21 @@ class Host:
         if not self.caught_up.is_set():
             return
         now = time.monotonic()
-        idle: list[Cell] = []
-        for cell in list(self.cells.values()):
-            busy = cell.running or cell.queue or cell.own or cell.causes
-            if busy or now - cell.idle_since < self.idle_seconds:
-                continue
-            idle.append(cell)
+        idle = [c for c in list(self.cells.values())
+                if not _busy(c) and now - c.idle_since >= self.idle_seconds]
         await self.persistence.save(c for c in idle if c.dirty)
         for cell in idle:
-            if cell.running or cell.queue or cell.own or cell.causes or cell.dirty:
+            if _busy(cell) or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later
-            token = cell.ref.token
-            if self.cells.get(token) is not cell:
+            if not self.mailboxes.forget(cell):
                 continue  # its partition was lost meanwhile
-            del self.cells[token]
-            self.traces.pop(token, None)
+            self.reconciler.forget(cell.ref.token)
             self.stats["passivated"] += 1
             ACTORS_PASSIVATED.inc()
 
 
+def _busy(cell: Cell) -> bool:
+    return bool(cell.running or cell.queue or cell.own or cell.causes)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:
@@ -498,15 +371,15 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
                 idle_seconds: float = 30.0) -> None:
     """Run a controller host until `stop` is set."""
-    import actors  # noqa: F401  (registers the shipped kinds)
+    from actors.registry import load
 
+    registry = load()
     nc = await corelog.connect(nats_url, f"bosun-controller-{host_id or 'main'}")
     try:
         lg = Log(nc)
         await lg.ensure()
-        host = Host(lg, host_id=host_id or os.environ.get("BOSUN_HOST_ID", "main"), partitions=partitions,
-                    idle_seconds=idle_seconds)
+        host = Host(lg, registry=registry, host_id=host_id or os.environ.get("BOSUN_HOST_ID", "main"),
+                    partitions=partitions, idle_seconds=idle_seconds)
         await host.run(stop)
     finally:
         await nc.close()
-

@@ -5,16 +5,10 @@ fenced anyway by the expected-last-subject-sequence on its actors' ctl subjects.
 """
 from __future__ import annotations
 
-import zlib
-
 import nats.js.errors
 from nats.js.kv import KeyValue
 
-from core.names import Ref
-
-
-def partition_of(ref: Ref, partitions: int) -> int:
-    return zlib.crc32(ref.token.encode()) % partitions
+from actors.partitions import partition_of as partition_of  # re-exported: the old home of the rule
 
 
 class Leases:

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from actors import routing
-from actors.controller import Controller, controller_for
+from actors.controller import DEFAULT, Controller, Registry
 from actors.decisions import Context, Decision
 from core import codec, kinds, subjects
 from core import headers as H
@@ -98,20 +98,20 @@ def decode(message: StoredMessage) -> Recorded:
         return Recorded(message, None)
 
 
-def targets(message: StoredMessage) -> list[Ref]:
+def targets(message: StoredMessage, registry: Registry = DEFAULT) -> list[Ref]:
     """The actors a message is delivered to: the host's routing rule."""
     try:
         owner = subjects.parse(message.subject).ref
     except ValueError:
         return []
-    return routing.targets(owner, message.headers)
+    return routing.targets(owner, message.headers, registry.hosted)
 
 
-def route(messages: Iterable[Recorded]) -> dict[Ref, list[Recorded]]:
+def route(messages: Iterable[Recorded], registry: Registry = DEFAULT) -> dict[Ref, list[Recorded]]:
     """Every actor's delivered messages, in stream order."""
     out: dict[Ref, list[Recorded]] = {}
     for rec in messages:
-        for ref in targets(rec.message):
+        for ref in targets(rec.message, registry):
             out.setdefault(ref, []).append(rec)
     return out
 
@@ -159,9 +159,13 @@ def _fold(ctrl: Controller[Any], state: Any, event: Event | None) -> Any:
         return state
 
 
-def walk(ref: Ref, routed: list[Recorded]) -> Iterator[tuple[Recorded | DecisionPoint, Any]]:
-    """The actor's life in the order its live cell lived it: (folded message or decision, state after)."""
-    ctrl = controller_for(ref.kind)
+def walk(ref: Ref, routed: list[Recorded],
+         registry: Registry = DEFAULT) -> Iterator[tuple[Recorded | DecisionPoint, Any]]:
+    """The actor's life in the order its live cell lived it: (folded message or decision, state after).
+
+    `registry` (every function here takes one) supplies today's controllers; the default is the one
+    `actors.registry.load()` returns."""
+    ctrl = registry.controller_for(ref.kind)
     assert ctrl is not None, ref
     state = ctrl.initial(ref)
     folded: set[int] = set()
@@ -193,22 +197,23 @@ def walk(ref: Ref, routed: list[Recorded]) -> Iterator[tuple[Recorded | Decision
             yield rec, state
 
 
-def state_at(ref: Ref, routed: list[Recorded], at: int | None = None) -> Any:
+def state_at(ref: Ref, routed: list[Recorded], at: int | None = None, registry: Registry = DEFAULT) -> Any:
     """The actor's state after every routed message with seq <= `at` (all when None)."""
-    ctrl = controller_for(ref.kind)
+    ctrl = registry.controller_for(ref.kind)
     assert ctrl is not None, ref
     state = ctrl.initial(ref)
-    for _item, after in walk(ref, [r for r in routed if at is None or r.message.seq <= at]):
+    for _item, after in walk(ref, [r for r in routed if at is None or r.message.seq <= at], registry):
         state = after
     return state
 
 
-def steps(ref: Ref, routed: list[Recorded], at: int | None = None) -> Iterator[Step]:
+def steps(ref: Ref, routed: list[Recorded], at: int | None = None,
+          registry: Registry = DEFAULT) -> Iterator[Step]:
     """`bosun replay`: the state change each message made, folded with today's `evolve`."""
-    ctrl = controller_for(ref.kind)
+    ctrl = registry.controller_for(ref.kind)
     assert ctrl is not None, ref
     before = codec.state_to_builtins(ctrl.initial(ref))
-    for item, state in walk(ref, [r for r in routed if at is None or r.message.seq <= at]):
+    for item, state in walk(ref, [r for r in routed if at is None or r.message.seq <= at], registry):
         if isinstance(item, DecisionPoint):
             continue
         after = codec.state_to_builtins(state)
@@ -221,12 +226,12 @@ def steps(ref: Ref, routed: list[Recorded], at: int | None = None) -> Iterator[S
 # ---- checking -----------------------------------------------------------------------------------------
 
 
-def check(ref: Ref, routed: list[Recorded]) -> tuple[int, list[Divergence]]:
+def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT) -> tuple[int, list[Divergence]]:
     """(decisions checked, divergences) of one actor against today's `decide`."""
-    ctrl = controller_for(ref.kind)
+    ctrl = registry.controller_for(ref.kind)
     assert ctrl is not None, ref
     checked, found = 0, []
-    for item, _ in walk(ref, routed):
+    for item, _ in walk(ref, routed, registry):
         if not isinstance(item, DecisionPoint):
             continue
         checked += 1

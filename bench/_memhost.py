@@ -27,12 +27,14 @@ import time
 import tracemalloc
 from typing import Any
 
-import actors  # noqa: F401  (registers the kinds)
 from actors.host import Host
+from actors.registry import load
 from bench.coldstart import settle, stop_host
 from bench.loop import run
 from core import log as corelog
 from core.logs import configure
+
+REGISTRY = load()  # the shipped kinds, as every component builds them
 
 
 def rss_bytes() -> int:
@@ -50,7 +52,7 @@ async def measure(url: str, mode: str, trace: bool, flush: bool) -> dict[str, An
         lg = corelog.Log(nc)
         await lg.ensure()
         keep = {"idle_seconds": 3600.0} if mode == "active" else {}  # passive: the Host default (30 s)
-        host = Host(lg, host_id=f"mem-{mode}", flush_seconds=3600, **keep)
+        host = Host(lg, registry=REGISTRY, host_id=f"mem-{mode}", flush_seconds=3600, **keep)
         if trace:
             tracemalloc.start()
         gc.collect()

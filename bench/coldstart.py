@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import actors  # noqa: F401
 from actors.host import Host
+from actors.registry import load
 from core import log as corelog
 from core import natsserver, subjects
 from core.codec import encode, event_headers
 from core.events import Condition, SpecApplied, StatusUpdated
 from core.names import Ref
+
+REGISTRY = load()  # the shipped kinds, as every component builds them
 
 SPEC = {"model": "m", "replicas": 0, "placement": {"region": "us-west-2", "gpu": "a100"}}
 ACK_EVERY = 512
@@ -132,7 +134,7 @@ async def stop_host(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
 
 async def start_host(lg: corelog.Log, host_id: str = "bench", idle_seconds: float = 3600) -> Running:
     """Start a host and return once it has caught up with the log."""
-    host = Host(lg, host_id=host_id, idle_seconds=idle_seconds, flush_seconds=3600)
+    host = Host(lg, registry=REGISTRY, host_id=host_id, idle_seconds=idle_seconds, flush_seconds=3600)
     stop = asyncio.Event()
     start = time.monotonic()
     task = asyncio.create_task(host.run(stop))
@@ -148,7 +150,7 @@ async def start_host(lg: corelog.Log, host_id: str = "bench", idle_seconds: floa
 async def settle(host: Host, lg: corelog.Log) -> None:
     """Wait until every actor is idle and the consumer has nothing pending (own writes folded back)."""
     while True:
-        busy = host.pending or any(c.running or c.queue for c in host.cells.values())
+        busy = host.acks.busy or any(c.running or c.queue for c in host.cells.values())
         if not busy:
             info = await lg.jsm.consumer_info(lg.stream, host.durable)
             if not info.num_pending and not info.num_ack_pending:

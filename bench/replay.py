@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import actors  # noqa: F401
 from actors import replay
+from actors.registry import load
 from bench.loop import run
 from core import codec, kinds, subjects
 from core import headers as H
@@ -23,6 +23,8 @@ from core.events import Event, SpecApplied, StatusUpdated
 from core.log import StoredMessage
 from core.names import Ref
 from core.replicas import ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica, StopReplica
+
+load()  # the shipped kinds, as every component builds them
 
 SPEC = {"model": "llama-3-8b", "replicas": 2, "placement": {"region": "us-west-2", "gpu": "a100"},
         "gpusPerReplica": 1}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from actors.controller import Registry
     from core.kinds import KindInfo
     from gateway.client import Client
 
@@ -61,12 +62,18 @@ def error(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> N
         click.echo(f"  {field}: {why}", err=True)
 
 
+@functools.cache
+def registry() -> Registry:
+    """The CLI's registry of kinds (shipped + BOSUN_KINDS), built on first use: `--help` never pays for it."""
+    from actors.registry import load
+
+    return load()
+
+
 def kind_info(name: str) -> KindInfo:
-    import actors  # noqa: F401  (registers the kinds)
-    from core import kinds
     from gateway.client import ClientError
 
-    info = kinds.resolve(name)
+    info = registry().resolve(name)
     if info is None:
         raise ClientError(0, "UnknownKind", f"unknown kind {name!r}")
     return info

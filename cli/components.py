@@ -238,10 +238,9 @@ def kill_replica(target: str, replica: str | None, namespace: str, data: Path | 
 
 def _kind_key(name: str) -> str:
     """`ModelDeployment`, `modeldeployments`, a short name ... -> the kind's subject token."""
-    import actors  # noqa: F401  (registers the shipped kinds)
-    from core import kinds
+    from cli.base import registry
 
-    info = kinds.resolve(name)
+    info = registry().resolve(name)
     if info is None:
         raise click.BadParameter(f"unknown kind {name!r}", param_hint="KIND/NAME")
     return info.key

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.base import Settings, fail, kind_info, namespace_option, pass_settings, reports_errors
+from cli.base import Settings, fail, kind_info, namespace_option, pass_settings, registry, reports_errors
 
 if TYPE_CHECKING:
     from actors.replay import Divergence, Recorded, Write
@@ -70,14 +70,13 @@ def replay(settings: Settings, refs: tuple[str, ...], namespace: str, check: boo
 
     --check exits 0 when every recorded decision is reproduced exactly, 1 on any divergence.
     """
-    import actors  # noqa: F401  (registers the kinds)
     from actors import replay as rp
 
     wanted = [parse_ref(r, namespace) for r in refs]
     if not (wanted or everything or from_file):
         fail("Invalid", "replay needs KIND/NAME, --all or --from-file")
     named, messages = _source(settings, wanted, everything and not from_file, from_file, at)
-    routed = rp.route(rp.decode(m) for m in messages)
+    routed = rp.route((rp.decode(m) for m in messages), registry())
     targets = wanted or (sorted(routed) if everything or not named else named)
     if check:
         _check(targets, routed, output)
@@ -93,9 +92,9 @@ def _show(ref: Ref, routed: list[Recorded], output: str | None) -> None:
 
     if not routed:
         fail("NotFound", f"no history for {ref}")
-    steps = list(rp.steps(ref, routed))
+    steps = list(rp.steps(ref, routed, registry=registry()))
     if output == "json":
-        state = rp.state_at(ref, routed)
+        state = rp.state_at(ref, routed, registry=registry())
         click.echo(out.to_json({"ref": str(ref), "steps": [
             {"seq": s.seq, "subject": s.subject, "type": s.type, "summary": s.summary, "own": s.own,
              "changes": [{"path": p, "from": a, "to": b} for p, a, b in s.changes]} for s in steps],
@@ -118,7 +117,7 @@ def _check(targets: list[Ref], routed: dict[Ref, list[Recorded]], output: str | 
         if ref not in routed:
             continue
         resources += 1
-        n, divs = rp.check(ref, routed[ref])
+        n, divs = rp.check(ref, routed[ref], registry())
         checked += n
         found += divs
     if output == "json":
@@ -219,14 +218,12 @@ def _builtins(state: Any) -> Any:
 def export(settings: Settings, at: int | None, at_time: str | None, namespace: str | None,
            output: str) -> None:
     """The environment as applyable manifests: `bosun export --at SEQ > env.yaml`."""
-    import actors  # noqa: F401
     from cli import output as out
-    from core import kinds
     from gateway.envtravel import manifest
 
     docs: list[dict[str, Any]] = []
     with settings.client() as client:
-        for info in kinds.all_kinds():
+        for info in registry().kinds():
             if at is None and at_time is None:
                 objs = list(client.list(info.plural, namespace))
             else:
@@ -238,12 +235,11 @@ def export(settings: Settings, at: int | None, at_time: str | None, namespace: s
         click.echo("---\n".join(out.to_yaml(d) for d in docs).rstrip())
 
 
-# ---- options grafted onto existing commands (gateway/cli.py) ---------------------------------------------
+# ---- options grafted onto existing commands (cli/main.py) ---------------------------------------------
 
 
 def export_history(client: Client, kind: str, namespace: str, name: str, path: Path) -> None:
     """`history --export FILE`: the resource's incident bundle, written verbatim."""
-    import actors  # noqa: F401
     from core import bundles
 
     body = client.bundle([f"{kind_info(kind).key}/{namespace}/{name}"])

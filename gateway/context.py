@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from nats.aio.client import Client as NATS
 
+from actors.controller import DEFAULT, Registry
 from core.kinds import KindInfo
 from core.log import Log
 from core.names import Ref
@@ -82,6 +83,8 @@ class Gateway:
     changes: Changes = field(default_factory=Changes)
     max_lag: int = 1000
     """Readiness: how far (in stream messages) the read model may trail the log."""
+    registry: Registry = DEFAULT
+    """The kinds this gateway serves (`actors.registry.load()`, built once by `server.serve`)."""
 
     @property
     def authorizer(self) -> Authorizer:

@@ -53,8 +53,9 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
                 authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None,
                 policy: Path | None = None) -> None:
     """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections."""
-    import actors  # noqa: F401  (registers the shipped kinds)
+    from actors.registry import load
 
+    registry = load()
     nc = await corelog.connect(nats_url, "bosun-gateway")
     try:
         log = corelog.Log(nc)
@@ -62,12 +63,14 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
         reads = await open_read_model(db_dir, nc)
         try:
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
-                gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads)
+                gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads,
+                             registry=registry)
                 await _run(gw, stop, host, port, fd, on_ready)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy)
                 try:
-                    await _run(Gateway(nc, log, governed.admission, reads), stop, host, port, fd, on_ready)
+                    gw = Gateway(nc, log, governed.admission, reads, registry=registry)
+                    await _run(gw, stop, host, port, fd, on_ready)
                 finally:
                     await governed.close()
         finally:

@@ -23,7 +23,8 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
-import actors  # noqa: F401  (registers the shipped kinds: decoding needs them)
+from actors.controller import Registry
+from actors.registry import load
 from core import subjects
 from core.feed import Delivery, Feed
 from core.log import Log, StoredMessage, connect
@@ -65,8 +66,13 @@ class _Reset(Exception):
     """The consumer delivered out of order w.r.t. the checkpoint: recreate it from the checkpoint."""
 
 
-async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: str = DURABLE) -> None:
-    """Run until `stop` is set. One projector per `db_dir` (each with its own durable name)."""
+async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: str = DURABLE,
+                registry: Registry | None = None) -> None:
+    """Run until `stop` is set. One projector per `db_dir` (each with its own durable name).
+
+    `registry` (default: `actors.registry.load()`) must know every kind in the log: decoding needs them.
+    """
+    registry = registry or load()
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
     nc = await connect(nats_url, "bosun-projector")

@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from actors.registry import load
 from core import log as corelog
 from core import natsserver
+
+REGISTRY = load()
+"""The shipped kinds, built once for the session as every component builds them at start."""
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import random
 from collections import deque
 from typing import Any
 
-from actors.controller import Controller, controller_for
+from actors.controller import DEFAULT, Controller
 from actors.decisions import Context, Decision
 from core.events import DeletionRequested, Event, SpecApplied
 from core.names import Ref
@@ -38,7 +38,7 @@ class World:
         self.decisions = 0
 
     def ctrl(self, ref: Ref) -> Controller[Any]:
-        c = controller_for(ref.kind)
+        c = DEFAULT.controller_for(ref.kind)
         assert c is not None
         return c
 

@@ -1,8 +1,9 @@
 """Registration of the governance kinds (no controller, no finalizers: deletion is immediate)."""
 from __future__ import annotations
 
+from actors.controller import register_kind as register
 from actors.governance.specs import PrincipalSpec, QuotaSpec, RoleBindingSpec, RoleSpec, validate_quota
-from core.kinds import Column, KindInfo, register
+from core.kinds import Column, KindInfo
 
 PRINCIPAL = register(KindInfo(name="Principal", plural="principals", spec_type=PrincipalSpec, cluster_scoped=True))
 ROLE = register(KindInfo(

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-import actors  # noqa: F401
 from actors import host as controller
 from core import codec, kinds, subjects
 from core.events import DeletionRequested, SpecApplied, StatusUpdated

@@ -7,7 +7,6 @@ from typing import Any
 import msgspec
 from msgspec.structs import replace
 
-import actors  # noqa: F401
 from actors import host as controller
 from actors.controller import Controller, register
 from actors.decisions import Context, Decision

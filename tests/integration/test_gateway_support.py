@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-import actors  # noqa: F401  (registers the kinds)
 from core import log as corelog
 from gateway.admission import Admission
 from gateway.app import create_app

@@ -12,7 +12,6 @@ import httpx
 import msgspec
 import yaml
 
-import actors  # noqa: F401  (registers the kinds)
 from core import log as corelog
 from gateway.context import Gateway
 from gateway.governance import Governed, governed_admission

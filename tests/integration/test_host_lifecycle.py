@@ -6,7 +6,6 @@ import contextlib
 import time
 from pathlib import Path
 
-import actors  # noqa: F401
 from actors.host import Host
 from actors.persistence import Checkpoint, Persistence
 from core import log as corelog
@@ -14,13 +13,13 @@ from core.log import Log
 from core.names import Ref
 from dataplane.sim import driver as sim
 from dataplane.sim.store import world_summary
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import POOL, apply, ready
 from tests.simworld import deployment_spec, pool_spec
 
 
 async def _run_host(log: Log, idle: float) -> tuple[Host, asyncio.Task[None], asyncio.Event]:
-    host = Host(log, host_id="main", idle_seconds=idle, flush_seconds=0.5)
+    host = Host(log, registry=REGISTRY, host_id="main", idle_seconds=idle, flush_seconds=0.5)
     stop = asyncio.Event()
     return host, asyncio.create_task(host.run(stop)), stop
 
@@ -100,7 +99,7 @@ async def test_a_passivated_resource_waiting_on_a_timer_still_wakes_after_a_rest
         await apply(log, dep, deployment_spec(2), 1)  # one replica fits, the other waits for capacity
 
         async def waiting_and_passivated() -> bool:
-            return dep.token not in host.cells and any(token == dep.token for _, token in host.timers)
+            return dep.token not in host.cells and dep.token in host.timers.tokens()
 
         await eventually(waiting_and_passivated)
         stop.set()
@@ -126,7 +125,7 @@ async def test_timers_kept_in_checkpoints_are_armed_before_catch_up(log: Log) ->
     host, task, stop = await _run_host(log, idle=30)
     try:
         await eventually(lambda: _caught_up_with(host, dep))
-        assert not task.done() and any(token == dep.token for _, token in host.timers)
+        assert not task.done() and dep.token in host.timers.tokens()
     finally:
         stop.set()
         await task

@@ -14,7 +14,6 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-import actors  # noqa: F401  (registers the kinds)
 from actors.capacity import CapacityGranted, CapacityRequested
 from actors.modeldeployment.events import ScaleUpStarted
 from core import headers as H

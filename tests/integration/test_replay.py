@@ -10,9 +10,8 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
-import actors  # noqa: F401
-from actors import controller as registry
 from actors import replay
+from actors.controller import Controller
 from actors.decisions import Context, Decision
 from cli.main import main
 from core import bundles
@@ -20,7 +19,7 @@ from core.log import Log
 from core.names import Ref
 from core.replicas import StartReplica
 from gateway import replaysource
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import POOL, Running, apply, plane, ready  # noqa: F401
 from tests.simworld import deployment_spec, pool_spec
 
@@ -37,7 +36,7 @@ async def _recorded(plane: Running, log: Log) -> tuple[int, list[Any]]:
     return await replaysource.collect(log, [DEP])
 
 
-def _forgets_commands(ctrl: registry.Controller[Any]) -> registry.Controller[Any]:
+def _forgets_commands(ctrl: Controller[Any]) -> Controller[Any]:
     """A deliberate regression: the reconciler no longer orders replicas to start or stop."""
 
     def decide(state: Any, now: float, ctx: Context) -> Decision:
@@ -47,7 +46,7 @@ def _forgets_commands(ctrl: registry.Controller[Any]) -> registry.Controller[Any
     return dataclasses.replace(ctrl, decide=decide)
 
 
-def _doubles_gpus(ctrl: registry.Controller[Any]) -> registry.Controller[Any]:
+def _doubles_gpus(ctrl: Controller[Any]) -> Controller[Any]:
     """A subtler regression: every replica is started with twice the GPUs the spec asks for."""
 
     def decide(state: Any, now: float, ctx: Context) -> Decision:
@@ -76,9 +75,9 @@ async def test_replay_check_reproduces_history_and_catches_a_changed_decide(
     assert ok.exit_code == 0, ok.output
     assert "0 divergences" in ok.output
 
-    ctrl = registry.controller_for("modeldeployment")
+    ctrl = REGISTRY.controller_for("modeldeployment")
     assert ctrl is not None
-    monkeypatch.setitem(registry._CONTROLLERS, "modeldeployment", _forgets_commands(ctrl))
+    monkeypatch.setitem(REGISTRY._controllers, "modeldeployment", _forgets_commands(ctrl))
     caught, found = replay.check(DEP, routed[DEP])
     assert found and all(d.ref == DEP for d in found)
     bad = CliRunner().invoke(main, ["--server", "http://127.0.0.1:9", "replay", "--check", "--from-file",
@@ -88,7 +87,7 @@ async def test_replay_check_reproduces_history_and_catches_a_changed_decide(
     assert "only recorded" in bad.output and "cmd.sim" in bad.output
     assert replay.check(DEP, routed[DEP]) == (caught, found)  # deterministic: no clock, no randomness
 
-    monkeypatch.setitem(registry._CONTROLLERS, "modeldeployment", _doubles_gpus(ctrl))
+    monkeypatch.setitem(REGISTRY._controllers, "modeldeployment", _doubles_gpus(ctrl))
     subtle = CliRunner().invoke(main, ["--server", "http://127.0.0.1:9", "replay", "--check", "--from-file",
                                        str(bundle)])
     assert subtle.exit_code == 1, subtle.output

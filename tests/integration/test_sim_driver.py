@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import actors  # noqa: F401  (registers the kinds)
 from core import codec, kinds, subjects
 from core import headers as H
 from core.events import Event

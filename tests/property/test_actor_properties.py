@@ -6,11 +6,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import actors  # noqa: F401
-from actors.controller import controller_for
 from core import codec, kinds
 from core.events import Event
 from core.names import Ref
+from tests.conftest import REGISTRY
 from tests.simworld import World, deployment_spec, pool_spec
 
 POOLS = [Ref("gpupool", "infra", f"pool-{i}") for i in range(3)]
@@ -85,11 +84,11 @@ def test_folding_a_redelivered_event_changes_nothing(seed: int, data: Any) -> No
     cut = data.draw(st.integers(1, len(history)))
     states: dict[Ref, Any] = {}
     for ref, ev in history[:cut]:
-        ctrl = controller_for(ref.kind)
+        ctrl = REGISTRY.controller_for(ref.kind)
         assert ctrl is not None
         states[ref] = ctrl.evolve(states.get(ref, ctrl.initial(ref)), ev)
     ref, ev = history[cut - 1]
-    ctrl = controller_for(ref.kind)
+    ctrl = REGISTRY.controller_for(ref.kind)
     assert ctrl is not None
     assert ctrl.evolve(states[ref], ev) == states[ref]
 
@@ -100,12 +99,12 @@ def test_snapshot_round_trips_and_events_round_trip(seed: int) -> None:
     history = _recorded_history(seed)
     states: dict[Ref, Any] = {}
     for ref, ev in history:
-        ctrl = controller_for(ref.kind)
+        ctrl = REGISTRY.controller_for(ref.kind)
         assert ctrl is not None
         states[ref] = ctrl.evolve(states.get(ref, ctrl.initial(ref)), ev)
         info = kinds.get(ref.kind)
         assert codec.decode(info, codec.encode(ev)) == ev
     for ref, state in states.items():
-        ctrl = controller_for(ref.kind)
+        ctrl = REGISTRY.controller_for(ref.kind)
         assert ctrl is not None
         assert codec.decode_state(codec.state_encoder.encode(state), ctrl.state_type) == state

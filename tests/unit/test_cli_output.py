@@ -1,7 +1,6 @@
 """CLI output: aligned tables, ages, kind columns."""
 from __future__ import annotations
 
-import actors  # noqa: F401
 from cli.output import age, rows_of, scalar, table
 from core import kinds
 

@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-import actors  # noqa: F401
 from gateway.errors import ApiError
 from gateway.validation import Target, spec_detail, validate
 

@@ -1,7 +1,6 @@
 """Given events, when now, then Decision: the deployment's pure core, with no I/O."""
 from __future__ import annotations
 
-import actors  # noqa: F401
 from actors.capacity import CapacityGranted, CapacityRequested
 from actors.decisions import Context, PoolView
 from actors.modeldeployment import model

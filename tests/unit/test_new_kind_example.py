@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import actors  # noqa: F401
 from core import kinds
 from core.names import Ref
 from tests.simworld import World, pool_spec

@@ -11,7 +11,6 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-import actors  # noqa: F401  (registers the kinds)
 from actors.capacity import CapacityGranted
 from core import codec, subjects, wire
 from core import headers as H

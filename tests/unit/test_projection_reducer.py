@@ -1,7 +1,6 @@
 """The pure reducer: given stored messages, then the resource row and its API object."""
 from __future__ import annotations
 
-import actors  # noqa: F401  (registers the kinds)
 from actors.modeldeployment.events import ScaleUpStarted
 from core import codec, subjects
 from core import headers as H

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import actors  # noqa: F401  (registers the kinds)
 from core import codec, subjects
 from core.events import Condition, DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
 from core.log import StoredMessage

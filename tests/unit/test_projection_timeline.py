@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-import actors  # noqa: F401  (registers the kinds)
 from actors.capacity import CapacityGranted, CapacityRequested
 from core import codec, subjects
 from core import headers as H

@@ -72,11 +72,14 @@ REF = Ref("replaytoy", "default", "t")
 @pytest.fixture(autouse=True, scope="module")
 def _registered() -> Iterator[None]:
     """The toy kind exists only while these tests run: other tests see the shipped kinds alone."""
-    from actors import controller as registry
+    from actors.controller import DEFAULT
 
     register(TOY)
     yield
-    registry._CONTROLLERS.pop("replaytoy", None)
+    DEFAULT._controllers.pop("replaytoy", None)
+    DEFAULT._kinds.pop("replaytoy", None)
+    for alias in ("replaytoy", "replaytoys"):
+        DEFAULT._aliases.pop(alias, None)
     kinds._KINDS.pop("replaytoy", None)
     for alias in ("replaytoy", "replaytoys"):
         kinds._ALIASES.pop(alias, None)
