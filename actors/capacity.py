@@ -4,7 +4,28 @@ over-committed whatever the concurrency. Requests carry absolute targets, so the
 """
 from __future__ import annotations
 
+import msgspec
+
 from core.events import Event
+from core.names import Ref
+
+POOL_KIND = "gpupool"
+"""The kind whose views (`PoolView`) deployments read from their Context."""
+
+
+class PoolView(msgspec.Struct, frozen=True, kw_only=True):
+    """What a deployment may read of a GpuPool: published by the pool actor, never written by others."""
+
+    ref: Ref
+    region: str
+    gpu: str
+    capacity: int
+    allocated: int
+    deleting: bool = False
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.allocated)
 
 
 class CapacityRequested(Event, frozen=True, tag="capacity.requested"):

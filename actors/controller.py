@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from actors.decisions import Context, Decision, PoolView
+from actors.decisions import Context, Decision
 from core.events import Event, StatusUpdated
 from core.kinds import KindInfo
 from core.kinds import register as _enter_kind
@@ -31,8 +31,10 @@ class Controller(Generic[S]):
     decide: Callable[[S, float, Context], Decision]
     status_of: Callable[[S], StatusUpdated | None]
     """The last status this actor published (folded from its own StatusUpdated events)."""
-    view: Callable[[S], PoolView | None] = lambda _s: None
+    view: Callable[[S], msgspec.Struct | None] = lambda _s: None
     """Facts this resource publishes for other actors' Context (e.g. a pool's free capacity)."""
+    view_type: type[msgspec.Struct] | None = None
+    """The type `view` returns: replay decodes the views recorded with each decision as this type."""
     publishes_view: bool = False
     """True when `view` may return facts: such resources are loaded eagerly at start."""
     finished: Callable[[S], bool] = lambda _s: False
@@ -88,6 +90,10 @@ class Registry:
 
     def kinds(self) -> list[KindInfo]:
         return list(self._kinds.values())
+
+    def view_types(self) -> dict[str, type[msgspec.Struct]]:
+        """Kind key -> type of the views its resources publish (for decoding recorded Contexts)."""
+        return {k: c.view_type for k, c in self._controllers.items() if c.view_type is not None}
 
 
 DEFAULT = Registry()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 
@@ -40,25 +42,33 @@ class Decision(msgspec.Struct, frozen=True):
         return not (self.events or self.messages or self.commands)
 
 
-class PoolView(msgspec.Struct, frozen=True, kw_only=True):
-    """What a deployment may read of a GpuPool: published by the pool actor, never written by others."""
-
-    ref: Ref
-    region: str
-    gpu: str
-    capacity: int
-    allocated: int
-    deleting: bool = False
-
-    @property
-    def free(self) -> int:
-        return max(0, self.capacity - self.allocated)
-
-
 class Context(msgspec.Struct, frozen=True):
-    """Read-only facts about other resources, handed to `decide` by the runtime."""
+    """Read-only facts about other resources, handed to `decide` by the runtime: the views resources
+    publish (`Controller.view`), by kind key. Recorded with each decision (`Bosun-Context`) so replay
+    hands today's `decide` exactly what the live one read."""
 
-    pools: tuple[PoolView, ...] = ()
+    views: dict[str, tuple[Any, ...]] = {}
+
+    def of(self, kind: str) -> tuple[Any, ...]:
+        """The views published by resources of `kind` (a kind key, e.g. "gpupool")."""
+        return self.views.get(kind, ())
+
+
+class _Recorded(msgspec.Struct, frozen=True):
+    views: dict[str, list[msgspec.Raw]] = {}
+    pools: list[msgspec.Raw] = []
+    """Before views were keyed by kind, the recorded Context held only GpuPool views, as `pools`."""
+
+
+_recorded = msgspec.json.Decoder(_Recorded)
+
+
+def decode_context(raw: str | bytes, view_types: Mapping[str, type[Any]], default: type[Any] = dict) -> Context:
+    """A recorded Context, each kind's views decoded as that kind's view type (`default` for others)."""
+    rec = _recorded.decode(raw)
+    views = {**({"gpupool": rec.pools} if rec.pools else {}), **rec.views}
+    return Context(views={kind: tuple(msgspec.json.decode(v, type=view_types.get(kind, default)) for v in vs)
+                          for kind, vs in views.items()})
 
 
 def backoff(attempt: int, seed: str, base: float = 0.5, cap: float = 30.0) -> float:

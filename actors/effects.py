@@ -31,7 +31,7 @@ class DecisionWriter:
         common = {H.CONTROLLER: cell.controller.name, H.HWM: str(cell.hwm), **cell.trace}
         if cell.causes:
             common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
-        first = {**common, H.CONTEXT: self._context_json(context)} if context.pools else common
+        first = {**common, H.CONTEXT: self._context_json(context)} if context.views else common
         headers = iter([first])
         for event in decision.events:
             await self.append_ctl(cell, event, now, next(headers, common))

@@ -16,18 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-import msgspec
-
 from actors import routing
 from actors.controller import DEFAULT, Controller, Registry
-from actors.decisions import Context, Decision
+from actors.decisions import Context, Decision, decode_context
 from core import codec, kinds, subjects
 from core import headers as H
 from core.events import Event
 from core.log import StoredMessage
 from core.names import Ref
 
-_context = msgspec.json.Decoder(Context)
 _MISSING: Any = None
 
 
@@ -180,7 +177,7 @@ def walk(ref: Ref, routed: list[Recorded],
                     folded.add(rec.message.seq)
                     state = _fold(ctrl, state, rec.event)
                     yield rec, state
-            ctx = _context.decode(group.context) if group.context else Context()
+            ctx = decode_context(group.context, registry.view_types()) if group.context else Context()
             writes = tuple(_write(r.message, r.event) for r in group.writes)
             yield DecisionPoint(ref, group.writes[0].message.seq, group.hwm, group.time, ctx, state, writes,
                                 frozenset(ids)), state

@@ -82,8 +82,8 @@ async def measure(url: str, mode: str, trace: bool, flush: bool) -> dict[str, An
             gc.collect()
             out["passivated_in_place"] = passivated - len(host.cells)
             out["traced_delta_after_passivation_bytes"] = traced() - base_traced
-        assert host.leases is not None
-        out["partitions_owned_at_end"] = len(host.leases.owned)  # fewer than `partitions`: leases were lost
+        assert host.ownership is not None
+        out["partitions_owned_at_end"] = len(host.ownership.owned)  # fewer than `partitions`: leases were lost
         out["partitions"] = host.partitions
         await stop_host(stop, task)
         return out

@@ -160,13 +160,6 @@ class ReadyWatch:
             self.ready.setdefault(md["name"], time.monotonic())
 
 
-async def watch_ready(plane: Plane, n: int, ready: dict[str, float], timeout: float) -> ReadyWatch:
-    """Wait until `n` deployments have been seen Ready (raises TimeoutError after `timeout` seconds)."""
-    watch = ReadyWatch(plane, n, ready)
-    await watch.run(timeout)
-    return watch
-
-
 async def start_watch(plane: Plane, n: int, ready: dict[str, float], timeout: float,
                       ) -> tuple[ReadyWatch, asyncio.Task[None]]:
     """Start watching; returns once the watch stream is established (its initial state sent)."""

@@ -11,7 +11,7 @@ import base64
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import msgspec
 
@@ -121,7 +121,3 @@ def from_bytes(body: bytes) -> tuple[Header, list[StoredMessage]]:
 def ref_of(text: str) -> Ref:
     kind, namespace, name = text.split("/")
     return Ref(kind, namespace, name)
-
-
-def as_dict(head: Header) -> dict[str, Any]:
-    return msgspec.to_builtins(head)  # type: ignore[no-any-return]

@@ -123,11 +123,6 @@ def traceparent_of(sp: Span | None = None) -> str | None:
     return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
 
 
-def trace_id_of(traceparent: str | None) -> str | None:
-    parts = (traceparent or "").split("-")
-    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
-
-
 def inject(headers: dict[str, str]) -> dict[str, str]:
     """Put the current span's trace context into `headers` (kept as is when there is no valid span)."""
     tp = traceparent_of()
@@ -283,7 +278,3 @@ def fail(sp: Span, error: BaseException | str) -> None:
     if isinstance(error, BaseException):
         sp.record_exception(error)
     sp.set_status(Status(StatusCode.ERROR, str(error)[:200]))
-
-
-def sampled_traceparent(trace_id: int, span_id: int) -> str:
-    return f"00-{trace_id:032x}-{span_id:016x}-{int(TraceFlags.SAMPLED):02x}"

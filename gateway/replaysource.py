@@ -13,14 +13,19 @@ from collections.abc import AsyncIterator, Iterable
 
 import msgspec
 
-from actors.decisions import Context
+from actors.decisions import decode_context
 from core import headers as H
 from core import subjects
 from core.log import Log, StoredMessage
 from core.names import Ref
 
 ALL = "bosun.>"
-_context = msgspec.json.Decoder(Context)
+
+
+class _Viewed(msgspec.Struct):
+    """Every published view names the resource it is about."""
+
+    ref: Ref
 
 
 async def read_all(log: Log, subject: str, up_to: int) -> list[StoredMessage]:
@@ -45,7 +50,7 @@ def resource_filters(ref: Ref) -> list[str]:
 
 
 def neighbours(ref: Ref, messages: Iterable[StoredMessage]) -> set[Ref]:
-    """Resources `ref`'s decisions read or wrote to: context pools and inbox recipients."""
+    """Resources `ref`'s decisions read or wrote to: those whose views they read, and inbox recipients."""
     found: set[Ref] = set()
     contexts: set[str] = set()
     for m in messages:
@@ -56,7 +61,8 @@ def neighbours(ref: Ref, messages: Iterable[StoredMessage]) -> set[Ref]:
         if ctx and ctx not in contexts:
             contexts.add(ctx)
             with contextlib.suppress(msgspec.DecodeError):
-                found.update(p.ref for p in _context.decode(ctx).pools)
+                viewed = decode_context(ctx, {}, _Viewed).views.values()
+                found.update(v.ref for views in viewed for v in views)
     found.discard(ref)
     return found
 

@@ -48,8 +48,12 @@ class World:
         return self.states[ref]
 
     def context(self) -> Context:
-        views = [self.ctrl(r).view(s) for r, s in self.states.items()]
-        return Context(pools=tuple(v for v in views if v is not None))
+        by_kind: dict[str, tuple[Any, ...]] = {}
+        for ref, s in self.states.items():
+            view = self.ctrl(ref).view(s)
+            if view is not None:
+                by_kind[ref.kind] = (*by_kind.get(ref.kind, ()), view)
+        return Context(views=by_kind)
 
     def apply(self, ref: Ref, spec: dict[str, Any], generation: int, created: bool = False) -> None:
         self.queue.append((ref, SpecApplied(generation=generation, spec=spec, created=created)))

@@ -1,7 +1,7 @@
 """GpuPool's registration: the kind's API facts and its controller."""
 from __future__ import annotations
 
-from actors.capacity import PROTOCOL
+from actors.capacity import PROTOCOL, PoolView
 from actors.controller import Controller, register
 from actors.gpupool import model
 from actors.gpupool.spec import GpuPoolSpec
@@ -20,5 +20,5 @@ INFO = KindInfo(
 
 CONTROLLER = register(Controller(
     info=INFO, state_type=model.Pool, initial=model.initial, evolve=model.evolve, decide=model.decide,
-    status_of=model.status_of, view=model.view, publishes_view=True, finished=model.finished,
+    status_of=model.status_of, view=model.view, view_type=PoolView, publishes_view=True, finished=model.finished,
 ))

@@ -15,9 +15,10 @@ from actors.capacity import (
     CapacityGranted,
     CapacityRefused,
     CapacityRequested,
+    PoolView,
     pool_key,
 )
-from actors.decisions import Context, Decision, Order, PoolView
+from actors.decisions import Context, Decision, Order
 from actors.gpupool.spec import GpuPoolSpec
 from core.events import (
     Condition,

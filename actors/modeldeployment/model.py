@@ -6,19 +6,23 @@ neither the ledger nor the data plane is ever over-committed. Replacements are m
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import msgspec
 from msgspec.structs import replace
 
 from actors.capacity import (
+    POOL_KIND,
     Answer,
     CapacityAnswered,
     CapacityGranted,
     CapacityRefused,
     CapacityRequested,
+    PoolView,
     answers_for,
     pool_key,
 )
-from actors.decisions import Context, Decision, Message, Order, PoolView, backoff
+from actors.decisions import Context, Decision, Message, Order, backoff
 from actors.modeldeployment.events import (
     PlacementFailed,
     ReplicaReplaced,
@@ -27,8 +31,9 @@ from actors.modeldeployment.events import (
     ScaleUpStarted,
 )
 from actors.modeldeployment.spec import ModelDeploymentSpec
+from actors.modeldeployment.state import Deployment, Outstanding, Replica
+from actors.modeldeployment.status import Outcome, narrate
 from core.events import (
-    Condition,
     DeletionRequested,
     Event,
     FinalizerRemoved,
@@ -44,41 +49,6 @@ FINALIZER = "deployments.bosun.dev/replicas"
 DRIVER = "sim"
 REQUEUE_CAP = 5.0
 """Longest wait before re-checking capacity while unschedulable: converges soon after capacity appears."""
-
-
-class Replica(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    pool: str
-    model: str
-    gpus: int
-    phase: str = "requested"  # requested | starting | ready
-    stopping: bool = False
-
-
-class Outstanding(msgspec.Struct, frozen=True):
-    request_id: int
-    gpus: int
-
-
-class Deployment(msgspec.Struct, frozen=True, kw_only=True):
-    ref: Ref
-    spec: ModelDeploymentSpec | None = None
-    generation: int = 0
-    deleting: bool = False
-    finalized: bool = False
-    replicas: dict[str, Replica] = {}
-    next_replica: int = 1
-    grants: dict[str, int] = {}
-    outstanding: dict[str, Outstanding] = {}
-    refused: dict[str, str] = {}
-    """Pool -> reason of its latest refusal; cleared when the pool grants again."""
-    last_request: int = 0
-    unschedulable_since: float = 0.0
-    lost: tuple[tuple[str, str], ...] = ()
-    """(replica, reason) lost since the last ReplicaReplaced narrative."""
-    narrated_target: int = 0
-    placement_failed: bool = False
-    status: StatusUpdated | None = None
 
 
 def initial(ref: Ref) -> Deployment:
@@ -194,12 +164,23 @@ def _settle(state: Deployment, answer: Answer) -> Deployment:
     pool, n = answer.pool, answer.request_id
     outstanding = _settled(state.outstanding, pool, n)
     if isinstance(answer, CapacityRefused):
-        return replace(state, outstanding=outstanding, refused={**state.refused, pool: answer.reason})
+        return replace(state, outstanding=outstanding)
     grants = {k: v for k, v in state.grants.items() if k != pool}
     if answer.gpus:
         grants[pool] = answer.gpus
-    refused = {k: v for k, v in state.refused.items() if k != pool}
-    return replace(state, grants=grants, outstanding=outstanding, refused=refused)
+    return replace(state, grants=grants, outstanding=outstanding)
+
+
+class _Fleet(NamedTuple):
+    """Where the live replicas stand against the spec and the pools that match it."""
+
+    candidates: list[PoolView]
+    """Matching pools, most free capacity first."""
+    keys: set[str]
+    fresh: list[Replica]
+    """Live replicas that match the spec and sit on a matching pool."""
+    stale: list[Replica]
+    """Live replicas to retire: the spec or the placement moved on."""
 
 
 def decide(state: Deployment, now: float, ctx: Context) -> Decision:
@@ -207,75 +188,109 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     if spec is None or state.finalized:
         return Decision()
     plan = _Plan(state)
-    g = spec.gpus_per_replica
     desired = 0 if state.deleting else spec.desired
-    candidates = sorted((p for p in ctx.pools if _matches(p, spec)), key=lambda p: (-p.free, p.ref.name))
-    candidate_keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
-    live = [r for r in state.replicas.values() if not r.stopping]
-    fresh = [r for r in live if r.pool in candidate_keys and r.model == spec.model and r.gpus == g]
-    stale = [r for r in live if r not in fresh]
+    fleet = _fleet(state, spec, ctx)
     used = _used(state)
-    unschedulable = ""
+    missing, started, unschedulable = _plan_scale_up(plan, state, spec, fleet, used, desired)
+    _replace_lost(plan, state, started)
+    fresh_ready = _plan_scale_down(plan, state, fleet, desired)
+    if missing <= 0 and not started:
+        _release_unused(plan, state, used)
+    finished = _finalize_deletion(plan, state)
+    placed = state
+    for order in plan.commands:
+        placed = evolve(placed, order.command)
+    acted = bool(plan.commands or plan.messages)
+    narrate(plan.events, state, placed, spec, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
+    if finished:
+        plan.events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
+    return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
+                    wake_at=_requeue(state, now) if unschedulable else None)
 
-    # Scale up inside granted capacity first, then ask pools for more.
-    missing = desired - len(fresh)
+
+def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet:
+    candidates = sorted((p for p in ctx.of(POOL_KIND) if _matches(p, spec)), key=lambda p: (-p.free, p.ref.name))
+    keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
+    live = [r for r in state.replicas.values() if not r.stopping]
+    fresh = [r for r in live if r.pool in keys and r.model == spec.model and r.gpus == spec.gpus_per_replica]
+    return _Fleet(candidates, keys, fresh, [r for r in live if r not in fresh])
+
+
+def _plan_scale_up(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, fleet: _Fleet,
+                   used: dict[str, int], desired: int) -> tuple[int, list[str], str]:
+    """Start replicas inside granted capacity first, then ask pools for more.
+
+    Returns (replicas still missing, ids started, why unschedulable or ""); `used` counts the starts.
+    """
+    g = spec.gpus_per_replica
+    missing = desired - len(fleet.fresh)
     started: list[str] = []
-    for p in candidates:
+    for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
         while missing > 0 and state.grants.get(key, 0) - used.get(key, 0) >= g:
             started.append(plan.start(key, spec))
             used[key] = used.get(key, 0) + g
             missing -= 1
-    if missing > 0 and not state.deleting:
-        asked = any(k in candidate_keys for k in state.outstanding)
-        for p in candidates:
-            key = pool_key(p.ref.namespace, p.ref.name)
-            if missing <= 0 or asked:
-                break
-            fit = min(missing, p.free // g)
-            if fit > 0 and key not in state.outstanding:
-                plan.request(p, state.grants.get(key, 0) + fit * g)
-                missing -= fit
-                asked = True
-        if missing > 0 and not asked:
-            unschedulable = _why_unschedulable(spec, candidates, missing, state.refused)
+    if missing <= 0 or state.deleting:
+        return missing, started, ""
+    asked = any(k in fleet.keys for k in state.outstanding)
+    for p in fleet.candidates:
+        key = pool_key(p.ref.namespace, p.ref.name)
+        if missing <= 0 or asked:
+            break
+        fit = min(missing, p.free // g)
+        if fit > 0 and key not in state.outstanding:
+            plan.request(p, state.grants.get(key, 0) + fit * g)
+            missing -= fit
+            asked = True
+    unschedulable = _why_unschedulable(spec, fleet.candidates, missing) if missing > 0 and not asked else ""
+    return missing, started, unschedulable
 
-    # Narrate replacements of lost replicas (the starts above already replaced them).
+
+def _replace_lost(plan: _Plan, state: Deployment, started: list[str]) -> None:
+    """Narrate replacements of lost replicas (the starts of the scale-up already replaced them)."""
     for (lost_id, why), new_id in zip(state.lost, started, strict=False):
         plan.events.append(ReplicaReplaced(lost=lost_id, replacement=new_id, reason=why))
 
-    # Scale down surplus fresh replicas (not-ready ones first, newest first).
-    surplus = len(fresh) - desired
+
+def _plan_scale_down(plan: _Plan, state: Deployment, fleet: _Fleet, desired: int) -> int:
+    """Stop surplus fresh replicas and retire stale ones; returns how many fresh replicas are ready.
+
+    Surplus goes not-ready first, then oldest first (lowest replica index). Stale replicas are retired
+    once enough fresh ones serve (make-before-break), or at once when deleting.
+    """
+    surplus = len(fleet.fresh) - desired
     if surplus > 0:
-        for r in sorted(fresh, key=lambda r: (r.phase == "ready", _index(r.id)), reverse=False)[:surplus]:
+        for r in sorted(fleet.fresh, key=lambda r: (r.phase == "ready", _index(r.id)))[:surplus]:
             plan.stop(r)
-    # Retire stale replicas once enough fresh ones serve (make-before-break), or at once when deleting.
-    fresh_ready = sum(1 for r in fresh if r.phase == "ready")
-    stale_ready = [r for r in stale if r.phase == "ready"]
-    removable_ready = max(0, fresh_ready + len(stale_ready) - desired) if not state.deleting else len(stale_ready)
-    for r in [r for r in stale if r.phase != "ready"] + sorted(stale_ready, key=lambda r: _index(r.id))[
-            :removable_ready]:
+    fresh_ready = sum(1 for r in fleet.fresh if r.phase == "ready")
+    stale_ready = [r for r in fleet.stale if r.phase == "ready"]
+    removable = len(stale_ready) if state.deleting else max(0, fresh_ready + len(stale_ready) - desired)
+    for r in [r for r in fleet.stale if r.phase != "ready"]:
         plan.stop(r)
+    for r in sorted(stale_ready, key=lambda r: _index(r.id))[:removable]:
+        plan.stop(r)
+    return fresh_ready
 
-    # Release capacity nobody uses any more (only after replicas have actually stopped).
-    if missing <= 0 and not started:
-        for key, held in sorted(state.grants.items()):
-            if held > used.get(key, 0) and key not in state.outstanding:
-                plan.request(key, used.get(key, 0))
 
-    finished = state.deleting and not state.replicas and not state.grants and not state.outstanding \
-        and not plan.messages
-    _narrate(plan, state, spec, desired, fresh_ready, unschedulable, finished, now)
-    if finished:
-        plan.events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
-    wake = None
-    if unschedulable:
-        # Re-check capacity with a wait that grows with how long we have been unschedulable (capped),
-        # jittered deterministically so replays agree and a crowd of pending deployments spreads out.
-        waited = max(0.0, now - state.unschedulable_since) if state.placement_failed else 0.0
-        wake = now + 0.2 + backoff(1 + int(waited // 2), state.ref.token, base=0.5, cap=REQUEUE_CAP)
-    return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
-                    wake_at=wake)
+def _release_unused(plan: _Plan, state: Deployment, used: dict[str, int]) -> None:
+    """Give back capacity nobody uses any more (only after replicas have actually stopped)."""
+    for key, held in sorted(state.grants.items()):
+        if held > used.get(key, 0) and key not in state.outstanding:
+            plan.request(key, used.get(key, 0))
+
+
+def _finalize_deletion(plan: _Plan, state: Deployment) -> bool:
+    """True when a deletion is complete: no replica, no capacity held or asked, nothing left to say."""
+    return (state.deleting and not state.replicas and not state.grants and not state.outstanding
+            and not plan.messages)
+
+
+def _requeue(state: Deployment, now: float) -> float:
+    """When to re-check capacity while unschedulable: a wait that grows with how long we have been
+    unschedulable (capped), jittered deterministically so replays agree and a crowd spreads out."""
+    waited = max(0.0, now - state.unschedulable_since) if state.placement_failed else 0.0
+    return now + 0.2 + backoff(1 + int(waited // 2), state.ref.token, base=0.5, cap=REQUEUE_CAP)
 
 
 def _matches(p: PoolView, spec: ModelDeploymentSpec) -> bool:
@@ -289,80 +304,12 @@ def _used(state: Deployment) -> dict[str, int]:
     return used
 
 
-def _why_unschedulable(spec: ModelDeploymentSpec, candidates: list[PoolView], missing: int,
-                       refused: dict[str, str]) -> str:
+def _why_unschedulable(spec: ModelDeploymentSpec, candidates: list[PoolView], missing: int) -> str:
     want = f"{missing} more replica(s) of {spec.gpus_per_replica} {spec.placement.gpu} GPU in {spec.placement.region}"
     if not candidates:
         return f"no ready GpuPool matches gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
     free = ", ".join(f"{p.ref.name}: {p.free} free" for p in candidates)
     return f"insufficient capacity for {want} ({free})"
-
-
-def _narrate(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_ready: int,
-             unschedulable: str, finished: bool, now: float) -> None:
-    current = sum(1 for r in state.replicas.values() if not r.stopping)
-    if not state.deleting and desired != state.narrated_target and (plan.commands or plan.messages):
-        if desired > state.narrated_target:
-            plan.events.append(ScaleUpStarted(from_replicas=current, to_replicas=desired))
-        else:
-            plan.events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
-    if unschedulable and not state.placement_failed:
-        plan.events.append(PlacementFailed(reason=unschedulable, since=now))
-    # Status as it stands once this decision's commands are in the log: a replica being started is placed
-    # now, not one observation later (one StatusUpdated fewer per scale-up).
-    placed = state
-    for order in plan.commands:
-        placed = evolve(placed, order.command)
-    status = _status(placed, spec, desired, fresh_ready, unschedulable, finished)
-    if status.phase == "Ready" and (state.status is None or state.status.phase != "Ready") and desired > 0:
-        plan.events.append(ScaleUpCompleted(replicas=desired))
-    if state.status is None or _differs(state.status, status):
-        plan.events.append(status)
-
-
-def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_ready: int, unschedulable: str,
-            finished: bool) -> StatusUpdated:
-    by_pool: dict[str, int] = {}
-    for r in state.replicas.values():
-        if not r.stopping:
-            by_pool[r.pool] = by_pool.get(r.pool, 0) + 1
-    ready_total = sum(1 for r in state.replicas.values() if r.phase == "ready" and not r.stopping)
-    converged = fresh_ready == desired and len(state.replicas) == desired and all(
-        r.phase == "ready" and not r.stopping for r in state.replicas.values())
-    if state.deleting:
-        phase = "Deleting"
-        ready = Condition(type="Ready", status="False", reason="Deleting",
-                          message="finalizer removed" if finished else
-                          f"stopping {len(state.replicas)} replica(s), releasing capacity")
-    elif converged:
-        phase = "Ready"
-        ready = Condition(type="Ready", status="True", reason="Converged",
-                          message=f"{ready_total}/{desired} replicas ready")
-    elif unschedulable and fresh_ready == 0:
-        phase = "Pending"
-        ready = Condition(type="Ready", status="False", reason="Unschedulable", message=unschedulable)
-    else:
-        phase = "Progressing"
-        reason = "Unschedulable" if unschedulable else ("ScalingDown" if len(state.replicas) > desired
-                                                        else "ScalingUp")
-        ready = Condition(type="Ready", status="False", reason=reason,
-                          message=unschedulable or f"{ready_total}/{desired} replicas ready")
-    conditions = [ready]
-    if unschedulable:
-        conditions.append(Condition(type="Scheduled", status="False", reason="InsufficientCapacity",
-                                    message=unschedulable))
-    elif not state.deleting:
-        conditions.append(Condition(type="Scheduled", status="True", reason="Placed",
-                                    message=f"{len(by_pool)} pool(s)"))
-    fields = {"desiredReplicas": desired, "readyReplicas": ready_total, "replicasByPool": by_pool,
-              "gpusByPool": dict(sorted(state.grants.items()))}
-    return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=tuple(conditions),
-                         fields=fields)
-
-
-def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
-    return (a.phase, a.observed_generation, a.conditions, a.fields) != (b.phase, b.observed_generation,
-                                                                        b.conditions, b.fields)
 
 
 def status_of(state: Deployment) -> StatusUpdated | None:

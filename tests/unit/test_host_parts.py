@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from actors.acks import AckLedger
+from actors.capacity import PoolView
 from actors.cells import Cell
-from actors.decisions import PoolView
 from actors.host import Host
 from actors.partitions import partition_of, partition_of_token
 from actors.timers import TimerQueue
@@ -108,7 +108,8 @@ async def test_a_lost_partition_leaves_no_pending_ack_timer_link_or_view_behind(
         host.cells[ref.token] = cell
         host.timers.push(10.0, ref.token)
         host.reconciler.caused_by(cell, "00-" + "1" * 32 + "-" + "2" * 16 + "-01")
-        host.views.views[ref.token] = PoolView(ref=ref, region="r", gpu="a100", capacity=1, allocated=0)
+        host.views.views.setdefault(ref.kind, {})[ref.token] = PoolView(ref=ref, region="r", gpu="a100",
+                                                                        capacity=1, allocated=0)
     stored = StoredMessage(5, f"bosun.ev.{lost_ref.token}.spec", {}, b"", 0.0)
     host.acks.delivered(Delivery(stored, "ack.5"))
     host.acks.expect(5, 1)
@@ -120,8 +121,8 @@ async def test_a_lost_partition_leaves_no_pending_ack_timer_link_or_view_behind(
     assert list(host.cells) == [kept_ref.token]
     assert host.timers.tokens() == [kept_ref.token]
     assert list(host.reconciler.traces) == [kept_ref.token]
-    assert list(host.views.views) == [kept_ref.token]
-    assert [v.ref for v in host.views.context.pools] == [kept_ref]
+    assert list(host.views.views["gpupool"]) == [kept_ref.token]
+    assert [v.ref for v in host.views.context.of("gpupool")] == [kept_ref]
 
 
 def _refs_in_two_partitions(partitions: int) -> tuple[Ref, Ref]:

@@ -1,8 +1,8 @@
 """Given events, when now, then Decision: the deployment's pure core, with no I/O."""
 from __future__ import annotations
 
-from actors.capacity import CapacityGranted, CapacityRequested
-from actors.decisions import Context, PoolView
+from actors.capacity import CapacityGranted, CapacityRequested, PoolView
+from actors.decisions import Context
 from actors.modeldeployment import model
 from actors.modeldeployment.events import PlacementFailed, ReplicaReplaced
 from core.events import FinalizerRemoved, SpecApplied, StatusUpdated
@@ -15,8 +15,8 @@ POOL = Ref("gpupool", "infra", "usw2-a100")
 
 
 def pools(free: int = 8, capacity: int = 8) -> Context:
-    return Context(pools=(PoolView(ref=POOL, region="us-west-2", gpu="a100", capacity=capacity,
-                                   allocated=capacity - free),))
+    return Context(views={"gpupool": (PoolView(ref=POOL, region="us-west-2", gpu="a100", capacity=capacity,
+                                   allocated=capacity - free),)})
 
 
 def fold(*events: object) -> model.Deployment:

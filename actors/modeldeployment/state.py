@@ -1,0 +1,48 @@
+"""ModelDeployment's state: what the actor folds from its log (pure data, no behaviour)."""
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from actors.modeldeployment.spec import ModelDeploymentSpec
+from core.events import StatusUpdated
+from core.names import Ref
+
+ReplicaPhase = Literal["requested", "starting", "ready"]
+"""Ordered to start, started by the driver, serving."""
+Phase = Literal["Pending", "Progressing", "Ready", "Deleting"]
+"""A deployment's status phase (the runtime may also publish "Degraded" when decide fails)."""
+
+
+class Replica(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    pool: str
+    model: str
+    gpus: int
+    phase: ReplicaPhase = "requested"
+    stopping: bool = False
+
+
+class Outstanding(msgspec.Struct, frozen=True):
+    request_id: int
+    gpus: int
+
+
+class Deployment(msgspec.Struct, frozen=True, kw_only=True):
+    ref: Ref
+    spec: ModelDeploymentSpec | None = None
+    generation: int = 0
+    deleting: bool = False
+    finalized: bool = False
+    replicas: dict[str, Replica] = {}
+    next_replica: int = 1
+    grants: dict[str, int] = {}
+    outstanding: dict[str, Outstanding] = {}
+    last_request: int = 0
+    unschedulable_since: float = 0.0
+    lost: tuple[tuple[str, str], ...] = ()
+    """(replica, reason) lost since the last ReplicaReplaced narrative."""
+    narrated_target: int = 0
+    placement_failed: bool = False
+    status: StatusUpdated | None = None

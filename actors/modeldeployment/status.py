@@ -1,0 +1,89 @@
+"""ModelDeployment's narrative and status: the story each decision tells, and the status it publishes."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from actors.modeldeployment.events import PlacementFailed, ScaleDownStarted, ScaleUpCompleted, ScaleUpStarted
+from actors.modeldeployment.spec import ModelDeploymentSpec
+from actors.modeldeployment.state import Deployment, Phase
+from core.events import Condition, Event, StatusUpdated
+
+
+class Outcome(NamedTuple):
+    """What one decision did, as its narrative needs it."""
+
+    desired: int
+    fresh_ready: int
+    unschedulable: str
+    finished: bool
+    acted: bool
+    """The decision orders or asks something (commands or inbox messages)."""
+
+
+def narrate(events: list[Event], state: Deployment, placed: Deployment, spec: ModelDeploymentSpec,
+            outcome: Outcome, now: float) -> None:
+    """Append the decision's story: scale-up/down started, placement failed, completed, the new status.
+
+    `placed` is the state once the decision's commands are folded: a replica being started is placed
+    now, not one observation later (one StatusUpdated fewer per scale-up).
+    """
+    desired = outcome.desired
+    current = sum(1 for r in state.replicas.values() if not r.stopping)
+    if not state.deleting and desired != state.narrated_target and outcome.acted:
+        if desired > state.narrated_target:
+            events.append(ScaleUpStarted(from_replicas=current, to_replicas=desired))
+        else:
+            events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
+    if outcome.unschedulable and not state.placement_failed:
+        events.append(PlacementFailed(reason=outcome.unschedulable, since=now))
+    status = _status(placed, spec, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
+    if status.phase == "Ready" and (state.status is None or state.status.phase != "Ready") and desired > 0:
+        events.append(ScaleUpCompleted(replicas=desired))
+    if state.status is None or _differs(state.status, status):
+        events.append(status)
+
+
+def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_ready: int, unschedulable: str,
+            finished: bool) -> StatusUpdated:
+    by_pool: dict[str, int] = {}
+    for r in state.replicas.values():
+        if not r.stopping:
+            by_pool[r.pool] = by_pool.get(r.pool, 0) + 1
+    ready_total = sum(1 for r in state.replicas.values() if r.phase == "ready" and not r.stopping)
+    converged = fresh_ready == desired and len(state.replicas) == desired and all(
+        r.phase == "ready" and not r.stopping for r in state.replicas.values())
+    phase: Phase
+    if state.deleting:
+        phase = "Deleting"
+        ready = Condition(type="Ready", status="False", reason="Deleting",
+                          message="finalizer removed" if finished else
+                          f"stopping {len(state.replicas)} replica(s), releasing capacity")
+    elif converged:
+        phase = "Ready"
+        ready = Condition(type="Ready", status="True", reason="Converged",
+                          message=f"{ready_total}/{desired} replicas ready")
+    elif unschedulable and fresh_ready == 0:
+        phase = "Pending"
+        ready = Condition(type="Ready", status="False", reason="Unschedulable", message=unschedulable)
+    else:
+        phase = "Progressing"
+        reason = "Unschedulable" if unschedulable else ("ScalingDown" if len(state.replicas) > desired
+                                                        else "ScalingUp")
+        ready = Condition(type="Ready", status="False", reason=reason,
+                          message=unschedulable or f"{ready_total}/{desired} replicas ready")
+    conditions = [ready]
+    if unschedulable:
+        conditions.append(Condition(type="Scheduled", status="False", reason="InsufficientCapacity",
+                                    message=unschedulable))
+    elif not state.deleting:
+        conditions.append(Condition(type="Scheduled", status="True", reason="Placed",
+                                    message=f"{len(by_pool)} pool(s)"))
+    fields = {"desiredReplicas": desired, "readyReplicas": ready_total, "replicasByPool": by_pool,
+              "gpusByPool": dict(sorted(state.grants.items()))}
+    return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=tuple(conditions),
+                         fields=fields)
+
+
+def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
+    return (a.phase, a.observed_generation, a.conditions, a.fields) != (b.phase, b.observed_generation,
+                                                                        b.conditions, b.fields)
