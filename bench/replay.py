@@ -102,7 +102,7 @@ def reducer_fold(resources: int) -> dict[str, Any]:
 async def environment_at(resources: int) -> dict[str, Any]:
     from core import log as corelog
     from core import natsserver
-    from gateway.envtravel import objects_at
+    from gateway.http.envtravel import objects_at
 
     with tempfile.TemporaryDirectory() as tmp:
         server = natsserver.start(Path(tmp))

@@ -6,12 +6,12 @@ import json
 import click
 
 from cli.base import Settings, pass_settings, reports_errors
+from core.audit import DECISIONS
 
 
 @click.command()
 @click.option("--principal")
-@click.option("--decision", type=click.Choice(["allowed", "denied", "quota-exceeded", "invalid", "unauthenticated",
-                                               "conflict", "unavailable"]))
+@click.option("--decision", type=click.Choice(DECISIONS))
 @click.option("--kind")
 @click.option("--name")
 @click.option("-n", "--namespace")

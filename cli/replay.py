@@ -219,7 +219,7 @@ def export(settings: Settings, at: int | None, at_time: str | None, namespace: s
            output: str) -> None:
     """The environment as applyable manifests: `bosun export --at SEQ > env.yaml`."""
     from cli import output as out
-    from gateway.envtravel import manifest
+    from gateway.http.envtravel import manifest
 
     docs: list[dict[str, Any]] = []
     with settings.client() as client:

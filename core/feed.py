@@ -5,7 +5,8 @@ nats-py's `fetch` pays a task, a uuid and a timer per delivered message (`next_m
 parses the ack subject into datetimes. Every message of the log is consumed by the controller and the
 projector (commands by the driver too), so those loops read through this instead: one callback
 subscription, outstanding pull requests counted and renewed before they run dry, the stream sequence
-and time read straight off the ack subject. Acks stay explicit and per message.
+and time read straight off the ack subject. Acks are explicit: under `AckPolicy.ALL` (the controller and
+the projector) one `ack` of a delivery covers every earlier one; the driver acks each command.
 """
 from __future__ import annotations
 

@@ -20,12 +20,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from core import log as corelog
-from gateway.admission import Admission
-from gateway.app import create_app
-from gateway.auth import Authenticator, Authorizer
-from gateway.context import Changes, Gateway, ReadModel
-from gateway.governance import governed_admission
-from gateway.intents import Responder
+from gateway.admission.admit import Admission
+from gateway.admission.auth import Authenticator, Authorizer
+from gateway.admission.governance import governed_admission
+from gateway.http.app import create_app
+from gateway.http.context import Changes, Gateway, ReadModel
+from gateway.intents.responder import Responder
 
 CHANGED_SUBJECT = "bosun.sys.projections.changed"
 GRACE = 3.0

@@ -9,8 +9,9 @@ Layout (one job per module):
 - `schema`     SQLite DDL and connections
 - `generations` the `gen-N.db` files and the `CURRENT` pointer
 - `store`      the writer: one transaction per batch, checkpoint included
+- `audit`      the `audit` table: admission decisions (`core.audit.AuditRecord`) as rows
 - `readmodel`  the read API the gateway calls
-- `projector`  the long-running consumer (`serve`)
-- `pull`       batches from its durable pull consumer (cheaper per message than nats-py's fetch)
+- `projector`  the long-running consumer (`serve`); reads through `core.feed`, acks cumulatively per batch
 - `rebuild`    building a fresh generation from sequence 1 and swapping it in
+- `telemetry`  spans and metrics of applied batches
 """

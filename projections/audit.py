@@ -1,4 +1,5 @@
-"""The `audit` table: admission decisions (`bosun.audit.<ns>`) as queryable rows, newest first.
+"""The `audit` table: admission decisions (`bosun.audit.<ns>`, `core.audit.AuditRecord`) as queryable rows,
+newest first.
 
 Written in the same transaction as the rest of a batch (and its checkpoint), so it is exactly-once like
 every other read model; rebuilt from the log like them too.

@@ -8,8 +8,9 @@ import msgspec
 
 from core import log as corelog
 from core import natsserver, subjects
+from core.audit import AuditRecord
 from core.log import Log
-from gateway.auditlog import AuditRecord, Recorder
+from gateway.admission.audit import Recorder
 
 
 def record(name: str) -> AuditRecord:

@@ -1,4 +1,4 @@
-"""The write fast path (gateway/asgi.py) answers exactly as the Litestar handlers it stands in front of.
+"""The write fast path (gateway/http/asgi.py) answers exactly as the Litestar handlers it stands in front of.
 
 A trailing slash sends the same request to Litestar's route, so every case is asked both ways.
 """
@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from core import subjects
+from core.audit import AuditRecord
 from core.names import Ref
-from gateway.auditlog import AuditRecord
 from tests.integration.test_gateway_support import AUTH, Env, deployment, env, path  # noqa: F401
 
 MD = "modeldeployments"
@@ -119,11 +119,11 @@ async def test_audit_record_follows_the_append_it_reports(env: Env) -> None:
 
 
 async def test_only_the_canonical_write_paths_take_the_fast_path(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.asgi
+    from gateway.http import asgi
 
     taken: list[str] = []
-    headers_of = gateway.asgi.headers_of
-    monkeypatch.setattr(gateway.asgi, "headers_of", lambda scope: taken.append(scope["path"]) or headers_of(scope))
+    headers_of = asgi.headers_of
+    monkeypatch.setattr(asgi, "headers_of", lambda scope: taken.append(scope["path"]) or headers_of(scope))
     await env.client.put(path("demo", MD, "p"), json=deployment("p"), headers=AUTH)
     await env.client.delete(path("demo", MD, "p"), headers=AUTH)
     await env.client.put(path("demo", MD, "p") + "/", json=deployment("p"), headers=AUTH)

@@ -9,7 +9,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from core import log as corelog
-from gateway.intents import Responder, reply_status
+from gateway.intents.responder import Responder, reply_status
 from tests.integration.test_gateway_support import AUTH, TOKEN, Env, deployment, env, path  # noqa: F401
 
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from core import log as corelog
-from gateway.admission import Admission
-from gateway.app import create_app
-from gateway.auth import Authenticator
-from gateway.context import Gateway
+from gateway.admission.admit import Admission
+from gateway.admission.auth import Authenticator
+from gateway.http.app import create_app
+from gateway.http.context import Gateway
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,7 +8,7 @@ from typing import Any
 import nats
 
 from core import log as corelog
-from gateway.governance import governed_admission
+from gateway.admission.governance import governed_admission
 from tests.conftest import eventually
 from tests.integration.test_gateway_support import TOKEN
 from tests.integration.test_governance_support import (

@@ -13,8 +13,8 @@ import msgspec
 import yaml
 
 from core import log as corelog
-from gateway.context import Gateway
-from gateway.governance import Governed, governed_admission
+from gateway.admission.governance import Governed, governed_admission
+from gateway.http.context import Gateway
 from tests.integration.test_gateway_support import TOKEN, asgi_client, log_and_reads
 
 TOKENS = {"admin": TOKEN, "alice": "alice-token-5f1c9e0b7a", "bob": "bob-token-0d2e7c4a91",
@@ -63,7 +63,7 @@ class GovEnv:
 @contextlib.asynccontextmanager
 async def governed_env(nats_url: str, tmp_path: Path, policy: dict[str, Any] = POLICY,
                        projector: bool = True) -> AsyncIterator[GovEnv]:
-    from gateway.intents import Responder
+    from gateway.intents.responder import Responder
 
     async with log_and_reads(nats_url, tmp_path, projector=projector) as (nc, log, reads, db_dir):
         governed = await governed_admission(log, TOKEN, write_policy(tmp_path / "policy.yaml", policy))

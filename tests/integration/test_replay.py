@@ -18,7 +18,7 @@ from core import bundles
 from core.log import Log
 from core.names import Ref
 from core.replicas import StartReplica
-from gateway import replaysource
+from gateway.http import replaysource
 from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import POOL, Running, apply, plane, ready  # noqa: F401
 from tests.simworld import deployment_spec, pool_spec

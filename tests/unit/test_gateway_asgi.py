@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from gateway.asgi import Disconnected, headers_of, read_body
 from gateway.errors import ApiError
+from gateway.http.asgi import Disconnected, headers_of, read_body
 from gateway.manifests import MAX_BODY
 
 

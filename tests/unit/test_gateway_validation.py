@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from gateway.admission.validation import Target, spec_detail, validate
 from gateway.errors import ApiError
-from gateway.validation import Target, spec_detail, validate
 
 
 def md(**spec: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import asyncio
 import urllib.request
 
 from core import metrics
-from gateway import resource_metrics
+from gateway.http import resource_metrics
 
 
 def test_metrics_port_serves_the_engine_registry() -> None:

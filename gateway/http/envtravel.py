@@ -98,7 +98,7 @@ def manifest(obj: dict[str, Any]) -> dict[str, Any]:
 async def diff_between(log: Log, kinds: list[KindInfo], start: int, end: int,
                        namespace: str | None = None) -> list[dict[str, Any]]:
     """Resources that changed in (start, end]: created, deleted or modified, with spec/status field diffs."""
-    from gateway.diff import changes
+    from gateway.http.diff import changes
     from projections.reducer import to_api
 
     _, after, before = await rows_at(log, kinds, end, namespace, also=start)

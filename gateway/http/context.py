@@ -15,8 +15,8 @@ from actors.controller import DEFAULT, Registry
 from core.kinds import KindInfo
 from core.log import Log
 from core.names import Ref
-from gateway.admission import Admission
-from gateway.auth import Authorizer, Principal, Verb, authorize
+from gateway.admission.admit import Admission
+from gateway.admission.auth import Authorizer, Principal, Verb, authorize
 
 Page = tuple[list[dict[str, Any]], str | None]
 

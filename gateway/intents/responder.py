@@ -18,7 +18,7 @@ from nats.aio.subscription import Subscription
 
 from core import headers as H
 from core import subjects
-from gateway.admission import Admission, Intent, Outcome
+from gateway.admission.admit import Admission, Intent, Outcome
 from gateway.errors import ApiError, malformed
 from gateway.metrics import INTENTS
 

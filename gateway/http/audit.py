@@ -13,9 +13,9 @@ from litestar import Request, get
 from litestar.params import Parameter
 
 from core.names import Ref
+from gateway.admission.validation import resolve_kind
 from gateway.errors import malformed
-from gateway.http import gateway
-from gateway.validation import resolve_kind
+from gateway.http.glue import gateway
 
 Filter = Annotated[str | None, Parameter()]
 

@@ -1,5 +1,5 @@
 """The Litestar application: routes, error handlers, metrics middleware, OpenAPI (behind the write fast
-path of `gateway/asgi.py`, which `create_app` puts in front).
+path of `gateway/http/asgi.py`, which `create_app` puts in front).
 
 Litestar speaks msgspec natively and derives the OpenAPI document from the same Structs the handlers
 return, so the schema can't drift from the wire. Handlers are thin: admission and the read model do
@@ -16,17 +16,18 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import audits, diff, ops, reads, replays, watch, writes
-from gateway.asgi import App
-from gateway.context import Gateway
-from gateway.http import EXCEPTION_HANDLERS
+from gateway.http import audit as audits
+from gateway.http import diff, ops, reads, replays, watch, writes
+from gateway.http.asgi import App
+from gateway.http.context import Gateway
+from gateway.http.glue import EXCEPTION_HANDLERS
 from gateway.manifests import MAX_BODY
 from gateway.metrics import REQUESTS
 from gateway.telemetry import finish_request, request_span
 
 
 def create_app(gw: Gateway) -> App:
-    """The ASGI app: resource writes on the fast path (`gateway/asgi.py`), everything else in Litestar."""
+    """The ASGI app: resource writes on the fast path (`gateway/http/asgi.py`), everything else in Litestar."""
     return App(gw, create_litestar(gw))
 
 

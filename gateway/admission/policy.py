@@ -25,7 +25,7 @@ from core import codec, kinds
 from core.events import DeletionRequested, SpecApplied
 from core.log import Log, StoredMessage, stored_from_msg
 from core.names import CLUSTER_NS, Ref
-from gateway.auth import ADMIN, Authenticator, Principal, Verb
+from gateway.admission.auth import ADMIN, Authenticator, Principal, Verb
 from gateway.errors import unauthorized
 
 FILTER = f"bosun.ev.*.{CLUSTER_NS}.*.spec"

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.log import Log
-from gateway.admission import Admission
-from gateway.bootstrap import apply_policy
-from gateway.policy import PolicyAuthenticator, PolicyIndex, Rbac
+from gateway.admission.admit import Admission
+from gateway.admission.bootstrap import apply_policy
+from gateway.admission.policy import PolicyAuthenticator, PolicyIndex, Rbac
 
 
 @dataclass

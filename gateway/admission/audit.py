@@ -1,63 +1,38 @@
-"""Audit records in the log: every admission decision, allowed or not, on `bosun.audit.<namespace>`.
+"""Recording admission decisions: every one, allowed or not, becomes an `AuditRecord` (`core.audit`).
 
-Denials never touch the resource's own subjects (so they never bump a resourceVersion or wake an
-actor); the projector folds these records into the read model's `audit` table for `GET /v1/audit`.
-A record names the principal, never a token: nothing here ever sees the Authorization header.
+`Recorder` appends records to the log; `observe` counts the decision and writes its log line. Nothing
+here ever sees the Authorization header: a record names the principal only.
 """
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
+from typing import Any
 
 import msgspec
 import structlog
 
-from core import subjects
+from core.audit import TYPE, AuditRecord, subject_of
 from core.log import Log, Unavailable
-from core.names import CLUSTER_NS, name_problem
+from gateway.metrics import ADMISSIONS
 
-Decision = str  # allowed | denied | quota-exceeded | invalid | unauthenticated | conflict | unavailable
-ANONYMOUS = "anonymous"
-UNKNOWN_NS = "_unknown"
-"""Subject token for a request whose namespace is not even a valid name (never a real namespace)."""
 _encoder = msgspec.json.Encoder()
 _log = structlog.get_logger("bosun.audit")
 
 
-class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    time: float
-    principal: str
-    verb: str
-    kind: str
-    namespace: str
-    name: str
-    decision: Decision
-    reason: str = ""
-    code: str = ""
-    status: int = 0
-    resource_version: int | None = None
-    trace_id: str = ""
-    source: str = "http"
+def observe(record: AuditRecord) -> None:
+    """The decision's metric and structured log line (labelled with the record's own vocabulary)."""
+    _decisions(record.verb, record.decision).inc()
+    # kind as its key (lowercase), as on every other component's lines
+    _log.info("admission", kind=record.kind.lower(), namespace=record.namespace, name=record.name, action=record.verb,
+              principal=record.principal, decision=record.decision, status=record.status, code=record.code,
+              reason=record.reason, resource_version=record.resource_version, trace_id=record.trace_id)
 
 
-def decision_of(status: int, code: str) -> Decision:
-    if status < 300:
-        return "allowed"
-    if status == 401:
-        return "unauthenticated"
-    if status == 403:
-        return "quota-exceeded" if code == "QuotaExceeded" else "denied"
-    if status == 409:
-        return "conflict"
-    if status >= 500:
-        return "unavailable"
-    return "invalid"
-
-
-def subject_of(namespace: str, cluster_scoped: bool = False) -> str:
-    if cluster_scoped or namespace == CLUSTER_NS:
-        return subjects.audit(CLUSTER_NS)
-    return subjects.audit(UNKNOWN_NS if name_problem(namespace) else namespace)
+@functools.cache
+def _decisions(action: str, decision: str) -> Any:
+    """The counter child of one label pair (a `labels()` lookup takes a lock and validates every call)."""
+    return ADMISSIONS.labels(action, decision)
 
 
 class Recorder:
@@ -89,13 +64,9 @@ class Recorder:
             await asyncio.wait(set(self._pending), timeout=left)
 
     async def record(self, record: AuditRecord, cluster_scoped: bool = False) -> None:
-        hdrs = {"Bosun-Type": "audit.record", "Bosun-Time": repr(record.time)}
+        hdrs = {"Bosun-Type": TYPE, "Bosun-Time": repr(record.time)}
         try:
             await self.log.publish(subject_of(record.namespace, cluster_scoped), _encoder.encode(record), hdrs)
         except (Unavailable, Exception) as e:
             _log.warning("audit record not stored", error=str(e) or type(e).__name__, verb=record.verb,
                          kind=record.kind, namespace=record.namespace, name=record.name)
-
-
-def now() -> float:
-    return time.time()

@@ -9,10 +9,10 @@ import nats.errors
 from litestar import MediaType, Request, Response, get, post
 
 from core import metrics as engine_metrics
-from gateway import resource_metrics
-from gateway.context import Gateway
 from gateway.errors import ApiError, unavailable
-from gateway.http import gateway
+from gateway.http import resource_metrics
+from gateway.http.context import Gateway
+from gateway.http.glue import gateway
 from gateway.metrics import CONTENT_TYPE, exposition
 
 REBUILD_SUBJECT = "bosun.sys.projections.rebuild"

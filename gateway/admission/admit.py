@@ -19,20 +19,20 @@ import msgspec
 
 from core import headers as H
 from core import kinds, subjects, tracing
+from core.audit import ANONYMOUS, AuditRecord, decision_of
 from core.events import DeletionRequested, Event, SpecApplied
 from core.kinds import KindInfo
 from core.log import Appended, Conflict, Log, StoredMessage, Unavailable
 from core.names import CLUSTER_NS, Ref
-from gateway import current as cur
-from gateway import quota
-from gateway.audit import Record, audit, result_of
-from gateway.auditlog import ANONYMOUS, AuditRecord, Recorder, decision_of
-from gateway.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
+from gateway.admission import current as cur
+from gateway.admission import quota
+from gateway.admission.audit import Recorder, observe
+from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
+from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
 from gateway.manifests import parse_one
 from gateway.metrics import APPENDS
 from gateway.telemetry import admission_span
-from gateway.validation import Target, Valid, ref_of, validate
 
 Action = Literal["apply", "delete"]
 Result = Literal["created", "configured", "unchanged", "deleted", "deleting"]
@@ -111,70 +111,44 @@ class Admission:
             return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:
             return self._refused(intent, principal, traceparent, e)
-        self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
-                    else "allowed", accepted.result, accepted.resource_version, reason=accepted.result)
+        self._audit(intent, principal, traceparent, 202, accepted.result, accepted.resource_version,
+                    reason=accepted.result)
         return Outcome(202, accepted)
 
     async def _apply(self, principal: Principal, valid: Valid, if_match: int | None,
                      traceparent: str) -> Accepted:
-        last: StoredMessage | None = None
-        fresh = False  # `last` was read just now: the first round needs no read of its own
-        if valid.info.key == quota.KIND:
-            last, governed = await quota.last_and_governed(self.log, valid.ref)
-            fresh = not governed
-            if governed:
-                within = await self._apply_within_quota(principal, valid, if_match, traceparent)
-                if within is not None:
-                    return within
-        for _ in range(self.retries):
-            now = await (cur.from_last(self.log, valid.info, valid.ref, last) if fresh
-                         else cur.read(self.log, valid.info, valid.ref))
-            fresh = False
+        """The one apply path: read, check, append fenced; on a conflict, read and check again.
+
+        A ModelDeployment in a namespace with a Quota is read from one consistent snapshot of the
+        namespace's deployment specs and fenced on all of them (see `quota.py`): a write to any of them
+        sends the apply round again, re-checked against the new usage. Anything else is fenced on its
+        own spec subject.
+        """
+        fence = await _Fence.open(self.log, valid, self.retries)
+        while fence.another_round():
+            now, snap = await fence.read(valid)
             check_if_match(if_match, now)
             if now.state == "live" and now.spec == valid.spec and now.labels == valid.labels:
                 return Accepted(now.seq, now.generation, "unchanged")
             if now.state == "deleting":
                 raise conflict(f"{valid.info.name} {valid.ref.namespace}/{valid.ref.name} is being deleted",
                                "BeingDeleted")
+            if snap is not None:
+                quota.check(snap.quotas, snap.usage(), quota.usage_of(now.spec if now.state == "live" else None),
+                            quota.usage_of(valid.spec))
             created = now.state != "live"
             event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
                                 created=created)
             msg_id = f"spec/{valid.ref.token}/{event.generation}/{content_digest(valid.spec, valid.labels)}"
+            expected, expected_subject = fence.expected(valid.ref, now, snap)
             try:
-                appended = await self._append(valid.ref, event, now.seq, msg_id, principal, traceparent)
+                appended = await self._append(valid.ref, event, expected, msg_id, principal, traceparent,
+                                              expected_subject=expected_subject)
             except Conflict:
-                if if_match is not None:
+                if snap is not None:  # some deployment of the namespace changed: re-read, re-check (If-Match too)
+                    await fence.jitter()
+                elif if_match is not None:
                     raise conflict("the resource changed since the If-Match resourceVersion") from None
-                continue
-            return Accepted(appended.seq, event.generation, "created" if created else "configured")
-        raise conflict("too many concurrent writers; retry")
-
-    async def _apply_within_quota(self, principal: Principal, valid: Valid, if_match: int | None,
-                                  traceparent: str) -> Accepted | None:
-        """Apply against a consistent snapshot of the namespace's deployments, appended only if none of
-        them changed since (see gateway/quota.py); None when the namespace has no Quota."""
-        ref = valid.ref
-        for attempt in range(QUOTA_RETRIES):
-            snap = await quota.snapshot(self.log, ref.namespace)
-            if not snap.quotas:
-                return None
-            now = await cur.from_last(self.log, valid.info, ref, snap.deployments.get(ref.name))
-            check_if_match(if_match, now)
-            if now.state == "live" and now.spec == valid.spec and now.labels == valid.labels:
-                return Accepted(now.seq, now.generation, "unchanged")
-            if now.state == "deleting":
-                raise conflict(f"{valid.info.name} {ref.namespace}/{ref.name} is being deleted", "BeingDeleted")
-            quota.check(snap.quotas, snap.usage(), quota.usage_of(now.spec if now.state == "live" else None),
-                        quota.usage_of(valid.spec))
-            created = now.state != "live"
-            event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
-                                created=created)
-            msg_id = f"spec/{ref.token}/{event.generation}/{content_digest(valid.spec, valid.labels)}"
-            try:
-                appended = await self._append(ref, event, snap.expected, msg_id, principal, traceparent,
-                                              expected_subject=quota.deployments_filter(ref.namespace))
-            except Conflict:  # some deployment of the namespace changed: re-read, re-check (If-Match too)
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
                 continue
             return Accepted(appended.seq, event.generation, "created" if created else "configured")
         raise conflict("too many concurrent writers; retry")
@@ -211,32 +185,75 @@ class Admission:
 
     def _refused(self, intent: Intent, principal: Principal | None, traceparent: str,
                  error: ApiError) -> Outcome:
-        self._audit(intent, principal, traceparent, error.status, result_of(error.status), error.code,
-                    reason=error.message)
+        self._audit(intent, principal, traceparent, error.status, error.code, reason=error.message)
         return Outcome(error.status, error.body)
 
-    def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int,
-               result: str, code: str, rv: int | None = None, reason: str = "") -> None:
-        """Record the decision: its audit record is submitted (pipelined, see `Recorder.submit`), after the
-        append it reports; a refusal's record is the only thing it writes."""
-        trace_id = traceparent.split("-")[1]
-        if not (intent.source == "bootstrap" and result == "unchanged"):  # restarts leave no trail
-            info = kinds.resolve(intent.kind)
-            self.recorder.submit(AuditRecord(
-                time=time.time(), principal=principal.name if principal else ANONYMOUS, verb=intent.action,
-                kind=info.name if info else intent.kind[:253],
-                namespace=CLUSTER_NS if info and info.cluster_scoped else intent.namespace[:253],
-                name=intent.name[:253], decision=decision_of(status, code), reason=reason[:1000], code=code,
-                status=status, resource_version=rv, trace_id=trace_id, source=intent.source),
-                cluster_scoped=bool(info and info.cluster_scoped))
-        audit(Record(action=intent.action, kind=intent.kind, namespace=intent.namespace, name=intent.name,
-                     principal=principal.name if principal else None, result=result,  # type: ignore[arg-type]
-                     status=status, code=code, reason=reason, resource_version=rv, trace_id=trace_id))
+    def _audit(self, intent: Intent, principal: Principal | None, traceparent: str, status: int, code: str,
+               rv: int | None = None, reason: str = "") -> None:
+        """Record the decision: its audit record is counted and logged, and submitted (pipelined, see
+        `Recorder.submit`) after the append it reports; a refusal's record is the only thing it writes."""
+        info = kinds.resolve(intent.kind)
+        record = AuditRecord(
+            time=time.time(), principal=principal.name if principal else ANONYMOUS, verb=intent.action,
+            kind=info.name if info else intent.kind[:253],
+            namespace=CLUSTER_NS if info and info.cluster_scoped else intent.namespace[:253],
+            name=intent.name[:253], decision=decision_of(status, code), reason=reason[:1000], code=code,
+            status=status, resource_version=rv, trace_id=traceparent.split("-")[1], source=intent.source)
+        if not (intent.source == "bootstrap" and code == "unchanged"):  # restarts leave no trail
+            self.recorder.submit(record, cluster_scoped=bool(info and info.cluster_scoped))
+        observe(record)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for the audit records still in flight (call before closing the NATS connection)."""
         await self.recorder.drain(timeout)
 
+
+class _Fence:
+    """How one apply is read and fenced, round after round (see `Admission._apply`)."""
+
+    def __init__(self, log: Log, governed: bool, last: StoredMessage | None, fresh: bool, retries: int) -> None:
+        self.log = log
+        self.governed = governed
+        """The namespace has (or had) a Quota and the kind is governed: namespace-wide snapshot and fence."""
+        self.last = last
+        self.fresh = fresh
+        """`last` was read just now: the first round needs no read of its own."""
+        self.retries = retries
+        self.rounds, self.budget = 0, QUOTA_RETRIES if governed else retries
+
+    @classmethod
+    async def open(cls, log: Log, valid: Valid, retries: int) -> _Fence:
+        if valid.info.key != quota.KIND:
+            return cls(log, False, None, False, retries)
+        last, governed = await quota.last_and_governed(log, valid.ref)
+        return cls(log, governed, last, not governed, retries)
+
+    def another_round(self) -> bool:
+        self.rounds += 1
+        return self.rounds <= self.budget
+
+    async def read(self, valid: Valid) -> tuple[cur.Current, quota.Snapshot | None]:
+        if self.governed:
+            snap = await quota.snapshot(self.log, valid.ref.namespace)
+            if snap.quotas:
+                last = snap.deployments.get(valid.ref.name)
+                return await cur.from_last(self.log, valid.info, valid.ref, last), snap
+            # No Quota after all: from now on the apply is fenced on its own subject, with its own budget.
+            self.governed, self.rounds, self.budget = False, 1, self.retries
+        if self.fresh:
+            self.fresh = False
+            return await cur.from_last(self.log, valid.info, valid.ref, self.last), None
+        return await cur.read(self.log, valid.info, valid.ref), None
+
+    @staticmethod
+    def expected(ref: Ref, now: cur.Current, snap: quota.Snapshot | None) -> tuple[int, str | None]:
+        """(expected last sequence, the subject filter it is checked on; None: the spec subject itself)."""
+        if snap is None:
+            return now.seq, None
+        return snap.expected, quota.deployments_filter(ref.namespace)
+
+    async def jitter(self) -> None:
+        await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * self.rounds)))
 
 def parse_if_match(value: str | None) -> int | None:
     """`If-Match: <resourceVersion>` (quotes tolerated, as for HTTP ETags); 400 when not a number."""

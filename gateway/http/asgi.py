@@ -3,7 +3,7 @@
 `PUT` and `DELETE /v1/namespaces/{ns}/{kind}/{name}` are the control plane's hot path (every apply of
 every client). There Litestar's per-request machinery (middleware stack, routing trie, handler
 signature, Response rendering) was a large share of a write's CPU, so this module serves those two
-routes itself, with the same contract as the Litestar handlers in `gateway/writes.py`: the
+routes itself, with the same contract as the Litestar handlers in `gateway/http/writes.py`: the
 raw body handed to admission (never read for a request without credentials), 413 past MAX_BODY, the
 same `{"error": ...}` shapes (500 included), the request span and the latency metric under the same
 route label. Litestar keeps the routes, for the OpenAPI document and for any other form of the path
@@ -20,13 +20,13 @@ import structlog
 from litestar import Litestar
 from litestar.types import Receive, Scope, Send
 
-from gateway.admission import Action, Intent
-from gateway.context import Gateway
+from gateway.admission.admit import Action, Intent
 from gateway.errors import ApiError, too_large
+from gateway.http.context import Gateway
+from gateway.http.writes import RESOURCE
 from gateway.manifests import MAX_BODY
 from gateway.metrics import REQUESTS
 from gateway.telemetry import finish_request, request_span
-from gateway.writes import RESOURCE
 
 _log = structlog.get_logger("bosun.gateway")
 _encode = msgspec.json.Encoder().encode

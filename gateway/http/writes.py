@@ -1,6 +1,6 @@
 """`PUT` and `DELETE` of a resource: thin adapters from an HTTP request to an admission Intent.
 
-`gateway/asgi.py` answers these two routes before Litestar routes them (same contract, less CPU); the
+`gateway/http/asgi.py` answers these two routes before Litestar routes them (same contract, less CPU); the
 handlers here describe them in the OpenAPI document and serve the path's other forms (a trailing slash).
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 from litestar import Request, Response, delete, put
 
 from core import headers as H
-from gateway.admission import Accepted, Action, Intent
-from gateway.http import body_of, gateway, respond
+from gateway.admission.admit import Accepted, Action, Intent
+from gateway.http.glue import body_of, gateway, respond
 
 RESOURCE = "/v1/namespaces/{ns:str}/{kind:str}/{name:str}"
 

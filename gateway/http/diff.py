@@ -11,12 +11,12 @@ import msgspec
 from litestar import Request, post
 
 from core.log import Log
-from gateway import current
-from gateway.auth import Authorizer, Principal, authorize
+from gateway.admission import current
+from gateway.admission.auth import Authorizer, Principal, authorize
+from gateway.admission.validation import DEFAULT_NAMESPACE, validate
 from gateway.errors import ApiError, ErrorInfo
-from gateway.http import body_of, gateway
+from gateway.http.glue import body_of, gateway
 from gateway.manifests import parse
-from gateway.validation import DEFAULT_NAMESPACE, validate
 
 PlanAction = Literal["create", "update", "unchanged", "invalid"]
 _MISSING: Any = None

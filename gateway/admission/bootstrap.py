@@ -18,7 +18,7 @@ import structlog
 import yaml
 
 from core.names import CLUSTER_NS
-from gateway.admission import Accepted, Admission, Intent
+from gateway.admission.admit import Accepted, Admission, Intent
 
 QUOTA_NAME = "default"
 _log = structlog.get_logger("bosun.policy")

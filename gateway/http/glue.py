@@ -11,9 +11,9 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from gateway.admission import Outcome
-from gateway.context import Gateway
+from gateway.admission.admit import Outcome
 from gateway.errors import ApiError, ErrorDetail, too_large
+from gateway.http.context import Gateway
 
 _log = structlog.get_logger("bosun.gateway")
 _CODES = {400: "Malformed", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",

@@ -11,12 +11,12 @@ from litestar.params import Parameter
 
 from core.kinds import KindInfo
 from core.names import CLUSTER_NS, Ref
-from gateway import envtravel
-from gateway.auth import Principal
+from gateway.admission.auth import Principal
+from gateway.admission.validation import ref_of, resolve_kind
 from gateway.errors import ApiError, malformed, not_found
-from gateway.http import gateway
-from gateway.timetravel import object_at
-from gateway.validation import ref_of, resolve_kind
+from gateway.http import envtravel
+from gateway.http.glue import gateway
+from gateway.http.timetravel import object_at
 from projections import selectors
 
 RESOURCE = "/v1/namespaces/{ns:str}/{kind:str}/{name:str}"

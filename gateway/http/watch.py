@@ -19,9 +19,9 @@ from litestar.response import Stream
 from core import kinds
 from core.kinds import KindInfo
 from core.names import Ref
-from gateway.context import Gateway
-from gateway.http import gateway
-from gateway.validation import resolve_kind
+from gateway.admission.validation import resolve_kind
+from gateway.http.context import Gateway
+from gateway.http.glue import gateway
 
 FALLBACK_POLL = 5.0
 PAGE = 500

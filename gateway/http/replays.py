@@ -14,10 +14,10 @@ from litestar.response import Stream
 
 from core import bundles, kinds
 from core.names import Ref
-from gateway import envtravel, replaysource
+from gateway.admission.validation import ref_of, resolve_kind
 from gateway.errors import malformed
-from gateway.http import gateway
-from gateway.validation import ref_of, resolve_kind
+from gateway.http import envtravel, replaysource
+from gateway.http.glue import gateway
 
 Req = Request[Any, Any, Any]
 NDJSON = "application/x-ndjson"
