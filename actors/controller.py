@@ -108,3 +108,13 @@ def register(controller: Controller[Any], registry: Registry | None = None) -> C
 def register_kind(info: KindInfo, registry: Registry | None = None) -> KindInfo:
     """Declare a kind without an actor (policy kinds: admission reads them)."""
     return (registry or DEFAULT).add_kind(info)
+
+
+def controller_for(kind_key: str) -> Controller[Any] | None:
+    """Compatibility for code written before the Registry: prefer the registry you were given."""
+    return DEFAULT.controller_for(kind_key)
+
+
+def controllers() -> list[Controller[Any]]:
+    """Compatibility for code written before the Registry: prefer the registry you were given."""
+    return DEFAULT.controllers()

@@ -1,7 +1,8 @@
-"""The kind registry: what the API needs to know about each resource kind.
+"""What the API needs to know about each resource kind (`KindInfo`), and the process-wide decoding table.
 
-A kind is declared once (`actors/<kind>/`) and registered here; the gateway, projections and CLI
-resolve names through `resolve`, so a new kind needs no edits anywhere else.
+A kind is declared once (`actors/<kind>/`) and added to an `actors.controller.Registry`, which enters
+its `KindInfo` here too: the codec, the reducer and admission decode and resolve by kind key through this
+table, so a new kind needs no edits anywhere else.
 """
 from __future__ import annotations
 

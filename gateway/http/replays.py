@@ -12,7 +12,7 @@ from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from core import bundles, kinds
+from core import bundles
 from core.names import Ref
 from gateway.admission.validation import ref_of, resolve_kind
 from gateway.errors import malformed
@@ -65,7 +65,7 @@ async def diff_points(request: Req, start: Annotated[int, Parameter(query="from"
                       kind: Annotated[str | None, Parameter(query="kind")] = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
-    infos = [resolve_kind(kind)] if kind else kinds.all_kinds()
+    infos = [resolve_kind(kind)] if kind else gw.registry.kinds()
     for info in infos:
         gw.allow(principal, "list", info, None)
     last = end or await gw.log.last_seq()

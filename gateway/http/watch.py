@@ -16,7 +16,6 @@ from litestar import Request, Response, get
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from core import kinds
 from core.kinds import KindInfo
 from core.names import Ref
 from gateway.admission.validation import resolve_kind
@@ -41,7 +40,7 @@ def frame(event: str, seq: int, obj: Any) -> bytes:
 
 
 async def initial(gw: Gateway, f: Filters, seq: int) -> AsyncIterator[bytes]:
-    for info in [f.kind] if f.kind else kinds.all_kinds():
+    for info in [f.kind] if f.kind else gw.registry.kinds():
         token: str | None = None
         while True:
             items, token = await gw.reads.list(info.key, f.namespace, f.label_selector, f.phase, PAGE, token)
