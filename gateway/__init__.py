@@ -1,6 +1,7 @@
-"""The gateway: HTTP API, NATS intent responder and CLI — the only door users have into Bosun.
+"""The gateway: HTTP API and NATS intent responder — the only doors users have into Bosun.
 
-Writes go through `gateway.admission` (one path for HTTP and NATS); reads come from the projections'
-read model. Modules here import heavy dependencies (litestar, uvicorn, nats) only where they need them,
+Rooms: `admission/` (every write, from either door, goes through its one path), `http/` (the API),
+`intents/` (the NATS door); `server.py` runs both. Reads come from the projections' read model. The
+CLI is `cli/`, a client of this API. Modules here import heavy dependencies (litestar, uvicorn, nats) only where they need them,
 so `bosun --help` stays fast.
 """
