@@ -52,7 +52,7 @@ class Reconciler:
         context = self.views.context
         try:
             decision = cell.controller.decide(cell.state, now, context)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - failure isolation: this resource degrades, others go on
             await self._failed(cell, now, e)
             return
         self.stats["decisions"] += 1

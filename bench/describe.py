@@ -147,6 +147,6 @@ def _wait_up(client: Any) -> None:
         try:
             client.get("modeldeployments", "team-0", "md-0")
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.1)
     raise SystemExit("gateway did not come up")

@@ -84,7 +84,7 @@ async def sample_every(seconds: float, sample: Callable[[], Awaitable[None]], st
     while not stop.is_set():
         try:
             await sample()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - metrics must never take a component down
             _log.debug("metrics sample failed", error=repr(e))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):

@@ -190,7 +190,7 @@ def _recorded(name: str, parent: str | None, links: Iterable[str], ref: Ref | No
 class _IdSpan(NonRecordingSpan):
     """A non-recording span that knows its own traceparent (no int/hex round trips on the hot path)."""
 
-    def __init__(self, trace_hex: str, span_hex: str, flags: str) -> None:
+    def __init__(self, trace_hex: str, span_hex: str, flags: str) -> None:  # no super(): lazy
         self.traceparent = f"00-{trace_hex}-{span_hex}-{flags}"
         self.trace_hex = trace_hex
         self._span_context: SpanContext | None = None

@@ -77,7 +77,7 @@ def _json(data: bytes) -> list[Any]:
 
 def _yaml(data: bytes) -> list[Any]:
     try:
-        return list(yaml.load_all(data, Loader=_Loader))
+        return list(yaml.load_all(data, Loader=_Loader))  # a SafeLoader
     except yaml.YAMLError as e:
         raise malformed(f"malformed YAML: {' '.join(str(e).split())}") from e
     except (UnicodeDecodeError, ValueError) as e:

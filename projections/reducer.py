@@ -76,7 +76,7 @@ def decode_parsed(message: StoredMessage, parsed: subjects.Parsed) -> Event | No
     """`decode` for a caller that already parsed the message's subject."""
     try:
         return codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers)
-    except Exception:
+    except Exception:  # noqa: BLE001 - unknown kind, bad JSON, schema mismatch or a faulty upcaster
         return None
 
 

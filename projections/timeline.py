@@ -117,7 +117,7 @@ def _summary(event: Event | None) -> str:
         return UNDECODABLE
     try:
         return event.summary()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a buggy summary() must not stop the projection
         return type(event).__name__
 
 

@@ -241,7 +241,7 @@ class Supervisor:
         try:
             child.proc = subprocess.Popen([*bosun_command(), *child.args], env=self.env, stdin=subprocess.DEVNULL,
                                           pass_fds=child.pass_fds,
-                                          preexec_fn=procs.die_with_parent())
+                                          preexec_fn=procs.die_with_parent())  # main thread only
         except OSError as e:
             log.error("component failed to start", component=child.name, error=str(e))
             child.restart_at = time.monotonic() + child.backoff(time.monotonic())

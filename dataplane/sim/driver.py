@@ -128,7 +128,7 @@ class Driver:
         try:
             ref = subjects.parse(stored.subject).ref
             cmd = codec.decode_command(stored.data, stored.headers)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
             logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
             await self.feed.term(delivery)
             return False

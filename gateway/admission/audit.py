@@ -67,6 +67,6 @@ class Recorder:
         hdrs = {"Bosun-Type": TYPE, "Bosun-Time": repr(record.time)}
         try:
             await self.log.publish(subject_of(record.namespace, cluster_scoped), _encoder.encode(record), hdrs)
-        except (Unavailable, Exception) as e:
+        except (Unavailable, Exception) as e:  # noqa: BLE001 - the decision stands; its record is best effort
             _log.warning("audit record not stored", error=str(e) or type(e).__name__, verb=record.verb,
                          kind=record.kind, namespace=record.namespace, name=record.name)

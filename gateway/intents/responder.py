@@ -81,7 +81,7 @@ class Responder:
     async def _handle(self, msg: Msg) -> None:
         try:
             outcome = await answer(self.admission, msg.subject, msg.data, msg.headers)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a bug must still answer, like HTTP's 500
             _log.exception("intent failed", subject=msg.subject, error=repr(e))
             error = ApiError(500, "Internal", "internal server error")
             outcome = Outcome(error.status, error.body)

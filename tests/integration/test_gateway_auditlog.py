@@ -22,7 +22,7 @@ async def test_submit_returns_at_once_and_drain_waits_for_the_records_in_order(l
     recorder = Recorder(log)
     for name in ("a", "b", "c", "d", "e"):
         recorder.submit(record(name))
-    assert recorder._pending
+    assert recorder._pending  # nothing was awaited yet
     await recorder.drain()
     stored = [msgspec.json.decode(m.data, type=AuditRecord).name async for m in log.read(subjects.audit("demo"))]
     assert stored == ["a", "b", "c", "d", "e"]
