@@ -358,6 +358,11 @@ from gateway.cli_audit import audit as _audit  # noqa: E402
 
 main.add_command(_audit)
 
+from gateway import cli_whatif  # noqa: E402  (plan, policy test, revert)
+
+for _command in (cli_whatif.plan, cli_whatif.policy, cli_whatif.revert):
+    main.add_command(_command)
+
 
 @main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

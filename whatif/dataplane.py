@@ -12,8 +12,18 @@ from typing import NamedTuple
 
 from core.events import Event
 from core.names import Ref
-from core.replicas import (EnsurePool, PoolReady, PoolRetired, ReplicaLost, ReplicaReady, ReplicaStarted,
-                           ReplicaStopped, RetirePool, StartReplica, StopReplica)
+from core.replicas import (
+    EnsurePool,
+    PoolReady,
+    PoolRetired,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStopped,
+    RetirePool,
+    StartReplica,
+    StopReplica,
+)
 from dataplane.sim.capacity import PoolState, refusal
 from dataplane.sim.latency import ready_delay
 

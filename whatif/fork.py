@@ -10,6 +10,7 @@ virtual time. No I/O, no wall clock: the same start state and intents always giv
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -142,10 +143,8 @@ class Fork:
         state = self.states.get(ref)
         if state is None:
             state = ctrl.initial(ref)
-        try:
+        with contextlib.suppress(Exception):  # the host logs and skips an event whose evolve raises
             state = ctrl.evolve(state, event)
-        except Exception:  # noqa: BLE001 - the host logs and skips an event whose evolve raises
-            pass
         self.states[ref] = state
         self._publish(ref, state)
 

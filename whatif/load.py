@@ -92,7 +92,7 @@ async def _tail(log: Log, start: Start, first: int) -> None:
             try:
                 owner = subjects.parse(m.subject).ref
                 event = codec.decode(kinds.get(owner.kind), m.data, m.headers)
-            except Exception:  # noqa: BLE001 - the host skips what it cannot decode, and so do we
+            except Exception:  # noqa: BLE001,S112 - the host skips what it cannot decode, and so do we
                 continue
             start.tail += 1
             for ref in routing.targets(owner, m.headers):

@@ -39,8 +39,12 @@ class Settings(msgspec.Struct, frozen=True, rename="camel"):
     horizon: float = HORIZON
 
 
+DEFAULTS = Settings()
+
+
 def simulate(states: dict[Ref, Any], timers: dict[Ref, float], start: float, first_seq: int,
-             intents: list[Intent], settings: Settings = Settings()) -> Simulated:
+             intents: list[Intent], settings: Settings | None = None) -> Simulated:
+    settings = settings or DEFAULTS
     before = dict(states)
     plane, pending = seed_plane(states, settings, start)
     fork = Fork(states=dict(states), plane=plane, start=start, timers=dict(timers), first_seq=first_seq)

@@ -62,7 +62,7 @@ class _Judged(NamedTuple):
 
 
 async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer,
-               deletes: Sequence[tuple[str, Ref]] = (), settings: Settings = Settings()) -> PlanReport:
+               deletes: Sequence[tuple[str, Ref]] = (), settings: Settings | None = None) -> PlanReport:
     """The predicted effect of applying `docs` (and deleting `deletes`: (kind name, ref)) now."""
     judged: list[_Judged] = []
     usage: dict[str, dict[str, Any]] = {}
