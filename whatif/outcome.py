@@ -56,6 +56,8 @@ class Affected(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
     phase_after: str = ""
     changes: list[str] = []
     """Summaries of what the change made happen to this resource (not counting status updates)."""
+    timeline: list[Step] = []
+    """Everything the fork appended on its subjects, status updates included."""
 
 
 def predicted(ref: Ref, state: Any) -> Predicted:
@@ -115,7 +117,8 @@ def affected(planned: set[Ref], before: dict[Ref, Any], after: dict[Ref, Any],
     for ref in sorted(touched):
         out.append(Affected(kind=ref.kind, namespace=ref.namespace, name=ref.name,
                             phase_before=predicted(ref, before.get(ref)).phase,
-                            phase_after=predicted(ref, after.get(ref)).phase, changes=touched[ref][:50]))
+                            phase_after=predicted(ref, after.get(ref)).phase, changes=touched[ref][:50],
+                            timeline=[step(e) for e in timeline if e.ref == ref]))
     return out
 
 
