@@ -130,9 +130,10 @@ def render_plan(report: dict[str, Any]) -> str:
 def render_policy_test(report: dict[str, Any]) -> str:
     from gateway.output import table
 
-    lines = [f"replayed {report['replayed']} request(s) in seq {report['since']}..{report['upto']}: "
-             f"{report['same']} decided the same, {len(report['changed'])} differently, "
-             f"{report['undetermined']} undetermined"]
+    summary = (f"replayed {report['replayed']} request(s) in seq {report['since']}..{report['upto']}: "
+               f"{report['same']} decided the same, {len(report['changed'])} differently, "
+               f"{report['undetermined']} undetermined")
+    lines = [summary]
     if report["changed"]:
         lines.append(table(["SEQ", "PRINCIPAL", "VERB", "RESOURCE", "RECORDED", "PROPOSED", "WHY"], [
             [str(c["seq"]), c["principal"], c["verb"], f"{c['kind']}/{c['namespace']}/{c['name']}",
