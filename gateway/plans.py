@@ -7,15 +7,19 @@ after its plan if `dryRun` is false.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
 from litestar.params import Parameter
 
+from core import kinds
+from core.log import Unavailable
 from gateway.admission import Intent
 from gateway.envtravel import parse_time
-from gateway.errors import ApiError, ErrorDetail, malformed
+from gateway.errors import ApiError, ErrorDetail, malformed, unavailable
 from gateway.http import body_of, gateway
 from gateway.manifests import parse, parse_one
 from whatif import policyservice, reverts, service
@@ -24,6 +28,15 @@ from whatif.policytest import PolicyTestReport
 from whatif.service import PlanReport
 
 Req = Request[Any, Any, Any]
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """The log unreachable while reading: 503 like every other route, never a 500."""
+    try:
+        yield
+    except Unavailable as e:
+        raise unavailable(f"the log is unavailable: {e}") from e
 
 
 class RevertRequest(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
@@ -58,7 +71,8 @@ async def plan_route(request: Req, latency: Annotated[float | None, Parameter(ge
     defaults = Settings()
     settings = Settings(latency=defaults.latency if latency is None else latency,
                         seed=defaults.seed if seed is None else seed)
-    return await service.plan(gw.log, docs, principal, gw.authorizer, settings=settings)
+    with _reading():
+        return await service.plan(gw.log, docs, principal, gw.authorizer, settings=settings)
 
 
 @post("/v1/policy/test", status_code=200, summary="Replay recorded requests against a proposed policy")
@@ -68,7 +82,8 @@ async def policy_test_route(request: Req, since: str | None = None) -> PolicyTes
     gw.allow(principal, "audit", None, None)  # type: ignore[arg-type]
     proposed = policyservice.proposal(parse_one(await body_of(request), request.headers.get("content-type")))
     seq, when = _since(since)
-    return await policyservice.test(gw.log, proposed, seq, when)
+    with _reading():
+        return await policyservice.test(gw.log, proposed, seq, when)
 
 
 @post("/v1/revert", status_code=200, summary="Restore every resource changed since a sequence (new intents)")
@@ -80,11 +95,16 @@ async def revert_route(request: Req) -> RevertReport:
         body = msgspec.json.decode(await body_of(request), type=RevertRequest)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise malformed(f"a revert is {{seq, dryRun}}: {e}") from e
-    upto, changes = await reverts.changes_since(gw.log, body.seq)
+    with _reading():
+        upto, changes = await reverts.changes_since(gw.log, body.seq)
+    for change in changes:  # the manifests it shows are the resources': the caller must be able to read them
+        ref = reverts.ref_of(change)
+        gw.allow(principal, "get", kinds.get(ref.kind), ref)
     if body.dry_run:
         docs = [c.manifest for c in changes if c.manifest is not None]
         deletes = [(c.kind, reverts.ref_of(c)) for c in changes if c.action == "delete"]
-        report = await service.plan(gw.log, docs, principal, gw.authorizer, deletes=deletes)
+        with _reading():
+            report = await service.plan(gw.log, docs, principal, gw.authorizer, deletes=deletes)
         return RevertReport(seq=body.seq, upto=upto, changes=changes, plan=report)
     applied = [await _apply(gw.admission, change, authorization) for change in changes]
     return RevertReport(seq=body.seq, upto=upto, changes=changes, applied=applied)

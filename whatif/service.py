@@ -132,6 +132,10 @@ async def _charge(log: Log, valid: Valid, now: current.Current, usage: dict[str,
         return
     ns = valid.ref.namespace
     if ns not in usage:
+        _, governed = await quota.last_and_governed(log, valid.ref)  # as admission: no Quota, no snapshot
+        if not governed:
+            usage[ns] = {"quotas": []}
+            return
         snap = await quota.snapshot(log, ns)
         usage[ns] = {"quotas": snap.quotas, "before": snap.usage(), "used": snap.usage(), "specs": {}}
     entry = usage[ns]
@@ -147,7 +151,7 @@ async def _charge(log: Log, valid: Valid, now: current.Current, usage: dict[str,
 def _quota_impacts(usage: dict[str, dict[str, Any]]) -> list[QuotaImpact]:
     out = []
     for ns, entry in sorted(usage.items()):
-        for q in entry["quotas"]:
+        for q in entry["quotas"]:  # only governed namespaces have any
             for resource in quota.RESOURCES:
                 limit = getattr(q.limits, resource)
                 if limit is not None:
