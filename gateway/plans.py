@@ -112,9 +112,8 @@ async def revert_route(request: Req) -> RevertReport:
 
 async def _apply(admission: Any, change: reverts.Change, authorization: str | None) -> Applied:
     ref = reverts.ref_of(change)
-    action = "delete" if change.action == "delete" else "apply"
     outcome = await admission.handle(Intent(
-        action=action, kind=ref.kind, namespace=ref.namespace, name=ref.name,
+        action="delete" if change.action == "delete" else "apply", kind=ref.kind, namespace=ref.namespace, name=ref.name,
         body=msgspec.json.encode(change.manifest) if change.manifest is not None else b"",
         content_type="application/json", authorization=authorization))
     body = msgspec.to_builtins(outcome.body)

@@ -97,7 +97,8 @@ class ResourcePlan(msgspec.Struct, frozen=True, rename="camel", omit_defaults=Tr
     name: str
     action: str
     """create | update | unchanged | delete | refused | invalid"""
-    predicted: outcome.Predicted = outcome.Predicted()
+    predicted: outcome.Predicted | None = None
+    """None for what was never applied on the fork (invalid, refused, unchanged without an actor)."""
     timeline: list[outcome.Step] = []
     diff: list[Any] = []
     error: Any = None
@@ -107,5 +108,5 @@ def resource_plan(ref: Ref, kind: str, action: str, sim: Simulated, diff: list[A
                   error: Any = None) -> ResourcePlan:
     state = sim.after.get(ref)
     return ResourcePlan(kind=kind, namespace=ref.namespace, name=ref.name, action=action,
-                        predicted=outcome.predicted(ref, state), timeline=outcome.steps_of(ref, sim.result.timeline),
+                        predicted=outcome.predicted(ref, state) if state is not None else None, timeline=outcome.steps_of(ref, sim.result.timeline),
                         diff=diff or [], error=error)
