@@ -25,7 +25,7 @@ from gateway import quota
 from gateway.auditlog import AuditRecord
 from gateway.auth import ADMIN, Principal
 from gateway.errors import ApiError
-from gateway.policy import PolicyIndex, Rbac
+from gateway.policy import PolicyIndex, Rbac, allows
 
 _audit = msgspec.json.Decoder(AuditRecord)
 JUDGED = {"allowed", "unchanged", "denied", "quota-exceeded"}
@@ -164,8 +164,9 @@ class Replay:
         denial = self.rbac.denial(principal, record.verb, kind, ref)
         if denial is not None:
             return Verdict("denied", "Forbidden", denial)
+        granted = self._granted_by(principal, record.verb, kind, ref)
         if ref.kind != quota.KIND or record.verb != "apply" or record.decision == "unchanged":
-            return Verdict("allowed")
+            return Verdict("allowed", reason=granted)
         spec = self._spec_of(record)
         if spec is None:
             return Verdict("undetermined", reason="the request's spec was never recorded (it was refused)")
@@ -176,7 +177,20 @@ class Replay:
             quota.check(quotas, used, quota.usage_of(held.get(ref.name)), quota.usage_of(spec))
         except ApiError as e:
             return Verdict("quota-exceeded", e.code, e.message)
-        return Verdict("allowed")
+        return Verdict("allowed", reason=granted)
+
+    def _granted_by(self, principal: Principal, verb: str, kind: str, ref: Ref) -> str:
+        """Which binding and role let the request through (the rule that decided an allowed one)."""
+        if principal.admin:
+            return "admin"
+        for name, binding in sorted(self.index.bindings.items()):
+            role = self.index.role(binding.role)
+            if binding.principal != principal.name or role is None or (
+                    binding.namespace is not None and binding.namespace != ref.namespace):
+                continue
+            if any(allows(rule, verb, kind, ref.namespace) for rule in role.rules):
+                return f"role {binding.role} (binding {name})"
+        return ""
 
     def _spec_of(self, record: AuditRecord) -> dict[str, Any] | None:
         event = self.specs.get(record.resource_version or 0)

@@ -64,6 +64,7 @@ def test_a_stricter_quota_denies_in_log_order_and_a_binding_allows() -> None:
     assert [(c.name, c.principal, c.direction, c.proposed.code) for c in report.changed] == [
         ("b", "alice", "allowed->denied", "QuotaExceeded"), ("a", "bob", "denied->allowed", "")]
     assert (report.replayed, report.same, report.undetermined) == (4, 2, 0)  # c fits once b is refused
+    assert report.changed[1].proposed.reason == "role deployer (binding bob-deployer)"
     assert report.by_principal["alice"].allowed_to_denied == 1
     assert report.by_namespace["team-a"].denied_to_allowed == 1
 
