@@ -7,6 +7,7 @@ the fork, exactly as `apply` would leave them out of the log.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -72,8 +73,9 @@ async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Auth
         judged.append(await _judge_delete(log, kind, ref, principal, authorizer))
     refs = [j.ref for j in judged if j.intent is not None]
     start = await loading.load(log, refs)
-    sim = simulate(start.states(), start.timers, start.time, start.upto + 1,
-                   [j.intent for j in judged if j.intent is not None], settings)
+    # Pure CPU: in a worker thread, so the gateway's event loop keeps serving while a big plan runs.
+    sim = await asyncio.to_thread(simulate, start.states(), start.timers, start.time, start.upto + 1,
+                                  [j.intent for j in judged if j.intent is not None], settings)
     items = [resource_plan(j.ref, j.kind, j.action, sim, j.diff, j.error) for j in judged]
     planned = {j.ref for j in judged}
     return PlanReport(items=items, pools=outcome.pools_left(sim.before, sim.after),
