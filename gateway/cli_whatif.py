@@ -112,8 +112,12 @@ def render_plan(report: dict[str, Any]) -> str:
             lines.append(f"\ntimeline of {i['kind'].lower()}/{i['namespace']}/{i['name']}:")
             lines += [f"  +{s['at']:.3f}s  {s['slice']:<16} {s['type']:<20} {s['summary']}" for s in i["timeline"]]
     if report["pools"]:
-        lines.append("\n" + table(["POOL", "CAPACITY", "FREE NOW", "FREE AFTER"], [
-            [p["pool"], str(p["capacity"]), str(p["freeBefore"]), str(p["freeAfter"])] for p in report["pools"]]))
+        priced = any(p.get("costPerHourAfter") is not None for p in report["pools"])
+        cost = ["COST/H NOW", "COST/H AFTER"] if priced else []
+        lines.append("\n" + table(["POOL", "CAPACITY", "FREE NOW", "FREE AFTER", *cost], [
+            [p["pool"], str(p["capacity"]), str(p["freeBefore"]), str(p["freeAfter"]),
+             *([str(p.get("costPerHourBefore")), str(p.get("costPerHourAfter"))] if priced else [])]
+            for p in report["pools"]]))
     if report["quotas"]:
         lines.append("\n" + table(["NAMESPACE", "QUOTA", "USED NOW", "USED AFTER", "LIMIT"], [
             [q["namespace"], q["resource"], str(q["usedBefore"]), str(q["usedAfter"]), str(q["limit"])]

@@ -124,8 +124,23 @@ def affected(planned: set[Ref], before: dict[Ref, Any], after: dict[Ref, Any],
 
 def _price(state: Any) -> float | None:
     """`spec.pricePerGpuHour` when the pool kind has one (added with cost accounting), else None."""
-    price = getattr(getattr(state, "spec", None), "price_per_gpu_hour", None)
-    return float(price) if isinstance(price, (int, float)) else None
+    spec = getattr(state, "spec", None)
+    price = getattr(spec, "price_per_gpu_hour", getattr(spec, "pricePerGpuHour", None))
+    return float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) else None
+
+
+def cost_per_hour(ref: Ref, states: dict[Ref, Any]) -> float | None:
+    """What `ref` would spend per hour: the GPUs each priced pool has allocated to it, times the price."""
+    total, priced = 0.0, False
+    for pool, state in states.items():
+        ctrl = controller_for(pool.kind)
+        price = _price(state) if ctrl is not None and ctrl.publishes_view else None
+        held = getattr(state, "allocations", None)
+        if price is None or held is None:
+            continue
+        priced = True
+        total += int(held.get(ref.token, 0)) * price
+    return round(total, 6) if priced else None
 
 
 def _summary(e: Entry) -> str:

@@ -99,6 +99,9 @@ class ResourcePlan(msgspec.Struct, frozen=True, rename="camel", omit_defaults=Tr
     """create | update | unchanged | delete | refused | invalid"""
     predicted: outcome.Predicted | None = None
     """None for what was never applied on the fork (invalid, refused, unchanged without an actor)."""
+    cost_per_hour_before: float | None = None
+    cost_per_hour_after: float | None = None
+    """GPU spend of this resource in priced pools (`pricePerGpuHour`); None when no pool has a price."""
     timeline: list[outcome.Step] = []
     diff: list[Any] = []
     error: Any = None
@@ -108,5 +111,7 @@ def resource_plan(ref: Ref, kind: str, action: str, sim: Simulated, diff: list[A
                   error: Any = None) -> ResourcePlan:
     state = sim.after.get(ref)
     return ResourcePlan(kind=kind, namespace=ref.namespace, name=ref.name, action=action,
-                        predicted=outcome.predicted(ref, state) if state is not None else None, timeline=outcome.steps_of(ref, sim.result.timeline),
+                        predicted=outcome.predicted(ref, state) if state is not None else None,
+                        cost_per_hour_before=outcome.cost_per_hour(ref, sim.before),
+                        cost_per_hour_after=outcome.cost_per_hour(ref, sim.after), timeline=outcome.steps_of(ref, sim.result.timeline),
                         diff=diff or [], error=error)

@@ -74,3 +74,24 @@ def test_a_pending_deployment_retrying_forever_still_ends_the_plan() -> None:
     sim = run({}, created(CHAT, deployment_spec(1)))  # no pool at all
     assert sim.result.quiescent
     assert "no ready GpuPool" in outcome.predicted(CHAT, sim.after[CHAT]).message
+
+
+class PricedPoolSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool spec with the cost field (`pricePerGpuHour`, added by cost accounting) for the cost columns."""
+
+    region: str
+    gpu: str
+    capacity: int
+    price_per_gpu_hour: float
+
+
+def test_cost_per_hour_follows_the_gpus_priced_pools_allocate() -> None:
+    base = run({}, created(POOL, pool_spec(8)))
+    priced = msgspec.structs.replace(base.after[POOL], spec=PricedPoolSpec(region="us-west-2", gpu="a100",
+                                                                           capacity=8, price_per_gpu_hour=2.5))
+    sim = run({**base.after, POOL: priced}, created(CHAT, deployment_spec(3)), start=2_000.0)
+    assert outcome.cost_per_hour(CHAT, sim.before) == 0.0
+    assert outcome.cost_per_hour(CHAT, sim.after) == 7.5
+    (left,) = outcome.pools_left(sim.before, sim.after)
+    assert (left.cost_per_hour_before, left.cost_per_hour_after) == (0.0, 7.5)
+    assert outcome.cost_per_hour(CHAT, base.after) is None  # no pool has a price

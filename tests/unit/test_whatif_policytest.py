@@ -83,3 +83,14 @@ def test_the_recorded_policy_changes_nothing_and_refused_specs_are_undetermined(
     report = h.replay(Proposal()).report
     assert report.changed == [] and report.same == 4
     assert report.undetermined == 1
+
+
+def test_since_a_time_replays_only_what_was_recorded_from_then() -> None:
+    h = recorded_history()
+    c_time = next(m.time for m in h.messages if m.subject.endswith(".c.spec"))
+    replay = Replay(Proposal(quotas={"team-a": {"default": QuotaSpec(limits=QuotaLimits(gpus=4))}}),
+                    since_time=c_time)
+    for m in h.messages:
+        replay.feed(m)
+    assert [(c.name, c.direction) for c in replay.report.changed] == [("c", "allowed->denied")]
+    assert replay.report.replayed == 2  # c's apply and bob's delete
