@@ -16,22 +16,14 @@ import msgspec
 from core.events import DeletionRequested, SpecApplied
 from core.log import Log
 from core.names import Ref
-from gateway import current, quota
+from gateway import current
 from gateway.auth import Authorizer, Principal, authorize
 from gateway.diff import changes
 from gateway.errors import ApiError, ErrorInfo, conflict
-from gateway.validation import DEFAULT_NAMESPACE, Valid, validate
+from gateway.validation import DEFAULT_NAMESPACE, validate
 from whatif import load as loading
-from whatif import outcome
+from whatif import outcome, quotas
 from whatif.planner import Intent, ResourcePlan, Settings, resource_plan, simulate
-
-
-class QuotaImpact(msgspec.Struct, frozen=True, rename="camel"):
-    namespace: str
-    resource: str
-    used_before: int
-    used_after: int
-    limit: int
 
 
 class Basis(msgspec.Struct, frozen=True, rename="camel"):
@@ -45,7 +37,7 @@ class Basis(msgspec.Struct, frozen=True, rename="camel"):
 class PlanReport(msgspec.Struct, frozen=True, rename="camel"):
     items: list[ResourcePlan]
     pools: list[outcome.PoolLeft]
-    quotas: list[QuotaImpact]
+    quotas: list[quotas.QuotaImpact]
     affected: list[outcome.Affected]
     quiescent: bool
     virtual_seconds: float
@@ -66,9 +58,9 @@ async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Auth
                deletes: Sequence[tuple[str, Ref]] = (), settings: Settings | None = None) -> PlanReport:
     """The predicted effect of applying `docs` (and deleting `deletes`: (kind name, ref)) now."""
     judged: list[_Judged] = []
-    usage: dict[str, dict[str, Any]] = {}
+    ledgers = quotas.Ledgers(log)
     for doc in docs:
-        judged.append(await _judge(log, doc, principal, authorizer, usage))
+        judged.append(await _judge(log, doc, principal, authorizer, ledgers))
     for kind, ref in deletes:
         judged.append(await _judge_delete(log, kind, ref, principal, authorizer))
     refs = [j.ref for j in judged if j.intent is not None]
@@ -79,7 +71,7 @@ async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Auth
     items = [resource_plan(j.ref, j.kind, j.action, sim, j.diff, j.error) for j in judged]
     planned = {j.ref for j in judged}
     return PlanReport(items=items, pools=outcome.pools_left(sim.before, sim.after),
-                      quotas=_quota_impacts(usage),
+                      quotas=ledgers.impacts(),
                       affected=outcome.affected(planned, sim.before, sim.after, sim.result.timeline),
                       quiescent=sim.result.quiescent, virtual_seconds=round(sim.result.elapsed, 6),
                       decisions=sim.result.decisions,
@@ -87,7 +79,7 @@ async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Auth
 
 
 async def _judge(log: Log, doc: Any, principal: Principal, authorizer: Authorizer,
-                 usage: dict[str, dict[str, Any]]) -> _Judged:
+                 ledgers: quotas.Ledgers) -> _Judged:
     try:
         valid = validate(doc)
         authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
@@ -106,7 +98,7 @@ async def _judge(log: Log, doc: Any, principal: Principal, authorizer: Authorize
     action = "update" if now.state == "live" else "create"
     try:
         authorize(authorizer, principal, "apply", kind, valid.ref)
-        await _charge(log, valid, now, usage)
+        await ledgers.charge(valid, now)
     except ApiError as e:
         return _Judged(valid.ref, kind, "refused", diff, e.body.error, None)
     event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
@@ -126,40 +118,6 @@ async def _judge_delete(log: Log, kind: str, ref: Ref, principal: Principal, aut
     if now.state != "live":
         return _Judged(ref, kind, "unchanged", [], None, None)
     return _Judged(ref, kind, "delete", [], None, Intent(ref, DeletionRequested(generation=now.generation)))
-
-
-async def _charge(log: Log, valid: Valid, now: current.Current, usage: dict[str, dict[str, Any]]) -> None:
-    """Quota as admission charges it, with the earlier manifests of the same plan already counted."""
-    if valid.info.key != quota.KIND:
-        return
-    ns = valid.ref.namespace
-    if ns not in usage:
-        _, governed = await quota.last_and_governed(log, valid.ref)  # as admission: no Quota, no snapshot
-        if not governed:
-            usage[ns] = {"quotas": []}
-            return
-        snap = await quota.snapshot(log, ns)
-        usage[ns] = {"quotas": snap.quotas, "before": snap.usage(), "used": snap.usage(), "specs": {}}
-    entry = usage[ns]
-    if not entry["quotas"]:
-        return
-    old_spec = entry["specs"].get(valid.ref.name, now.spec if now.state == "live" else None)
-    old, new = quota.usage_of(old_spec), quota.usage_of(valid.spec)
-    quota.check(entry["quotas"], entry["used"], old, new)
-    entry["used"] = entry["used"] - old + new
-    entry["specs"][valid.ref.name] = valid.spec
-
-
-def _quota_impacts(usage: dict[str, dict[str, Any]]) -> list[QuotaImpact]:
-    out = []
-    for ns, entry in sorted(usage.items()):
-        for q in entry["quotas"]:  # only governed namespaces have any
-            for resource in quota.RESOURCES:
-                limit = getattr(q.limits, resource)
-                if limit is not None:
-                    out.append(QuotaImpact(ns, resource, getattr(entry["before"], resource),
-                                           getattr(entry["used"], resource), limit))
-    return out
 
 
 def _invalid(doc: Any, error: ApiError) -> _Judged:

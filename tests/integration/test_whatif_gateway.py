@@ -78,3 +78,18 @@ async def test_the_same_log_and_manifests_give_the_same_plan(nats_url: str, tmp_
         other = await c.post("/v1/plan?latency=0.2&seed=8", content=body, headers=headers)
         times = [[s["at"] for s in r.json()["items"][1]["timeline"]] for r in (first, other)]
         assert times[0] != times[1]  # the seed is the sim's: readiness comes at other (seeded) times
+
+
+async def test_a_quota_in_the_plan_governs_the_manifests_after_it(nats_url: str, tmp_path: Path) -> None:
+    async with governed_env(nats_url, tmp_path, projector=False) as env:
+        stricter = {"kind": "Quota", "metadata": {"name": "default", "namespace": "team-a"},
+                    "spec": {"limits": {"gpus": 2}}}
+        r = await env.client.post("/v1/plan", json=[md("early", replicas=4), stricter, md("ok", replicas=2),
+                                                    md("more", replicas=1)], headers=auth("admin"))
+        assert r.status_code == 200, r.text
+        items = {i["name"]: i for i in r.json()["items"]}
+        assert [items[n]["action"] for n in ("early", "default", "ok", "more")] == [
+            "create", "update", "refused", "refused"]  # early holds 4 once the limit drops to 2
+        assert items["more"]["error"]["code"] == "QuotaExceeded"
+        assert {(q["resource"], q["usedBefore"], q["usedAfter"], q["limit"]) for q in r.json()["quotas"]} == {
+            ("gpus", 0, 4, 2)}
