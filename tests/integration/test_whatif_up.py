@@ -133,6 +133,12 @@ def test_plan_on_an_over_committed_pool_predicts_pending_with_the_reason(up: Up,
     assert "Pending" in text and "usw2-a100: 3 free" in text
     assert phase(up, "modeldeployments", "team-a", "big") == "HTTP 404"
 
+    bosun(up, "apply", "-f", big)  # and for real: the same phase, for the same reason
+    wait_for(lambda: phase(up, "modeldeployments", "team-a", "big") == "Pending", 30, "big to be Pending")
+    real = http_get(f"{up.url}/v1/namespaces/team-a/modeldeployments/big", up.token)[1]["status"]
+    ready = next(c for c in real["conditions"] if c["type"] == "Ready")
+    assert (ready["reason"], ready["message"]) == (item["predicted"]["reason"], item["predicted"]["message"])
+
 
 @pytest.fixture
 def governed(tmp_path: Path) -> Iterator[Up]:
