@@ -101,8 +101,9 @@ class Fork:
                 if self._deliver(entry):
                     idle.clear()
                 continue
-            if due is None or set(self.timers) <= idle:
-                return self._result(True)
+            if not self._queue and (due is None or set(self.timers) <= idle):
+                return self._result(True)  # nothing in flight, and every timer fired without effect
+            assert due is not None
             if due - self.start > horizon:
                 return self._result(False)
             ref = min((r for r, t in self.timers.items() if t == due), key=lambda r: r.token)
@@ -155,7 +156,7 @@ class Fork:
         self.states[ref] = state
         self.decisions += 1
         try:
-            decision = ctrl.decide(state, self.now, Context(pools=tuple(self._views[r] for r in sorted(self._views))))
+            decision = ctrl.decide(state, self.now, self.context())
         except Exception as e:  # noqa: BLE001 - failure isolation, as the host does it
             return self._failed(ref, e)
         self._failures.pop(ref, None)

@@ -95,3 +95,11 @@ def test_cost_per_hour_follows_the_gpus_priced_pools_allocate() -> None:
     (left,) = outcome.pools_left(sim.before, sim.after)
     assert (left.cost_per_hour_before, left.cost_per_hour_after) == (0.0, 7.5)
     assert outcome.cost_per_hour(CHAT, base.after) is None  # no pool has a price
+
+
+def test_idle_timers_never_end_the_plan_while_observations_are_still_coming() -> None:
+    base = run({}, created(POOL, pool_spec(2)), created(BIG, deployment_spec(1, gpus=4)))  # BIG retries forever
+    sim = simulate(base.after, {BIG: 2_000.0}, 2_000.0, 1, [created(CHAT, deployment_spec(2))],
+                   Settings(latency=30.0, seed=0))  # readiness long after BIG's timer has gone idle
+    assert outcome.predicted(CHAT, sim.after[CHAT]).phase == "Ready"
+    assert sim.result.quiescent and sim.result.elapsed > 10
