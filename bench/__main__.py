@@ -159,5 +159,16 @@ def peer(resources: int, events: int, as_json: bool) -> None:
     _report("peer", run(run_peer(resources, events)), as_json)
 
 
+@main.command()
+@click.option("--resources", default=10_000, show_default=True, help="Converged deployments in the plane.")
+@click.option("--samples", default=5, show_default=True)
+@json_option
+def plan(resources: int, samples: int, as_json: bool) -> None:
+    """`POST /v1/plan` latency over a live plane of N deployments (snapshots + tail, not a full fold)."""
+    from bench.plan import run_plan
+
+    _report("plan", run_plan(resources, samples), as_json)
+
+
 if __name__ == "__main__":
     main()

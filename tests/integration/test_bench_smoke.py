@@ -125,3 +125,9 @@ def test_ready_watch_resumes_only_after_complete_ids() -> None:
         "event: MODIFIED", "id: 12", f"data: {obj('c')}", ""])))
     assert watch.connected.is_set() and watch.last_id == "9"  # 12 may not be complete yet
     assert set(watch.ready) == {"a", "c"}
+
+
+def test_plan_reports_latency_over_a_live_plane() -> None:
+    doc = bench("plan", "--resources", "5", "--samples", "2")
+    assert doc["resources"] == 5 and doc["plan"]["samples"] == 2 and "p99_ms" in doc["plan"]
+    assert doc["predicted"] == "Ready" and doc["actors_restored"] >= 2

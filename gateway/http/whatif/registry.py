@@ -1,0 +1,24 @@
+"""The one place what-if looks up kinds: the process's registry (`actors.registry.load`).
+
+The plan runs every registered controller generically (no kind is special-cased), so a kind added by
+`actors.controller.register` (the autoscaler, an example kind) takes part in plans automatically.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from actors.controller import Controller
+from actors.registry import load
+
+
+def controller_for(kind_key: str) -> Controller[Any] | None:
+    return load().controller_for(kind_key)
+
+
+def controllers() -> list[Controller[Any]]:
+    return load().controllers()
+
+
+def hosted(kind_key: str) -> bool:
+    """True when the kind has an actor (the routing rule of the host)."""
+    return load().hosted(kind_key)
