@@ -6,13 +6,18 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: up test clean-venv
+.PHONY: up test browser clean-venv
 
 up: $(VENV)/.stamp-run
 	$(BIN)/bosun up $(ARGS)
 
-test: $(VENV)/.stamp-test
+test: $(VENV)/.stamp-test browser
 	$(BIN)/pytest -q $(ARGS)
+
+# The dashboard's browser tests drive Debian's headless Chromium through its chromedriver (nothing is
+# downloaded at run time); install both when missing (CI runs as root with apt reachable).
+browser:
+	command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

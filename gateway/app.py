@@ -23,6 +23,7 @@ from gateway.http import EXCEPTION_HANDLERS
 from gateway.manifests import MAX_BODY
 from gateway.metrics import REQUESTS
 from gateway.telemetry import finish_request, request_span
+from gateway.ui import routes as ui
 
 
 def create_app(gw: Gateway) -> App:
@@ -33,7 +34,7 @@ def create_app(gw: Gateway) -> App:
 def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
-                        *replays.ROUTES, *audits.ROUTES],
+                        *replays.ROUTES, *audits.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed],
         state=State({"gateway": gw}),
