@@ -81,14 +81,14 @@ def rows(driver: WebDriver) -> dict[str, dict[str, str]]:
     return found
 
 
-def testids(driver: WebDriver, testid: str) -> list[WebElement]:
+def by_testid(driver: WebDriver, testid: str) -> list[WebElement]:
     return driver.find_elements(By.CSS_SELECTOR, f"[data-testid={testid}]")
 
 
 def severe_logs(driver: WebDriver, allowed: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Console errors since the last call (JS exceptions, console.error, failed loads), minus `allowed`
     substrings (e.g. the 403 of a request RBAC refuses on purpose)."""
-    entries = driver.get_log("browser")
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
     return [e for e in entries if e.get("level") == "SEVERE" and not any(a in e.get("message", "") for a in allowed)]
 
 

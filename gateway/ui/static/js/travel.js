@@ -84,8 +84,10 @@ function diffControl(path) {
       clear(out, errorBox(e));
     }
   });
+  let newest = null;
   function update(history) {
-    const keep = [from.value, to.value];
+    const keep = [from.value, to.value === newest ? "" : to.value];  // "to" at the newest follows it
+    newest = String(history[history.length - 1].seq);
     const options = () => [...history].reverse().map((e) => h("option", { value: String(e.seq) },
       `seq ${e.seq} · ${e.type} · ${isoTime(e.time).slice(11, 19)}`));
     from.replaceChildren(...options());

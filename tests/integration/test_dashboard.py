@@ -1,0 +1,224 @@
+"""The dashboard in a real headless Chromium against a real `bosun up` (one of each for the module).
+
+The tests run in order and share the environment: the examples applied, then changes made through
+the API while the page watches. On a failure the page is screenshotted (path printed).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+from tests.integration.test_dashboard_support import (DESKTOP, PHONE, deployment, http, missing_browser, rows,
+                                                      screenshot, severe_logs, start_browser, by_testid, viewport,
+                                                      wait)
+from tests.integration.test_up_support import BOSUN, Up
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+ALICE = "alice-dashboard-token-3c7d9a"
+POLICY = {
+    "principals": [{"name": "alice", "tokenSha256": hashlib.sha256(ALICE.encode()).hexdigest()}],
+    "roles": [{"name": "team-a-deployer", "rules": [{
+        "verbs": ["get", "list", "watch", "apply", "delete", "history"], "kinds": ["ModelDeployment"],
+        "namespaces": ["team-a"]}]}],
+    "bindings": [{"principal": "alice", "role": "team-a-deployer"}],
+}
+EXAMPLE_ROWS = {"GpuPool/infra/usw2-a100", "GpuPool/infra/use1-h100", "ModelDeployment/team-a/chat",
+                "ModelDeployment/team-a/embed", "ModelDeployment/team-b/summarize"}
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    root = tmp_path_factory.mktemp("dashboard")
+    policy = root / "policy.yaml"
+    policy.write_text(yaml.safe_dump(POLICY))
+    running = Up(root / "data", "--policy", str(policy)).start()
+    try:
+        env = {**os.environ, "BOSUN_SERVER": running.url, "BOSUN_TOKEN": running.token}
+        subprocess.run([BOSUN, "apply", "-f", str(EXAMPLES)], env=env, check=True, capture_output=True, timeout=60)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    reason = missing_browser()
+    if reason:
+        pytest.fail(reason)  # never a skip: `make test` (what CI runs) installs the browser
+    driver = start_browser(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
+    """The shared browser; a screenshot of it when the test failed."""
+    failed_before = request.session.testsfailed
+    yield browser
+    if request.session.testsfailed > failed_before:
+        shot = screenshot(browser, tmp_path / f"{request.node.name}.png")
+        print(f"\nscreenshot of the failed test: {shot}")
+
+
+def sign_in(driver: WebDriver, up: Up, token: str) -> None:
+    driver.get(up.url + "/ui/")
+    box = wait(driver, lambda d: by_testid(d, "login-token")[0], "the login form")
+    box.send_keys(token, Keys.ENTER)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
+
+
+def sign_out(driver: WebDriver) -> None:
+    driver.find_element(By.ID, "logout").click()
+    wait(driver, lambda d: by_testid(d, "login-token"), "the login form after signing out")
+
+
+def test_login_lists_the_examples_and_stores_the_token_for_the_tab_only(up: Up, page: WebDriver) -> None:
+    sign_in(page, up, up.token)
+    found = wait(page, lambda d: (lambda r: r if EXAMPLE_ROWS <= set(r) else None)(rows(d)), "the example rows")
+    chat = wait(page, lambda d: rows(d)["ModelDeployment/team-a/chat"] if rows(d)["ModelDeployment/team-a/chat"]
+                ["Ready"] == "5/5" else None, "chat to be 5/5 ready")
+    assert chat["Phase"] == "Ready" and chat["Pools"] == "infra/usw2-a100=5" and chat["Age"]
+    assert found["GpuPool/infra/use1-h100"]["Namespace"] == "infra"
+    counts = page.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('.chip')].map(c => [c.dataset.phase, "
+        "c.querySelector('b').textContent]))")
+    assert int(counts[""]) >= len(EXAMPLE_ROWS) and int(counts["Ready"]) >= 1
+    stored = page.execute_script("return [sessionStorage.getItem('bosun.token'), localStorage.length, document.cookie]")
+    assert stored == [up.token, 0, ""]
+    assert severe_logs(page) == []
+
+
+def test_a_resource_applied_through_the_api_appears_live(up: Up, page: WebDriver) -> None:
+    page.execute_script("window.__sameDocument = true")
+    code, _ = http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/live-one", up.token,
+                   deployment("live-one", "team-b", 1, app="live"))
+    assert code == 202
+    applied = time.monotonic()
+    wait(page, lambda d: "ModelDeployment/team-b/live-one" in rows(d), "the new deployment's row", timeout=10)
+    print(f"\nnew resource on the page {time.monotonic() - applied:.2f}s after the apply was accepted")
+    wait(page, lambda d: rows(d)["ModelDeployment/team-b/live-one"]["Ready"] == "1/1", "live-one to be ready")
+    assert page.execute_script("return window.__sameDocument") is True, "the page was reloaded"
+
+    phase = Select(page.find_element(By.ID, "f-phase"))  # filters: a label selector (server side), a phase (here)
+    labels = page.find_element(By.ID, "f-labelSelector")
+    labels.send_keys("app=live", Keys.ENTER)
+    wait(page, lambda d: set(rows(d)) == {"ModelDeployment/team-b/live-one"}, "only app=live")
+    labels.clear()
+    labels.send_keys(Keys.ENTER)
+    wait(page, lambda d: EXAMPLE_ROWS <= set(rows(d)), "every row again")
+    phase.select_by_value("Pending")
+    pending = wait(page, lambda d: (lambda r: r if r and not EXAMPLE_ROWS & set(r) else None)(rows(d)),
+                   "only Pending resources (the policy's, which no controller reconciles)")
+    assert {r["Phase"] for r in pending.values()} == {"Pending"} and "phase=Pending" in page.current_url
+    phase.select_by_value("")
+    wait(page, lambda d: EXAMPLE_ROWS <= set(rows(d)), "every row after clearing the phase")
+    assert severe_logs(page) == []
+
+
+def test_timeline_causes_and_time_travel_to_an_older_replica_count(up: Up, page: WebDriver) -> None:
+    chat = http("GET", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token)[1]
+    first_apply = int(chat["metadata"]["resourceVersion"])
+    manifest = {"kind": chat["kind"], "metadata": {"name": "chat", "namespace": "team-a",
+                                                    "labels": chat["metadata"]["labels"]},
+                "spec": {**chat["spec"], "replicas": 3}}
+    link = page.find_element(By.CSS_SELECTOR, "[data-testid=resource-row][data-name=chat] a")
+    link.send_keys(Keys.ENTER)  # keyboard: the name is a link
+    wait(page, lambda d: len(by_testid(d, "timeline-entry")) > 5, "chat's timeline")
+    assert http("PUT", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token, manifest)[0] == 202
+    wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-testid=timeline-entry][data-type='spec.applied']"))
+         == 2, "the second apply in the timeline, live")
+    wait(page, lambda d: '"replicas": 3' in by_testid(d, "spec")[0].text, "the live spec with 3 replicas")
+
+    entries = by_testid(page, "timeline-entry")
+    seqs = [int(e.get_attribute("data-seq")) for e in entries]
+    assert seqs == sorted(seqs, reverse=True), "newest first"
+    apply_entry = page.find_element(By.CSS_SELECTOR, f"[data-testid=timeline-entry][data-seq='{first_apply}']")
+    assert "admin" in apply_entry.text and "spec" in apply_entry.text and apply_entry.find_elements(By.CSS_SELECTOR, ".trace code")
+    cause = next(c for c in by_testid(page, "cause") if int(c.get_attribute("data-cause")) in seqs)
+    target = int(cause.get_attribute("data-cause"))
+    cause.click()
+    wait(page, lambda d: "highlight" in d.find_element(
+        By.CSS_SELECTOR, f"[data-testid=timeline-entry][data-seq='{target}']").get_attribute("class"),
+        f"the cause (seq {target}) highlighted")
+
+    travel = by_testid(page, "time-travel")[0]
+    assert int(travel.get_attribute("min")) == first_apply
+    travel.send_keys(Keys.HOME)  # the slider by keyboard: back to the first event
+    wait(page, lambda d: '"replicas": 5' in by_testid(d, "spec")[0].text, "chat as of its first apply: 5 replicas")
+    assert "as of seq" in page.find_element(By.CSS_SELECTOR, ".banner").text
+    travel.send_keys(Keys.END)
+    wait(page, lambda d: '"replicas": 3' in by_testid(d, "spec")[0].text, "back to now: 3 replicas")
+
+    page.execute_script(f"document.getElementById('diff-from').value = '{first_apply}'")
+    by_testid(page, "diff-run")[0].click()
+    diff = wait(page, lambda d: {r.get_attribute("data-path"): r.text for r in by_testid(d, "diff-row")} or None,
+                "the field diff")
+    assert "$.spec.replicas" in diff and "5" in diff["$.spec.replicas"] and "3" in diff["$.spec.replicas"]
+    assert "$.metadata.generation" in diff
+    assert severe_logs(page) == []
+
+
+def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
+    code, body = http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/intruder", ALICE,
+                      deployment("intruder", "team-b", 1))
+    assert code == 403, body
+    page.get(up.url + "/ui/#/audit?decision=denied")
+    denied = wait(page, lambda d: [r for r in by_testid(d, "audit-row") if "intruder" in r.text], "alice's denial")
+    assert "alice" in denied[0].text and "denied" in denied[0].text and "team-b" in denied[0].text
+    assert all(r.get_attribute("data-decision") == "denied" for r in by_testid(page, "audit-row"))
+    assert severe_logs(page) == []
+
+
+def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> None:
+    sign_out(page)
+    sign_in(page, up, ALICE)
+    refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the refusal")
+    assert "alice may not watch" in refusal.text and rows(page) == {}
+    namespace = page.find_element(By.ID, "f-namespace")
+    namespace.send_keys("team-a", Keys.ENTER)
+    wait(page, lambda d: {"ModelDeployment/team-a/chat", "ModelDeployment/team-a/embed"} <= set(rows(d)),
+         "team-a's deployments")
+    assert {k.split("/")[1] for k in rows(page)} == {"team-a"}
+    assert "GpuPool" in page.find_element(By.CSS_SELECTOR, ".notice").text  # kinds it may not see are named
+
+    page.get(up.url + "/ui/#/r/ModelDeployment/team-b/summarize")
+    refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the refusal of team-b")
+    assert "Forbidden" in refusal.text and not by_testid(page, "timeline-entry")
+    refused_loads = ("403 (Forbidden)",)  # RBAC's answers to the watches and reads it may not make
+    assert severe_logs(page, refused_loads) == []
+    sign_out(page)
+
+
+def test_readable_at_desktop_and_phone_width_in_light_and_dark(up: Up, page: WebDriver, tmp_path: Path) -> None:
+    sign_in(page, up, up.token)
+    shots = []
+    for width, height in (DESKTOP, PHONE):
+        for dark in (False, True):
+            viewport(page, width, height, dark)
+            for route, ready in (("#/", "resource-row"), ("#/r/ModelDeployment/team-a/chat", "timeline-entry")):
+                page.get(f"{up.url}/ui/{route}")
+                wait(page, lambda d: by_testid(d, ready), f"{route} at {width}px")
+                overflow = page.execute_script("return document.documentElement.scrollWidth - innerWidth")
+                assert overflow <= 0, f"{route} scrolls sideways at {width}px"
+                background = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+                level = sum(int(c) for c in background[background.index("(") + 1:-1].split(",")[:3])
+                assert (level < 150) if dark else (level > 600), background
+                name = f"{'desktop' if width == DESKTOP[0] else 'phone'}-{'dark' if dark else 'light'}-" \
+                       f"{'env' if route == '#/' else 'resource'}.png"
+                shots.append(screenshot(page, tmp_path / name))
+    viewport(page, *DESKTOP)
+    print("\nscreenshots:", *shots, sep="\n  ")
+    assert severe_logs(page) == []
