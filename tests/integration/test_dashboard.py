@@ -5,6 +5,7 @@ the API while the page watches. On a failure the page is screenshotted (path pri
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -19,9 +20,22 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from tests.integration.test_dashboard_support import (DESKTOP, PHONE, deployment, http, missing_browser, rows,
-                                                      screenshot, severe_logs, start_browser, by_testid, viewport,
-                                                      wait)
+from tests.integration.test_dashboard_support import (
+    DESKTOP,
+    PHONE,
+    attr,
+    by_testid,
+    deployment,
+    http,
+    missing_browser,
+    rows,
+    rows_when,
+    screenshot,
+    severe_logs,
+    start_browser,
+    viewport,
+    wait,
+)
 from tests.integration.test_up_support import BOSUN, Up
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -87,9 +101,9 @@ def sign_out(driver: WebDriver) -> None:
 
 def test_login_lists_the_examples_and_stores_the_token_for_the_tab_only(up: Up, page: WebDriver) -> None:
     sign_in(page, up, up.token)
-    found = wait(page, lambda d: (lambda r: r if EXAMPLE_ROWS <= set(r) else None)(rows(d)), "the example rows")
-    chat = wait(page, lambda d: rows(d)["ModelDeployment/team-a/chat"] if rows(d)["ModelDeployment/team-a/chat"]
-                ["Ready"] == "5/5" else None, "chat to be 5/5 ready")
+    found = rows_when(page, lambda r: EXAMPLE_ROWS <= set(r), "the example rows")
+    ready = rows_when(page, lambda r: r["ModelDeployment/team-a/chat"]["Ready"] == "5/5", "chat to be 5/5 ready")
+    chat = ready["ModelDeployment/team-a/chat"]
     assert chat["Phase"] == "Ready" and chat["Pools"] == "infra/usw2-a100=5" and chat["Age"]
     assert found["GpuPool/infra/use1-h100"]["Namespace"] == "infra"
     counts = page.execute_script(
@@ -120,8 +134,8 @@ def test_a_resource_applied_through_the_api_appears_live(up: Up, page: WebDriver
     labels.send_keys(Keys.ENTER)
     wait(page, lambda d: EXAMPLE_ROWS <= set(rows(d)), "every row again")
     phase.select_by_value("Pending")
-    pending = wait(page, lambda d: (lambda r: r if r and not EXAMPLE_ROWS & set(r) else None)(rows(d)),
-                   "only Pending resources (the policy's, which no controller reconciles)")
+    pending = rows_when(page, lambda r: bool(r) and not EXAMPLE_ROWS & set(r),
+                        "only Pending resources (the policy's, which no controller reconciles)")
     assert {r["Phase"] for r in pending.values()} == {"Pending"} and "phase=Pending" in page.current_url
     phase.select_by_value("")
     wait(page, lambda d: EXAMPLE_ROWS <= set(rows(d)), "every row after clearing the phase")
@@ -143,19 +157,19 @@ def test_timeline_causes_and_time_travel_to_an_older_replica_count(up: Up, page:
     wait(page, lambda d: '"replicas": 3' in by_testid(d, "spec")[0].text, "the live spec with 3 replicas")
 
     entries = by_testid(page, "timeline-entry")
-    seqs = [int(e.get_attribute("data-seq")) for e in entries]
+    seqs = [int(attr(e, "data-seq")) for e in entries]
     assert seqs == sorted(seqs, reverse=True), "newest first"
     apply_entry = page.find_element(By.CSS_SELECTOR, f"[data-testid=timeline-entry][data-seq='{first_apply}']")
     assert "admin" in apply_entry.text and "spec" in apply_entry.text and apply_entry.find_elements(By.CSS_SELECTOR, ".trace code")
-    cause = next(c for c in by_testid(page, "cause") if int(c.get_attribute("data-cause")) in seqs)
-    target = int(cause.get_attribute("data-cause"))
+    cause = next(c for c in by_testid(page, "cause") if int(attr(c, "data-cause")) in seqs)
+    target = int(attr(cause, "data-cause"))
     cause.click()
-    wait(page, lambda d: "highlight" in d.find_element(
-        By.CSS_SELECTOR, f"[data-testid=timeline-entry][data-seq='{target}']").get_attribute("class"),
+    wait(page, lambda d: "highlight" in attr(d.find_element(
+        By.CSS_SELECTOR, f"[data-testid=timeline-entry][data-seq='{target}']"), "class"),
         f"the cause (seq {target}) highlighted")
 
     travel = by_testid(page, "time-travel")[0]
-    assert int(travel.get_attribute("min")) == first_apply
+    assert int(attr(travel, "min")) == first_apply
     travel.send_keys(Keys.HOME)  # the slider by keyboard: back to the first event
     wait(page, lambda d: '"replicas": 5' in by_testid(d, "spec")[0].text, "chat as of its first apply: 5 replicas")
     assert "as of seq" in page.find_element(By.CSS_SELECTOR, ".banner").text
@@ -164,7 +178,7 @@ def test_timeline_causes_and_time_travel_to_an_older_replica_count(up: Up, page:
 
     page.execute_script(f"document.getElementById('diff-from').value = '{first_apply}'")
     by_testid(page, "diff-run")[0].click()
-    diff = wait(page, lambda d: {r.get_attribute("data-path"): r.text for r in by_testid(d, "diff-row")} or None,
+    diff = wait(page, lambda d: {attr(r, "data-path"): r.text for r in by_testid(d, "diff-row")} or None,
                 "the field diff")
     assert "$.spec.replicas" in diff and "5" in diff["$.spec.replicas"] and "3" in diff["$.spec.replicas"]
     assert "$.metadata.generation" in diff
@@ -178,7 +192,7 @@ def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
     page.get(up.url + "/ui/#/audit?decision=denied")
     denied = wait(page, lambda d: [r for r in by_testid(d, "audit-row") if "intruder" in r.text], "alice's denial")
     assert "alice" in denied[0].text and "denied" in denied[0].text and "team-b" in denied[0].text
-    assert all(r.get_attribute("data-decision") == "denied" for r in by_testid(page, "audit-row"))
+    assert all(attr(r, "data-decision") == "denied" for r in by_testid(page, "audit-row"))
     assert severe_logs(page) == []
 
 
@@ -208,9 +222,9 @@ def test_readable_at_desktop_and_phone_width_in_light_and_dark(up: Up, page: Web
     for width, height in (DESKTOP, PHONE):
         for dark in (False, True):
             viewport(page, width, height, dark)
-            for route, ready in (("#/", "resource-row"), ("#/r/ModelDeployment/team-a/chat", "timeline-entry")):
+            for route, hook in (("#/", "resource-row"), ("#/r/ModelDeployment/team-a/chat", "timeline-entry")):
                 page.get(f"{up.url}/ui/{route}")
-                wait(page, lambda d: by_testid(d, ready), f"{route} at {width}px")
+                wait(page, functools.partial(by_testid, testid=hook), f"{route} at {width}px")
                 overflow = page.execute_script("return document.documentElement.scrollWidth - innerWidth")
                 assert overflow <= 0, f"{route} scrolls sideways at {width}px"
                 background = page.execute_script("return getComputedStyle(document.body).backgroundColor")

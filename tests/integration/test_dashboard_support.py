@@ -61,12 +61,23 @@ def viewport(driver: WebDriver, width: int, height: int, dark: bool = False) -> 
         "features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
 
 
-def wait(driver: WebDriver, check: Callable[[WebDriver], T], what: str, timeout: float = 15) -> T:
+def wait(driver: WebDriver, check: Callable[[WebDriver], T | None], what: str, timeout: float = 15) -> T:
     """Poll `check` until truthy (exceptions such as stale elements count as not yet)."""
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(Exception,)).until(check)
+        found = WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(Exception,)).until(check)
     except Exception as e:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from e
+    assert found is not None
+    return found
+
+
+def rows_when(driver: WebDriver, ok: Callable[[dict[str, dict[str, str]]], bool], what: str) -> dict[str, dict[str, str]]:
+    """The environment list once `ok(rows)` holds."""
+    return wait(driver, lambda d: (found if ok(found := rows(d)) else None), what)
+
+
+def attr(element: WebElement, name: str) -> str:
+    return element.get_attribute(name) or ""
 
 
 def rows(driver: WebDriver) -> dict[str, dict[str, str]]:
