@@ -10,6 +10,7 @@ import hashlib
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,9 +95,34 @@ def sign_in(driver: WebDriver, up: Up, token: str) -> None:
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
 
 
+def visit(driver: WebDriver, up: Up, route: str = "#/", token: str | None = None) -> None:
+    """Open a route of the page as `token` (default: admin), signing in through the form if needed."""
+    token = token or up.token
+    driver.get(f"{up.url}/ui/{route}")
+    if driver.execute_script("return sessionStorage.getItem('bosun.token')") != token:
+        driver.execute_script("sessionStorage.clear()")
+        driver.refresh()
+        box = wait(driver, lambda d: by_testid(d, "login-token")[0], "the login form")
+        box.send_keys(token, Keys.ENTER)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
+
+
 def sign_out(driver: WebDriver) -> None:
     driver.find_element(By.ID, "logout").click()
     wait(driver, lambda d: by_testid(d, "login-token"), "the login form after signing out")
+
+
+def test_the_page_is_served_by_the_gateway_with_a_strict_policy(up: Up) -> None:
+    with urllib.request.urlopen(up.url + "/ui/", timeout=10) as r:
+        assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+        assert b'<script type="module" src="/ui/js/app.js">' in r.read()
+    with urllib.request.urlopen(up.url + "/ui/js/app.js", timeout=10) as r:
+        assert "javascript" in r.headers["Content-Type"]
+    assert http("GET", up.url + "/ui/kinds.json", "not-a-token")[0] == 401
+    code, kinds = http("GET", up.url + "/ui/kinds.json", ALICE)
+    assert code == 200 and {"name": "GpuPool", "plural": "gpupools", "clusterScoped": False} in kinds["items"]
+    assert "dashboard:   " + up.url + "/ui/" in up.output()  # `bosun up` prints where it is
 
 
 def test_login_lists_the_examples_and_stores_the_token_for_the_tab_only(up: Up, page: WebDriver) -> None:
@@ -112,10 +138,14 @@ def test_login_lists_the_examples_and_stores_the_token_for_the_tab_only(up: Up, 
     assert int(counts[""]) >= len(EXAMPLE_ROWS) and int(counts["Ready"]) >= 1
     stored = page.execute_script("return [sessionStorage.getItem('bosun.token'), localStorage.length, document.cookie]")
     assert stored == [up.token, 0, ""]
+    # routes still being built elsewhere (controllers, cost) stay hidden until the gateway has them
+    assert not page.find_element(By.ID, "nav-cost").is_displayed()
+    assert not page.find_elements(By.CSS_SELECTOR, "[aria-labelledby=controllers-h]:not([hidden])")
     assert severe_logs(page) == []
 
 
 def test_a_resource_applied_through_the_api_appears_live(up: Up, page: WebDriver) -> None:
+    visit(page, up)
     page.execute_script("window.__sameDocument = true")
     code, _ = http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/live-one", up.token,
                    deployment("live-one", "team-b", 1, app="live"))
@@ -142,13 +172,54 @@ def test_a_resource_applied_through_the_api_appears_live(up: Up, page: WebDriver
     assert severe_logs(page) == []
 
 
+def test_errors_stand_out_with_their_reason(up: Up, page: WebDriver) -> None:
+    visit(page, up)
+    unplaceable = deployment("nowhere", "team-b", 1)
+    unplaceable["spec"]["placement"] = {"region": "mars-1", "gpu": "a100"}
+    assert http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/nowhere", up.token, unplaceable)[0] == 202
+    found = rows_when(page, lambda r: "Unschedulable" in r.get("ModelDeployment/team-b/nowhere", {}).get("Reason", ""),
+                      "the unschedulable deployment's reason in its row")
+    assert found["ModelDeployment/team-b/nowhere"]["Phase"] == "Pending"
+    # Degraded, Failed and quarantined resources can't be produced from outside yet (failure isolation
+    # is another issue): render such objects through the page's own row code, in this browser.
+    rendered = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import('/ui/js/env.js').then(env => {
+          const obj = (phase, conditions) => ({kind: 'ModelDeployment', spec: {replicas: 2},
+            metadata: {name: phase.toLowerCase(), namespace: 'team-a', createdAt: new Date().toISOString()},
+            status: {phase, conditions, desiredReplicas: 2, readyReplicas: 1}});
+          const rows = [
+            obj('Degraded', [{type: 'Ready', status: 'False', reason: 'ScalingUp', message: '1/2 replicas ready'},
+                             {type: 'Reconciled', status: 'False', reason: 'ReconcileError', message: 'decide timed out (3x)'}]),
+            obj('Failed', [{type: 'Ready', status: 'False', reason: 'Failed', message: 'start crashed 5 times'}]),
+            obj('Progressing', [{type: 'Quarantined', status: 'True', reason: 'Quarantined', message: 'crashed its host'}]),
+            obj('Ready', [{type: 'Ready', status: 'True', reason: 'Converged', message: '2/2 replicas ready'}]),
+          ].map(env.rowFor);
+          const table = document.createElement('table');
+          table.className = 'resources';
+          table.append(...rows);
+          document.body.append(table);
+          done(rows.map(tr => [tr.className, tr.querySelector('[data-label=Reason]').textContent,
+                               getComputedStyle(tr).backgroundColor]));
+          table.remove();
+        }, e => done(String(e)));""")
+    (degraded, failed, quarantined, healthy) = rendered
+    assert "troubled" in degraded[0] and degraded[1] == "ReconcileError: decide timed out (3x)"
+    assert "troubled" in failed[0] and "start crashed 5 times" in failed[1]
+    assert "troubled" in quarantined[0] and "crashed its host" in quarantined[1]
+    assert "troubled" not in healthy[0] and healthy[2] != degraded[2], "a troubled row looks different"
+    assert severe_logs(page) == []
+
+
 def test_timeline_causes_and_time_travel_to_an_older_replica_count(up: Up, page: WebDriver) -> None:
     chat = http("GET", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token)[1]
     first_apply = int(chat["metadata"]["resourceVersion"])
     manifest = {"kind": chat["kind"], "metadata": {"name": "chat", "namespace": "team-a",
                                                     "labels": chat["metadata"]["labels"]},
                 "spec": {**chat["spec"], "replicas": 3}}
-    link = page.find_element(By.CSS_SELECTOR, "[data-testid=resource-row][data-name=chat] a")
+    visit(page, up)
+    link = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=resource-row][data-name=chat] a"),
+                "chat's row")
     link.send_keys(Keys.ENTER)  # keyboard: the name is a link
     wait(page, lambda d: len(by_testid(d, "timeline-entry")) > 5, "chat's timeline")
     assert http("PUT", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token, manifest)[0] == 202
@@ -189,7 +260,7 @@ def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
     code, body = http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/intruder", ALICE,
                       deployment("intruder", "team-b", 1))
     assert code == 403, body
-    page.get(up.url + "/ui/#/audit?decision=denied")
+    visit(page, up, "#/audit?decision=denied")
     denied = wait(page, lambda d: [r for r in by_testid(d, "audit-row") if "intruder" in r.text], "alice's denial")
     assert "alice" in denied[0].text and "denied" in denied[0].text and "team-b" in denied[0].text
     assert all(attr(r, "data-decision") == "denied" for r in by_testid(page, "audit-row"))
@@ -197,6 +268,7 @@ def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
 
 
 def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> None:
+    visit(page, up)
     sign_out(page)
     sign_in(page, up, ALICE)
     refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the refusal")
@@ -217,7 +289,7 @@ def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> 
 
 
 def test_readable_at_desktop_and_phone_width_in_light_and_dark(up: Up, page: WebDriver, tmp_path: Path) -> None:
-    sign_in(page, up, up.token)
+    visit(page, up)
     shots = []
     for width, height in (DESKTOP, PHONE):
         for dark in (False, True):

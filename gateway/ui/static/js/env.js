@@ -155,6 +155,13 @@ export function show(main, params) {
   };
 }
 
+// One list row for `obj`, as the list shows it (exported for the browser tests of troubled rows).
+export function rowFor(obj) {
+  const tr = newRow(obj);
+  fillRow(tr, obj);
+  return tr;
+}
+
 function newRow(obj) {
   const link = h("a", { href: resourceHref(obj), class: "name" }, obj.metadata.name);
   const tr = h("tr", { "data-testid": "resource-row", "data-kind": obj.kind, "data-namespace": obj.metadata.namespace || "",
