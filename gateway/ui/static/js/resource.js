@@ -14,7 +14,7 @@ const CONVENTION = new Set(["phase", "observedGeneration", "conditions"]);
 
 export function show(main, kind, ns, name, say) {
   const path = kindPath(kind, ns, name);
-  const state = { obj: null, history: [], at: null, shown: null };
+  const state = { obj: null, history: [], at: null, shown: null, older: undefined };
   let live = null;
   let stopped = false;
 
@@ -27,6 +27,8 @@ export function show(main, kind, ns, name, say) {
   const pending = h("div");
   const notice = h("div");
   const times = timeline((seq) => travel.set(seq), say);
+  const olderButton = h("button", { type: "button", hidden: true, on: { click: () => loadOlder() } },
+    "Load older entries");
   const travel = travelControl(path, (at) => travelTo(at));
   clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, banner, summary,
     h("div", { class: "columns" },
@@ -35,7 +37,8 @@ export function show(main, kind, ns, name, say) {
         conditions, status)),
     travel.el,
     h("section", { class: "panel", "aria-labelledby": "pending-h" }, h("h2", { id: "pending-h" }, "Pending commands"), pending),
-    h("section", { class: "panel", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "Timeline"), times.el));
+    h("section", { class: "panel", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "Timeline"), times.el,
+      olderButton));
   paintHeading(null);
 
   async function load() {
@@ -43,11 +46,12 @@ export function show(main, kind, ns, name, say) {
       const [obj, page] = await Promise.all([api(path), api(`${path}/history`, { limit: HISTORY_LIMIT })]);
       if (stopped) return;
       state.obj = obj;
-      state.history = page.items || [];
+      const fresh = page.items || [];
+      const oldest = fresh.length ? fresh[0].seq : Infinity;  // keep older pages already loaded
+      state.history = [...state.history.filter((e) => e.seq < oldest), ...fresh];
+      if (state.older === undefined) state.older = page.continue;
       clear(notice);
-      travel.update(state.history);
-      times.render(state.history, state.at);
-      paintPending();
+      paintHistory();
       if (state.at === null) paintObject(obj);
       if (!live) follow();
     } catch (e) {
@@ -56,6 +60,26 @@ export function show(main, kind, ns, name, say) {
     }
   }
   const reload = debounce(load, 100);
+
+  function paintHistory() {
+    travel.update(state.history);
+    times.render(state.history, state.at);
+    olderButton.hidden = !state.older;
+    paintPending();
+  }
+
+  async function loadOlder() {
+    try {
+      const page = await api(`${path}/history`, { limit: HISTORY_LIMIT, continue: state.older });
+      if (stopped) return;
+      const first = state.history.length ? state.history[0].seq : Infinity;
+      state.history = [...(page.items || []).filter((e) => e.seq < first), ...state.history];
+      state.older = page.continue;
+      paintHistory();
+    } catch (e) {
+      clear(notice, errorBox(e));
+    }
+  }
 
   function follow() {
     const last = state.history.length ? state.history[state.history.length - 1].seq : null;
