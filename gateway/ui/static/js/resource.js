@@ -30,12 +30,11 @@ export function show(main, kind, ns, name, say) {
   const olderButton = h("button", { type: "button", hidden: true, on: { click: () => loadOlder() } },
     "Load older entries");
   const travel = travelControl(path, (at) => travelTo(at));
-  clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, banner, summary,
+  clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, summary, travel.el, banner,
     h("div", { class: "columns" },
       h("section", { class: "panel", "aria-labelledby": "spec-h" }, h("h2", { id: "spec-h" }, "Spec"), spec),
       h("section", { class: "panel", "aria-labelledby": "status-h" }, h("h2", { id: "status-h" }, "Status"),
         conditions, status)),
-    travel.el,
     h("section", { class: "panel", "aria-labelledby": "pending-h" }, h("h2", { id: "pending-h" }, "Pending commands"), pending),
     h("section", { class: "panel", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "Timeline"), times.el,
       olderButton));
