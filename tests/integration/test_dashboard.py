@@ -256,11 +256,26 @@ def test_timeline_causes_and_time_travel_to_an_older_replica_count(up: Up, page:
     assert severe_logs(page) == []
 
 
+def test_a_deleted_resource_leaves_the_list_live_and_keeps_its_timeline(up: Up, page: WebDriver) -> None:
+    visit(page, up)
+    assert http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/short-lived", up.token,
+                deployment("short-lived", "team-b", 1))[0] == 202
+    rows_when(page, lambda r: r.get("ModelDeployment/team-b/short-lived", {}).get("Ready") == "1/1", "short-lived up")
+    assert http("DELETE", up.url + "/v1/namespaces/team-b/modeldeployments/short-lived", up.token)[0] == 202
+    rows_when(page, lambda r: "ModelDeployment/team-b/short-lived" not in r and EXAMPLE_ROWS <= set(r),
+              "the deleted deployment gone from the list, without a reload")
+    visit(page, up, "#/r/ModelDeployment/team-b/short-lived")
+    wait(page, lambda d: "NotFound" in d.find_element(By.CSS_SELECTOR, "[role=alert].error").text, "not found")
+    types = {attr(e, "data-type") for e in by_testid(page, "timeline-entry")}
+    assert {"spec.applied", "deletion.requested"} <= types, types
+    assert severe_logs(page, ("404 (Not Found)",)) == []  # the GET of the object that is gone
+
+
 def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
     code, body = http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/intruder", ALICE,
                       deployment("intruder", "team-b", 1))
     assert code == 403, body
-    visit(page, up, "#/audit?decision=denied")
+    visit(page, up, "#/audit?decision=denied")  # open before the record is projected: the view refreshes
     denied = wait(page, lambda d: [r for r in by_testid(d, "audit-row") if "intruder" in r.text], "alice's denial")
     assert "alice" in denied[0].text and "denied" in denied[0].text and "team-b" in denied[0].text
     assert all(attr(r, "data-decision") == "denied" for r in by_testid(page, "audit-row"))
@@ -278,7 +293,8 @@ def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> 
     wait(page, lambda d: {"ModelDeployment/team-a/chat", "ModelDeployment/team-a/embed"} <= set(rows(d)),
          "team-a's deployments")
     assert {k.split("/")[1] for k in rows(page)} == {"team-a"}
-    assert "GpuPool" in page.find_element(By.CSS_SELECTOR, ".notice").text  # kinds it may not see are named
+    wait(page, lambda d: "GpuPool" in d.find_element(By.CSS_SELECTOR, ".notice").text,
+         "the kinds it may not see, named")
 
     page.get(up.url + "/ui/#/r/ModelDeployment/team-b/summarize")
     refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the refusal of team-b")

@@ -7,6 +7,7 @@ const KEY = "bosun.token";
 export const session = {
   token: sessionStorage.getItem(KEY),
   kinds: [],
+  probing: false,  // true while the login form tries a token: a 401 then means "wrong token", not "signed out"
   onUnauthorized: () => {},
 };
 
@@ -51,7 +52,7 @@ export async function failure(response) {
   } catch {
     body = null;
   }
-  if (response.status === 401) session.onUnauthorized();
+  if (response.status === 401 && !session.probing) session.onUnauthorized();
   return new ApiError(response.status, body);
 }
 

@@ -49,10 +49,13 @@ function login(message) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     setToken(input.value.trim());
+    session.probing = true;
     try {
       await loadKinds();
+      session.probing = false;
       route();
     } catch (e) {
+      session.probing = false;
       clearToken();
       clear(out, errorBox(e, e.status === 401 ? "That token was not accepted." : ""));
     }

@@ -5,13 +5,16 @@ import { ago, clear, errorBox, h, isoTime } from "./dom.js";
 
 const FIELDS = [["principal", "Principal"], ["namespace", "Namespace"], ["kind", "Kind"], ["name", "Name"]];
 const PAGE = 100;
+const REFRESH_MS = 3000;
 
 export function show(main, params) {
   const filters = Object.fromEntries([...FIELDS.map(([k]) => k), "decision"].map((k) => [k, params.get(k) || ""]));
   const tbody = h("tbody");
   const notice = h("div");
-  const more = h("button", { type: "button", hidden: true, on: { click: () => load(token) } }, "Older records");
+  const more = h("button", { type: "button", hidden: true, on: { click: () => { older = true; load(token); } } },
+    "Older records");
   let token = null;
+  let older = false;
   let stopped = false;
 
   const decision = h("select", { id: "a-decision", name: "decision" },
@@ -30,7 +33,7 @@ export function show(main, params) {
   decision.addEventListener("change", () => form.requestSubmit());
 
   clear(main, h("div", { class: "title" }, h("h1", { tabindex: "-1" }, "Audit"),
-    h("button", { type: "button", on: { click: () => load(null) } }, "Refresh")),
+    h("button", { type: "button", on: { click: () => { older = false; load(null); } } }, "Refresh")),
   form, notice,
   h("div", { class: "scroll" }, h("table", { class: "generic audit" },
     h("thead", {}, h("tr", {}, ["Time", "Principal", "Verb", "Resource", "Decision", "Reason", "Status", "Trace"]
@@ -51,8 +54,10 @@ export function show(main, params) {
     }
   }
 
+  // Newest first, refreshed while only the first page is shown (records land a moment after the decision).
+  const timer = setInterval(() => { if (!older && document.visibilityState === "visible") load(null); }, REFRESH_MS);
   load(null);
-  return { stop() { stopped = true; } };
+  return { stop() { stopped = true; clearInterval(timer); } };
 }
 
 function row(r) {

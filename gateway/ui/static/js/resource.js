@@ -30,7 +30,7 @@ export function show(main, kind, ns, name, say) {
   const olderButton = h("button", { type: "button", hidden: true, on: { click: () => loadOlder() } },
     "Load older entries");
   const travel = travelControl(path, (at) => travelTo(at));
-  clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, summary, travel.el, banner,
+  const body = h("div", { hidden: true }, summary, travel.el, banner,
     h("div", { class: "columns" },
       h("section", { class: "panel", "aria-labelledby": "spec-h" }, h("h2", { id: "spec-h" }, "Spec"), spec),
       h("section", { class: "panel", "aria-labelledby": "status-h" }, h("h2", { id: "status-h" }, "Status"),
@@ -38,25 +38,27 @@ export function show(main, kind, ns, name, say) {
     h("section", { class: "panel", "aria-labelledby": "pending-h" }, h("h2", { id: "pending-h" }, "Pending commands"), pending),
     h("section", { class: "panel", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "Timeline"), times.el,
       olderButton));
+  clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, body);
   paintHeading(null);
 
   async function load() {
-    try {
-      const [obj, page] = await Promise.all([api(path), api(`${path}/history`, { limit: HISTORY_LIMIT })]);
-      if (stopped) return;
-      state.obj = obj;
-      const fresh = page.items || [];
+    // A deleted resource has no object any more but keeps its timeline: show what there is.
+    const [got, listed] = await Promise.allSettled([api(path), api(`${path}/history`, { limit: HISTORY_LIMIT })]);
+    if (stopped) return;
+    const failed = got.status === "rejected" ? got.reason : listed.status === "rejected" ? listed.reason : null;
+    clear(notice, failed ? errorBox(failed, failed.status === 404 ? "It may have been deleted." : "") : null);
+    body.hidden = got.status === "rejected" && (listed.status === "rejected" || !listed.value.items.length);
+    if (body.hidden) return;
+    state.obj = got.status === "fulfilled" ? got.value : null;
+    if (listed.status === "fulfilled") {
+      const fresh = listed.value.items || [];
       const oldest = fresh.length ? fresh[0].seq : Infinity;  // keep older pages already loaded
       state.history = [...state.history.filter((e) => e.seq < oldest), ...fresh];
-      if (state.older === undefined) state.older = page.continue;
-      clear(notice);
+      if (state.older === undefined) state.older = listed.value.continue;
       paintHistory();
-      if (state.at === null) paintObject(obj);
-      if (!live) follow();
-    } catch (e) {
-      if (stopped) return;
-      clear(notice, errorBox(e, e.status === 404 ? "It may have been deleted." : ""));
     }
+    if (state.at === null) paintObject(state.obj);
+    if (!live) follow();
   }
   const reload = debounce(load, 100);
 
@@ -99,20 +101,24 @@ export function show(main, kind, ns, name, say) {
     times.dim(at);
     if (at === null) {
       banner.hidden = true;
-      if (state.obj) paintObject(state.obj);
+      paintObject(state.obj);
       return;
     }
+    let obj = null;
     try {
-      const obj = await api(path, { at });
-      if (state.at !== at || stopped) return;
-      clear(banner, `Showing the resource as of seq ${at}; the timeline dims what came after. `,
-        h("button", { type: "button", on: { click: () => travel.set(Number.MAX_SAFE_INTEGER) } }, "Back to now"));
-      banner.hidden = false;
-      paintObject(obj);
+      obj = await api(path, { at });
     } catch (e) {
-      clear(banner, errorBox(e));
-      banner.hidden = false;
+      if (e.status !== 404) {
+        clear(banner, errorBox(e));
+        banner.hidden = false;
+        return;
+      }
     }
+    if (state.at !== at || stopped) return;
+    clear(banner, `Showing the resource as of seq ${at}; the timeline dims what came after. `,
+      h("button", { type: "button", on: { click: () => travel.set(Number.MAX_SAFE_INTEGER) } }, "Back to now"));
+    banner.hidden = false;
+    paintObject(obj);
   }
 
   function paintHeading(obj) {
@@ -124,6 +130,12 @@ export function show(main, kind, ns, name, say) {
   function paintObject(obj) {
     state.shown = obj;
     paintHeading(obj);
+    if (!obj) {
+      clear(summary, h("p", { class: "muted" }, "No object at this point (not yet created, or deleted)."));
+      spec.textContent = status.textContent = "—";
+      clear(conditions);
+      return;
+    }
     const meta = obj.metadata || {};
     const st = obj.status || {};
     const reason = reasonOf(obj);
