@@ -39,7 +39,6 @@ export function show(main, kind, ns, name, say) {
     h("section", { class: "panel", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "Timeline"), times.el,
       olderButton));
   clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, body);
-  paintHeading(null);
 
   async function load() {
     // A deleted resource has no object any more but keeps its timeline: show what there is.
@@ -121,10 +120,15 @@ export function show(main, kind, ns, name, say) {
     paintObject(obj);
   }
 
+  // The h1 stays the same element (the router focuses it on arrival); only the phase badge changes.
+  const title = h("h1", { tabindex: "-1" }, `${kind} `, h("span", { class: "muted" }, ns === "_cluster" ? "" : `${ns}/`), name);
+  const badge = h("span", { "data-testid": "phase" });
+  heading.append(title, badge);
+
   function paintHeading(obj) {
     const phase = obj ? phaseOf(obj) : "";
-    clear(heading, h("h1", { tabindex: "-1" }, `${kind} `, h("span", { class: "muted" }, ns === "_cluster" ? "" : `${ns}/`), name),
-      obj ? h("span", { class: phaseClass(phase), "data-testid": "phase" }, troubled(obj) ? `⚠ ${phase}` : phase) : null);
+    badge.className = obj ? phaseClass(phase) : "";
+    badge.textContent = obj ? (troubled(obj) ? `⚠ ${phase}` : phase) : "";
   }
 
   function paintObject(obj) {
