@@ -218,10 +218,13 @@ def test_timeline_causes_and_time_travel_to_an_older_replica_count(up: Up, page:
                                                     "labels": chat["metadata"]["labels"]},
                 "spec": {**chat["spec"], "replicas": 3}}
     visit(page, up)
-    link = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=resource-row][data-name=chat] a"),
-                "chat's row")
-    link.send_keys(Keys.ENTER)  # keyboard: the name is a link
+    embed = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=resource-row][data-name=embed] a"),
+                 "embed's row")
+    embed.send_keys(Keys.ARROW_UP)  # keyboard: arrows move between rows (sorted: chat, then embed)
+    assert page.switch_to.active_element.text == "chat"
+    page.switch_to.active_element.send_keys(Keys.ENTER)  # the name is a link
     wait(page, lambda d: len(by_testid(d, "timeline-entry")) > 5, "chat's timeline")
+    assert page.switch_to.active_element.tag_name == "h1"  # focus moved to the new view's heading
     assert http("PUT", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token, manifest)[0] == 202
     wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-testid=timeline-entry][data-type='spec.applied']"))
          == 2, "the second apply in the timeline, live")
