@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
+from gateway.diff import changes
 from tests.integration.test_dashboard_support import (
     DESKTOP,
     PHONE,
@@ -272,6 +273,23 @@ def test_a_deleted_resource_leaves_the_list_live_and_keeps_its_timeline(up: Up, 
     types = {attr(e, "data-type") for e in by_testid(page, "timeline-entry")}
     assert {"spec.applied", "deletion.requested"} <= types, types
     assert severe_logs(page, ("404 (Not Found)",)) == []  # the GET of the object that is gone
+
+
+def test_the_pages_field_diff_agrees_with_the_gateways(up: Up, page: WebDriver) -> None:
+    """The resource view diffs two `?at=` reads itself; it must say what `gateway/diff.py` would."""
+    visit(page, up)
+    pairs = [({"spec": {"replicas": 5, "placement": {"gpu": "a100"}}}, {"spec": {"replicas": 3, "placement": {}}}),
+             ({"metadata": {"labels": {"a": "1"}}}, {"metadata": {"labels": {"a": "1", "b": "2"}}}),
+             ({"status": {"conditions": [{"type": "Ready"}]}}, {"status": {"conditions": []}}),
+             ({"spec": {"x": 1.0, "on": True}}, {"spec": {"x": 1, "on": 1}}),
+             ({}, {"spec": {"nested": {"deep": [1, 2]}}})]
+    ours = page.execute_async_script("""
+        const [pairs, done] = arguments;
+        import('/ui/js/travel.js').then(t => done(pairs.map(([a, b]) => t.changes(a, b))), e => done(String(e)));""",
+        pairs)
+    theirs = [[{"path": c.path, "from": c.from_, "to": c.to} for c in changes(a, b)] for a, b in pairs]
+    assert ours == theirs  # (a missing side arrives as None from both)
+    assert severe_logs(page) == []
 
 
 def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
