@@ -325,6 +325,17 @@ def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> 
     sign_out(page)
 
 
+def test_a_token_no_longer_accepted_returns_to_the_login_form(up: Up, page: WebDriver) -> None:
+    visit(page, up)
+    page.execute_script("sessionStorage.setItem('bosun.token', 'a-token-from-an-older-data-dir')")
+    page.refresh()
+    message = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, ".login [role=alert]").text or None,
+                   "the login form with a message")
+    assert "no longer accepts" in message and by_testid(page, "login-token")
+    assert page.execute_script("return sessionStorage.getItem('bosun.token')") is None
+    assert severe_logs(page, ("401 (Unauthorized)",)) == []
+
+
 def test_readable_at_desktop_and_phone_width_in_light_and_dark(up: Up, page: WebDriver, tmp_path: Path) -> None:
     visit(page, up)
     shots = []

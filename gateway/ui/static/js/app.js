@@ -73,7 +73,7 @@ async function route() {
     try {
       await loadKinds();
     } catch (e) {
-      if (mine === generation) clear(main, errorBox(e));
+      if (mine === generation && e.status !== 401) clear(main, errorBox(e));  // 401: the login form is up
       return;
     }
   }
