@@ -30,6 +30,7 @@ export function controllersPanel() {
         ? genericTable(items, ["hostId", "partitions", "leaseExpiresAt", "lag", "actors"], "controller-row")
         : h("p", { class: "muted" }, "No controller host holds a lease."));
     } catch (e) {
+      if (e.status === 404) { el.hidden = true; return; }  // listed but not answering: stay out of the way
       clear(body, errorBox(e));
     }
     if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
@@ -63,7 +64,7 @@ export function showCost(main, params) {
     try {
       clear(body, costTables(await api("/v1/cost", { namespace })));
     } catch (e) {
-      clear(body, errorBox(e));
+      clear(body, e.status === 404 && !namespace ? h("p", { class: "muted" }, "No cost route answers yet.") : errorBox(e));
     }
   });
   return { stop() {} };
