@@ -308,7 +308,7 @@ def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> 
     sign_out(page)
     sign_in(page, up, ALICE)
     refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the refusal")
-    assert "alice may not watch" in refusal.text and rows(page) == {}
+    assert "alice may not watch * in every namespace" in refusal.text and rows(page) == {}
     namespace = page.find_element(By.ID, "f-namespace")
     namespace.send_keys("team-a", Keys.ENTER)
     wait(page, lambda d: {"ModelDeployment/team-a/chat", "ModelDeployment/team-a/embed"} <= set(rows(d)),
@@ -320,6 +320,9 @@ def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> 
     page.get(up.url + "/ui/#/r/ModelDeployment/team-b/summarize")
     refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the refusal of team-b")
     assert "Forbidden" in refusal.text and not by_testid(page, "timeline-entry")
+    visit(page, up, "#/audit", ALICE)  # no audit verb: refused, not an empty trail
+    refusal = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert].error"), "the audit refusal")
+    assert "may not audit" in refusal.text and not by_testid(page, "audit-row")
     refused_loads = ("403 (Forbidden)",)  # RBAC's answers to the watches and reads it may not make
     assert severe_logs(page, refused_loads) == []
     sign_out(page)

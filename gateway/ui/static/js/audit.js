@@ -50,6 +50,7 @@ export function show(main, params) {
       token = page.continue;
       more.hidden = !token;
     } catch (e) {
+      if (e.status < 500) clearInterval(timer);  // refused or malformed: asking again won't change that
       if (!stopped) clear(notice, errorBox(e, e.status === 403 ? "Reading the audit trail needs the audit verb (in this namespace)." : ""));
     }
   }

@@ -27,7 +27,7 @@ export function show(main, params) {
   let watches = [];
   let pending = null;
   const denied = [];
-  let perKind = false;
+  let perKind = null;  // the all-kinds refusal, once watching kind by kind
 
   const status = h("span", { class: "live", role: "status" }, "connecting…");
   const notice = h("div", { class: "notice" });
@@ -72,7 +72,7 @@ export function show(main, params) {
   function refused(error, query, kindName, fallback) {
     const hint = filters.namespace ? "" : "Choose a namespace you may see in the filter above.";
     if (error.status === 403 && fallback) {
-      perKind = true;
+      perKind = error;  // the message to show if every kind is refused too
       for (const kind of session.kinds) open({ ...query, kind: kind.name }, kind.name, false);
       return;
     }
@@ -81,7 +81,7 @@ export function show(main, params) {
       return;
     }
     denied.push(kindName);
-    if (denied.length >= session.kinds.length) clear(notice, errorBox(error, hint));
+    if (denied.length >= session.kinds.length) clear(notice, errorBox(perKind, hint));
     else clear(notice, h("p", { class: "muted" }, `Not shown (not allowed): ${denied.join(", ")}`));
   }
 
@@ -89,7 +89,7 @@ export function show(main, params) {
     for (const w of watches) w.close();
     watches = [];
     denied.length = 0;
-    perKind = false;
+    perKind = null;
     rows.clear();
     clear(notice);
     schedule();
