@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: up test lint clean-venv
+.PHONY: up test lint browser clean-venv
 
 up: $(VENV)/.stamp-run
 	$(BIN)/bosun up $(ARGS)
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -q $(ARGS)
 
 # ruff (rules in pyproject.toml), mypy --strict on core/ actors/ projections/, and the import-linter
@@ -21,6 +21,11 @@ lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The dashboard's browser tests drive Debian's headless Chromium through its chromedriver (nothing is
+# downloaded at run time); install both when missing (CI runs as root with apt reachable).
+browser:
+	command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -317,6 +317,7 @@ class Supervisor:
         log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=shown_nats)
         print(f"bosun is up in {elapsed:.2f}s\n"
               f"  gateway:     {url}\n"
+              f"  dashboard:   {url}/ui/\n"
               f"  nats:        {shown_nats}{where}\n"
               f"  admin token: {self.token_file}\n", flush=True)
 

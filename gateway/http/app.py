@@ -21,6 +21,7 @@ from gateway.http import diff, ops, plans, reads, replays, watch, writes
 from gateway.http.asgi import App
 from gateway.http.context import Gateway
 from gateway.http.glue import EXCEPTION_HANDLERS
+from gateway.http.ui import routes as ui
 from gateway.manifests import MAX_BODY
 from gateway.metrics import REQUESTS
 from gateway.telemetry import finish_request, request_span
@@ -34,7 +35,7 @@ def create_app(gw: Gateway) -> App:
 def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
-                        *replays.ROUTES, *audits.ROUTES, *plans.ROUTES],
+                        *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed],
         state=State({"gateway": gw}),
