@@ -4,10 +4,14 @@ Initial state first (every matching object as ADDED, all with the read model's c
 unless the client resumes with `resourceVersion` or `Last-Event-ID`. Then changes from the read model's
 change log, woken by the projector's `bosun.sys.projections.changed` notifications, with a slow
 fallback poll in case a notification is lost. Comment lines keep idle connections alive.
+
+Every input is checked before the stream starts (a bad selector is a 400, not a stream that dies), and
+the watcher's authorization is checked again before every batch: when a policy change (a deleted
+RoleBinding, a revoked Principal) takes the right away, the stream ends with an `ERROR` event.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,7 +23,9 @@ from litestar.response import Stream
 from core import kinds
 from core.kinds import KindInfo
 from core.names import Ref
+from projections import selectors
 from gateway.context import Gateway
+from gateway.errors import ApiError, ErrorDetail
 from gateway.http import gateway
 from gateway.validation import resolve_kind
 
@@ -34,6 +40,10 @@ class Filters:
     namespace: str | None
     label_selector: str | None
     phase: str | None
+
+
+Recheck = Callable[[], None]
+"""Raises ApiError once the watcher may no longer watch."""
 
 
 def frame(event: str, seq: int, obj: Any) -> bytes:
@@ -51,12 +61,18 @@ async def initial(gw: Gateway, f: Filters, seq: int) -> AsyncIterator[bytes]:
                 break
 
 
-async def stream(gw: Gateway, f: Filters, since: int | None) -> AsyncIterator[bytes]:
+async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = lambda: None
+                 ) -> AsyncIterator[bytes]:
     from projections.readmodel import ChangesExpired
 
     announced = gw.changes.seq
     cursor = since
     while not gw.changes.closed:
+        try:
+            recheck()
+        except ApiError as e:
+            yield frame("ERROR", cursor or 0, e.body)
+            return
         if cursor is None:  # (re)start from a consistent listing
             cursor = await gw.reads.checkpoint()
             async for chunk in initial(gw, f, cursor):
@@ -90,15 +106,33 @@ async def watch(request: Request[Any, Any, Any],
                 resource_version: Annotated[int | None, Parameter(query="resourceVersion", ge=0)] = None,
                 ) -> Response[Any]:
     gw = gateway(request)
-    principal = gw.principal(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    principal = gw.principal(authorization)
     info = resolve_kind(kind) if kind else None
-    gw.allow(principal, "watch", info, Ref(info.key if info else "*", namespace, "") if namespace else None)
-    last_id = request.headers.get("last-event-id")
-    since = resource_version if resource_version is not None else (
-        int(last_id) if last_id and last_id.isdigit() else None)
+    scope = Ref(info.key if info else "*", namespace, "") if namespace else None
+    gw.allow(principal, "watch", info, scope)
+    try:
+        selectors.parse(label_selector)
+    except ValueError as e:
+        raise ApiError(400, "Malformed", str(e), [ErrorDetail("labelSelector", str(e))]) from e
+    since = resource_version if resource_version is not None else last_event_id(request.headers.get("last-event-id"))
+
+    def recheck() -> None:
+        gw.allow(gw.principal(authorization), "watch", info, scope)
+
     filters = Filters(info, namespace, label_selector, phase)
-    return Stream(stream(gw, filters, since), media_type="text/event-stream",
+    return Stream(stream(gw, filters, since, recheck), media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def last_event_id(value: str | None) -> int | None:
+    """`Last-Event-ID` (a sequence) or None; 400 for anything but ASCII digits ("²".isdigit() is True)."""
+    if value is None or not value.strip():
+        return None
+    if not (value.strip().isascii() and value.strip().isdigit()):
+        message = f"Last-Event-ID must be a sequence number, got {value[:40]!r}"
+        raise ApiError(400, "Malformed", message, [ErrorDetail("Last-Event-ID", message)])
+    return int(value.strip())
 
 
 ROUTES = [watch]
