@@ -11,6 +11,7 @@ RoleBinding, a revoked Principal) takes the right away, the stream ends with an 
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -61,10 +62,13 @@ async def initial(gw: Gateway, f: Filters, seq: int) -> AsyncIterator[bytes]:
                 break
 
 
-async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = lambda: None
-                 ) -> AsyncIterator[bytes]:
+async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = lambda: None,
+                 timeout: float | None = None) -> AsyncIterator[bytes]:
+    """`timeout` (seconds, `timeoutSeconds`) ends the stream, as Kubernetes' watch does; 0: after one round."""
     from projections.readmodel import ChangesExpired
 
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     announced = gw.changes.seq
     cursor = since
     while not gw.changes.closed:
@@ -91,8 +95,11 @@ async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = 
             cursor = changes[-1].seq
             continue
         cursor = max(cursor, through)
+        left = FALLBACK_POLL if deadline is None else min(FALLBACK_POLL, deadline - loop.time())
+        if left <= 0:
+            return
         before = announced
-        announced = await gw.changes.wait(announced, FALLBACK_POLL)
+        announced = await gw.changes.wait(announced, left)
         if announced == before:
             yield b": keepalive\n\n"
 
@@ -104,6 +111,7 @@ async def watch(request: Request[Any, Any, Any],
                 label_selector: Annotated[str | None, Parameter(query="labelSelector")] = None,
                 phase: Annotated[str | None, Parameter(query="phase")] = None,
                 resource_version: Annotated[int | None, Parameter(query="resourceVersion", ge=0)] = None,
+                timeout_seconds: Annotated[int | None, Parameter(query="timeoutSeconds", ge=0, le=86400)] = None,
                 ) -> Response[Any]:
     gw = gateway(request)
     authorization = request.headers.get("authorization")
@@ -121,7 +129,7 @@ async def watch(request: Request[Any, Any, Any],
         gw.allow(gw.principal(authorization), "watch", info, scope)
 
     filters = Filters(info, namespace, label_selector, phase)
-    return Stream(stream(gw, filters, since, recheck), media_type="text/event-stream",
+    return Stream(stream(gw, filters, since, recheck, timeout_seconds), media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
