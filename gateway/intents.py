@@ -48,8 +48,11 @@ def intent_of(subject: str, data: bytes, headers: dict[str, str] | None) -> Inte
 async def answer(admission: Admission, subject: str, data: bytes, headers: dict[str, str] | None) -> Outcome:
     try:
         intent = intent_of(subject, data, headers)
-    except ApiError as e:
-        return Outcome(e.status, e.body)
+    except ApiError as e:  # not even an address: audited under the subject's tokens, as far as they go
+        parts = (subject.split(".") + ["?"] * 5)[2:5]
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        return admission.refuse(Intent(action="apply", kind=parts[0], namespace=parts[1], name=parts[2],
+                                       authorization=h.get(H.AUTHORIZATION.lower()), source="nats"), e)
     return await admission.handle(intent)
 
 
