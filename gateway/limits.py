@@ -73,8 +73,9 @@ def bounded_httptools() -> type[Any]:
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return
-            super().data_received(data)  # a chunk that completes the head resets the count (below)
-            if self._in_head:
+            was_in_head = self._in_head
+            super().data_received(data)
+            if was_in_head and self._in_head:  # a chunk wholly inside one head (so at most one chunk uncounted)
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                     self.transport.write(response)
