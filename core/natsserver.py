@@ -54,13 +54,15 @@ class Credentials:
     def load_or_create(cls, path: Path) -> Credentials:
         """The data dir's passwords; ones missing from an older file are generated and added."""
         raw = json.loads(path.read_text()) if path.exists() else {}
-        creds = cls(raw.get("internal") or secrets.token_urlsafe(24), raw.get("client") or secrets.token_urlsafe(24),
-                    raw.get("responder") or secrets.token_urlsafe(24))
-        if raw != {"internal": creds.internal, "client": creds.client, "responder": creds.responder}:
+        fresh = secrets.token_urlsafe
+        creds = cls(raw.get("internal") or fresh(24), raw.get("client") or fresh(24),
+                    raw.get("responder") or fresh(24))
+        stored = {"internal": creds.internal, "client": creds.client, "responder": creds.responder}
+        if raw != stored:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
-                json.dump({"internal": creds.internal, "client": creds.client, "responder": creds.responder}, f)
+                json.dump(stored, f)
         return creds
 
 
@@ -76,7 +78,8 @@ def authorization(creds: Credentials) -> str:
       subscribe: {{allow: ["bosun.intent.>"]}}
     }}}}
     {{user: {CLIENT_USER}, password: "{creds.client}", permissions: {{
-      publish: {{allow: ["bosun.intent.>"], deny: ["$JS.>", "$KV.>", "$SYS.>", "_INBOX.>", "{INTERNAL_INBOX}.>"]}}
+      publish: {{allow: ["bosun.intent.>"],
+                 deny: ["$JS.>", "$KV.>", "$SYS.>", "_INBOX.>", "{INTERNAL_INBOX}.>"]}}
       subscribe: {{allow: ["{CLIENT_INBOX}.>", "bosun.ev.>"], deny: ["bosun.ev.principal.>"]}}
     }}}}
   ]

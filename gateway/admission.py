@@ -116,7 +116,8 @@ class Admission:
             return self._refused(intent, principal, traceparent, e)
         except Exception as e:  # noqa: BLE001 - a bug: still one structured answer and one audit record
             _log.exception("admission failed", kind=intent.kind[:253], name=intent.name[:253], error=repr(e))
-            return self._refused(intent, principal, traceparent, ApiError(500, "Internal", "internal server error"))
+            bug = ApiError(500, "Internal", "internal server error")
+            return self._refused(intent, principal, traceparent, bug)
         self._audit(intent, principal, traceparent, 202, "unchanged" if accepted.result == "unchanged"
                     else "allowed", accepted.result, accepted.resource_version, reason=accepted.result)
         return Outcome(202, accepted)

@@ -66,8 +66,8 @@ class App:
         refusals.record(self.gw, scope["method"], scope["path"], {}, None, error)
         body = _encode(error.body)
         await send({"type": "http.response.start", "status": error.status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
     async def _write(self, scope: Scope, receive: Receive, send: Send, action: Action, ns: str, kind: str,

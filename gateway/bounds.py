@@ -7,6 +7,7 @@ aliases expanded, enforces a node budget, an expanded-size budget and a depth li
 as one is passed: a bomb costs at most the budget. The same walk refuses control characters in strings
 (NUL, ESC sequences), which `bosun get` would otherwise print raw to a terminal.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,7 +42,9 @@ def check(docs: list[Any]) -> None:
         if isinstance(value, str):
             size += len(value)
             if size > MAX_EXPANDED:
-                raise too_complex(f"documents hold more than {MAX_EXPANDED} bytes of text (YAML aliases expanded)")
+                raise too_complex(
+                    f"documents hold more than {MAX_EXPANDED} bytes of text (YAML aliases expanded)"
+                )
             if _CONTROL.search(value):
                 raise invalid([ErrorDetail(path, "control characters are not allowed in strings")])
             continue
@@ -52,8 +55,11 @@ def check(docs: list[Any]) -> None:
                 if isinstance(key, str):  # keys are scalars: never an expansion, but text all the same
                     size += len(key)
                     if _CONTROL.search(key):
-                        raise invalid([ErrorDetail(path, f"control characters are not allowed in keys ({key!r})")])
+                        raise invalid(
+                            [ErrorDetail(path, f"control characters are not allowed in keys ({key!r})")]
+                        )
                 stack.append((item, depth + 1, f"{path}.{key}" if len(path) < 512 else path))
         elif isinstance(value, list):
-            stack.extend((item, depth + 1, f"{path}[{i}]" if len(path) < 512 else path)
-                         for i, item in enumerate(value))
+            stack.extend(
+                (item, depth + 1, f"{path}[{i}]" if len(path) < 512 else path) for i, item in enumerate(value)
+            )

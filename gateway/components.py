@@ -189,9 +189,9 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_por
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Policy YAML (principals, roles, bindings, quotas) applied idempotently on start.")
 @click.option("--intents-nats", "intents_url", envvar="BOSUN_NATS_INTENTS_URL", default=None, metavar="URL",
-              help="NATS URL of the user that answers intents (env BOSUN_NATS_INTENTS_URL) [default: --nats].")
+              help="NATS URL of the user answering intents (env BOSUN_NATS_INTENTS_URL) [default: --nats].")
 @click.option("--intent-reply-prefix", "reply_prefix", envvar="BOSUN_INTENT_REPLY_PREFIX", default="_INBOX",
-              show_default=True, help="Inbox prefix intent replies may go to (env BOSUN_INTENT_REPLY_PREFIX).")
+              show_default=True, help="Inbox prefix intent replies may go to (BOSUN_INTENT_REPLY_PREFIX).")
 @metrics_option
 def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: Path | None, http_host: str,
             http_port: int, fd: int | None, policy: Path | None, intents_url: str | None, reply_prefix: str,

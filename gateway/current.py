@@ -57,7 +57,8 @@ async def from_last(log: Log, info: KindInfo, ref: Ref, last: StoredMessage | No
     return Current(last.seq, "absent")
 
 
-async def last_valid(log: Log, info: KindInfo, ref: Ref, before: int) -> SpecApplied | DeletionRequested | None:
+async def last_valid(log: Log, info: KindInfo, ref: Ref,
+                     before: int) -> SpecApplied | DeletionRequested | None:
     """The last spec event of `ref` before sequence `before` (a full read: only after a stray message)."""
     found: SpecApplied | DeletionRequested | None = None
     async with contextlib.aclosing(log.read(subjects.spec(ref), up_to_seq=before - 1)) as msgs:

@@ -5,6 +5,7 @@ kind's event (a stray publish, a reply someone steered onto the subject, a recor
 is skipped and logged, never raised: one such message must not turn every later write of the resource,
 or every apply in its namespace, into a 500.
 """
+
 from __future__ import annotations
 
 import structlog

@@ -8,6 +8,7 @@
   has been read and discarded. A client that sends its whole body before reading (Python's urllib, many
   others) would otherwise get a connection reset instead of the 413.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -28,8 +29,9 @@ _encode = msgspec.json.Encoder().encode
 
 
 def headers_too_large() -> ApiError:
-    return ApiError(431, "HeadersTooLarge",
-                    f"request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes")
+    return ApiError(
+        431, "HeadersTooLarge", f"request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"
+    )
 
 
 def check_headers(scope: Mapping[str, Any]) -> ApiError | None:
@@ -60,9 +62,15 @@ def bounded_httptools() -> type[Any]:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
     body = _encode(headers_too_large().body)
-    response = b"".join([STATUS_LINE[431], b"content-type: application/json\r\n",
-                         b"content-length: " + str(len(body)).encode() + b"\r\n", b"connection: close\r\n\r\n",
-                         body])
+    response = b"".join(
+        [
+            STATUS_LINE[431],
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
 
     class BoundedHttpTools(HttpToolsProtocol):  # type: ignore[misc]
         """Counts the bytes received while a request's head is incomplete."""
@@ -75,7 +83,9 @@ def bounded_httptools() -> type[Any]:
                 return
             was_in_head = self._in_head
             super().data_received(data)
-            if was_in_head and self._in_head:  # a chunk wholly inside one head (so at most one chunk uncounted)
+            if (
+                was_in_head and self._in_head
+            ):  # a chunk wholly inside one head (so at most one chunk uncounted)
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                     self.transport.write(response)

@@ -7,6 +7,7 @@ operation, generically: routes other modules add later get them too. Also added:
 write routes read raw (JSON or YAML manifests), the headers they read (`If-Match`, `Last-Event-ID`) and
 bearer authentication.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,29 +34,64 @@ PUBLIC = {"/healthz", "/readyz"}
 """Routes that need no bearer token."""
 _MANIFEST: dict[str, Any] = {
     "type": "object",
-    "properties": {"kind": {"type": "string"}, "apiVersion": {"type": "string"},
-                   "metadata": {"type": "object", "properties": {
-                       "name": {"type": "string"}, "namespace": {"type": "string"},
-                       "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
-                   "spec": {"type": "object"}},
+    "properties": {
+        "kind": {"type": "string"},
+        "apiVersion": {"type": "string"},
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "spec": {"type": "object"},
+    },
 }
 _BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("put", "/v1/namespaces/{ns}/{kind}/{name}"): {"required": True, "content": {
-        "application/json": {"schema": _MANIFEST}, "application/yaml": {"schema": {"type": "string"}}}},
-    ("post", "/v1/diff"): {"required": True, "content": {
-        "application/json": {"schema": {"oneOf": [_MANIFEST, {"type": "array", "items": _MANIFEST}]}},
-        "application/yaml": {"schema": {"type": "string"}}}},
+    ("put", "/v1/namespaces/{ns}/{kind}/{name}"): {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _MANIFEST},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    },
+    ("post", "/v1/diff"): {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [_MANIFEST, {"type": "array", "items": _MANIFEST}]}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    },
 }
 _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("put", "/v1/namespaces/{ns}/{kind}/{name}"): [
-        {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "Apply only if the resource's resourceVersion is still this one (409 otherwise)"}],
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Apply only if the resource's resourceVersion is still this one (409 otherwise)",
+        }
+    ],
     ("delete", "/v1/namespaces/{ns}/{kind}/{name}"): [
-        {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "Delete only if the resource's resourceVersion is still this one"}],
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Delete only if the resource's resourceVersion is still this one",
+        }
+    ],
     ("get", "/v1/watch"): [
-        {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
-         "description": "Resume after this event id (a stream sequence)"}],
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Resume after this event id (a stream sequence)",
+        }
+    ],
 }
 
 
@@ -68,7 +104,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(document)
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    (error_schema,), defs = msgspec.json.schema_components([ErrorBody], ref_template="#/components/schemas/{name}")
+    (error_schema,), defs = msgspec.json.schema_components(
+        [ErrorBody], ref_template="#/components/schemas/{name}"
+    )
     schemas.update(defs)
     components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
     doc["security"] = [{"bearer": []}]
@@ -83,8 +121,10 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
 def _complete_operation(method: str, path: str, op: dict[str, Any], error_schema: dict[str, Any]) -> None:
     responses = op["responses"]
     for status, description in ERRORS.items():
-        responses[str(status)] = {"description": description,
-                                  "content": {"application/json": {"schema": error_schema}}}
+        responses[str(status)] = {
+            "description": description,
+            "content": {"application/json": {"schema": error_schema}},
+        }
     if path in PUBLIC:
         op["security"] = []
     media = _MEDIA.get((method, path))

@@ -5,6 +5,7 @@ Admission audits every write decision itself. Every other request the gateway re
 Successful reads are not audited (they change nothing, and there are many). The record names the
 principal when the credentials are good, `anonymous` otherwise; the token itself never.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,15 +30,26 @@ def principal_name(gw: Gateway, authorization: str | None) -> str:
         return ANONYMOUS
 
 
-def record(gw: Gateway, method: str, path: str, params: Mapping[str, Any], authorization: str | None,
-           error: ApiError) -> None:
+def record(
+    gw: Gateway, method: str, path: str, params: Mapping[str, Any], authorization: str | None, error: ApiError
+) -> None:
     """Submit the audit record of one refused HTTP request (pipelined, like admission's)."""
     namespace = str(params.get("ns") or UNKNOWN_NS)[:253]
-    gw.admission.recorder.submit(AuditRecord(
-        time=time.time(), principal=principal_name(gw, authorization), verb=_VERBS.get(method, "other"),
-        kind=str(params.get("kind") or "")[:253], namespace=namespace,
-        name=str(params.get("name") or path)[:253], decision=decision_of(error.status, error.code),
-        reason=error.message[:1000], code=error.code, status=error.status, source="http"))
+    gw.admission.recorder.submit(
+        AuditRecord(
+            time=time.time(),
+            principal=principal_name(gw, authorization),
+            verb=_VERBS.get(method, "other"),
+            kind=str(params.get("kind") or "")[:253],
+            namespace=namespace,
+            name=str(params.get("name") or path)[:253],
+            decision=decision_of(error.status, error.code),
+            reason=error.message[:1000],
+            code=error.code,
+            status=error.status,
+            source="http",
+        )
+    )
 
 
 def header(scope: Mapping[str, Any], name: bytes) -> str | None:

@@ -48,8 +48,8 @@ async def bundle(request: Req, refs: Annotated[list[str] | None, Parameter(query
     elif not wanted:
         raise malformed("give at least one ref=kind/namespace/name, or all=true")
     last = up_to or await gw.log.last_seq()
-    return Stream(_lines(gw.log, wanted, everything, last, functools.partial(readable, gw.authorizer, principal)),
-                  media_type=NDJSON)
+    allowed = functools.partial(readable, gw.authorizer, principal)
+    return Stream(_lines(gw.log, wanted, everything, last, allowed), media_type=NDJSON)
 
 
 def readable(authorizer: Authorizer, principal: Principal, m: StoredMessage) -> bool:

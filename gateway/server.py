@@ -77,7 +77,8 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy)
                 try:
-                    await _run(Gateway(nc, log, governed.admission, reads), stop, host, port, fd, on_ready, door)
+                    gw = Gateway(nc, log, governed.admission, reads)
+                    await _run(gw, stop, host, port, fd, on_ready, door)
                 finally:
                     await governed.close()
         finally:

@@ -230,8 +230,8 @@ class Supervisor:
         self.children = [  # the gateway first: it is on the path to "healthy"
             Child("gateway", ["gateway", "--data", data, "--db-dir", db_dir,
                               "--token-file", str(self.token_file), "--fd", str(fd),
-                              *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])], pass_fds=(fd,),
-                  env=self._intents_env()),
+                              *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
+                  pass_fds=(fd,), env=self._intents_env()),
             Child("controller", ["controller", "--data", data]),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),

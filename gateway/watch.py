@@ -64,7 +64,7 @@ async def initial(gw: Gateway, f: Filters, seq: int) -> AsyncIterator[bytes]:
 
 async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = lambda: None,
                  timeout: float | None = None) -> AsyncIterator[bytes]:
-    """`timeout` (seconds, `timeoutSeconds`) ends the stream, as Kubernetes' watch does; 0: after one round."""
+    """`timeout` (seconds, `timeoutSeconds`) ends the stream as Kubernetes' watch does; 0: after one round."""
     from projections.readmodel import ChangesExpired
 
     loop = asyncio.get_running_loop()
@@ -111,7 +111,8 @@ async def watch(request: Request[Any, Any, Any],
                 label_selector: Annotated[str | None, Parameter(query="labelSelector")] = None,
                 phase: Annotated[str | None, Parameter(query="phase")] = None,
                 resource_version: Annotated[int | None, Parameter(query="resourceVersion", ge=0)] = None,
-                timeout_seconds: Annotated[int | None, Parameter(query="timeoutSeconds", ge=0, le=86400)] = None,
+                timeout_seconds: Annotated[int | None,
+                                           Parameter(query="timeoutSeconds", ge=0, le=86400)] = None,
                 ) -> Response[Any]:
     gw = gateway(request)
     authorization = request.headers.get("authorization")
@@ -123,7 +124,8 @@ async def watch(request: Request[Any, Any, Any],
         selectors.parse(label_selector)
     except ValueError as e:
         raise ApiError(400, "Malformed", str(e), [ErrorDetail("labelSelector", str(e))]) from e
-    since = resource_version if resource_version is not None else last_event_id(request.headers.get("last-event-id"))
+    since = resource_version if resource_version is not None else last_event_id(
+        request.headers.get("last-event-id"))
 
     def recheck() -> None:
         gw.allow(gw.principal(authorization), "watch", info, scope)

@@ -3,6 +3,7 @@
 Each case must get its structured 4xx (`{error: {code, message, details}}`, never a 5xx), and the only
 thing it may append to the log is its own audit record (which it must append: every decision is audited).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -80,10 +81,12 @@ async def intents(env: Env, nats_url: str) -> AsyncIterator[nats.NATS]:
 
 
 @pytest.mark.parametrize("case", corpus.NATS, ids=[c.name for c in corpus.NATS])
-async def test_nats_bad_input_is_refused_structured_and_only_audited(env: Env, intents: nats.NATS,
-                                                                     case: corpus.NatsCase) -> None:
+async def test_nats_bad_input_is_refused_structured_and_only_audited(
+    env: Env, intents: nats.NATS, case: corpus.NatsCase
+) -> None:
     before = await env.log.last_seq()
-    reply = await intents.request(case.subject, case.body, timeout=10,
-                                  headers=corpus.with_token(case.headers, TOKEN))
+    reply = await intents.request(
+        case.subject, case.body, timeout=10, headers=corpus.with_token(case.headers, TOKEN)
+    )
     assert_structured(reply_status(reply.headers), reply.data, case)
     await eventually(lambda: only_audit_since(env.log, before), timeout=10)

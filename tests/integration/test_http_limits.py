@@ -3,6 +3,7 @@
 Issue #13, findings 4 and 8: 64 MiB of headers used to be read whole and answered 200, and a 5 MiB PUT
 from Python's urllib (which sends the whole body before reading) got a connection reset instead of 413.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def send(up: Up, method: str, path: str, body: bytes) -> tuple[int, Any]:
-    req = urllib.request.Request(up.url + path, data=body, method=method,
-                                 headers={"Authorization": f"Bearer {up.token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        up.url + path,
+        data=body,
+        method=method,
+        headers={"Authorization": f"Bearer {up.token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -39,9 +44,14 @@ def send(up: Up, method: str, path: str, body: bytes) -> tuple[int, Any]:
         return e.code, json.loads(e.read())
 
 
-@pytest.mark.parametrize("method,path", [("PUT", "/v1/namespaces/demo/modeldeployments/big"),
-                                         ("PUT", "/v1/namespaces/demo/modeldeployments/big/"),
-                                         ("POST", "/v1/diff")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("PUT", "/v1/namespaces/demo/modeldeployments/big"),
+        ("PUT", "/v1/namespaces/demo/modeldeployments/big/"),
+        ("POST", "/v1/diff"),
+    ],
+)
 def test_oversized_body_gets_a_413_the_client_can_read(up: Up, method: str, path: str) -> None:
     status, body = send(up, method, path, b" " * BIG)
     assert status == 413 and body["error"]["code"] == "TooLarge"

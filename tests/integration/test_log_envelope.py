@@ -4,6 +4,7 @@ Before the fix, one reply published onto `bosun.ev.modeldeployment.<ns>.<name>.s
 PUT/DELETE of that resource into a 500, and one on `bosun.ev.quota.<ns>.x.spec` every apply in the
 namespace. The stray messages here are what the gateway's own 401 answer looked like.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -41,13 +42,15 @@ async def test_stray_message_on_a_spec_subject_does_not_break_its_writes(env: En
 
 async def test_stray_message_as_the_first_on_a_subject_reads_as_absent(env: Env) -> None:
     await env.log.publish("bosun.ev.modeldeployment.team-a.fresh.spec", STRAY, dict(STRAY_HEADERS))
-    r = await env.client.put(path("team-a", "modeldeployments", "fresh"), json=deployment("fresh", "team-a"),
-                             headers=AUTH)
+    r = await env.client.put(
+        path("team-a", "modeldeployments", "fresh"), json=deployment("fresh", "team-a"), headers=AUTH
+    )
     assert r.status_code == 202 and r.json()["result"] == "created", r.text
 
 
 async def test_stray_message_on_a_quota_subject_does_not_break_the_namespace(env: Env) -> None:
     await env.log.publish("bosun.ev.quota.team-a.x.spec", STRAY, dict(STRAY_HEADERS))
-    r = await env.client.put(path("team-a", "modeldeployments", "web"), json=deployment("web", "team-a"),
-                             headers=AUTH)
+    r = await env.client.put(
+        path("team-a", "modeldeployments", "web"), json=deployment("web", "team-a"), headers=AUTH
+    )
     assert r.status_code == 202, r.text

@@ -3,6 +3,7 @@
 Issue #13, findings 1 and 2: a reply subject of the requester's choosing must never make the gateway
 publish anywhere but the requester's own inbox, and the client user must read only its own inbox.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,11 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def md(name: str, ns: str = "team-a") -> dict[str, object]:
-    return {"kind": "ModelDeployment", "metadata": {"name": name, "namespace": ns},
-            "spec": {"model": "m", "replicas": 0, "placement": {"region": "us-west-2", "gpu": "a100"}}}
+    return {
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"model": "m", "replicas": 0, "placement": {"region": "us-west-2", "gpu": "a100"}},
+    }
 
 
 def refused_replies(up: Up) -> int:
@@ -64,8 +68,12 @@ async def test_reply_subject_outside_the_client_inbox_is_refused_unanswered_and_
             await jsm.get_last_msg("KV_bosun-leases", TARGETS["lease"])
         assert not errors, errors
         # the resource the 401 would have poisoned still takes writes
-        reply = await client.request("bosun.intent.modeldeployment.team-a.chat", msgspec.json.encode(md("chat")),
-                                     timeout=10, headers={"Authorization": f"Bearer {up.token}"})
+        reply = await client.request(
+            "bosun.intent.modeldeployment.team-a.chat",
+            msgspec.json.encode(md("chat")),
+            timeout=10,
+            headers={"Authorization": f"Bearer {up.token}"},
+        )
         assert reply.headers is not None and reply.headers["Bosun-Status"] == "202", reply.data
         assert reply.subject.startswith(up.conn["natsInboxPrefix"] + ".")
 
@@ -75,7 +83,7 @@ async def _at_least_refused(up: Up, n: int) -> bool:
 
 
 async def test_client_user_reads_only_its_own_inbox_and_never_principals(up: Up) -> None:
-    async with internal_and_client(up) as (admin, client, errors):
+    async with internal_and_client(up) as (_admin, client, errors):
         for forbidden in ("_INBOX.>", "_INBOX_bosun.>", "bosun.audit.>", "$JS.>"):
             await client.subscribe(forbidden)
         await client.publish("$JS.ACK.BOSUN.x.1.1.1.1.0", b"+ACK")
@@ -83,7 +91,14 @@ async def test_client_user_reads_only_its_own_inbox_and_never_principals(up: Up)
         await client.flush()
         await eventually(lambda: at_least(errors, 6), timeout=10)
         text = " ".join(str(e) for e in errors).lower()
-        for subject in ("_inbox.>", "_inbox_bosun.>", "bosun.audit.>", "$js.>", "$js.ack.bosun", "_inbox_client"):
+        for subject in (
+            "_inbox.>",
+            "_inbox_bosun.>",
+            "bosun.audit.>",
+            "$js.>",
+            "$js.ack.bosun",
+            "_inbox_client",
+        ):
             assert subject in text, (subject, text)
 
         seen: list[str] = []
@@ -97,8 +112,10 @@ async def test_client_user_reads_only_its_own_inbox_and_never_principals(up: Up)
         await client.subscribe("bosun.ev.>", cb=on_event)
         await client.flush()
         principal = {"kind": "Principal", "metadata": {"name": "mallory"}, "spec": {"tokenSha256": "0" * 64}}
-        for path, doc in (("/v1/namespaces/_cluster/principals/mallory", principal),
-                          ("/v1/namespaces/team-a/modeldeployments/after-principal", md("after-principal"))):
+        for path, doc in (
+            ("/v1/namespaces/_cluster/principals/mallory", principal),
+            ("/v1/namespaces/team-a/modeldeployments/after-principal", md("after-principal")),
+        ):
             r = await asyncio.to_thread(_put, up, path, doc)
             assert r == 202
         await asyncio.wait_for(got_md.wait(), 20)
@@ -109,8 +126,12 @@ def _put(up: Up, path: str, doc: dict[str, object]) -> int:
     import urllib.error
     import urllib.request
 
-    req = urllib.request.Request(up.url + path, data=json.dumps(doc).encode(), method="PUT",
-                                 headers={"Authorization": f"Bearer {up.token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        up.url + path,
+        data=json.dumps(doc).encode(),
+        method="PUT",
+        headers={"Authorization": f"Bearer {up.token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return int(r.status)

@@ -4,6 +4,7 @@ Fails on any 5xx, any status the document does not list, any body that does not 
 schema or content type (issue #13: "OpenAPI must match the wire"). Examples are bounded so the whole run
 stays well under 90 s on two cores; every operation is still exercised.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -13,8 +14,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
-                                 status_code_conformance)
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.integration.test_up_support import Up, http_get
 
@@ -33,8 +38,14 @@ def fuzz(operation: Any, token: str) -> None:
     """Hypothesis over one operation's generated cases (schemathesis' own strategy, no pytest plugin)."""
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case: Any) -> None:
         if case.path == "/v1/watch":  # an endless stream otherwise: end it after the initial state
             case.query = {**(case.query or {}), "timeoutSeconds": 0}
@@ -60,8 +71,12 @@ def test_document_lists_the_error_shape_and_bodies(live: Up) -> None:
     code, doc = http_get(live.url + "/openapi.json")
     assert code == 200
     put = doc["paths"]["/v1/namespaces/{ns}/{kind}/{name}"]["put"]
-    assert {"202", "400", "401", "403", "404", "409", "413", "415", "422", "431", "503"} <= set(put["responses"])
-    assert put["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert {"202", "400", "401", "403", "404", "409", "413", "415", "422", "431", "503"} <= set(
+        put["responses"]
+    )
+    assert put["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
     assert "status_code" not in str(doc["components"]["schemas"])
     assert set(put["requestBody"]["content"]) == {"application/json", "application/yaml"}
     assert "requestBody" in doc["paths"]["/v1/diff"]["post"]

@@ -5,6 +5,7 @@
   nor other namespaces' capacity requests in that pool's inbox.
 - Field-level changes between two sequences need the `history` verb.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,15 @@ from core.names import Ref
 
 from projections import projector
 from tests.integration.test_gateway_server import sse_events
-from tests.integration.test_governance_support import POLICY, TOKEN, TOKENS, auth, governed_env, md, write_policy
+from tests.integration.test_governance_support import (
+    POLICY,
+    TOKEN,
+    TOKENS,
+    auth,
+    governed_env,
+    md,
+    write_policy,
+)
 
 WATCH = "/v1/watch?kind=modeldeployment&namespace=team-a"
 
@@ -38,18 +47,31 @@ async def test_watch_ends_when_its_role_binding_is_deleted(nats_url: str, tmp_pa
     stop = asyncio.Event()
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     proj = asyncio.create_task(projector.serve(nats_url, tmp_path / "db", stop=stop))
-    gw = asyncio.create_task(serve(nats_url, tmp_path / "db", stop=stop, token_file=token_file,
-                                   on_ready=ready.set_result, policy=write_policy(tmp_path / "policy.yaml")))
+    gw = asyncio.create_task(
+        serve(
+            nats_url,
+            tmp_path / "db",
+            stop=stop,
+            token_file=token_file,
+            on_ready=ready.set_result,
+            policy=write_policy(tmp_path / "policy.yaml"),
+        )
+    )
     try:
         url = await asyncio.wait_for(ready, 20)
         async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-            assert (await c.put("/v1/namespaces/team-a/md/chat", json=md("chat", replicas=0),
-                                headers=auth("alice"))).status_code == 202
+            assert (
+                await c.put(
+                    "/v1/namespaces/team-a/md/chat", json=md("chat", replicas=0), headers=auth("alice")
+                )
+            ).status_code == 202
             async with c.stream("GET", WATCH, headers=auth("alice")) as r:
                 assert r.status_code == 200
                 lines = r.aiter_lines()
                 assert (await asyncio.wait_for(sse_events(lines, 1), 20))[0][0] == "ADDED"
-                gone = await c.delete("/v1/namespaces/_cluster/rolebindings/alice-deployer", headers=auth("admin"))
+                gone = await c.delete(
+                    "/v1/namespaces/_cluster/rolebindings/alice-deployer", headers=auth("admin")
+                )
                 assert gone.status_code == 202
                 rest = await asyncio.wait_for(rest_of(lines), 30)  # the stream ends
             assert "event: ERROR" in rest and any('"Forbidden"' in line for line in rest), rest
@@ -62,8 +84,14 @@ async def test_watch_ends_when_its_role_binding_is_deleted(nats_url: str, tmp_pa
 
 def historian_policy() -> dict[str, Any]:
     policy = copy.deepcopy(POLICY)
-    policy["roles"].append({"name": "historian", "rules": [
-        {"verbs": ["get", "list", "history"], "kinds": ["ModelDeployment"], "namespaces": ["team-a"]}]})
+    policy["roles"].append(
+        {
+            "name": "historian",
+            "rules": [
+                {"verbs": ["get", "list", "history"], "kinds": ["ModelDeployment"], "namespaces": ["team-a"]}
+            ],
+        }
+    )
     policy["bindings"].append({"principal": "carol", "role": "historian"})
     return policy
 
@@ -75,15 +103,26 @@ def bundle_lines(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 async def test_bundle_holds_only_what_the_caller_may_read(nats_url: str, tmp_path: Path) -> None:
     async with governed_env(nats_url, tmp_path, historian_policy(), projector=False) as env:
-        assert (await env.client.put("/v1/namespaces/team-a/md/chat", json=md("chat", replicas=0),
-                                     headers=auth("admin"))).status_code == 202
+        assert (
+            await env.client.put(
+                "/v1/namespaces/team-a/md/chat", json=md("chat", replicas=0), headers=auth("admin")
+            )
+        ).status_code == 202
         pool_inbox = "bosun.ev.gpupool.infra.usw2.inbox"
         for sender in ("modeldeployment.team-a.chat", "modeldeployment.team-b.secret"):
-            await env.log.publish(pool_inbox, b'{"t":"capacity.requested"}',
-                                  {"Bosun-Type": "capacity.requested", "Bosun-From": sender})
-        view = PoolView(ref=Ref("gpupool", "infra", "usw2"), region="us-west-2", gpu="a100", capacity=8, allocated=2)
-        await env.log.publish("bosun.ev.modeldeployment.team-a.chat.ctl.deployments", b'{"t":"x"}',
-                              {"Bosun-Type": "x", "Bosun-Context": msgspec.json.encode(Context(pools=(view,))).decode()})
+            await env.log.publish(
+                pool_inbox,
+                b'{"t":"capacity.requested"}',
+                {"Bosun-Type": "capacity.requested", "Bosun-From": sender},
+            )
+        view = PoolView(
+            ref=Ref("gpupool", "infra", "usw2"), region="us-west-2", gpu="a100", capacity=8, allocated=2
+        )
+        await env.log.publish(
+            "bosun.ev.modeldeployment.team-a.chat.ctl.deployments",
+            b'{"t":"x"}',
+            {"Bosun-Type": "x", "Bosun-Context": msgspec.json.encode(Context(pools=(view,))).decode()},
+        )
         url = "/v1/bundle?ref=modeldeployment/team-a/chat"
         admin = await env.client.get(url, headers=auth("admin"))
         _, everything = bundle_lines(admin.text)
@@ -91,7 +130,9 @@ async def test_bundle_holds_only_what_the_caller_may_read(nats_url: str, tmp_pat
         carol = await env.client.get(url, headers=auth("carol"))
         assert carol.status_code == 200, carol.text
         head, mine = bundle_lines(carol.text)
-        assert len(mine) == 2 and all(m["subject"].startswith("bosun.ev.modeldeployment.team-a.") for m in mine), mine
+        assert len(mine) == 2 and all(
+            m["subject"].startswith("bosun.ev.modeldeployment.team-a.") for m in mine
+        ), mine
         assert "2 messages" in head["note"]
         assert (await env.client.get(url, headers=auth("bob"))).status_code == 403  # bob: no history at all
 
@@ -99,8 +140,13 @@ async def test_bundle_holds_only_what_the_caller_may_read(nats_url: str, tmp_pat
 async def test_diff_between_points_needs_history(nats_url: str, tmp_path: Path) -> None:
     async with governed_env(nats_url, tmp_path, historian_policy(), projector=False) as env:
         assert (await env.client.get("/v1/diff?from=0", headers=auth("bob"))).status_code == 403
-        scoped = await env.client.get("/v1/diff?from=0&kind=modeldeployment&namespace=team-a", headers=auth("carol"))
+        scoped = await env.client.get(
+            "/v1/diff?from=0&kind=modeldeployment&namespace=team-a", headers=auth("carol")
+        )
         assert scoped.status_code == 200, scoped.text
-        assert (await env.client.get("/v1/diff?from=0&kind=modeldeployment&namespace=team-b",
-                                     headers=auth("carol"))).status_code == 403
+        assert (
+            await env.client.get(
+                "/v1/diff?from=0&kind=modeldeployment&namespace=team-b", headers=auth("carol")
+            )
+        ).status_code == 403
         assert TOKENS["admin"] == TOKEN

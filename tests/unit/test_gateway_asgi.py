@@ -10,7 +10,7 @@ from gateway.errors import ApiError
 from gateway.manifests import MAX_BODY
 
 
-class receiver:  # noqa: N801 - used like the function it was
+class receiver:  # a class used like the function it was
     """An ASGI `receive` over a fixed list of messages; `left` is what the app did not read."""
 
     def __init__(self, *messages: dict[str, Any]) -> None:
