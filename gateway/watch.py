@@ -25,6 +25,7 @@ from core import kinds
 from core.kinds import KindInfo
 from core.names import Ref
 from projections import selectors
+from gateway import refusals
 from gateway.context import Gateway
 from gateway.errors import ApiError, ErrorDetail
 from gateway.http import gateway
@@ -128,7 +129,12 @@ async def watch(request: Request[Any, Any, Any],
         request.headers.get("last-event-id"))
 
     def recheck() -> None:
-        gw.allow(gw.principal(authorization), "watch", info, scope)
+        try:
+            gw.allow(gw.principal(authorization), "watch", info, scope)
+        except ApiError as e:  # the right is gone: the stream ends, and that decision is audited too
+            refusals.record(gw, "GET", "/v1/watch", {"ns": namespace, "kind": info.name if info else ""},
+                            authorization, e)
+            raise
 
     filters = Filters(info, namespace, label_selector, phase)
     return Stream(stream(gw, filters, since, recheck, timeout_seconds), media_type="text/event-stream",

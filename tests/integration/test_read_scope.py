@@ -21,6 +21,7 @@ from actors.decisions import Context, PoolView
 from core.names import Ref
 
 from projections import projector
+from tests.conftest import eventually
 from tests.integration.test_gateway_server import sse_events
 from tests.integration.test_governance_support import (
     POLICY,
@@ -76,6 +77,12 @@ async def test_watch_ends_when_its_role_binding_is_deleted(nats_url: str, tmp_pa
                 rest = await asyncio.wait_for(rest_of(lines), 30)  # the stream ends
             assert "event: ERROR" in rest and any('"Forbidden"' in line for line in rest), rest
             assert (await c.get(WATCH, headers=auth("alice"))).status_code == 403
+
+            async def watch_denials() -> list[Any]:
+                r = await c.get("/v1/audit?principal=alice&decision=denied", headers=auth("admin"))
+                return [i for i in r.json()["items"] if i["name"] == "/v1/watch"]
+
+            assert len(await eventually(watch_denials, timeout=20)) >= 2  # the ended stream's, and the GET's
     finally:
         stop.set()
         await asyncio.wait_for(gw, 20)

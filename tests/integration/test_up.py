@@ -58,7 +58,7 @@ def test_up_becomes_healthy_with_private_connection_files(up: Up) -> None:
 
 def test_secrets_stay_out_of_output_and_argv(up: Up) -> None:
     creds = json.loads((up.data / "nats-credentials.json").read_text())
-    secrets = (up.token, creds["internal"], creds["client"])
+    secrets = (up.token, creds["internal"], creds["client"], creds["responder"])
     out = up.output()
     assert str(up.data / "admin.token") in out, "the token's path is printed"
     assert not any(s in out for s in secrets)
