@@ -17,8 +17,8 @@ from gateway.errors import ApiError, ErrorDetail, invalid
 
 MAX_DEPTH = 32
 """Nesting depth of any document (a ModelDeployment is 4 deep; Kubernetes-style specs stay under 20)."""
-MAX_NODES = 250_000
-"""Values (not keys) in the documents with aliases expanded: a 1 MiB body of small manifests has ~100k."""
+MAX_NODES = 100_000
+"""Values (not keys) in the documents with aliases expanded: a 1 MiB body of small manifests has ~70k."""
 MAX_EXPANDED = 4 << 20
 """Bytes of strings with aliases expanded: four times the largest body."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
