@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -34,12 +36,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running.stop()
 
 
-def fuzz(operation: Any, token: str) -> None:
-    """Hypothesis over one operation's generated cases (schemathesis' own strategy, no pytest plugin)."""
+def fuzz(operation: Any, token: str, mode: GenerationMode, examples: int) -> None:
+    """Hypothesis over one operation's generated cases (schemathesis' own strategy, no pytest plugin);
+    NEGATIVE cases break the documented schema on purpose: they must get documented 4xx, never a 5xx."""
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
@@ -60,10 +63,13 @@ def test_every_operation_keeps_its_documented_contract(live: Up) -> None:
     assert len(operations) >= 14
     failures: dict[str, str] = {}
     for operation in operations:
-        try:
-            fuzz(operation, live.token)
-        except Exception as e:  # noqa: BLE001 - collect every operation's failure, then report them all
-            failures[f"{operation.method.upper()} {operation.path}"] = str(e)[:3000]
+        for mode, examples in ((GenerationMode.POSITIVE, EXAMPLES), (GenerationMode.NEGATIVE, EXAMPLES // 2)):
+            try:
+                fuzz(operation, live.token, mode, examples)
+            except Unsatisfiable:  # nothing to break: the operation takes no parameters and no body
+                assert mode is GenerationMode.NEGATIVE and not operation.definition.raw.get("parameters")
+            except Exception as e:  # noqa: BLE001 - collect every operation's failure, then report them all
+                failures[f"{operation.method.upper()} {operation.path} ({mode.value})"] = str(e)[:3000]
     assert not failures, "\n\n".join(f"{op}:\n{why}" for op, why in failures.items())
 
 
