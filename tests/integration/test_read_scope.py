@@ -19,7 +19,6 @@ import msgspec
 
 from actors.decisions import Context, PoolView
 from core.names import Ref
-
 from projections import projector
 from tests.conftest import eventually
 from tests.integration.test_gateway_server import sse_events
