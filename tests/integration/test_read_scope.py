@@ -163,13 +163,18 @@ async def test_diff_between_points_needs_history(nats_url: str, tmp_path: Path) 
         assert TOKENS["admin"] == TOKEN
 
 
-async def test_diff_by_a_principal_with_no_role_is_refused_before_parsing(nats_url: str, tmp_path: Path) -> None:
+async def test_diff_by_a_principal_with_no_role_is_refused_before_parsing(
+    nats_url: str, tmp_path: Path
+) -> None:
     """Issue #13, finding 3: the alias bomb the probe sent as a Principal with no bindings got 34.7 MB."""
     from tests.corpus.bad_inputs import ALIAS_BOMB
 
     async with governed_env(nats_url, tmp_path, historian_policy(), projector=False) as env:
-        r = await env.client.post("/v1/diff", content=ALIAS_BOMB,
-                                  headers={"Authorization": f"Bearer {DAVE}", "Content-Type": "application/yaml"})
+        r = await env.client.post(
+            "/v1/diff",
+            content=ALIAS_BOMB,
+            headers={"Authorization": f"Bearer {DAVE}", "Content-Type": "application/yaml"},
+        )
         assert r.status_code == 403 and r.json()["error"]["code"] == "Forbidden", r.text[:300]
         ok = await env.client.post("/v1/diff", json=md("chat"), headers=auth("alice"))
         assert ok.status_code == 200 and ok.json()["items"][0]["action"] == "create"
