@@ -23,6 +23,9 @@ MAX_HEADERS = 100
 MAX_HEADER_BYTES = 32 << 10
 MAX_HEAD_BYTES = MAX_HEADER_BYTES + (16 << 10)
 """Request line plus header block, as received on the socket."""
+MAX_SEQ = (1 << 63) - 1
+"""Largest stream sequence a parameter may name: SQLite's INTEGER (a larger one was a 500, or a watch
+stream that broke after its 200)."""
 DRAIN_LIMIT = 64 << 20
 """Bytes of an oversized body read and discarded so the 413 reaches the client; past it, we close."""
 _encode = msgspec.json.Encoder().encode

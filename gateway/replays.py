@@ -22,6 +22,7 @@ from gateway import envtravel, replaysource
 from gateway.auth import Authorizer, Principal
 from gateway.errors import malformed
 from gateway.http import gateway
+from gateway.limits import MAX_SEQ
 from gateway.validation import ref_of, resolve_kind
 
 Req = Request[Any, Any, Any]
@@ -32,7 +33,8 @@ NDJSON = "application/x-ndjson"
      media_type=NDJSON)
 async def bundle(request: Req, refs: Annotated[list[str] | None, Parameter(query="ref")] = None,
                  everything: Annotated[bool, Parameter(query="all")] = False,
-                 up_to: Annotated[int | None, Parameter(query="upTo", ge=1)] = None) -> Stream:
+                 up_to: Annotated[int | None, Parameter(query="upTo", ge=1, le=MAX_SEQ)] = None,
+                 ) -> Stream:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     wanted: list[Ref] = []
@@ -84,8 +86,9 @@ async def _lines(log: Any, wanted: list[Ref], everything: bool, last: int,
 
 
 @get("/v1/diff", summary="What changed between two stream sequences: per resource, field-level")
-async def diff_points(request: Req, start: Annotated[int, Parameter(query="from", ge=0)],
-                      end: Annotated[int | None, Parameter(query="to", ge=1)] = None,
+async def diff_points(request: Req,
+                      start: Annotated[int, Parameter(query="from", ge=0, le=MAX_SEQ)],
+                      end: Annotated[int | None, Parameter(query="to", ge=1, le=MAX_SEQ)] = None,
                       namespace: Annotated[str | None, Parameter(query="namespace")] = None,
                       kind: Annotated[str | None, Parameter(query="kind")] = None) -> dict[str, Any]:
     gw = gateway(request)

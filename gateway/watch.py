@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
+import structlog
 from litestar import Request, Response, get
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -24,14 +25,16 @@ from litestar.response import Stream
 from core import kinds
 from core.kinds import KindInfo
 from core.names import Ref
-from projections import selectors
 from gateway import refusals
 from gateway.context import Gateway
 from gateway.errors import ApiError, ErrorDetail
 from gateway.http import gateway
+from gateway.limits import MAX_SEQ
 from gateway.validation import resolve_kind
+from projections import selectors
 
 FALLBACK_POLL = 5.0
+_log = structlog.get_logger("bosun.gateway")
 PAGE = 500
 _encoder = msgspec.json.Encoder()
 
@@ -111,7 +114,8 @@ async def watch(request: Request[Any, Any, Any],
                 namespace: Annotated[str | None, Parameter(query="namespace")] = None,
                 label_selector: Annotated[str | None, Parameter(query="labelSelector")] = None,
                 phase: Annotated[str | None, Parameter(query="phase")] = None,
-                resource_version: Annotated[int | None, Parameter(query="resourceVersion", ge=0)] = None,
+                resource_version: Annotated[int | None,
+                                            Parameter(query="resourceVersion", ge=0, le=MAX_SEQ)] = None,
                 timeout_seconds: Annotated[int | None,
                                            Parameter(query="timeoutSeconds", ge=0, le=86400)] = None,
                 ) -> Response[Any]:
@@ -137,8 +141,19 @@ async def watch(request: Request[Any, Any, Any],
             raise
 
     filters = Filters(info, namespace, label_selector, phase)
-    return Stream(stream(gw, filters, since, recheck, timeout_seconds), media_type="text/event-stream",
+    frames = guarded(stream(gw, filters, since, recheck, timeout_seconds))
+    return Stream(frames, media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def guarded(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A bug after the 200 went out ends the stream with an `ERROR` event, not a broken connection."""
+    try:
+        async for chunk in frames:
+            yield chunk
+    except Exception as e:  # noqa: BLE001 - the status line is sent: this is the only way left to say it
+        _log.exception("watch stream failed", error=repr(e))
+        yield frame("ERROR", 0, ApiError(500, "Internal", "internal server error").body)
 
 
 def last_event_id(value: str | None) -> int | None:

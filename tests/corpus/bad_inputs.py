@@ -171,6 +171,17 @@ HTTP: list[HttpCase] = [
         "Malformed",
     ),
     HttpCase("diff from negative", "GET", "/v1/diff?from=-1", 400, "Malformed"),
+    *[
+        HttpCase(f"sequence past 64 bits ({where})", "GET", where.replace("N", "9" * 25), 400, "Malformed")
+        for where in (
+            f"/v1/namespaces/{NS}/modeldeployments/x/history?since=N",
+            f"/v1/namespaces/{NS}/modeldeployments/x?at=N",
+            f"/v1/namespaces/{NS}/modeldeployments/x?minVersion=N",
+            "/v1/watch?resourceVersion=N",
+            f"/v1/bundle?ref=modeldeployment/{NS}/x&upTo=N",
+            "/v1/diff?from=0&to=N",
+        )
+    ],
     HttpCase("bundle with a bad ref", "GET", "/v1/bundle?ref=nope", 400, "Malformed"),
     HttpCase("audit with a bad since", "GET", "/v1/audit?since=yesterday-ish", 400, "Malformed"),
     HttpCase("no such route", "GET", "/nope", 404, "NotFound"),
