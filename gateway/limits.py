@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+import structlog
 from litestar.types import Receive
 
 from gateway.errors import ApiError
@@ -29,6 +30,7 @@ stream that broke after its 200)."""
 DRAIN_LIMIT = 64 << 20
 """Bytes of an oversized body read and discarded so the 413 reaches the client; past it, we close."""
 _encode = msgspec.json.Encoder().encode
+_log = structlog.get_logger("bosun.gateway")
 
 
 def headers_too_large() -> ApiError:
@@ -86,11 +88,12 @@ def bounded_httptools() -> type[Any]:
                 return
             was_in_head = self._in_head
             super().data_received(data)
-            if (
-                was_in_head and self._in_head
-            ):  # a chunk wholly inside one head (so at most one chunk uncounted)
+            if was_in_head and self._in_head:  # a chunk wholly inside one head: at most one goes uncounted
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                    # no request exists yet, so no audit record: the log line is the trace it leaves
+                    _log.warning("request head over the limit; connection closed", client=str(self.client),
+                                 received=self._head_bytes)
                     self.transport.write(response)
                     self.transport.close()
 
