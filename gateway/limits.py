@@ -77,7 +77,7 @@ def bounded_httptools() -> type[Any]:
         ]
     )
 
-    class BoundedHttpTools(HttpToolsProtocol):  # type: ignore[misc]
+    class BoundedHttpTools(HttpToolsProtocol):
         """Counts the bytes received while a request's head is incomplete."""
 
         _head_bytes = 0
