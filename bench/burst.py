@@ -30,7 +30,7 @@ def manifest(i: int) -> dict[str, Any]:
 
 
 async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 256) -> None:
-    nc = await nats.connect(plane.client_nats)
+    nc = await nats.connect(plane.client_nats, inbox_prefix=plane.conn.get("natsInboxPrefix", "_INBOX"))
     sem = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {plane.token}"}
 

@@ -174,9 +174,14 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_por
 @click.option("--fd", type=int, default=None, help="Serve on this inherited listening socket (from `bosun up`).")
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Policy YAML (principals, roles, bindings, quotas) applied idempotently on start.")
+@click.option("--intents-nats", "intents_url", envvar="BOSUN_NATS_INTENTS_URL", default=None, metavar="URL",
+              help="NATS URL of the user answering intents (env BOSUN_NATS_INTENTS_URL) [default: --nats].")
+@click.option("--intent-reply-prefix", "reply_prefix", envvar="BOSUN_INTENT_REPLY_PREFIX", default="_INBOX",
+              show_default=True, help="Inbox prefix intent replies may go to (BOSUN_INTENT_REPLY_PREFIX).")
 @metrics_option
 def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: Path | None, http_host: str,
-            http_port: int, fd: int | None, policy: Path | None, metrics_port: int | None) -> None:
+            http_port: int, fd: int | None, policy: Path | None, intents_url: str | None, reply_prefix: str,
+            metrics_port: int | None) -> None:
     """Run the gateway (HTTP API and NATS intents)."""
     from gateway import server
     from supervisor.tree import ensure_admin_token
@@ -187,7 +192,8 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
         log.info("admin token created", path=str(token.resolve()))
     serve_until_signalled("gateway", lambda stop: server.serve(nats_url, db, stop=stop, token_file=token,
                                                                host=http_host, port=http_port, fd=fd,
-                                                               policy=policy),
+                                                               policy=policy, intents_url=intents_url,
+                                                               reply_prefix=reply_prefix),
                           metrics_port)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import yaml
@@ -10,13 +11,20 @@ import yaml
 from core.kinds import KindInfo
 
 GAP = "   "
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\x1b`): nothing the API returns may drive the terminal
+    (the gateway refuses them in new specs; older history may still hold some)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns left-aligned to their widest cell, separated by three spaces (kubectl's look)."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
-    lines = [GAP.join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
-             for row in [headers, *rows]]
+    cells = [[printable(str(cell)) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=False)]
+    lines = [GAP.join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -78,4 +86,4 @@ def scalar(value: Any) -> str:
     """A diff value as one short token: JSON for structures, `<none>` for absent."""
     if value is None:
         return "<none>"
-    return value if isinstance(value, str) else json.dumps(value)
+    return printable(value) if isinstance(value, str) else json.dumps(value)

@@ -32,6 +32,8 @@ from core.stored import StoredMessage as StoredMessage
 from core.stored import Unavailable as Unavailable
 from core.wire import faster_headers
 
+INTERNAL_INBOX = "_INBOX_bosun"
+"""Same as core.natsserver.INTERNAL_INBOX (kept here so the log does not import the server module)."""
 WRONG_LAST_SEQUENCE = 10071
 DUPLICATE_WINDOW = 120.0
 SNAPSHOTS = "bosun-snapshots"
@@ -42,10 +44,12 @@ CHECKPOINTS = "bosun-checkpoints"
 async def connect(url: str, name: str, **options: Any) -> NATS:
     """A client that keeps reconnecting forever: components outlive NATS restarts.
 
-    `url` may list several servers comma-separated (a cluster seed list, as in compose.yaml).
+    `url` may list several servers comma-separated (a cluster seed list, as in compose.yaml). Replies come
+    to Bosun's private inbox prefix, which no client user may subscribe to.
     """
     servers: str | list[str] = [u.strip() for u in url.split(",")] if "," in url else url
     options.setdefault("error_cb", _quiet_error)
+    options.setdefault("inbox_prefix", INTERNAL_INBOX)
     nc = await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
                             connect_timeout=5, **options)
     faster_headers(nc)

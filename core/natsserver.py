@@ -1,7 +1,9 @@
 """The embedded nats-server: config with real authorization, start, port discovery, leftover cleanup.
 
-Bosun's own processes connect as the internal user; clients get a user that may publish only intents
-and subscribe only to replies and events (DESIGN.md). Both passwords are generated once per data dir.
+Three users (README "Security model"): Bosun's own processes connect as the internal user, with a
+private inbox prefix; the gateway answers intents as the responder user, who may publish only into the
+client inbox space; clients get a user that may publish only intents and subscribe only to its own inbox
+prefix and events. Every password is generated once per data dir.
 """
 from __future__ import annotations
 
@@ -20,6 +22,14 @@ from typing import Any
 
 INTERNAL_USER = "bosun"
 CLIENT_USER = "client"
+RESPONDER_USER = "bosun-intents"
+INTERNAL_INBOX = "_INBOX_bosun"
+"""Inbox prefix of Bosun's own connections: no client may subscribe to it (JetStream acks, audit replies)."""
+CLIENT_INBOX = "_INBOX_client"
+"""Inbox prefix the client user must connect with (`connection.json` says so): the only replies it can read,
+and the only subjects intent replies are ever published to."""
+DEFAULT_INBOX = "_INBOX"
+"""nats-py's default prefix: what clients of a NATS without Bosun's users use."""
 
 
 def binary() -> str:
@@ -40,18 +50,42 @@ def binary() -> str:
 class Credentials:
     internal: str
     client: str
+    responder: str = ""
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
-        if path.exists():
-            raw = json.loads(path.read_text())
-            return cls(raw["internal"], raw["client"])
-        creds = cls(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"internal": creds.internal, "client": creds.client}, f)
+        """The data dir's passwords; ones missing from an older file are generated and added."""
+        raw = json.loads(path.read_text()) if path.exists() else {}
+        fresh = secrets.token_urlsafe
+        creds = cls(raw.get("internal") or fresh(24), raw.get("client") or fresh(24),
+                    raw.get("responder") or fresh(24))
+        stored = {"internal": creds.internal, "client": creds.client, "responder": creds.responder}
+        if raw != stored:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(stored, f)
         return creds
+
+
+def authorization(creds: Credentials) -> str:
+    """The users block. Nobody but the internal user has `allow_responses`: with it, a client that sees a
+    message's reply subject (every JetStream append on `bosun.ev.>` carries the appender's ack inbox) could
+    answer it, and the responder could be steered to publish wherever a request's reply subject points."""
+    return f"""authorization {{
+  users: [
+    {{user: {INTERNAL_USER}, password: "{creds.internal}"}}
+    {{user: {RESPONDER_USER}, password: "{creds.responder}", permissions: {{
+      publish: {{allow: ["{CLIENT_INBOX}.>"]}}
+      subscribe: {{allow: ["bosun.intent.>"]}}
+    }}}}
+    {{user: {CLIENT_USER}, password: "{creds.client}", permissions: {{
+      publish: {{allow: ["bosun.intent.>"],
+                 deny: ["$JS.>", "$KV.>", "$SYS.>", "_INBOX.>", "{INTERNAL_INBOX}.>"]}}
+      subscribe: {{allow: ["{CLIENT_INBOX}.>", "bosun.ev.>"], deny: ["bosun.ev.principal.>"]}}
+    }}}}
+  ]
+}}"""
 
 
 def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, name: str = "bosun",
@@ -64,16 +98,7 @@ def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, n
         "max_payload: 2MB",
     ]
     if creds is not None:
-        lines.append(f"""authorization {{
-  users: [
-    {{user: {INTERNAL_USER}, password: "{creds.internal}"}}
-    {{user: {CLIENT_USER}, password: "{creds.client}", permissions: {{
-      publish: {{allow: ["bosun.intent.>"]}}
-      subscribe: {{allow: ["_INBOX.>", "bosun.ev.>"]}}
-      allow_responses: true
-    }}}}
-  ]
-}}""")
+        lines.append(authorization(creds))
     if cluster:
         lines.append(cluster)
     return "\n".join(lines) + "\n"

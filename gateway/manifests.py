@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from gateway import bounds
 from gateway.errors import ApiError, malformed, too_large, unsupported_media
 
 MAX_BODY = 1 << 20
@@ -43,6 +44,7 @@ def parse(data: bytes, content_type: str | None = None) -> list[Any]:
     if fmt is None:
         fmt = "json" if data.lstrip()[:1] in (b"{", b"[") else "yaml"
     docs = _json(data) if fmt == "json" else _yaml(data)
+    bounds.check(docs)
     return flatten(docs)
 
 
@@ -73,6 +75,8 @@ def _json(data: bytes) -> list[Any]:
         return [msgspec.json.decode(data)]
     except msgspec.DecodeError as e:
         raise malformed(f"malformed JSON: {e}") from e
+    except RecursionError:  # msgspec stops at the interpreter's recursion limit
+        raise bounds.too_complex(f"documents are nested deeper than {bounds.MAX_DEPTH} levels") from None
 
 
 def _yaml(data: bytes) -> list[Any]:
@@ -82,6 +86,8 @@ def _yaml(data: bytes) -> list[Any]:
         raise malformed(f"malformed YAML: {' '.join(str(e).split())}") from e
     except (UnicodeDecodeError, ValueError) as e:
         raise malformed(f"malformed body: {e}") from e
+    except RecursionError:
+        raise bounds.too_complex(f"documents are nested deeper than {bounds.MAX_DEPTH} levels") from None
 
 
 def load(source: str) -> list[Any]:

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from core import log as corelog
+from core import natsserver
+from gateway import limits
 from gateway.admission.admit import Admission
 from gateway.admission.auth import Authenticator, Authorizer
 from gateway.admission.governance import governed_admission
@@ -51,38 +54,55 @@ async def open_read_model(db_dir: Path, nc: NATS) -> ReadModel:
 async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file: Path,
                 host: str = "127.0.0.1", port: int = 0, fd: int | None = None,
                 authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None,
-                policy: Path | None = None) -> None:
-    """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections."""
+                policy: Path | None = None, intents_url: str | None = None,
+                reply_prefix: str = natsserver.DEFAULT_INBOX) -> None:
+    """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections.
+
+    `intents_url` is the responder user's connection (intents are answered with its rights, which reach
+    only the client inbox space); without it intents are answered on the internal connection, and only
+    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to."""
     from actors.registry import load
 
     registry = load()
     nc = await corelog.connect(nats_url, "bosun-gateway")
+    intents_nc = await corelog.connect(intents_url, "bosun-gateway-intents") if intents_url else None
     try:
         log = corelog.Log(nc)
         await log.ensure()
         reads = await open_read_model(db_dir, nc)
         try:
+            door = Door(intents_nc or nc, reply_prefix)
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
                 gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads,
                              registry=registry)
-                await _run(gw, stop, host, port, fd, on_ready)
+                await _run(gw, stop, host, port, fd, on_ready, door)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy)
                 try:
                     gw = Gateway(nc, log, governed.admission, reads, registry=registry)
-                    await _run(gw, stop, host, port, fd, on_ready)
+                    await _run(gw, stop, host, port, fd, on_ready, door)
                 finally:
                     await governed.close()
         finally:
             await reads.close()
     finally:
+        if intents_nc is not None:
+            await intents_nc.close()
         await nc.close()
 
 
+@dataclass(frozen=True)
+class Door:
+    """Where NATS intents are answered from: the connection and the inbox prefix replies may go to."""
+
+    nc: NATS
+    reply_prefix: str
+
+
 async def _run(gw: Gateway, stop: asyncio.Event, host: str, port: int, fd: int | None,
-               on_ready: Callable[[str], None] | None) -> None:
+               on_ready: Callable[[str], None] | None, door: Door) -> None:
     notifications = await gw.nc.subscribe(CHANGED_SUBJECT, cb=_notifier(gw.changes))
-    responder = Responder(gw.nc, gw.admission)
+    responder = Responder(door.nc, gw.admission, reply_prefix=door.reply_prefix)
     await responder.start()
     config = uvicorn.Config(create_app(gw), host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=GRACE, access_log=False, http=http_implementation(),
@@ -127,10 +147,10 @@ def _notifier(changes: Changes) -> Callable[[Msg], Any]:
     return on_changed
 
 
-def http_implementation() -> str:
-    """uvicorn's HTTP/1.1 protocol: httptools (a C parser) when installed, else h11 (pure Python, which costs
-    ~0.2 ms more CPU per request). The same choice as uvicorn's "auto", made explicit."""
-    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+def http_implementation() -> Any:
+    """uvicorn's HTTP/1.1 protocol: httptools (a C parser) when installed, with a bound on the request head
+    (gateway/limits.py), else h11 (pure Python, ~0.2 ms more CPU per request; it bounds heads itself)."""
+    return limits.bounded_httptools() if importlib.util.find_spec("httptools") is not None else "h11"
 
 
 def url_of(server: uvicorn.Server) -> str:

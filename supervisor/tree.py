@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -65,6 +65,8 @@ class Child:
     name: str
     args: list[str]
     pass_fds: tuple[int, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to the shared environment for this child only (the responder's password: the gateway's)."""
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     failures: int = 0
@@ -228,7 +230,8 @@ class Supervisor:
         self.children = [  # the gateway first: it is on the path to "healthy"
             Child("gateway", ["gateway", "--data", data, "--db-dir", db_dir,
                               "--token-file", str(self.token_file), "--fd", str(fd),
-                              *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])], pass_fds=(fd,)),
+                              *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
+                  pass_fds=(fd,), env=self._intents_env()),
             Child("controller", ["controller", "--data", data]),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
@@ -237,9 +240,17 @@ class Supervisor:
         for child in self.children:
             self._spawn(child)
 
+    def _intents_env(self) -> dict[str, str]:
+        """The embedded server's responder user and client inbox prefix, for the gateway's intent door."""
+        if self.nats is None or self.creds is None:
+            return {}
+        return {"BOSUN_NATS_INTENTS_URL": self.nats.url(natsserver.RESPONDER_USER, self.creds.responder),
+                "BOSUN_INTENT_REPLY_PREFIX": natsserver.CLIENT_INBOX}
+
     def _spawn(self, child: Child) -> None:
         try:
-            child.proc = subprocess.Popen([*bosun_command(), *child.args], env=self.env, stdin=subprocess.DEVNULL,
+            child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**self.env, **child.env},
+                                          stdin=subprocess.DEVNULL,
                                           pass_fds=child.pass_fds,
                                           preexec_fn=procs.die_with_parent())  # main thread only
         except OSError as e:
@@ -312,7 +323,9 @@ class Supervisor:
             client_nats = self.cfg.nats_url or ""
         shown_nats = _without_password(client_nats)
         where = f"  (password in {self.conn_file})" if shown_nats != client_nats else ""
-        write_private_json(self.conn_file, {"http": url, "nats": client_nats, "tokenFile": str(self.token_file)})
+        inbox = natsserver.CLIENT_INBOX if self.nats is not None else natsserver.DEFAULT_INBOX
+        write_private_json(self.conn_file, {"http": url, "nats": client_nats, "natsInboxPrefix": inbox,
+                                            "tokenFile": str(self.token_file)})
         self.announced = True
         log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=shown_nats)
         print(f"bosun is up in {elapsed:.2f}s\n"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import msgspec
+import structlog
 
 from core import headers as H
 from core import kinds, subjects, tracing
@@ -41,6 +42,7 @@ QUOTA_RETRIES = 64
 """Namespace-wide CAS rounds: every round admits one contender, so this bounds the concurrency served."""
 _TRACEPARENT = re.compile(r"^00-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _canonical = msgspec.json.Encoder(order="sorted")
+_log = structlog.get_logger("bosun.admission")
 
 
 class Accepted(msgspec.Struct, frozen=True, rename="camel"):
@@ -111,6 +113,10 @@ class Admission:
             return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:
             return self._refused(intent, principal, traceparent, e)
+        except Exception as e:  # noqa: BLE001 - a bug: still one structured answer and one audit record
+            _log.exception("admission failed", kind=intent.kind[:253], name=intent.name[:253], error=repr(e))
+            bug = ApiError(500, "Internal", "internal server error")
+            return self._refused(intent, principal, traceparent, bug)
         self._audit(intent, principal, traceparent, 202, accepted.result, accepted.resource_version,
                     reason=accepted.result)
         return Outcome(202, accepted)
@@ -182,6 +188,15 @@ class Admission:
                                          extra={H.PRINCIPAL: principal.name, H.TRACEPARENT: traceparent})
         finally:
             APPENDS.observe(time.perf_counter() - started)
+
+    def refuse(self, intent: Intent, error: ApiError) -> Outcome:
+        """Refuse `intent` before admission proper (e.g. a NATS reply subject it may not use): the audit
+        record names the principal when its credentials are good."""
+        try:
+            principal: Principal | None = self.authenticator.authenticate(intent.authorization)
+        except ApiError:
+            principal = None
+        return self._refused(intent, principal, valid_traceparent(intent.traceparent), error)
 
     def _refused(self, intent: Intent, principal: Principal | None, traceparent: str,
                  error: ApiError) -> Outcome:
@@ -260,8 +275,8 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
     raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
-        raise malformed(f"If-Match must be a resourceVersion (a number), got {value!r}", "If-Match")
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True, and int("²") raises
+        raise malformed(f"If-Match must be a resourceVersion (a number), got {value[:40]!r}", "If-Match")
     return int(raw)
 
 

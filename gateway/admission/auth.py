@@ -39,6 +39,16 @@ class AdminOnly:
     def denial(self, principal: Principal, verb: Verb, kind: str, ref: Ref | None) -> str | None:
         return None if principal.admin else f"{principal.name} may not {verb} {kind}"
 
+    def grants_any(self, principal: Principal) -> bool:
+        return principal.admin
+
+
+def grants_any(authorizer: Authorizer, principal: Principal) -> bool:
+    """False only when `principal` can certainly do nothing at all (no role bound): lets a route refuse
+    before it parses a body. Authorizers without `grants_any` are assumed to grant something."""
+    check = getattr(authorizer, "grants_any", None)
+    return True if check is None else bool(check(principal))
+
 
 class Authenticator:
     """Maps `Authorization: Bearer <token>` to a principal; the admin token is the token file's content."""

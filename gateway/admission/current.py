@@ -9,12 +9,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
-from core import codec, subjects
 from core import headers as H
+from core import subjects
 from core.events import DeletionRequested, FinalizerRemoved, SpecApplied, tag_of
 from core.kinds import KindInfo
 from core.log import Log, StoredMessage
 from core.names import Ref
+from gateway.envelope import event_of
 
 State = Literal["absent", "live", "deleting", "gone"]
 _FINALIZER_REMOVED = tag_of(FinalizerRemoved)
@@ -39,16 +40,33 @@ async def read(log: Log, info: KindInfo, ref: Ref) -> Current:
 
 
 async def from_last(log: Log, info: KindInfo, ref: Ref, last: StoredMessage | None) -> Current:
-    """The Current of `ref` given its last spec message (e.g. from a namespace-wide snapshot)."""
+    """The Current of `ref` given its last spec message (e.g. from a namespace-wide snapshot).
+
+    When that message is not a spec event in a valid envelope, the state is that of the last one that is,
+    but the resourceVersion stays the subject's last sequence (what the next append is checked against)."""
     if last is None:
         return Current(0, "absent")
-    event = codec.decode(info, last.data, last.headers)
+    event = event_of(info, last)
+    if not isinstance(event, (SpecApplied, DeletionRequested)):
+        event = await last_valid(log, info, ref, last.seq)
     if isinstance(event, SpecApplied):
         return Current(last.seq, "live", event.generation, event.spec, event.labels)
     if isinstance(event, DeletionRequested):
         gone = await finalized(log, info, ref, last.seq)
         return Current(last.seq, "gone" if gone else "deleting", event.generation)
-    raise RuntimeError(f"unexpected {type(event).__name__} on {subjects.spec(ref)}")
+    return Current(last.seq, "absent")
+
+
+async def last_valid(log: Log, info: KindInfo, ref: Ref,
+                     before: int) -> SpecApplied | DeletionRequested | None:
+    """The last spec event of `ref` before sequence `before` (a full read: only after a stray message)."""
+    found: SpecApplied | DeletionRequested | None = None
+    async with contextlib.aclosing(log.read(subjects.spec(ref), up_to_seq=before - 1)) as msgs:
+        async for msg in msgs:
+            event = event_of(info, msg)
+            if isinstance(event, (SpecApplied, DeletionRequested)):
+                found = event
+    return found
 
 
 async def finalized(log: Log, info: KindInfo, ref: Ref, deletion_seq: int) -> bool:

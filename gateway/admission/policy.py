@@ -160,6 +160,11 @@ class Rbac:
             "(cluster-scoped)" if namespace == CLUSTER_NS else f"in namespace {namespace}")
         return f"{principal.name} may not {verb} {kind} {where}"
 
+    def grants_any(self, principal: Principal) -> bool:
+        """Has `principal` any bound role at all (the admin always)."""
+        return principal.admin or any(self.index.role(b.role) is not None
+                                      for b in self.index.bindings_of(principal.name))
+
 
 def allows(rule: Rule, verb: str, kind: str, namespace: str | None) -> bool:
     """`namespace` None means every namespace; cluster-scoped resources are matched only by `*`."""

@@ -19,10 +19,11 @@ import msgspec
 
 from actors.governance.specs import QuotaSpec
 from actors.modeldeployment.spec import ModelDeploymentSpec
-from core import codec, kinds, subjects
+from core import kinds, subjects
 from core.events import SpecApplied
 from core.log import Log, StoredMessage
 from core.names import Ref
+from gateway.envelope import event_of
 from gateway.errors import ApiError, ErrorDetail
 
 KIND = "modeldeployment"
@@ -88,7 +89,7 @@ async def snapshot(log: Log, namespace: str) -> Snapshot:
         if kind == KIND:
             deployments[name] = m
         else:
-            event = codec.decode(kinds.get("quota"), m.data, m.headers)
+            event = event_of(kinds.get("quota"), m)
             if isinstance(event, SpecApplied):
                 quotas.append(msgspec.convert(event.spec, QuotaSpec))
     expected = max((m.seq for m in deployments.values()), default=0)
@@ -104,7 +105,7 @@ def usage_of(spec: dict[str, object] | None) -> Usage:
 
 
 def usage_of_message(m: StoredMessage) -> Usage:
-    event = codec.decode(kinds.get(KIND), m.data, m.headers)
+    event = event_of(kinds.get(KIND), m)
     return usage_of(event.spec) if isinstance(event, SpecApplied) else Usage()
 
 

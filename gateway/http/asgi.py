@@ -11,6 +11,7 @@ route label. Litestar keeps the routes, for the OpenAPI document and for any oth
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import Any
@@ -20,8 +21,10 @@ import structlog
 from litestar import Litestar
 from litestar.types import Receive, Scope, Send
 
+from gateway import limits
 from gateway.admission.admit import Action, Intent
 from gateway.errors import ApiError, too_large
+from gateway.http import refusals
 from gateway.http.context import Gateway
 from gateway.http.writes import RESOURCE
 from gateway.manifests import MAX_BODY
@@ -48,6 +51,10 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            too_many = limits.check_headers(scope)
+            if too_many is not None:  # every route, the dashboard's static files included
+                await self._refuse(scope, send, too_many)
+                return
             action = _ACTIONS.get(scope["method"])
             if action is not None:
                 parts = scope["path"].split("/")
@@ -55,6 +62,14 @@ class App:
                     await self._write(scope, receive, send, action, parts[3], parts[4], parts[5])
                     return
         await self.litestar(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, error: ApiError) -> None:
+        refusals.record(self.gw, scope["method"], scope["path"], {}, None, error)
+        body = _encode(error.body)
+        await send({"type": "http.response.start", "status": error.status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _write(self, scope: Scope, receive: Receive, send: Send, action: Action, ns: str, kind: str,
                      name: str) -> None:
@@ -80,15 +95,15 @@ class App:
 
     async def _admit(self, receive: Receive, action: Action, ns: str, kind: str, name: str,
                      h: dict[str, str]) -> tuple[int, bytes]:
-        body = b""
+        intent = Intent(action=action, kind=kind, namespace=ns, name=name, content_type=h.get("content-type"),
+                        authorization=h.get("authorization"), if_match=h.get("if-match"),
+                        traceparent=h.get("traceparent"))
         if action == "apply" and h.get("authorization"):  # don't read (or size-check) bodies of strangers
             try:
-                body = await read_body(receive, h.get("content-length"))
+                intent = dataclasses.replace(intent, body=await read_body(receive, h.get("content-length")))
             except ApiError as e:
-                return e.status, _encode(e.body)
-        outcome = await self.gw.admission.handle(Intent(
-            action=action, kind=kind, namespace=ns, name=name, body=body, content_type=h.get("content-type"),
-            authorization=h.get("authorization"), if_match=h.get("if-match"), traceparent=h.get("traceparent")))
+                return e.status, _encode(self.gw.admission.refuse(intent, e).body)
+        outcome = await self.gw.admission.handle(intent)
         return outcome.status, _encode(outcome.body)
 
 
@@ -102,13 +117,15 @@ def headers_of(scope: Scope) -> dict[str, str]:
 
 
 async def read_body(receive: Receive, content_length: str | None) -> bytes:
-    """The whole body; 413 once it (or its announced length) passes MAX_BODY, as Litestar's limit."""
+    """The whole body; 413 once it (or its announced length) passes MAX_BODY, as Litestar's limit, after
+    reading and dropping the rest (gateway/limits.py: so the client gets to read the 413)."""
     if content_length is not None:
         try:
             announced = int(content_length)
         except ValueError:
-            raise ApiError(400, "Malformed", f"Invalid content-length: {content_length!r}") from None
+            raise ApiError(400, "Malformed", f"Invalid content-length: {content_length[:40]!r}") from None
         if announced > MAX_BODY:
+            await limits.drain(receive)
             raise too_large(MAX_BODY)
     chunks: list[bytes] = []
     size = 0
@@ -120,6 +137,8 @@ async def read_body(receive: Receive, content_length: str | None) -> bytes:
         if chunk:
             size += len(chunk)
             if size > MAX_BODY:
+                if message.get("more_body", False):
+                    await limits.drain(receive)
                 raise too_large(MAX_BODY)
             chunks.append(chunk)
         if not message.get("more_body", False):

@@ -12,9 +12,9 @@ from litestar import Request, post
 
 from core.log import Log
 from gateway.admission import current
-from gateway.admission.auth import Authorizer, Principal, authorize
+from gateway.admission.auth import Authorizer, Principal, authorize, grants_any
 from gateway.admission.validation import DEFAULT_NAMESPACE, validate
-from gateway.errors import ApiError, ErrorInfo
+from gateway.errors import ApiError, ErrorInfo, forbidden
 from gateway.http.glue import body_of, gateway
 from gateway.manifests import parse
 
@@ -95,6 +95,8 @@ def _invalid(doc: Any, error: ApiError) -> PlanItem:
 async def diff_route(request: Request[Any, Any, Any]) -> Plan:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
+    if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed
+        raise forbidden(f"{principal.name} may not diff anything: no role is bound to it")
     docs = parse(await body_of(request), request.headers.get("content-type"))
     return await plan(gw.log, docs, principal, gw.authorizer)
 

@@ -11,8 +11,10 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from gateway import limits
 from gateway.admission.admit import Outcome
 from gateway.errors import ApiError, ErrorDetail, too_large
+from gateway.http import refusals
 from gateway.http.context import Gateway
 
 _log = structlog.get_logger("bosun.gateway")
@@ -35,33 +37,47 @@ async def body_of(request: Request[Any, Any, Any]) -> bytes:
         return await request.body()
     except HTTPException as e:
         if e.status_code == 413:
+            await limits.drain(request.receive)  # so a client that sends everything first reads the 413
             raise too_large(request.app.request_max_body_size or 0) from e
         raise
 
 
-def on_api_error(_request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+def on_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    _audit(request, exc)
     return Response(exc.body, status_code=exc.status)
 
 
-def on_http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals in our shape, with plain field names (`limit`, not `ParamType.QUERY.limit`)."""
     status = exc.status_code
     details: list[ErrorDetail] = []
+    message = str(exc.detail or "")
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         details = [ErrorDetail(_field(e), str(e.get("message", ""))) for e in exc.extra if isinstance(e, dict)]
+        message = "; ".join(f"{d.field}: {d.message}" for d in details) or "invalid request parameters"
     code = _CODES.get(status, "Error" if status < 500 else "Internal")
-    error = ApiError(status, code, str(exc.detail or code), details)
+    error = ApiError(status, code, message or code, details)
+    _audit(request, error)
     return Response(error.body, status_code=status, headers=dict(exc.headers or {}))
 
 
 def on_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.exception("unhandled error", path=request.url.path, error=repr(exc))
     error = ApiError(500, "Internal", "internal server error")
+    _audit(request, error)
     return Response(error.body, status_code=500)
+
+
+def _audit(request: Request[Any, Any, Any], error: ApiError) -> None:
+    gw = getattr(request.app.state, "gateway", None)
+    if gw is not None:
+        refusals.record(gw, request.method, request.url.path, request.scope.get("path_params") or {},
+                        request.headers.get("authorization"), error)
 
 
 def _field(extra: dict[str, Any]) -> str:
     key = extra.get("key")
-    return f"{extra.get('source', 'query')}.{key}" if key else "$"
+    return str(key) if key else "$"
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

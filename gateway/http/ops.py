@@ -9,6 +9,7 @@ import nats.errors
 from litestar import MediaType, Request, Response, get, post
 
 from core import metrics as engine_metrics
+from gateway import openapi
 from gateway.errors import ApiError, unavailable
 from gateway.http import resource_metrics
 from gateway.http.context import Gateway
@@ -60,7 +61,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False, media_type=MediaType.JSON)
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return request.app.openapi_schema.to_schema()
+    return openapi.complete(request.app.openapi_schema.to_schema())
 
 
 @post("/v1/projections/rebuild", status_code=200, summary="Rebuild the read model from the log")

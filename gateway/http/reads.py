@@ -17,6 +17,7 @@ from gateway.errors import ApiError, malformed, not_found
 from gateway.http import envtravel
 from gateway.http.glue import gateway
 from gateway.http.timetravel import object_at
+from gateway.limits import MAX_SEQ
 from projections import selectors
 
 RESOURCE = "/v1/namespaces/{ns:str}/{kind:str}/{name:str}"
@@ -26,14 +27,15 @@ Continue = Annotated[str | None, Parameter(query="continue")]
 Selector = Annotated[str | None, Parameter(query="labelSelector")]
 Phase = Annotated[str | None, Parameter(query="phase")]
 Req = Request[Any, Any, Any]
-At = Annotated[int | None, Parameter(query="at", ge=1)]
+At = Annotated[int | None, Parameter(query="at", ge=1, le=MAX_SEQ)]
 AtTime = Annotated[str | None, Parameter(query="atTime")]
 
 
 @get(RESOURCE, summary="One object {kind, metadata, spec, status}")
 async def get_resource(request: Req, ns: str, kind: str, name: str,
-                       at: Annotated[int | None, Parameter(query="at", ge=1)] = None,
-                       min_version: Annotated[int | None, Parameter(query="minVersion", ge=0)] = None,
+                       at: Annotated[int | None, Parameter(query="at", ge=1, le=MAX_SEQ)] = None,
+                       min_version: Annotated[int | None,
+                                              Parameter(query="minVersion", ge=0, le=MAX_SEQ)] = None,
                        at_time: AtTime = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
@@ -116,7 +118,7 @@ def _instant(text: str) -> float:
 @get(RESOURCE + "/history", summary="The resource's timeline: newest page first, or forward from `since`")
 async def history(request: Req, ns: str, kind: str, name: str, limit: Limit = 100,
                   continue_token: Continue = None,
-                  since: Annotated[int | None, Parameter(query="since", ge=0)] = None,
+                  since: Annotated[int | None, Parameter(query="since", ge=0, le=MAX_SEQ)] = None,
                   types: Annotated[list[str] | None, Parameter(query="type")] = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))

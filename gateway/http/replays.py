@@ -1,23 +1,29 @@
 """Replay and time-travel routes: incident bundles and the diff between two stream sequences.
 
 `GET /v1/bundle?ref=kind/ns/name&ref=...` (or `?all=true`) streams an incident bundle (`core.bundles`);
-the CLI replays it locally with today's code. `GET /v1/diff?from=S1&to=S2` lists what changed.
+the CLI replays it locally with today's code. A bundle holds only messages of resources the caller may
+`history` (a deployment's GpuPool, other namespaces' capacity requests in the pool's ledger are left out
+unless granted; the header's note says how many were). `GET /v1/diff?from=S1&to=S2` lists what changed.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from core import bundles
+from core import bundles, kinds, subjects
+from core.log import StoredMessage
 from core.names import Ref
+from gateway.admission.auth import Authorizer, Principal
 from gateway.admission.validation import ref_of, resolve_kind
 from gateway.errors import malformed
 from gateway.http import envtravel, replaysource
 from gateway.http.glue import gateway
+from gateway.limits import MAX_SEQ
 
 Req = Request[Any, Any, Any]
 NDJSON = "application/x-ndjson"
@@ -27,7 +33,8 @@ NDJSON = "application/x-ndjson"
      media_type=NDJSON)
 async def bundle(request: Req, refs: Annotated[list[str] | None, Parameter(query="ref")] = None,
                  everything: Annotated[bool, Parameter(query="all")] = False,
-                 up_to: Annotated[int | None, Parameter(query="upTo", ge=1)] = None) -> Stream:
+                 up_to: Annotated[int | None, Parameter(query="upTo", ge=1, le=MAX_SEQ)] = None,
+                 ) -> Stream:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     wanted: list[Ref] = []
@@ -43,31 +50,52 @@ async def bundle(request: Req, refs: Annotated[list[str] | None, Parameter(query
     elif not wanted:
         raise malformed("give at least one ref=kind/namespace/name, or all=true")
     last = up_to or await gw.log.last_seq()
-    return Stream(_lines(gw.log, wanted, everything, last), media_type=NDJSON)
+    allowed = functools.partial(readable, gw.authorizer, principal)
+    return Stream(_lines(gw.log, wanted, everything, last, allowed), media_type=NDJSON)
 
 
-async def _lines(log: Any, wanted: list[Ref], everything: bool, last: int) -> AsyncIterator[bytes]:
-    head = bundles.header([] if everything else wanted, last)
-    yield bundles.encode_header(head)
+def readable(authorizer: Authorizer, principal: Principal, m: StoredMessage) -> bool:
+    """May `principal` see `m` in a bundle: a resource's message it may `history`, an audit record of a
+    namespace it may `audit`."""
+    if m.subject.startswith("bosun.audit."):
+        ns = m.subject.split(".", 2)[2]
+        return authorizer.denial(principal, "audit", "*", Ref("*", ns, "")) is None
+    try:
+        parsed = subjects.parse(m.subject)
+    except ValueError:
+        return False
+    info = kinds.resolve(parsed.ref.kind)
+    return info is not None and authorizer.denial(principal, "history", info.name, parsed.ref) is None
+
+
+async def _lines(log: Any, wanted: list[Ref], everything: bool, last: int,
+                 allowed: Callable[[StoredMessage], bool]) -> AsyncIterator[bytes]:
     if everything:
+        yield bundles.encode_header(bundles.header([], last))
         async for m in replaysource.everything(log, last):
-            yield bundles.encode_line(m)
+            if allowed(m):
+                yield bundles.encode_line(m)
         return
     _, messages = await replaysource.collect(log, wanted, last)
-    for m in messages:
+    kept = [m for m in messages if allowed(m)]
+    note = f"{len(messages) - len(kept)} messages the caller may not read were left out" if len(kept) < len(
+        messages) else ""
+    yield bundles.encode_header(bundles.header(wanted, last, note))
+    for m in kept:
         yield bundles.encode_line(m)
 
 
 @get("/v1/diff", summary="What changed between two stream sequences: per resource, field-level")
-async def diff_points(request: Req, start: Annotated[int, Parameter(query="from", ge=0)],
-                      end: Annotated[int | None, Parameter(query="to", ge=1)] = None,
+async def diff_points(request: Req,
+                      start: Annotated[int, Parameter(query="from", ge=0, le=MAX_SEQ)],
+                      end: Annotated[int | None, Parameter(query="to", ge=1, le=MAX_SEQ)] = None,
                       namespace: Annotated[str | None, Parameter(query="namespace")] = None,
                       kind: Annotated[str | None, Parameter(query="kind")] = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     infos = [resolve_kind(kind)] if kind else gw.registry.kinds()
-    for info in infos:
-        gw.allow(principal, "list", info, None)
+    for info in infos:  # field-level changes over time are history, not a list: the `history` verb
+        gw.allow(principal, "history", info, Ref(info.key, namespace, "") if namespace else None)
     last = end or await gw.log.last_seq()
     if start > last:
         raise malformed(f"from ({start}) is after to ({last})")

@@ -4,14 +4,20 @@ Initial state first (every matching object as ADDED, all with the read model's c
 unless the client resumes with `resourceVersion` or `Last-Event-ID`. Then changes from the read model's
 change log, woken by the projector's `bosun.sys.projections.changed` notifications, with a slow
 fallback poll in case a notification is lost. Comment lines keep idle connections alive.
+
+Every input is checked before the stream starts (a bad selector is a 400, not a stream that dies), and
+the watcher's authorization is checked again before every batch: when a policy change (a deleted
+RoleBinding, a revoked Principal) takes the right away, the stream ends with an `ERROR` event.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
+import structlog
 from litestar import Request, Response, get
 from litestar.params import Parameter
 from litestar.response import Stream
@@ -19,10 +25,15 @@ from litestar.response import Stream
 from core.kinds import KindInfo
 from core.names import Ref
 from gateway.admission.validation import resolve_kind
+from gateway.errors import ApiError, ErrorDetail
+from gateway.http import refusals
 from gateway.http.context import Gateway
 from gateway.http.glue import gateway
+from gateway.limits import MAX_SEQ
+from projections import selectors
 
 FALLBACK_POLL = 5.0
+_log = structlog.get_logger("bosun.gateway")
 PAGE = 500
 _encoder = msgspec.json.Encoder()
 
@@ -33,6 +44,10 @@ class Filters:
     namespace: str | None
     label_selector: str | None
     phase: str | None
+
+
+Recheck = Callable[[], None]
+"""Raises ApiError once the watcher may no longer watch."""
 
 
 def frame(event: str, seq: int, obj: Any) -> bytes:
@@ -50,12 +65,21 @@ async def initial(gw: Gateway, f: Filters, seq: int) -> AsyncIterator[bytes]:
                 break
 
 
-async def stream(gw: Gateway, f: Filters, since: int | None) -> AsyncIterator[bytes]:
+async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = lambda: None,
+                 timeout: float | None = None) -> AsyncIterator[bytes]:
+    """`timeout` (seconds, `timeoutSeconds`) ends the stream as Kubernetes' watch does; 0: after one round."""
     from projections.readmodel import ChangesExpired
 
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     announced = gw.changes.seq
     cursor = since
     while not gw.changes.closed:
+        try:
+            recheck()
+        except ApiError as e:
+            yield frame("ERROR", cursor or 0, e.body)
+            return
         if cursor is None:  # (re)start from a consistent listing
             cursor = await gw.reads.checkpoint()
             async for chunk in initial(gw, f, cursor):
@@ -74,8 +98,11 @@ async def stream(gw: Gateway, f: Filters, since: int | None) -> AsyncIterator[by
             cursor = changes[-1].seq
             continue
         cursor = max(cursor, through)
+        left = FALLBACK_POLL if deadline is None else min(FALLBACK_POLL, deadline - loop.time())
+        if left <= 0:
+            return
         before = announced
-        announced = await gw.changes.wait(announced, FALLBACK_POLL)
+        announced = await gw.changes.wait(announced, left)
         if announced == before:
             yield b": keepalive\n\n"
 
@@ -86,18 +113,56 @@ async def watch(request: Request[Any, Any, Any],
                 namespace: Annotated[str | None, Parameter(query="namespace")] = None,
                 label_selector: Annotated[str | None, Parameter(query="labelSelector")] = None,
                 phase: Annotated[str | None, Parameter(query="phase")] = None,
-                resource_version: Annotated[int | None, Parameter(query="resourceVersion", ge=0)] = None,
+                resource_version: Annotated[int | None,
+                                            Parameter(query="resourceVersion", ge=0, le=MAX_SEQ)] = None,
+                timeout_seconds: Annotated[int | None,
+                                           Parameter(query="timeoutSeconds", ge=0, le=86400)] = None,
                 ) -> Response[Any]:
     gw = gateway(request)
-    principal = gw.principal(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    principal = gw.principal(authorization)
     info = resolve_kind(kind) if kind else None
-    gw.allow(principal, "watch", info, Ref(info.key if info else "*", namespace, "") if namespace else None)
-    last_id = request.headers.get("last-event-id")
-    since = resource_version if resource_version is not None else (
-        int(last_id) if last_id and last_id.isdigit() else None)
+    scope = Ref(info.key if info else "*", namespace, "") if namespace else None
+    gw.allow(principal, "watch", info, scope)
+    try:
+        selectors.parse(label_selector)
+    except ValueError as e:
+        raise ApiError(400, "Malformed", str(e), [ErrorDetail("labelSelector", str(e))]) from e
+    since = resource_version if resource_version is not None else last_event_id(
+        request.headers.get("last-event-id"))
+
+    def recheck() -> None:
+        try:
+            gw.allow(gw.principal(authorization), "watch", info, scope)
+        except ApiError as e:  # the right is gone: the stream ends, and that decision is audited too
+            refusals.record(gw, "GET", "/v1/watch", {"ns": namespace, "kind": info.name if info else ""},
+                            authorization, e)
+            raise
+
     filters = Filters(info, namespace, label_selector, phase)
-    return Stream(stream(gw, filters, since), media_type="text/event-stream",
+    frames = guarded(stream(gw, filters, since, recheck, timeout_seconds))
+    return Stream(frames, media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def guarded(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A bug after the 200 went out ends the stream with an `ERROR` event, not a broken connection."""
+    try:
+        async for chunk in frames:
+            yield chunk
+    except Exception as e:  # noqa: BLE001 - the status line is sent: this is the only way left to say it
+        _log.exception("watch stream failed", error=repr(e))
+        yield frame("ERROR", 0, ApiError(500, "Internal", "internal server error").body)
+
+
+def last_event_id(value: str | None) -> int | None:
+    """`Last-Event-ID` (a sequence) or None; 400 for anything but ASCII digits ("²".isdigit() is True)."""
+    if value is None or not value.strip():
+        return None
+    if not (value.strip().isascii() and value.strip().isdigit()):
+        message = f"Last-Event-ID must be a sequence number, got {value[:40]!r}"
+        raise ApiError(400, "Malformed", message, [ErrorDetail("Last-Event-ID", message)])
+    return int(value.strip())
 
 
 ROUTES = [watch]

@@ -3,6 +3,10 @@
 A queue subscription (group `bosun-gateway`) so any number of gateways share the load. Each request is
 handled in its own task (bounded), so one slow append never stalls the others. The reply body is the
 HTTP response body; its status rides in the `Bosun-Status` header.
+
+Replies go only to the requester's own inbox: a request whose reply subject is outside the client inbox
+prefix (`reply_prefix`) is refused unprocessed and audited, never answered. Otherwise any NATS client
+could make the gateway publish, with its own rights, onto a log subject, a KV lease or a system subject.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from core import headers as H
-from core import subjects
+from core import natsserver, subjects
 from gateway.admission.admit import Admission, Intent, Outcome
 from gateway.errors import ApiError, malformed
 from gateway.metrics import INTENTS
@@ -44,15 +48,25 @@ def intent_of(subject: str, data: bytes, headers: dict[str, str] | None) -> Inte
 async def answer(admission: Admission, subject: str, data: bytes, headers: dict[str, str] | None) -> Outcome:
     try:
         intent = intent_of(subject, data, headers)
-    except ApiError as e:
-        return Outcome(e.status, e.body)
+    except ApiError as e:  # not even an address: audited under the subject's tokens, as far as they go
+        parts = (subject.split(".") + ["?"] * 5)[2:5]
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        return admission.refuse(Intent(action="apply", kind=parts[0], namespace=parts[1], name=parts[2],
+                                       authorization=h.get(H.AUTHORIZATION.lower()), source="nats"), e)
     return await admission.handle(intent)
 
 
+def reply_allowed(reply: str, prefix: str) -> bool:
+    """A reply subject inside `prefix`'s inbox space, with no wildcard a publish would refuse anyway."""
+    return reply.startswith(prefix + ".") and not any(c in reply for c in "*> \t\r\n")
+
+
 class Responder:
-    def __init__(self, nc: NATS, admission: Admission, concurrency: int = CONCURRENCY) -> None:
+    def __init__(self, nc: NATS, admission: Admission, concurrency: int = CONCURRENCY,
+                 reply_prefix: str = natsserver.DEFAULT_INBOX) -> None:
         self.nc = nc
         self.admission = admission
+        self.reply_prefix = reply_prefix
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sub: Subscription | None = None
@@ -79,6 +93,9 @@ class Responder:
         self._slots.release()
 
     async def _handle(self, msg: Msg) -> None:
+        if msg.reply and not reply_allowed(msg.reply, self.reply_prefix):
+            await self._refuse_reply(msg)
+            return
         try:
             outcome = await answer(self.admission, msg.subject, msg.data, msg.headers)
         except Exception as e:  # noqa: BLE001 - a bug must still answer, like HTTP's 500
@@ -89,6 +106,20 @@ class Responder:
         if msg.reply:
             await self.nc.publish(msg.reply, _encoder.encode(outcome.body),
                                   headers={H.STATUS: str(outcome.status), "Content-Type": "application/json"})
+
+
+    async def _refuse_reply(self, msg: Msg) -> None:
+        """Audit a request whose reply subject is not a client inbox; nothing is published in answer."""
+        error = ApiError(400, "ReplySubject", f"replies go only to inboxes under {self.reply_prefix}.>",
+                         [])
+        _log.warning("intent refused: reply subject outside the client inbox space", subject=msg.subject,
+                     reply=msg.reply[:200])
+        try:
+            intent = intent_of(msg.subject, b"", msg.headers)
+        except ApiError:
+            intent = Intent(action="apply", kind="?", namespace="?", name="?", source="nats")
+        self.admission.refuse(intent, error)
+        _intents(error.status).inc()
 
 
 @functools.cache

@@ -5,10 +5,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from core import log as corelog
 from gateway.intents.responder import Responder, reply_status
 from tests.integration.test_gateway_support import AUTH, TOKEN, Env, deployment, env, path  # noqa: F401
 
@@ -17,7 +17,7 @@ from tests.integration.test_gateway_support import AUTH, TOKEN, Env, deployment,
 async def responder(env: Env, nats_url: str) -> AsyncIterator[NATS]:
     r = Responder(env.gw.nc, env.gw.admission)
     await r.start()
-    client = await corelog.connect(nats_url, "intent-client")
+    client = await nats.connect(nats_url, name="intent-client")  # a client: nats-py's default inbox prefix
     try:
         yield client
     finally:

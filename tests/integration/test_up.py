@@ -44,7 +44,8 @@ def internal_url(up: Up) -> str:
 
 
 def test_up_becomes_healthy_with_private_connection_files(up: Up) -> None:
-    assert set(up.conn) == {"http", "nats", "tokenFile"}
+    assert set(up.conn) == {"http", "nats", "natsInboxPrefix", "tokenFile"}
+    assert up.conn["natsInboxPrefix"] == "_INBOX_client"
     assert mode(up.data / "connection.json") == 0o600
     token_file = Path(up.conn["tokenFile"])
     assert token_file.is_absolute() and token_file == (up.data / "admin.token").resolve()
@@ -57,7 +58,7 @@ def test_up_becomes_healthy_with_private_connection_files(up: Up) -> None:
 
 def test_secrets_stay_out_of_output_and_argv(up: Up) -> None:
     creds = json.loads((up.data / "nats-credentials.json").read_text())
-    secrets = (up.token, creds["internal"], creds["client"])
+    secrets = (up.token, creds["internal"], creds["client"], creds["responder"])
     out = up.output()
     assert str(up.data / "admin.token") in out, "the token's path is printed"
     assert not any(s in out for s in secrets)
@@ -84,7 +85,8 @@ async def internal_and_client(up: Up) -> AsyncIterator[tuple[NATS, NATS, list[Ex
         errors.append(e)
 
     admin = await nats.connect(internal_url(up))
-    client = await nats.connect(up.conn["nats"], error_cb=on_error, max_reconnect_attempts=0)
+    client = await nats.connect(up.conn["nats"], error_cb=on_error, max_reconnect_attempts=0,
+                                inbox_prefix=up.conn["natsInboxPrefix"])
     try:
         yield admin, client, errors
     finally:

@@ -31,3 +31,11 @@ def test_rows_use_kind_columns() -> None:
 
 def test_scalar() -> None:
     assert (scalar(None), scalar("x"), scalar(3), scalar({"a": 1})) == ("<none>", "x", "3", '{"a": 1}')
+
+
+def test_control_characters_never_reach_the_terminal_raw() -> None:
+    """Issue #13 (low): NUL and ESC sequences in stored strings are printed escaped, not interpreted."""
+    out = table(["NAME", "MODEL"], [["chat", "\x1b[2J\x1b[31mowned\x00"]])
+    assert "\x1b" not in out and "\x00" not in out
+    assert "\\x1b[2J\\x1b[31mowned\\x00" in out
+    assert "\x1b" not in scalar("\x1b]0;title\x07")

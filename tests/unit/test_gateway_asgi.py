@@ -10,13 +10,14 @@ from gateway.http.asgi import Disconnected, headers_of, read_body
 from gateway.manifests import MAX_BODY
 
 
-def receiver(*messages: dict[str, Any]) -> Any:
-    queue = list(messages)
+class receiver:  # a class used like the function it was
+    """An ASGI `receive` over a fixed list of messages; `left` is what the app did not read."""
 
-    async def receive() -> dict[str, Any]:
-        return queue.pop(0)
+    def __init__(self, *messages: dict[str, Any]) -> None:
+        self.left = list(messages)
 
-    return receive
+    async def __call__(self) -> dict[str, Any]:
+        return self.left.pop(0)
 
 
 async def test_chunks_are_joined() -> None:
@@ -27,15 +28,24 @@ async def test_chunks_are_joined() -> None:
     assert await read_body(receiver({"type": "http.request"}), "0") == b""
 
 
-async def test_announced_or_streamed_excess_is_413() -> None:
-    with pytest.raises(ApiError) as announced:
-        await read_body(receiver(), str(MAX_BODY + 1))
-    assert announced.value.status == 413 and announced.value.code == "TooLarge"
+async def test_announced_or_streamed_excess_is_413_after_the_rest_is_read() -> None:
+    """The rest of an oversized body is read and dropped, so a client that writes all before reading gets
+    the 413 instead of a connection reset (issue #13, finding 8)."""
     half = b"x" * (MAX_BODY // 2 + 1)
+    announced_body = receiver({"type": "http.request", "body": half, "more_body": True},
+                              {"type": "http.request", "body": half, "more_body": True},
+                              {"type": "http.request", "body": half, "more_body": False})
+    with pytest.raises(ApiError) as announced:
+        await read_body(announced_body, str(3 * len(half)))
+    assert announced.value.status == 413 and announced.value.code == "TooLarge"
+    assert announced_body.left == []
+    streamed_body = receiver({"type": "http.request", "body": half, "more_body": True},
+                             {"type": "http.request", "body": half, "more_body": True},
+                             {"type": "http.request", "body": half, "more_body": False})
     with pytest.raises(ApiError) as streamed:
-        await read_body(receiver({"type": "http.request", "body": half, "more_body": True},
-                                 {"type": "http.request", "body": half, "more_body": False}), None)
+        await read_body(streamed_body, None)
     assert streamed.value.status == 413
+    assert streamed_body.left == []
     exact = b"x" * MAX_BODY
     assert await read_body(receiver({"type": "http.request", "body": exact}), str(MAX_BODY)) == exact
 

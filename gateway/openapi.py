@@ -1,0 +1,140 @@
+"""The OpenAPI document as the wire really is, so clients can be generated from it.
+
+Litestar derives paths, parameters and success bodies from the handlers, but documents its own
+`{status_code, detail}` for 400 and nothing else. Every refusal of this API is `{"error": {...}}` and can
+come from middleware (431, 413) as well as from a handler, so the error responses are added here to every
+operation, generically: routes other modules add later get them too. Also added: the request bodies the
+write routes read raw (JSON or YAML manifests), the headers they read (`If-Match`, `Last-Event-ID`) and
+bearer authentication.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import msgspec
+
+from gateway.errors import ErrorBody
+
+ERRORS = {
+    400: "Malformed request: syntax, a parameter, a header or a document over the bounds",
+    401: "No or unknown bearer token",
+    403: "Forbidden by policy, or over quota",
+    404: "No such resource, kind or route",
+    405: "Method not allowed on this route",
+    409: "Conflict: If-Match mismatch, being deleted, or too many concurrent writers",
+    413: "Body over 1 MiB",
+    415: "Content type is neither JSON nor YAML",
+    422: "Schema validation failed (details name the fields)",
+    431: "Request headers over the limits",
+    503: "The log is unavailable (or, on /readyz, not ready)",
+}
+PUBLIC = {"/healthz", "/readyz"}
+"""Routes that need no bearer token."""
+_MANIFEST: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string"},
+        "apiVersion": {"type": "string"},
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "spec": {"type": "object"},
+    },
+}
+_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("put", "/v1/namespaces/{ns}/{kind}/{name}"): {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _MANIFEST},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    },
+    ("post", "/v1/diff"): {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [_MANIFEST, {"type": "array", "items": _MANIFEST}]}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    },
+}
+_HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("put", "/v1/namespaces/{ns}/{kind}/{name}"): [
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Apply only if the resource's resourceVersion is still this one (409 otherwise)",
+        }
+    ],
+    ("delete", "/v1/namespaces/{ns}/{kind}/{name}"): [
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Delete only if the resource's resourceVersion is still this one",
+        }
+    ],
+    ("get", "/v1/watch"): [
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Resume after this event id (a stream sequence)",
+        }
+    ],
+}
+
+
+_MEDIA = {("get", "/v1/watch"): "text/event-stream"}
+"""Success bodies Litestar cannot type (streams)."""
+
+
+def complete(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` (Litestar's) with the error responses, bodies, headers and security of the wire."""
+    doc = copy.deepcopy(document)
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    (error_schema,), defs = msgspec.json.schema_components(
+        [ErrorBody], ref_template="#/components/schemas/{name}"
+    )
+    schemas.update(defs)
+    components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+    doc["security"] = [{"bearer": []}]
+    for path, operations in doc.get("paths", {}).items():
+        for method, op in operations.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            _complete_operation(method, path, op, error_schema)
+    return doc
+
+
+def _complete_operation(method: str, path: str, op: dict[str, Any], error_schema: dict[str, Any]) -> None:
+    responses = op["responses"]
+    for status, description in ERRORS.items():
+        responses[str(status)] = {
+            "description": description,
+            "content": {"application/json": {"schema": error_schema}},
+        }
+    if path in PUBLIC:
+        op["security"] = []
+    media = _MEDIA.get((method, path))
+    ok = responses.get("200")
+    if media is not None and isinstance(ok, dict):
+        ok["content"] = {media: {"schema": {"type": "string"}}}
+    body = _BODIES.get((method, path))
+    if body is not None and "requestBody" not in op:
+        op["requestBody"] = body
+    names = {p.get("name", "").lower() for p in op.get("parameters", [])}
+    extra = [h for h in _HEADERS.get((method, path), []) if h["name"].lower() not in names]
+    if extra:
+        op.setdefault("parameters", []).extend(extra)
