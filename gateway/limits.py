@@ -18,7 +18,7 @@ import msgspec
 import structlog
 from litestar.types import Receive
 
-from gateway.errors import ApiError
+from gateway.errors import ApiError, malformed
 
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 32 << 10
@@ -66,16 +66,13 @@ def bounded_httptools() -> type[Any]:
     """uvicorn's httptools protocol with a cap on the bytes of a request head (imported lazily: optional)."""
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-    body = _encode(headers_too_large().body)
-    response = b"".join(
-        [
-            STATUS_LINE[431],
-            b"content-type: application/json\r\n",
-            b"content-length: " + str(len(body)).encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
-            body,
-        ]
-    )
+    def closing(status: int, error: ApiError) -> bytes:
+        body = _encode(error.body)
+        return b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
+                         b"content-length: " + str(len(body)).encode() + b"\r\n",
+                         b"connection: close\r\n\r\n", body])
+
+    response = closing(431, headers_too_large())
 
     class BoundedHttpTools(HttpToolsProtocol):
         """Counts the bytes received while a request's head is incomplete."""
@@ -104,5 +101,11 @@ def bounded_httptools() -> type[Any]:
         def on_message_complete(self) -> None:
             self._in_head = True
             super().on_message_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            """A request httptools cannot parse gets the API's `{error}` body, not uvicorn's plain text."""
+            if not self.transport.is_closing():
+                self.transport.write(closing(400, malformed(f"not an HTTP request: {msg}")))
+                self.transport.close()
 
     return BoundedHttpTools

@@ -102,3 +102,12 @@ def test_too_many_headers_get_431_on_every_route(up: Up) -> None:
     for path in (b"/healthz", b"/v1/namespaces/demo/modeldeployments/x", b"/no/such/route"):
         answer = raw_request(up, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + pad + b"\r\n", endless=False)
         assert answer.startswith(b"HTTP/1.1 431"), (path, answer[:200])
+
+
+def test_unparseable_request_gets_the_structured_400(up: Up) -> None:
+    """Found by Schemathesis: a Content-Length that is not a number got uvicorn's plain-text 400."""
+    answer = raw_request(up, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: ]\r\n\r\n", endless=False)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head, answer[:300]
+    assert json.loads(body)["error"]["code"] == "Malformed"
+    assert http_get(up.url + "/healthz")[0] == 200
