@@ -25,9 +25,10 @@ CLIENT_USER = "client"
 RESPONDER_USER = "bosun-intents"
 INTERNAL_INBOX = "_INBOX_bosun"
 """Inbox prefix of Bosun's own connections: no client may subscribe to it (JetStream acks, audit replies)."""
-CLIENT_INBOX = "_INBOX_client"
-"""Inbox prefix the client user must connect with (`connection.json` says so): the only replies it can read,
-and the only subjects intent replies are ever published to."""
+CLIENT_INBOX = "_INBOX"
+"""The client user's inbox prefix, nats-py's (and every NATS client's) default, so any client works as it is
+(`connection.json` names it): the only replies it can read, the only subjects intent replies go to. Bosun's
+own connections use `INTERNAL_INBOX`, a different first token, which no client may subscribe to."""
 DEFAULT_INBOX = "_INBOX"
 """nats-py's default prefix: what clients of a NATS without Bosun's users use."""
 

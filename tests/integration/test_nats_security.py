@@ -84,20 +84,20 @@ async def _at_least_refused(up: Up, n: int) -> bool:
 
 async def test_client_user_reads_only_its_own_inbox_and_never_principals(up: Up) -> None:
     async with internal_and_client(up) as (_admin, client, errors):
-        for forbidden in ("_INBOX.>", "_INBOX_bosun.>", "bosun.audit.>", "$JS.>"):
+        for forbidden in ("_INBOX_bosun.>", "bosun.audit.>", "$JS.>", "bosun.cmd.>"):
             await client.subscribe(forbidden)
         await client.publish("$JS.ACK.BOSUN.x.1.1.1.1.0", b"+ACK")
-        await client.publish("_INBOX_client.someone-else", b"{}")
+        await client.publish("_INBOX.someone-else", b"{}")
         await client.flush()
         await eventually(lambda: at_least(errors, 6), timeout=10)
         text = " ".join(str(e) for e in errors).lower()
         for subject in (
-            "_inbox.>",
+            "bosun.cmd.>",
             "_inbox_bosun.>",
             "bosun.audit.>",
             "$js.>",
             "$js.ack.bosun",
-            "_inbox_client",
+            "_inbox.someone-else",
         ):
             assert subject in text, (subject, text)
 

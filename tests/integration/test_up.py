@@ -45,7 +45,7 @@ def internal_url(up: Up) -> str:
 
 def test_up_becomes_healthy_with_private_connection_files(up: Up) -> None:
     assert set(up.conn) == {"http", "nats", "natsInboxPrefix", "tokenFile"}
-    assert up.conn["natsInboxPrefix"] == "_INBOX_client"
+    assert up.conn["natsInboxPrefix"] == "_INBOX"  # nats-py's default: any client works unconfigured
     assert mode(up.data / "connection.json") == 0o600
     token_file = Path(up.conn["tokenFile"])
     assert token_file.is_absolute() and token_file == (up.data / "admin.token").resolve()
