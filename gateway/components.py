@@ -233,6 +233,24 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
         metrics_port)
 
 
+@driver.command("process")
+@nats_option()
+@data_option
+@click.option("--relist-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between re-lists of the processes that run.")
+@click.option("--load-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between load measurements (autoscaling).")
+@metrics_option
+def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float,
+            metrics_port: int | None) -> None:
+    """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
+    from dataplane.process import driver as process_driver
+
+    serve_until_signalled("driver-process", lambda stop: process_driver.serve(
+        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
+        metrics_port)
+
+
 @sim.command("kill-replica")
 @click.argument("target", metavar="KIND/NAME")
 @click.argument("replica", required=False)

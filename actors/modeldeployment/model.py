@@ -12,14 +12,15 @@ from msgspec.structs import replace
 from actors.capacity import (Answer, CapacityAnswered, CapacityGranted, CapacityRefused, CapacityRequested,
                              answers_for, pool_key)
 from actors.decisions import Context, Decision, Message, Order, PoolView, backoff
+from actors.modeldeployment import process
 from actors.modeldeployment.events import (PlacementFailed, ReplicaReplaced, ScaleDownStarted, ScaleUpCompleted,
                                            ScaleUpStarted)
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from core.events import (Condition, DeletionRequested, Event, FinalizerRemoved, ReconcileFailed, SpecApplied,
                          StatusUpdated)
 from core.names import Ref
-from core.replicas import (ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica,
-                           StopReplica)
+from core.replicas import (Launch, ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStartFailed, ReplicaStopped,
+                           StartReplica, StopReplica)
 
 CONTROLLER_NAME = "deployments"
 FINALIZER = "deployments.bosun.dev/replicas"
@@ -35,6 +36,10 @@ class Replica(msgspec.Struct, frozen=True, kw_only=True):
     gpus: int
     phase: str = "requested"  # requested | starting | ready
     stopping: bool = False
+    driver: str = "sim"
+    launch: Launch | None = None
+    error: str = ""
+    """The driver's latest start failure (it retries with backoff); cleared once the replica is ready."""
 
 
 class Outstanding(msgspec.Struct, frozen=True):
@@ -80,7 +85,9 @@ def evolve(state: Deployment, event: Event) -> Deployment:
         case StartReplica(replica=rid, pool=pool, model=m, gpus=gpus):
             if rid in state.replicas:
                 return state
-            replicas = {**state.replicas, rid: Replica(id=rid, pool=pool, model=m, gpus=gpus)}
+            replicas = {**state.replicas, rid: Replica(id=rid, pool=pool, model=m, gpus=gpus,
+                                                       driver=process.driver_of(event),
+                                                       launch=process.launch_of(event))}
             return replace(state, replicas=replicas, next_replica=max(state.next_replica, _index(rid) + 1))
         case StopReplica(replica=rid):
             return _with_replica(state, rid, stopping=True)
@@ -88,7 +95,9 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             r = state.replicas.get(rid)
             return _with_replica(state, rid, phase="starting") if r is not None and r.phase == "requested" else state
         case ReplicaReady(replica=rid):
-            return _with_replica(state, rid, phase="ready")
+            return _with_replica(state, rid, phase="ready", error="")
+        case ReplicaStartFailed(replica=rid, reason=why):
+            return _with_replica(state, rid, error=why)
         case ReplicaStopped(replica=rid):
             return replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid})
         case ReplicaLost(replica=rid, reason=why):
@@ -151,16 +160,15 @@ class _Plan:
         self.next_replica = state.next_replica
         self.next_request = state.last_request + 1
 
-    def start(self, pool: str, spec: ModelDeploymentSpec) -> str:
+    def start(self, pool: str, spec: ModelDeploymentSpec, driver: str = DRIVER) -> str:
         rid = f"{self.state.ref.name}-{self.next_replica}"
         self.next_replica += 1
-        cmd = StartReplica(replica=rid, pool=pool, gpus=spec.gpus_per_replica, model=spec.model,
-                           generation=self.state.generation)
-        self.commands.append(Order(DRIVER, cmd, f"{self.state.ref.token}/start/{rid}"))
+        cmd = process.start_command(driver, rid, pool, spec, self.state.generation)
+        self.commands.append(Order(driver, cmd, f"{self.state.ref.token}/start/{rid}"))
         return rid
 
     def stop(self, r: Replica) -> None:
-        self.commands.append(Order(DRIVER, StopReplica(replica=r.id, pool=r.pool),
+        self.commands.append(Order(r.driver, StopReplica(replica=r.id, pool=r.pool),
                                    f"{self.state.ref.token}/stop/{r.id}"))
 
     def request(self, pool: PoolView | str, gpus: int) -> None:
@@ -194,7 +202,8 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     candidates = sorted((p for p in ctx.pools if _matches(p, spec)), key=lambda p: (-p.free, p.ref.name))
     candidate_keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
     live = [r for r in state.replicas.values() if not r.stopping]
-    fresh = [r for r in live if r.pool in candidate_keys and r.model == spec.model and r.gpus == g]
+    fresh = [r for r in live if r.pool in candidate_keys and r.model == spec.model and r.gpus == g
+             and process.runs_spec(r.driver, r.launch, spec)]
     stale = [r for r in live if r not in fresh]
     used = _used(state)
     unschedulable = ""
@@ -205,7 +214,7 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     for p in candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
         while missing > 0 and state.grants.get(key, 0) - used.get(key, 0) >= g:
-            started.append(plan.start(key, spec))
+            started.append(plan.start(key, spec, p.driver))
             used[key] = used.get(key, 0) + g
             missing -= 1
     if missing > 0 and not state.deleting:
@@ -261,7 +270,8 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
 
 
 def _matches(p: PoolView, spec: ModelDeploymentSpec) -> bool:
-    return p.region == spec.placement.region and p.gpu == spec.placement.gpu and not p.deleting
+    return p.region == spec.placement.region and p.gpu == spec.placement.gpu and not p.deleting \
+        and process.placeable(p, spec)
 
 
 def _used(state: Deployment) -> dict[str, int]:
@@ -329,7 +339,7 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
                                                         else "ScalingUp")
         ready = Condition(type="Ready", status="False", reason=reason,
                           message=unschedulable or f"{ready_total}/{desired} replicas ready")
-    conditions = [ready]
+    conditions = [ready, *_failing(state)]
     if unschedulable:
         conditions.append(Condition(type="Scheduled", status="False", reason="InsufficientCapacity",
                                     message=unschedulable))
@@ -340,6 +350,17 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
               "gpusByPool": dict(sorted(state.grants.items()))}
     return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=tuple(conditions),
                          fields=fields)
+
+
+def _failing(state: Deployment) -> list[Condition]:
+    """Replicas the driver cannot start: the deployment quotes the error while the driver backs off."""
+    failing = sorted((r for r in state.replicas.values() if r.error and not r.stopping), key=lambda r: _index(r.id))
+    if not failing:
+        return []
+    first = failing[0]
+    more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+    return [Condition(type="ReplicaFailure", status="True", reason="StartFailed",
+                      message=f"{first.id}: {first.error}{more}")]
 
 
 def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
@@ -355,4 +376,4 @@ def finished(state: Deployment) -> bool:
     return state.finalized
 
 
-__all__ = ["Deployment", "Replica", "initial", "evolve", "decide", "status_of", "finished", "ReconcileFailed"]
+__all__ = ["Deployment", "ReconcileFailed", "Replica", "decide", "evolve", "finished", "initial", "status_of"]

@@ -12,10 +12,32 @@ Replicas = Annotated[int, Meta(ge=0, le=10_000)]
 Token = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
-class Autoscaling(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+Seconds = Annotated[float, Meta(ge=0, le=86_400)]
+Arg = Annotated[str, Meta(min_length=1, max_length=4096)]
+EnvName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Path = Annotated[str, Meta(min_length=1, max_length=1024, pattern=r"^/[^\s]*$")]
+
+
+class Autoscaling(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
+                  forbid_unknown_fields=True):
     min: Replicas
     max: Replicas
     target_load_per_replica: Annotated[float, Meta(gt=0)] = 50.0
+    scale_down_stabilization_seconds: Seconds = 300.0
+    scale_up_stabilization_seconds: Seconds = 0.0
+    load_path: Path = "/load"
+    """Process replicas: the GET path on BOSUN_PORT that answers the replica's load (a number, rps)."""
+
+
+class HttpGet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    path: Path = "/healthz"
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
+                forbid_unknown_fields=True):
+    http_get: HttpGet
+    period_seconds: Annotated[float, Meta(gt=0, le=3600)] = 2.0
+    failure_threshold: Annotated[int, Meta(ge=1, le=1000)] = 3
 
 
 class Placement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -30,6 +52,13 @@ class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="cam
     placement: Placement
     gpus_per_replica: Annotated[int, Meta(ge=1, le=64)] = 1
     autoscaling: Autoscaling | None = None
+    command: Annotated[tuple[Arg, ...], Meta(min_length=1, max_length=256)] | None = None
+    """Process pools: the argv each replica runs (one process per replica)."""
+    env: dict[EnvName, Annotated[str, Meta(max_length=32_768)]] = {}
+    readiness: Readiness | None = None
+    startup_seconds: Seconds = 1.0
+    """Without `readiness`: a replica is ready once it has stayed up this long."""
+    termination_grace_period_seconds: Seconds = 10.0
 
     @property
     def desired(self) -> int:
