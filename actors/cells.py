@@ -35,12 +35,14 @@ _encoder = msgspec.json.Encoder()
 class Cell:
     """A resource's actor while it is in memory."""
 
-    __slots__ = ("ref", "controller", "state", "hwm", "own", "ctl_seq", "cmd_seqs", "wake_at", "failures",
+    __slots__ = ("ref", "key", "controller", "state", "hwm", "own", "ctl_seq", "cmd_seqs", "wake_at", "failures",
                  "causes", "queue", "running", "version", "saved", "idle_since", "trace", "ctl_subject")
 
     def __init__(self, ref: Ref, controller: Controller[Any], snapshot: Snapshot | None = None) -> None:
         self.ref = ref
         self.controller = controller
+        self.key = f"{ref.token}.{controller.companion}" if controller.companion else ref.token
+        """Identity of this actor (snapshot key, timers): the token, suffixed for a companion controller."""
         self.ctl_subject = subjects.ctl(ref, controller.name)
         self.queue: deque[Any] = deque()
         self.running = False

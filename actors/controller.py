@@ -33,9 +33,14 @@ class Controller(Generic[S]):
     """True when `view` may return facts: such resources are loaded eagerly at start."""
     finished: Callable[[S], bool] = lambda _s: False
     """True once the resource is gone (all finalizers removed): the runtime may forget it."""
+    companion: str = ""
+    """Set for a second controller of an existing kind (e.g. "autoscaler" for ModelDeployment): its own
+    actor per resource, writing only `ctl.<companion>`, seeing every message of the resource."""
 
     @property
     def name(self) -> str:
+        if self.companion:
+            return self.companion
         assert self.info.controller, self.info.name
         return self.info.controller
 
@@ -49,8 +54,38 @@ def register(controller: Controller[Any]) -> Controller[Any]:
     return controller
 
 
+_COMPANIONS: dict[str, dict[str, Controller[Any]]] = {}
+
+
+def register_companion(controller: Controller[Any]) -> Controller[Any]:
+    """Add a controller to a registered kind without touching the kind's own controller."""
+    assert controller.companion and controller.info.key in _CONTROLLERS, controller.info.key
+    _COMPANIONS.setdefault(controller.info.key, {})[controller.companion] = controller
+    return controller
+
+
 def controller_for(kind_key: str) -> Controller[Any] | None:
     return _CONTROLLERS.get(kind_key)
+
+
+def actors_for(ref: Ref) -> list[tuple[str, Controller[Any]]]:
+    """(cell key, controller) of every actor of one resource: the kind's controller, then its companions.
+
+    The kind's own actor is keyed by the resource token (as always); a companion's by `<token>.<name>`.
+    """
+    primary = _CONTROLLERS.get(ref.kind)
+    if primary is None:
+        return []
+    token = ref.token
+    return [(token, primary), *((f"{token}.{name}", c) for name, c in _COMPANIONS.get(ref.kind, {}).items())]
+
+
+def actor_of_key(key: str) -> tuple[Ref, Controller[Any]] | None:
+    """The resource and controller of a cell key (see `actors_for`); None for an unknown one."""
+    kind, namespace, name, *rest = key.split(".")
+    ref = Ref(kind, namespace, name)
+    ctrl = _COMPANIONS.get(kind, {}).get(rest[0]) if rest else _CONTROLLERS.get(kind)
+    return None if ctrl is None else (ref, ctrl)
 
 
 def controllers() -> list[Controller[Any]]:

@@ -58,7 +58,7 @@ class DecisionWriter:
             extra = {**extra, H.NOTIFY: notify()}
         expected = cell.ctl_seq
         done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
-                                     msg_id=f"{cell.ref.token}/ctl/{expected}", extra=extra)
+                                     msg_id=f"{cell.key}/ctl/{expected}", extra=extra)
         cell.fold_own(done.seq, cell.ctl_subject, event)
         self.stats["appends"] += 1
 

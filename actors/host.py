@@ -20,7 +20,7 @@ import structlog
 from nats.js import api
 
 from actors.cells import Cell
-from actors.controller import controller_for, controllers
+from actors.controller import actor_of_key, actors_for, controllers
 from actors.decisions import Context, PoolView, backoff
 from actors.effects import DecisionWriter
 from actors.effects import ids as _ids
@@ -191,13 +191,14 @@ class Host:
         mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
         if not mine:
             return
-        self.pending[stored.seq] = len(mine)
+        actors = [a for ref in mine for a in actors_for(ref)]
+        self.pending[stored.seq] = len(actors)
         catching_up = not self.caught_up.is_set()
         cells = self.cells
-        for ref in mine:
-            cell = cells.get(ref.token)  # the common case: a live actor, no await
+        for key, _ctrl in actors:
+            cell = cells.get(key)  # the common case: a live actor, no await
             if cell is None:
-                cell = await self._cell(ref)
+                cell = await self._cell_of(key)
             if catching_up and not cell.running and not cell.queue:
                 self._fold(cell, stored, event)  # nothing is decided before catch-up: no task needed
                 self._done(stored.seq)
@@ -244,14 +245,17 @@ class Host:
         log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
         for cell in list(self.cells.values()):
             self._tick(cell)
-        for _, token in list(self.timers):
-            if token not in self.cells:
-                self._tick(await self._cell(Ref.parse(token)))
+        for _, key in list(self.timers):
+            if key not in self.cells:
+                self._tick(await self._cell_of(key))
 
     # ---- cells ------------------------------------------------------------------------------------------
 
     async def _cell(self, ref: Ref) -> Cell:
-        token = ref.token
+        return await self._cell_of(ref.token)
+
+    async def _cell_of(self, token: str) -> Cell:
+        """The actor with this cell key (a resource token, or a companion's `<token>.<name>`), loaded."""
         cell = self.cells.get(token)
         if cell is not None:
             return cell
@@ -260,8 +264,9 @@ class Host:
         fut: asyncio.Future[Cell] = asyncio.get_running_loop().create_future()
         self.loading[token] = fut
         try:
-            ctrl = controller_for(ref.kind)
-            assert ctrl is not None, ref
+            found = actor_of_key(token)
+            assert found is not None, token
+            ref, ctrl = found
             data = await self.persistence.load(token)
             cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
             cell.idle_since = time.monotonic()
@@ -321,12 +326,12 @@ class Host:
             return
         if H.TRACEPARENT in stored.headers:
             cell.trace = {H.TRACEPARENT: stored.headers[H.TRACEPARENT]}
-            self.traces.setdefault(cell.ref.token, []).append(stored.headers[H.TRACEPARENT])
+            self.traces.setdefault(cell.key, []).append(stored.headers[H.TRACEPARENT])
         self._publish_view(cell)
 
     def _publish_view(self, cell: Cell) -> None:
         view = cell.controller.view(cell.state)
-        token = cell.ref.token
+        token = cell.key
         if view is None:
             if self.views.pop(token, None) is not None:
                 self.context = Context(pools=tuple(self.views.values()))
@@ -337,11 +342,11 @@ class Host:
     # ---- deciding ---------------------------------------------------------------------------------------
 
     async def _decide(self, cell: Cell) -> None:
-        traces = self.traces.pop(cell.ref.token, [])[-64:]
+        traces = self.traces.pop(cell.key, [])[-64:]
         with reconciling(cell, traces, self.stats):
             await self._reconcile(cell)
         if cell.causes:  # not decided durably: the next attempt links these too
-            self.traces[cell.ref.token] = traces + self.traces.get(cell.ref.token, [])
+            self.traces[cell.key] = traces + self.traces.get(cell.key, [])
 
     async def _reconcile(self, cell: Cell) -> None:
         now = time.time()
@@ -385,7 +390,7 @@ class Host:
             cell.wake_at = when
             cell.version += 1
         if when is not None:
-            heapq.heappush(self.timers, (when, cell.ref.token))
+            heapq.heappush(self.timers, (when, cell.key))
 
     # ---- timers, passivation, snapshots ------------------------------------------------------------------
 
@@ -396,10 +401,10 @@ class Host:
                 when, token = heapq.heappop(self.timers)
                 cell = self.cells.get(token)
                 if cell is None:
-                    ref = Ref.parse(token)
-                    if not self._owns(ref):
+                    found = actor_of_key(token)
+                    if found is None or not self._owns(found[0]):
                         continue
-                    cell = await self._cell(ref)
+                    cell = await self._cell_of(token)
                 if cell.wake_at is not None and cell.wake_at <= now and self.caught_up.is_set():
                     cell.wake_at = None
                     self._tick(cell)
@@ -447,7 +452,8 @@ class Host:
         for when, token in self.timers:
             cell = self.cells.get(token)
             if cell is None or cell.wake_at is not None:
-                due = timers.get(partition_of(Ref.parse(token), self.partitions))
+                found = actor_of_key(token)
+                due = timers.get(partition_of(found[0], self.partitions)) if found else None
                 if due is not None:
                     due[token] = min(when, due.get(token, when))
         for p, due in timers.items():
@@ -468,7 +474,7 @@ class Host:
         for cell in idle:
             if cell.running or cell.queue or cell.own or cell.causes or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later
-            token = cell.ref.token
+            token = cell.key
             if self.cells.get(token) is not cell:
                 continue  # its partition was lost meanwhile
             del self.cells[token]

@@ -358,6 +358,10 @@ from gateway.cli_audit import audit as _audit  # noqa: E402
 
 main.add_command(_audit)
 
+from gateway.cli_logs import logs as _logs  # noqa: E402
+
+main.add_command(_logs)
+
 
 @main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

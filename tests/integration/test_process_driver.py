@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 import actors  # noqa: F401
 from actors import host as controller
@@ -24,6 +25,7 @@ from core.log import Log
 from core.names import Ref
 from core.replicas import ReplicaLost, ReplicaStartFailed, StartReplica
 from dataplane.process import driver as process_driver
+from gateway.cli import main
 from tests.conftest import eventually
 from tests.integration.test_controller import Running, apply, ready, status
 from tests.processes import end_all, running, server_command
@@ -78,6 +80,12 @@ async def test_replicas_run_get_devices_are_replaced_scaled_and_deleted(plane: R
     assert {e["BOSUN_MODEL"] for e in live.values()} == {"tiny"}
     assert [await answers(live[r]) for r in sorted(live)] == ["chat-1", "chat-2", "chat-3"]
     assert "NATS" not in " ".join(live["chat-1"])  # replicas never see the driver's credentials
+    out = CliRunner().invoke(main, ["--data", str(tmp_path), "logs", "md/chat", "-n", "team-a"])
+    assert out.exit_code == 0, out.output
+    assert [line.split(" on port")[0] for line in out.output.splitlines()] == [
+        f"[chat-{i}] chat-{i} serving tiny" for i in (1, 2, 3)]
+    one = CliRunner().invoke(main, ["--data", str(tmp_path), "logs", "md/chat", "-n", "team-a", "--replica", "chat-2"])
+    assert one.output.startswith("chat-2 serving tiny on port ")
 
     os.kill(int(live["chat-2"]["pid"]), signal.SIGKILL)
 
