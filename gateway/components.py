@@ -268,6 +268,19 @@ def kill_replica(target: str, replica: str | None, namespace: str, data: Path | 
         raise click.ClickException(f"no running replica of {target} in {namespace}")
 
 
+@sim.command("set-load")
+@click.argument("target", metavar="KIND/NAME")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--rps", type=click.FloatRange(min=0), required=True, help="Requests per second the sim reports.")
+@data_option
+def set_load(target: str, namespace: str, rps: float, data: Path | None) -> None:
+    """Set a deployment's synthetic load: the sim driver reports it, the autoscaler follows it."""
+    from dataplane.sim.load import set_load as set_sim_load
+
+    kind, _, name = target.rpartition("/")
+    set_sim_load(data_dir(data), namespace, name, rps, kind=_kind_key(kind or "modeldeployment"))
+
+
 def _kind_key(name: str) -> str:
     """`ModelDeployment`, `modeldeployments`, a short name ... -> the kind's subject token."""
     import actors  # noqa: F401  (registers the shipped kinds)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.autoscaler.events import EVENTS as AUTOSCALER_EVENTS
 from actors.capacity import PROTOCOL
 from actors.controller import Controller, register
 from actors.modeldeployment import model
 from actors.modeldeployment.events import EVENTS
 from actors.modeldeployment.spec import ModelDeploymentSpec, validate
 from core.kinds import Column, KindInfo
+from core.scale import ScaleSet
 
 
 def _ready(obj: dict[str, Any]) -> str:
@@ -17,7 +19,8 @@ def _ready(obj: dict[str, Any]) -> str:
 
 
 INFO = KindInfo(
-    name="ModelDeployment", plural="modeldeployments", spec_type=ModelDeploymentSpec, events=EVENTS + PROTOCOL,
+    name="ModelDeployment", plural="modeldeployments", spec_type=ModelDeploymentSpec,
+    events=EVENTS + PROTOCOL + (ScaleSet, *AUTOSCALER_EVENTS),
     validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
     short_names=("md", "deployment", "deployments"),
     columns=(

@@ -19,6 +19,7 @@ from actors.modeldeployment.spec import ModelDeploymentSpec
 from core.events import (Condition, DeletionRequested, Event, FinalizerRemoved, ReconcileFailed, SpecApplied,
                          StatusUpdated)
 from core.names import Ref
+from core.scale import ScaleSet
 from core.replicas import (Launch, ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStartFailed, ReplicaStopped,
                            StartReplica, StopReplica)
 
@@ -66,6 +67,8 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     narrated_target: int = 0
     placement_failed: bool = False
     status: StatusUpdated | None = None
+    scale: ScaleSet | None = None
+    """The latest scale input (a scaler's ScaleSet): followed while the spec has autoscaling bounds."""
 
 
 def initial(ref: Ref) -> Deployment:
@@ -126,6 +129,8 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             return replace(state, status=event, placement_failed=state.placement_failed and not placed)
         case FinalizerRemoved():
             return replace(state, finalized=True)
+        case ScaleSet():
+            return replace(state, scale=event)
         case _:
             return state
 
@@ -198,7 +203,7 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
         return Decision()
     plan = _Plan(state)
     g = spec.gpus_per_replica
-    desired = 0 if state.deleting else spec.desired
+    desired = 0 if state.deleting else _target(state, spec)
     candidates = sorted((p for p in ctx.pools if _matches(p, spec)), key=lambda p: (-p.free, p.ref.name))
     candidate_keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
     live = [r for r in state.replicas.values() if not r.stopping]
@@ -267,6 +272,14 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
         wake = now + 0.2 + backoff(1 + int(waited // 2), state.ref.token, base=0.5, cap=REQUEUE_CAP)
     return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
                     wake_at=wake)
+
+
+def _target(state: Deployment, spec: ModelDeploymentSpec) -> int:
+    """Replicas to converge to: the scale input inside the autoscaling bounds, else the spec's own."""
+    a = spec.autoscaling
+    if a is None or state.scale is None:
+        return spec.desired
+    return min(max(state.scale.replicas, a.min), a.max)
 
 
 def _matches(p: PoolView, spec: ModelDeploymentSpec) -> bool:
@@ -339,7 +352,7 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
                                                         else "ScalingUp")
         ready = Condition(type="Ready", status="False", reason=reason,
                           message=unschedulable or f"{ready_total}/{desired} replicas ready")
-    conditions = [ready, *_failing(state)]
+    conditions = [ready, *_failing(state), *_limited(state, spec)]
     if unschedulable:
         conditions.append(Condition(type="Scheduled", status="False", reason="InsufficientCapacity",
                                     message=unschedulable))
@@ -361,6 +374,15 @@ def _failing(state: Deployment) -> list[Condition]:
     more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
     return [Condition(type="ReplicaFailure", status="True", reason="StartFailed",
                       message=f"{first.id}: {first.error}{more}")]
+
+
+def _limited(state: Deployment, spec: ModelDeploymentSpec) -> list[Condition]:
+    """A scaler wants more replicas than a limit allows: say who, how many, and which limit."""
+    s = state.scale
+    if s is None or not s.limit or spec.autoscaling is None:
+        return []
+    return [Condition(type="ScalingLimited", status="True", reason="TooManyReplicas",
+                      message=f"{s.by} wants {s.wanted} replicas; {s.replicas} allowed by {s.limit}")]
 
 
 def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
