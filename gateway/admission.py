@@ -165,8 +165,8 @@ class Admission:
                 return Accepted(now.seq, now.generation, "unchanged")
             if now.state == "deleting":
                 raise conflict(f"{valid.info.name} {ref.namespace}/{ref.name} is being deleted", "BeingDeleted")
-            quota.check(snap.quotas, snap.usage(), quota.usage_of(now.spec if now.state == "live" else None),
-                        quota.usage_of(valid.spec))
+            quota.check(snap.quotas, snap.usage(), snap.usage_of(now.spec if now.state == "live" else None),
+                        snap.usage_of(valid.spec))
             created = now.state != "live"
             event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
                                 created=created)

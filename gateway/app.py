@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import audits, diff, ops, reads, replays, watch, writes
+from gateway import audits, costs, diff, ops, reads, replays, watch, writes
 from gateway.asgi import App
 from gateway.context import Gateway
 from gateway.http import EXCEPTION_HANDLERS
@@ -33,7 +33,7 @@ def create_app(gw: Gateway) -> App:
 def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
-                        *replays.ROUTES, *audits.ROUTES],
+                        *replays.ROUTES, *audits.ROUTES, *costs.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed],
         state=State({"gateway": gw}),

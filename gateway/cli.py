@@ -362,6 +362,10 @@ from gateway.cli_logs import logs as _logs  # noqa: E402
 
 main.add_command(_logs)
 
+from gateway.cli_cost import cost as _cost  # noqa: E402
+
+main.add_command(_cost)
+
 
 @main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

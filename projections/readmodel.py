@@ -20,7 +20,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from core import kinds
-from projections import audit, generations, pages, schema, selectors
+from projections import audit, generations, pages, schema, selectors, usage
 
 CHANGED = "bosun.sys.projections.changed"
 """Core-NATS notification published by the projector after every commit: `{"seq": <checkpoint>}`."""
@@ -217,6 +217,13 @@ class ReadModel:
                     continue_token: str | None = None) -> Page:
         """One page of audit records, newest first (filters: principal, namespace, kind, name, decision)."""
         return await audit.query(self._fetch, filters, since, limit, continue_token)
+
+    async def cost(self, namespace: str | None, now: float) -> list[dict[str, Any]]:
+        """Spend rate and accumulated GPU-hours/cost per namespace and deployment (`GET /v1/cost`)."""
+        return await usage.query(self._fetch, namespace, now)
+
+    async def cost_rates(self) -> list[tuple[str, float]]:
+        return await usage.rates(self._fetch)
 
     async def checkpoint(self) -> int:
         """Last stream sequence reflected in the read model (0 before the first projector ran)."""

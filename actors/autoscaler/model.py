@@ -10,6 +10,7 @@ whole scale-down window (300 s by default). Recommendations are kept as change p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import msgspec
 from msgspec.structs import replace
@@ -87,11 +88,7 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
     up = _extreme(history, now, b.scale_up_stabilization_seconds, min)
     down = _extreme(history, now, b.scale_down_stabilization_seconds, max)
-    desired = current
-    if desired < up:
-        desired = up
-    if desired > down:
-        desired = down
+    desired = min(max(current, up), down)  # up only to the lowest recent, down only to the highest recent
     desired = min(max(desired, b.min), b.max)
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
     events: list[Event] = []
@@ -116,7 +113,8 @@ def _until(history: tuple[Point, ...], i: int, now: float) -> float:
     return history[i + 1].at if i + 1 < len(history) else now
 
 
-def _extreme(history: tuple[Point, ...], now: float, window: float, pick: type[min] | type[max]) -> int:
+def _extreme(history: tuple[Point, ...], now: float, window: float,
+             pick: Callable[[list[int]], int]) -> int:
     """min/max of the recommendations in force at any time within the last `window` seconds."""
     last = len(history) - 1
     inside = [p.replicas for i, p in enumerate(history) if i == last or _until(history, i, now) > now - window]

@@ -182,3 +182,30 @@ async def test_stop_escalates_to_sigkill_after_the_grace_period(plane: Running, 
     await eventually(lambda: ready(log, dep, 2, 0))
     text = (tmp_path / "process" / "logs" / "team-a" / "stubborn" / "stubborn-1.log").read_text()
     assert "ignoring SIGTERM" in text
+
+
+async def test_autoscaler_follows_the_load_replicas_report(plane: Running, log: Log, tmp_path: Path) -> None:
+    """Each replica answers its own load on GET /load; the driver sums them per deployment."""
+    dep = Ref("modeldeployment", "team-a", "scaled")
+    per_replica = tmp_path / "load"
+    per_replica.write_text("20")
+    spec = dep_spec(1, env={"LOAD_FILE": str(per_replica)},
+                    autoscaling={"min": 1, "max": 3, "targetLoadPerReplica": 50, "scaleDownStabilizationSeconds": 1})
+    await apply(log, POOL, pool_spec(4), 1)
+    await apply(log, dep, spec, 1)
+    await eventually(lambda: ready(log, dep, 1, 1))
+    per_replica.write_text("120")  # 120 rps on one replica: 3 wanted, then 360 over 3: limited at max 3
+
+    async def limited() -> bool:
+        st = await status(log, dep)
+        return bool(st and st.phase == "Ready" and st.fields.get("readyReplicas") == 3 and any(
+            c.type == "ScalingLimited" for c in st.conditions))
+
+    await eventually(limited)
+    assert set(running(tmp_path)) == {"scaled-1", "scaled-2", "scaled-3"}
+    per_replica.write_text("0")
+
+    async def back_to_min() -> bool:
+        return len(running(tmp_path)) == 1 and await ready(log, dep, 1, 1)
+
+    await eventually(back_to_min)
