@@ -36,6 +36,9 @@ class Controller(Generic[S]):
     companion: str = ""
     """Set for a second controller of an existing kind (e.g. "autoscaler" for ModelDeployment): its own
     actor per resource, writing only `ctl.<companion>`, seeing every message of the resource."""
+    wants: Callable[[Event], bool] | None = None
+    """Companions only: the event that makes a resource need this actor (until then none is created, so
+    resources that do not use the companion cost nothing)."""
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from collections.abc import Callable
 from collections import deque
 import os
 import time
@@ -191,7 +192,7 @@ class Host:
         mine = [r for r in targets(parsed.ref, stored.headers) if self._owns(r)]
         if not mine:
             return
-        actors = [a for ref in mine for a in actors_for(ref)]
+        actors = [a for ref in mine for a in actors_for(ref) if self._wanted(a[0], a[1].wants, event)]
         self.pending[stored.seq] = len(actors)
         catching_up = not self.caught_up.is_set()
         cells = self.cells
@@ -205,6 +206,14 @@ class Host:
             else:
                 cell.queue.append((stored, event))
                 self._schedule(cell)
+
+    def _wanted(self, key: str, wants: Callable[[Event], bool] | None, event: Event) -> bool:
+        """A companion actor exists only for resources it cares about: once it has a cell or a snapshot, or
+        when `wants` says this event starts its interest (the kind's own actor always exists)."""
+        if wants is None or key in self.cells or key in self.loading:
+            return True
+        keys = self.persistence.keys
+        return keys is None or key in keys or wants(event)
 
     def _done(self, seq: int) -> None:
         """One target of `seq` has folded (and decided on) it."""

@@ -7,5 +7,5 @@ from actors.modeldeployment.actor import INFO
 
 CONTROLLER = register_companion(Controller(
     info=INFO, state_type=model.Scaler, initial=model.initial, evolve=model.evolve, decide=model.decide,
-    status_of=model.status_of, finished=model.finished, companion=model.CONTROLLER_NAME,
+    status_of=model.status_of, finished=model.finished, companion=model.CONTROLLER_NAME, wants=model.wants,
 ))

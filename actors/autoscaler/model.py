@@ -131,6 +131,11 @@ def _next_change(history: tuple[Point, ...], now: float, desired: int, raw: int,
     return min(later) if later else None
 
 
+def wants(event: Event) -> bool:
+    """Only deployments that autoscale get an autoscaler actor."""
+    return isinstance(event, SpecApplied) and bool(event.spec.get("autoscaling"))
+
+
 def status_of(state: Scaler) -> StatusUpdated | None:
     return None
 

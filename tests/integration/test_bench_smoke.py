@@ -125,3 +125,11 @@ def test_ready_watch_resumes_only_after_complete_ids() -> None:
         "event: MODIFIED", "id: 12", f"data: {obj('c')}", ""])))
     assert watch.connected.is_set() and watch.last_id == "9"  # 12 may not be complete yet
     assert set(watch.ready) == {"a", "c"}
+
+
+def test_processes_reports_start_to_ready_footprint_and_autoscaler_reaction() -> None:
+    doc = bench("processes", "--replicas", "2")
+    assert doc["replicas"] == 2 and doc["replica_processes"] == 2
+    assert doc["apply_to_all_ready_seconds"] > 0 and doc["rss_mib_per_replica"] > 0
+    assert set(doc["autoscaler_reaction_seconds"]) == {"sim", "process"}
+    assert doc["delete_to_all_exited_seconds"] >= 0
