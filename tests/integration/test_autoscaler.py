@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import actors  # noqa: F401
 from actors import host as controller
@@ -18,6 +19,7 @@ from core.log import Log
 from core.names import Ref
 from dataplane.sim import driver as sim
 from dataplane.sim.load import set_load
+from gateway.cli import main
 from tests.conftest import eventually
 from tests.integration.test_controller import POOL, Running, apply, status
 from tests.simworld import pool_spec
@@ -57,7 +59,9 @@ async def test_follows_load_up_down_and_stops_at_max(plane: Running, log: Log, t
     await apply(log, DEP, autoscaled(), 1)
     await eventually(lambda: at(log, 1, 1))
 
-    set_load(tmp_path, "team-a", "chat", 240)
+    cli = CliRunner().invoke(main, ["driver", "sim", "set-load", "md/chat", "-n", "team-a", "--rps", "240",
+                                    "--data", str(tmp_path)])
+    assert cli.exit_code == 0, cli.output
     await eventually(lambda: at(log, 5, 5))
 
     set_load(tmp_path, "team-a", "chat", 1000)

@@ -96,3 +96,31 @@ async def test_driver_kill9_and_restart_leaves_exactly_the_right_processes(
     assert after["chat-1"]["pid"] == before["chat-1"]["pid"] and after["chat-3"]["pid"] == before["chat-3"]["pid"]
     assert ghost.wait(timeout=10) == -signal.SIGKILL
     assert len({e["CUDA_VISIBLE_DEVICES"] for e in after.values()}) == 3
+
+
+async def test_a_replica_spawned_just_before_a_crash_is_adopted_not_started_twice(log: Log, tmp_path: Path) -> None:
+    """The crash window between spawning and recording the pid: the marker finds the process."""
+    from core.replicas import EnsureDevices, Launch, StartProcess
+    from dataplane.process.driver import Driver
+    from dataplane.process.world import World
+
+    world = World(store.connect(tmp_path))
+    ref = Ref("modeldeployment", "team-a", "chat")
+    world.ensure_pool(POOL, EnsureDevices(region="local", gpu="any", capacity=2, generation=1, devices=("0", "1")), 0)
+    launch = Launch(command=(sys.executable, "-c", "import signal; signal.pause()"))
+    assert world.admit(ref, StartProcess(replica="chat-1", pool="infra/local", gpus=1, model="m", generation=1,
+                                         launch=launch), 0) == "admitted"
+    (rec,) = world.records()
+    rec = world.begin_spawn(rec, procs.free_port())
+    env = procs.environment({}, {procs.MARK_DRIVER: str(store.home(tmp_path)),
+                                 procs.MARK_RECORD: f"{ref.token}/chat-1/{rec.spawned}", "BOSUN_REPLICA": "chat-1"})
+    child = procs.spawn(launch.command, env, tmp_path / "chat-1.log")  # ... and the driver dies here
+    try:
+        Driver(world, log, tmp_path, relist_interval=1.0, load_interval=1.0).recover(1.0)
+        (adopted,) = world.records()
+        assert adopted.state == "starting" and adopted.identity == procs.identity(child.pid)
+        assert set(running(tmp_path)) == {"chat-1"}
+    finally:
+        world.conn.close()
+        end_all(tmp_path)
+        child.wait(timeout=10)
