@@ -86,8 +86,8 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     changed = not state.history or state.history[-1].replicas != raw
     history = (*state.history, Point(now, raw)) if changed else state.history
     current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
-    up = _extreme(history, now, b.scale_up_stabilization_seconds, min)
-    down = _extreme(history, now, b.scale_down_stabilization_seconds, max)
+    up = _extreme(history, now, b.up_window, min)
+    down = _extreme(history, now, b.down_window, max)
     desired = min(max(current, up), down)  # up only to the lowest recent, down only to the highest recent
     desired = min(max(desired, b.min), b.max)
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
@@ -105,7 +105,7 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
 
 
 def _window(b: Autoscaling | None) -> float:
-    return 0.0 if b is None else max(b.scale_down_stabilization_seconds, b.scale_up_stabilization_seconds)
+    return 0.0 if b is None else max(b.down_window, b.up_window)
 
 
 def _until(history: tuple[Point, ...], i: int, now: float) -> float:
@@ -125,7 +125,7 @@ def _next_change(history: tuple[Point, ...], now: float, desired: int, raw: int,
     """When a recommendation holding the count away from `raw` leaves its window: decide again then."""
     if desired == raw:
         return None
-    window = b.scale_down_stabilization_seconds if desired > raw else b.scale_up_stabilization_seconds
+    window = b.down_window if desired > raw else b.up_window
     ends = [_until(history, i, now) + window for i in range(len(history) - 1)]
     later = [t for t in ends if t > now]
     return min(later) if later else None

@@ -22,7 +22,7 @@ def launch_for(spec: ModelDeploymentSpec) -> Launch | None:
                       failure_threshold=spec.readiness.failure_threshold)
     return Launch(command=spec.command, env=dict(spec.env), readiness=probe, startup_seconds=spec.startup_seconds,
                   termination_grace_seconds=spec.termination_grace_period_seconds,
-                  load_path=spec.autoscaling.load_path if spec.autoscaling is not None else "")
+                  load_path=spec.autoscaling.load_get if spec.autoscaling is not None else "")
 
 
 def start_command(driver: str, rid: str, pool: str, spec: ModelDeploymentSpec, generation: int) -> StartReplica:

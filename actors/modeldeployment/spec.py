@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from core.kinds import FieldError
 
@@ -18,15 +18,31 @@ EnvName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z_]
 Path = Annotated[str, Meta(min_length=1, max_length=1024, pattern=r"^/[^\s]*$")]
 
 
-class Autoscaling(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
-                  forbid_unknown_fields=True):
+class Autoscaling(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
     min: Replicas
     max: Replicas
     target_load_per_replica: Annotated[float, Meta(gt=0)] = 50.0
-    scale_down_stabilization_seconds: Seconds = 300.0
-    scale_up_stabilization_seconds: Seconds = 0.0
-    load_path: Path = "/load"
-    """Process replicas: the GET path on BOSUN_PORT that answers the replica's load (a number, rps)."""
+    # UNSET (not a default value): a stored spec that does not set them stays exactly as it was.
+    scale_down_stabilization_seconds: Seconds | UnsetType = UNSET
+    """Default 300: the highest recommendation of this window wins on the way down."""
+    scale_up_stabilization_seconds: Seconds | UnsetType = UNSET
+    """Default 0: the lowest recommendation of this window wins on the way up."""
+    load_path: Path | UnsetType = UNSET
+    """Process replicas (default "/load"): the GET path on BOSUN_PORT answering the replica's load (rps)."""
+
+    @property
+    def down_window(self) -> float:
+        return 300.0 if isinstance(self.scale_down_stabilization_seconds, UnsetType) else \
+            self.scale_down_stabilization_seconds
+
+    @property
+    def up_window(self) -> float:
+        return 0.0 if isinstance(self.scale_up_stabilization_seconds, UnsetType) else \
+            self.scale_up_stabilization_seconds
+
+    @property
+    def load_get(self) -> str:
+        return "/load" if isinstance(self.load_path, UnsetType) else self.load_path
 
 
 class HttpGet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
