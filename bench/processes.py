@@ -34,7 +34,7 @@ def run_processes(plane: Plane, replicas: int, timeout: float) -> dict[str, Any]
                                                  "devices": [str(i) for i in range(replicas + 4)]})
         put(http, "infra", "gpupools", "sim", {"region": "sim", "gpu": "any", "capacity": 64})
         started = _start(http, plane, replicas, timeout)
-        cost = _footprint(mark)
+        cost = _footprint(mark, _driver_pid(plane.data))
         reaction = {"sim": _sim_reaction(http, plane, timeout), "process": _process_reaction(http, timeout)}
         stopped = _delete_all(http, mark, timeout)
         return {"replicas": replicas, **started, **cost, "autoscaler_reaction_seconds": reaction,
@@ -79,16 +79,19 @@ def _start(http: httpx.Client, plane: Plane, n: int, timeout: float) -> dict[str
             "driver_cpu_seconds_for_start": round(_cpu(driver) - cpu0, 3)}
 
 
-def _footprint(mark: str, seconds: float = 3.0) -> dict[str, Any]:
-    """Mean CPU (idle, readiness probed) and RSS per replica process over a few seconds."""
+def _footprint(mark: str, driver: int, seconds: float = 5.0) -> dict[str, Any]:
+    """Mean CPU (idle, readiness probed every second) and RSS per replica process, and what watching them
+    costs the driver, over a few seconds."""
     pids = [f.identity.pid for f in procs.scan(mark)]
-    before = sum(_cpu(p) for p in pids)
+    before, driver_before = sum(_cpu(p) for p in pids), _cpu(driver)
     time.sleep(seconds)
     used = sum(_cpu(p) for p in pids) - before
+    driver_used = _cpu(driver) - driver_before
     rss = [_rss(p) for p in pids]
     return {"replica_processes": len(pids),
             "cpu_percent_per_replica_idle": round(100 * used / seconds / max(1, len(pids)), 3),
-            "rss_mib_per_replica": round(sum(rss) / max(1, len(rss)) / 2**20, 1)}
+            "rss_mib_per_replica": round(sum(rss) / max(1, len(rss)) / 2**20, 1),
+            "driver_cpu_percent_steady": round(100 * driver_used / seconds, 2)}
 
 
 def _sim_reaction(http: httpx.Client, plane: Plane, timeout: float) -> float:

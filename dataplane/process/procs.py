@@ -38,7 +38,8 @@ class Found(msgspec.Struct, frozen=True):
 def stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start time) of `pid`, or None when there is no such process."""
     try:
-        raw = (PROC / str(pid) / "stat").read_bytes()
+        with open(f"/proc/{pid}/stat", "rb") as f:  # not pathlib: the monitor asks this of every replica
+            raw = f.read()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     fields = raw[raw.rindex(b")") + 2:].split()  # the command name may hold spaces and parentheses

@@ -309,9 +309,23 @@ class World:
         outbox.add(self.conn, subjects.obs(ref), event, msg_id, now, cause.headers)
 
 
+_launches: dict[bytes, Launch] = {}
+"""Decoded launches by their stored bytes: a deployment's replicas share one, and the monitor reads every
+record several times a second."""
+
+
+def _launch_of(raw: bytes) -> Launch:
+    launch = _launches.get(raw)
+    if launch is None:
+        if len(_launches) > 4096:
+            _launches.clear()
+        launch = _launches[raw] = _launch.decode(raw)
+    return launch
+
+
 def _record(row: sqlite3.Row) -> Record:
     who = Identity(row["pid"], row["start_time"]) if row["pid"] is not None else None
     return Record(token=row["token"], replica=row["replica"], pool=row["pool"], gpus=row["gpus"], model=row["model"],
-                  devices=row["devices"], launch=_launch.decode(row["launch"]), state=row["state"], identity=who,
+                  devices=row["devices"], launch=_launch_of(row["launch"]), state=row["state"], identity=who,
                   port=row["port"], spawned=row["spawned"], attempts=row["attempts"], next_try=row["next_try"],
                   up_since=row["up_since"], stop_deadline=row["stop_deadline"], lost_reason=row["lost_reason"])
