@@ -7,6 +7,7 @@ Before any projector ran there is no generation and every query answers empty.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -218,11 +219,11 @@ class ReadModel:
         """One page of audit records, newest first (filters: principal, namespace, kind, name, decision)."""
         return await audit.query(self._fetch, filters, since, limit, continue_token)
 
-    async def cost(self, namespace: str | None, now: float) -> list[dict[str, Any]]:
+    async def cost(self, namespace: str | None, now: float) -> builtins.list[dict[str, Any]]:
         """Spend rate and accumulated GPU-hours/cost per namespace and deployment (`GET /v1/cost`)."""
         return await usage.query(self._fetch, namespace, now)
 
-    async def cost_rates(self) -> list[tuple[str, float]]:
+    async def cost_rates(self) -> builtins.list[tuple[str, float]]:
         return await usage.rates(self._fetch)
 
     async def checkpoint(self) -> int:

@@ -6,6 +6,7 @@ killed with SIGKILL behind Bosun's back; every test's finaliser ends every repli
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -135,7 +136,7 @@ async def test_bad_command_is_reported_and_retried_with_backoff(plane: Running, 
         return fails if len(fails) >= 3 else []
 
     for ref in (missing, crashing):
-        fails = await retried(ref) or await eventually(lambda r=ref: retried(r))
+        fails = await eventually(functools.partial(retried, ref))
         assert [f.retry_in for f in fails[:3]] == [1.0, 2.0, 4.0]  # capped exponential, never a hot loop
         assert {f.replica for f in fails} == {f"{ref.name}-1"}  # retried in place: no new replica ids
         starts = [e for e in await events(log, ref, subjects.cmd("process", ref)) if isinstance(e, StartReplica)]

@@ -5,6 +5,7 @@ from typing import Any
 
 from actors.autoscaler import model
 from actors.autoscaler.events import ScaleRecommended
+from actors.decisions import Context
 from core.events import Event, SpecApplied
 from core.names import Ref
 from core.replicas import LoadObserved
@@ -32,7 +33,7 @@ class Scaler:
         return self.tick(now)
 
     def tick(self, now: float) -> tuple[Event, ...]:
-        d = model.decide(self.state, now, model.Context())
+        d = model.decide(self.state, now, Context())
         for e in d.events:
             self.state = model.evolve(self.state, e)
         self.wake = d.wake_at
