@@ -67,7 +67,8 @@ class DecisionWriter:
         events: list[Event] = [ReconcileFailed(error=repr(error)[:500], attempt=cell.failures, retry_in=retry_in)]
         current = cell.controller.status_of(cell.state)
         degraded = _degraded(current, repr(error)[:300], cell.state)
-        if current is None or current.phase != "Degraded" or current.conditions != degraded.conditions:
+        companion = cell.controller.companion  # not the resource's status owner: its failure is narrative only
+        if not companion and (current is None or current.phase != "Degraded" or current.conditions != degraded.conditions):
             events.append(degraded)
         for ev in events:
             await self.append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name, H.ORIGIN: "runtime"})
