@@ -209,8 +209,12 @@ class ReadModel:
                 yield None
 
     async def resource_gauges(self) -> list[tuple[str, str, str, str, int | None, int | None]]:
-        """(kind, namespace, name, phase, spec.replicas, status.readyReplicas) of every resource: `/metrics`."""
-        sql = ("SELECT kind, namespace, name, phase, json_extract(object, '$.spec.replicas'), "
+        """(kind, namespace, name, phase, desired replicas, status.readyReplicas) of every resource: `/metrics`.
+
+        Desired is what the resource converges to (`status.desiredReplicas`: an autoscaler moves it), else
+        `spec.replicas` before the first status."""
+        sql = ("SELECT kind, namespace, name, phase, COALESCE(json_extract(object, '$.status.desiredReplicas'), "
+               "json_extract(object, '$.spec.replicas')), "
                "json_extract(object, '$.status.readyReplicas') FROM resources")
         return [tuple(r) for r in await self._fetch(sql, ())]  # type: ignore[misc]
 
