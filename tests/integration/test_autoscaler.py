@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import actors  # noqa: F401
 from actors import host as controller
+from actors import replay
 from actors.autoscaler.events import ScaleRecommended
 from core import codec, kinds
 from core import headers as H
@@ -19,6 +20,7 @@ from core.log import Log
 from core.names import Ref
 from dataplane.sim import driver as sim
 from dataplane.sim.load import set_load
+from gateway import replaysource
 from gateway.cli import main
 from tests.conftest import eventually
 from tests.integration.test_controller import POOL, Running, apply, status
@@ -104,3 +106,19 @@ async def test_history_interleaves_observations_and_both_controllers(plane: Runn
     assert str(seq_of["load.observed"]) in recommended[H.CAUSES].split(",")  # the observation that caused it
     scaled_up = next(h for _, _, t, h in story if t == "deployment.scale-up-started")
     assert str(seq_of["scale.set"]) in scaled_up[H.CAUSES].split(",")
+
+
+async def test_replay_check_agrees_with_an_autoscaled_history(plane: Running, log: Log, tmp_path: Path) -> None:
+    """The deployment's recorded decisions, scale inputs folded, are what today's decide makes."""
+    await apply(log, POOL, pool_spec(8), 1)
+    await apply(log, DEP, autoscaled(scaleDownStabilizationSeconds=0), 1)
+    await eventually(lambda: at(log, 1, 1))
+    set_load(tmp_path, "team-a", "chat", 190)
+    await eventually(lambda: at(log, 4, 4))
+    set_load(tmp_path, "team-a", "chat", 90)
+    await eventually(lambda: at(log, 2, 2))
+    await plane.stop_all()
+    _last, messages = await replaysource.collect(log, [DEP])
+    routed = replay.route(replay.decode(m) for m in messages)
+    checked, divergences = replay.check(DEP, routed[DEP])
+    assert checked > 3 and divergences == []
