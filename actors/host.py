@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 
 import nats.js.errors
 import structlog
@@ -45,7 +46,6 @@ from core.events import Event
 from core.feed import Delivery, Feed
 from core.log import Log, StoredMessage
 from core.metrics import ACTORS_PASSIVATED
-from core.names import Ref
 
 log = structlog.get_logger("bosun.controller")
 _AUDIT_PREFIX = subjects.AUDIT[:-1]
@@ -80,7 +80,7 @@ class Host:
 
     @property
     def cells(self) -> dict[str, Cell]:
-        """The actors in memory, by resource token."""
+        """The actors in memory, by actor key (`Cell.key`: the resource token, or a companion's)."""
         return self.mailboxes.cells
 
     # ---- lifecycle -----------------------------------------------------------------------------------
@@ -152,9 +152,9 @@ class Host:
             if not ctrl.publishes_view:
                 continue
             for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
-                ref = Ref.parse(key)
-                if self.ownership.owns(ref):
-                    await self.mailboxes.cell(ref)
+                found = self.registry.actor_of_key(key)  # the kind's own actors (not its companions')
+                if found is not None and found[1] is ctrl and self.ownership.owns(found[0]):
+                    await self.mailboxes.cell_of(key)
 
     # ---- consuming ------------------------------------------------------------------------------------
 
@@ -197,19 +197,29 @@ class Host:
         mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted) if owns(r)]
         if not mine:
             return
-        self.acks.expect(stored.seq, len(mine))
+        actors = [key for ref in mine for key, ctrl in self.registry.actors_for(ref)
+                  if self._wanted(key, ctrl.wants, event)]
+        self.acks.expect(stored.seq, len(actors))
         catching_up = not self.caught_up.is_set()
         cells = self.mailboxes.cells
-        for ref in mine:
-            cell = cells.get(ref.token)  # the common case: a live actor, no await
+        for key in actors:
+            cell = cells.get(key)  # the common case: a live actor, no await
             if cell is None:
-                cell = await self.mailboxes.cell(ref)
+                cell = await self.mailboxes.cell_of(key)
             if catching_up and not cell.running and not cell.queue:
                 self._fold(cell, stored, event)  # nothing is decided before catch-up: no task needed
                 self.acks.done(stored.seq)
             else:
                 cell.queue.append((stored, event))
                 self.mailboxes.schedule(cell)
+
+    def _wanted(self, key: str, wants: Callable[[Event], bool] | None, event: Event) -> bool:
+        """A companion actor exists only for resources it cares about: once it has a cell or a snapshot, or
+        when `wants` says this event starts its interest (the kind's own actor always exists)."""
+        if wants is None or key in self.mailboxes.cells or key in self.mailboxes.loading:
+            return True
+        keys = self.persistence.keys
+        return keys is None or key in keys or wants(event)
 
     async def _release(self) -> None:
         """Ack (AckAll) the done prefix of the deliveries: one ack per prefix, not one per message."""
@@ -229,17 +239,18 @@ class Host:
         log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
         for cell in list(self.cells.values()):
             self.mailboxes.tick(cell)
-        for token in self.timers.tokens():
-            if token not in self.cells:
-                self.mailboxes.tick(await self.mailboxes.cell(Ref.parse(token)))
+        for key in self.timers.tokens():
+            if key not in self.cells:
+                self.mailboxes.tick(await self.mailboxes.cell_of(key))
 
     # ---- cells ------------------------------------------------------------------------------------------
 
-    async def _load(self, ref: Ref) -> Cell:
-        """A cell from its snapshot (or fresh), its published view on the board."""
-        ctrl = self.registry.controller_for(ref.kind)
-        assert ctrl is not None, ref
-        data = await self.persistence.load(ref.token)
+    async def _load(self, key: str) -> Cell:
+        """The cell of an actor key (`Cell.key`) from its snapshot (or fresh), its published view on the board."""
+        found = self.registry.actor_of_key(key)
+        assert found is not None, key
+        ref, ctrl = found
+        data = await self.persistence.load(key)
         cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
         self.views.publish(cell)
         return cell
@@ -290,13 +301,13 @@ class Host:
         assert self.ownership is not None
         while not stop.is_set():
             now = time.time()
-            for token in self.timers.due(now):
-                cell = self.cells.get(token)
+            for key in self.timers.due(now):
+                cell = self.cells.get(key)
                 if cell is None:
-                    ref = Ref.parse(token)
-                    if not self.ownership.owns(ref):
+                    found = self.registry.actor_of_key(key)
+                    if found is None or not self.ownership.owns(found[0]):
                         continue
-                    cell = await self.mailboxes.cell(ref)
+                    cell = await self.mailboxes.cell_of(key)
                 if cell.wake_at is not None and cell.wake_at <= now and self.caught_up.is_set():
                     cell.wake_at = None
                     self.mailboxes.tick(cell)
@@ -343,7 +354,7 @@ class Host:
                 continue  # it woke up while we were saving: keep it, snapshot again later
             if not self.mailboxes.forget(cell):
                 continue  # its partition was lost meanwhile
-            self.reconciler.forget(cell.ref.token)
+            self.reconciler.forget(cell.key)
             self.stats["passivated"] += 1
             ACTORS_PASSIVATED.inc()
 

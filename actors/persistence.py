@@ -90,7 +90,7 @@ class Persistence:
 
     async def _save(self, cell: Cell) -> None:
         version = cell.version
-        token = cell.ref.token
+        token = cell.key
         if self.keys is not None:
             self.keys.add(token)  # before the put: a reload racing it must ask the bucket
         await self.log.kv_put(corelog.SNAPSHOTS, token, cell.snapshot())

@@ -37,10 +37,10 @@ class Reconciler:
         """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
 
     def caused_by(self, cell: Cell, traceparent: str) -> None:
-        self.traces.setdefault(cell.ref.token, []).append(traceparent)
+        self.traces.setdefault(cell.key, []).append(traceparent)
 
     async def decide(self, cell: Cell) -> None:
-        token = cell.ref.token
+        token = cell.key
         traces = self.traces.pop(token, [])[-MAX_LINKS:]
         with reconciling(cell, traces, self.stats):
             await self._reconcile(cell)
@@ -90,11 +90,11 @@ class Reconciler:
             cell.wake_at = when
             cell.version += 1
         if when is not None:
-            self.timers.push(when, cell.ref.token)
+            self.timers.push(when, cell.key)
 
-    def forget(self, token: str) -> None:
-        """A passivated actor's pending links go with it."""
-        self.traces.pop(token, None)
+    def forget(self, key: str) -> None:
+        """A passivated actor's pending links go with it (`key`: its `Cell.key`)."""
+        self.traces.pop(key, None)
 
     def drop(self, partitions: set[int]) -> None:
         n = self.timers.partitions

@@ -101,6 +101,19 @@ def query(resources: int, rate: float, seconds: float, as_json: bool) -> None:
                 as_json)
 
 
+@main.command()
+@click.option("--replicas", default=200, show_default=True)
+@click.option("--timeout", default=300.0, show_default=True)
+@json_option
+def processes(replicas: int, timeout: float, as_json: bool) -> None:
+    """N real replica processes to Ready (time, CPU, memory) and the autoscaler's reaction time."""
+    from bench.plane import Plane
+    from bench.processes import run_processes
+
+    with Plane() as plane:
+        _report("processes", run_processes(plane, replicas, timeout), as_json)
+
+
 @main.command("cold-restart")
 @click.option("--resources", default=10_000, show_default=True)
 @click.option("--events", default=10, show_default=True, help="Events per resource.")

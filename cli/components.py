@@ -225,6 +225,24 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
         metrics_port)
 
 
+@driver.command("process")
+@nats_option()
+@data_option
+@click.option("--relist-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between re-lists of the processes that run.")
+@click.option("--load-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between load measurements (autoscaling).")
+@metrics_option
+def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float,
+            metrics_port: int | None) -> None:
+    """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
+    from dataplane.process import driver as process_driver
+
+    serve_until_signalled("driver-process", lambda stop: process_driver.serve(
+        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
+        metrics_port)
+
+
 @sim.command("kill-replica")
 @click.argument("target", metavar="KIND/NAME")
 @click.argument("replica", required=False)
@@ -240,6 +258,19 @@ def kill_replica(target: str, replica: str | None, namespace: str, data: Path | 
         click.echo(replica_id)
     if not killed:
         raise click.ClickException(f"no running replica of {target} in {namespace}")
+
+
+@sim.command("set-load")
+@click.argument("target", metavar="KIND/NAME")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--rps", type=click.FloatRange(min=0), required=True, help="Requests per second the sim reports.")
+@data_option
+def set_load(target: str, namespace: str, rps: float, data: Path | None) -> None:
+    """Set a deployment's synthetic load: the sim driver reports it, the autoscaler follows it."""
+    from dataplane.sim.load import set_load as set_sim_load
+
+    kind, _, name = target.rpartition("/")
+    set_sim_load(data_dir(data), namespace, name, rps, kind=_kind_key(kind or "modeldeployment"))
 
 
 def _kind_key(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli import audit, components, replay, whatif
+from cli import audit, components, cost, logs, replay, whatif
 from cli.base import (
     Settings,
     error,
@@ -291,7 +291,7 @@ def projections_rebuild(settings: Settings) -> None:
 
 
 for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit,
-                 whatif.plan, whatif.policy, whatif.revert):
+                 whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost):
     main.add_command(_command)
 
 

@@ -235,6 +235,7 @@ class Supervisor:
             Child("controller", ["controller", "--data", data]),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
+            Child("driver-process", ["driver", "process", "--data", data]),
         ]
         self.env = dict(os.environ, BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:

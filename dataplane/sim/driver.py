@@ -25,6 +25,7 @@ from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from dataplane.sim import load
 from dataplane.sim.outbox import Outbox
 from dataplane.sim.world import Cause, World
 
@@ -79,6 +80,7 @@ class Driver:
         loops = [asyncio.create_task(self._commands(feed), name="sim-commands"),
                  asyncio.create_task(self._readiness(), name="sim-readiness"),
                  asyncio.create_task(self._relist(), name="sim-relist"),
+                 asyncio.create_task(self._loads(), name="sim-load"),
                  asyncio.create_task(sample_every(5.0, self._sample, stop), name="sim-metrics")]
         stopper = asyncio.create_task(stop.wait(), name="sim-stop")
         try:
@@ -200,6 +202,14 @@ class Driver:
                 logger.warning("unreported replica found", kind=ref.kind, namespace=ref.namespace, name=ref.name,
                                replica=replica)
             await _retrying("report drift", self.outbox.flush)
+
+
+    async def _loads(self) -> None:
+        """Report synthetic load changes (`bosun driver sim set-load`) within half a second."""
+        while True:
+            await asyncio.sleep(0.5)
+            if load.queue_changes(self.world.conn, time.time()):
+                await _retrying("report load", self.outbox.flush)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:

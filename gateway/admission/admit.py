@@ -140,8 +140,8 @@ class Admission:
                 raise conflict(f"{valid.info.name} {valid.ref.namespace}/{valid.ref.name} is being deleted",
                                "BeingDeleted")
             if snap is not None:
-                quota.check(snap.quotas, snap.usage(), quota.usage_of(now.spec if now.state == "live" else None),
-                            quota.usage_of(valid.spec))
+                quota.check(snap.quotas, snap.usage(), snap.usage_of(now.spec if now.state == "live" else None),
+                            snap.usage_of(valid.spec))
             created = now.state != "live"
             event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
                                 created=created)
