@@ -18,7 +18,6 @@ A lost partition is dropped from every part (`_drop_partitions`).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import nats.js.errors
@@ -38,7 +37,7 @@ from actors.routing import targets
 from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
-from core import codec, subjects
+from core import codec, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
@@ -77,6 +76,8 @@ class Host:
         self.catch_up_target = 0
         self.seen = 0
         """Stream sequence of the last message delivered: caught up once it reaches `catch_up_target`."""
+        self.restart = False  # this run must give way to a fresh one (consumer gone, partitions to take)
+        self.halt, self.lag = asyncio.Event(), 0
 
     @property
     def cells(self) -> dict[str, Cell]:
@@ -85,10 +86,23 @@ class Host:
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, outer: asyncio.Event) -> None:
+        """Until `outer` is set, or until this run must give way to a fresh one (`restart`)."""
+        relay = asyncio.ensure_future(ready.relay(outer, self.halt))
+        try:
+            await self._run(self.halt)
+        finally:
+            relay.cancel()
+
+    def _start_over(self) -> None:
+        self.restart = True
+        self.halt.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.persistence.open()
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
-        self.ownership = owner = Ownership(leases, self._drop_partitions)
+        self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
+                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)})
         if not await owner.acquire(stop, _wait, self.host_id):
             return
         start = await self._restore() + 1
@@ -109,7 +123,8 @@ class Host:
                     await self.flush()
             except (TimeoutError, nats.errors.Error, corelog.Unavailable) as e:
                 log.warning("final flush incomplete; the next start folds the rest from the log", error=repr(e))
-            await owner.release()
+            if not self.restart:  # starting over keeps the leases: the next run takes them back by CAS
+                await owner.release()
         finally:
             self.mailboxes.cancel()
             await feed.stop()
@@ -168,6 +183,9 @@ class Host:
                 batch = await feed.take(min(self.fetch_batch, room), timeout=0.5)
             except nats.errors.ConnectionClosedError:
                 raise
+            except nats.js.errors.NotFoundError:
+                await self._rebind(feed, stop)
+                continue
             except nats.errors.Error as e:
                 log.warning("pull failed", error=str(e))
                 await _wait(stop, 0.5)
@@ -178,6 +196,12 @@ class Host:
             if not self.caught_up.is_set() and not self.acks.busy and (
                     not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
+
+    async def _rebind(self, feed: Feed, stop: asyncio.Event) -> None:
+        """Our consumer looks gone: if it is (not just leaderless), start over from the checkpoints."""
+        if await feed.revive(self.log.jsm) is False:
+            self._start_over()
+        await _wait(stop, 0.5)
 
     async def _dispatch(self, delivery: Delivery) -> None:
         stored = delivery.stored
@@ -317,6 +341,7 @@ class Host:
         except nats.errors.Error:
             return
         sample(self.cells, len(self.acks.pending), self.durable, info)
+        self.lag = int(info.num_pending or 0)
         if not self.caught_up.is_set():
             return
         await self.persistence.save(c for c in list(self.cells.values()) if c.dirty)
@@ -366,20 +391,3 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
     finally:
         waiter.cancel()
     return stop.is_set()
-
-
-async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
-                idle_seconds: float = 30.0) -> None:
-    """Run a controller host until `stop` is set."""
-    from actors.registry import load
-
-    registry = load()
-    nc = await corelog.connect(nats_url, f"bosun-controller-{host_id or 'main'}")
-    try:
-        lg = Log(nc)
-        await lg.ensure()
-        host = Host(lg, registry=registry, host_id=host_id or os.environ.get("BOSUN_HOST_ID", "main"),
-                    partitions=partitions, idle_seconds=idle_seconds)
-        await host.run(stop)
-    finally:
-        await nc.close()

@@ -20,6 +20,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from core import log as corelog
+from core import ready
 from gateway.admission.admit import Admission
 from gateway.admission.auth import Authenticator, Authorizer
 from gateway.admission.governance import governed_admission
@@ -56,10 +57,10 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
     from actors.registry import load
 
     registry = load()
-    nc = await corelog.connect(nats_url, "bosun-gateway")
+    nc = await ready.connect(nats_url, "bosun-gateway")  # waits for the cluster (core.ready)
     try:
         log = corelog.Log(nc)
-        await log.ensure()
+        await ready.ensure(log)
         reads = await open_read_model(db_dir, nc)
         try:
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
