@@ -18,12 +18,14 @@ A lost partition is dropped from every part (`_drop_partitions`).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import nats.js.errors
 import structlog
 from nats.js import api
 
+from actors import serving
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
@@ -377,17 +379,15 @@ def _busy(cell: Cell) -> bool:
     return bool(cell.running or cell.queue or cell.own or cell.causes)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`, waking early on stop; True when stopping.
+_wait = ready.wait
+"""Sleep up to N seconds, waking early on stop (True when stopping); see `core.ready.wait`."""
 
-    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation, and a "crashed" host that
-    keeps running would compete with its successor.
-    """
-    if stop.is_set():
-        return True
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=seconds)
-    finally:
-        waiter.cancel()
-    return stop.is_set()
+
+async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
+                idle_seconds: float = 30.0) -> None:
+    """Run a controller host until `stop` is set; `actors.serving` waits for the cluster and starts over."""
+    from actors.registry import load
+
+    registry, host_id = load(), host_id or os.environ.get("BOSUN_HOST_ID", "main")
+    await serving.serve_runs(nats_url, f"bosun-controller-{host_id}", lambda lg: Host(
+        lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds), stop)

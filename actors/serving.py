@@ -8,25 +8,28 @@ after an error), so the process never exits on a transient NATS error.
 from __future__ import annotations
 
 import asyncio
-import os
+from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 
-from actors.host import Host, _wait
 from core import ready
 from core.log import Log
 
 log = structlog.get_logger("bosun.controller")
 
 
-async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
-                idle_seconds: float = 30.0) -> None:
-    from actors.registry import load
+class Run(Protocol):
+    restart: bool
 
-    registry = load()
-    host_id = host_id or os.environ.get("BOSUN_HOST_ID", "main")
+    async def run(self, outer: asyncio.Event) -> None: ...
+
+
+async def serve_runs(nats_url: str, name: str, make: Callable[[Log], Run], stop: asyncio.Event) -> None:
+    """Connect (waiting for the cluster), then `make(log).run(stop)` again and again until a run ends
+    without asking to start over, or `stop` is set."""
     try:
-        nc = await ready.connect(nats_url, f"bosun-controller-{host_id}", stop)
+        nc = await ready.connect(nats_url, name, stop)
     except ready.Stopped:
         return
     try:
@@ -34,20 +37,20 @@ async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, hos
         await ready.ensure(lg, stop)
         failures = 0
         while not stop.is_set():
-            host = Host(lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds)
+            current = make(lg)
             try:
-                await host.run(stop)
+                await current.run(stop)
                 failures = 0
             except ready.TRANSIENT as e:
                 failures += 1
                 delay = ready.backoff(failures, base=0.25)
                 log.warning("controller host run failed; starting over", error=str(e) or type(e).__name__,
                             retry_in=round(delay, 2))
-                await _wait(stop, delay)
+                await ready.wait(stop, delay)
                 continue
-            if not host.restart:
+            if not current.restart:
                 return
-            log.info("controller host starting over", host=host_id)
+            log.info("controller host starting over", name=name)
     except ready.Stopped:
         return
     finally:

@@ -144,9 +144,9 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
                metrics_port: int | None) -> None:
     """Run a controller host (the actors)."""
-    from actors import serving
+    from actors import host
 
-    serve_until_signalled("controller", lambda stop: serving.serve(nats_url, stop=stop, partitions=partitions,
+    serve_until_signalled("controller", lambda stop: host.serve(nats_url, stop=stop, partitions=partitions,
                                                                 host_id=host_id), metrics_port)
 
 

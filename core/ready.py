@@ -52,7 +52,7 @@ async def retrying(what: str, attempt: Callable[[], Awaitable[T]], stop: asyncio
             delay = backoff(n)
             n += 1
             log.warning(f"{what}: waiting for the cluster", error=str(e) or type(e).__name__, retry_in=round(delay, 2))
-            if stop is not None and await _stopped(stop, delay):
+            if stop is not None and await wait(stop, delay):
                 raise Stopped(what) from e
             if stop is None:
                 await asyncio.sleep(delay)
@@ -78,7 +78,12 @@ async def relay(outer: asyncio.Event, inner: asyncio.Event) -> None:
     inner.set()
 
 
-async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+async def wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`, waking early on stop; True when stopping.
+
+    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation, and a "crashed" controller
+    host that keeps running would compete with its successor.
+    """
     if stop.is_set():
         return True
     waiter = asyncio.ensure_future(stop.wait())
