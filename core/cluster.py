@@ -43,10 +43,15 @@ class Cluster:
     route_ports: list[int] = field(default_factory=list)
     servers: list[natsserver.Server | None] = field(default_factory=list)
 
-    def start(self) -> Cluster:
+    def allocate(self) -> Cluster:
+        """Pick the ports now: the seed list (`url`) is then known before any node runs."""
         if not self.route_ports:
             self.route_ports = [free_port() for _ in range(self.size)]
             self.client_ports = [free_port() for _ in range(self.size)]
+        return self
+
+    def start(self) -> Cluster:
+        self.allocate()
         self.servers = [None] * self.size
         for i in range(self.size):
             self.start_node(i)
