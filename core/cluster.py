@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import structlog
 
 from core import natsserver
 
 CLUSTER_NAME = "bosun"
+log = structlog.get_logger("bosun.cluster")
 
 
 def free_port() -> int:
@@ -42,6 +47,7 @@ class Cluster:
     client_ports: list[int] = field(default_factory=list)
     route_ports: list[int] = field(default_factory=list)
     servers: list[natsserver.Server | None] = field(default_factory=list)
+    preexec: Callable[[], Any] | None = None
 
     def allocate(self) -> Cluster:
         """Pick the ports now: the seed list (`url`) is then known before any node runs."""
@@ -61,7 +67,8 @@ class Cluster:
         """Start (or restart after a kill) node `i` on its own ports and store."""
         server = natsserver.start(
             self.workdir / f"node-{i}", port=self.client_ports[i], creds=self.creds, name=f"bosun-{i}",
-            cluster=cluster_block(self.route_ports[i], self.route_ports), sync=self.sync)
+            cluster=cluster_block(self.route_ports[i], self.route_ports), sync=self.sync,
+            preexec=self.preexec)
         self.servers[i] = server
         return server
 
@@ -83,3 +90,35 @@ class Cluster:
             if server is not None:
                 server.stop()
         self.servers = [None] * self.size
+
+
+def start_local(data: Path, size: int, creds: natsserver.Credentials, sync: str,
+                preexec: Callable[[], Any] | None) -> Cluster:
+    """`bosun up --cluster N`: nodes under `<data>/cluster/node-<i>`, their ports kept in
+    `<data>/cluster/ports.json` so a restart of `bosun up` reuses each node's store and peers."""
+    import json
+
+    root = data / "cluster"
+    root.mkdir(parents=True, exist_ok=True)
+    ports = root / "ports.json"
+    c = Cluster(root, size=size, creds=creds, sync=sync, preexec=preexec)
+    if ports.exists():
+        saved = json.loads(ports.read_text())
+        if len(saved["client"]) == size:
+            c.client_ports, c.route_ports = saved["client"], saved["route"]
+    c.allocate()
+    ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
+    c.start()
+    log.info("nats cluster started", nodes=size, ports=c.client_ports)
+    return c
+
+
+def restart_dead(c: Cluster) -> None:
+    """Restart any node that died (a kill -9 to try node loss): it rejoins and catches up."""
+    for i, server in enumerate(c.servers):
+        if server is None or server.proc.poll() is not None:
+            log.warning("nats node exited; restarting", node=i)
+            try:
+                c.start_node(i)
+            except RuntimeError as e:
+                log.error("nats node restart failed", node=i, error=str(e))
