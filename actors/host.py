@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 
 import nats.js.errors
@@ -388,6 +389,7 @@ async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, hos
     """Run a controller host until `stop` is set; `actors.serving` waits for the cluster and starts over."""
     from actors.registry import load
 
-    registry, host_id = load(), host_id or os.environ.get("BOSUN_HOST_ID", "main")
+    # Default: the machine's name — unique per container of `--scale controller=N`, stable across restarts.
+    registry, host_id = load(), host_id or os.environ.get("BOSUN_HOST_ID") or socket.gethostname() or "main"
     await serving.serve_runs(nats_url, f"bosun-controller-{host_id}", lambda lg: Host(
         lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds), stop)

@@ -154,7 +154,8 @@ def _sync_policy(value: str) -> str:
 @nats_option()
 @data_option
 @click.option("--partitions", type=int, default=16, show_default=True)
-@click.option("--host-id", default=None, help="This host's id for partition leases [default: generated].")
+@click.option("--host-id", default=None,
+              help="This host's id for partition leases [default: BOSUN_HOST_ID, else the hostname].")
 @metrics_option
 def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
                metrics_port: int | None) -> None:
