@@ -26,7 +26,7 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
-from actors import serving
+from actors import serving, sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
@@ -133,14 +133,14 @@ class Host:
             await feed.stop()
 
     async def _restore(self) -> int:
-        """The oldest checkpoint of our partitions (every event at or below it is in a snapshot); re-arms
-        the timers that were kept with them."""
+        """The oldest checkpoint of ALL partitions (every event at or below it is in a snapshot: the views
+        of other hosts' publishers are folded here too); re-arms the timers kept with ours."""
         assert self.ownership is not None
         seqs = []
-        for p in self.ownership.owned:
+        for p in range(self.partitions):
             checkpoint = await self.persistence.checkpoint(p)
             seqs.append(checkpoint.seq)
-            for token, when in checkpoint.timers.items():
+            for token, when in checkpoint.timers.items() if p in self.ownership.owned else ():
                 self.timers.push(when, token)
         return min(seqs, default=0)
 
@@ -164,15 +164,12 @@ class Host:
         return self.feed
 
     async def _activate_publishers(self) -> None:
-        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
-        assert self.ownership is not None
+        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them — all of
+        them, whichever host owns them: a view-only cell folds but never decides (`sharing.hosts`)."""
         for ctrl in self.registry.controllers():
-            if not ctrl.publishes_view:
-                continue
-            for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
-                ref = Ref.parse(key)
-                if self.ownership.owns(ref):
-                    await self.mailboxes.cell(ref)
+            if ctrl.publishes_view:
+                for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
+                    await self.mailboxes.cell(Ref.parse(key))
 
     # ---- consuming ------------------------------------------------------------------------------------
 
@@ -221,7 +218,8 @@ class Host:
             return
         assert self.ownership is not None
         owns = self.ownership.owns
-        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted) if owns(r)]
+        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
+                if sharing.hosts(r, owns, self.registry)]
         if not mine:
             return
         self.acks.expect(stored.seq, len(mine))
@@ -284,7 +282,7 @@ class Host:
                 stored, event = item
                 acks.append(stored.seq)
                 self._fold(cell, stored, event)
-            if self.caught_up.is_set() and (tick or cell.causes):
+            if self.caught_up.is_set() and (tick or cell.causes) and self._owns(cell):
                 await self.reconciler.decide(cell)
             for seq in acks:
                 self.acks.done(seq)
@@ -304,9 +302,15 @@ class Host:
             self.reconciler.caused_by(cell, traceparent)
         self.views.publish(cell)
 
+    def _owns(self, cell: Cell) -> bool:
+        return self.ownership is not None and self.ownership.owns(cell.ref)
+
     def _drop_partitions(self, lost: set[int]) -> None:
         """Stop lost partitions in every part: cells and queues, their pending acks, timers, links, views."""
-        self.acks.forget(self.mailboxes.drop(lost))
+        with sharing.keeping_views(self.mailboxes.cells, lost, self.partitions, self.registry) as kept:
+            self.acks.forget(self.mailboxes.drop(lost))
+        for cell in kept:
+            self.views.publish(cell)
         self.timers.drop(lost)
         self.reconciler.drop(lost)
         self.views.drop(lost)
@@ -347,7 +351,7 @@ class Host:
         self.lag = int(info.num_pending or 0)
         if not self.caught_up.is_set():
             return
-        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty)
+        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty and self._owns(c))
         assert self.ownership is not None
         cells = self.cells
 
@@ -365,6 +369,7 @@ class Host:
         now = time.monotonic()
         idle = [c for c in list(self.cells.values())
                 if not _busy(c) and now - c.idle_since >= self.idle_seconds]
+        idle = [c for c in idle if self._owns(c)]  # a view-only cell is never saved: its owner does that
         await self.persistence.save(c for c in idle if c.dirty)
         for cell in idle:
             if _busy(cell) or cell.dirty:
