@@ -153,7 +153,7 @@ class Host:
         config = api.ConsumerConfig(
             durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             ack_policy=api.AckPolicy.ALL, ack_wait=120, max_ack_pending=self.max_in_flight,
-            max_deliver=-1)
+            max_deliver=-1, inactive_threshold=3600)  # a host gone for good: its R3 consumer goes too
         # No subject filter: the stream holds events, commands and audit records, and a multi-subject
         # filter makes nats-server pay per delivered message in proportion to the stream's subjects
         # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see

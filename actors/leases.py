@@ -41,12 +41,15 @@ class Leases:
     def _value(self) -> bytes:
         return msgspec.json.encode(Lease(self.host_id, time.time() + self.ttl))
 
-    async def acquire(self, limit: int | None = None) -> set[int]:
-        """Take partitions not yet owned (ours from before a restart first), up to `limit` in all;
-        returns the newly acquired ones."""
+    async def acquire(self, limit: int | None = None, board: dict[str, bytes] | None = None) -> set[int]:
+        """Take partitions not yet owned, up to `limit` in all — ours from before a restart first (as the
+        `board` shows them), so a host starting over gets its own back before any free one; returns the
+        newly acquired ones."""
         limit = self.partitions if limit is None else limit
         gained: set[int] = set()
-        for p in range(self.partitions):
+        mine = {p for p in range(self.partitions)
+                if (v := (board or {}).get(f"p.{p}")) is not None and lease_of(v).host == self.host_id}
+        for p in sorted(range(self.partitions), key=lambda p: p not in mine):
             if len(self.revisions) >= limit:
                 break
             if p not in self.revisions and await self._take(p):

@@ -62,7 +62,7 @@ class Ownership:
             try:
                 await self.announce()
                 board = await self._board()
-                await self.leases.acquire(self._share(board))
+                await self.leases.acquire(self._share(board), board)
             except TRANSIENT as e:
                 log.warning("lease board unavailable; retrying", error=str(e) or type(e).__name__)
             if self.leases.owned:
