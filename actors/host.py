@@ -3,7 +3,8 @@
 One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
 mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`). Cold
 start folds from the partition checkpoints with one ordered pass of that consumer and decides only once
-caught up. The host itself only consumes and wires; each job has its own part:
+caught up. The host itself only consumes and wires; each job has its own part (a lost partition is
+dropped from every part, `_drop_partitions`):
 
 - `actors.acks.AckLedger`       what every target has folded; how far the cumulative ack may go (pure)
 - `actors.timers.TimerQueue`    when each actor decides again (pure)
@@ -12,8 +13,6 @@ caught up. The host itself only consumes and wires; each job has its own part:
 - `actors.ownership.Ownership`  partition leases: which resources are ours, renewal, loss
 - `actors.reconciler.Reconciler` decide, append (`actors.effects`), failure isolation, backoff
 - `actors.persistence.Persistence` snapshots and partition checkpoints
-
-A lost partition is dropped from every part (`_drop_partitions`).
 """
 from __future__ import annotations
 
@@ -120,6 +119,9 @@ class Host:
         loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
         try:
             await asyncio.gather(*loops)
+            if owner.hosts > 1 and not self.restart:  # others take over now; our flush would race them
+                self._drop_partitions(owner.owned)
+                await owner.release()
             await self.mailboxes.settle(timeout=5)
             try:
                 async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
@@ -133,8 +135,7 @@ class Host:
             await feed.stop()
 
     async def _restore(self) -> int:
-        """The oldest checkpoint of ALL partitions (every event at or below it is in a snapshot: the views
-        of other hosts' publishers are folded here too); re-arms the timers kept with ours."""
+        """The oldest checkpoint of ALL partitions (other hosts' publishers are folded too); re-arms ours' timers."""
         assert self.ownership is not None
         seqs = []
         for p in range(self.partitions):
@@ -340,8 +341,7 @@ class Host:
             await self._passivate()
 
     async def flush(self) -> None:
-        """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor (with
-        the timers of actors not in memory)."""
+        """Snapshot dirty actors, then our partitions' checkpoints to the ack floor (+ passivated timers)."""
         try:
             info = await self.log.jsm.consumer_info(self.log.stream, self.durable)
             floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
