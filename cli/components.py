@@ -170,13 +170,16 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
 @nats_option()
 @data_option
 @db_dir_option
+@click.option("--durable", envvar="BOSUN_PROJECTOR_DURABLE", default="projector", show_default=True,
+              help="Its consumer's name: one per read model (a second gateway/projector pair needs its own).")
 @metrics_option
-def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_port: int | None) -> None:
+def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: str, metrics_port: int | None) -> None:
     """Run the projector (log -> SQLite read models)."""
     from projections import projector as proj
 
     db = db_dir or data_dir(data) / "projections"
-    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop), metrics_port)
+    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable),
+                          metrics_port)
 
 
 @click.command()

@@ -46,6 +46,13 @@ class Plane:
         self.start("projector", "projector", "--data", str(self.data), "--db-dir", db)
         self.start("gateway", "gateway", "--data", str(self.data), "--db-dir", db, "--http-port", str(self.port))
 
+    def second_pair(self) -> str:
+        """Another projector/gateway pair with its own read model (same admin token); its URL."""
+        db, port = str(self.root / "projections-2"), free_port()
+        self.start("projector-2", "projector", "--data", str(self.data), "--db-dir", db, "--durable", "projector-2")
+        self.start("gateway-2", "gateway", "--data", str(self.data), "--db-dir", db, "--http-port", str(port))
+        return f"http://127.0.0.1:{port}"
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

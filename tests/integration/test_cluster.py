@@ -16,7 +16,7 @@ import pytest
 from core.cluster import Cluster
 from tests.integration.cluster_support import Plane, replicas_current, stream_leader
 from tests.integration.test_crash_burst import POOL, Burst, assert_data_plane_sane, converged, put
-from tests.integration.test_up_support import wait_for
+from tests.integration.test_up_support import http_get, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -44,6 +44,20 @@ def shared(p: Plane, hosts: set[str]) -> bool:
         return False
     held = [part for i in items for part in i["partitions"]]
     return sorted(held) == list(range(16)) and all(i["partitions"] for i in items)
+
+
+def same_view(p: Plane, first: str, second: str) -> bool:
+    views = []
+    for url in (first, second):
+        try:
+            code, body = http_get(f"{url}/v1/namespaces/burst/modeldeployments?limit=1000", p.token)
+        except OSError:
+            return False
+        if code != 200:
+            return False
+        views.append(sorted((o["metadata"]["name"], o["metadata"]["generation"], o["status"]["phase"])
+                            for o in body["items"]))
+    return bool(views[0]) and views[0] == views[1]
 
 
 class Up:
@@ -84,5 +98,7 @@ def test_controller_host_kill_mid_burst(plane: Plane) -> None:
     wait_for(lambda: converged(Up(plane), burst.accepted), 90, "every accepted intent to converge")
     plane.controller("b")
     wait_for(lambda: shared(plane, {"a", "b"}), 60, "b rejoining and getting a share")
+    second = plane.second_pair()  # its own read model, rebuilt from the log: the same view
+    wait_for(lambda: same_view(plane, plane.url, second), 60, "two gateway/projector pairs to agree")
     assert plane.exited() == {}, {n: plane.output(n) for n in plane.exited()}
     assert_data_plane_sane(plane.data)
