@@ -108,6 +108,11 @@ class Cell:
         self.version += 1
 
     @property
+    def busy(self) -> bool:
+        """Work in flight: queued or running, own writes not yet seen back, causes not yet decided on."""
+        return bool(self.running or self.queue or self.own or self.causes)
+
+    @property
     def dirty(self) -> bool:
         """Changed since the last snapshot that was stored (`saved` is the version it captured)."""
         return self.version != self.saved

@@ -3,7 +3,8 @@
 One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
 mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`). Cold
 start folds from the partition checkpoints with one ordered pass of that consumer and decides only once
-caught up. The host itself only consumes and wires; each job has its own part:
+caught up. The host itself only consumes and wires; each job has its own part (a lost partition is
+dropped from every part, `_drop_partitions`):
 
 - `actors.acks.AckLedger`       what every target has folded; how far the cumulative ack may go (pure)
 - `actors.timers.TimerQueue`    when each actor decides again (pure)
@@ -12,20 +13,19 @@ caught up. The host itself only consumes and wires; each job has its own part:
 - `actors.ownership.Ownership`  partition leases: which resources are ours, renewal, loss
 - `actors.reconciler.Reconciler` decide, append (`actors.effects`), failure isolation, backoff
 - `actors.persistence.Persistence` snapshots and partition checkpoints
-
-A lost partition is dropped from every part (`_drop_partitions`).
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
-from collections.abc import Callable
 
 import nats.js.errors
 import structlog
 from nats.js import api
 
+from actors import serving, sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
@@ -39,7 +39,7 @@ from actors.routing import targets
 from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
-from core import codec, subjects
+from core import codec, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
@@ -77,6 +77,8 @@ class Host:
         self.catch_up_target = 0
         self.seen = 0
         """Stream sequence of the last message delivered: caught up once it reaches `catch_up_target`."""
+        self.restart = False  # this run must give way to a fresh one (consumer gone, partitions to take)
+        self.halt, self.lag = asyncio.Event(), 0
 
     @property
     def cells(self) -> dict[str, Cell]:
@@ -85,10 +87,23 @@ class Host:
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, outer: asyncio.Event) -> None:
+        """Until `outer` is set, or until this run must give way to a fresh one (`restart`)."""
+        relay = asyncio.ensure_future(ready.relay(outer, self.halt))
+        try:
+            await self._run(self.halt)
+        finally:
+            relay.cancel()
+
+    def _start_over(self) -> None:
+        self.restart = True
+        self.halt.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.persistence.open()
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
-        self.ownership = owner = Ownership(leases, self._drop_partitions)
+        self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
+                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)})
         if not await owner.acquire(stop, _wait, self.host_id):
             return
         start = await self._restore() + 1
@@ -103,26 +118,29 @@ class Host:
         loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
         try:
             await asyncio.gather(*loops)
+            if owner.hosts > 1 and not self.restart:  # others take over now; our flush would race them
+                self._drop_partitions(owner.owned)
+                await owner.release()
             await self.mailboxes.settle(timeout=5)
             try:
                 async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
                     await self.flush()
             except (TimeoutError, nats.errors.Error, corelog.Unavailable) as e:
                 log.warning("final flush incomplete; the next start folds the rest from the log", error=repr(e))
-            await owner.release()
+            if not self.restart:  # starting over keeps the leases: the next run takes them back by CAS
+                await owner.release()
         finally:
             self.mailboxes.cancel()
             await feed.stop()
 
     async def _restore(self) -> int:
-        """The oldest checkpoint of our partitions (every event at or below it is in a snapshot); re-arms
-        the timers that were kept with them."""
+        """The oldest checkpoint of ALL partitions (other hosts' publishers are folded too); re-arms ours' timers."""
         assert self.ownership is not None
         seqs = []
-        for p in self.ownership.owned:
+        for p in range(self.partitions):
             checkpoint = await self.persistence.checkpoint(p)
             seqs.append(checkpoint.seq)
-            for token, when in checkpoint.timers.items():
+            for token, when in checkpoint.timers.items() if p in self.ownership.owned else ():
                 self.timers.push(when, token)
         return min(seqs, default=0)
 
@@ -135,7 +153,7 @@ class Host:
         config = api.ConsumerConfig(
             durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             ack_policy=api.AckPolicy.ALL, ack_wait=120, max_ack_pending=self.max_in_flight,
-            max_deliver=-1)
+            max_deliver=-1, inactive_threshold=3600)  # a host gone for good: its R3 consumer goes too
         # No subject filter: the stream holds events, commands and audit records, and a multi-subject
         # filter makes nats-server pay per delivered message in proportion to the stream's subjects
         # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
@@ -146,14 +164,14 @@ class Host:
         return self.feed
 
     async def _activate_publishers(self) -> None:
-        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
-        assert self.ownership is not None
+        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them — all of
+        them, whichever host owns them: a view-only cell folds but never decides (`sharing.hosts`)."""
         for ctrl in self.registry.controllers():
             if not ctrl.publishes_view:
                 continue
             for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
                 found = self.registry.actor_of_key(key)  # the kind's own actors (not its companions')
-                if found is not None and found[1] is ctrl and self.ownership.owns(found[0]):
+                if found is not None and found[1] is ctrl:
                     await self.mailboxes.cell_of(key)
 
     # ---- consuming ------------------------------------------------------------------------------------
@@ -168,6 +186,9 @@ class Host:
                 batch = await feed.take(min(self.fetch_batch, room), timeout=0.5)
             except nats.errors.ConnectionClosedError:
                 raise
+            except nats.js.errors.NotFoundError:
+                await self._rebind(feed, stop)
+                continue
             except nats.errors.Error as e:
                 log.warning("pull failed", error=str(e))
                 await _wait(stop, 0.5)
@@ -178,6 +199,12 @@ class Host:
             if not self.caught_up.is_set() and not self.acks.busy and (
                     not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
+
+    async def _rebind(self, feed: Feed, stop: asyncio.Event) -> None:
+        """Our consumer looks gone: if it is (not just leaderless), start over from the checkpoints."""
+        if await feed.revive(self.log.jsm) is False:
+            self._start_over()
+        await _wait(stop, 0.5)
 
     async def _dispatch(self, delivery: Delivery) -> None:
         stored = delivery.stored
@@ -194,11 +221,12 @@ class Host:
             return
         assert self.ownership is not None
         owns = self.ownership.owns
-        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted) if owns(r)]
+        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
+                if sharing.hosts(r, owns, self.registry)]
         if not mine:
             return
         actors = [key for ref in mine for key, ctrl in self.registry.actors_for(ref)
-                  if self._wanted(key, ctrl.wants, event)]
+                  if self.mailboxes.wanted(key, ctrl.wants, event, self.persistence.keys)]
         self.acks.expect(stored.seq, len(actors))
         catching_up = not self.caught_up.is_set()
         cells = self.mailboxes.cells
@@ -212,14 +240,6 @@ class Host:
             else:
                 cell.queue.append((stored, event))
                 self.mailboxes.schedule(cell)
-
-    def _wanted(self, key: str, wants: Callable[[Event], bool] | None, event: Event) -> bool:
-        """A companion actor exists only for resources it cares about: once it has a cell or a snapshot, or
-        when `wants` says this event starts its interest (the kind's own actor always exists)."""
-        if wants is None or key in self.mailboxes.cells or key in self.mailboxes.loading:
-            return True
-        keys = self.persistence.keys
-        return keys is None or key in keys or wants(event)
 
     async def _release(self) -> None:
         """Ack (AckAll) the done prefix of the deliveries: one ack per prefix, not one per message."""
@@ -268,7 +288,7 @@ class Host:
                 stored, event = item
                 acks.append(stored.seq)
                 self._fold(cell, stored, event)
-            if self.caught_up.is_set() and (tick or cell.causes):
+            if self.caught_up.is_set() and (tick or cell.causes) and self._owns(cell):
                 await self.reconciler.decide(cell)
             for seq in acks:
                 self.acks.done(seq)
@@ -288,9 +308,15 @@ class Host:
             self.reconciler.caused_by(cell, traceparent)
         self.views.publish(cell)
 
+    def _owns(self, cell: Cell) -> bool:
+        return self.ownership is not None and self.ownership.owns(cell.ref)
+
     def _drop_partitions(self, lost: set[int]) -> None:
         """Stop lost partitions in every part: cells and queues, their pending acks, timers, links, views."""
-        self.acks.forget(self.mailboxes.drop(lost))
+        with sharing.keeping_views(self.mailboxes.cells, lost, self.partitions, self.registry) as kept:
+            self.acks.forget(self.mailboxes.drop(lost))
+        for cell in kept:
+            self.views.publish(cell)
         self.timers.drop(lost)
         self.reconciler.drop(lost)
         self.views.drop(lost)
@@ -320,17 +346,17 @@ class Host:
             await self._passivate()
 
     async def flush(self) -> None:
-        """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor (with
-        the timers of actors not in memory)."""
+        """Snapshot dirty actors, then our partitions' checkpoints to the ack floor (+ passivated timers)."""
         try:
             info = await self.log.jsm.consumer_info(self.log.stream, self.durable)
             floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
         except nats.errors.Error:
             return
         sample(self.cells, len(self.acks.pending), self.durable, info)
+        self.lag = int(info.num_pending or 0)
         if not self.caught_up.is_set():
             return
-        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty)
+        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty and self._owns(c))
         assert self.ownership is not None
         cells = self.cells
 
@@ -347,10 +373,11 @@ class Host:
             return
         now = time.monotonic()
         idle = [c for c in list(self.cells.values())
-                if not _busy(c) and now - c.idle_since >= self.idle_seconds]
+                if not c.busy and now - c.idle_since >= self.idle_seconds]
+        idle = [c for c in idle if self._owns(c)]  # a view-only cell is never saved: its owner does that
         await self.persistence.save(c for c in idle if c.dirty)
         for cell in idle:
-            if _busy(cell) or cell.dirty:
+            if cell.busy or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later
             if not self.mailboxes.forget(cell):
                 continue  # its partition was lost meanwhile
@@ -358,39 +385,15 @@ class Host:
             self.stats["passivated"] += 1
             ACTORS_PASSIVATED.inc()
 
-
-def _busy(cell: Cell) -> bool:
-    return bool(cell.running or cell.queue or cell.own or cell.causes)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`, waking early on stop; True when stopping.
-
-    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation, and a "crashed" host that
-    keeps running would compete with its successor.
-    """
-    if stop.is_set():
-        return True
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=seconds)
-    finally:
-        waiter.cancel()
-    return stop.is_set()
+_wait = ready.wait  # sleep up to N seconds, waking early on stop (True when stopping)
 
 
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
                 idle_seconds: float = 30.0) -> None:
-    """Run a controller host until `stop` is set."""
+    """Run a controller host until `stop` is set; `actors.serving` waits for the cluster and starts over."""
     from actors.registry import load
 
-    registry = load()
-    nc = await corelog.connect(nats_url, f"bosun-controller-{host_id or 'main'}")
-    try:
-        lg = Log(nc)
-        await lg.ensure()
-        host = Host(lg, registry=registry, host_id=host_id or os.environ.get("BOSUN_HOST_ID", "main"),
-                    partitions=partitions, idle_seconds=idle_seconds)
-        await host.run(stop)
-    finally:
-        await nc.close()
+    # Default: the machine's name — unique per container of `--scale controller=N`, stable across restarts.
+    registry, host_id = load(), host_id or os.environ.get("BOSUN_HOST_ID") or socket.gethostname() or "main"
+    await serving.serve_runs(nats_url, f"bosun-controller-{host_id}", lambda lg: Host(
+        lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds), stop)

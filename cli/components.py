@@ -118,18 +118,33 @@ def db_dir_option(f: F) -> F:
               help="Policy YAML (principals, roles, bindings, quotas) the gateway applies on start.")
 @click.option("--latency", type=float, default=None, help="Sim driver replica start-up latency (s).")
 @click.option("--seed", type=int, default=None, help="Sim driver fault-injection seed.")
+@click.option("--sync", default="", callback=lambda _c, _p, v: _sync_policy(v), metavar="always|INTERVAL",
+              help="JetStream fsync: `always` (every write; slower) or an interval such as 1s "
+                   "[default: the server's 2m; see the README on what that loses on power failure].")
+@click.option("--cluster", "cluster_size", type=click.IntRange(1, 7), default=1, show_default=True,
+              help="Embedded nats-servers: 3 runs a loopback JetStream cluster with R3 (try killing a node).")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
-       policy: Path | None, latency: float | None, seed: int | None) -> None:
+       policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
     logs.configure("up")
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
-                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed)
+                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
+                   sync=sync, cluster=cluster_size)
     try:
         sys.exit(Supervisor(cfg).run())
     except UpError as e:
         raise click.ClickException(str(e)) from e
+
+
+def _sync_policy(value: str) -> str:
+    """`always`, or a Go duration nats-server accepts (`100ms`, `1s`, `2m`)."""
+    import re
+
+    if value and value != "always" and not re.fullmatch(r"\d+(ms|s|m|h)", value):
+        raise click.BadParameter("expected `always` or an interval such as 100ms, 1s, 2m", param_hint="--sync")
+    return value
 
 
 # -- components --------------------------------------------------------------------------------------
@@ -139,7 +154,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 @nats_option()
 @data_option
 @click.option("--partitions", type=int, default=16, show_default=True)
-@click.option("--host-id", default=None, help="This host's id for partition leases [default: generated].")
+@click.option("--host-id", default=None,
+              help="This host's id for partition leases [default: BOSUN_HOST_ID, else the hostname].")
 @metrics_option
 def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
                metrics_port: int | None) -> None:
@@ -154,13 +170,16 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
 @nats_option()
 @data_option
 @db_dir_option
+@click.option("--durable", envvar="BOSUN_PROJECTOR_DURABLE", default="projector", show_default=True,
+              help="Its consumer's name: one per read model (a second gateway/projector pair needs its own).")
 @metrics_option
-def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_port: int | None) -> None:
+def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: str, metrics_port: int | None) -> None:
     """Run the projector (log -> SQLite read models)."""
     from projections import projector as proj
 
     db = db_dir or data_dir(data) / "projections"
-    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop), metrics_port)
+    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable),
+                          metrics_port)
 
 
 @click.command()

@@ -81,6 +81,12 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
 
     from cli import output as out
 
+    if ref in ("controllers", "controller"):
+        from cli.controllers import show
+
+        with settings.client() as client:
+            show(client, output)
+        return
     info, name = split_ref(ref, name)
     with settings.client() as client:
         if name:

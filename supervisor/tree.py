@@ -29,7 +29,7 @@ from typing import IO
 
 import structlog
 
-from core import natsserver
+from core import cluster, natsserver
 from supervisor import procs
 
 STABLE_AFTER = 30.0
@@ -56,6 +56,10 @@ class UpConfig:
     """Policy YAML handed to the gateway child (`bosun gateway --policy`), applied on each start."""
     latency: float | None = None
     seed: int | None = None
+    sync: str = ""
+    """JetStream's fsync policy (`always` or an interval); empty: the server's default (2 min)."""
+    cluster: int = 1
+    """Embedded nats-servers: more than 1 runs a loopback cluster (`core.cluster`) with R3 (`--cluster 3`)."""
 
 
 @dataclass
@@ -147,6 +151,7 @@ class Supervisor:
         self.wake = threading.Event()
         self.children: list[Child] = []
         self.nats: natsserver.Server | None = None
+        self.cluster: cluster.Cluster | None = None
         self.nats_child = Child("nats-server", [])
         self.creds: natsserver.Credentials | None = None
         self.listener: socket.socket | None = None
@@ -207,9 +212,14 @@ class Supervisor:
         if self.cfg.nats_url:
             return self.cfg.nats_url
         self.creds = natsserver.Credentials.load_or_create(self.data / "nats-credentials.json")
+        if self.cfg.cluster > 1:
+            self.cluster = cluster.start_local(self.data, self.cfg.cluster, self.creds, self.cfg.sync,
+                                               procs.die_with_parent(signal.SIGTERM))
+            os.environ["BOSUN_STREAM_REPLICAS"] = str(min(3, self.cfg.cluster))
+            return self.cluster.url(natsserver.INTERNAL_USER, self.creds.internal)
         try:
             self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
-                                         preexec=procs.die_with_parent(signal.SIGTERM))
+                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync)
         except RuntimeError as e:
             raise UpError(str(e)) from e
         self.nats_child.started = time.monotonic()
@@ -281,6 +291,8 @@ class Supervisor:
         due = now + 3600
         if self.nats is not None:
             due = min(due, self._tend_nats(now))
+        if self.cluster is not None and not self.stopping.is_set():
+            cluster.restart_dead(self.cluster)
         for child in self.children:
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
@@ -308,7 +320,7 @@ class Supervisor:
             return c.restart_at
         try:
             self.nats = natsserver.start(self.data, port=self.nats.port, creds=self.creds,
-                                         preexec=procs.die_with_parent(signal.SIGTERM))
+                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync)
             c.started, c.restart_at = time.monotonic(), None
             log.info("nats-server restarted", pid=self.nats.proc.pid, port=self.nats.port)
         except RuntimeError as e:
@@ -320,6 +332,8 @@ class Supervisor:
         """Publish where everything is, once the gateway answers /healthz."""
         if self.nats is not None and self.creds is not None:
             client_nats = self.nats.url(natsserver.CLIENT_USER, self.creds.client)
+        elif self.cluster is not None and self.creds is not None:
+            client_nats = self.cluster.url(natsserver.CLIENT_USER, self.creds.client)
         else:
             client_nats = self.cfg.nats_url or ""
         shown_nats = _without_password(client_nats)
@@ -348,6 +362,9 @@ class Supervisor:
             self.nats.stop()
             procs.remove_pidfile(self.run_dir, NATS_PIDFILE)
             log.info("nats-server stopped")
+        if self.cluster is not None:
+            self.cluster.stop()
+            log.info("nats cluster stopped")
         if self.listener is not None:
             self.listener.close()
         if self.announced:

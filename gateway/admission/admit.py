@@ -29,6 +29,7 @@ from gateway.admission import current as cur
 from gateway.admission import quota
 from gateway.admission.audit import Recorder, observe
 from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
+from gateway.admission.elections import through_elections
 from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
 from gateway.manifests import parse_one
@@ -103,12 +104,13 @@ class Admission:
             info, ref = ref_of(intent.kind, intent.namespace, intent.name)
             authorize(self.authorizer, principal, intent.action, info.name, ref)
             if_match = parse_if_match(intent.if_match)
+            who = principal
             if intent.action == "delete":
-                accepted = await self._delete(principal, info, ref, if_match, traceparent)
+                accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent))
             else:
                 doc = parse_one(intent.body, intent.content_type)
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
-                accepted = await self._apply(principal, valid, if_match, traceparent)
+                accepted = await through_elections(lambda: self._apply(who, valid, if_match, traceparent))
         except Unavailable as e:
             return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:

@@ -101,7 +101,7 @@ def test_dropping_partitions_drops_their_timers_only() -> None:
 async def test_a_lost_partition_leaves_no_pending_ack_timer_link_or_view_behind() -> None:
     """A queued message of a dropped actor used to stay pending forever: the ack floor stalled there."""
     host = Host(None, registry=REGISTRY, host_id="t", partitions=4)  # type: ignore[arg-type]  # no I/O here
-    lost_ref, kept_ref = _refs_in_two_partitions(4)
+    lost_ref, kept_ref = _refs_in_two_partitions(4, "modeldeployment")  # pools are kept: see the next test
     lost = {partition_of(lost_ref, 4)}
     for ref in (lost_ref, kept_ref):
         cell = Cell(ref, REGISTRY.controller_for(ref.kind))  # type: ignore[arg-type]
@@ -121,8 +121,22 @@ async def test_a_lost_partition_leaves_no_pending_ack_timer_link_or_view_behind(
     assert list(host.cells) == [kept_ref.token]
     assert host.timers.tokens() == [kept_ref.token]
     assert list(host.reconciler.traces) == [kept_ref.token]
-    assert list(host.views.views["gpupool"]) == [kept_ref.token]
-    assert [v.ref for v in host.views.context.of("gpupool")] == [kept_ref]
+    assert list(host.views.views["modeldeployment"]) == [kept_ref.token]
+    assert [v.ref for v in host.views.context.of("modeldeployment")] == [kept_ref]
+
+
+async def test_a_lost_partition_keeps_a_publishers_view_only_cell() -> None:
+    """Deployments on this host still read the pool's view after its partition moved to another host."""
+    host = Host(None, registry=REGISTRY, host_id="t", partitions=4)  # type: ignore[arg-type]  # no I/O here
+    pool, _ = _refs_in_two_partitions(4)
+    cell = Cell(pool, REGISTRY.controller_for(pool.kind))  # type: ignore[arg-type]
+    host.cells[pool.token] = cell
+    stored = StoredMessage(5, f"bosun.ev.{pool.token}.spec", {}, b"", 0.0)
+    cell.queue.append((stored, None))
+
+    host._drop_partitions({partition_of(pool, 4)})
+
+    assert host.cells[pool.token] is cell and len(cell.queue) == 1
 
 
 def _refs_in_two_partitions(partitions: int, kind: str = "gpupool") -> tuple[Ref, Ref]:
