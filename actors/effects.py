@@ -69,6 +69,10 @@ class DecisionWriter:
         degraded = _degraded(current, repr(error)[:300], cell.state)
         if current is None or current.phase != "Degraded" or current.conditions != degraded.conditions:
             events.append(degraded)
+        await self.record_events(cell, now, events)
+
+    async def record_events(self, cell: Cell, now: float, events: list[Event]) -> None:
+        """Append the runtime's own events (failures, quarantine) on the actor's ctl slice."""
         for ev in events:
             await self.append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name, H.ORIGIN: "runtime"})
 

@@ -12,8 +12,10 @@ from actors.partitions import partition_of as partition_of  # re-exported: the o
 
 
 class Leases:
-    def __init__(self, kv: KeyValue, host_id: str, partitions: int) -> None:
+    def __init__(self, kv: KeyValue, host_id: str, partitions: int, prefix: str = "") -> None:
         self.kv = kv
+        self.prefix = prefix
+        """Keys of this host's scope (`<scope>.`): hosts running different kinds lease separately."""
         self.host_id = host_id
         self.partitions = partitions
         self.revisions: dict[int, int] = {}
@@ -28,7 +30,7 @@ class Leases:
         for p in range(self.partitions):
             if p in self.revisions:
                 continue
-            key = f"p.{p}"
+            key = f"{self.prefix}p.{p}"
             try:
                 self.revisions[p] = await self.kv.create(key, self.host_id.encode())
                 gained.add(p)
@@ -53,7 +55,7 @@ class Leases:
         lost: set[int] = set()
         for p, rev in list(self.revisions.items()):
             try:
-                self.revisions[p] = await self.kv.update(f"p.{p}", self.host_id.encode(), last=rev)
+                self.revisions[p] = await self.kv.update(f"{self.prefix}p.{p}", self.host_id.encode(), last=rev)
             except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
                 del self.revisions[p]
                 lost.add(p)
@@ -62,7 +64,7 @@ class Leases:
     async def release(self) -> None:
         for p, rev in list(self.revisions.items()):
             try:
-                await self.kv.delete(f"p.{p}", last=rev)
+                await self.kv.delete(f"{self.prefix}p.{p}", last=rev)
             except nats.js.errors.Error:
                 pass
         self.revisions.clear()
