@@ -376,12 +376,14 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
 
 
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
-                idle_seconds: float = 30.0, kinds: tuple[str, ...] = (), inflight: Path | None = None) -> None:
-    """Run a controller host until `stop` is set (only the actors of `kinds`, when given)."""
+                idle_seconds: float = 30.0, kinds: tuple[str, ...] = (), without: tuple[str, ...] = (),
+                inflight: Path | None = None) -> None:
+    """Run a controller host until `stop` is set: only the actors of `kinds` (a scope of its own), or
+    all but `without` (the main scope), when given."""
     from actors.registry import load
     from actors.scope import only, scope_of
 
-    registry = only(load(), kinds) if kinds else load()
+    registry = only(load(), kinds) if kinds else only(load(), without, exclude=True) if without else load()
     nc = await corelog.connect(nats_url, f"bosun-controller-{host_id or 'main'}")
     try:
         lg = Log(nc)

@@ -124,8 +124,12 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     from supervisor.tree import Supervisor, UpConfig, UpError
 
     logs.configure("up")
+    from actors.registry import extra_modules
+    from actors.scope import groups
+
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
-                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed)
+                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
+                   controllers=tuple(groups(extra_modules())))
     try:
         sys.exit(Supervisor(cfg).run())
     except UpError as e:
@@ -140,14 +144,23 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 @data_option
 @click.option("--partitions", type=int, default=16, show_default=True)
 @click.option("--host-id", default=None, help="This host's id for partition leases [default: generated].")
+@click.option("--kinds", default="", metavar="K1,K2",
+              help="Run only these kinds' actors (own consumer, leases, checkpoints) [default: all].")
+@click.option("--without-kinds", "without", default="", metavar="K1,K2",
+              help="Run every kind's actors but these (they run in controllers of their own).")
 @metrics_option
-def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
+def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, kinds: str, without: str,
                metrics_port: int | None) -> None:
     """Run a controller host (the actors)."""
     from actors import host
+    from actors.scope import scope_of
 
-    serve_until_signalled("controller", lambda stop: host.serve(nats_url, stop=stop, partitions=partitions,
-                                                                host_id=host_id), metrics_port)
+    only = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    but = tuple(k.strip() for k in without.split(",") if k.strip())
+    inflight = data_dir(data).resolve() / "run" / f"controller-{scope_of(only) or 'main'}-{host_id or ''}.inflight"
+    serve_until_signalled("controller", lambda stop: host.serve(
+        nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
+        metrics_port)
 
 
 @click.command()

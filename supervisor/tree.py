@@ -56,6 +56,9 @@ class UpConfig:
     """Policy YAML handed to the gateway child (`bosun gateway --policy`), applied on each start."""
     latency: float | None = None
     seed: int | None = None
+    controllers: tuple[tuple[str, ...], ...] = ()
+    """Kinds that get a controller process of their own (BOSUN_KINDS modules): one kind's reconciler
+    cannot stall another's. The main controller runs every other kind."""
 
 
 @dataclass
@@ -132,6 +135,15 @@ def healthy(url: str) -> bool:
             return bool(r.status == 200)
     except (OSError, urllib.error.URLError, ValueError):
         return False
+
+
+def controller_children(data: str, groups: tuple[tuple[str, ...], ...]) -> list[Child]:
+    """The main controller (all kinds but the separate ones) and one controller per separate group."""
+    separate = sorted({k for g in groups for k in g})
+    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else [])]
+    return [Child("controller", main),
+            *(Child(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)])
+              for g in groups)]
 
 
 class Supervisor:
@@ -229,7 +241,7 @@ class Supervisor:
             Child("gateway", ["gateway", "--data", data, "--db-dir", db_dir,
                               "--token-file", str(self.token_file), "--fd", str(fd),
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])], pass_fds=(fd,)),
-            Child("controller", ["controller", "--data", data]),
+            *controller_children(data, self.cfg.controllers),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
         ]

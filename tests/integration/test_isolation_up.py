@@ -1,0 +1,146 @@
+"""One bad reconciler cannot hurt another, in a real `bosun up` (issue #12).
+
+Kinds loaded with BOSUN_KINDS (`tests/kinds/`), one per failure mode, whose `decide` hangs, spins,
+raises, calls `os._exit`, balloons its memory or raises a terminal error for a resource with
+`bad: true`. Beside them: GpuPools and ModelDeployments, and a well-behaved resource of each bad kind.
+Every other resource converges (generous deadlines, no timing asserts); each bad one says why; the same
+after kill -9 of the whole tree and a restart (the poisoned step is not run again); a spec change lifts
+the quarantine. One `bosun up` is shared by the module's tests, which run in order.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.client import Client, ClientError, discover
+from tests.integration.test_up_support import BOSUN, Up, wait_for
+
+ROOT = Path(__file__).parents[2]
+MODES = {  # kind -> the failure reasons it may report
+    "HangKind": {"timeout"}, "SpinKind": {"timeout"}, "BalloonKind": {"timeout", "memory"},
+    "ExitKind": {"crash"}, "RaiseKind": {"exception"}, "TerminalKind": {"terminal"},
+}
+NS = "faults"
+DEADLINE = 90.0
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    env = {"BOSUN_KINDS": ",".join(f"tests.kinds.{k[:-4].lower()}" for k in MODES),
+           "PYTHONPATH": str(ROOT), "BOSUN_STEP_BUDGET": "0.5", "BOSUN_STEP_MEMORY_MB": "128"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        up = Up(tmp_path_factory.mktemp("isolation") / "data").start(timeout=120)
+        try:
+            yield up
+        finally:
+            up.stop()
+
+
+def client(up: Up) -> Client:
+    return Client(discover(None, None, up.data))
+
+
+def doc(kind: str, name: str, spec: dict[str, Any], ns: str = NS) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+POOL = doc("GpuPool", "usw2-a100", {"region": "us-west-2", "gpu": "a100", "capacity": 64}, "infra")
+
+
+def deployment(name: str) -> dict[str, Any]:
+    return doc("ModelDeployment", name, {"model": "llama-3-8b", "replicas": 2, "gpusPerReplica": 1,
+                                         "placement": {"region": "us-west-2", "gpu": "a100"}}, "team-a")
+
+
+def phase_of(c: Client, kind: str, name: str, ns: str = NS) -> dict[str, Any] | None:
+    try:
+        return c.get(kind, ns, name)["status"] or None
+    except ClientError:
+        return None
+
+
+def wait_phase(c: Client, kind: str, name: str, phase: str, ns: str = NS) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        status = phase_of(c, kind, name, ns)
+        return status if status and status.get("phase") == phase else None
+    return wait_for(reached, DEADLINE, f"{kind}/{name} {phase}", interval=0.2)
+
+
+def failures(c: Client, kind: str, name: str) -> int:
+    items = c.history(kind, NS, name, types=["reconcile.failed"])["items"]
+    return len(items)
+
+
+def check_bad(c: Client, kind: str) -> dict[str, Any]:
+    """The bad resource is Degraded (Failed when terminal) and its status says which step, how, how often."""
+    status = wait_phase(c, kind, "bad", "Failed" if kind == "TerminalKind" else "Degraded")
+    failure = status["failure"]
+    assert failure["step"] == "decide" and failure["reason"] in MODES[kind], failure
+    assert failure["count"] >= 1 and failure["since"]
+    cond = next(c for c in status["conditions"] if c["type"] == "Reconciled")
+    assert cond["status"] == "False" and cond["reason"] in ("Quarantined", "ReconcileError", "TerminalError")
+    return status
+
+
+def test_bad_resources_stall_no_one_but_themselves(plane: Up) -> None:
+    with client(plane) as c:
+        c.apply(POOL, "infra")
+        for kind in MODES:
+            c.apply(doc(kind, "bad", {"bad": True}), NS)
+        for kind in MODES:
+            c.apply(doc(kind, "good", {}), NS)
+        c.apply(deployment("chat"), "team-a")
+        wait_phase(c, "ModelDeployment", "chat", "Ready", "team-a")
+        for kind in MODES:
+            wait_phase(c, kind, "good", "Ready")
+        for kind in MODES:
+            check_bad(c, kind)
+        # The transient error is retried with backoff, then parked like the others.
+        wait_for(lambda: (phase_of(c, "RaiseKind", "bad") or {}).get("failure", {})
+                 .get("outcome") == "quarantined", DEADLINE, "RaiseKind/bad quarantined", interval=0.2)
+        assert failures(c, "HangKind", "bad") >= 1
+    out = subprocess.run([BOSUN, "--data", str(plane.data), "describe", "hangkind/bad", "-n", NS],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "Quarantined" in out.stdout and "timed out" in out.stdout, out.stdout
+
+
+def test_after_kill_9_of_the_tree_the_poisoned_steps_are_not_run_again(plane: Up) -> None:
+    with client(plane) as c:
+        before = {kind: failures(c, kind, "bad") for kind in MODES}
+    for pid in [*plane.pids().values()]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    plane.kill_top() if plane.proc and plane.proc.poll() is None else None
+    plane.start(timeout=120)
+    with client(plane) as c:
+        c.apply(deployment("embed"), "team-a")
+        for kind in MODES:
+            c.apply(doc(kind, "good-2", {}), NS)
+        wait_phase(c, "ModelDeployment", "embed", "Ready", "team-a")
+        for kind in MODES:
+            wait_phase(c, kind, "good-2", "Ready")
+        for kind in MODES:
+            check_bad(c, kind)
+        after = {kind: failures(c, kind, "bad") for kind in MODES}
+    parked = [k for k in MODES if k != "TerminalKind"]
+    assert {k: after[k] for k in parked} == {k: before[k] for k in parked}
+
+
+def test_a_spec_change_lifts_the_quarantine(plane: Up) -> None:
+    with client(plane) as c:
+        for kind in MODES:
+            c.apply(doc(kind, "bad", {"bad": False, "note": "fixed"}), NS)
+        for kind in MODES:
+            status = wait_phase(c, kind, "bad", "Ready")
+            assert "failure" not in status
