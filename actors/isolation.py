@@ -18,7 +18,7 @@ from actors.effects import ids
 from actors.failures import CRASHES_TO_QUARANTINE, next_record
 from actors.reconciler import Reconciler
 from actors.watchdog import Crash, Overrun
-from core.events import Event
+from core.events import Event, RetryRequested
 from core.log import StoredMessage
 from core.metrics import RECONCILE_FAILURES
 from core.names import Ref
@@ -60,6 +60,14 @@ class Isolation:
         if rec is not None and rec.step == "evolve" and rec.seq == stored.seq and (
                 rec.quarantined or rec.reason == "crash"):
             log.warning("poisoned event not folded again", **ids(cell), seq=stored.seq)
+            return False
+        if isinstance(event, RetryRequested):  # the runtime's business: the kind never sees it
+            cell.hwm = stored.seq
+            cell.causes.append(stored.seq)
+            cell.failures = 0
+            if rec is not None and stored.seq > rec.hwm:
+                self.book.release(token)
+                log.info("quarantine lifted by a retry", **ids(cell), seq=stored.seq)
             return False
         try:
             self.watchdog.call(token, "evolve", stored.seq, cell.fold_delivered, stored.seq, stored.subject,

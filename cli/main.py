@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli import audit, components, replay
+from cli import audit, components, replay, retry
 from cli.base import (
     Settings,
     error,
@@ -290,7 +290,7 @@ def projections_rebuild(settings: Settings) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit):
+for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit, retry.retry):
     main.add_command(_command)
 
 

@@ -98,8 +98,16 @@ class ReconcileFailed(Event, frozen=True, tag="reconcile.failed"):
         return f"{self.step} {self.outcome} ({self.reason}, {self.attempt} time(s)): {self.error}"
 
 
+class RetryRequested(Event, frozen=True, tag="retry.requested"):
+    """An operator asked (`bosun retry`, `POST .../retry`) to lift a quarantine and decide again; on the
+    resource's inbox, through admission (audited). The runtime handles it; a kind's `evolve` never sees it."""
+
+    def summary(self) -> str:
+        return "retry requested"
+
+
 COMMON_EVENTS: tuple[type[Event], ...] = (SpecApplied, DeletionRequested, StatusUpdated, FinalizerRemoved,
-                                          ReconcileFailed)
+                                          ReconcileFailed, RetryRequested)
 
 
 def tag_of(cls: type[Event]) -> str:

@@ -28,14 +28,15 @@ from gateway.admission import current as cur
 from gateway.admission import quota
 from gateway.admission.audit import Recorder, observe
 from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
+from gateway.admission.retry import retry
 from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
 from gateway.manifests import parse_one
 from gateway.metrics import APPENDS
 from gateway.telemetry import admission_span
 
-Action = Literal["apply", "delete"]
-Result = Literal["created", "configured", "unchanged", "deleted", "deleting"]
+Action = Literal["apply", "delete", "retry"]
+Result = Literal["created", "configured", "unchanged", "deleted", "deleting", "retrying"]
 RETRIES = 5
 QUOTA_RETRIES = 64
 """Namespace-wide CAS rounds: every round admits one contender, so this bounds the concurrency served."""
@@ -99,9 +100,12 @@ class Admission:
         try:
             principal = self.authenticator.authenticate(intent.authorization)
             info, ref = ref_of(intent.kind, intent.namespace, intent.name)
-            authorize(self.authorizer, principal, intent.action, info.name, ref)
+            authorize(self.authorizer, principal, "apply" if intent.action == "retry" else intent.action,
+                      info.name, ref)  # whoever may apply a resource may ask it to be retried
             if_match = parse_if_match(intent.if_match)
-            if intent.action == "delete":
+            if intent.action == "retry":
+                accepted = Accepted(*await retry(self.log, info, ref, principal.name, traceparent), "retrying")
+            elif intent.action == "delete":
                 accepted = await self._delete(principal, info, ref, if_match, traceparent)
             else:
                 doc = parse_one(intent.body, intent.content_type)

@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http import audit as audits
-from gateway.http import diff, ops, reads, replays, watch, writes
+from gateway.http import diff, ops, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
 from gateway.http.context import Gateway
 from gateway.http.glue import EXCEPTION_HANDLERS
@@ -34,7 +34,7 @@ def create_app(gw: Gateway) -> App:
 def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
-                        *replays.ROUTES, *audits.ROUTES],
+                        *replays.ROUTES, *audits.ROUTES, *retry.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed],
         state=State({"gateway": gw}),

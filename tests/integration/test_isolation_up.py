@@ -137,6 +137,30 @@ def test_after_kill_9_of_the_tree_the_poisoned_steps_are_not_run_again(plane: Up
     assert {k: after[k] for k in parked} == {k: before[k] for k in parked}
 
 
+def test_retry_is_an_audited_intent_that_runs_the_step_again(plane: Up) -> None:
+    with client(plane) as c:
+        before = failures(c, "HangKind", "bad")
+        version = c.get("HangKind", NS, "bad")["metadata"]["resourceVersion"]
+        with pytest.raises(ClientError) as missing:
+            c.retry("HangKind", NS, "nobody")
+        assert missing.value.status == 404 and missing.value.code == "NotFound"
+    out = subprocess.run([BOSUN, "--data", str(plane.data), "retry", "hangkind/bad", "-n", NS],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "retrying" in out.stdout, out.stderr
+    with client(plane) as c:
+        wait_for(lambda: failures(c, "HangKind", "bad") > before, DEADLINE, "the retried decide to run (and time out)",
+                 interval=0.2)
+        check_bad(c, "HangKind")
+        types = [i["type"] for i in c.history("HangKind", NS, "bad")["items"]]
+        assert "retry.requested" in types
+        assert c.get("HangKind", NS, "bad")["metadata"]["resourceVersion"] == version
+
+        def audited() -> bool:
+            items = c.call("GET", "/v1/audit", params={"name": "bad", "namespace": NS})["items"]
+            return any(i["verb"] == "retry" and i["decision"] == "allowed" for i in items)
+        wait_for(audited, DEADLINE, "the retry's audit record", interval=0.2)
+
+
 def test_a_spec_change_lifts_the_quarantine(plane: Up) -> None:
     with client(plane) as c:
         for kind in MODES:
