@@ -111,6 +111,12 @@ def test_bad_resources_stall_no_one_but_themselves(plane: Up) -> None:
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "Quarantined" in out.stdout and "timed out" in out.stdout, out.stdout
+    out = subprocess.run([BOSUN, "--data", str(plane.data), "replay", "--check", "--all"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for kind in MODES:
+        assert f"QUARANTINED {kind.lower()}/{NS}/bad" in out.stdout, out.stdout
+    assert "0 divergences" in out.stdout
 
 
 def test_after_kill_9_of_the_tree_the_poisoned_steps_are_not_run_again(plane: Up) -> None:
