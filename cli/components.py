@@ -157,7 +157,8 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
 
     only = tuple(k.strip() for k in kinds.split(",") if k.strip())
     but = tuple(k.strip() for k in without.split(",") if k.strip())
-    inflight = data_dir(data).resolve() / "run" / f"controller-{scope_of(only) or 'main'}-{host_id or ''}.inflight"
+    name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
+    inflight = data_dir(data).resolve() / "run" / f"{name}.inflight"
     serve_until_signalled("controller", lambda stop: host.serve(
         nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
         metrics_port)

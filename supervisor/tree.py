@@ -30,7 +30,7 @@ from typing import IO
 import structlog
 
 from core import natsserver
-from supervisor import procs
+from supervisor import procs, status
 
 STABLE_AFTER = 30.0
 """A child that ran this long before dying starts its backoff over."""
@@ -164,6 +164,8 @@ class Supervisor:
         """Held (flock) for our whole life: the kernel drops it even on kill -9."""
         self.env: dict[str, str] = {}
         self.announced = False
+        self.exits: dict[str, tuple[int | None, float, int]] = {}
+        """Per child: last exit code, when (wall clock), restarts so far (`run/components.json`)."""
 
     def run(self) -> int:
         """Start everything, supervise until SIGTERM/SIGINT, stop everything; the exit code."""
@@ -261,6 +263,7 @@ class Supervisor:
         child.started, child.restart_at = time.monotonic(), None
         procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
         log.info("component started", component=child.name, pid=child.proc.pid)
+        status.write(self.run_dir, self.children, self.exits)
 
     # -- supervision -------------------------------------------------------------------------------
 
@@ -286,7 +289,11 @@ class Supervisor:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
                             code=child.proc.returncode, restart_in=delay, failures=child.failures)
+                code = child.proc.returncode
                 child.proc, child.restart_at = None, now + delay
+                restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
+                self.exits[child.name] = (code, time.time(), restarts)
+                status.write(self.run_dir, self.children, self.exits)
             if child.proc is None and child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping.is_set():
                     self._spawn(child)

@@ -9,6 +9,7 @@ the quarantine. One `bosun up` is shared by the module's tests, which run in ord
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,12 @@ def test_bad_resources_stall_no_one_but_themselves(plane: Up) -> None:
         wait_for(lambda: (phase_of(c, "RaiseKind", "bad") or {}).get("failure", {})
                  .get("outcome") == "quarantined", DEADLINE, "RaiseKind/bad quarantined", interval=0.2)
         assert failures(c, "HangKind", "bad") >= 1
+    # Each bad kind ran in a controller of its own; the one whose decide kills its process crash-looped
+    # (visibly) until the runtime quarantined the resource, and then stayed up.
+    components = json.loads((plane.data / "run" / "components.json").read_text())
+    assert components["controller-exitkind"]["restarts"] >= 1, components
+    assert components["controller-exitkind"]["lastExitCode"] == 3, components
+    assert components["controller"]["restarts"] == 0, components
     out = subprocess.run([BOSUN, "--data", str(plane.data), "describe", "hangkind/bad", "-n", NS],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
