@@ -21,6 +21,9 @@ QUARANTINE_AFTER = 5
 """Consecutive transient failures after which a resource is parked instead of retried."""
 CRASHES_TO_QUARANTINE = 2
 """Process deaths inside the same resource's step after which it is quarantined (one may be a kill -9)."""
+TIMEOUTS_TO_QUARANTINE = 2
+"""Consecutive budget overruns after which it is quarantined (the first is retried: a loaded machine can
+stretch a step once; a step that never returns overruns every time)."""
 
 
 class TerminalError(Exception):

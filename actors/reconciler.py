@@ -18,7 +18,14 @@ from actors.cells import Cell
 from actors.decisions import backoff
 from actors.effects import DecisionWriter
 from actors.effects import ids as _ids
-from actors.failures import QUARANTINE_AFTER, FailureRecord, TerminalError, failure_events, next_record
+from actors.failures import (
+    QUARANTINE_AFTER,
+    TIMEOUTS_TO_QUARANTINE,
+    FailureRecord,
+    TerminalError,
+    failure_events,
+    next_record,
+)
 from actors.partitions import partition_of_token
 from actors.quarantine import QuarantineBook
 from actors.telemetry import reconciling
@@ -65,14 +72,15 @@ class Reconciler:
         if held is not None and held.quarantined:
             if not held.announced:
                 await self._record(cell, now, held, "quarantined")
+            cell.causes.clear()
             return  # parked: nothing is decided until its spec changes or a retry is asked
         context = self.views.context
         try:
             decision = self.watchdog.call(token, "decide", cell.hwm, cell.controller.decide, cell.state, now,
                                           context)
         except Overrun as e:
-            await self.quarantine(cell, now, next_record(held, step="decide", reason=e.reason, message=str(e),
-                                                         now=now, hwm=cell.hwm))
+            await self._overran(cell, now, next_record(held, step="decide", reason=e.reason, message=str(e),
+                                                       now=now, hwm=cell.hwm))
             return
         except TerminalError as e:
             await self._terminal(cell, now, e)
@@ -116,6 +124,19 @@ class Reconciler:
         if cell.failures >= QUARANTINE_AFTER:
             await self.quarantine(cell, now, rec, counted=True)
             return
+        await self._record(cell, now, rec, "retry", delay)
+        self.set_wake(cell, now + delay)
+
+    async def _overran(self, cell: Cell, now: float, rec: FailureRecord) -> None:
+        """Quarantine at the second overrun in a row (the first is retried: a loaded box can stretch one)."""
+        if rec.count >= TIMEOUTS_TO_QUARANTINE:
+            await self.quarantine(cell, now, rec)
+            return
+        self.stats["failures"] += 1
+        RECONCILE_FAILURES.labels(cell.ref.kind, rec.reason).inc()
+        delay = backoff(rec.count, cell.ref.token, base=1.0, cap=60.0)
+        log.error("decide overran its budget; retrying once", **_ids(cell), reason=rec.reason, retry_in=delay)
+        self.book.put(cell.ref.token, rec)
         await self._record(cell, now, rec, "retry", delay)
         self.set_wake(cell, now + delay)
 

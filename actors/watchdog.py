@@ -16,6 +16,7 @@ and finds it non-empty knows which resource's step crashed its predecessor.
 from __future__ import annotations
 
 import ctypes
+import gc
 import mmap
 import os
 import threading
@@ -119,6 +120,10 @@ class Watchdog:
         """(generation, token, step, started, thread id, seq) of the step in progress."""
         self._fired = 0
         self._thread: threading.Thread | None = None
+        self._gc_started = 0.0
+        self._gc_total = 0.0
+        """Seconds spent in garbage collection: not the step's fault (a full collection of a big heap
+        can take longer than the budget), so not counted against it."""
 
     def call(self, token: str, step: str, seq: int, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` under the budget; raises Overrun when the watchdog stopped it."""
@@ -126,7 +131,7 @@ class Watchdog:
             self._start()
         with self._lock:
             self._gen += 1
-            self._active = (self._gen, token, step, time.monotonic(), threading.get_ident(), seq)
+            self._active = (self._gen, token, step, time.monotonic() - self._gc_total, threading.get_ident(), seq)
         if self.inflight._map is not None:
             self.inflight.write(Crash(token=token, step=step, seq=seq))
         try:
@@ -162,6 +167,19 @@ class Watchdog:
         self._pending: Overrun = Overrun()
         self._thread = threading.Thread(target=self._watch, name="bosun-watchdog", daemon=True)
         self._thread.start()
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.monotonic()
+        elif self._gc_started:
+            self._gc_total += time.monotonic() - self._gc_started
+            self._gc_started = 0.0
+
+    def _elapsed(self, started: float) -> float:
+        """Seconds since `started` (taken as monotonic - GC total at the step's start), GC excluded."""
+        in_gc = time.monotonic() - self._gc_started if self._gc_started else 0.0
+        return time.monotonic() - self._gc_total - in_gc - started
 
     def _watch(self) -> None:
         baseline: tuple[int, int] = (0, 0)
@@ -174,7 +192,7 @@ class Watchdog:
                 gen, token, step, started, tid, seq = active
                 if baseline[0] != gen:
                     baseline = (gen, _rss())
-                elapsed = time.monotonic() - started
+                elapsed = self._elapsed(started)
                 if self._fired == gen:
                     if elapsed >= self.hard:
                         self._kill(token, step, seq, self._pending)

@@ -14,6 +14,7 @@ from core import codec, kinds, subjects
 from core.events import Event, ReconcileFailed, SpecApplied, StatusUpdated
 from core.kinds import KindInfo
 from core.log import Log
+from core.metrics import REGISTRY
 from core.names import Ref
 from tests.conftest import eventually
 
@@ -78,6 +79,9 @@ async def test_a_failing_actor_degrades_alone_and_retries(log: Log, nats_url: st
             return len(failures) >= 2 and len(degraded) >= 1 and "boom" in degraded[-1].conditions[-1].message
 
         await eventually(retried_and_degraded)
+        # Counted by kind and reason (the host runs in this process: its registry is ours).
+        failed = REGISTRY.get_sample_value("bosun_reconcile_failures_total", {"kind": "flaky", "reason": "exception"})
+        assert failed is not None and failed >= 2
         # The fix lands (a new spec): the resource recovers by itself.
         last = await log.last(subjects.spec(bad))
         assert last is not None
