@@ -9,6 +9,7 @@ the quarantine. One `bosun up` is shared by the module's tests, which run in ord
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -80,6 +81,10 @@ def failures(c: Client, kind: str, name: str) -> int:
     return len(items)
 
 
+def parked(c: Client, kind: str) -> bool:
+    return bool((phase_of(c, kind, "bad") or {}).get("failure", {}).get("outcome") == "quarantined")
+
+
 def check_bad(c: Client, kind: str) -> dict[str, Any]:
     """The bad resource is Degraded (Failed when terminal) and its status says which step, how, how often."""
     status = wait_phase(c, kind, "bad", "Failed" if kind == "TerminalKind" else "Degraded")
@@ -106,8 +111,7 @@ def test_bad_resources_stall_no_one_but_themselves(plane: Up) -> None:
             check_bad(c, kind)
         # Overruns and crashes are retried once, a transient error a few times with backoff; then parked.
         for kind in (k for k in MODES if k != "TerminalKind"):
-            wait_for(lambda: (phase_of(c, kind, "bad") or {}).get("failure", {}).get("outcome") == "quarantined",
-                     DEADLINE, f"{kind}/bad quarantined", interval=0.2)
+            wait_for(functools.partial(parked, c, kind), DEADLINE, f"{kind}/bad quarantined", interval=0.2)
         assert failures(c, "HangKind", "bad") >= 1
     # Each bad kind ran in a controller of its own; the one whose decide kills its process crash-looped
     # (visibly) until the runtime quarantined the resource, and then stayed up.
