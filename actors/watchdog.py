@@ -61,6 +61,9 @@ class Crash(msgspec.Struct, frozen=True):
     """The resource's high-water mark (decide) or the sequence being folded (evolve)."""
     reason: str = "crash"
     message: str = ""
+    started: float = 0.0
+    """Wall-clock start of the step: the supervisor ends a process stuck in one step past a deadline
+    (a C call holding the GIL, e.g. a catastrophic regex, stops this process's watchdog thread too)."""
 
 
 _crash = msgspec.json.Decoder(Crash)
@@ -133,7 +136,7 @@ class Watchdog:
             self._gen += 1
             self._active = (self._gen, token, step, time.monotonic() - self._gc_total, threading.get_ident(), seq)
         if self.inflight._map is not None:
-            self.inflight.write(Crash(token=token, step=step, seq=seq))
+            self.inflight.write(Crash(token=token, step=step, seq=seq, started=time.time()))
         try:
             result = fn(*args)
         except BaseException:

@@ -148,9 +148,11 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
               help="Run only these kinds' actors (own consumer, leases, checkpoints) [default: all].")
 @click.option("--without-kinds", "without", default="", metavar="K1,K2",
               help="Run every kind's actors but these (they run in controllers of their own).")
+@click.option("--inflight", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="In-flight step file [default: <data>/run/controller-<kinds or main>.inflight].")
 @metrics_option
 def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, kinds: str, without: str,
-               metrics_port: int | None) -> None:
+               inflight: Path | None, metrics_port: int | None) -> None:
     """Run a controller host (the actors)."""
     from actors import host
     from actors.scope import scope_of
@@ -158,7 +160,7 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     only = tuple(k.strip() for k in kinds.split(",") if k.strip())
     but = tuple(k.strip() for k in without.split(",") if k.strip())
     name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
-    inflight = data_dir(data).resolve() / "run" / f"{name}.inflight"
+    inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
     serve_until_signalled("controller", lambda stop: host.serve(
         nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
         metrics_port)

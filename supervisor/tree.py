@@ -30,7 +30,7 @@ from typing import IO
 import structlog
 
 from core import natsserver
-from supervisor import procs, status
+from supervisor import procs, status, stuck
 
 STABLE_AFTER = 30.0
 """A child that ran this long before dying starts its backoff over."""
@@ -72,6 +72,8 @@ class Child:
     started: float = 0.0
     failures: int = 0
     restart_at: float | None = None
+    inflight: Path | None = None
+    """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
 
     def backoff(self, now: float) -> float:
         """Seconds to wait before the next start: exponential, reset after a stable run."""
@@ -140,10 +142,15 @@ def healthy(url: str) -> bool:
 def controller_children(data: str, groups: tuple[tuple[str, ...], ...]) -> list[Child]:
     """The main controller (all kinds but the separate ones) and one controller per separate group."""
     separate = sorted({k for g in groups for k in g})
+    run = Path(data) / "run"
     main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else [])]
-    return [Child("controller", main),
-            *(Child(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)])
-              for g in groups)]
+    children = [(Child("controller", main), "controller-main")]
+    children += [(Child(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)]),
+                  f"controller-{'-'.join(g)}") for g in groups]
+    for child, name in children:
+        child.inflight = run / f"{name}.inflight"
+        child.args += ["--inflight", str(child.inflight)]
+    return [child for child, _ in children]
 
 
 class Supervisor:
@@ -285,6 +292,12 @@ class Supervisor:
         if self.nats is not None:
             due = min(due, self._tend_nats(now))
         for child in self.children:
+            if child.inflight is not None and child.proc is not None and child.proc.poll() is None:
+                held = stuck.stuck(child.inflight)
+                if held is not None:
+                    log.error("controller stuck in one step; killing it", component=child.name, **held)
+                    child.proc.kill()
+                    child.proc.wait()
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,

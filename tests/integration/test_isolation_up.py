@@ -1,7 +1,8 @@
 """One bad reconciler cannot hurt another, in a real `bosun up` (issue #12).
 
 Kinds loaded with BOSUN_KINDS (`tests/kinds/`), one per failure mode, whose `decide` hangs, spins,
-raises, calls `os._exit`, balloons its memory or raises a terminal error for a resource with
+raises, calls `os._exit`, balloons its memory, holds the interpreter lock in one C call or raises a
+terminal error for a resource with
 `bad: true`. Beside them: GpuPools and ModelDeployments, and a well-behaved resource of each bad kind.
 Every other resource converges (generous deadlines, no timing asserts); each bad one says why; the same
 after kill -9 of the whole tree and a restart (the poisoned step is not run again); a spec change lifts
@@ -26,7 +27,7 @@ from tests.integration.test_up_support import BOSUN, Up, wait_for
 ROOT = Path(__file__).parents[2]
 MODES = {  # kind -> the failure reasons it may report
     "HangKind": {"timeout"}, "SpinKind": {"timeout"}, "BalloonKind": {"timeout", "memory"},
-    "ExitKind": {"crash"}, "RaiseKind": {"exception"}, "TerminalKind": {"terminal"},
+    "ExitKind": {"crash"}, "RaiseKind": {"exception"}, "TerminalKind": {"terminal"}, "GilKind": {"timeout"},
 }
 NS = "faults"
 DEADLINE = 90.0
@@ -35,7 +36,8 @@ DEADLINE = 90.0
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     env = {"BOSUN_KINDS": ",".join(f"tests.kinds.{k[:-4].lower()}" for k in MODES),
-           "PYTHONPATH": str(ROOT), "BOSUN_STEP_BUDGET": "0.5", "BOSUN_STEP_MEMORY_MB": "128"}
+           "PYTHONPATH": str(ROOT), "BOSUN_STEP_BUDGET": "0.5", "BOSUN_STEP_MEMORY_MB": "128",
+           "BOSUN_STEP_KILL_AFTER": "3"}
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
@@ -119,6 +121,9 @@ def test_bad_resources_stall_no_one_but_themselves(plane: Up) -> None:
     assert components["controller-exitkind"]["restarts"] >= 1, components
     assert components["controller-exitkind"]["lastExitCode"] == 3, components
     assert components["controller"]["restarts"] == 0, components
+    # The decide that held the interpreter lock was ended by the supervisor (the in-process watchdog
+    # thread could not run), and the restarted controller did not run it again.
+    assert components["controller-gilkind"]["restarts"] >= 1, components
     out = subprocess.run([BOSUN, "--data", str(plane.data), "describe", "hangkind/bad", "-n", NS],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr

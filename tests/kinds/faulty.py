@@ -1,12 +1,13 @@
 """Kinds written as a kind author would, whose `decide` misbehaves for a resource with `bad: true`.
 
-One kind per failure mode (`hang`, `spin`, `raise`, `exit`, `balloon`, `terminal`), each loaded with
+One kind per failure mode (`hang`, `spin`, `raise`, `exit`, `balloon`, `terminal`, `gil`), each loaded with
 BOSUN_KINDS from its own module (`tests.kinds.hang`, ...). A resource with `bad: false` of the same
 kind is well behaved: it goes Ready at once.
 """
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import msgspec
@@ -53,6 +54,8 @@ def _misbehave(mode: str) -> None:
         raise TerminalError("this spec can never work")
     elif mode == "exit":
         os._exit(3)
+    elif mode == "gil":  # catastrophic backtracking: one C call that never releases the interpreter lock
+        re.match(r"(a+)+$", "a" * 64 + "b")
     elif mode == "balloon":
         hoard = []
         while True:
