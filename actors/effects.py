@@ -71,6 +71,10 @@ class DecisionWriter:
         if owns_status and (current is None or current.phase != "Degraded"
                             or current.conditions != degraded.conditions):
             events.append(degraded)
+        await self.record_events(cell, now, events)
+
+    async def record_events(self, cell: Cell, now: float, events: list[Event]) -> None:
+        """Append the runtime's own events (failures, quarantine) on the actor's ctl slice."""
         for ev in events:
             await self.append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name, H.ORIGIN: "runtime"})
 

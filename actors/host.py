@@ -17,28 +17,28 @@ dropped from every part, `_drop_partitions`):
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 
 import nats.js.errors
 import structlog
 from nats.js import api
 
-from actors import serving, sharing
+from actors import sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
-from actors.effects import ids as _ids
+from actors.isolation import Isolation
 from actors.leases import Leases
 from actors.mailboxes import TICK, Mailboxes
 from actors.ownership import Ownership
 from actors.persistence import Checkpoint, Persistence
+from actors.quarantine import QuarantineBook
 from actors.reconciler import Reconciler
 from actors.routing import targets
 from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
+from actors.watchdog import Watchdog
 from core import codec, ready, subjects
 from core import headers as H
 from core import log as corelog
@@ -54,8 +54,10 @@ _AUDIT_PREFIX = subjects.AUDIT[:-1]
 class Host:
     def __init__(self, lg: Log, *, registry: Registry, host_id: str, partitions: int = 16,
                  fetch_batch: int = 512, max_in_flight: int = 8192, concurrency: int = 128,
-                 idle_seconds: float = 30.0, flush_seconds: float = 5.0) -> None:
+                 idle_seconds: float = 30.0, flush_seconds: float = 5.0, scope: str = "",
+                 watchdog: Watchdog | None = None) -> None:
         self.log = lg
+        self.scope = prefix = f"{scope}." if scope else ""
         self.registry = registry
         self.host_id = host_id
         self.partitions = partitions
@@ -68,11 +70,13 @@ class Host:
         self.timers = TimerQueue(partitions)
         self.views = ViewBoard(partitions)
         self.mailboxes = Mailboxes(self._load, self._drain, partitions=partitions, concurrency=concurrency)
-        self.reconciler = Reconciler(lg, self.stats, self.timers, self.views)
-        self.persistence = Persistence(lg)
+        self.reconciler = Reconciler(lg, self.stats, self.timers, self.views, book=QuarantineBook(scope),
+                                     watchdog=watchdog)
+        self.isolation = Isolation(self.reconciler)
+        self.persistence = Persistence(lg, prefix)
         self.ownership: Ownership | None = None
         self.feed: Feed | None = None
-        self.durable = f"controller-{host_id}"
+        self.durable = f"controller-{scope + '-' if scope else ''}{host_id}"
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self.seen = 0
@@ -101,7 +105,7 @@ class Host:
 
     async def _run(self, stop: asyncio.Event) -> None:
         await self.persistence.open()
-        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
+        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)})
         if not await owner.acquire(stop, _wait, self.host_id):
@@ -109,6 +113,9 @@ class Host:
         start = await self._restore() + 1
         await self.persistence.list_keys()
         await self._activate_publishers()
+        for ref in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
+            if owner.owns(ref) and self.registry.hosted(ref.kind):
+                await self.mailboxes.cell(ref)  # quarantined by a crash: its status says so once caught up
         feed = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
         log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,
@@ -297,10 +304,7 @@ class Host:
     def _fold(self, cell: Cell, stored: StoredMessage, event: Event) -> None:
         if cell.seen(stored.seq):
             return
-        try:
-            cell.fold_delivered(stored.seq, stored.subject, event)
-        except Exception as e:  # noqa: BLE001 - isolate: one bad fold marks one resource
-            log.error("evolve failed; event skipped", **_ids(cell), seq=stored.seq, error=repr(e))
+        if not self.isolation.fold(cell, stored, event):  # evolve under the watchdog
             return
         traceparent = stored.headers.get(H.TRACEPARENT)
         if traceparent is not None:
@@ -385,15 +389,5 @@ class Host:
             self.stats["passivated"] += 1
             ACTORS_PASSIVATED.inc()
 
+
 _wait = ready.wait  # sleep up to N seconds, waking early on stop (True when stopping)
-
-
-async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
-                idle_seconds: float = 30.0) -> None:
-    """Run a controller host until `stop` is set; `actors.serving` waits for the cluster and starts over."""
-    from actors.registry import load
-
-    # Default: the machine's name — unique per container of `--scale controller=N`, stable across restarts.
-    registry, host_id = load(), host_id or os.environ.get("BOSUN_HOST_ID") or socket.gethostname() or "main"
-    await serving.serve_runs(nats_url, f"bosun-controller-{host_id}", lambda lg: Host(
-        lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds), stop)

@@ -25,8 +25,11 @@ def lease_ttl() -> float:
 
 
 class Leases:
-    def __init__(self, kv: KeyValue, host_id: str, partitions: int, ttl: float | None = None) -> None:
+    def __init__(self, kv: KeyValue, host_id: str, partitions: int, ttl: float | None = None,
+                 prefix: str = "") -> None:
         self.kv = kv
+        self.prefix = prefix
+        """Keys of this host's scope (`<scope>.`): hosts running different kinds lease separately."""
         self.host_id = host_id
         self.partitions = partitions
         self.ttl = ttl if ttl is not None else lease_ttl()
@@ -59,7 +62,7 @@ class Leases:
         return gained
 
     async def _take(self, p: int) -> bool:
-        key = f"p.{p}"
+        key = f"{self.prefix}p.{p}"
         try:
             self.revisions[p] = await self.kv.create(key, self._value())
             return True
@@ -87,7 +90,7 @@ class Leases:
         value = self._value()
         for p, rev in list(self.revisions.items()):
             try:
-                self.revisions[p] = await self.kv.update(f"p.{p}", value, last=rev)
+                self.revisions[p] = await self.kv.update(f"{self.prefix}p.{p}", value, last=rev)
             except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
                 del self.revisions[p]
                 lost.add(p)
@@ -99,6 +102,6 @@ class Leases:
         for p in sorted(self.owned if partitions is None else partitions & self.owned):
             rev = self.revisions.pop(p)
             try:
-                await self.kv.delete(f"p.{p}", last=rev)
+                await self.kv.delete(f"{self.prefix}p.{p}", last=rev)
             except nats.js.errors.Error:
                 pass

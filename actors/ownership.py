@@ -108,7 +108,13 @@ class Ownership:
         return balance.fair_share(self.partitions, self.hosts)
 
     async def _board(self) -> dict[str, bytes]:
-        return {} if self.lg is None else await self.lg.kv_entries(corelog.LEASES)
+        """Our scope's leases and presences, keys without the scope's prefix (`p.<n>`, `host.<id>`): hosts
+        running other kinds (`bosun controller --kinds`) lease separately and do not count as peers."""
+        if self.lg is None:
+            return {}
+        prefix = self.leases.prefix
+        return {key: value for k, value in (await self.lg.kv_entries(corelog.LEASES)).items()
+                if k.startswith(prefix) and (key := k[len(prefix):]).startswith(("p.", "host."))}
 
     async def announce(self) -> None:
         """Publish this host's presence record: other hosts count it, `GET /v1/controllers` shows it."""
@@ -117,7 +123,7 @@ class Ownership:
             hostId=self.leases.host_id, partitions=sorted(self.owned), leaseExpiresAt=self.leases.expires_at,
             lag=int(extra.get("lag", 0)), actors=int(extra.get("actors", 0)),
             expires=time.time() + self.leases.ttl)
-        await self.leases.kv.put(f"host.{self.leases.host_id}", msgspec.json.encode(record))
+        await self.leases.kv.put(f"{self.leases.prefix}host.{self.leases.host_id}", msgspec.json.encode(record))
 
     async def _announce_quietly(self) -> None:
         try:
@@ -129,6 +135,6 @@ class Ownership:
         """A clean stop: hand every partition off at once and leave the board."""
         await self.leases.release()
         try:
-            await self.leases.kv.delete(f"host.{self.leases.host_id}")
+            await self.leases.kv.delete(f"{self.leases.prefix}host.{self.leases.host_id}")
         except TRANSIENT:
             pass

@@ -8,7 +8,10 @@ after an error), so the process never exits on a transient NATS error.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -55,3 +58,22 @@ async def serve_runs(nats_url: str, name: str, make: Callable[[Log], Run], stop:
         return
     finally:
         await nc.close()
+
+
+async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
+                idle_seconds: float = 30.0, kinds: tuple[str, ...] = (), without: tuple[str, ...] = (),
+                inflight: Path | None = None) -> None:
+    """Run a controller host until `stop` is set: only the actors of `kinds` (a scope of its own), or all
+    but `without` (the main scope), when given; waits for the cluster and starts over (`serve_runs`)."""
+    from actors.host import Host
+    from actors.registry import load
+    from actors.scope import only, scope_of
+    from actors.watchdog import InFlight, Watchdog
+
+    registry = only(load(), kinds) if kinds else only(load(), without, exclude=True) if without else load()
+    # Default: the machine's name — unique per container of `--scale controller=N`, stable across restarts.
+    host_id = host_id or os.environ.get("BOSUN_HOST_ID") or socket.gethostname() or "main"
+    scope, watchdog = scope_of(kinds), Watchdog(inflight=InFlight(inflight))  # one watchdog thread per process
+    await serve_runs(nats_url, f"bosun-controller-{scope + '-' if scope else ''}{host_id}", lambda lg: Host(
+        lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds, scope=scope,
+        watchdog=watchdog), stop)

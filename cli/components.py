@@ -129,9 +129,12 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     from supervisor.tree import Supervisor, UpConfig, UpError
 
     logs.configure("up")
+    from actors.registry import extra_modules
+    from actors.scope import groups
+
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
-                   sync=sync, cluster=cluster_size)
+                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())))
     try:
         sys.exit(Supervisor(cfg).run())
     except UpError as e:
@@ -156,14 +159,26 @@ def _sync_policy(value: str) -> str:
 @click.option("--partitions", type=int, default=16, show_default=True)
 @click.option("--host-id", default=None,
               help="This host's id for partition leases [default: BOSUN_HOST_ID, else the hostname].")
+@click.option("--kinds", default="", metavar="K1,K2",
+              help="Run only these kinds' actors (own consumer, leases, checkpoints) [default: all].")
+@click.option("--without-kinds", "without", default="", metavar="K1,K2",
+              help="Run every kind's actors but these (they run in controllers of their own).")
+@click.option("--inflight", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="In-flight step file [default: <data>/run/controller-<kinds or main>.inflight].")
 @metrics_option
-def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
-               metrics_port: int | None) -> None:
+def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, kinds: str, without: str,
+               inflight: Path | None, metrics_port: int | None) -> None:
     """Run a controller host (the actors)."""
-    from actors import host
+    from actors import serving
+    from actors.scope import scope_of
 
-    serve_until_signalled("controller", lambda stop: host.serve(nats_url, stop=stop, partitions=partitions,
-                                                                host_id=host_id), metrics_port)
+    only = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    but = tuple(k.strip() for k in without.split(",") if k.strip())
+    name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
+    inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
+    serve_until_signalled("controller", lambda stop: serving.serve(
+        nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
+        metrics_port)
 
 
 @click.command()
@@ -203,7 +218,7 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
             metrics_port: int | None) -> None:
     """Run the gateway (HTTP API and NATS intents)."""
     from gateway import server
-    from supervisor.tree import ensure_admin_token
+    from supervisor.launch import ensure_admin_token
 
     db = db_dir or data_dir(data) / "projections"
     token = token_file or data_dir(data) / "admin.token"

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli import audit, components, cost, logs, replay, whatif
+from cli import audit, components, cost, logs, replay, retry, whatif
 from cli.base import (
     Settings,
     error,
@@ -296,7 +296,7 @@ def projections_rebuild(settings: Settings) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit,
+for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit, retry.retry,
                  whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost):
     main.add_command(_command)
 

@@ -11,17 +11,12 @@ children die with it (PR_SET_PDEATHSIG) and a restarted supervisor kills leftove
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -30,7 +25,8 @@ from typing import IO
 import structlog
 
 from core import cluster, natsserver
-from supervisor import procs
+from supervisor import procs, status, stuck
+from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
 
 STABLE_AFTER = 30.0
 """A child that ran this long before dying starts its backoff over."""
@@ -60,6 +56,9 @@ class UpConfig:
     """JetStream's fsync policy (`always` or an interval); empty: the server's default (2 min)."""
     cluster: int = 1
     """Embedded nats-servers: more than 1 runs a loopback cluster (`core.cluster`) with R3 (`--cluster 3`)."""
+    controllers: tuple[tuple[str, ...], ...] = ()
+    """Kinds that get a controller process of their own (BOSUN_KINDS modules): one kind's reconciler
+    cannot stall another's. The main controller runs every other kind."""
 
 
 @dataclass
@@ -75,6 +74,8 @@ class Child:
     started: float = 0.0
     failures: int = 0
     restart_at: float | None = None
+    inflight: Path | None = None
+    """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
 
     def backoff(self, now: float) -> float:
         """Seconds to wait before the next start: exponential, reset after a stable run."""
@@ -82,39 +83,6 @@ class Child:
             self.failures = 0
         self.failures += 1
         return float(min(MAX_BACKOFF, 0.25 * 2 ** (self.failures - 1)))
-
-
-def ensure_admin_token(path: Path) -> bool:
-    """Create the admin token (mode 0600) unless it exists; True when created. Never printed."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(32) + "\n")
-    return True
-
-
-def write_private_json(path: Path, obj: object) -> None:
-    """Write JSON atomically with mode 0600: it holds credentials."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    tmp.replace(path)
-
-
-def bosun_command() -> list[str]:
-    """How to run a `bosun` subcommand with this very interpreter."""
-    script = Path(sys.executable).parent / "bosun"
-    if script.exists():
-        return [sys.executable, str(script)]
-    return [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -126,18 +94,18 @@ def bind_listener(host: str, port: int) -> socket.socket:
         raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
 
 
-def http_url(host: str, port: int) -> str:
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1.0) as r:
-            return bool(r.status == 200)
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+def controller_children(data: str, groups: tuple[tuple[str, ...], ...]) -> list[Child]:
+    """The main controller (all kinds but the separate ones) and one controller per separate group."""
+    separate = sorted({k for g in groups for k in g})
+    run = Path(data) / "run"
+    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else [])]
+    children = [(Child("controller", main), "controller-main")]
+    children += [(Child(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)]),
+                  f"controller-{'-'.join(g)}") for g in groups]
+    for child, name in children:
+        child.inflight = run / f"{name}.inflight"
+        child.args += ["--inflight", str(child.inflight)]
+    return [child for child, _ in children]
 
 
 class Supervisor:
@@ -159,6 +127,8 @@ class Supervisor:
         """Held (flock) for our whole life: the kernel drops it even on kill -9."""
         self.env: dict[str, str] = {}
         self.announced = False
+        self.exits: dict[str, tuple[int | None, float, int]] = {}
+        """Per child: last exit code, when (wall clock), restarts so far (`run/components.json`)."""
 
     def run(self) -> int:
         """Start everything, supervise until SIGTERM/SIGINT, stop everything; the exit code."""
@@ -242,7 +212,7 @@ class Supervisor:
                               "--token-file", str(self.token_file), "--fd", str(fd),
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
                   pass_fds=(fd,), env=self._intents_env()),
-            Child("controller", ["controller", "--data", data]),
+            *controller_children(data, self.cfg.controllers),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data]),
@@ -271,6 +241,7 @@ class Supervisor:
         child.started, child.restart_at = time.monotonic(), None
         procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
         log.info("component started", component=child.name, pid=child.proc.pid)
+        status.write(self.run_dir, self.children, self.exits)
 
     # -- supervision -------------------------------------------------------------------------------
 
@@ -294,11 +265,21 @@ class Supervisor:
         if self.cluster is not None and not self.stopping.is_set():
             cluster.restart_dead(self.cluster)
         for child in self.children:
+            if child.inflight is not None and child.proc is not None and child.proc.poll() is None:
+                held = stuck.stuck(child.inflight)
+                if held is not None:
+                    log.error("controller stuck in one step; killing it", component=child.name, **held)
+                    child.proc.kill()
+                    child.proc.wait()
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
                             code=child.proc.returncode, restart_in=delay, failures=child.failures)
+                code = child.proc.returncode
                 child.proc, child.restart_at = None, now + delay
+                restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
+                self.exits[child.name] = (code, time.time(), restarts)
+                status.write(self.run_dir, self.children, self.exits)
             if child.proc is None and child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping.is_set():
                     self._spawn(child)

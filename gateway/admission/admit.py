@@ -30,14 +30,15 @@ from gateway.admission import quota
 from gateway.admission.audit import Recorder, observe
 from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
 from gateway.admission.elections import through_elections
+from gateway.admission.retry import retry
 from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
 from gateway.manifests import parse_one
 from gateway.metrics import APPENDS
 from gateway.telemetry import admission_span
 
-Action = Literal["apply", "delete"]
-Result = Literal["created", "configured", "unchanged", "deleted", "deleting"]
+Action = Literal["apply", "delete", "retry"]
+Result = Literal["created", "configured", "unchanged", "deleted", "deleting", "retrying"]
 RETRIES = 5
 QUOTA_RETRIES = 64
 """Namespace-wide CAS rounds: every round admits one contender, so this bounds the concurrency served."""
@@ -102,10 +103,14 @@ class Admission:
         try:
             principal = self.authenticator.authenticate(intent.authorization)
             info, ref = ref_of(intent.kind, intent.namespace, intent.name)
-            authorize(self.authorizer, principal, intent.action, info.name, ref)
+            authorize(self.authorizer, principal, "apply" if intent.action == "retry" else intent.action,
+                      info.name, ref)  # whoever may apply a resource may ask it to be retried
             if_match = parse_if_match(intent.if_match)
             who = principal
-            if intent.action == "delete":
+            if intent.action == "retry":
+                accepted = Accepted(*await through_elections(
+                    lambda: retry(self.log, info, ref, who.name, traceparent)), "retrying")
+            elif intent.action == "delete":
                 accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent))
             else:
                 doc = parse_one(intent.body, intent.content_type)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from actors import host as controller
 from actors import replay
+from actors import serving as controller
 from actors.autoscaler.events import ScaleRecommended
 from cli.main import main
 from core import codec, kinds

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from actors import host as controller
+from actors import serving as controller
 from dataplane.sim import driver as sim
 from tests.conftest import eventually
 from tests.integration.test_cli_gateway import bosun, data_dir  # noqa: F401  (the fixture)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actors import host as controller
+from actors import serving as controller
 from core import headers as H
 from core import subjects
 from core.names import Ref

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from actors import host as controller
+from actors import serving as controller
 from cli.main import main
 from core import codec, kinds, subjects
 from core.events import DeletionRequested, Event

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from actors import host as controller
+from actors import serving as controller
 from core.log import Log
 from core.names import Ref
 from dataplane.process import procs, store
-from supervisor.tree import bosun_command
+from supervisor.launch import bosun_command
 from tests.conftest import eventually
 from tests.integration.test_controller import Running, apply, ready
 from tests.integration.test_process_driver import POOL, dep_spec, pool_spec
