@@ -139,9 +139,10 @@ def test_login_lists_the_examples_and_stores_the_token_for_the_tab_only(up: Up, 
     assert int(counts[""]) >= len(EXAMPLE_ROWS) and int(counts["Ready"]) >= 1
     stored = page.execute_script("return [sessionStorage.getItem('bosun.token'), localStorage.length, document.cookie]")
     assert stored == [up.token, 0, ""]
-    # panels light up with their routes: the gateway has GET /v1/cost (issue #14), no /v1/controllers yet
+    # panels light up with their routes: GET /v1/cost (issue #14) and GET /v1/controllers (issue #11)
     assert page.find_element(By.ID, "nav-cost").is_displayed()
-    assert not page.find_elements(By.CSS_SELECTOR, "[aria-labelledby=controllers-h]:not([hidden])")
+    hosts = wait(page, lambda d: by_testid(d, "controller-row"), "the controller hosts panel")
+    assert "0, 1, 2" in hosts[0].text or "0,1,2" in hosts[0].text.replace(" ", ""), hosts[0].text
     assert severe_logs(page) == []
 
 

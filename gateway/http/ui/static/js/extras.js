@@ -30,7 +30,8 @@ export function controllersPanel() {
         ? genericTable(items, ["hostId", "partitions", "leaseExpiresAt", "lag", "actors"], "controller-row")
         : h("p", { class: "muted" }, "No controller host holds a lease."));
     } catch (e) {
-      if (e.status === 404) { el.hidden = true; return; }  // listed but not answering: stay out of the way
+      // listed but not answering (404), or not this principal's to see (401/403): stay out of the way
+      if ([401, 403, 404].includes(e.status)) { el.hidden = true; return; }
       clear(body, errorBox(e));
     }
     if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
