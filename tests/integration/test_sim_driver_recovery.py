@@ -46,6 +46,8 @@ async def test_cancelled_mid_batch_resumes_without_double_starts(log: Log, nats_
 
     async with driver(nats_url, tmp_path, latency=0.3):
         counts = await eventually(lambda: _settled_counts(log, 41))
+        await eventually(lambda: _drained(tmp_path))  # the last observations leave the outbox before the stop
+    counts = await answers(log)
     ready = {r for r, c in counts.items() if c["ReplicaReady"]}
     lost = {r for r, c in counts.items() if c["ReplicaLost"]}
     assert lost == {f"chat-{i}" for i in range(31, 41)}  # beyond capacity; chat-1's stop made room for chat-41
@@ -53,6 +55,10 @@ async def test_cancelled_mid_batch_resumes_without_double_starts(log: Log, nats_
     assert counts["chat-1"]["ReplicaStopped"] == 1
     assert_sound(tmp_path, counts)
     assert all(n == 1 for n in world_summary(tmp_path)["starts"].values())
+
+
+async def _drained(data: Path) -> bool:
+    return bool(world_summary(data)["unsent"] == 0)
 
 
 async def _any_started(log: Log) -> bool:
