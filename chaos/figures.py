@@ -1,6 +1,7 @@
 """Small pure statistics for the reports: percentiles and least-squares slopes (RSS growth per minute)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 
@@ -9,7 +10,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 

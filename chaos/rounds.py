@@ -16,7 +16,7 @@ from pathlib import Path
 from chaos import verify
 from chaos.door import Door
 from chaos.figures import table
-from chaos.ledger import Verdict, check
+from chaos.ledger import Op, Verdict, check
 from chaos.load import POOL, Load
 from chaos.tree import Tree
 
@@ -44,6 +44,8 @@ class Report:
     unconverged: int = 0
     rebuild_diff: list[str] = field(default_factory=list)
     convergence: list[float] = field(default_factory=list)
+    ledger: list[Op] = field(default_factory=list)
+    final: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -110,6 +112,7 @@ async def run(cfg: Config, tree: Tree | None = None, progress: bool = False) -> 
 async def conclude(tree: Tree, door: Door, load: Load, cfg: Config, report: Report) -> None:
     seconds, values = await verify.converge(door, cfg.converge_timeout)
     report.unconverged += seconds is None
-    report.verdict = check(load.ledger, verify.final_values(values, load.names()))
+    report.ledger, report.final = load.ledger, verify.final_values(values, load.names())
+    report.verdict = check(report.ledger, report.final)
     report.duplicates, report.overallocated = verify.data_plane(tree.data)
     report.rebuild_diff = await verify.rebuild_matches(door)
