@@ -59,7 +59,7 @@ def simulated(clients: int, ops: int, seed: int) -> list[Cas]:
     """A real register driven by overlapping clients: each op takes effect at one instant in its window."""
     rng = random.Random(seed)
     version, history, t = 1, [], 0.0
-    reads = {c: 1 for c in range(clients)}
+    reads = dict.fromkeys(range(clients), 1)
     for _ in range(clients * ops):
         c = rng.randrange(clients)
         t += rng.uniform(0.0, 1.0)
