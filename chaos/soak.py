@@ -11,9 +11,12 @@ import asyncio
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from chaos.badinput import Noise, replay
 from chaos.door import Door
 from chaos.figures import percentile, slope, table
 from chaos.load import deployment
@@ -51,6 +54,8 @@ class SoakReport:
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     apply_latency: list[tuple[float, float]] = field(default_factory=list)
     ready_latency: list[tuple[float, float]] = field(default_factory=list)
+    noise: Noise | None = None
+    """The bad-input corpus replayed during the second half, when cases were given."""
 
     def halves(self, series: list[tuple[float, float]]) -> tuple[float, float]:
         mid = self.seconds / 2
@@ -72,6 +77,10 @@ class SoakReport:
         out.append(f"{self.seconds:.0f} s, {self.applies} applies, {self.deletes} deletes, {self.errors} errors; "
                    f"p99 apply {a1 * 1000:.1f} ms → {a2 * 1000:.1f} ms; "
                    f"p99 declared→Ready {r1 * 1000:.0f} ms → {r2 * 1000:.0f} ms (first half → second half)")
+        if self.noise is not None:
+            n = self.noise
+            out.append(f"bad-input corpus in the second half: {n.sent} requests, {n.server_errors} 5xx, "
+                       f"{len(n.unexpected)} cases answered otherwise than expected {n.unexpected[:3]}")
         return "\n".join(out)
 
 
@@ -98,13 +107,25 @@ async def _sampler(tree: Tree, report: SoakReport, start: float, stop: asyncio.E
             pass
 
 
+async def _noise(door: Door, cases: Sequence[Any], after: float, stop: asyncio.Event) -> Noise | None:
+    try:
+        await asyncio.wait_for(stop.wait(), after)
+        return None
+    except TimeoutError:
+        return await replay(door, cases, stop)
+
+
 async def run(tree: Tree, door: Door, seconds: float, rate: float = 10.0, live: int = 20,
-              every: float = 2.0) -> SoakReport:
-    """`rate` applies per second for `seconds`: a create each tick, a delete once `live` exist, scales between."""
+              every: float = 2.0, cases: Sequence[Any] = ()) -> SoakReport:
+    """`rate` applies per second for `seconds`: a create each tick, a delete once `live` exist, scales between.
+
+    With bad-input `cases`, they are replayed during the second half (the first half is the baseline).
+    """
     report = SoakReport()
     start = time.monotonic()
     stop = asyncio.Event()
     sampler = asyncio.create_task(_sampler(tree, report, start, stop, every))
+    noise = asyncio.create_task(_noise(door, cases, seconds / 2, stop)) if cases else None
     watchers: set[asyncio.Task[None]] = set()
     alive: deque[str] = deque()
     i = 0
@@ -137,5 +158,7 @@ async def run(tree: Tree, door: Door, seconds: float, rate: float = 10.0, live: 
     report.seconds = time.monotonic() - start
     stop.set()
     await sampler
+    if noise is not None:
+        report.noise = await noise
     await asyncio.gather(*watchers)
     return report

@@ -21,6 +21,7 @@ from chaos.load import POOL
 from chaos.rounds import Config, run
 from chaos.tree import Tree
 from dataplane.sim.store import db_path
+from tests.corpus import bad_inputs as corpus
 
 
 async def test_chaos_rounds_lose_nothing_and_start_nothing_twice(tmp_path: Path) -> None:
@@ -69,10 +70,13 @@ async def test_if_match_read_modify_writes_are_linearizable(tree_door: tuple[Tre
     assert not linearizable(history, report.initial).ok
 
 
-async def test_soak_small_form_stays_bounded(tree_door: tuple[Tree, Door]) -> None:
+async def test_soak_stays_bounded_with_bad_input_in_its_second_half(tree_door: tuple[Tree, Door]) -> None:
     tree, door = tree_door
     assert (await door.apply(POOL)).status == 202
-    report = await soak.run(tree, door, seconds=30, rate=10, every=1.0)
+    report = await soak.run(tree, door, seconds=30, rate=10, every=1.0, cases=[*corpus.HTTP, *corpus.NATS])
+    assert report.noise is not None and report.noise.sent > len(corpus.HTTP), report.render()
+    assert report.noise.server_errors == 0 and report.noise.unexpected == [], report.render()
+    assert (await verify.listing(door, corpus.NS)) == {}, "a refused request appended nothing"
     assert report.errors == 0 and report.applies > 100 and report.deletes > 0, report.render()
     assert {"gateway", "controller", "projector", "driver-sim", "nats"} <= set(report.samples)
     assert report.ready_latency, "declared->Ready was measured"
