@@ -98,12 +98,20 @@ def linearizable_cmd(writers: int, writes: int, data: Path | None) -> None:
 @main.command("soak")
 @click.option("--seconds", default=1800.0, show_default=True)
 @click.option("--rate", default=10.0, show_default=True, help="Applies per second.")
+@click.option("--bad-input", is_flag=True,
+              help="Replay tests/corpus/bad_inputs.py in the second half (run from the repository).")
 @data_option
-def soak_cmd(seconds: float, rate: float, data: Path | None) -> None:
+def soak_cmd(seconds: float, rate: float, bad_input: bool, data: Path | None) -> None:
     """Steady applies with periodic deletes; RSS slope, fds, threads, p99 apply and declared->Ready."""
     from chaos import soak
     from chaos.door import Door
     from chaos.load import POOL
+
+    cases: list[object] = []
+    if bad_input:
+        from tests.corpus import bad_inputs
+
+        cases = [*bad_inputs.HTTP, *bad_inputs.NATS]
 
     async def body(d: Path) -> soak.SoakReport:
         tree = Tree(d).start()
@@ -111,7 +119,7 @@ def soak_cmd(seconds: float, rate: float, data: Path | None) -> None:
             door = await Door(tree.url, tree.nats, tree.token).open()
             try:
                 await door.apply(POOL)
-                return await soak.run(tree, door, seconds, rate)
+                return await soak.run(tree, door, seconds, rate, cases=cases)
             finally:
                 await door.close()
         finally:
