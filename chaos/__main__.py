@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -31,7 +31,7 @@ def _up_args(cluster: int | None, sync: str | None) -> tuple[str, ...]:
     return tuple(args)
 
 
-def _in_data(data: Path | None, body: Callable[[Path], Awaitable[T]]) -> T:
+def _in_data(data: Path | None, body: Callable[[Path], Coroutine[Any, Any, T]]) -> T:
     if data is not None:
         return asyncio.run(body(data))
     with tempfile.TemporaryDirectory(prefix="bosun-chaos-") as tmp:

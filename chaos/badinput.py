@@ -41,7 +41,7 @@ async def _one(door: Door, case: Any, noise: Noise) -> None:
         except Exception:  # noqa: BLE001 - no answer at all is counted as a wrong one
             status = 0
     else:
-        raw = {k: v.encode() for k, v in headers.items()}  # some cases carry non-ASCII header values
+        raw = {k.encode(): v.encode() for k, v in headers.items()}  # some cases carry non-ASCII header values
         request = door.http.build_request(case.method, case.path, content=case.body, headers=raw)
         if "Authorization" not in headers:
             del request.headers["Authorization"]  # the client's default token: this case has none

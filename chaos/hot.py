@@ -15,7 +15,7 @@ from typing import Any
 from chaos.door import Door
 from chaos.linearizable import Cas, Result, check
 
-HOT = {"kind": "GpuPool", "metadata": {"name": "hot", "namespace": "infra"},
+HOT: dict[str, Any] = {"kind": "GpuPool", "metadata": {"name": "hot", "namespace": "infra"},
        "spec": {"region": "eu-west-1", "gpu": "l4", "capacity": 0}}
 PATH = "/v1/namespaces/infra/gpupools/hot"
 

@@ -55,7 +55,8 @@ class Report:
     def render(self) -> str:
         v = self.verdict
         killed = ", ".join(f"{k}×{n}" for k, n in sorted(self.killed.items()))
-        rows = [["rounds", self.rounds], ["components killed", killed or "-"], ["requests", v.requests],
+        rows: list[list[object]] = [
+                ["rounds", self.rounds], ["components killed", killed or "-"], ["requests", v.requests],
                 ["acked", v.acked], ["unknown outcome", v.unknown], ["lost (must be 0)", len(v.lost)],
                 ["phantom (must be 0)", len(v.phantom)], ["duplicates (must be 0)", len(self.duplicates)],
                 ["over-allocated pools (must be 0)", len(self.overallocated)],
