@@ -109,8 +109,11 @@ def soak_cmd(seconds: float, rate: float, bad_input: bool, data: Path | None) ->
 
     cases: list[object] = []
     if bad_input:
-        from tests.corpus import bad_inputs
-
+        sys.path.insert(0, str(Path.cwd()))  # the corpus is test data: importable from the repository
+        try:
+            from tests.corpus import bad_inputs
+        except ImportError as e:
+            raise click.UsageError("--bad-input needs tests/corpus/bad_inputs.py: run from the repository") from e
         cases = [*bad_inputs.HTTP, *bad_inputs.NATS]
 
     async def body(d: Path) -> soak.SoakReport:
