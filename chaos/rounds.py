@@ -98,10 +98,12 @@ async def run(cfg: Config, tree: Tree | None = None, progress: bool = False) -> 
         load = Load(door, cfg.writers, cfg.resources, cfg.seed)
         rng = random.Random(cfg.seed)
         for i in range(cfg.rounds):
+            converged = len(report.convergence)
             victim = await one_round(tree, load, rng, cfg, report)
             if progress:
+                after = f"{report.convergence[-1]:.2f} s" if len(report.convergence) > converged else "NEVER"
                 print(f"round {i + 1}/{cfg.rounds}: killed {victim}, {len(load.ledger)} requests, "
-                      f"converged after {report.convergence[-1] if report.convergence else 0:.2f} s", flush=True)
+                      f"converged after {after}", flush=True)
         await conclude(tree, door, load, cfg, report)
     finally:
         await door.close()
