@@ -22,6 +22,9 @@ class PoolView(msgspec.Struct, frozen=True, kw_only=True):
     capacity: int
     allocated: int
     deleting: bool = False
+    driver: str = "sim"
+    """The data-plane driver that actuates the pool (where replica commands for it go)."""
+    price_per_gpu_hour: float = 0.0
 
     @property
     def free(self) -> int:

@@ -44,6 +44,7 @@ class Cell:
         "failures",
         "hwm",
         "idle_since",
+        "key",
         "own",
         "queue",
         "ref",
@@ -58,6 +59,8 @@ class Cell:
     def __init__(self, ref: Ref, controller: Controller[Any], snapshot: Snapshot | None = None) -> None:
         self.ref = ref
         self.controller = controller
+        self.key = f"{ref.token}.{controller.companion}" if controller.companion else ref.token
+        """Identity of this actor (snapshot key, timers): the token, suffixed for a companion controller."""
         self.ctl_subject = subjects.ctl(ref, controller.name)
         self.queue: deque[Any] = deque()
         self.running = False
@@ -103,6 +106,11 @@ class Cell:
     def fold(self, event: Event) -> None:
         self.state = self.controller.evolve(self.state, event)
         self.version += 1
+
+    @property
+    def busy(self) -> bool:
+        """Work in flight: queued or running, own writes not yet seen back, causes not yet decided on."""
+        return bool(self.running or self.queue or self.own or self.causes)
 
     @property
     def dirty(self) -> bool:

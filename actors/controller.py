@@ -8,7 +8,7 @@ test may build its own `Registry()` and pass `registry=` instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -39,9 +39,20 @@ class Controller(Generic[S]):
     """True when `view` may return facts: such resources are loaded eagerly at start."""
     finished: Callable[[S], bool] = lambda _s: False
     """True once the resource is gone (all finalizers removed): the runtime may forget it."""
+    companion: str = ""
+    """Set for a second controller of an existing kind (e.g. "autoscaler" for ModelDeployment): its own
+    actor per resource, writing only `ctl.<companion>`, seeing every message of the resource."""
+    wants: Callable[[Event], bool] | None = None
+    """Companions only: the event that makes a resource need this actor (until then none is created, so
+    resources that do not use the companion cost nothing)."""
+    events: tuple[type[Event], ...] = ()
+    """Companions only: the event types it writes on its ctl slice. They join the kind's own (`KindInfo.events`)
+    when the companion is registered, so the kind's module need not know its companions."""
 
     @property
     def name(self) -> str:
+        if self.companion:
+            return self.companion
         assert self.info.controller, self.info.name
         return self.info.controller
 
@@ -56,6 +67,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._controllers: dict[str, Controller[Any]] = {}
+        self._companions: dict[str, dict[str, Controller[Any]]] = {}
+        """Kind key -> companion name -> its controller (a second actor per resource, e.g. the autoscaler)."""
         self._kinds: dict[str, KindInfo] = {}
         self._aliases: dict[str, KindInfo] = {}
 
@@ -63,6 +76,26 @@ class Registry:
         self.add_kind(controller.info)
         self._controllers[controller.info.key] = controller
         return controller
+
+    def add_companion(self, controller: Controller[Any]) -> Controller[Any]:
+        """Add a controller to a registered kind without touching the kind's own controller.
+
+        The companion's event types are added to the kind's (a new `KindInfo`, entered in place of the old
+        one, shared by the kind's controller and all its companions): its narrative decodes wherever the
+        kind's does.
+        """
+        key = controller.info.key
+        primary = self._controllers.get(key)
+        assert controller.companion and primary is not None, key
+        extra = tuple(e for e in controller.events if e not in primary.info.events)
+        if extra:
+            info = replace(primary.info, events=primary.info.events + extra)
+            self.add(replace(primary, info=info))
+            companions = self._companions.get(key, {})
+            self._companions[key] = {name: replace(c, info=info) for name, c in companions.items()}
+        added = replace(controller, info=self._controllers[key].info)
+        self._companions.setdefault(key, {})[controller.companion] = added
+        return added
 
     def add_kind(self, info: KindInfo) -> KindInfo:
         _enter_kind(info)
@@ -76,6 +109,27 @@ class Registry:
 
     def controllers(self) -> list[Controller[Any]]:
         return list(self._controllers.values())
+
+    def companions(self, kind_key: str) -> list[Controller[Any]]:
+        return list(self._companions.get(kind_key, {}).values())
+
+    def actors_for(self, ref: Ref) -> list[tuple[str, Controller[Any]]]:
+        """(cell key, controller) of every actor of one resource: the kind's controller, then its companions.
+
+        The kind's own actor is keyed by the resource token (as always); a companion's by `<token>.<name>`.
+        """
+        primary = self._controllers.get(ref.kind)
+        if primary is None:
+            return []
+        token = ref.token
+        return [(token, primary), *((f"{token}.{name}", c) for name, c in self._companions.get(ref.kind, {}).items())]
+
+    def actor_of_key(self, key: str) -> tuple[Ref, Controller[Any]] | None:
+        """The resource and controller of a cell key (see `actors_for`); None for an unknown one."""
+        kind, namespace, name, *rest = key.split(".")
+        ref = Ref(kind, namespace, name)
+        ctrl = self._companions.get(kind, {}).get(rest[0]) if rest else self._controllers.get(kind)
+        return None if ctrl is None else (ref, ctrl)
 
     def hosted(self, kind_key: str) -> bool:
         """True for kinds that have an actor (the others are policy, read by admission)."""
@@ -108,6 +162,11 @@ def register(controller: Controller[Any], registry: Registry | None = None) -> C
 def register_kind(info: KindInfo, registry: Registry | None = None) -> KindInfo:
     """Declare a kind without an actor (policy kinds: admission reads them)."""
     return (registry or DEFAULT).add_kind(info)
+
+
+def register_companion(controller: Controller[Any], registry: Registry | None = None) -> Controller[Any]:
+    """Add a companion controller (`Controller.companion`) to a kind already registered."""
+    return (registry or DEFAULT).add_companion(controller)
 
 
 def controller_for(kind_key: str) -> Controller[Any] | None:

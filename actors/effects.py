@@ -58,7 +58,7 @@ class DecisionWriter:
             extra = {**extra, H.NOTIFY: notify()}
         expected = cell.ctl_seq
         done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
-                                     msg_id=f"{cell.ref.token}/ctl/{expected}", extra=extra)
+                                     msg_id=f"{cell.key}/ctl/{expected}", extra=extra)
         cell.fold_own(done.seq, cell.ctl_subject, event)
         self.stats["appends"] += 1
 
@@ -67,8 +67,14 @@ class DecisionWriter:
         events: list[Event] = [ReconcileFailed(error=repr(error)[:500], attempt=cell.failures, retry_in=retry_in)]
         current = cell.controller.status_of(cell.state)
         degraded = _degraded(current, repr(error)[:300], cell.state)
-        if current is None or current.phase != "Degraded" or current.conditions != degraded.conditions:
+        owns_status = not cell.controller.companion  # a companion's failure is narrative only, never the status
+        if owns_status and (current is None or current.phase != "Degraded"
+                            or current.conditions != degraded.conditions):
             events.append(degraded)
+        await self.record_events(cell, now, events)
+
+    async def record_events(self, cell: Cell, now: float, events: list[Event]) -> None:
+        """Append the runtime's own events (failures, quarantine) on the actor's ctl slice."""
         for ev in events:
             await self.append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name, H.ORIGIN: "runtime"})
 

@@ -3,7 +3,8 @@
 One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
 mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`). Cold
 start folds from the partition checkpoints with one ordered pass of that consumer and decides only once
-caught up. The host itself only consumes and wires; each job has its own part:
+caught up. The host itself only consumes and wires; each job has its own part (a lost partition is
+dropped from every part, `_drop_partitions`):
 
 - `actors.acks.AckLedger`       what every target has folded; how far the cumulative ack may go (pure)
 - `actors.timers.TimerQueue`    when each actor decides again (pure)
@@ -12,40 +13,39 @@ caught up. The host itself only consumes and wires; each job has its own part:
 - `actors.ownership.Ownership`  partition leases: which resources are ours, renewal, loss
 - `actors.reconciler.Reconciler` decide, append (`actors.effects`), failure isolation, backoff
 - `actors.persistence.Persistence` snapshots and partition checkpoints
-
-A lost partition is dropped from every part (`_drop_partitions`).
 """
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import nats.js.errors
 import structlog
 from nats.js import api
 
+from actors import sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
-from actors.effects import ids as _ids
+from actors.isolation import Isolation
 from actors.leases import Leases
 from actors.mailboxes import TICK, Mailboxes
 from actors.ownership import Ownership
 from actors.persistence import Checkpoint, Persistence
+from actors.quarantine import QuarantineBook
 from actors.reconciler import Reconciler
 from actors.routing import targets
 from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
-from core import codec, subjects
+from actors.watchdog import Watchdog
+from core import codec, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
 from core.feed import Delivery, Feed
 from core.log import Log, StoredMessage
 from core.metrics import ACTORS_PASSIVATED
-from core.names import Ref
 
 log = structlog.get_logger("bosun.controller")
 _AUDIT_PREFIX = subjects.AUDIT[:-1]
@@ -54,8 +54,10 @@ _AUDIT_PREFIX = subjects.AUDIT[:-1]
 class Host:
     def __init__(self, lg: Log, *, registry: Registry, host_id: str, partitions: int = 16,
                  fetch_batch: int = 512, max_in_flight: int = 8192, concurrency: int = 128,
-                 idle_seconds: float = 30.0, flush_seconds: float = 5.0) -> None:
+                 idle_seconds: float = 30.0, flush_seconds: float = 5.0, scope: str = "",
+                 watchdog: Watchdog | None = None) -> None:
         self.log = lg
+        self.scope = prefix = f"{scope}." if scope else ""
         self.registry = registry
         self.host_id = host_id
         self.partitions = partitions
@@ -68,32 +70,52 @@ class Host:
         self.timers = TimerQueue(partitions)
         self.views = ViewBoard(partitions)
         self.mailboxes = Mailboxes(self._load, self._drain, partitions=partitions, concurrency=concurrency)
-        self.reconciler = Reconciler(lg, self.stats, self.timers, self.views)
-        self.persistence = Persistence(lg)
+        self.reconciler = Reconciler(lg, self.stats, self.timers, self.views, book=QuarantineBook(scope),
+                                     watchdog=watchdog)
+        self.isolation = Isolation(self.reconciler)
+        self.persistence = Persistence(lg, prefix)
         self.ownership: Ownership | None = None
         self.feed: Feed | None = None
-        self.durable = f"controller-{host_id}"
+        self.durable = f"controller-{scope + '-' if scope else ''}{host_id}"
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self.seen = 0
         """Stream sequence of the last message delivered: caught up once it reaches `catch_up_target`."""
+        self.restart = False  # this run must give way to a fresh one (consumer gone, partitions to take)
+        self.halt, self.lag = asyncio.Event(), 0
 
     @property
     def cells(self) -> dict[str, Cell]:
-        """The actors in memory, by resource token."""
+        """The actors in memory, by actor key (`Cell.key`: the resource token, or a companion's)."""
         return self.mailboxes.cells
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, outer: asyncio.Event) -> None:
+        """Until `outer` is set, or until this run must give way to a fresh one (`restart`)."""
+        relay = asyncio.ensure_future(ready.relay(outer, self.halt))
+        try:
+            await self._run(self.halt)
+        finally:
+            relay.cancel()
+
+    def _start_over(self) -> None:
+        self.restart = True
+        self.halt.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self.persistence.open()
-        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions)
-        self.ownership = owner = Ownership(leases, self._drop_partitions)
+        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope)
+        self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
+                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)})
         if not await owner.acquire(stop, _wait, self.host_id):
             return
         start = await self._restore() + 1
         await self.persistence.list_keys()
         await self._activate_publishers()
+        for ref in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
+            if owner.owns(ref) and self.registry.hosted(ref.kind):
+                await self.mailboxes.cell(ref)  # quarantined by a crash: its status says so once caught up
         feed = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
         log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,
@@ -103,26 +125,29 @@ class Host:
         loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
         try:
             await asyncio.gather(*loops)
+            if owner.hosts > 1 and not self.restart:  # others take over now; our flush would race them
+                self._drop_partitions(owner.owned)
+                await owner.release()
             await self.mailboxes.settle(timeout=5)
             try:
                 async with asyncio.timeout(5):  # a clean stop is best effort: a crash is survivable anyway
                     await self.flush()
             except (TimeoutError, nats.errors.Error, corelog.Unavailable) as e:
                 log.warning("final flush incomplete; the next start folds the rest from the log", error=repr(e))
-            await owner.release()
+            if not self.restart:  # starting over keeps the leases: the next run takes them back by CAS
+                await owner.release()
         finally:
             self.mailboxes.cancel()
             await feed.stop()
 
     async def _restore(self) -> int:
-        """The oldest checkpoint of our partitions (every event at or below it is in a snapshot); re-arms
-        the timers that were kept with them."""
+        """The oldest checkpoint of ALL partitions (other hosts' publishers are folded too); re-arms ours' timers."""
         assert self.ownership is not None
         seqs = []
-        for p in self.ownership.owned:
+        for p in range(self.partitions):
             checkpoint = await self.persistence.checkpoint(p)
             seqs.append(checkpoint.seq)
-            for token, when in checkpoint.timers.items():
+            for token, when in checkpoint.timers.items() if p in self.ownership.owned else ():
                 self.timers.push(when, token)
         return min(seqs, default=0)
 
@@ -135,7 +160,7 @@ class Host:
         config = api.ConsumerConfig(
             durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             ack_policy=api.AckPolicy.ALL, ack_wait=120, max_ack_pending=self.max_in_flight,
-            max_deliver=-1)
+            max_deliver=-1, inactive_threshold=3600)  # a host gone for good: its R3 consumer goes too
         # No subject filter: the stream holds events, commands and audit records, and a multi-subject
         # filter makes nats-server pay per delivered message in proportion to the stream's subjects
         # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
@@ -146,15 +171,15 @@ class Host:
         return self.feed
 
     async def _activate_publishers(self) -> None:
-        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them."""
-        assert self.ownership is not None
+        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them — all of
+        them, whichever host owns them: a view-only cell folds but never decides (`sharing.hosts`)."""
         for ctrl in self.registry.controllers():
             if not ctrl.publishes_view:
                 continue
             for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
-                ref = Ref.parse(key)
-                if self.ownership.owns(ref):
-                    await self.mailboxes.cell(ref)
+                found = self.registry.actor_of_key(key)  # the kind's own actors (not its companions')
+                if found is not None and found[1] is ctrl:
+                    await self.mailboxes.cell_of(key)
 
     # ---- consuming ------------------------------------------------------------------------------------
 
@@ -168,6 +193,9 @@ class Host:
                 batch = await feed.take(min(self.fetch_batch, room), timeout=0.5)
             except nats.errors.ConnectionClosedError:
                 raise
+            except nats.js.errors.NotFoundError:
+                await self._rebind(feed, stop)
+                continue
             except nats.errors.Error as e:
                 log.warning("pull failed", error=str(e))
                 await _wait(stop, 0.5)
@@ -178,6 +206,12 @@ class Host:
             if not self.caught_up.is_set() and not self.acks.busy and (
                     not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
+
+    async def _rebind(self, feed: Feed, stop: asyncio.Event) -> None:
+        """Our consumer looks gone: if it is (not just leaderless), start over from the checkpoints."""
+        if await feed.revive(self.log.jsm) is False:
+            self._start_over()
+        await _wait(stop, 0.5)
 
     async def _dispatch(self, delivery: Delivery) -> None:
         stored = delivery.stored
@@ -194,16 +228,19 @@ class Host:
             return
         assert self.ownership is not None
         owns = self.ownership.owns
-        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted) if owns(r)]
+        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
+                if sharing.hosts(r, owns, self.registry)]
         if not mine:
             return
-        self.acks.expect(stored.seq, len(mine))
+        actors = [key for ref in mine for key, ctrl in self.registry.actors_for(ref)
+                  if self.mailboxes.wanted(key, ctrl.wants, event, self.persistence.keys)]
+        self.acks.expect(stored.seq, len(actors))
         catching_up = not self.caught_up.is_set()
         cells = self.mailboxes.cells
-        for ref in mine:
-            cell = cells.get(ref.token)  # the common case: a live actor, no await
+        for key in actors:
+            cell = cells.get(key)  # the common case: a live actor, no await
             if cell is None:
-                cell = await self.mailboxes.cell(ref)
+                cell = await self.mailboxes.cell_of(key)
             if catching_up and not cell.running and not cell.queue:
                 self._fold(cell, stored, event)  # nothing is decided before catch-up: no task needed
                 self.acks.done(stored.seq)
@@ -229,17 +266,18 @@ class Host:
         log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
         for cell in list(self.cells.values()):
             self.mailboxes.tick(cell)
-        for token in self.timers.tokens():
-            if token not in self.cells:
-                self.mailboxes.tick(await self.mailboxes.cell(Ref.parse(token)))
+        for key in self.timers.tokens():
+            if key not in self.cells:
+                self.mailboxes.tick(await self.mailboxes.cell_of(key))
 
     # ---- cells ------------------------------------------------------------------------------------------
 
-    async def _load(self, ref: Ref) -> Cell:
-        """A cell from its snapshot (or fresh), its published view on the board."""
-        ctrl = self.registry.controller_for(ref.kind)
-        assert ctrl is not None, ref
-        data = await self.persistence.load(ref.token)
+    async def _load(self, key: str) -> Cell:
+        """The cell of an actor key (`Cell.key`) from its snapshot (or fresh), its published view on the board."""
+        found = self.registry.actor_of_key(key)
+        assert found is not None, key
+        ref, ctrl = found
+        data = await self.persistence.load(key)
         cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
         self.views.publish(cell)
         return cell
@@ -257,7 +295,7 @@ class Host:
                 stored, event = item
                 acks.append(stored.seq)
                 self._fold(cell, stored, event)
-            if self.caught_up.is_set() and (tick or cell.causes):
+            if self.caught_up.is_set() and (tick or cell.causes) and self._owns(cell):
                 await self.reconciler.decide(cell)
             for seq in acks:
                 self.acks.done(seq)
@@ -266,10 +304,7 @@ class Host:
     def _fold(self, cell: Cell, stored: StoredMessage, event: Event) -> None:
         if cell.seen(stored.seq):
             return
-        try:
-            cell.fold_delivered(stored.seq, stored.subject, event)
-        except Exception as e:  # noqa: BLE001 - isolate: one bad fold marks one resource
-            log.error("evolve failed; event skipped", **_ids(cell), seq=stored.seq, error=repr(e))
+        if not self.isolation.fold(cell, stored, event):  # evolve under the watchdog
             return
         traceparent = stored.headers.get(H.TRACEPARENT)
         if traceparent is not None:
@@ -277,9 +312,15 @@ class Host:
             self.reconciler.caused_by(cell, traceparent)
         self.views.publish(cell)
 
+    def _owns(self, cell: Cell) -> bool:
+        return self.ownership is not None and self.ownership.owns(cell.ref)
+
     def _drop_partitions(self, lost: set[int]) -> None:
         """Stop lost partitions in every part: cells and queues, their pending acks, timers, links, views."""
-        self.acks.forget(self.mailboxes.drop(lost))
+        with sharing.keeping_views(self.mailboxes.cells, lost, self.partitions, self.registry) as kept:
+            self.acks.forget(self.mailboxes.drop(lost))
+        for cell in kept:
+            self.views.publish(cell)
         self.timers.drop(lost)
         self.reconciler.drop(lost)
         self.views.drop(lost)
@@ -290,13 +331,13 @@ class Host:
         assert self.ownership is not None
         while not stop.is_set():
             now = time.time()
-            for token in self.timers.due(now):
-                cell = self.cells.get(token)
+            for key in self.timers.due(now):
+                cell = self.cells.get(key)
                 if cell is None:
-                    ref = Ref.parse(token)
-                    if not self.ownership.owns(ref):
+                    found = self.registry.actor_of_key(key)
+                    if found is None or not self.ownership.owns(found[0]):
                         continue
-                    cell = await self.mailboxes.cell(ref)
+                    cell = await self.mailboxes.cell_of(key)
                 if cell.wake_at is not None and cell.wake_at <= now and self.caught_up.is_set():
                     cell.wake_at = None
                     self.mailboxes.tick(cell)
@@ -309,17 +350,17 @@ class Host:
             await self._passivate()
 
     async def flush(self) -> None:
-        """Snapshot dirty actors, then move our partitions' checkpoints to the consumer's ack floor (with
-        the timers of actors not in memory)."""
+        """Snapshot dirty actors, then our partitions' checkpoints to the ack floor (+ passivated timers)."""
         try:
             info = await self.log.jsm.consumer_info(self.log.stream, self.durable)
             floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
         except nats.errors.Error:
             return
         sample(self.cells, len(self.acks.pending), self.durable, info)
+        self.lag = int(info.num_pending or 0)
         if not self.caught_up.is_set():
             return
-        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty)
+        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty and self._owns(c))
         assert self.ownership is not None
         cells = self.cells
 
@@ -336,50 +377,17 @@ class Host:
             return
         now = time.monotonic()
         idle = [c for c in list(self.cells.values())
-                if not _busy(c) and now - c.idle_since >= self.idle_seconds]
+                if not c.busy and now - c.idle_since >= self.idle_seconds]
+        idle = [c for c in idle if self._owns(c)]  # a view-only cell is never saved: its owner does that
         await self.persistence.save(c for c in idle if c.dirty)
         for cell in idle:
-            if _busy(cell) or cell.dirty:
+            if cell.busy or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later
             if not self.mailboxes.forget(cell):
                 continue  # its partition was lost meanwhile
-            self.reconciler.forget(cell.ref.token)
+            self.reconciler.forget(cell.key)
             self.stats["passivated"] += 1
             ACTORS_PASSIVATED.inc()
 
 
-def _busy(cell: Cell) -> bool:
-    return bool(cell.running or cell.queue or cell.own or cell.causes)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`, waking early on stop; True when stopping.
-
-    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation, and a "crashed" host that
-    keeps running would compete with its successor.
-    """
-    if stop.is_set():
-        return True
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=seconds)
-    finally:
-        waiter.cancel()
-    return stop.is_set()
-
-
-async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
-                idle_seconds: float = 30.0) -> None:
-    """Run a controller host until `stop` is set."""
-    from actors.registry import load
-
-    registry = load()
-    nc = await corelog.connect(nats_url, f"bosun-controller-{host_id or 'main'}")
-    try:
-        lg = Log(nc)
-        await lg.ensure()
-        host = Host(lg, registry=registry, host_id=host_id or os.environ.get("BOSUN_HOST_ID", "main"),
-                    partitions=partitions, idle_seconds=idle_seconds)
-        await host.run(stop)
-    finally:
-        await nc.close()
+_wait = ready.wait  # sleep up to N seconds, waking early on stop (True when stopping)

@@ -1,68 +1,107 @@
-"""Partition ownership through leases in a JetStream KV bucket (create-if-absent + TTL, renew by CAS).
+"""Partition ownership through leases in a JetStream KV bucket (create-if-absent, renew by CAS).
 
-A host that cannot renew a lease stops that partition at once; a stale owner that keeps writing is
-fenced anyway by the expected-last-subject-sequence on its actors' ctl subjects.
+Each lease value carries its holder and expiry (`actors.balance.Lease`): a lease past its expiry may be
+taken over by CAS, so a dead host's partitions move within the lease TTL (`BOSUN_LEASE_TTL`, default
+5 s), independent of the bucket's TTL. A host that cannot renew a lease stops that partition at once; a
+stale owner that keeps writing is fenced anyway by the expected-last-subject-sequence on its actors' ctl
+subjects.
 """
 from __future__ import annotations
 
+import os
+import time
+
+import msgspec
 import nats.js.errors
 from nats.js.kv import KeyValue
 
+from actors.balance import Lease, lease_of
 from actors.partitions import partition_of as partition_of  # re-exported: the old home of the rule
 
 
+def lease_ttl() -> float:
+    """Seconds a lease lasts unrenewed: how long a dead host's partitions wait for a new owner."""
+    return float(os.environ.get("BOSUN_LEASE_TTL", "5"))
+
+
 class Leases:
-    def __init__(self, kv: KeyValue, host_id: str, partitions: int) -> None:
+    def __init__(self, kv: KeyValue, host_id: str, partitions: int, ttl: float | None = None,
+                 prefix: str = "") -> None:
         self.kv = kv
+        self.prefix = prefix
+        """Keys of this host's scope (`<scope>.`): hosts running different kinds lease separately."""
         self.host_id = host_id
         self.partitions = partitions
+        self.ttl = ttl if ttl is not None else lease_ttl()
         self.revisions: dict[int, int] = {}
+        self.expires_at = 0.0
+        """When our leases run out unless renewed (the latest renewal + TTL)."""
 
     @property
     def owned(self) -> set[int]:
         return set(self.revisions)
 
-    async def acquire(self) -> set[int]:
-        """Try every partition not yet owned; returns the newly acquired ones."""
+    def _value(self) -> bytes:
+        return msgspec.json.encode(Lease(self.host_id, time.time() + self.ttl))
+
+    async def acquire(self, limit: int | None = None, board: dict[str, bytes] | None = None) -> set[int]:
+        """Take partitions not yet owned, up to `limit` in all — ours from before a restart first (as the
+        `board` shows them), so a host starting over gets its own back before any free one; returns the
+        newly acquired ones."""
+        limit = self.partitions if limit is None else limit
         gained: set[int] = set()
-        for p in range(self.partitions):
-            if p in self.revisions:
-                continue
-            key = f"p.{p}"
-            try:
-                self.revisions[p] = await self.kv.create(key, self.host_id.encode())
+        mine = {p for p in range(self.partitions)
+                if (v := (board or {}).get(f"p.{p}")) is not None and lease_of(v).host == self.host_id}
+        for p in sorted(range(self.partitions), key=lambda p: p not in mine):
+            if len(self.revisions) >= limit:
+                break
+            if p not in self.revisions and await self._take(p):
                 gained.add(p)
-                continue
-            except nats.js.errors.KeyWrongLastSequenceError:
-                pass
-            try:
-                entry = await self.kv.get(key)
-            except nats.js.errors.KeyNotFoundError:
-                continue
-            if entry.value == self.host_id.encode() and entry.revision is not None:
-                # Our own lease from before a restart: take it back by CAS.
-                try:
-                    self.revisions[p] = await self.kv.update(key, self.host_id.encode(), last=entry.revision)
-                    gained.add(p)
-                except nats.js.errors.KeyWrongLastSequenceError:
-                    pass
+        if gained:
+            self.expires_at = time.time() + self.ttl
         return gained
+
+    async def _take(self, p: int) -> bool:
+        key = f"{self.prefix}p.{p}"
+        try:
+            self.revisions[p] = await self.kv.create(key, self._value())
+            return True
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        try:
+            entry = await self.kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return False
+        if entry.value is None or entry.revision is None:
+            return False
+        lease = lease_of(entry.value)
+        if lease.host != self.host_id and lease.expires > time.time():
+            return False
+        # Ours from before a restart, or expired: take it by CAS (a racing host gets a wrong-sequence).
+        try:
+            self.revisions[p] = await self.kv.update(key, self._value(), last=entry.revision)
+            return True
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
 
     async def renew(self) -> set[int]:
         """Renew all owned leases; returns the partitions lost (someone else holds them, or they expired)."""
         lost: set[int] = set()
+        value = self._value()
         for p, rev in list(self.revisions.items()):
             try:
-                self.revisions[p] = await self.kv.update(f"p.{p}", self.host_id.encode(), last=rev)
+                self.revisions[p] = await self.kv.update(f"{self.prefix}p.{p}", value, last=rev)
             except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
                 del self.revisions[p]
                 lost.add(p)
+        self.expires_at = time.time() + self.ttl
         return lost
 
-    async def release(self) -> None:
-        for p, rev in list(self.revisions.items()):
+    async def release(self, partitions: set[int] | None = None) -> None:
+        """Hand leases back at once (all of them by default): the next owner need not wait for the TTL."""
+        for p in sorted(self.owned if partitions is None else partitions & self.owned):
+            rev = self.revisions.pop(p)
             try:
-                await self.kv.delete(f"p.{p}", last=rev)
+                await self.kv.delete(f"{self.prefix}p.{p}", last=rev)
             except nats.js.errors.Error:
                 pass
-        self.revisions.clear()

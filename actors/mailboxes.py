@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from actors.cells import Cell
 from actors.partitions import partition_of_token
+from core.events import Event
 from core.names import Ref
 
 TICK = object()
 """Mailbox item meaning "decide again" (a timer fired, or catch-up finished)."""
 
-Load = Callable[[Ref], Awaitable[Cell]]
+Load = Callable[[str], Awaitable[Cell]]
+"""Loads the actor of a key (`Cell.key`: a resource token, or a companion's `<token>.<name>`)."""
 Drain = Callable[[Cell], Awaitable[None]]
 
 
@@ -29,12 +31,25 @@ class Mailboxes:
         self.partitions = partitions
         self.slots = asyncio.Semaphore(concurrency)
         self.cells: dict[str, Cell] = {}
+        """Actor key (`Cell.key`) -> live cell."""
         self.loading: dict[str, asyncio.Future[Cell]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def cell(self, ref: Ref) -> Cell:
-        """The live cell of `ref`, loading it (once) when it is not in memory."""
-        token = ref.token
+        """The live cell of `ref`'s own actor, loading it (once) when it is not in memory."""
+        return await self.cell_of(ref.token)
+
+    def wanted(self, key: str, wants: Callable[[Event], bool] | None, event: Event,
+               snapshots: Collection[str] | None) -> bool:
+        """A companion actor exists only for resources it cares about: once it has a cell or a snapshot
+        (`snapshots` None: not known, so maybe), or when `wants` says this event starts its interest (the
+        kind's own actor always exists)."""
+        if wants is None or key in self.cells or key in self.loading:
+            return True
+        return snapshots is None or key in snapshots or wants(event)
+
+    async def cell_of(self, token: str) -> Cell:
+        """The live cell with this actor key (a resource token, or a companion's `<token>.<name>`)."""
         cell = self.cells.get(token)
         if cell is not None:
             return cell
@@ -43,7 +58,7 @@ class Mailboxes:
         fut: asyncio.Future[Cell] = asyncio.get_running_loop().create_future()
         self.loading[token] = fut
         try:
-            cell = await self._load(ref)
+            cell = await self._load(token)
             cell.idle_since = time.monotonic()
             self.cells[token] = cell
             fut.set_result(cell)
@@ -77,9 +92,9 @@ class Mailboxes:
 
     def forget(self, cell: Cell) -> bool:
         """Drop a cell from memory (passivation); False when it was replaced or dropped meanwhile."""
-        if self.cells.get(cell.ref.token) is not cell:
+        if self.cells.get(cell.key) is not cell:
             return False
-        del self.cells[cell.ref.token]
+        del self.cells[cell.key]
         return True
 
     def drop(self, partitions: set[int]) -> list[int]:

@@ -1,60 +1,140 @@
-"""The partition owner: which partitions this host holds a lease on, keeping them, and letting go.
+"""The partition owner: which partitions this host holds a lease on, sharing them fairly, letting go.
 
 Leases live in a JetStream KV bucket (`actors.leases`); renewal runs on its own loop so a long flush
-never lets them expire. A partition whose lease is lost is handed to `on_lost` at once: every part of
-the host drops what it holds for it.
+never lets them expire. Every renewal also publishes this host's presence (`host.<id>`: partitions,
+lease expiry, lag, actors — the ops view) and reads the whole board in one direct get, so each host
+holds about P/N partitions (`actors.balance`):
+
+- more than its share (a host joined): the excess is dropped (`on_lost`) and released at once;
+- less than its share while partitions are free (a host left or died): `on_gain` — the host restarts
+  its consumer from the checkpoints of the larger set (a partition's history must be folded before
+  its actors decide, and a fresh start does exactly that).
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-import nats.errors
+import msgspec
 import structlog
 
+from actors import balance
 from actors.leases import Leases
 from actors.partitions import partition_of
+from core import log as corelog
 from core.names import Ref
+from core.ready import TRANSIENT
 
 log = structlog.get_logger("bosun.controller")
-
-RENEW_SECONDS = 4.0
 
 Wait = Callable[[asyncio.Event, float], Awaitable[bool]]
 
 
 class Ownership:
-    def __init__(self, leases: Leases, on_lost: Callable[[set[int]], None]) -> None:
+    def __init__(self, leases: Leases, on_lost: Callable[[set[int]], None], lg: corelog.Log | None = None,
+                 on_gain: Callable[[], None] | None = None,
+                 status: Callable[[], dict[str, Any]] | None = None) -> None:
         self.leases = leases
         self.partitions = leases.partitions
         self.on_lost = on_lost
+        self.lg = lg
+        self.on_gain = on_gain
+        self.status = status
+        self.hosts = 1
+        """Live hosts seen on the board at the last renewal (this one included)."""
 
     @property
     def owned(self) -> set[int]:
         return self.leases.owned
 
+    @property
+    def renew_seconds(self) -> float:
+        return max(0.2, self.leases.ttl / 5)
+
     def owns(self, ref: Ref) -> bool:
         return partition_of(ref, self.partitions) in self.leases.revisions
 
     async def acquire(self, stop: asyncio.Event, wait: Wait, host_id: str) -> bool:
-        """Wait until at least one partition is ours; False when stopped first."""
-        while not await self.leases.acquire():
+        """Wait until at least one partition is ours (up to a fair share); False when stopped first."""
+        while True:
+            try:
+                await self.announce()
+                board = await self._board()
+                await self.leases.acquire(self._share(board), board)
+            except TRANSIENT as e:
+                log.warning("lease board unavailable; retrying", error=str(e) or type(e).__name__)
+            if self.leases.owned:
+                await self._announce_quietly()
+                return True
             log.info("waiting for partition leases", host=host_id)
-            if await wait(stop, 2.0):
+            if await wait(stop, min(1.0, self.renew_seconds)):
                 return False
-        return True
 
     async def renew(self, stop: asyncio.Event, wait: Wait) -> None:
-        """Lease renewal on its own loop: a long flush must never let our partitions expire."""
-        while not await wait(stop, RENEW_SECONDS):
+        """Lease renewal and rebalancing on its own loop: a long flush must never let our partitions expire."""
+        while not await wait(stop, self.renew_seconds):
             try:
                 lost = await self.leases.renew()
-            except nats.errors.Error as e:
-                log.warning("lease renewal failed; retrying", error=str(e))
-                continue
-            if lost:
-                log.warning("partition leases lost; stopping them", partitions=sorted(lost))
-                self.on_lost(lost)
+                if lost:
+                    log.warning("partition leases lost; stopping them", partitions=sorted(lost))
+                    self.on_lost(lost)
+                await self._rebalance()
+                await self.announce()
+            except TRANSIENT as e:
+                log.warning("lease renewal failed; retrying", error=str(e) or type(e).__name__)
+
+    async def _rebalance(self) -> None:
+        if self.lg is None:
+            return
+        board = await self._board()
+        share = self._share(board)
+        owned = self.leases.owned
+        if len(owned) > share:
+            shed = balance.excess(owned, share)
+            log.info("handing partitions off to other hosts", partitions=sorted(shed), hosts=self.hosts)
+            self.on_lost(shed)
+            await self.leases.release(shed)
+        elif len(owned) < share and balance.free(board, self.partitions, time.time()) and self.on_gain:
+            log.info("free partitions: taking a share", have=len(owned), share=share, hosts=self.hosts)
+            self.on_gain()
+
+    def _share(self, board: dict[str, bytes]) -> int:
+        if self.lg is None:
+            return self.partitions
+        live = {p.hostId for p in balance.presences(board, time.time())} | {self.leases.host_id}
+        self.hosts = len(live)
+        return balance.fair_share(self.partitions, self.hosts)
+
+    async def _board(self) -> dict[str, bytes]:
+        """Our scope's leases and presences, keys without the scope's prefix (`p.<n>`, `host.<id>`): hosts
+        running other kinds (`bosun controller --kinds`) lease separately and do not count as peers."""
+        if self.lg is None:
+            return {}
+        prefix = self.leases.prefix
+        return {key: value for k, value in (await self.lg.kv_entries(corelog.LEASES)).items()
+                if k.startswith(prefix) and (key := k[len(prefix):]).startswith(("p.", "host."))}
+
+    async def announce(self) -> None:
+        """Publish this host's presence record: other hosts count it, `GET /v1/controllers` shows it."""
+        extra = self.status() if self.status else {}
+        record = balance.Presence(
+            hostId=self.leases.host_id, partitions=sorted(self.owned), leaseExpiresAt=self.leases.expires_at,
+            lag=int(extra.get("lag", 0)), actors=int(extra.get("actors", 0)),
+            expires=time.time() + self.leases.ttl)
+        await self.leases.kv.put(f"{self.leases.prefix}host.{self.leases.host_id}", msgspec.json.encode(record))
+
+    async def _announce_quietly(self) -> None:
+        try:
+            await self.announce()
+        except TRANSIENT as e:
+            log.warning("presence not published", error=str(e) or type(e).__name__)
 
     async def release(self) -> None:
+        """A clean stop: hand every partition off at once and leave the board."""
         await self.leases.release()
+        try:
+            await self.leases.kv.delete(f"{self.leases.prefix}host.{self.leases.host_id}")
+        except TRANSIENT:
+            pass

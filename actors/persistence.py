@@ -36,8 +36,10 @@ _encode = msgspec.json.Encoder().encode
 
 
 class Persistence:
-    def __init__(self, lg: Log) -> None:
+    def __init__(self, lg: Log, prefix: str = "") -> None:
         self.log = lg
+        self.prefix = prefix
+        """Checkpoint keys of this host's scope (`<scope>.`): each set of kinds has its own consumer."""
         self.keys: set[str] | None = None
         """Keys of the snapshot bucket, listed once at start and extended by our own saves; None = unknown
         (then every activation asks the bucket). A resource not in it has no snapshot: no KV round trip."""
@@ -90,7 +92,7 @@ class Persistence:
 
     async def _save(self, cell: Cell) -> None:
         version = cell.version
-        token = cell.ref.token
+        token = cell.key
         if self.keys is not None:
             self.keys.add(token)  # before the put: a reload racing it must ask the bucket
         await self.log.kv_put(corelog.SNAPSHOTS, token, cell.snapshot())
@@ -100,7 +102,7 @@ class Persistence:
 
     async def checkpoint(self, partition: int) -> Checkpoint:
         try:
-            raw = (await self.checkpoints.get(f"p.{partition}")).value or b"0"
+            raw = (await self.checkpoints.get(f"{self.prefix}p.{partition}")).value or b"0"
         except nats.js.errors.KeyNotFoundError:
             return Checkpoint()
         if raw.strip().isdigit():  # written before timers were kept
@@ -108,4 +110,4 @@ class Persistence:
         return _decode_checkpoint(raw)
 
     async def write_checkpoint(self, partition: int, checkpoint: Checkpoint) -> None:
-        await self.checkpoints.put(f"p.{partition}", _encode(checkpoint))
+        await self.checkpoints.put(f"{self.prefix}p.{partition}", _encode(checkpoint))

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 
 from actors.controller import DEFAULT, Registry
 
-SHIPPED = ("actors.governance", "actors.gpupool", "actors.modeldeployment")
-"""The kinds that come with Bosun."""
+SHIPPED = ("actors.governance", "actors.gpupool", "actors.modeldeployment",
+           "actors.autoscaler.actor")
+"""The kinds that come with Bosun (companions after the kind they accompany)."""
 
 
 def extra_modules() -> list[str]:

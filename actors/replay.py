@@ -13,19 +13,22 @@ never checked.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from actors import routing
 from actors.controller import DEFAULT, Controller, Registry
 from actors.decisions import Context, Decision, decode_context
+from actors.watchdog import Overrun
 from core import codec, kinds, subjects
 from core import headers as H
-from core.events import Event
+from core.events import Event, ReconcileFailed
 from core.log import StoredMessage
 from core.names import Ref
 
 _MISSING: Any = None
+Guard = Callable[..., Decision]
+"""Runs one decide under a budget: `guard(token, step, hwm, decide, *args)` (`Watchdog.call`)."""
 
 
 class Recorded(NamedTuple):
@@ -223,8 +226,12 @@ def steps(ref: Ref, routed: list[Recorded], at: int | None = None,
 # ---- checking -----------------------------------------------------------------------------------------
 
 
-def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT) -> tuple[int, list[Divergence]]:
-    """(decisions checked, divergences) of one actor against today's `decide`."""
+def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
+          guard: Guard | None = None) -> tuple[int, list[Divergence]]:
+    """(decisions checked, divergences) of one actor against today's `decide`.
+
+    `guard` runs each decide (the CLI passes `Watchdog.call`): a decide that overruns its budget today is
+    reported as a quarantined decision instead of hanging the check."""
     ctrl = registry.controller_for(ref.kind)
     assert ctrl is not None, ref
     checked, found = 0, []
@@ -233,13 +240,40 @@ def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT) -> tup
             continue
         checked += 1
         try:
-            now = writes_of(ref, ctrl, ctrl.decide(item.state, item.time, item.context))
+            args = (item.state, item.time, item.context)
+            decision = ctrl.decide(*args) if guard is None else guard(ref.token, "decide", item.hwm, ctrl.decide,
+                                                                       *args)
+            now = writes_of(ref, ctrl, decision)
+        except Overrun as e:
+            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (),
+                                    f"quarantined ({e.reason}): {e}"))
+            continue
         except Exception as e:  # noqa: BLE001 - a decide that raises today is a divergence, not a crash
             found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (), repr(e)))
             continue
         if not _same(item.recorded, now, item.known_ids):
             found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, now))
     return checked, found
+
+
+class Quarantine(NamedTuple):
+    """A decision the runtime did not let happen: the resource was quarantined (or failed terminally)."""
+
+    ref: Ref
+    seq: int
+    summary: str
+
+
+def quarantines(ref: Ref, routed: list[Recorded]) -> list[Quarantine]:
+    """The runtime's quarantine (and terminal failure) records on this actor's own ctl slice."""
+    found = []
+    for rec in routed:
+        ev = rec.event
+        if (isinstance(ev, ReconcileFailed) and ev.outcome != "retry"
+                and rec.message.headers.get(H.ORIGIN) == "runtime" and rec.message.subject.startswith(
+                    f"bosun.ev.{ref.token}.ctl.")):
+            found.append(Quarantine(ref, rec.message.seq, ev.summary()))
+    return found
 
 
 def writes_of(ref: Ref, ctrl: Controller[Any], decision: Decision) -> tuple[Write, ...]:

@@ -2,7 +2,8 @@
 
 Pure (no I/O, no clock: callers pass `now`). An actor may have several entries (each new wake-up
 pushes one); stale ones are harmless because the host checks the cell's current `wake_at` when one
-fires. Timers of passivated actors are kept, so they survive in the partition checkpoint.
+fires. Timers of passivated actors are kept, so they survive in the partition checkpoint. Entries are
+keyed by actor key (`Cell.key`: the resource token, or `<token>.<companion>`), in the resource's partition.
 """
 from __future__ import annotations
 

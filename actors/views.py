@@ -17,12 +17,12 @@ class ViewBoard:
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
         self.views: dict[str, dict[str, Any]] = {}
-        """Kind key -> resource token -> its published view."""
+        """Kind key -> actor key (`Cell.key`: the resource token, or a companion's) -> its published view."""
         self.context = Context()
 
     def publish(self, cell: Cell) -> None:
         view = cell.controller.view(cell.state)
-        kind, token = cell.ref.kind, cell.ref.token
+        kind, token = cell.ref.kind, cell.key
         if view is None:
             published = self.views.get(kind)
             if published is not None and published.pop(token, None) is not None:

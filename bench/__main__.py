@@ -72,6 +72,21 @@ def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("-n", "--count", default=10_000, show_default=True)
+@click.option("--timeout", default=600.0, show_default=True)
+@click.option("--sync-always/--no-sync-always", default=True, show_default=True,
+              help="Also run R1 with `--sync always` (the cost of fsync on every write).")
+@json_option
+def cluster(count: int, timeout: float, sync_always: bool, as_json: bool) -> None:
+    """Burst on R1, on a 3-node R3 cluster with 1 and 2 controller hosts; failover after a host kill."""
+    from bench.cluster import run_cluster
+    from bench.machine import info
+
+    doc = {"scenario": "cluster", "machine": info(), **run_cluster(count, timeout, sync_always)}
+    click.echo(json.dumps(doc, indent=2))  # JSON either way (`--json` accepted for symmetry)
+
+
+@main.command()
 @click.option("--rate", default=100.0, show_default=True)
 @click.option("--seconds", default=60.0, show_default=True)
 @json_option
@@ -99,6 +114,19 @@ def query(resources: int, rate: float, seconds: float, as_json: bool) -> None:
         run(run_burst(plane, resources, "nats", 600))
         _report("query", {"resources": resources, **run(run_query(plane, resources, rate, seconds))},
                 as_json)
+
+
+@main.command()
+@click.option("--replicas", default=200, show_default=True)
+@click.option("--timeout", default=300.0, show_default=True)
+@json_option
+def processes(replicas: int, timeout: float, as_json: bool) -> None:
+    """N real replica processes to Ready (time, CPU, memory) and the autoscaler's reaction time."""
+    from bench.plane import Plane
+    from bench.processes import run_processes
+
+    with Plane() as plane:
+        _report("processes", run_processes(plane, replicas, timeout), as_json)
 
 
 @main.command("cold-restart")

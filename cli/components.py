@@ -118,18 +118,36 @@ def db_dir_option(f: F) -> F:
               help="Policy YAML (principals, roles, bindings, quotas) the gateway applies on start.")
 @click.option("--latency", type=float, default=None, help="Sim driver replica start-up latency (s).")
 @click.option("--seed", type=int, default=None, help="Sim driver fault-injection seed.")
+@click.option("--sync", default="", callback=lambda _c, _p, v: _sync_policy(v), metavar="always|INTERVAL",
+              help="JetStream fsync: `always` (every write; slower) or an interval such as 1s "
+                   "[default: the server's 2m; see the README on what that loses on power failure].")
+@click.option("--cluster", "cluster_size", type=click.IntRange(1, 7), default=1, show_default=True,
+              help="Embedded nats-servers: 3 runs a loopback JetStream cluster with R3 (try killing a node).")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
-       policy: Path | None, latency: float | None, seed: int | None) -> None:
+       policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
     logs.configure("up")
+    from actors.registry import extra_modules
+    from actors.scope import groups
+
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
-                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed)
+                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
+                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())))
     try:
         sys.exit(Supervisor(cfg).run())
     except UpError as e:
         raise click.ClickException(str(e)) from e
+
+
+def _sync_policy(value: str) -> str:
+    """`always`, or a Go duration nats-server accepts (`100ms`, `1s`, `2m`)."""
+    import re
+
+    if value and value != "always" and not re.fullmatch(r"\d+(ms|s|m|h)", value):
+        raise click.BadParameter("expected `always` or an interval such as 100ms, 1s, 2m", param_hint="--sync")
+    return value
 
 
 # -- components --------------------------------------------------------------------------------------
@@ -139,28 +157,44 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 @nats_option()
 @data_option
 @click.option("--partitions", type=int, default=16, show_default=True)
-@click.option("--host-id", default=None, help="This host's id for partition leases [default: generated].")
+@click.option("--host-id", default=None,
+              help="This host's id for partition leases [default: BOSUN_HOST_ID, else the hostname].")
+@click.option("--kinds", default="", metavar="K1,K2",
+              help="Run only these kinds' actors (own consumer, leases, checkpoints) [default: all].")
+@click.option("--without-kinds", "without", default="", metavar="K1,K2",
+              help="Run every kind's actors but these (they run in controllers of their own).")
+@click.option("--inflight", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="In-flight step file [default: <data>/run/controller-<kinds or main>.inflight].")
 @metrics_option
-def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None,
-               metrics_port: int | None) -> None:
+def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, kinds: str, without: str,
+               inflight: Path | None, metrics_port: int | None) -> None:
     """Run a controller host (the actors)."""
-    from actors import host
+    from actors import serving
+    from actors.scope import scope_of
 
-    serve_until_signalled("controller", lambda stop: host.serve(nats_url, stop=stop, partitions=partitions,
-                                                                host_id=host_id), metrics_port)
+    only = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    but = tuple(k.strip() for k in without.split(",") if k.strip())
+    name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
+    inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
+    serve_until_signalled("controller", lambda stop: serving.serve(
+        nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
+        metrics_port)
 
 
 @click.command()
 @nats_option()
 @data_option
 @db_dir_option
+@click.option("--durable", envvar="BOSUN_PROJECTOR_DURABLE", default="projector", show_default=True,
+              help="Its consumer's name: one per read model (a second gateway/projector pair needs its own).")
 @metrics_option
-def projector(nats_url: str, data: Path | None, db_dir: Path | None, metrics_port: int | None) -> None:
+def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: str, metrics_port: int | None) -> None:
     """Run the projector (log -> SQLite read models)."""
     from projections import projector as proj
 
     db = db_dir or data_dir(data) / "projections"
-    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop), metrics_port)
+    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable),
+                          metrics_port)
 
 
 @click.command()
@@ -184,7 +218,7 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
             metrics_port: int | None) -> None:
     """Run the gateway (HTTP API and NATS intents)."""
     from gateway import server
-    from supervisor.tree import ensure_admin_token
+    from supervisor.launch import ensure_admin_token
 
     db = db_dir or data_dir(data) / "projections"
     token = token_file or data_dir(data) / "admin.token"
@@ -225,6 +259,24 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
         metrics_port)
 
 
+@driver.command("process")
+@nats_option()
+@data_option
+@click.option("--relist-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between re-lists of the processes that run.")
+@click.option("--load-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between load measurements (autoscaling).")
+@metrics_option
+def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float,
+            metrics_port: int | None) -> None:
+    """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
+    from dataplane.process import driver as process_driver
+
+    serve_until_signalled("driver-process", lambda stop: process_driver.serve(
+        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
+        metrics_port)
+
+
 @sim.command("kill-replica")
 @click.argument("target", metavar="KIND/NAME")
 @click.argument("replica", required=False)
@@ -240,6 +292,19 @@ def kill_replica(target: str, replica: str | None, namespace: str, data: Path | 
         click.echo(replica_id)
     if not killed:
         raise click.ClickException(f"no running replica of {target} in {namespace}")
+
+
+@sim.command("set-load")
+@click.argument("target", metavar="KIND/NAME")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--rps", type=click.FloatRange(min=0), required=True, help="Requests per second the sim reports.")
+@data_option
+def set_load(target: str, namespace: str, rps: float, data: Path | None) -> None:
+    """Set a deployment's synthetic load: the sim driver reports it, the autoscaler follows it."""
+    from dataplane.sim.load import set_load as set_sim_load
+
+    kind, _, name = target.rpartition("/")
+    set_sim_load(data_dir(data), namespace, name, rps, kind=_kind_key(kind or "modeldeployment"))
 
 
 def _kind_key(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli import audit, components, replay, whatif
+from cli import audit, components, cost, logs, replay, retry, whatif
 from cli.base import (
     Settings,
     error,
@@ -81,6 +81,12 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
 
     from cli import output as out
 
+    if ref in ("controllers", "controller"):
+        from cli.controllers import show
+
+        with settings.client() as client:
+            show(client, output)
+        return
     info, name = split_ref(ref, name)
     with settings.client() as client:
         if name:
@@ -290,8 +296,8 @@ def projections_rebuild(settings: Settings) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit,
-                 whatif.plan, whatif.policy, whatif.revert):
+for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit, retry.retry,
+                 whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost):
     main.add_command(_command)
 
 

@@ -110,24 +110,31 @@ def _show(ref: Ref, routed: list[Recorded], output: str | None) -> None:
 
 def _check(targets: list[Ref], routed: dict[Ref, list[Recorded]], output: str | None) -> None:
     from actors import replay as rp
+    from actors.watchdog import Watchdog
     from cli import output as out
 
-    checked, found, resources = 0, [], 0
+    guard = Watchdog().call
+    checked, found, resources, parked = 0, [], 0, []
     for ref in targets:
         if ref not in routed:
             continue
         resources += 1
-        n, divs = rp.check(ref, routed[ref], registry())
+        n, divs = rp.check(ref, routed[ref], registry(), guard)
         checked += n
         found += divs
+        parked += rp.quarantines(ref, routed[ref])
     if output == "json":
         click.echo(out.to_json({"resources": resources, "decisions": checked,
-                                "divergences": [_div_json(d) for d in found]}))
+                                "divergences": [_div_json(d) for d in found],
+                                "quarantined": [{"ref": str(q.ref), "seq": q.seq, "summary": q.summary}
+                                                for q in parked]}))
     else:
         for d in found:
             click.echo(report(d))
+        for q in parked:
+            click.echo(f"QUARANTINED {q.ref} at seq {q.seq}: {q.summary} (recorded by the runtime; not a divergence)")
         click.echo(f"replay --check: {checked} decisions of {_plural(resources, 'resource')} checked, "
-                   f"{_plural(len(found), 'divergence')}")
+                   f"{_plural(len(found), 'divergence')}, {len(parked)} quarantined")
     sys.exit(1 if found else 0)
 
 

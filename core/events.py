@@ -82,13 +82,32 @@ class ReconcileFailed(Event, frozen=True, tag="reconcile.failed"):
     error: str
     attempt: int
     retry_in: float
+    step: str = "decide"
+    """Which pure function failed: "decide" or "evolve"."""
+    reason: str = "exception"
+    """How: "exception", "terminal", "timeout", "memory" or "crash" (its process died in the step)."""
+    since: float = 0.0
+    """When the current run of failures began (wall clock)."""
+    outcome: str = "retry"
+    """What the runtime does next: "retry" (at `retry_in`), "quarantined" or "failed" (terminal)."""
 
     def summary(self) -> str:
-        return f"reconcile failed (attempt {self.attempt}, retry in {self.retry_in:.1f}s): {self.error}"
+        if self.outcome == "retry":
+            return (f"{self.step} failed ({self.reason}, attempt {self.attempt}, retry in "
+                    f"{self.retry_in:.1f}s): {self.error}")
+        return f"{self.step} {self.outcome} ({self.reason}, {self.attempt} time(s)): {self.error}"
+
+
+class RetryRequested(Event, frozen=True, tag="retry.requested"):
+    """An operator asked (`bosun retry`, `POST .../retry`) to lift a quarantine and decide again; on the
+    resource's inbox, through admission (audited). The runtime handles it; a kind's `evolve` never sees it."""
+
+    def summary(self) -> str:
+        return "retry requested"
 
 
 COMMON_EVENTS: tuple[type[Event], ...] = (SpecApplied, DeletionRequested, StatusUpdated, FinalizerRemoved,
-                                          ReconcileFailed)
+                                          ReconcileFailed, RetryRequested)
 
 
 def tag_of(cls: type[Event]) -> str:

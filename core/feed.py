@@ -17,6 +17,7 @@ import time
 from typing import Any, NamedTuple
 
 import msgspec
+import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client as NATS
@@ -95,6 +96,21 @@ class Feed:
         taken = self.buffer[:limit]
         del self.buffer[:limit]
         return taken
+
+    async def revive(self, jsm: Any) -> bool | None:
+        """After `take` raised NotFoundError: does the consumer exist? True: it does (it was only
+        leaderless, as during an election after a node loss) and pulling resumes; False: it is gone;
+        None: the cluster cannot tell yet (pulling resumes, and asks again if it still gets no answer)."""
+        try:
+            await jsm.consumer_info(self.stream, self.durable)
+        except nats.js.errors.NotFoundError:
+            return False
+        except nats.errors.Error as e:
+            log.warning("consumer unreachable", durable=self.durable, error=str(e) or type(e).__name__)
+            self._gone, self.outstanding = None, 0
+            return None
+        self._gone, self.outstanding = None, 0
+        return True
 
     async def ack(self, delivery: Delivery) -> None:
         await self.nc.publish(delivery.reply, b"+ACK")

@@ -39,6 +39,8 @@ DUPLICATE_WINDOW = 120.0
 SNAPSHOTS = "bosun-snapshots"
 LEASES = "bosun-leases"
 CHECKPOINTS = "bosun-checkpoints"
+TRANSIENT_READ: tuple[type[BaseException], ...] = (Unavailable, nats.errors.Error, TimeoutError)
+"""What a read may raise while the cluster has no leader for the stream or bucket read."""
 
 
 async def connect(url: str, name: str, **options: Any) -> NATS:
@@ -85,8 +87,20 @@ class Log:
         except nats.js.errors.BadRequestError:
             await self.jsm.update_stream(config)
         for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
-            await self.js.create_key_value(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas,
-                                                              history=1, storage=api.StorageType.FILE))
+            await self._ensure_bucket(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas, history=1,
+                                                         storage=api.StorageType.FILE, direct=True))
+
+    async def _ensure_bucket(self, config: api.KeyValueConfig) -> None:
+        """Create a bucket; one made by an older version (no direct gets, other replicas) is updated in
+        place: the lease board is read with a direct get (`kv_entries`)."""
+        try:
+            await self.js.create_key_value(config)
+        except nats.js.errors.BadRequestError:
+            info = await self.jsm.stream_info(f"KV_{config.bucket}")
+            current = info.config
+            current.allow_direct = True
+            current.num_replicas = config.replicas
+            await self.jsm.update_stream(current)
 
     async def kv(self, bucket: str) -> KeyValue:
         return await self.js.key_value(bucket)
@@ -194,13 +208,27 @@ class Log:
                 if message is not None:
                     yield message
 
-    async def _direct(self, req: dict[str, Any]) -> AsyncGenerator[tuple[StoredMessage | None, dict[str, str]], None]:
+    async def kv_entries(self, bucket: str, keys: str = ">") -> dict[str, bytes]:
+        """The current value of every key of `bucket` matching `keys`, in one direct-get request (no
+        consumer: the partition owners read the lease board every second); deleted keys are left out."""
+        found: dict[str, bytes] = {}
+        prefix = f"$KV.{bucket}."
+        req = {"multi_last": [prefix + keys], "batch": 10_000}
+        async with contextlib.aclosing(self._direct(req, f"KV_{bucket}")) as replies:
+            async for message, _ in replies:
+                if message is not None and message.headers.get("KV-Operation") not in ("DEL", "PURGE"):
+                    found[message.subject.removeprefix(prefix)] = message.data
+        return found
+
+    async def _direct(self, req: dict[str, Any],
+                      stream: str | None = None) -> AsyncGenerator[tuple[StoredMessage | None, dict[str, str]], None]:
         """One direct-get batch request: yields (message, headers) per message, then (None, end headers).
 
         The end is a status message: 204 end of batch, 404 nothing (more) to read; others are failures.
         """
         async with self.replies.stream() as (inbox, queue):
-            await self.nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", msgspec.json.encode(req), reply=inbox)
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{stream or self.stream}", msgspec.json.encode(req),
+                                  reply=inbox)
             while True:
                 try:
                     msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), 10)

@@ -89,3 +89,10 @@ async def sample_every(seconds: float, sample: Callable[[], Awaitable[None]], st
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await stop.wait()
+
+# -- failure isolation (actors/watchdog.py, actors/reconciler.py) ------------------------------------
+RECONCILE_FAILURES = Counter("bosun_reconcile_failures_total",
+                             "Failed reconcile steps, by kind and reason (exception, terminal, timeout, memory, crash)",
+                             ["kind", "reason"], registry=REGISTRY)
+QUARANTINED = Gauge("bosun_quarantined_resources", "Resources whose decisions are parked on this host",
+                    registry=REGISTRY)

@@ -90,12 +90,16 @@ def authorization(creds: Credentials) -> str:
 
 
 def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, name: str = "bosun",
-           cluster: str = "") -> str:
-    """A nats-server config; `creds=None` means no authorization (tests of the log alone)."""
+           cluster: str = "", sync: str = "") -> str:
+    """A nats-server config; `creds=None` means no authorization (tests of the log alone).
+
+    `sync` is JetStream's fsync policy (`always`, or an interval such as `1s`); empty keeps the server's
+    default (every 2 minutes: see the README on what that loses on power failure)."""
+    sync_line = f", sync_interval: {sync}" if sync else ""
     lines = [
         f"server_name: {name}", "host: 127.0.0.1", f"port: {port if port else -1}",
         f'ports_file_dir: "{ports_dir}"',
-        f'jetstream {{ store_dir: "{store}", max_file_store: 64GB, max_memory_store: 256MB }}',
+        f'jetstream {{ store_dir: "{store}", max_file_store: 64GB, max_memory_store: 256MB{sync_line} }}',
         "max_payload: 2MB",
     ]
     if creds is not None:
@@ -127,7 +131,7 @@ class Server:
 
 def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: str = "bosun",
           cluster: str = "", log: Path | None = None, timeout: float = 20,
-          preexec: Callable[[], Any] | None = None) -> Server:
+          preexec: Callable[[], Any] | None = None, sync: str = "") -> Server:
     """Start nats-server with its store under `workdir/nats`; returns once it accepts connections."""
     stop_leftover(workdir)
     store = workdir / "nats"
@@ -135,7 +139,7 @@ def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: 
     store.mkdir(parents=True, exist_ok=True)
     run.mkdir(parents=True, exist_ok=True)
     conf = workdir / "nats.conf"
-    conf.write_text(config(store, port, creds, run, name, cluster))
+    conf.write_text(config(store, port, creds, run, name, cluster, sync))
     os.chmod(conf, 0o600)
     out = open(log or workdir / "nats.log", "ab")  # noqa: SIM115 - closed once the child holds it
     proc = subprocess.Popen([binary(), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,

@@ -5,6 +5,8 @@ Every command is idempotent at the driver (keyed by replica id), so a redelivery
 """
 from __future__ import annotations
 
+import msgspec
+
 from core.events import Event
 
 
@@ -23,6 +25,40 @@ class StartReplica(Command, frozen=True, tag="replica.start"):
         return f"start {self.replica} on {self.pool} ({self.gpus} GPU, {self.model})"
 
 
+class Probe(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """An HTTP GET against the replica's own port: 2xx means ready."""
+
+    path: str
+    period_seconds: float = 2.0
+    failure_threshold: int = 3
+
+
+class Launch(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """How the process driver runs one replica. It travels with the command, so the driver never has to
+    read specs and a redelivered command starts exactly what was decided."""
+
+    command: tuple[str, ...]
+    env: dict[str, str] = {}
+    readiness: Probe | None = None
+    startup_seconds: float = 1.0
+    termination_grace_seconds: float = 10.0
+    load_path: str = ""
+    """GET path answering the replica's current load (a number); empty: the driver does not ask."""
+
+
+class StartProcess(StartReplica, frozen=True, tag="replica.start-process"):
+    """StartReplica for a `process` pool: the same replica identity plus what to run.
+
+    A subtype (not new fields on StartReplica) keeps every sim command byte-identical to older ones,
+    so recorded decisions still replay exactly.
+    """
+
+    launch: Launch
+
+    def summary(self) -> str:
+        return f"start {self.replica} on {self.pool} ({self.gpus} GPU, {self.model}): {' '.join(self.launch.command)}"
+
+
 class StopReplica(Command, frozen=True, tag="replica.stop"):
     replica: str
     pool: str
@@ -39,6 +75,12 @@ class EnsurePool(Command, frozen=True, tag="pool.ensure"):
 
     def summary(self) -> str:
         return f"ensure pool {self.gpu} in {self.region}, capacity {self.capacity}"
+
+
+class EnsureDevices(EnsurePool, frozen=True, tag="pool.ensure-devices"):
+    """EnsurePool for a `process` pool: the host's device ids the driver hands out to replicas."""
+
+    devices: tuple[str, ...] = ()
 
 
 class RetirePool(Command, frozen=True, tag="pool.retire"):
@@ -85,6 +127,29 @@ class ReplicaLost(Observation, frozen=True, tag="replica.lost"):
         return f"{self.replica} lost: {self.reason}"
 
 
+class ReplicaStartFailed(Observation, frozen=True, tag="replica.start-failed"):
+    """The replica could not start (or exited before it was ready); the driver retries it after `retry_in`."""
+
+    replica: str
+    pool: str
+    reason: str
+    attempt: int
+    retry_in: float
+
+    def summary(self) -> str:
+        return f"{self.replica} failed to start (attempt {self.attempt}, retry in {self.retry_in:g}s): {self.reason}"
+
+
+class LoadObserved(Observation, frozen=True, tag="load.observed"):
+    """Requests per second the deployment serves, summed over its replicas, as a driver measured it."""
+
+    rps: float
+    replicas: int = 0
+
+    def summary(self) -> str:
+        return f"load {self.rps:g} rps over {self.replicas} replica(s)"
+
+
 class PoolReady(Observation, frozen=True, tag="pool.ready"):
     capacity: int
     generation: int
@@ -98,6 +163,7 @@ class PoolRetired(Observation, frozen=True, tag="pool.retired"):
         return "pool retired"
 
 
-COMMANDS: tuple[type[Command], ...] = (StartReplica, StopReplica, EnsurePool, RetirePool)
+COMMANDS: tuple[type[Command], ...] = (StartReplica, StopReplica, EnsurePool, RetirePool, StartProcess,
+                                       EnsureDevices)
 OBSERVATIONS: tuple[type[Observation], ...] = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost,
-                                                PoolReady, PoolRetired)
+                                                PoolReady, PoolRetired, ReplicaStartFailed, LoadObserved)

@@ -72,6 +72,10 @@ class Client:
         result: dict[str, Any] = self.call("DELETE", f"/v1/namespaces/{namespace}/{kind}/{name}")
         return result
 
+    def retry(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("POST", f"/v1/namespaces/{namespace}/{kind}/{name}/retry")
+        return result
+
     def get(self, kind: str, namespace: str, name: str, at: int | None = None,
             at_time: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self.call("GET", f"/v1/namespaces/{namespace}/{kind}/{name}",

@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from core import log as corelog
-from core import natsserver
+from core import natsserver, ready
 from gateway import limits
 from gateway.admission.admit import Admission
 from gateway.admission.auth import Authenticator, Authorizer
@@ -64,11 +64,11 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
     from actors.registry import load
 
     registry = load()
-    nc = await corelog.connect(nats_url, "bosun-gateway")
-    intents_nc = await corelog.connect(intents_url, "bosun-gateway-intents") if intents_url else None
+    nc = await ready.connect(nats_url, "bosun-gateway")  # waits for the cluster (core.ready)
+    intents_nc = await ready.connect(intents_url, "bosun-gateway-intents") if intents_url else None
     try:
         log = corelog.Log(nc)
-        await log.ensure()
+        await ready.ensure(log)
         reads = await open_read_model(db_dir, nc)
         try:
             door = Door(intents_nc or nc, reply_prefix)

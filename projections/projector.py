@@ -25,9 +25,9 @@ from nats.js import api
 
 from actors.controller import Registry
 from actors.registry import load
-from core import subjects
+from core import ready, subjects
 from core.feed import Delivery, Feed
-from core.log import Log, StoredMessage, connect
+from core.log import Log, StoredMessage
 from core.metrics import sample_every
 from projections import generations, telemetry
 from projections import rebuild as rebuilding
@@ -75,10 +75,10 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: st
     registry = registry or load()
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
-    nc = await connect(nats_url, "bosun-projector")
+    nc = await ready.connect(nats_url, "bosun-projector")  # waits for the cluster (core.ready)
     try:
         bosun_log = Log(nc)
-        await bosun_log.ensure()
+        await ready.ensure(bosun_log)
         projector = await Projector.open(bosun_log, db_dir, durable)
         try:
             await projector.run(stop)

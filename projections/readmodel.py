@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from core import kinds
-from projections import audit, generations, pages, schema, selectors
+from projections import audit, generations, pages, schema, selectors, usage
 
 CHANGED = "bosun.sys.projections.changed"
 """Core-NATS notification published by the projector after every commit: `{"seq": <checkpoint>}`."""
@@ -209,8 +209,12 @@ class ReadModel:
                 yield None
 
     async def resource_gauges(self) -> builtins.list[tuple[str, str, str, str, int | None, int | None]]:
-        """(kind, namespace, name, phase, spec.replicas, status.readyReplicas) of every resource: `/metrics`."""
-        sql = ("SELECT kind, namespace, name, phase, json_extract(object, '$.spec.replicas'), "
+        """(kind, namespace, name, phase, desired replicas, status.readyReplicas) of every resource: `/metrics`.
+
+        Desired is what the resource converges to (`status.desiredReplicas`: an autoscaler moves it), else
+        `spec.replicas` before the first status."""
+        sql = ("SELECT kind, namespace, name, phase, COALESCE(json_extract(object, '$.status.desiredReplicas'), "
+               "json_extract(object, '$.spec.replicas')), "
                "json_extract(object, '$.status.readyReplicas') FROM resources")
         return [tuple(r) for r in await self._fetch(sql, ())]
 
@@ -218,6 +222,13 @@ class ReadModel:
                     continue_token: str | None = None) -> Page:
         """One page of audit records, newest first (filters: principal, namespace, kind, name, decision)."""
         return await audit.query(self._fetch, filters, since, limit, continue_token)
+
+    async def cost(self, namespace: str | None, now: float) -> builtins.list[dict[str, Any]]:
+        """Spend rate and accumulated GPU-hours/cost per namespace and deployment (`GET /v1/cost`)."""
+        return await usage.query(self._fetch, namespace, now)
+
+    async def cost_rates(self) -> builtins.list[tuple[str, float]]:
+        return await usage.rates(self._fetch)
 
     async def checkpoint(self) -> int:
         """Last stream sequence reflected in the read model (0 before the first projector ran)."""

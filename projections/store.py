@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from core.log import StoredMessage
-from projections import audit, batches, reducer, schema
+from projections import audit, batches, reducer, schema, usage
 from projections.batches import Key, Plan
 from projections.reducer import Row
 
@@ -123,6 +123,7 @@ class Writer:
             plan = batches.plan(fresh, current)
             changes = self._write(plan, current)
             audit.write(db, fresh)
+            usage.write(db, fresh)
             db.execute(_CHECKPOINT, (target,))
             db.execute("COMMIT")
         except BaseException:  # nothing remembered is trusted across a failure: recount, reread

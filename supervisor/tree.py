@@ -11,17 +11,12 @@ children die with it (PR_SET_PDEATHSIG) and a restarted supervisor kills leftove
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -29,8 +24,9 @@ from typing import IO
 
 import structlog
 
-from core import natsserver
-from supervisor import procs
+from core import cluster, natsserver
+from supervisor import procs, status, stuck
+from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
 
 STABLE_AFTER = 30.0
 """A child that ran this long before dying starts its backoff over."""
@@ -56,6 +52,13 @@ class UpConfig:
     """Policy YAML handed to the gateway child (`bosun gateway --policy`), applied on each start."""
     latency: float | None = None
     seed: int | None = None
+    sync: str = ""
+    """JetStream's fsync policy (`always` or an interval); empty: the server's default (2 min)."""
+    cluster: int = 1
+    """Embedded nats-servers: more than 1 runs a loopback cluster (`core.cluster`) with R3 (`--cluster 3`)."""
+    controllers: tuple[tuple[str, ...], ...] = ()
+    """Kinds that get a controller process of their own (BOSUN_KINDS modules): one kind's reconciler
+    cannot stall another's. The main controller runs every other kind."""
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Child:
     started: float = 0.0
     failures: int = 0
     restart_at: float | None = None
+    inflight: Path | None = None
+    """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
 
     def backoff(self, now: float) -> float:
         """Seconds to wait before the next start: exponential, reset after a stable run."""
@@ -78,39 +83,6 @@ class Child:
             self.failures = 0
         self.failures += 1
         return float(min(MAX_BACKOFF, 0.25 * 2 ** (self.failures - 1)))
-
-
-def ensure_admin_token(path: Path) -> bool:
-    """Create the admin token (mode 0600) unless it exists; True when created. Never printed."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(32) + "\n")
-    return True
-
-
-def write_private_json(path: Path, obj: object) -> None:
-    """Write JSON atomically with mode 0600: it holds credentials."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    tmp.replace(path)
-
-
-def bosun_command() -> list[str]:
-    """How to run a `bosun` subcommand with this very interpreter."""
-    script = Path(sys.executable).parent / "bosun"
-    if script.exists():
-        return [sys.executable, str(script)]
-    return [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -122,18 +94,18 @@ def bind_listener(host: str, port: int) -> socket.socket:
         raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
 
 
-def http_url(host: str, port: int) -> str:
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1.0) as r:
-            return bool(r.status == 200)
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+def controller_children(data: str, groups: tuple[tuple[str, ...], ...]) -> list[Child]:
+    """The main controller (all kinds but the separate ones) and one controller per separate group."""
+    separate = sorted({k for g in groups for k in g})
+    run = Path(data) / "run"
+    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else [])]
+    children = [(Child("controller", main), "controller-main")]
+    children += [(Child(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)]),
+                  f"controller-{'-'.join(g)}") for g in groups]
+    for child, name in children:
+        child.inflight = run / f"{name}.inflight"
+        child.args += ["--inflight", str(child.inflight)]
+    return [child for child, _ in children]
 
 
 class Supervisor:
@@ -147,6 +119,7 @@ class Supervisor:
         self.wake = threading.Event()
         self.children: list[Child] = []
         self.nats: natsserver.Server | None = None
+        self.cluster: cluster.Cluster | None = None
         self.nats_child = Child("nats-server", [])
         self.creds: natsserver.Credentials | None = None
         self.listener: socket.socket | None = None
@@ -154,6 +127,8 @@ class Supervisor:
         """Held (flock) for our whole life: the kernel drops it even on kill -9."""
         self.env: dict[str, str] = {}
         self.announced = False
+        self.exits: dict[str, tuple[int | None, float, int]] = {}
+        """Per child: last exit code, when (wall clock), restarts so far (`run/components.json`)."""
 
     def run(self) -> int:
         """Start everything, supervise until SIGTERM/SIGINT, stop everything; the exit code."""
@@ -207,9 +182,14 @@ class Supervisor:
         if self.cfg.nats_url:
             return self.cfg.nats_url
         self.creds = natsserver.Credentials.load_or_create(self.data / "nats-credentials.json")
+        if self.cfg.cluster > 1:
+            self.cluster = cluster.start_local(self.data, self.cfg.cluster, self.creds, self.cfg.sync,
+                                               procs.die_with_parent(signal.SIGTERM))
+            os.environ["BOSUN_STREAM_REPLICAS"] = str(min(3, self.cfg.cluster))
+            return self.cluster.url(natsserver.INTERNAL_USER, self.creds.internal)
         try:
             self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
-                                         preexec=procs.die_with_parent(signal.SIGTERM))
+                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync)
         except RuntimeError as e:
             raise UpError(str(e)) from e
         self.nats_child.started = time.monotonic()
@@ -232,9 +212,10 @@ class Supervisor:
                               "--token-file", str(self.token_file), "--fd", str(fd),
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
                   pass_fds=(fd,), env=self._intents_env()),
-            Child("controller", ["controller", "--data", data]),
+            *controller_children(data, self.cfg.controllers),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
+            Child("driver-process", ["driver", "process", "--data", data]),
         ]
         self.env = dict(os.environ, BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
@@ -260,6 +241,7 @@ class Supervisor:
         child.started, child.restart_at = time.monotonic(), None
         procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
         log.info("component started", component=child.name, pid=child.proc.pid)
+        status.write(self.run_dir, self.children, self.exits)
 
     # -- supervision -------------------------------------------------------------------------------
 
@@ -280,12 +262,24 @@ class Supervisor:
         due = now + 3600
         if self.nats is not None:
             due = min(due, self._tend_nats(now))
+        if self.cluster is not None and not self.stopping.is_set():
+            cluster.restart_dead(self.cluster)
         for child in self.children:
+            if child.inflight is not None and child.proc is not None and child.proc.poll() is None:
+                held = stuck.stuck(child.inflight)
+                if held is not None:
+                    log.error("controller stuck in one step; killing it", component=child.name, **held)
+                    child.proc.kill()
+                    child.proc.wait()
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
                             code=child.proc.returncode, restart_in=delay, failures=child.failures)
+                code = child.proc.returncode
                 child.proc, child.restart_at = None, now + delay
+                restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
+                self.exits[child.name] = (code, time.time(), restarts)
+                status.write(self.run_dir, self.children, self.exits)
             if child.proc is None and child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping.is_set():
                     self._spawn(child)
@@ -307,7 +301,7 @@ class Supervisor:
             return c.restart_at
         try:
             self.nats = natsserver.start(self.data, port=self.nats.port, creds=self.creds,
-                                         preexec=procs.die_with_parent(signal.SIGTERM))
+                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync)
             c.started, c.restart_at = time.monotonic(), None
             log.info("nats-server restarted", pid=self.nats.proc.pid, port=self.nats.port)
         except RuntimeError as e:
@@ -319,6 +313,8 @@ class Supervisor:
         """Publish where everything is, once the gateway answers /healthz."""
         if self.nats is not None and self.creds is not None:
             client_nats = self.nats.url(natsserver.CLIENT_USER, self.creds.client)
+        elif self.cluster is not None and self.creds is not None:
+            client_nats = self.cluster.url(natsserver.CLIENT_USER, self.creds.client)
         else:
             client_nats = self.cfg.nats_url or ""
         shown_nats = _without_password(client_nats)
@@ -347,6 +343,9 @@ class Supervisor:
             self.nats.stop()
             procs.remove_pidfile(self.run_dir, NATS_PIDFILE)
             log.info("nats-server stopped")
+        if self.cluster is not None:
+            self.cluster.stop()
+            log.info("nats cluster stopped")
         if self.listener is not None:
             self.listener.close()
         if self.announced:

@@ -19,6 +19,7 @@ Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-
 Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 Limit = Annotated[int, Meta(ge=0, le=100_000_000)]
+Rate = Annotated[float, Meta(ge=0, le=1e12)]
 
 
 class _Spec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
@@ -52,6 +53,8 @@ class QuotaLimits(_Spec, frozen=True):
     gpus: Limit | None = None
     replicas: Limit | None = None
     deployments: Limit | None = None
+    cost_per_hour: Rate | None = None
+    """Namespace spend-rate limit: GPUs x their pool's pricePerGpuHour, at the most every deployment may grow to."""
 
 
 class QuotaSpec(_Spec, frozen=True):
@@ -59,6 +62,7 @@ class QuotaSpec(_Spec, frozen=True):
 
 
 def validate_quota(spec: QuotaSpec) -> list[FieldError]:
-    if spec.limits.gpus is None and spec.limits.replicas is None and spec.limits.deployments is None:
-        return [FieldError("$.spec.limits", "set at least one of gpus, replicas, deployments")]
+    limits = spec.limits
+    if limits.gpus is None and limits.replicas is None and limits.deployments is None and limits.cost_per_hour is None:
+        return [FieldError("$.spec.limits", "set at least one of gpus, replicas, deployments, costPerHour")]
     return []

@@ -30,7 +30,7 @@ from core.events import (
     StatusUpdated,
 )
 from core.names import Ref
-from core.replicas import EnsurePool, PoolReady, PoolRetired, RetirePool
+from core.replicas import EnsureDevices, EnsurePool, PoolReady, PoolRetired, RetirePool
 
 CONTROLLER_NAME = "pools"
 FINALIZER = "pools.bosun.dev/allocations"
@@ -140,7 +140,7 @@ def decide(state: Pool, now: float, ctx: Context) -> Decision:
     for req in state.pending:
         held = allocations.get(req.requester, 0)
         others = allocated - held
-        if req.gpus <= held or (ready and not state.deleting and others + req.gpus <= spec.capacity):
+        if req.gpus <= held or (ready and not state.deleting and others + req.gpus <= spec.gpus):
             allocations = allocations.set(req.requester, req.gpus)
             allocated = others + req.gpus
             answers.append(CapacityGranted(request_id=req.request_id, requester=req.requester, pool=me,
@@ -149,19 +149,18 @@ def decide(state: Pool, now: float, ctx: Context) -> Decision:
             break  # answer once the data plane has the pool; requests stay queued in order
         else:
             why = "pool is being deleted" if state.deleting else (
-                f"needs {req.gpus - held} more GPU, {max(0, spec.capacity - others - held)} free")
+                f"needs {req.gpus - held} more GPU, {max(0, spec.gpus - others - held)} free")
             answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
-                                          gpus=req.gpus, available=max(0, spec.capacity - others), reason=why))
+                                          gpus=req.gpus, available=max(0, spec.gpus - others), reason=why))
     for i in range(0, len(answers), MAX_ANSWERS):
         events.append(CapacityAnswered(pool=me, answers=tuple(answers[i:i + MAX_ANSWERS])))
     if state.deleting:
         if allocated == 0 and not state.retire_ordered:
-            commands.append(Order(DRIVER, RetirePool(), f"{state.ref.token}/retire/{state.generation}"))
+            commands.append(Order(spec.driver, RetirePool(), f"{state.ref.token}/retire/{state.generation}"))
         if state.retired and allocated == 0:
             events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
     elif state.ensured_generation < state.generation:
-        commands.append(Order(DRIVER, EnsurePool(region=spec.region, gpu=spec.gpu, capacity=spec.capacity,
-                                                 generation=state.generation),
+        commands.append(Order(spec.driver, _ensure(spec, state.generation),
                               f"{state.ref.token}/ensure/{state.generation}"))
     status = _status(state, spec, allocated, ready)
     if state.status is None or _differs(state.status, status):
@@ -169,14 +168,22 @@ def decide(state: Pool, now: float, ctx: Context) -> Decision:
     return Decision(events=tuple(events), commands=tuple(commands))
 
 
+def _ensure(spec: GpuPoolSpec, generation: int) -> EnsurePool:
+    """What the pool's driver is told to provision: a process pool also gets its device ids."""
+    if spec.driver == "process":
+        return EnsureDevices(region=spec.region, gpu=spec.gpu, capacity=spec.gpus, generation=generation,
+                             devices=spec.devices)
+    return EnsurePool(region=spec.region, gpu=spec.gpu, capacity=spec.gpus, generation=generation)
+
+
 def _status(state: Pool, spec: GpuPoolSpec, allocated: int, ready: bool) -> StatusUpdated:
-    fields = {"capacity": spec.capacity, "allocatedGpus": allocated, "freeGpus": max(0, spec.capacity - allocated)}
+    fields = {"capacity": spec.gpus, "allocatedGpus": allocated, "freeGpus": max(0, spec.gpus - allocated)}
     if state.deleting:
         phase, cond = "Deleting", Condition(type="Ready", status="False", reason="Deleting",
                                             message=f"waiting for {allocated} allocated GPU to be released")
     elif ready:
         phase, cond = "Ready", Condition(type="Ready", status="True", reason="Provisioned",
-                                         message=f"{spec.capacity - allocated} of {spec.capacity} GPU free")
+                                         message=f"{spec.gpus - allocated} of {spec.gpus} GPU free")
     else:
         phase, cond = "Progressing", Condition(type="Ready", status="False", reason="Provisioning",
                                                message="waiting for the data plane to provision the pool")
@@ -191,8 +198,9 @@ def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
 def view(state: Pool) -> PoolView | None:
     if state.spec is None or state.finalized or state.ready_generation < 1:
         return None
-    return PoolView(ref=state.ref, region=state.spec.region, gpu=state.spec.gpu, capacity=state.spec.capacity,
-                    allocated=state.allocated, deleting=state.deleting)
+    return PoolView(ref=state.ref, region=state.spec.region, gpu=state.spec.gpu, capacity=state.spec.gpus,
+                    allocated=state.allocated, deleting=state.deleting, driver=state.spec.driver,
+                    price_per_gpu_hour=state.spec.price_per_gpu_hour)
 
 
 def status_of(state: Pool) -> StatusUpdated | None:

@@ -1,15 +1,43 @@
 """The GpuPool manifest's spec."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
 
 from actors.modeldeployment.spec import Token
+from core.kinds import FieldError
+
+DeviceId = Annotated[str, Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
+"""A device id as CUDA_VISIBLE_DEVICES takes it (an index or a UUID-ish token; never a comma)."""
 
 
-class GpuPoolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class GpuPoolSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
+                  forbid_unknown_fields=True):
     region: Token
     gpu: Token
-    capacity: Annotated[int, Meta(ge=0, le=1_000_000)]
+    capacity: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+    """GPUs in the pool; for a `process` pool it defaults to the number of `devices`."""
+    driver: Literal["sim", "process"] = "sim"
+    """Which data-plane driver actuates the pool's replicas."""
+    devices: tuple[DeviceId, ...] = ()
+    """`process` pools: the host's GPU ids handed out to replicas (CUDA_VISIBLE_DEVICES)."""
+    price_per_gpu_hour: Annotated[float, Meta(ge=0)] = 0.0
+
+    @property
+    def gpus(self) -> int:
+        return self.capacity if self.capacity is not None else len(self.devices)
+
+
+def validate(spec: GpuPoolSpec) -> list[FieldError]:
+    errors = []
+    if spec.capacity is None and not spec.devices:
+        errors.append(FieldError("$.spec.capacity", "required unless devices are listed"))
+    if spec.devices and spec.driver != "process":
+        errors.append(FieldError("$.spec.devices", "only a process pool has devices"))
+    if len(set(spec.devices)) != len(spec.devices):
+        errors.append(FieldError("$.spec.devices", "device ids must be unique"))
+    if spec.devices and spec.capacity is not None and spec.capacity > len(spec.devices):
+        errors.append(FieldError("$.spec.capacity", f"exceeds the {len(spec.devices)} listed devices"))
+    return errors

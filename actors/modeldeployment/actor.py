@@ -9,6 +9,7 @@ from actors.modeldeployment import model
 from actors.modeldeployment.events import EVENTS
 from actors.modeldeployment.spec import ModelDeploymentSpec, validate
 from core.kinds import Column, KindInfo
+from core.scale import ScaleSet
 
 
 def _ready(obj: dict[str, Any]) -> str:
@@ -17,7 +18,8 @@ def _ready(obj: dict[str, Any]) -> str:
 
 
 INFO = KindInfo(
-    name="ModelDeployment", plural="modeldeployments", spec_type=ModelDeploymentSpec, events=EVENTS + PROTOCOL,
+    name="ModelDeployment", plural="modeldeployments", spec_type=ModelDeploymentSpec,
+    events=(*EVENTS, *PROTOCOL, ScaleSet),  # ScaleSet: the scale input any scaler writes (core.scale)
     validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
     short_names=("md", "deployment", "deployments"),
     columns=(

@@ -23,6 +23,7 @@ from actors.capacity import (
     pool_key,
 )
 from actors.decisions import Context, Decision, Message, Order, backoff
+from actors.modeldeployment import process
 from actors.modeldeployment.events import (
     PlacementFailed,
     ReplicaReplaced,
@@ -42,7 +43,16 @@ from core.events import (
     StatusUpdated,
 )
 from core.names import Ref
-from core.replicas import ReplicaLost, ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica, StopReplica
+from core.replicas import (
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStartFailed,
+    ReplicaStopped,
+    StartReplica,
+    StopReplica,
+)
+from core.scale import ScaleSet
 
 CONTROLLER_NAME = "deployments"
 FINALIZER = "deployments.bosun.dev/replicas"
@@ -68,7 +78,9 @@ def evolve(state: Deployment, event: Event) -> Deployment:
         case StartReplica(replica=rid, pool=pool, model=m, gpus=gpus):
             if rid in state.replicas:
                 return state
-            replicas = {**state.replicas, rid: Replica(id=rid, pool=pool, model=m, gpus=gpus)}
+            replicas = {**state.replicas, rid: Replica(id=rid, pool=pool, model=m, gpus=gpus,
+                                                       driver=process.driver_of(event),
+                                                       launch=process.launch_of(event))}
             return replace(state, replicas=replicas, next_replica=max(state.next_replica, _index(rid) + 1))
         case StopReplica(replica=rid):
             return _with_replica(state, rid, stopping=True)
@@ -76,7 +88,9 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             r = state.replicas.get(rid)
             return _with_replica(state, rid, phase="starting") if r is not None and r.phase == "requested" else state
         case ReplicaReady(replica=rid):
-            return _with_replica(state, rid, phase="ready")
+            return _with_replica(state, rid, phase="ready", error="")
+        case ReplicaStartFailed(replica=rid, reason=why):
+            return _with_replica(state, rid, error=why)
         case ReplicaStopped(replica=rid):
             return replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid})
         case ReplicaLost(replica=rid, reason=why):
@@ -105,6 +119,8 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             return replace(state, status=event, placement_failed=state.placement_failed and not placed)
         case FinalizerRemoved():
             return replace(state, finalized=True)
+        case ScaleSet():
+            return replace(state, scale=event)
         case _:
             return state
 
@@ -139,16 +155,15 @@ class _Plan:
         self.next_replica = state.next_replica
         self.next_request = state.last_request + 1
 
-    def start(self, pool: str, spec: ModelDeploymentSpec) -> str:
+    def start(self, pool: str, spec: ModelDeploymentSpec, driver: str = DRIVER) -> str:
         rid = f"{self.state.ref.name}-{self.next_replica}"
         self.next_replica += 1
-        cmd = StartReplica(replica=rid, pool=pool, gpus=spec.gpus_per_replica, model=spec.model,
-                           generation=self.state.generation)
-        self.commands.append(Order(DRIVER, cmd, f"{self.state.ref.token}/start/{rid}"))
+        cmd = process.start_command(driver, rid, pool, spec, self.state.generation)
+        self.commands.append(Order(driver, cmd, f"{self.state.ref.token}/start/{rid}"))
         return rid
 
     def stop(self, r: Replica) -> None:
-        self.commands.append(Order(DRIVER, StopReplica(replica=r.id, pool=r.pool),
+        self.commands.append(Order(r.driver, StopReplica(replica=r.id, pool=r.pool),
                                    f"{self.state.ref.token}/stop/{r.id}"))
 
     def request(self, pool: PoolView | str, gpus: int) -> None:
@@ -188,7 +203,7 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     if spec is None or state.finalized:
         return Decision()
     plan = _Plan(state)
-    desired = 0 if state.deleting else spec.desired
+    desired = 0 if state.deleting else _target(state, spec)
     fleet = _fleet(state, spec, ctx)
     used = _used(state)
     missing, started, unschedulable = _plan_scale_up(plan, state, spec, fleet, used, desired)
@@ -212,7 +227,8 @@ def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet
     candidates = sorted((p for p in ctx.of(POOL_KIND) if _matches(p, spec)), key=lambda p: (-p.free, p.ref.name))
     keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
     live = [r for r in state.replicas.values() if not r.stopping]
-    fresh = [r for r in live if r.pool in keys and r.model == spec.model and r.gpus == spec.gpus_per_replica]
+    fresh = [r for r in live if r.pool in keys and r.model == spec.model and r.gpus == spec.gpus_per_replica
+             and process.runs_spec(r.driver, r.launch, spec)]
     return _Fleet(candidates, keys, fresh, [r for r in live if r not in fresh])
 
 
@@ -228,7 +244,7 @@ def _plan_scale_up(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, fl
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
         while missing > 0 and state.grants.get(key, 0) - used.get(key, 0) >= g:
-            started.append(plan.start(key, spec))
+            started.append(plan.start(key, spec, p.driver))
             used[key] = used.get(key, 0) + g
             missing -= 1
     if missing <= 0 or state.deleting:
@@ -293,8 +309,17 @@ def _requeue(state: Deployment, now: float) -> float:
     return now + 0.2 + backoff(1 + int(waited // 2), state.ref.token, base=0.5, cap=REQUEUE_CAP)
 
 
+def _target(state: Deployment, spec: ModelDeploymentSpec) -> int:
+    """Replicas to converge to: the scale input inside the autoscaling bounds, else the spec's own."""
+    a = spec.autoscaling
+    if a is None or state.scale is None:
+        return spec.desired
+    return min(max(state.scale.replicas, a.min), a.max)
+
+
 def _matches(p: PoolView, spec: ModelDeploymentSpec) -> bool:
-    return p.region == spec.placement.region and p.gpu == spec.placement.gpu and not p.deleting
+    return (p.region == spec.placement.region and p.gpu == spec.placement.gpu and not p.deleting
+            and process.placeable(p, spec))
 
 
 def _used(state: Deployment) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from core.kinds import FieldError
 
@@ -12,10 +12,48 @@ Replicas = Annotated[int, Meta(ge=0, le=10_000)]
 Token = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
+Seconds = Annotated[float, Meta(ge=0, le=86_400)]
+Arg = Annotated[str, Meta(min_length=1, max_length=4096)]
+EnvName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Path = Annotated[str, Meta(min_length=1, max_length=1024, pattern=r"^/[^\s]*$")]
+
+
 class Autoscaling(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
     min: Replicas
     max: Replicas
     target_load_per_replica: Annotated[float, Meta(gt=0)] = 50.0
+    # UNSET (not a default value): a stored spec that does not set them stays exactly as it was.
+    scale_down_stabilization_seconds: Seconds | UnsetType = UNSET
+    """Default 300: the highest recommendation of this window wins on the way down."""
+    scale_up_stabilization_seconds: Seconds | UnsetType = UNSET
+    """Default 0: the lowest recommendation of this window wins on the way up."""
+    load_path: Path | UnsetType = UNSET
+    """Process replicas (default "/load"): the GET path on BOSUN_PORT answering the replica's load (rps)."""
+
+    @property
+    def down_window(self) -> float:
+        return 300.0 if isinstance(self.scale_down_stabilization_seconds, UnsetType) else \
+            self.scale_down_stabilization_seconds
+
+    @property
+    def up_window(self) -> float:
+        return 0.0 if isinstance(self.scale_up_stabilization_seconds, UnsetType) else \
+            self.scale_up_stabilization_seconds
+
+    @property
+    def load_get(self) -> str:
+        return "/load" if isinstance(self.load_path, UnsetType) else self.load_path
+
+
+class HttpGet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    path: Path = "/healthz"
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
+                forbid_unknown_fields=True):
+    http_get: HttpGet
+    period_seconds: Annotated[float, Meta(gt=0, le=3600)] = 2.0
+    failure_threshold: Annotated[int, Meta(ge=1, le=1000)] = 3
 
 
 class Placement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -30,6 +68,13 @@ class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="cam
     placement: Placement
     gpus_per_replica: Annotated[int, Meta(ge=1, le=64)] = 1
     autoscaling: Autoscaling | None = None
+    command: Annotated[tuple[Arg, ...], Meta(min_length=1, max_length=256)] | None = None
+    """Process pools: the argv each replica runs (one process per replica)."""
+    env: dict[EnvName, Annotated[str, Meta(max_length=32_768)]] = {}
+    readiness: Readiness | None = None
+    startup_seconds: Seconds = 1.0
+    """Without `readiness`: a replica is ready once it has stayed up this long."""
+    termination_grace_period_seconds: Seconds = 10.0
 
     @property
     def desired(self) -> int:

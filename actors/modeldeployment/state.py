@@ -8,6 +8,8 @@ import msgspec
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from core.events import StatusUpdated
 from core.names import Ref
+from core.replicas import Launch
+from core.scale import ScaleSet
 
 ReplicaPhase = Literal["requested", "starting", "ready"]
 """Ordered to start, started by the driver, serving."""
@@ -22,6 +24,12 @@ class Replica(msgspec.Struct, frozen=True, kw_only=True):
     gpus: int
     phase: ReplicaPhase = "requested"
     stopping: bool = False
+    driver: str = "sim"
+    """The data-plane driver running it (where its stop goes)."""
+    launch: Launch | None = None
+    """What a `process` replica runs (None for the sim driver)."""
+    error: str = ""
+    """The driver's latest start failure (it retries with backoff); cleared once the replica is ready."""
 
 
 class Outstanding(msgspec.Struct, frozen=True):
@@ -46,3 +54,5 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     narrated_target: int = 0
     placement_failed: bool = False
     status: StatusUpdated | None = None
+    scale: ScaleSet | None = None
+    """The latest scale input (a scaler's ScaleSet): followed while the spec has autoscaling bounds."""

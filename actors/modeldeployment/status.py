@@ -71,7 +71,7 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
                                                         else "ScalingUp")
         ready = Condition(type="Ready", status="False", reason=reason,
                           message=unschedulable or f"{ready_total}/{desired} replicas ready")
-    conditions = [ready]
+    conditions = [ready, *_failing(state), *_limited(state, spec)]
     if unschedulable:
         conditions.append(Condition(type="Scheduled", status="False", reason="InsufficientCapacity",
                                     message=unschedulable))
@@ -82,6 +82,31 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
               "gpusByPool": dict(sorted(state.grants.items()))}
     return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=tuple(conditions),
                          fields=fields)
+
+
+def _failing(state: Deployment) -> list[Condition]:
+    """Replicas the driver cannot start: the deployment quotes the error while the driver backs off."""
+    failing = sorted((r for r in state.replicas.values() if r.error and not r.stopping), key=lambda r: _index(r.id))
+    if not failing:
+        return []
+    first = failing[0]
+    more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+    return [Condition(type="ReplicaFailure", status="True", reason="StartFailed",
+                      message=f"{first.id}: {first.error}{more}")]
+
+
+def _limited(state: Deployment, spec: ModelDeploymentSpec) -> list[Condition]:
+    """A scaler wants more replicas than a limit allows: say who, how many, and which limit."""
+    s = state.scale
+    if s is None or not s.limit or spec.autoscaling is None:
+        return []
+    return [Condition(type="ScalingLimited", status="True", reason="TooManyReplicas",
+                      message=f"{s.by} wants {s.wanted} replicas; {s.replicas} allowed by {s.limit}")]
+
+
+def _index(replica_id: str) -> int:
+    tail = replica_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:

@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.js import api
 from opentelemetry.trace import SpanKind
 
-from core import codec, subjects, tracing
+from core import codec, ready, subjects, tracing
 from core import headers as H
 from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from dataplane.sim import load
 from dataplane.sim.outbox import Outbox
 from dataplane.sim.world import Cause, World
 
@@ -44,10 +46,10 @@ async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, latency: 
     """Run the sim driver until `stop` is set. Its world lives in `<data_dir>/sim/world.db`."""
     world = World.open(data_dir, latency=latency, seed=seed)
     try:
-        nc = await corelog.connect(nats_url, "bosun-driver-sim")
+        nc = await ready.connect(nats_url, "bosun-driver-sim")  # waits for the cluster (core.ready)
         try:
             log = corelog.Log(nc)
-            await log.ensure()
+            await ready.ensure(log)
             await Driver(world, log, relist_interval).run(stop)
         finally:
             await nc.close()
@@ -71,14 +73,13 @@ class Driver:
         resent = await _retrying("resend outbox", self.outbox.flush)
         if resent:
             logger.info("outbox resent", observations=resent)
-        await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
-            durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
-            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4))
+        await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
         self.feed = feed = Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH)
         await feed.start()
         loops = [asyncio.create_task(self._commands(feed), name="sim-commands"),
                  asyncio.create_task(self._readiness(), name="sim-readiness"),
                  asyncio.create_task(self._relist(), name="sim-relist"),
+                 asyncio.create_task(self._loads(), name="sim-load"),
                  asyncio.create_task(sample_every(5.0, self._sample, stop), name="sim-metrics")]
         stopper = asyncio.create_task(stop.wait(), name="sim-stop")
         try:
@@ -94,6 +95,11 @@ class Driver:
         while True:
             try:
                 deliveries = await feed.take(FETCH_BATCH, timeout=FETCH_WAIT)
+            except nats.js.errors.NotFoundError:  # leaderless after a node loss, or really gone: re-bind
+                if await feed.revive(self.log.jsm) is False:
+                    await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
+                await asyncio.sleep(FETCH_WAIT)
+                continue
             except nats.errors.Error as e:  # disconnected: the client reconnects by itself
                 logger.warning("pull failed", error=str(e) or type(e).__name__)
                 await asyncio.sleep(FETCH_WAIT)
@@ -202,6 +208,14 @@ class Driver:
             await _retrying("report drift", self.outbox.flush)
 
 
+    async def _loads(self) -> None:
+        """Report synthetic load changes (`bosun driver sim set-load`) within half a second."""
+        while True:
+            await asyncio.sleep(0.5)
+            if load.queue_changes(self.world.conn, time.time()):
+                await _retrying("report load", self.outbox.flush)
+
+
 async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
     """Cancel and await `tasks`, cancelling again any that swallowed it.
 
@@ -229,3 +243,9 @@ async def _retrying(what: str, action: Callable[[], Awaitable[int]]) -> int:
             delay = min(RETRY_CAP, 0.1 * 2**attempt)
             logger.warning("log unavailable, retrying", action=what, attempt=attempt, retry_in=delay, error=str(e))
             await asyncio.sleep(delay)
+
+
+def _consumer() -> api.ConsumerConfig:
+    return api.ConsumerConfig(
+        durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
+        ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4)

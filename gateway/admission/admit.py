@@ -29,14 +29,16 @@ from gateway.admission import current as cur
 from gateway.admission import quota
 from gateway.admission.audit import Recorder, observe
 from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
+from gateway.admission.elections import through_elections
+from gateway.admission.retry import retry
 from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
 from gateway.manifests import parse_one
 from gateway.metrics import APPENDS
 from gateway.telemetry import admission_span
 
-Action = Literal["apply", "delete"]
-Result = Literal["created", "configured", "unchanged", "deleted", "deleting"]
+Action = Literal["apply", "delete", "retry"]
+Result = Literal["created", "configured", "unchanged", "deleted", "deleting", "retrying"]
 RETRIES = 5
 QUOTA_RETRIES = 64
 """Namespace-wide CAS rounds: every round admits one contender, so this bounds the concurrency served."""
@@ -101,14 +103,19 @@ class Admission:
         try:
             principal = self.authenticator.authenticate(intent.authorization)
             info, ref = ref_of(intent.kind, intent.namespace, intent.name)
-            authorize(self.authorizer, principal, intent.action, info.name, ref)
+            authorize(self.authorizer, principal, "apply" if intent.action == "retry" else intent.action,
+                      info.name, ref)  # whoever may apply a resource may ask it to be retried
             if_match = parse_if_match(intent.if_match)
-            if intent.action == "delete":
-                accepted = await self._delete(principal, info, ref, if_match, traceparent)
+            who = principal
+            if intent.action == "retry":
+                accepted = Accepted(*await through_elections(
+                    lambda: retry(self.log, info, ref, who.name, traceparent)), "retrying")
+            elif intent.action == "delete":
+                accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent))
             else:
                 doc = parse_one(intent.body, intent.content_type)
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
-                accepted = await self._apply(principal, valid, if_match, traceparent)
+                accepted = await through_elections(lambda: self._apply(who, valid, if_match, traceparent))
         except Unavailable as e:
             return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:
@@ -140,8 +147,8 @@ class Admission:
                 raise conflict(f"{valid.info.name} {valid.ref.namespace}/{valid.ref.name} is being deleted",
                                "BeingDeleted")
             if snap is not None:
-                quota.check(snap.quotas, snap.usage(), quota.usage_of(now.spec if now.state == "live" else None),
-                            quota.usage_of(valid.spec))
+                quota.check(snap.quotas, snap.usage(), snap.usage_of(now.spec if now.state == "live" else None),
+                            snap.usage_of(valid.spec))
             created = now.state != "live"
             event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
                                 created=created)

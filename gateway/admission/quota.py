@@ -27,7 +27,11 @@ from gateway.envelope import event_of
 from gateway.errors import ApiError, ErrorDetail
 
 KIND = "modeldeployment"
-RESOURCES = ("gpus", "replicas", "deployments")
+RESOURCES = ("gpus", "replicas", "deployments", "cost_per_hour")
+API_NAMES = {"cost_per_hour": "costPerHour"}
+Prices = dict[tuple[str, str], float]
+"""(region, gpu) -> the highest pricePerGpuHour among matching pools: a deployment is charged as if
+placed on the dearest pool it could land on, so placement can never take it past the budget."""
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,15 @@ class Usage:
     gpus: int = 0
     replicas: int = 0
     deployments: int = 0
+    cost_per_hour: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.gpus + other.gpus, self.replicas + other.replicas, self.deployments + other.deployments)
+        return Usage(self.gpus + other.gpus, self.replicas + other.replicas, self.deployments + other.deployments,
+                     self.cost_per_hour + other.cost_per_hour)
 
     def __sub__(self, other: Usage) -> Usage:
-        return Usage(self.gpus - other.gpus, self.replicas - other.replicas, self.deployments - other.deployments)
+        return Usage(self.gpus - other.gpus, self.replicas - other.replicas, self.deployments - other.deployments,
+                     self.cost_per_hour - other.cost_per_hour)
 
 
 @dataclass(frozen=True)
@@ -52,13 +59,17 @@ class Snapshot:
     quotas: list[QuotaSpec]
     expected: int
     """Highest sequence among the deployment specs (0 when none): the namespace-wide expected sequence."""
+    prices: Prices | None = None
 
     def usage(self, exclude: str | None = None) -> Usage:
         total = Usage()
         for name, m in self.deployments.items():
             if name != exclude:
-                total += usage_of_message(m)
+                total += usage_of_message(m, self.prices)
         return total
+
+    def usage_of(self, spec: dict[str, object] | None) -> Usage:
+        return usage_of(spec, self.prices)
 
 
 def deployments_filter(namespace: str) -> str:
@@ -67,6 +78,9 @@ def deployments_filter(namespace: str) -> str:
 
 def quotas_filter(namespace: str) -> str:
     return f"bosun.ev.quota.{namespace}.*.spec"
+
+
+POOLS_FILTER = "bosun.ev.gpupool.*.*.spec"
 
 
 async def last_and_governed(log: Log, ref: Ref) -> tuple[StoredMessage | None, bool]:
@@ -88,25 +102,42 @@ async def snapshot(log: Log, namespace: str) -> Snapshot:
         kind, name = m.subject.split(".")[2], m.subject.split(".")[4]
         if kind == KIND:
             deployments[name] = m
-        else:
+        elif kind == "quota":
             event = event_of(kinds.get("quota"), m)
             if isinstance(event, SpecApplied):
                 quotas.append(msgspec.convert(event.spec, QuotaSpec))
     expected = max((m.seq for m in deployments.values()), default=0)
-    return Snapshot(deployments, quotas, expected)
+    priced = any(q.limits.cost_per_hour is not None for q in quotas)
+    return Snapshot(deployments, quotas, expected, await prices(log) if priced else None)
 
 
-def usage_of(spec: dict[str, object] | None) -> Usage:
-    """What a deployment may grow to: gpusPerReplica x max(replicas, autoscaling.max)."""
+async def prices(log: Log) -> Prices:
+    """The highest pricePerGpuHour per (region, gpu) over every pool's last spec."""
+    messages, _upto = await log.last_per_subject([POOLS_FILTER])
+    out: Prices = {}
+    for m in messages:
+        event = event_of(kinds.get("gpupool"), m)
+        if isinstance(event, SpecApplied):
+            spec = event.spec
+            key = (str(spec.get("region", "")), str(spec.get("gpu", "")))
+            out[key] = max(out.get(key, 0.0), float(spec.get("pricePerGpuHour", 0.0) or 0.0))
+    return out
+
+
+def usage_of(spec: dict[str, object] | None, priced: Prices | None = None) -> Usage:
+    """What a deployment may grow to: gpusPerReplica x max(replicas, autoscaling.max), and what those GPUs
+    cost per hour on the dearest pool matching its placement."""
     if spec is None:
         return Usage()
     typed = msgspec.convert(spec, ModelDeploymentSpec)
-    return Usage(typed.gpus_per_replica * typed.max_replicas, typed.max_replicas, 1)
+    gpus = typed.gpus_per_replica * typed.max_replicas
+    price = (priced or {}).get((typed.placement.region, typed.placement.gpu), 0.0)
+    return Usage(gpus, typed.max_replicas, 1, gpus * price)
 
 
-def usage_of_message(m: StoredMessage) -> Usage:
+def usage_of_message(m: StoredMessage, priced: Prices | None = None) -> Usage:
     event = event_of(kinds.get(KIND), m)
-    return usage_of(event.spec) if isinstance(event, SpecApplied) else Usage()
+    return usage_of(event.spec, priced) if isinstance(event, SpecApplied) else Usage()
 
 
 def check(quotas: list[QuotaSpec], used: Usage, old: Usage, new: Usage) -> None:
@@ -119,12 +150,12 @@ def check(quotas: list[QuotaSpec], used: Usage, old: Usage, new: Usage) -> None:
             if limit is None or grow <= 0:
                 continue
             now = getattr(used, resource)
-            if now + grow > limit:
-                raise quota_exceeded(resource, now, grow, limit)
+            if now + grow > limit + 1e-9:
+                raise quota_exceeded(API_NAMES.get(resource, resource), now, grow, limit)
 
 
-def quota_exceeded(resource: str, used: int, requested: int, limit: int) -> ApiError:
-    message = f"quota exceeded: {resource} used {used} + requested {requested} > limit {limit}"
+def quota_exceeded(resource: str, used: float, requested: float, limit: float) -> ApiError:
+    message = f"quota exceeded: {resource} used {used:g} + requested {requested:g} > limit {limit:g}"
     return ApiError(403, "QuotaExceeded", message, [
-        ErrorDetail("resource", resource), ErrorDetail("used", str(used)),
-        ErrorDetail("requested", str(requested)), ErrorDetail("limit", str(limit))])
+        ErrorDetail("resource", resource), ErrorDetail("used", f"{used:g}"),
+        ErrorDetail("requested", f"{requested:g}"), ErrorDetail("limit", f"{limit:g}")])

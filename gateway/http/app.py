@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http import audit as audits
-from gateway.http import diff, ops, plans, reads, replays, watch, writes
+from gateway.http import controllers, costs, diff, ops, plans, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
 from gateway.http.context import Gateway
 from gateway.http.glue import EXCEPTION_HANDLERS
@@ -35,7 +35,8 @@ def create_app(gw: Gateway) -> App:
 def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
-                        *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *ui.ROUTES],
+                        *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *costs.ROUTES, *controllers.ROUTES,
+                        *retry.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed],
         state=State({"gateway": gw}),

@@ -6,6 +6,7 @@ on the shape of projections' API, not on its module layout.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,8 @@ class ReadModel(Protocol):
                     continue_token: str | None = None) -> Page: ...
 
     async def wait_for(self, seq: int, timeout: float) -> bool: ...
+
+    async def cost(self, namespace: str | None, now: float) -> builtins.list[dict[str, Any]]: ...
 
     async def changed_since(self, seq: int, kind: str | None = None, namespace: str | None = None,
                             label_selector: str | None = None, phase: str | None = None,

@@ -32,4 +32,10 @@ async def exposition(reads: Any) -> bytes:
             ready.labels(*ids).set(have or 0)
         for p in (*PHASES, *((current,) if current and current not in PHASES else ())):
             phase.labels(*ids, p).set(1 if p == current else 0)
+    rates = getattr(reads, "cost_rates", None)
+    if rates is not None:
+        cost = Gauge("bosun_cost_per_hour", "GPU spend rate of the namespace's running replicas (per hour)",
+                     ["namespace"], registry=registry)
+        for namespace, rate in await rates():
+            cost.labels(namespace).set(rate)
     return generate_latest(registry)

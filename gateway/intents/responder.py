@@ -22,7 +22,7 @@ from nats.aio.subscription import Subscription
 
 from core import headers as H
 from core import natsserver, subjects
-from gateway.admission.admit import Admission, Intent, Outcome
+from gateway.admission.admit import Action, Admission, Intent, Outcome
 from gateway.errors import ApiError, malformed
 from gateway.metrics import INTENTS
 
@@ -39,7 +39,8 @@ def intent_of(subject: str, data: bytes, headers: dict[str, str] | None) -> Inte
     if len(parts) != 5 or parts[:2] != ["bosun", "intent"]:
         raise malformed(f"intent subjects are bosun.intent.<kind>.<namespace>.<name>, got {subject!r}", "$subject")
     h = {k.lower(): v for k, v in (headers or {}).items()}
-    action = "delete" if h.get(ACTION.lower(), "").strip().lower() == "delete" else "apply"
+    asked = h.get(ACTION.lower(), "").strip().lower()
+    action: Action = "delete" if asked == "delete" else "retry" if asked == "retry" else "apply"
     return Intent(action=action, kind=parts[2], namespace=parts[3], name=parts[4], body=data,
                   content_type=h.get("content-type"), authorization=h.get(H.AUTHORIZATION.lower()),
                   if_match=h.get("if-match"), traceparent=h.get(H.TRACEPARENT), source="nats")

@@ -131,3 +131,11 @@ def test_plan_reports_latency_over_a_live_plane() -> None:
     doc = bench("plan", "--resources", "5", "--samples", "2")
     assert doc["resources"] == 5 and doc["plan"]["samples"] == 2 and "p99_ms" in doc["plan"]
     assert doc["predicted"] == "Ready" and doc["actors_restored"] >= 2
+
+
+def test_processes_reports_start_to_ready_footprint_and_autoscaler_reaction() -> None:
+    doc = bench("processes", "--replicas", "2")
+    assert doc["replicas"] == 2 and doc["replica_processes"] == 2
+    assert doc["apply_to_all_ready_seconds"] > 0 and doc["rss_mib_per_replica"] > 0
+    assert set(doc["autoscaler_reaction_seconds"]) == {"sim", "process"}
+    assert doc["delete_to_all_exited_seconds"] >= 0

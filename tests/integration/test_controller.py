@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors import host as controller
+from actors import serving as controller
 from core import codec, kinds, subjects
 from core.events import DeletionRequested, SpecApplied, StatusUpdated
 from core.log import Log

@@ -139,8 +139,8 @@ def test_login_lists_the_examples_and_stores_the_token_for_the_tab_only(up: Up, 
     assert int(counts[""]) >= len(EXAMPLE_ROWS) and int(counts["Ready"]) >= 1
     stored = page.execute_script("return [sessionStorage.getItem('bosun.token'), localStorage.length, document.cookie]")
     assert stored == [up.token, 0, ""]
-    # routes still being built elsewhere (controllers, cost) stay hidden until the gateway has them
-    assert not page.find_element(By.ID, "nav-cost").is_displayed()
+    # panels light up with their routes: the gateway has GET /v1/cost (issue #14), no /v1/controllers yet
+    assert page.find_element(By.ID, "nav-cost").is_displayed()
     assert not page.find_elements(By.CSS_SELECTOR, "[aria-labelledby=controllers-h]:not([hidden])")
     assert severe_logs(page) == []
 
@@ -304,6 +304,12 @@ def test_the_audit_view_shows_a_denial(up: Up, page: WebDriver) -> None:
     assert "alice" in denied[0].text and "denied" in denied[0].text and "team-b" in denied[0].text
     assert all(attr(r, "data-decision") == "denied" for r in by_testid(page, "audit-row"))
     assert severe_logs(page) == []
+
+
+def test_the_cost_view_shows_spend_per_namespace(up: Up, page: WebDriver) -> None:
+    visit(page, up, "#/cost")
+    rows = wait(page, lambda d: [r for r in by_testid(d, "cost-row") if "team-a" in r.text], "team-a's cost")
+    assert rows and severe_logs(page) == []
 
 
 def test_a_narrow_principal_sees_only_its_namespace(up: Up, page: WebDriver) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from actors import host
+from actors import serving
 from dataplane.sim import driver
 from tests.conftest import eventually
 from tests.integration.test_gateway_support import AUTH, deployment, gateway_env, path
@@ -36,7 +36,7 @@ async def test_one_apply_is_one_connected_trace(nats_url: str, tmp_path: Path) -
     EXPORTER.clear()
     stop = asyncio.Event()
     async with gateway_env(nats_url, tmp_path, projector=True) as env:
-        tasks = [asyncio.create_task(host.serve(nats_url, stop=stop, partitions=4, idle_seconds=60)),
+        tasks = [asyncio.create_task(serving.serve(nats_url, stop=stop, partitions=4, idle_seconds=60)),
                  asyncio.create_task(driver.serve(nats_url, tmp_path / "sim", stop=stop, latency=0.01))]
         try:
             pool = await env.client.put(path("infra", "gpupools", "pool-a"), json=POOL, headers=AUTH)

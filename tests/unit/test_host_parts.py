@@ -101,7 +101,7 @@ def test_dropping_partitions_drops_their_timers_only() -> None:
 async def test_a_lost_partition_leaves_no_pending_ack_timer_link_or_view_behind() -> None:
     """A queued message of a dropped actor used to stay pending forever: the ack floor stalled there."""
     host = Host(None, registry=REGISTRY, host_id="t", partitions=4)  # type: ignore[arg-type]  # no I/O here
-    lost_ref, kept_ref = _refs_in_two_partitions(4)
+    lost_ref, kept_ref = _refs_in_two_partitions(4, "modeldeployment")  # pools are kept: see the next test
     lost = {partition_of(lost_ref, 4)}
     for ref in (lost_ref, kept_ref):
         cell = Cell(ref, REGISTRY.controller_for(ref.kind))  # type: ignore[arg-type]
@@ -121,14 +121,54 @@ async def test_a_lost_partition_leaves_no_pending_ack_timer_link_or_view_behind(
     assert list(host.cells) == [kept_ref.token]
     assert host.timers.tokens() == [kept_ref.token]
     assert list(host.reconciler.traces) == [kept_ref.token]
-    assert list(host.views.views["gpupool"]) == [kept_ref.token]
-    assert [v.ref for v in host.views.context.of("gpupool")] == [kept_ref]
+    assert list(host.views.views["modeldeployment"]) == [kept_ref.token]
+    assert [v.ref for v in host.views.context.of("modeldeployment")] == [kept_ref]
 
 
-def _refs_in_two_partitions(partitions: int) -> tuple[Ref, Ref]:
-    first = Ref("gpupool", "infra", "p0")
+async def test_a_lost_partition_keeps_a_publishers_view_only_cell() -> None:
+    """Deployments on this host still read the pool's view after its partition moved to another host."""
+    host = Host(None, registry=REGISTRY, host_id="t", partitions=4)  # type: ignore[arg-type]  # no I/O here
+    pool, _ = _refs_in_two_partitions(4)
+    cell = Cell(pool, REGISTRY.controller_for(pool.kind))  # type: ignore[arg-type]
+    host.cells[pool.token] = cell
+    stored = StoredMessage(5, f"bosun.ev.{pool.token}.spec", {}, b"", 0.0)
+    cell.queue.append((stored, None))
+
+    host._drop_partitions({partition_of(pool, 4)})
+
+    assert host.cells[pool.token] is cell and len(cell.queue) == 1
+
+
+def _refs_in_two_partitions(partitions: int, kind: str = "gpupool") -> tuple[Ref, Ref]:
+    first = Ref(kind, "infra", "p0")
     for i in range(1, 100):
-        other = Ref("gpupool", "infra", f"p{i}")
+        other = Ref(kind, "infra", f"p{i}")
         if partition_of(other, partitions) != partition_of(first, partitions):
             return first, other
     raise AssertionError("no two partitions")
+
+
+async def test_a_companion_actor_is_keyed_apart_and_dropped_with_its_resource() -> None:
+    """Companion cells (`<token>.<companion>`) live in their resource's partition: every part drops them."""
+    host = Host(None, registry=REGISTRY, host_id="t", partitions=4)  # type: ignore[arg-type]  # no I/O here
+    lost_ref, kept_ref = _refs_in_two_partitions(4, "modeldeployment")
+    keys: dict[Ref, list[str]] = {}
+    for ref in (lost_ref, kept_ref):
+        actors = REGISTRY.actors_for(ref)
+        assert [k for k, _ in actors] == [ref.token, f"{ref.token}.autoscaler"]
+        keys[ref] = []
+        for key, ctrl in actors:
+            assert REGISTRY.actor_of_key(key) == (ref, ctrl)
+            assert partition_of_token(key, 4) == partition_of(ref, 4)
+            cell = Cell(ref, ctrl)
+            assert cell.key == key
+            host.cells[key] = cell
+            host.timers.push(10.0, key)
+            host.reconciler.caused_by(cell, "00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+            keys[ref].append(key)
+
+    host._drop_partitions({partition_of(lost_ref, 4)})
+
+    assert sorted(host.cells) == sorted(keys[kept_ref])
+    assert sorted(host.timers.tokens()) == sorted(keys[kept_ref])
+    assert sorted(host.reconciler.traces) == sorted(keys[kept_ref])

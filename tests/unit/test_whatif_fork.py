@@ -5,6 +5,7 @@ from typing import Any
 
 import msgspec
 
+from actors.gpupool.spec import GpuPoolSpec
 from core.events import DeletionRequested, SpecApplied
 from core.names import Ref
 from core.replicas import ReplicaLost
@@ -75,19 +76,10 @@ def test_a_pending_deployment_retrying_forever_still_ends_the_plan() -> None:
     assert "no ready GpuPool" in outcome.predicted(CHAT, sim.after[CHAT]).message
 
 
-class PricedPoolSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """A pool spec with the cost field (`pricePerGpuHour`, added by cost accounting) for the cost columns."""
-
-    region: str
-    gpu: str
-    capacity: int
-    price_per_gpu_hour: float
-
-
 def test_cost_per_hour_follows_the_gpus_priced_pools_allocate() -> None:
     base = run({}, created(POOL, pool_spec(8)))
-    priced = msgspec.structs.replace(base.after[POOL], spec=PricedPoolSpec(region="us-west-2", gpu="a100",
-                                                                           capacity=8, price_per_gpu_hour=2.5))
+    priced = msgspec.structs.replace(base.after[POOL], spec=GpuPoolSpec(region="us-west-2", gpu="a100",
+                                                                        capacity=8, price_per_gpu_hour=2.5))
     sim = run({**base.after, POOL: priced}, created(CHAT, deployment_spec(3)), start=2_000.0)
     assert outcome.cost_per_hour(CHAT, sim.before) == 0.0
     assert outcome.cost_per_hour(CHAT, sim.after) == 7.5

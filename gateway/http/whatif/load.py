@@ -18,6 +18,7 @@ import nats.js.errors
 
 from actors import routing
 from actors.cells import Cell
+from actors.partitions import resource_token
 from actors.persistence import Checkpoint
 from core import codec, kinds, subjects
 from core import log as corelog
@@ -69,6 +70,8 @@ async def load(log: Log, also: Sequence[Ref] = ()) -> Start:
     start = Start(upto=upto, time=await _last_time(log, upto), raw=await _snapshots(log))
     for checkpoint in checkpoints:
         for token, when in checkpoint.timers.items():
+            if resource_token(token) != token:
+                continue  # a companion actor's timer (the autoscaler's): the fork runs each kind's own controller
             start.timers[Ref.parse(token)] = when
     await _tail(log, start, begin + 1)
     publishers = {c.info.key for c in controllers() if c.publishes_view}

@@ -123,10 +123,16 @@ def affected(planned: set[Ref], before: dict[Ref, Any], after: dict[Ref, Any],
 
 
 def _price(state: Any) -> float | None:
-    """`spec.pricePerGpuHour` when the pool kind has one (added with cost accounting), else None."""
+    """The pool's `spec.pricePerGpuHour` when it has one, else None.
+
+    GpuPool's price defaults to 0 and is omitted when stored (`omit_defaults`): a pool that states no price
+    (or 0) is unpriced here, so plans over unpriced pools report no cost rather than a cost of 0.
+    """
     spec = getattr(state, "spec", None)
     price = getattr(spec, "price_per_gpu_hour", getattr(spec, "pricePerGpuHour", None))
-    return float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) else None
+    if not isinstance(price, (int, float)) or isinstance(price, bool) or price <= 0:
+        return None
+    return float(price)
 
 
 def cost_per_hour(ref: Ref, states: dict[Ref, Any]) -> float | None:

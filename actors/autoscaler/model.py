@@ -1,0 +1,144 @@
+"""The autoscaler's pure core: load in, a stabilized replica count out (the HPA algorithm).
+
+desired = ceil(load / targetLoadPerReplica) within [min, max]. Against flapping, as the Kubernetes HPA
+does: over the scale-up window the *lowest* recommendation made counts, over the scale-down window the
+*highest*; the current count moves up only to the former and down only to the latter, so the
+count rises as soon as load stays high (window 0 by default) and falls only once load stayed low for the
+whole scale-down window (300 s by default). Recommendations are kept as change points
+(`ScaleRecommended` events), each valid until the next one.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import msgspec
+from msgspec.structs import replace
+
+from actors.autoscaler.events import ScaleRecommended
+from actors.decisions import Context, Decision
+from actors.modeldeployment.spec import Autoscaling, ModelDeploymentSpec
+from core.events import DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
+from core.names import Ref
+from core.replicas import LoadObserved
+from core.scale import ScaleSet
+
+CONTROLLER_NAME = "autoscaler"
+
+
+class Point(msgspec.Struct, frozen=True):
+    at: float
+    replicas: int
+
+
+class Scaler(msgspec.Struct, frozen=True, kw_only=True):
+    ref: Ref
+    bounds: Autoscaling | None = None
+    replicas: int = 0
+    """spec.replicas: where the count starts before any recommendation."""
+    deleting: bool = False
+    finalized: bool = False
+    load: float | None = None
+    history: tuple[Point, ...] = ()
+    """Raw recommendations as change points, oldest first (pruned past the longest window)."""
+    current: int | None = None
+    """The last ScaleSet written."""
+    limit: str = ""
+
+
+def initial(ref: Ref) -> Scaler:
+    return Scaler(ref=ref)
+
+
+def evolve(state: Scaler, event: Event) -> Scaler:
+    match event:
+        case SpecApplied(spec=spec, created=created):
+            base = initial(state.ref) if created else state
+            if not spec.get("autoscaling") and base.bounds is None:
+                return base if not base.deleting else replace(base, deleting=False)  # nothing to scale: cheap
+            parsed = msgspec.convert(spec, ModelDeploymentSpec)
+            return replace(base, bounds=parsed.autoscaling, replicas=parsed.replicas, deleting=False,
+                           finalized=False)
+        case DeletionRequested():
+            return replace(state, deleting=True)
+        case FinalizerRemoved():
+            return replace(state, finalized=True)
+        case LoadObserved(rps=rps):
+            return replace(state, load=rps)
+        case ScaleRecommended(at=at, raw=raw):
+            keep = _window(state.bounds)
+            history = tuple(p for i, p in enumerate(state.history) if _until(state.history, i, at) > at - keep)
+            return replace(state, history=(*history, Point(at, raw)))
+        case ScaleSet(replicas=n, limit=limit):
+            return replace(state, current=n, limit=limit)
+        case StatusUpdated():
+            return state
+        case _:
+            return state
+
+
+def decide(state: Scaler, now: float, ctx: Context) -> Decision:
+    b = state.bounds
+    if b is None or state.deleting or state.finalized or state.load is None:
+        return Decision()
+    wanted = math.ceil(state.load / b.target_load_per_replica - 1e-9)
+    raw = min(max(wanted, b.min), b.max)
+    changed = not state.history or state.history[-1].replicas != raw
+    history = (*state.history, Point(now, raw)) if changed else state.history
+    current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
+    up = _extreme(history, now, b.up_window, min)
+    down = _extreme(history, now, b.down_window, max)
+    desired = min(max(current, up), down)  # up only to the lowest recent, down only to the highest recent
+    desired = min(max(desired, b.min), b.max)
+    limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
+    events: list[Event] = []
+    if history is not state.history:
+        direction = "scale up" if desired > current else "scale down" if desired < current else (
+            "held by the scale-down window" if desired > raw else "held by the scale-up window" if desired < raw
+            else "no change")
+        events.append(ScaleRecommended(load=state.load, raw=raw, wanted=wanted, replicas=desired, at=now,
+                                       reason=f"{direction}; {state.load:g} rps / {b.target_load_per_replica:g}"
+                                              f" per replica" + (f"; limited by {limit}" if limit else "")))
+    if desired != state.current or limit != state.limit:
+        events.append(ScaleSet(replicas=desired, by=CONTROLLER_NAME, wanted=max(wanted, desired), limit=limit))
+    return Decision(events=tuple(events), wake_at=_next_change(history, now, desired, raw, b))
+
+
+def _window(b: Autoscaling | None) -> float:
+    return 0.0 if b is None else max(b.down_window, b.up_window)
+
+
+def _until(history: tuple[Point, ...], i: int, now: float) -> float:
+    """A change point holds until the next one (the latest until now)."""
+    return history[i + 1].at if i + 1 < len(history) else now
+
+
+def _extreme(history: tuple[Point, ...], now: float, window: float,
+             pick: Callable[[list[int]], int]) -> int:
+    """min/max of the recommendations in force at any time within the last `window` seconds."""
+    last = len(history) - 1
+    inside = [p.replicas for i, p in enumerate(history) if i == last or _until(history, i, now) > now - window]
+    return pick(inside)
+
+
+def _next_change(history: tuple[Point, ...], now: float, desired: int, raw: int, b: Autoscaling) -> float | None:
+    """When a recommendation holding the count away from `raw` leaves its window: decide again then."""
+    if desired == raw:
+        return None
+    window = b.down_window if desired > raw else b.up_window
+    ends = [_until(history, i, now) + window for i in range(len(history) - 1)]
+    later = [t for t in ends if t > now]
+    return min(later) if later else None
+
+
+def wants(event: Event) -> bool:
+    """Only deployments that autoscale get an autoscaler actor."""
+    return isinstance(event, SpecApplied) and bool(event.spec.get("autoscaling"))
+
+
+def status_of(state: Scaler) -> StatusUpdated | None:
+    return None
+
+
+def finished(state: Scaler) -> bool:
+    return state.finalized

@@ -1,0 +1,51 @@
+"""What a deployment tells the `process` driver: the launch of one replica, derived from the spec (pure).
+
+Kept apart from `model.py` so the reconciler only asks "which command starts a replica on this pool"
+and "is this replica still running what the spec says".
+"""
+from __future__ import annotations
+
+from actors.capacity import PoolView
+from actors.modeldeployment.spec import ModelDeploymentSpec
+from core.replicas import Launch, Probe, StartProcess, StartReplica
+
+PROCESS = "process"
+
+
+def launch_for(spec: ModelDeploymentSpec) -> Launch | None:
+    """The launch a process replica of `spec` runs; None when the spec has no command."""
+    if spec.command is None:
+        return None
+    probe = None
+    if spec.readiness is not None:
+        probe = Probe(path=spec.readiness.http_get.path, period_seconds=spec.readiness.period_seconds,
+                      failure_threshold=spec.readiness.failure_threshold)
+    return Launch(command=spec.command, env=dict(spec.env), readiness=probe, startup_seconds=spec.startup_seconds,
+                  termination_grace_seconds=spec.termination_grace_period_seconds,
+                  load_path=spec.autoscaling.load_get if spec.autoscaling is not None else "")
+
+
+def start_command(driver: str, rid: str, pool: str, spec: ModelDeploymentSpec, generation: int) -> StartReplica:
+    launch = launch_for(spec) if driver == PROCESS else None
+    if launch is not None:
+        return StartProcess(replica=rid, pool=pool, gpus=spec.gpus_per_replica, model=spec.model,
+                            generation=generation, launch=launch)
+    return StartReplica(replica=rid, pool=pool, gpus=spec.gpus_per_replica, model=spec.model, generation=generation)
+
+
+def driver_of(cmd: StartReplica) -> str:
+    return PROCESS if isinstance(cmd, StartProcess) else "sim"
+
+
+def launch_of(cmd: StartReplica) -> Launch | None:
+    return cmd.launch if isinstance(cmd, StartProcess) else None
+
+
+def runs_spec(driver: str, launch: Launch | None, spec: ModelDeploymentSpec) -> bool:
+    """A process replica is current only while it runs the spec's launch (a new command rolls it)."""
+    return driver != PROCESS or launch == launch_for(spec)
+
+
+def placeable(pool: PoolView, spec: ModelDeploymentSpec) -> bool:
+    """A process pool can run only a deployment that says what to run."""
+    return pool.driver != PROCESS or spec.command is not None

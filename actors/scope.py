@@ -1,0 +1,64 @@
+"""A controller host that runs only some kinds: its registry and the name of its scope.
+
+Why: one kind's reconciler must not be able to stall another's, so `bosun up` runs each set of kinds in
+its own supervised process (`bosun controller --kinds ...`). Such a host keeps every kind's API facts
+(it decodes everything it consumes) but only the chosen kinds' actors, and its consumer, leases,
+checkpoints and quarantine records live under its own scope so hosts of different kinds never compete.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from actors.controller import Registry
+
+
+def only(registry: Registry, kinds: Iterable[str], *, exclude: bool = False) -> Registry:
+    """A registry with every kind of `registry` but actors only for `kinds` (resolved by any name), or,
+    with `exclude`, for every kind but those."""
+    named = set(_keys(registry, kinds))
+    keep = {c.info.key for c in registry.controllers()} - named if exclude else named
+    out = Registry()
+    for info in registry.kinds():
+        out.add_kind(info)
+    for ctrl in registry.controllers():
+        if ctrl.info.key in keep:
+            out.add(ctrl)
+            for companion in registry.companions(ctrl.info.key):  # e.g. the autoscaler goes with its kind
+                out.add_companion(companion)
+    return out
+
+
+def _keys(registry: Registry, kinds: Iterable[str]) -> list[str]:
+    keys = []
+    for name in kinds:
+        info = registry.resolve(name)
+        if info is None:
+            raise ValueError(f"unknown kind {name!r}")
+        keys.append(info.key)
+    return keys
+
+
+def groups(extra: Iterable[str]) -> list[tuple[str, ...]]:
+    """The kinds each of the `extra` kind modules (BOSUN_KINDS) declares: one controller process each.
+
+    The shipped kinds stay together in the main controller (a ModelDeployment reads the pools' views,
+    which live in the memory of the host that runs the pools)."""
+    import importlib
+
+    from actors.controller import DEFAULT
+    from actors.registry import load
+
+    load(())
+    out: list[tuple[str, ...]] = []
+    for module in extra:
+        before = {c.info.key for c in DEFAULT.controllers()}
+        importlib.import_module(module)
+        new = tuple(sorted({c.info.key for c in DEFAULT.controllers()} - before))
+        if new:
+            out.append(new)
+    return out
+
+
+def scope_of(kinds: Iterable[str]) -> str:
+    """The scope name of a host running `kinds` ("" = all kinds, the keys of older versions)."""
+    return "-".join(sorted(k.lower() for k in kinds))

@@ -1,0 +1,147 @@
+"""cluster: the burst on a 3-node R3 JetStream cluster (`bosun up --cluster 3`) with 1 and with 2 controller
+hosts, beside the R1 figure (and R1 with `--sync always`) of the same run; then failover: the time from a
+kill -9 (and from a SIGTERM) of one of two hosts until the other holds all 16 partitions again.
+
+Per host: messages delivered to its consumer (each host still reads the whole stream and keeps only its
+partitions' messages: see bench/RESULTS.md), partitions held at the end.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from bench.burst import run_burst
+from bench.plane import Plane
+from core import log as corelog
+
+SECOND = "bench-2"
+
+
+class ClusterPlane(Plane):
+    """`bosun up --cluster 3` (R3), optionally with a second controller host beside the supervisor's."""
+
+    def __init__(self, *args: str, hosts: int = 1) -> None:
+        super().__init__("--cluster", "3", *args)
+        self.hosts = hosts
+        self.extra: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ClusterPlane:
+        super().__enter__()
+        if self.hosts > 1:
+            self.start_second()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_second(signal.SIGKILL)
+        super().__exit__(*exc)
+
+    @property
+    def client_nats(self) -> str:
+        return self.conn["nats"].split(",")[0]
+
+    @property
+    def internal_nats(self) -> str:
+        creds = json.loads((self.data / "nats-credentials.json").read_text())
+        ports = json.loads((self.data / "cluster" / "ports.json").read_text())["client"]
+        return ",".join(f"nats://bosun:{creds['internal']}@127.0.0.1:{p}" for p in ports)
+
+    def start_second(self) -> None:
+        bosun = str(Path(sys.executable).parent / "bosun")
+        env = {**os.environ, "BOSUN_NATS_URL": self.internal_nats, "BOSUN_STREAM_REPLICAS": "3",
+               "BOSUN_LOG_LEVEL": "WARNING"}
+        self.extra = subprocess.Popen([bosun, "controller", "--host-id", SECOND], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def stop_second(self, sig: signal.Signals) -> None:
+        if self.extra is not None and self.extra.poll() is None:
+            os.killpg(self.extra.pid, sig)
+            self.extra.wait(30)
+        self.extra = None
+
+
+async def board(url: str) -> dict[str, list[int]]:
+    """Partitions per live host, off the lease board (what `GET /v1/controllers` shows)."""
+    from actors.balance import presences
+
+    nc = await corelog.connect(url, "bench-board")
+    try:
+        entries = await corelog.Log(nc).kv_entries(corelog.LEASES)
+        return {p.hostId: p.partitions for p in presences(entries, time.time())}
+    finally:
+        await nc.close()
+
+
+async def wait_board(url: str, check: Any, timeout: float = 60) -> float:
+    """Seconds until `check(board)` holds (polled every 50 ms)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if check(await board(url)):
+                return time.monotonic() - t0
+        except (nats.errors.Error, corelog.Unavailable, TimeoutError):
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the lease board did not settle in time")
+
+
+def _shared(n: int) -> Any:
+    return lambda b: len(b) == n and sorted(p for ps in b.values() for p in ps) == list(range(16))
+
+
+async def delivered(url: str) -> dict[str, int]:
+    nc = await corelog.connect(url, "bench-delivered")
+    try:
+        jsm = corelog.Log(nc).jsm
+        out = {}
+        for info in await jsm.consumers_info("BOSUN"):
+            if info.name.startswith("controller-"):
+                out[info.name.removeprefix("controller-")] = int(info.delivered.consumer_seq or 0)
+        return out
+    finally:
+        await nc.close()
+
+
+async def failover(plane: ClusterPlane) -> dict[str, float]:
+    """kill -9 of the second host, then SIGTERM of it: seconds until the first holds all 16 again."""
+    url = plane.internal_nats
+    await wait_board(url, _shared(2))
+    plane.stop_second(signal.SIGKILL)
+    killed = await wait_board(url, _shared(1))
+    plane.start_second()
+    rejoined = await wait_board(url, _shared(2))
+    plane.stop_second(signal.SIGTERM)
+    handed = await wait_board(url, _shared(1))
+    return {"after_kill9_seconds": round(killed, 2), "rejoin_rebalanced_seconds": round(rejoined, 2),
+            "after_sigterm_seconds": round(handed, 2)}
+
+
+def run_cluster(n: int, timeout: float, sync_always: bool) -> dict[str, Any]:
+    from bench.loop import run
+
+    out: dict[str, Any] = {}
+    variants: list[tuple[str, Any]] = [("r1", lambda: Plane())]
+    if sync_always:
+        variants.append(("r1_sync_always", lambda: Plane("--sync", "always")))
+    variants += [("r3_1_host", lambda: ClusterPlane(hosts=1)), ("r3_2_hosts", lambda: ClusterPlane(hosts=2))]
+    for name, make in variants:
+        with make() as plane:
+            if isinstance(plane, ClusterPlane) and plane.hosts > 1:
+                run(wait_board(plane.internal_nats, _shared(2)))
+            result = run(run_burst(plane, n, "nats", timeout))
+            row = {k: result[k] for k in ("n", "all_ready_seconds", "resources_per_second", "declared_to_ready")}
+            if isinstance(plane, ClusterPlane):
+                row["delivered_per_host"] = run(delivered(plane.internal_nats))
+                row["partitions_per_host"] = {h: len(ps) for h, ps in run(board(plane.internal_nats)).items()}
+                if plane.hosts > 1:
+                    row["failover"] = run(failover(plane))
+            out[name] = row
+    return out

@@ -1,0 +1,124 @@
+"""A local JetStream cluster: N embedded nats-servers on loopback, routed to each other.
+
+Why on one machine: so anyone can try node loss (`bosun up --cluster 3`, the cluster tests, `bosun bench`)
+without Docker. Each node is an ordinary `core.natsserver` server (same users and permissions) with a
+`cluster {}` block added; JetStream's own Raft elects the meta, stream and consumer leaders (no
+home-made consensus). Streams, buckets and consumers are R3 when `BOSUN_STREAM_REPLICAS=3`.
+"""
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from core import natsserver
+
+CLUSTER_NAME = "bosun"
+log = structlog.get_logger("bosun.cluster")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (route ports must be known before any node starts)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cluster_block(port: int, routes: list[int], name: str = CLUSTER_NAME) -> str:
+    """The `cluster {}` part of one node's config: its route port and every node's route (itself included:
+    nats-server ignores a route to itself, and one list serves every node)."""
+    listed = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
+    return f"cluster {{\n  name: {name}\n  host: 127.0.0.1\n  port: {port}\n  routes: [{listed}]\n}}"
+
+
+@dataclass
+class Cluster:
+    """The nodes of a local cluster; node `i` keeps its store under `workdir/node-<i>` across restarts."""
+
+    workdir: Path
+    size: int = 3
+    creds: natsserver.Credentials | None = None
+    sync: str = ""
+    client_ports: list[int] = field(default_factory=list)
+    route_ports: list[int] = field(default_factory=list)
+    servers: list[natsserver.Server | None] = field(default_factory=list)
+    preexec: Callable[[], Any] | None = None
+
+    def allocate(self) -> Cluster:
+        """Pick the ports now: the seed list (`url`) is then known before any node runs."""
+        if not self.route_ports:
+            self.route_ports = [free_port() for _ in range(self.size)]
+            self.client_ports = [free_port() for _ in range(self.size)]
+        return self
+
+    def start(self) -> Cluster:
+        self.allocate()
+        self.servers = [None] * self.size
+        for i in range(self.size):
+            self.start_node(i)
+        return self
+
+    def start_node(self, i: int) -> natsserver.Server:
+        """Start (or restart after a kill) node `i` on its own ports and store."""
+        server = natsserver.start(
+            self.workdir / f"node-{i}", port=self.client_ports[i], creds=self.creds, name=f"bosun-{i}",
+            cluster=cluster_block(self.route_ports[i], self.route_ports), sync=self.sync,
+            preexec=self.preexec)
+        self.servers[i] = server
+        return server
+
+    def kill(self, i: int) -> None:
+        """kill -9 node `i` (a crash: no clean leave, no flush)."""
+        server = self.servers[i]
+        if server is not None and server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait()
+        self.servers[i] = None
+
+    def url(self, user: str | None = None, password: str | None = None) -> str:
+        """Every node's client URL, comma-separated: a seed list `core.log.connect` fails over across."""
+        auth = f"{user}:{password}@" if user else ""
+        return ",".join(f"nats://{auth}127.0.0.1:{p}" for p in self.client_ports)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            if server is not None:
+                server.stop()
+        self.servers = [None] * self.size
+
+
+def start_local(data: Path, size: int, creds: natsserver.Credentials, sync: str,
+                preexec: Callable[[], Any] | None) -> Cluster:
+    """`bosun up --cluster N`: nodes under `<data>/cluster/node-<i>`, their ports kept in
+    `<data>/cluster/ports.json` so a restart of `bosun up` reuses each node's store and peers."""
+    import json
+
+    root = data / "cluster"
+    root.mkdir(parents=True, exist_ok=True)
+    ports = root / "ports.json"
+    c = Cluster(root, size=size, creds=creds, sync=sync, preexec=preexec)
+    if ports.exists():
+        saved = json.loads(ports.read_text())
+        if len(saved["client"]) == size:
+            c.client_ports, c.route_ports = saved["client"], saved["route"]
+    c.allocate()
+    ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
+    c.start()
+    log.info("nats cluster started", nodes=size, ports=c.client_ports)
+    return c
+
+
+def restart_dead(c: Cluster) -> None:
+    """Restart any node that died (a kill -9 to try node loss): it rejoins and catches up."""
+    for i, server in enumerate(c.servers):
+        if server is None or server.proc.poll() is not None:
+            log.warning("nats node exited; restarting", node=i)
+            try:
+                c.start_node(i)
+            except RuntimeError as e:
+                log.error("nats node restart failed", node=i, error=str(e))

@@ -1,0 +1,136 @@
+"""The operating system side of the process driver: spawn, identify, signal and find replica processes.
+
+A pid alone is not an identity (pids are reused), so every record pairs it with the process start time
+from `/proc/<pid>/stat`; a signal goes only to a process whose start time still matches. Every replica
+carries two environment markers (this driver's directory and its record key) so a driver that crashed
+between spawning and recording can still find, adopt or stop what it started.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import msgspec
+
+MARK_DRIVER = "BOSUN_PROCESS_DRIVER"
+MARK_RECORD = "BOSUN_PROCESS_RECORD"
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
+"""The driver's own environment that replicas inherit: never its NATS URL or credentials."""
+PROC = Path("/proc")
+
+
+class Identity(msgspec.Struct, frozen=True):
+    pid: int
+    start_time: int
+    """Clock ticks since boot when the process started (/proc/<pid>/stat field 22)."""
+
+
+class Found(msgspec.Struct, frozen=True):
+    identity: Identity
+    record: str
+
+
+def stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time) of `pid`, or None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:  # not pathlib: the monitor asks this of every replica
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = raw[raw.rindex(b")") + 2:].split()  # the command name may hold spaces and parentheses
+    return fields[0].decode(), int(fields[19])
+
+
+def alive(who: Identity) -> bool:
+    """The very process we recorded still runs (not a zombie, not a newer process with the same pid)."""
+    st = stat(who.pid)
+    return st is not None and st[1] == who.start_time and st[0] not in ("Z", "X")
+
+
+def signal_group(who: Identity, sig: signal.Signals) -> bool:
+    """Signal the replica's process group (it leads its own session); False when it is gone already."""
+    st = stat(who.pid)
+    if st is None or st[1] != who.start_time:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(who.pid, sig)
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def environment(extra: Mapping[str, str], bosun: Mapping[str, str]) -> dict[str, str]:
+    """A replica's environment: a few of the driver's variables, the spec's `env`, then Bosun's (which win)."""
+    base = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+    return {**base, **extra, **bosun}
+
+
+def spawn(argv: tuple[str, ...], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    """Start a replica in its own session (its own process group), stdout and stderr to its log file.
+
+    Raises OSError when the command cannot be executed at all (missing executable, not executable).
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
+        return subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+
+
+def identity(pid: int) -> Identity | None:
+    st = stat(pid)
+    return None if st is None else Identity(pid, st[1])
+
+
+def scan(driver_mark: str) -> Iterator[Found]:
+    """Every live process carrying this driver's marker, with its record key."""
+    needle = f"{MARK_DRIVER}={driver_mark}".encode()
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle not in environ:
+            continue
+        record = next((v.split(b"=", 1)[1].decode() for v in environ.split(b"\0")
+                       if v.startswith(f"{MARK_RECORD}=".encode())), "")
+        who = identity(int(entry.name))
+        if who is not None and alive(who):
+            yield Found(who, record)
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "process exited (status unknown: it was adopted after a driver restart)"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exited with code {returncode}"
+
+
+def last_line(log_file: Path, limit: int = 4096) -> str:
+    """The last non-empty line a replica wrote: the most useful bit of a failed start."""
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,331 @@
+"""The process driver's rules: how each command and each process event changes its records.
+
+Every method is one SQLite transaction that changes the records and queues the observations describing
+the change in the outbox, atomically; the OS work (spawn, signal) happens in the shell around them.
+Idempotence is keyed by replica id, as in the sim: a repeated command changes nothing and re-queues the
+current truth under the same message ids, and a replica id in a final state is never started again.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from core import subjects
+from core.names import Ref
+from core.replicas import (
+    EnsureDevices,
+    EnsurePool,
+    Launch,
+    Observation,
+    PoolReady,
+    PoolRetired,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStartFailed,
+    ReplicaStopped,
+    StartProcess,
+    StartReplica,
+    StopReplica,
+)
+from dataplane.process import store
+from dataplane.process.procs import Identity
+from dataplane.sim import outbox
+from dataplane.sim.world import NO_CAUSE, Cause
+
+DRIFT = "replica process disappeared (drift detected by re-list)"
+RETRY_BASE = 1.0
+RETRY_CAP = 30.0
+_launch = msgspec.json.Decoder(Launch)
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    token: str
+    replica: str
+    pool: str
+    gpus: int
+    model: str
+    devices: str
+    launch: Launch
+    state: str
+    identity: Identity | None
+    port: int
+    spawned: int
+    attempts: int
+    next_try: float
+    up_since: float
+    stop_deadline: float
+    lost_reason: str
+
+    @property
+    def ref(self) -> Ref:
+        return Ref.parse(self.token)
+
+
+def retry_delay(attempts: int) -> float:
+    """Capped exponential backoff for failed starts: 1 s, 2 s, 4 s … 30 s."""
+    return float(min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1)))
+
+
+class World:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # ---- pools --------------------------------------------------------------------------------------
+
+    def ensure_pool(self, ref: Ref, cmd: EnsurePool, now: float, cause: Cause = NO_CAUSE) -> str:
+        key = f"{ref.namespace}/{ref.name}"
+        devices = ",".join(cmd.devices) if isinstance(cmd, EnsureDevices) else ""
+        with store.transaction(self.conn) as c:
+            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
+            if p is None:
+                c.execute("INSERT INTO pools (key, token, capacity, devices, generation) VALUES (?,?,?,?,?)",
+                          (key, ref.token, cmd.capacity, devices, cmd.generation))
+                outcome = "created"
+            elif p["retired"] or cmd.generation >= p["generation"]:
+                c.execute("UPDATE pools SET capacity=?, devices=?, generation=?, retired=0,"
+                          " incarnation=incarnation+? WHERE key=?",
+                          (cmd.capacity, devices, cmd.generation, int(p["retired"]), key))
+                outcome = "updated"
+            else:
+                outcome = "stale"
+            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
+            self._report(ref, PoolReady(capacity=p["capacity"], generation=p["generation"]),
+                         f"obs/{ref.token}/pool-ready/{p['incarnation']}.{p['generation']}", now, cause)
+        return outcome
+
+    def retire_pool(self, ref: Ref, now: float, cause: Cause = NO_CAUSE) -> str:
+        key = f"{ref.namespace}/{ref.name}"
+        with store.transaction(self.conn) as c:
+            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
+            if p is not None:
+                c.execute("UPDATE pools SET retired = 1 WHERE key = ?", (key,))
+            self._report(ref, PoolRetired(), f"obs/{ref.token}/pool-retired/{0 if p is None else p['incarnation']}",
+                         now, cause)
+        return "unknown" if p is None else "retired"
+
+    # ---- commands for replicas -----------------------------------------------------------------------
+
+    def admit(self, ref: Ref, cmd: StartReplica, now: float, cause: Cause = NO_CAUSE) -> str:
+        """Take responsibility for a replica (devices allotted, to be spawned at once), unless it is known."""
+        token, rid = ref.token, cmd.replica
+        with store.transaction(self.conn) as c:
+            if c.execute("SELECT 1 FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone():
+                self._rereport(ref, rid, now, cause)
+                return "exists"
+            rep = c.execute("SELECT * FROM reported WHERE token=? AND replica=?", (token, rid)).fetchone()
+            if rep is not None and rep["state"] in ("starting", "ready"):
+                self._lose(ref, rid, rep["pool"], DRIFT, now, cause)
+                return "lost"
+            if rep is not None:
+                self._rereport(ref, rid, now, cause)
+                return "settled"
+            devices, why = self._allot(cmd)
+            if why is None and not isinstance(cmd, StartProcess):
+                why = "the process driver needs spec.command (what each replica runs)"
+            if why is not None:
+                self._lose(ref, rid, cmd.pool, why, now, cause)
+                return "refused"
+            assert isinstance(cmd, StartProcess)
+            c.execute("INSERT INTO replicas (token, replica, pool, gpus, model, devices, launch, state, next_try)"
+                      " VALUES (?,?,?,?,?,?,?, 'pending', ?)",
+                      (token, rid, cmd.pool, cmd.gpus, cmd.model, devices, msgspec.json.encode(cmd.launch), now))
+            c.execute("INSERT INTO reported (token, replica, pool, state) VALUES (?,?,?, 'starting')",
+                      (token, rid, cmd.pool))
+        return "admitted"
+
+    def stop(self, ref: Ref, cmd: StopReplica, now: float, cause: Cause = NO_CAUSE) -> tuple[str, Identity | None]:
+        """Begin stopping: returns the process to SIGTERM (None when nothing runs; then it is stopped at once)."""
+        token, rid = ref.token, cmd.replica
+        with store.transaction(self.conn) as c:
+            row = c.execute("SELECT * FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone()
+            if row is None:
+                rep = c.execute("SELECT * FROM reported WHERE token=? AND replica=?", (token, rid)).fetchone()
+                self._settle_stopped(ref, rid, cmd.pool if rep is None else rep["pool"], now, cause)
+                return "absent", None
+            rec = _record(row)
+            if rec.identity is None:
+                self._finish(rec, now, cause)
+                return "stopped", None
+            if rec.state != "stopping":
+                c.execute("UPDATE replicas SET state='stopping', stop_deadline=? WHERE token=? AND replica=?",
+                          (now + rec.launch.termination_grace_seconds, token, rid))
+            return "stopping", rec.identity
+
+    # ---- process events (from the shell's monitor) ---------------------------------------------------
+
+    def records(self) -> list[Record]:
+        return [_record(r) for r in self.conn.execute("SELECT * FROM replicas ORDER BY token, replica")]
+
+    def record(self, token: str, rid: str) -> Record | None:
+        row = self.conn.execute("SELECT * FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone()
+        return None if row is None else _record(row)
+
+    def begin_spawn(self, rec: Record, port: int) -> Record:
+        """Number this spawn (its marker) and its port before the process exists: a crash right after
+        spawning still finds and adopts it instead of starting another."""
+        with store.transaction(self.conn) as c:
+            c.execute("INSERT INTO starts VALUES (?,?,1) ON CONFLICT DO UPDATE SET n = n + 1", (rec.token, rec.replica))
+            n = int(c.execute("SELECT n FROM starts WHERE token=? AND replica=?",
+                              (rec.token, rec.replica)).fetchone()[0])
+            c.execute("UPDATE replicas SET spawned=?, port=? WHERE token=? AND replica=?",
+                      (n, port, rec.token, rec.replica))
+        return msgspec.structs.replace(rec, spawned=n, port=port)
+
+    def spawned(self, rec: Record, who: Identity, port: int, now: float, cause: Cause = NO_CAUSE) -> None:
+        with store.transaction(self.conn) as c:
+            c.execute("UPDATE replicas SET state='starting', pid=?, start_time=?, port=?, up_since=?"
+                      " WHERE token=? AND replica=?", (who.pid, who.start_time, port, now, rec.token, rec.replica))
+            self._report(rec.ref, ReplicaStarted(replica=rec.replica, pool=rec.pool),
+                         self._id(rec.token, rec.replica, "started"), now, cause)
+
+    def start_failed(self, rec: Record, reason: str, now: float, cause: Cause = NO_CAUSE) -> float:
+        """The start failed (could not exec, or exited before ready): wait, then retry; returns the wait."""
+        attempts = rec.attempts + 1
+        delay = retry_delay(attempts)
+        with store.transaction(self.conn) as c:
+            c.execute("UPDATE replicas SET state='pending', pid=NULL, start_time=NULL, port=0, attempts=?,"
+                      " next_try=? WHERE token=? AND replica=?", (attempts, now + delay, rec.token, rec.replica))
+            self._report(rec.ref, ReplicaStartFailed(replica=rec.replica, pool=rec.pool, reason=reason[:500],
+                                                     attempt=attempts, retry_in=delay),
+                         self._id(rec.token, rec.replica, "start-failed"), now, cause)
+        return delay
+
+    def ready(self, rec: Record, now: float, cause: Cause = NO_CAUSE) -> None:
+        with store.transaction(self.conn) as c:
+            c.execute("UPDATE replicas SET state='ready', attempts=0 WHERE token=? AND replica=? AND state='starting'",
+                      (rec.token, rec.replica))
+            c.execute("UPDATE reported SET state='ready' WHERE token=? AND replica=? AND state='starting'",
+                      (rec.token, rec.replica))
+            self._report(rec.ref, ReplicaReady(replica=rec.replica, pool=rec.pool),
+                         self._id(rec.token, rec.replica, "ready"), now, cause)
+
+    def condemn(self, rec: Record, reason: str, now: float) -> None:
+        """Stop a replica that failed its readiness: once gone it is reported lost, and replaced."""
+        with store.transaction(self.conn) as c:
+            c.execute("UPDATE replicas SET state='stopping', lost_reason=?, stop_deadline=?"
+                      " WHERE token=? AND replica=?",
+                      (reason, now + rec.launch.termination_grace_seconds, rec.token, rec.replica))
+
+    def exited(self, rec: Record, reason: str, now: float) -> str:
+        """The process is gone: a start failure, a loss (replaced upstream) or the end of a stop."""
+        if rec.state == "starting":
+            self.start_failed(rec, reason, now)
+            return "start-failed"
+        with store.transaction(self.conn):
+            if rec.state == "stopping":
+                self._finish(rec, now, NO_CAUSE)
+                return "stopped"
+            self._drop(rec)
+            self._lose(rec.ref, rec.replica, rec.pool, reason, now, NO_CAUSE)
+        return "lost"
+
+    def adopt(self, rec: Record, who: Identity, now: float) -> None:
+        """A process spawned just before a crash, found by its marker: record it instead of starting another."""
+        self.spawned(rec, who, rec.port, now)
+
+    def relist(self, now: float) -> list[tuple[Ref, str]]:
+        """Replicas the log believes live that this driver has no record of: lost (drift)."""
+        with store.transaction(self.conn) as c:
+            vanished = c.execute(
+                "SELECT p.token, p.replica, p.pool FROM reported p LEFT JOIN replicas r"
+                " ON r.token = p.token AND r.replica = p.replica"
+                " WHERE p.state IN ('starting', 'ready') AND r.replica IS NULL").fetchall()
+            lost = []
+            for v in vanished:
+                ref = Ref.parse(v["token"])
+                self._lose(ref, v["replica"], v["pool"], DRIFT, now, NO_CAUSE)
+                lost.append((ref, v["replica"]))
+        return lost
+
+    # ---- helpers (inside a transaction) -------------------------------------------------------------
+
+    def _allot(self, cmd: StartReplica) -> tuple[str, str | None]:
+        """Devices for a new replica: never one held by another record of the pool; or why it cannot fit."""
+        p = self.conn.execute("SELECT * FROM pools WHERE key = ?", (cmd.pool,)).fetchone()
+        if p is None:
+            return "", f"unknown pool {cmd.pool}"
+        if p["retired"]:
+            return "", f"pool {cmd.pool} is retired"
+        rows = self.conn.execute("SELECT gpus, devices FROM replicas WHERE pool = ?", (cmd.pool,)).fetchall()
+        used = sum(r["gpus"] for r in rows)
+        if used + cmd.gpus > p["capacity"]:
+            return "", f"insufficient capacity in pool {cmd.pool} (needs {cmd.gpus} GPU, {p['capacity'] - used} free)"
+        if not p["devices"]:
+            return "", None
+        held = {d for r in rows for d in r["devices"].split(",") if d}
+        free = [d for d in p["devices"].split(",") if d not in held]
+        if len(free) < cmd.gpus:
+            return "", f"insufficient devices in pool {cmd.pool} (needs {cmd.gpus}, {len(free)} free)"
+        return ",".join(free[:cmd.gpus]), None
+
+    def _finish(self, rec: Record, now: float, cause: Cause) -> None:
+        self._drop(rec)
+        if rec.lost_reason:
+            self._lose(rec.ref, rec.replica, rec.pool, rec.lost_reason, now, cause)
+        else:
+            self._settle_stopped(rec.ref, rec.replica, rec.pool, now, cause)
+
+    def _drop(self, rec: Record) -> None:
+        self.conn.execute("DELETE FROM replicas WHERE token=? AND replica=?", (rec.token, rec.replica))
+
+    def _settle_stopped(self, ref: Ref, rid: str, pool: str, now: float, cause: Cause) -> None:
+        rep = self.conn.execute("SELECT state FROM reported WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
+        if rep is None or rep["state"] != "lost":
+            self.conn.execute("INSERT INTO reported (token, replica, pool, state) VALUES (?,?,?, 'stopped')"
+                              " ON CONFLICT DO UPDATE SET state='stopped'", (ref.token, rid, pool))
+        self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
+
+    def _lose(self, ref: Ref, rid: str, pool: str, reason: str, now: float, cause: Cause) -> None:
+        self.conn.execute("INSERT INTO reported (token, replica, pool, state, reason) VALUES (?,?,?, 'lost', ?)"
+                          " ON CONFLICT DO UPDATE SET state='lost', reason=excluded.reason",
+                          (ref.token, rid, pool, reason))
+        self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=reason), self._id(ref.token, rid, "lost"), now,
+                     cause)
+
+    def _rereport(self, ref: Ref, rid: str, now: float, cause: Cause) -> None:
+        rep = self.conn.execute("SELECT * FROM reported WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
+        row = self.conn.execute("SELECT state FROM replicas WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
+        if rep is None:
+            return
+        pool, state = rep["pool"], rep["state"]
+        if state in ("starting", "ready") and row is not None and row["state"] != "pending":
+            self._report(ref, ReplicaStarted(replica=rid, pool=pool), self._id(ref.token, rid, "started"), now, cause)
+        if state == "ready":
+            self._report(ref, ReplicaReady(replica=rid, pool=pool), self._id(ref.token, rid, "ready"), now, cause)
+        elif state == "stopped":
+            self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
+        elif state == "lost":
+            self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=rep["reason"]),
+                         self._id(ref.token, rid, "lost"), now, cause)
+
+    def _id(self, token: str, rid: str, what: str) -> str:
+        """`obs/<token>/<replica>/<what>/<n>`, n = the spawn it is about (deduplicated per spawn)."""
+        row = self.conn.execute("SELECT n FROM starts WHERE token=? AND replica=?", (token, rid)).fetchone()
+        return f"obs/{token}/{rid}/{what}/{0 if row is None else row['n']}"
+
+    def _report(self, ref: Ref, event: Observation, msg_id: str, now: float, cause: Cause) -> None:
+        outbox.add(self.conn, subjects.obs(ref), event, msg_id, now, cause.headers)
+
+
+_launches: dict[bytes, Launch] = {}
+"""Decoded launches by their stored bytes: a deployment's replicas share one, and the monitor reads every
+record several times a second."""
+
+
+def _launch_of(raw: bytes) -> Launch:
+    launch = _launches.get(raw)
+    if launch is None:
+        if len(_launches) > 4096:
+            _launches.clear()
+        launch = _launches[raw] = _launch.decode(raw)
+    return launch
+
+
+def _record(row: sqlite3.Row) -> Record:
+    who = Identity(row["pid"], row["start_time"]) if row["pid"] is not None else None
+    return Record(token=row["token"], replica=row["replica"], pool=row["pool"], gpus=row["gpus"], model=row["model"],
+                  devices=row["devices"], launch=_launch_of(row["launch"]), state=row["state"], identity=who,
+                  port=row["port"], spawned=row["spawned"], attempts=row["attempts"], next_try=row["next_try"],
+                  up_since=row["up_since"], stop_deadline=row["stop_deadline"], lost_reason=row["lost_reason"])

@@ -1,0 +1,42 @@
+"""Riding out a leader election: an apply that meets an unavailable log is tried again until a deadline.
+
+Why: when a JetStream node dies, the stream's leader is re-elected within a few seconds, and every
+append meanwhile fails (no responders, timeouts). A client should see a 202 once the new leader is up,
+not a 503 for a blip. Safe to repeat: each round re-reads and re-fences, and the append keeps its
+deterministic `Nats-Msg-Id` (a round whose ack was lost is found as ours by `Log.append`). Only after
+`BOSUN_APPEND_DEADLINE` seconds (default 15) does the caller get the 503.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+
+from core.log import Unavailable
+
+T = TypeVar("T")
+log = structlog.get_logger("bosun.gateway")
+
+
+def deadline() -> float:
+    return float(os.environ.get("BOSUN_APPEND_DEADLINE", "15"))
+
+
+async def through_elections(attempt: Callable[[], Awaitable[T]], within: float | None = None) -> T:
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + (deadline() if within is None else within)
+    delay = 0.05
+    while True:
+        try:
+            return await attempt()
+        except Unavailable as e:
+            pause = random.uniform(0.5, 1.0) * delay
+            if loop.time() + pause >= give_up:
+                raise
+            log.info("log unavailable; retrying the apply", error=str(e), retry_in=round(pause, 3))
+            await asyncio.sleep(pause)
+            delay = min(1.0, delay * 2)

@@ -1,0 +1,103 @@
+"""The `replica_usage` table: every replica's GPUs, price and lifetime, from the log; the cost projection.
+
+A replica is charged from its `ReplicaStarted` to its `ReplicaStopped`/`ReplicaLost` (stream times of
+those observations), at the `pricePerGpuHour` its pool had when the replica was asked for. Written in
+the same transaction as the rest of a batch, like the audit table, so it is exactly-once and rebuilt
+from sequence 1 with the rest of the read model.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from core import headers as H
+from core.log import StoredMessage
+
+DDL = """
+CREATE TABLE IF NOT EXISTS replica_usage (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, replica TEXT NOT NULL,
+    pool TEXT NOT NULL,
+    gpus INTEGER NOT NULL,
+    price REAL NOT NULL,            -- per GPU-hour, from the pool's spec when the replica was asked for
+    started_at REAL,                -- stream time of its first ReplicaStarted
+    stopped_at REAL,                -- stream time of its ReplicaStopped / ReplicaLost
+    PRIMARY KEY (namespace, name, replica)
+) WITHOUT ROWID;
+"""
+KIND = "modeldeployment"
+STARTS = ("replica.start", "replica.start-process")
+ENDS = ("replica.stopped", "replica.lost")
+Fetch = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+
+
+class _Start(msgspec.Struct):
+    replica: str
+    pool: str
+    gpus: int
+
+
+class _Replica(msgspec.Struct):
+    replica: str
+
+
+_start = msgspec.json.Decoder(_Start)
+_replica = msgspec.json.Decoder(_Replica)
+
+
+def write(db: sqlite3.Connection, messages: Sequence[StoredMessage]) -> None:
+    """Record the batch's replica starts and ends (blocking: on the writer's thread, in its transaction)."""
+    for m in messages:
+        kind = m.headers.get(H.TYPE, "")
+        parts = m.subject.split(".")
+        try:
+            if kind in STARTS and parts[1] == "cmd" and parts[3] == KIND:
+                _asked(db, parts[4], parts[5], _start.decode(m.data))
+            elif kind == "replica.started" and parts[2] == KIND:
+                db.execute("UPDATE replica_usage SET started_at = ? WHERE namespace = ? AND name = ? AND replica = ?"
+                           " AND started_at IS NULL", (m.time, parts[3], parts[4], _replica.decode(m.data).replica))
+            elif kind in ENDS and parts[2] == KIND:
+                db.execute("UPDATE replica_usage SET stopped_at = ? WHERE namespace = ? AND name = ? AND replica = ?"
+                           " AND stopped_at IS NULL", (m.time, parts[3], parts[4], _replica.decode(m.data).replica))
+        except (msgspec.DecodeError, IndexError):
+            continue  # not ours to judge: the reducer reports undecodable messages
+
+
+def _asked(db: sqlite3.Connection, namespace: str, name: str, start: _Start) -> None:
+    pool_ns, _, pool_name = start.pool.partition("/")
+    found = db.execute("SELECT json_extract(object, '$.spec.pricePerGpuHour') FROM resources"
+                       " WHERE kind = 'gpupool' AND namespace = ? AND name = ?", (pool_ns, pool_name)).fetchone()
+    price = float(found[0]) if found and found[0] is not None else 0.0
+    db.execute("INSERT OR IGNORE INTO replica_usage (namespace, name, replica, pool, gpus, price)"
+               " VALUES (?,?,?,?,?,?)", (namespace, name, start.replica, start.pool, start.gpus, price))
+
+
+async def query(fetch: Fetch, namespace: str | None, now: float) -> list[dict[str, Any]]:
+    """Per namespace and deployment: spend rate now, GPU-hours and cost so far (running replicas up to `now`)."""
+    sql = "SELECT namespace, name, gpus, price, started_at, stopped_at FROM replica_usage WHERE started_at IS NOT NULL"
+    rows = await fetch(sql + (" AND namespace = ?" if namespace else "") + " ORDER BY namespace, name",
+                       (namespace,) if namespace else ())
+    spaces: dict[str, dict[str, Any]] = {}
+    for ns, name, gpus, price, started, stopped in rows:
+        space = spaces.setdefault(ns, {"namespace": ns, "costPerHour": 0.0, "gpuHours": 0.0, "cost": 0.0,
+                                       "deployments": {}})
+        dep = space["deployments"].setdefault(name, {"name": name, "replicas": 0, "gpus": 0, "costPerHour": 0.0,
+                                                     "gpuHours": 0.0, "cost": 0.0})
+        hours = gpus * max(0.0, (stopped if stopped is not None else now) - started) / 3600
+        running = stopped is None
+        for target in (space, dep):
+            target["gpuHours"] += hours
+            target["cost"] += hours * price
+            target["costPerHour"] += gpus * price if running else 0.0
+        dep["replicas"] += int(running)
+        dep["gpus"] += gpus if running else 0
+    return [{**s, "deployments": list(s["deployments"].values())} for s in spaces.values()]
+
+
+async def rates(fetch: Fetch) -> list[tuple[str, float]]:
+    """(namespace, spend rate now) for `/metrics`."""
+    sql = ("SELECT namespace, SUM(gpus * price) FROM replica_usage WHERE started_at IS NOT NULL AND stopped_at IS NULL"
+           " GROUP BY namespace")
+    return [(str(ns), float(rate or 0.0)) for ns, rate in await fetch(sql, ())]
