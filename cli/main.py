@@ -308,3 +308,12 @@ def _bench(args: tuple[str, ...]) -> None:
     from bench.__main__ import main as bench_main
 
     bench_main.main(list(args), prog_name="bosun bench")
+
+
+@main.command("chaos", add_help_option=False, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _chaos(args: tuple[str, ...]) -> None:
+    """Chaos rounds, linearizable If-Match, soak (`python -m chaos`; imported only when run)."""
+    from chaos.__main__ import main as chaos_main
+
+    chaos_main.main(list(args), prog_name="bosun chaos")

@@ -1,0 +1,121 @@
+"""Chaos rounds: load runs, one random component is kill -9'd at a random instant, the tree recovers.
+
+Each round: writers run, a random component dies mid-load, the supervisor restarts it, load goes on
+briefly, then stops so the round can measure "kill -> everything converged". At the end the ledger is
+checked against the final state, the data plane's own ledger and a rebuild of the projections.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos import verify
+from chaos.door import Door
+from chaos.figures import table
+from chaos.ledger import Op, Verdict, check
+from chaos.load import POOL, Load
+from chaos.tree import Tree
+
+
+@dataclass
+class Config:
+    data: Path
+    rounds: int = 100
+    writers: int = 4
+    resources: int = 4
+    seed: int = 1
+    converge_timeout: float = 90.0
+    up_args: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    """Only these (pidfile names); empty: every component found under <data>/run."""
+
+
+@dataclass
+class Report:
+    rounds: int = 0
+    killed: Counter[str] = field(default_factory=Counter)
+    verdict: Verdict = field(default_factory=Verdict)
+    duplicates: list[str] = field(default_factory=list)
+    overallocated: list[str] = field(default_factory=list)
+    unconverged: int = 0
+    rebuild_diff: list[str] = field(default_factory=list)
+    convergence: list[float] = field(default_factory=list)
+    ledger: list[Op] = field(default_factory=list)
+    final: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return (self.verdict.ok and not self.duplicates and not self.overallocated and not self.unconverged
+                and not self.rebuild_diff)
+
+    def render(self) -> str:
+        v = self.verdict
+        killed = ", ".join(f"{k}×{n}" for k, n in sorted(self.killed.items()))
+        rows: list[list[object]] = [
+                ["rounds", self.rounds], ["components killed", killed or "-"], ["requests", v.requests],
+                ["acked", v.acked], ["unknown outcome", v.unknown], ["lost (must be 0)", len(v.lost)],
+                ["phantom (must be 0)", len(v.phantom)], ["duplicates (must be 0)", len(self.duplicates)],
+                ["over-allocated pools (must be 0)", len(self.overallocated)],
+                ["rounds not converged (must be 0)", self.unconverged],
+                ["projection ≠ rebuild (must be 0)", len(self.rebuild_diff)],
+                ["max convergence after a kill", f"{max(self.convergence, default=0.0):.2f} s"]]
+        return table(["chaos", "value"], rows)
+
+
+async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, report: Report) -> str:
+    stop = asyncio.Event()
+    task = asyncio.create_task(load.run(stop))
+    await asyncio.sleep(rng.uniform(0.2, 1.2))  # the random instant
+    candidates = sorted(n for n in tree.pids() if not cfg.components or n in cfg.components)
+    victim = rng.choice(candidates)
+    t_kill = time.monotonic()
+    await asyncio.to_thread(tree.kill, victim)
+    report.killed[victim] += 1
+    await asyncio.sleep(0.3)  # load continues against the restarted component
+    stop.set()
+    await task
+    seconds, _ = await verify.converge(load.door, cfg.converge_timeout)
+    if seconds is None:
+        report.unconverged += 1
+    else:
+        report.convergence.append(time.monotonic() - t_kill)
+    report.rounds += 1
+    return victim
+
+
+async def run(cfg: Config, tree: Tree | None = None, progress: bool = False) -> Report:
+    """Start (or use) a tree, run the rounds, check everything; the tree is stopped only if started here."""
+    own = tree is None
+    tree = tree or Tree(cfg.data, cfg.up_args).start()
+    door = await Door(tree.url, tree.nats, tree.token).open()
+    report = Report()
+    try:
+        assert (await door.apply(POOL)).status == 202
+        load = Load(door, cfg.writers, cfg.resources, cfg.seed)
+        rng = random.Random(cfg.seed)
+        for i in range(cfg.rounds):
+            converged = len(report.convergence)
+            victim = await one_round(tree, load, rng, cfg, report)
+            if progress:
+                after = f"{report.convergence[-1]:.2f} s" if len(report.convergence) > converged else "NEVER"
+                print(f"round {i + 1}/{cfg.rounds}: killed {victim}, {len(load.ledger)} requests, "
+                      f"converged after {after}", flush=True)
+        await conclude(tree, door, load, cfg, report)
+    finally:
+        await door.close()
+        if own:
+            tree.stop()
+    return report
+
+
+async def conclude(tree: Tree, door: Door, load: Load, cfg: Config, report: Report) -> None:
+    seconds, values = await verify.converge(door, cfg.converge_timeout)
+    report.unconverged += seconds is None
+    report.ledger, report.final = load.ledger, verify.final_values(values, load.names())
+    report.verdict = check(report.ledger, report.final)
+    report.duplicates, report.overallocated = verify.data_plane(tree.data)
+    report.rebuild_diff = await verify.rebuild_matches(door)
