@@ -27,6 +27,8 @@ def stuck(path: Path, kill_after: float = KILL_AFTER, now: float | None = None) 
         return None  # absent, or caught mid-write: look again next time
     if not isinstance(step, dict) or not step.get("started"):
         return None
+    if step.get("reason") == "timeout":  # already judged: the restarted controller has yet to take it up
+        return None
     held = (now or time.time()) - float(step["started"])
     if held < kill_after:
         return None

@@ -26,3 +26,11 @@ def test_no_step_in_flight_is_never_stuck(tmp_path: Path) -> None:
     flight.write(Crash(token="k.ns.x", step="evolve", seq=1, started=1.0))
     flight.clear()
     assert stuck(path, now=1e12) is None
+
+
+def test_a_step_already_judged_a_timeout_does_not_kill_the_restarted_controller(tmp_path: Path) -> None:
+    """The rewritten record waits for the restarted controller to take it up: no kill loop meanwhile."""
+    path = tmp_path / "c.inflight"
+    InFlight(path).write(Crash(token="k.ns.bad", step="decide", seq=4, started=1000.0))
+    assert stuck(path, kill_after=15, now=1020.0) is not None
+    assert stuck(path, kill_after=15, now=1030.0) is None
