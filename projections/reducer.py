@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 CTL_PREFIX = "ctl."
 PENDING = "Pending"
+READY = "Ready"
 
 
 class Row(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,8 +117,11 @@ def _spec_applied(row: Row | None, kind: str, namespace: str, name: str, message
     if row is None or event.created:  # a new incarnation starts from nothing
         row = Row(kind=kind, namespace=namespace, name=name, created_at=message.time,
                   finalizers=_finalizers_of(kind))
-    return replace(row, generation=event.generation, resource_version=message.seq, labels=dict(event.labels),
-                   spec=event.spec, last_seq=message.seq)
+    row = replace(row, generation=event.generation, resource_version=message.seq, labels=dict(event.labels),
+                  spec=event.spec, last_seq=message.seq)
+    if _uncontrolled(kind):  # nothing reconciles it: admission applies it the moment it is written
+        row = replace(row, phase=READY, observed_generation=event.generation)
+    return row
 
 
 def _deletion_requested(row: Row, seq: int, event: DeletionRequested) -> Row | None:
@@ -145,6 +149,13 @@ def _transition(cond: Condition, before: Condition | None, seq: int) -> Conditio
     """Stamp lastTransitionSeq: actors leave it 0; the log position of the change is known only here."""
     unchanged = before is not None and (before.status, before.reason) == (cond.status, cond.reason)
     return replace(cond, last_transition_seq=before.last_transition_seq if unchanged and before else seq)
+
+
+def _uncontrolled(kind: str) -> bool:
+    """A kind with no actor (the governance kinds) is in effect once written, so it reads Ready, not a
+    Pending that nothing would ever end."""
+    info = kinds.resolve(kind)
+    return info is not None and info.controller is None
 
 
 def _finalizers_of(kind: str) -> tuple[str, ...]:

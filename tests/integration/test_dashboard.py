@@ -165,9 +165,12 @@ def test_a_resource_applied_through_the_api_appears_live(up: Up, page: WebDriver
     labels.clear()
     labels.send_keys(Keys.ENTER)
     wait(page, lambda d: set(rows(d)) >= EXAMPLE_ROWS, "every row again")
+    stuck = deployment("stuck-one", "team-b", 1)  # nowhere to place it: Pending until a pool exists
+    stuck["spec"]["placement"] = {"region": "mars-1", "gpu": "a100"}
+    assert http("PUT", up.url + "/v1/namespaces/team-b/modeldeployments/stuck-one", up.token, stuck)[0] == 202
     phase.select_by_value("Pending")
-    pending = rows_when(page, lambda r: bool(r) and not EXAMPLE_ROWS & set(r),
-                        "only Pending resources (the policy's, which no controller reconciles)")
+    pending = rows_when(page, lambda r: "ModelDeployment/team-b/stuck-one" in r and not EXAMPLE_ROWS & set(r),
+                        "only Pending resources (the unplaceable deployment)")
     assert {r["Phase"] for r in pending.values()} == {"Pending"} and "phase=Pending" in page.current_url
     phase.select_by_value("")
     wait(page, lambda d: set(rows(d)) >= EXAMPLE_ROWS, "every row after clearing the phase")

@@ -170,3 +170,15 @@ def test_time_travel_prefix_equals_live_fold() -> None:
 def test_rfc3339_has_milliseconds_in_utc() -> None:
     assert reducer.rfc3339(0.0) == "1970-01-01T00:00:00.000Z"
     assert reducer.rfc3339(1_700_000_000.1239) == "2023-11-14T22:13:20.123Z"
+
+
+def test_a_kind_without_a_controller_reads_ready_at_its_generation() -> None:
+    """Nothing reconciles a Role: it is in effect once admitted, so it must not stay Pending forever."""
+    import actors  # noqa: F401 - registers the governance kinds
+
+    role = Ref("role", "_cluster", "viewer")
+    spec = {"rules": [{"verbs": ["get"], "kinds": ["*"], "namespaces": ["*"]}]}
+    first = msg(3, subjects.spec(role), SpecApplied(generation=1, spec=spec, created=True))
+    again = msg(9, subjects.spec(role), SpecApplied(generation=2, spec=spec))
+    status = to_api(run([first, again]))["status"]  # type: ignore[arg-type]
+    assert (status["phase"], status["observedGeneration"]) == ("Ready", 2)
