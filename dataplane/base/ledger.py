@@ -12,17 +12,9 @@ import sqlite3
 
 import msgspec
 
+from core import replicas as R
 from core import subjects
 from core.names import Ref
-from core.replicas import (
-    Observation,
-    PoolReady,
-    PoolRetired,
-    ReplicaLost,
-    ReplicaReady,
-    ReplicaStarted,
-    ReplicaStopped,
-)
 from dataplane.base import outbox
 from dataplane.base.store import transaction
 
@@ -51,7 +43,7 @@ class Ledger:
             incarnation = 0 if p is None else p["incarnation"]
             if p is not None and not p["retired"]:
                 c.execute("UPDATE pools SET retired = 1 WHERE key = ?", (key,))
-            self._report(ref, PoolRetired(), f"obs/{ref.token}/pool-retired/{incarnation}", now, cause)
+            self._report(ref, R.PoolRetired(), f"obs/{ref.token}/pool-retired/{incarnation}", now, cause)
         return "unknown" if p is None else "retired"
 
     def _ensure_pool(self, ref: Ref, generation: int, fields: dict[str, object], now: float, cause: Cause) -> str:
@@ -73,14 +65,14 @@ class Ledger:
             else:
                 outcome = "stale"
             p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            self._report(ref, PoolReady(capacity=p["capacity"], generation=p["generation"]),
+            self._report(ref, R.PoolReady(capacity=p["capacity"], generation=p["generation"]),
                          f"obs/{ref.token}/pool-ready/{p['incarnation']}.{p['generation']}", now, cause)
         return outcome
 
     def _reported_ready(self, ref: Ref, rid: str, pool: str, now: float, cause: Cause) -> None:
         self.conn.execute("UPDATE reported SET state='ready' WHERE token=? AND replica=? AND state='starting'",
                           (ref.token, rid))
-        self._report(ref, ReplicaReady(replica=rid, pool=pool), self._id(ref.token, rid, "ready"), now, cause)
+        self._report(ref, R.ReplicaReady(replica=rid, pool=pool), self._id(ref.token, rid, "ready"), now, cause)
 
     def _settle_stopped(self, ref: Ref, rid: str, pool: str, now: float, cause: Cause) -> None:
         """Stopped, unless it was lost first (a loss is final); reports ReplicaStopped either way."""
@@ -88,13 +80,13 @@ class Ledger:
         if rep is None or rep["state"] != "lost":
             self.conn.execute("INSERT INTO reported (token, replica, pool, state) VALUES (?,?,?, 'stopped')"
                               " ON CONFLICT DO UPDATE SET state='stopped'", (ref.token, rid, pool))
-        self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
+        self._report(ref, R.ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
 
     def _lose(self, ref: Ref, rid: str, pool: str, reason: str, now: float, cause: Cause) -> None:
         self.conn.execute("INSERT INTO reported (token, replica, pool, state, reason) VALUES (?,?,?, 'lost', ?)"
                           " ON CONFLICT DO UPDATE SET state='lost', reason=excluded.reason",
                           (ref.token, rid, pool, reason))
-        self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=reason), self._id(ref.token, rid, "lost"), now,
+        self._report(ref, R.ReplicaLost(replica=rid, pool=pool, reason=reason), self._id(ref.token, rid, "lost"), now,
                      cause)
 
     def _already_known(self, ref: Ref, rid: str, drift: str, now: float, cause: Cause) -> str | None:
@@ -140,13 +132,13 @@ class Ledger:
             return
         pool, state = rep["pool"], rep["state"]
         if state in LIVE and self._started_known(ref.token, rid):
-            self._report(ref, ReplicaStarted(replica=rid, pool=pool), self._id(ref.token, rid, "started"), now, cause)
+            self._report(ref, R.ReplicaStarted(replica=rid, pool=pool), self._id(ref.token, rid, "started"), now, cause)
         if state == "ready":
-            self._report(ref, ReplicaReady(replica=rid, pool=pool), self._id(ref.token, rid, "ready"), now, cause)
+            self._report(ref, R.ReplicaReady(replica=rid, pool=pool), self._id(ref.token, rid, "ready"), now, cause)
         elif state == "stopped":
-            self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
+            self._report(ref, R.ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
         elif state == "lost":
-            self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=rep["reason"]),
+            self._report(ref, R.ReplicaLost(replica=rid, pool=pool, reason=rep["reason"]),
                          self._id(ref.token, rid, "lost"), now, cause)
 
     def _id(self, token: str, rid: str, what: str) -> str:
@@ -154,5 +146,5 @@ class Ledger:
         row = self.conn.execute("SELECT n FROM starts WHERE token=? AND replica=?", (token, rid)).fetchone()
         return f"obs/{token}/{rid}/{what}/{0 if row is None else row['n']}"
 
-    def _report(self, ref: Ref, event: Observation, msg_id: str, now: float, cause: Cause) -> None:
+    def _report(self, ref: Ref, event: R.Observation, msg_id: str, now: float, cause: Cause) -> None:
         outbox.add(self.conn, subjects.obs(ref), event, msg_id, now, cause.headers)
