@@ -71,10 +71,13 @@ class Registry:
         """Kind key -> companion name -> its controller (a second actor per resource, e.g. the autoscaler)."""
         self._kinds: dict[str, KindInfo] = {}
         self._aliases: dict[str, KindInfo] = {}
+        self._actors: dict[str, list[tuple[str, Controller[Any]]]] = {}
+        """Kind key -> (cell key suffix, controller) of its actors: `actors_for` runs for every delivery."""
 
     def add(self, controller: Controller[Any]) -> Controller[Any]:
         self.add_kind(controller.info)
         self._controllers[controller.info.key] = controller
+        self._actors.clear()
         return controller
 
     def add_companion(self, controller: Controller[Any]) -> Controller[Any]:
@@ -95,6 +98,7 @@ class Registry:
             self._companions[key] = {name: replace(c, info=info) for name, c in companions.items()}
         added = replace(controller, info=self._controllers[key].info)
         self._companions.setdefault(key, {})[controller.companion] = added
+        self._actors.clear()
         return added
 
     def add_kind(self, info: KindInfo) -> KindInfo:
@@ -118,11 +122,14 @@ class Registry:
 
         The kind's own actor is keyed by the resource token (as always); a companion's by `<token>.<name>`.
         """
-        primary = self._controllers.get(ref.kind)
-        if primary is None:
-            return []
+        actors = self._actors.get(ref.kind)
+        if actors is None:
+            primary = self._controllers.get(ref.kind)
+            actors = [] if primary is None else [("", primary), *((f".{name}", c) for name, c in
+                                                                 self._companions.get(ref.kind, {}).items())]
+            self._actors[ref.kind] = actors
         token = ref.token
-        return [(token, primary), *((f"{token}.{name}", c) for name, c in self._companions.get(ref.kind, {}).items())]
+        return [(token + suffix, c) for suffix, c in actors]
 
     def actor_of_key(self, key: str) -> tuple[Ref, Controller[Any]] | None:
         """The resource and controller of a cell key (see `actors_for`); None for an unknown one."""

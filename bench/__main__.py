@@ -99,6 +99,20 @@ def steady(rate: float, seconds: float, as_json: bool) -> None:
         _report("steady", run(run_steady(plane, rate, seconds)), as_json)
 
 
+@main.command("badinput")
+@click.option("--rate", default=10.0, show_default=True, help="Good applies per second.")
+@click.option("--seconds", default=60.0, show_default=True, help="Per phase (without, then with bad input).")
+@click.option("--bad-rate", default=90.0, show_default=True, help="Bad-input corpus requests per second.")
+@json_option
+def badinput(rate: float, seconds: float, bad_rate: float, as_json: bool) -> None:
+    """Good clients' apply p99 without and with the bad-input corpus replayed (run from the repository)."""
+    from bench.badinput import run_badinput
+    from bench.plane import Plane
+
+    with Plane() as plane:
+        _report("badinput", run(run_badinput(plane, rate, seconds, bad_rate)), as_json)
+
+
 @main.command()
 @click.option("--resources", default=1000, show_default=True)
 @click.option("--rate", default=200.0, show_default=True)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from gateway import bounds
+from gateway import bounds, yamlbounds
 from gateway.errors import ApiError, malformed, too_large, unsupported_media
 
 MAX_BODY = 1 << 20
@@ -21,7 +21,6 @@ Format = Literal["json", "yaml"]
 _JSON = {"application/json", "text/json"}
 _YAML = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 _SUFFIXES = (".yaml", ".yml", ".json")
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def format_of(content_type: str | None) -> Format | None:
@@ -36,21 +35,24 @@ def format_of(content_type: str | None) -> Format | None:
     raise unsupported_media(media)
 
 
-def parse(data: bytes, content_type: str | None = None) -> list[Any]:
-    """Every document in `data`, with lists and `items` wrappers flattened."""
+def parse(data: bytes, content_type: str | None = None, heavy: int | None = None) -> list[Any]:
+    """Every document in `data`, with lists and `items` wrappers flattened (`heavy`: see `yamlbounds.Heavy`)."""
     if len(data) > MAX_BODY:
         raise too_large(MAX_BODY)
     fmt = format_of(content_type)
     if fmt is None:
         fmt = "json" if data.lstrip()[:1] in (b"{", b"[") else "yaml"
-    docs = _json(data) if fmt == "json" else _yaml(data)
+    docs = _json(data) if fmt == "json" else _yaml(data, heavy)
     bounds.check(docs)
     return flatten(docs)
 
 
 def parse_one(data: bytes, content_type: str | None = None) -> Any:
     """Exactly one document (a PUT body or a NATS intent); 400 for none or several."""
-    docs = parse(data, content_type)
+    return one_of(parse(data, content_type))
+
+
+def one_of(docs: list[Any]) -> Any:
     if len(docs) != 1:
         raise malformed(f"expected exactly one manifest, got {len(docs)}")
     return docs[0]
@@ -79,9 +81,9 @@ def _json(data: bytes) -> list[Any]:
         raise bounds.too_complex(f"documents are nested deeper than {bounds.MAX_DEPTH} levels") from None
 
 
-def _yaml(data: bytes) -> list[Any]:
+def _yaml(data: bytes, heavy: int | None = None) -> list[Any]:
     try:
-        return list(yaml.load_all(data, Loader=_Loader))  # a SafeLoader
+        return yamlbounds.load_all(data, heavy)  # a SafeLoader, alias expansion bounded before construction
     except yaml.YAMLError as e:
         raise malformed(f"malformed YAML: {' '.join(str(e).split())}") from e
     except (UnicodeDecodeError, ValueError) as e:

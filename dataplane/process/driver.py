@@ -21,19 +21,18 @@ import nats.errors
 import structlog
 from nats.js import api
 
-from core import codec, subjects
-from core import headers as H
 from core import log as corelog
+from core import subjects
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from dataplane.base.ledger import Cause
+from dataplane.base.outbox import Outbox
+from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
 from dataplane.process import probes, procs, store
 from dataplane.process.load import LoadMeter
 from dataplane.process.world import Record, World
-from dataplane.sim.driver import _cancel_all, _retrying
-from dataplane.sim.outbox import Outbox
-from dataplane.sim.world import Cause
 
 DRIVER = "process"
 CONSUMER = "driver-process"
@@ -81,9 +80,9 @@ class Driver:
         self.feed: Feed
 
     async def run(self, stop: asyncio.Event) -> None:
-        await _retrying("resend outbox", self.outbox.flush)
+        await retrying("resend outbox", self.outbox.flush)
         self.recover(time.time())
-        await _retrying("report recovery", self.outbox.flush)
+        await retrying("report recovery", self.outbox.flush)
         await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
             durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4))
@@ -101,7 +100,7 @@ class Driver:
                 if task is not stopper:
                     task.result()
         finally:
-            await _cancel_all([*loops, stopper])
+            await cancel_all([*loops, stopper])
             await feed.stop()
             await self.http.aclose()
 
@@ -139,7 +138,7 @@ class Driver:
                                   if (f.identity.pid, f.identity.start_time) not in live])
             for ref, replica in self.world.relist(time.time()):
                 logger.warning("replica lost (drift)", namespace=ref.namespace, name=ref.name, replica=replica)
-            await _retrying("report drift", self.outbox.flush)
+            await retrying("report drift", self.outbox.flush)
 
     # ---- commands ------------------------------------------------------------------------------------
 
@@ -154,22 +153,18 @@ class Driver:
             if not deliveries:
                 continue
             applied = [d for d in deliveries if await self._apply(d)]
-            await _retrying("report observations", self.outbox.flush)
+            await retrying("report observations", self.outbox.flush)
             for d in applied:
                 await self.feed.ack(d)
             self.wake.set()
 
     async def _apply(self, delivery: Delivery) -> bool:
-        stored = delivery.stored
-        try:
-            ref = subjects.parse(stored.subject).ref
-            cmd = codec.decode_command(stored.data, stored.headers)
-        except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
-            logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
-            await self.feed.term(delivery)
+        decoded = await command_of(self.feed, delivery)
+        if decoded is None:
             return False
-        traced = {k: v for k, v in stored.headers.items() if k in (H.TRACEPARENT, H.TRACESTATE)}
-        outcome = self._actuate(ref, cmd, Cause(traced | {H.CAUSES: str(stored.seq)}), time.time())
+        ref, cmd = decoded
+        outcome = self._actuate(ref, cmd, cause_of(trace_headers(delivery.stored.headers), delivery.stored.seq),
+                                time.time())
         if outcome is None:
             await self.feed.term(delivery)
             return False
@@ -210,7 +205,7 @@ class Driver:
                 results = await asyncio.gather(*(probes.ready(self.http, r.port, r.launch.readiness.path)
                                                  for r in due if r.launch.readiness))
                 self._probed(due, list(results), time.time())
-            await _retrying("report process events", self.outbox.flush)
+            await retrying("report process events", self.outbox.flush)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TICK):
                     await self.wake.wait()

@@ -13,11 +13,11 @@ import httpx
 from core import subjects
 from core.names import Ref
 from core.replicas import LoadObserved
+from dataplane.base import outbox
+from dataplane.base.outbox import Outbox
+from dataplane.base.shell import retrying
 from dataplane.process import probes, store
 from dataplane.process.world import World
-from dataplane.sim import outbox
-from dataplane.sim.driver import _retrying
-from dataplane.sim.outbox import Outbox
 
 CHANGE = 0.01
 """Relative change below which a new figure is not worth an event."""
@@ -59,7 +59,7 @@ class LoadMeter:
                 self.last[token] = figure
             else:
                 self.last.pop(token, None)
-        await _retrying("report load", self.outbox.flush)
+        await retrying("report load", self.outbox.flush)
         return len(changed)
 
 

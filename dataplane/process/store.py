@@ -4,18 +4,18 @@
 - `replicas`: one row per replica this driver is responsible for, with the pid + start time of its
   process (NULL while it waits to be (re)started), its devices and port. The row is the claim on the
   devices: they are free again only once the row is gone, i.e. once the process is gone.
-- `starts`: how many processes were spawned per replica id (each spawn's marker carries the number).
-- `reported`: what the log has been told about each replica; final states are tombstones.
-- `outbox`: observations committed with the change they describe (same table as the sim's outbox).
+- the ledger every driver keeps (`dataplane.base.store`): `starts` (how many processes were spawned per
+  replica id; each spawn's marker carries the number), `reported` (what the log has been told about each
+  replica; final states are tombstones) and `outbox`.
 """
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-from dataplane.sim.store import transaction
+from dataplane.base import store as ledger
+from dataplane.base.store import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -48,28 +48,6 @@ CREATE TABLE IF NOT EXISTS replicas (
     PRIMARY KEY (token, replica)
 );
 CREATE INDEX IF NOT EXISTS replicas_by_pool ON replicas (pool);
-CREATE TABLE IF NOT EXISTS starts (
-    token TEXT NOT NULL,
-    replica TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (token, replica)
-);
-CREATE TABLE IF NOT EXISTS reported (
-    token TEXT NOT NULL,
-    replica TEXT NOT NULL,
-    pool TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('starting', 'ready', 'stopped', 'lost')),
-    reason TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (token, replica)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subject TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    time REAL NOT NULL,
-    headers TEXT NOT NULL
-);
 """
 
 
@@ -87,24 +65,11 @@ def log_file(data_dir: Path, token: str, replica: str) -> Path:
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:
-    path = home(data_dir) / "state.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.executescript(SCHEMA)
-    return conn
+    return ledger.connect(home(data_dir) / "state.db", SCHEMA)
 
 
-@contextlib.contextmanager
-def opened(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    conn = connect(data_dir)
-    try:
-        yield conn
-    finally:
-        conn.close()
+def opened(data_dir: Path) -> contextlib.closing[sqlite3.Connection]:
+    return contextlib.closing(connect(data_dir))
 
 
 def summary(data_dir: Path) -> dict[str, dict[str, dict[str, object]]]:

@@ -11,28 +11,20 @@ import sqlite3
 
 import msgspec
 
-from core import subjects
 from core.names import Ref
 from core.replicas import (
     EnsureDevices,
     EnsurePool,
     Launch,
-    Observation,
-    PoolReady,
-    PoolRetired,
-    ReplicaLost,
-    ReplicaReady,
     ReplicaStarted,
     ReplicaStartFailed,
-    ReplicaStopped,
     StartProcess,
     StartReplica,
     StopReplica,
 )
+from dataplane.base.ledger import NO_CAUSE, Cause, Ledger
 from dataplane.process import store
 from dataplane.process.procs import Identity
-from dataplane.sim import outbox
-from dataplane.sim.world import NO_CAUSE, Cause
 
 DRIFT = "replica process disappeared (drift detected by re-list)"
 RETRY_BASE = 1.0
@@ -68,42 +60,18 @@ def retry_delay(attempts: int) -> float:
     return float(min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1)))
 
 
-class World:
+class World(Ledger):
+    """The process driver's records; how it reports what happens is the drivers' shared `Ledger`."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
     # ---- pools --------------------------------------------------------------------------------------
 
     def ensure_pool(self, ref: Ref, cmd: EnsurePool, now: float, cause: Cause = NO_CAUSE) -> str:
-        key = f"{ref.namespace}/{ref.name}"
         devices = ",".join(cmd.devices) if isinstance(cmd, EnsureDevices) else ""
-        with store.transaction(self.conn) as c:
-            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            if p is None:
-                c.execute("INSERT INTO pools (key, token, capacity, devices, generation) VALUES (?,?,?,?,?)",
-                          (key, ref.token, cmd.capacity, devices, cmd.generation))
-                outcome = "created"
-            elif p["retired"] or cmd.generation >= p["generation"]:
-                c.execute("UPDATE pools SET capacity=?, devices=?, generation=?, retired=0,"
-                          " incarnation=incarnation+? WHERE key=?",
-                          (cmd.capacity, devices, cmd.generation, int(p["retired"]), key))
-                outcome = "updated"
-            else:
-                outcome = "stale"
-            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            self._report(ref, PoolReady(capacity=p["capacity"], generation=p["generation"]),
-                         f"obs/{ref.token}/pool-ready/{p['incarnation']}.{p['generation']}", now, cause)
-        return outcome
-
-    def retire_pool(self, ref: Ref, now: float, cause: Cause = NO_CAUSE) -> str:
-        key = f"{ref.namespace}/{ref.name}"
-        with store.transaction(self.conn) as c:
-            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            if p is not None:
-                c.execute("UPDATE pools SET retired = 1 WHERE key = ?", (key,))
-            self._report(ref, PoolRetired(), f"obs/{ref.token}/pool-retired/{0 if p is None else p['incarnation']}",
-                         now, cause)
-        return "unknown" if p is None else "retired"
+        outcome = self._ensure_pool(ref, cmd.generation, {"capacity": cmd.capacity, "devices": devices}, now, cause)
+        return "updated" if outcome == "revived" else outcome  # a process pool reports a revival as an update
 
     # ---- commands for replicas -----------------------------------------------------------------------
 
@@ -111,16 +79,9 @@ class World:
         """Take responsibility for a replica (devices allotted, to be spawned at once), unless it is known."""
         token, rid = ref.token, cmd.replica
         with store.transaction(self.conn) as c:
-            if c.execute("SELECT 1 FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone():
-                self._rereport(ref, rid, now, cause)
-                return "exists"
-            rep = c.execute("SELECT * FROM reported WHERE token=? AND replica=?", (token, rid)).fetchone()
-            if rep is not None and rep["state"] in ("starting", "ready"):
-                self._lose(ref, rid, rep["pool"], DRIFT, now, cause)
-                return "lost"
-            if rep is not None:
-                self._rereport(ref, rid, now, cause)
-                return "settled"
+            known = self._already_known(ref, rid, DRIFT, now, cause)
+            if known is not None:
+                return known
             devices, why = self._allot(cmd)
             if why is None and not isinstance(cmd, StartProcess):
                 why = "the process driver needs spec.command (what each replica runs)"
@@ -196,10 +157,7 @@ class World:
         with store.transaction(self.conn) as c:
             c.execute("UPDATE replicas SET state='ready', attempts=0 WHERE token=? AND replica=? AND state='starting'",
                       (rec.token, rec.replica))
-            c.execute("UPDATE reported SET state='ready' WHERE token=? AND replica=? AND state='starting'",
-                      (rec.token, rec.replica))
-            self._report(rec.ref, ReplicaReady(replica=rec.replica, pool=rec.pool),
-                         self._id(rec.token, rec.replica, "ready"), now, cause)
+            self._reported_ready(rec.ref, rec.replica, rec.pool, now, cause)
 
     def condemn(self, rec: Record, reason: str, now: float) -> None:
         """Stop a replica that failed its readiness: once gone it is reported lost, and replaced."""
@@ -227,17 +185,8 @@ class World:
 
     def relist(self, now: float) -> list[tuple[Ref, str]]:
         """Replicas the log believes live that this driver has no record of: lost (drift)."""
-        with store.transaction(self.conn) as c:
-            vanished = c.execute(
-                "SELECT p.token, p.replica, p.pool FROM reported p LEFT JOIN replicas r"
-                " ON r.token = p.token AND r.replica = p.replica"
-                " WHERE p.state IN ('starting', 'ready') AND r.replica IS NULL").fetchall()
-            lost = []
-            for v in vanished:
-                ref = Ref.parse(v["token"])
-                self._lose(ref, v["replica"], v["pool"], DRIFT, now, NO_CAUSE)
-                lost.append((ref, v["replica"]))
-        return lost
+        with store.transaction(self.conn):
+            return self._lose_vanished(DRIFT, now)
 
     # ---- helpers (inside a transaction) -------------------------------------------------------------
 
@@ -270,43 +219,10 @@ class World:
     def _drop(self, rec: Record) -> None:
         self.conn.execute("DELETE FROM replicas WHERE token=? AND replica=?", (rec.token, rec.replica))
 
-    def _settle_stopped(self, ref: Ref, rid: str, pool: str, now: float, cause: Cause) -> None:
-        rep = self.conn.execute("SELECT state FROM reported WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
-        if rep is None or rep["state"] != "lost":
-            self.conn.execute("INSERT INTO reported (token, replica, pool, state) VALUES (?,?,?, 'stopped')"
-                              " ON CONFLICT DO UPDATE SET state='stopped'", (ref.token, rid, pool))
-        self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
-
-    def _lose(self, ref: Ref, rid: str, pool: str, reason: str, now: float, cause: Cause) -> None:
-        self.conn.execute("INSERT INTO reported (token, replica, pool, state, reason) VALUES (?,?,?, 'lost', ?)"
-                          " ON CONFLICT DO UPDATE SET state='lost', reason=excluded.reason",
-                          (ref.token, rid, pool, reason))
-        self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=reason), self._id(ref.token, rid, "lost"), now,
-                     cause)
-
-    def _rereport(self, ref: Ref, rid: str, now: float, cause: Cause) -> None:
-        rep = self.conn.execute("SELECT * FROM reported WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
-        row = self.conn.execute("SELECT state FROM replicas WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
-        if rep is None:
-            return
-        pool, state = rep["pool"], rep["state"]
-        if state in ("starting", "ready") and row is not None and row["state"] != "pending":
-            self._report(ref, ReplicaStarted(replica=rid, pool=pool), self._id(ref.token, rid, "started"), now, cause)
-        if state == "ready":
-            self._report(ref, ReplicaReady(replica=rid, pool=pool), self._id(ref.token, rid, "ready"), now, cause)
-        elif state == "stopped":
-            self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref.token, rid, "stopped"), now, cause)
-        elif state == "lost":
-            self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=rep["reason"]),
-                         self._id(ref.token, rid, "lost"), now, cause)
-
-    def _id(self, token: str, rid: str, what: str) -> str:
-        """`obs/<token>/<replica>/<what>/<n>`, n = the spawn it is about (deduplicated per spawn)."""
-        row = self.conn.execute("SELECT n FROM starts WHERE token=? AND replica=?", (token, rid)).fetchone()
-        return f"obs/{token}/{rid}/{what}/{0 if row is None else row['n']}"
-
-    def _report(self, ref: Ref, event: Observation, msg_id: str, now: float, cause: Cause) -> None:
-        outbox.add(self.conn, subjects.obs(ref), event, msg_id, now, cause.headers)
+    def _started_known(self, token: str, rid: str) -> bool:
+        """A record still pending (waiting to be spawned) has no reported start yet."""
+        row = self.conn.execute("SELECT state FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone()
+        return row is not None and row["state"] != "pending"
 
 
 _launches: dict[bytes, Launch] = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,16 @@ import structlog
 from nats.js import api
 from opentelemetry.trace import SpanKind
 
-from core import codec, ready, subjects, tracing
 from core import headers as H
 from core import log as corelog
+from core import ready, subjects, tracing
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from dataplane.base.outbox import Outbox
+from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
 from dataplane.sim import load
-from dataplane.sim.outbox import Outbox
 from dataplane.sim.world import Cause, World
 
 DRIVER = "sim"
@@ -36,7 +36,6 @@ FETCH_BATCH = 256
 FETCH_WAIT = 1.0
 ACK_WAIT = 10.0
 """After a kill -9, unacked commands come back this late; a graceful stop hands them back at once."""
-RETRY_CAP = 5.0
 
 logger = structlog.get_logger()
 
@@ -70,7 +69,7 @@ class Driver:
         """Set when a replica was inserted: the readiness timer re-arms on the new earliest deadline."""
 
     async def run(self, stop: asyncio.Event) -> None:
-        resent = await _retrying("resend outbox", self.outbox.flush)
+        resent = await retrying("resend outbox", self.outbox.flush)
         if resent:
             logger.info("outbox resent", observations=resent)
         await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
@@ -88,7 +87,7 @@ class Driver:
                 if task is not stopper:
                     task.result()  # a loop ended: only by raising, so surface it
         finally:
-            await _cancel_all([*loops, stopper])
+            await cancel_all([*loops, stopper])
             await feed.stop()
 
     async def _commands(self, feed: Feed) -> None:
@@ -117,7 +116,7 @@ class Driver:
                     applied.append(d)
                 else:
                     settled.add(d.reply)  # terminated
-            await _retrying("report observations", self.outbox.flush)
+            await retrying("report observations", self.outbox.flush)
             for d in applied:
                 await self.feed.ack(d)
                 settled.add(d.reply)
@@ -131,17 +130,13 @@ class Driver:
     async def _apply(self, delivery: Delivery) -> bool:
         """Apply one command to the world; False (and terminated) when it is not one we can ever apply."""
         stored = delivery.stored
-        try:
-            ref = subjects.parse(stored.subject).ref
-            cmd = codec.decode_command(stored.data, stored.headers)
-        except Exception as e:  # noqa: BLE001 - a poison message must not stall the driver
-            logger.error("undecodable command", subject=stored.subject, seq=stored.seq, error=str(e))
-            await self.feed.term(delivery)
+        decoded = await command_of(self.feed, delivery)
+        if decoded is None:
             return False
+        ref, cmd = decoded
         with tracing.span(f"actuate {type(cmd).__name__}", parent=stored.headers.get(H.TRACEPARENT), ref=ref,
                           seq=stored.seq, kind=SpanKind.CONSUMER, attributes={"bosun.driver": DRIVER}) as sp:
-            traced = tracing.inject({k: v for k, v in stored.headers.items() if k in (H.TRACEPARENT, H.TRACESTATE)})
-            applied = self._actuate(ref, cmd, Cause(traced | {H.CAUSES: str(stored.seq)}))
+            applied = self._actuate(ref, cmd, cause_of(tracing.inject(trace_headers(stored.headers)), stored.seq))
             sp.set_attribute("bosun.outcome", applied or "unknown")
         if applied is None:
             await self.feed.term(delivery)
@@ -187,7 +182,7 @@ class Driver:
             self.starting.clear()
             for ref, replica in self.world.promote_ready(time.time(), self._started_cause):
                 logger.info("replica ready", kind=ref.kind, namespace=ref.namespace, name=ref.name, replica=replica)
-            await _retrying("report readiness", self.outbox.flush)
+            await retrying("report readiness", self.outbox.flush)
             deadline = self.world.next_ready_at()
             timeout = None if deadline is None else max(0.0, deadline - time.time())
             with contextlib.suppress(TimeoutError):
@@ -205,7 +200,7 @@ class Driver:
             for ref, replica in found:
                 logger.warning("unreported replica found", kind=ref.kind, namespace=ref.namespace, name=ref.name,
                                replica=replica)
-            await _retrying("report drift", self.outbox.flush)
+            await retrying("report drift", self.outbox.flush)
 
 
     async def _loads(self) -> None:
@@ -213,36 +208,7 @@ class Driver:
         while True:
             await asyncio.sleep(0.5)
             if load.queue_changes(self.world.conn, time.time()):
-                await _retrying("report load", self.outbox.flush)
-
-
-async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel and await `tasks`, cancelling again any that swallowed it.
-
-    Python 3.11's `asyncio.wait_for` (used inside nats-py) drops a cancellation that races with its inner
-    future completing; a single cancel could leave a loop running forever after `stop`.
-    """
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            logger.debug("loop ended with an error during shutdown", task=task.get_name(), error=str(task.exception()))
-
-
-async def _retrying(what: str, action: Callable[[], Awaitable[int]]) -> int:
-    """Run `action` until the log accepts it: unsent observations stay queued, so waiting loses nothing."""
-    attempt = 0
-    while True:
-        try:
-            return await action()
-        except (corelog.Unavailable, nats.errors.Error) as e:
-            attempt += 1
-            delay = min(RETRY_CAP, 0.1 * 2**attempt)
-            logger.warning("log unavailable, retrying", action=what, attempt=attempt, retry_in=delay, error=str(e))
-            await asyncio.sleep(delay)
+                await retrying("report load", self.outbox.flush)
 
 
 def _consumer() -> api.ConsumerConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 from core import subjects
 from core.names import Ref
 from core.replicas import LoadObserved
-from dataplane.sim import outbox
+from dataplane.base import outbox
 from dataplane.sim.store import opened, transaction
 
 SCHEMA = """

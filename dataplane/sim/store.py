@@ -1,21 +1,22 @@
 """The simulated world on disk: schema, transactions, and the out-of-band tools that inspect or tamper with it.
 
 The world outlives every process (SQLite in WAL mode under `<data_dir>/sim/world.db`), so a crash of the
-control plane or of the driver never makes the data plane vanish. Four tables, one job each:
+control plane or of the driver never makes the data plane vanish. Its own tables, one job each:
 
 - `pools`, `replicas`: what exists (the world itself). `kill_replica` edits these behind Bosun's back.
-- `starts`: how many times the driver really started each replica id (the proof of "never twice").
-- `reported`: what the log has been told (or is promised, via the outbox) about each replica: the
-  driver compares it with the world to detect drift. Rows in a final state are tombstones.
-- `outbox`: observations committed together with the world change that caused them, not yet appended.
+
+and the ledger every driver keeps (`dataplane.base.store`): `starts` (the proof of "never twice"),
+`reported` (what the log was told; the driver compares it with the world to detect drift) and `outbox`.
 """
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from dataplane.base import store as ledger
+from dataplane.base.store import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -53,28 +54,6 @@ CREATE TRIGGER IF NOT EXISTS replica_moved AFTER UPDATE OF pool, gpus ON replica
     UPDATE pools SET used = used - OLD.gpus WHERE key = OLD.pool;
     UPDATE pools SET used = used + NEW.gpus WHERE key = NEW.pool;
 END;
-CREATE TABLE IF NOT EXISTS starts (
-    token TEXT NOT NULL,
-    replica TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (token, replica)
-);
-CREATE TABLE IF NOT EXISTS reported (
-    token TEXT NOT NULL,
-    replica TEXT NOT NULL,
-    pool TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('starting', 'ready', 'stopped', 'lost')),
-    reason TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (token, replica)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subject TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    time REAL NOT NULL,
-    headers TEXT NOT NULL
-);
 """
 
 
@@ -83,37 +62,12 @@ def db_path(data_dir: Path) -> Path:
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:
-    """Open (and create) the world; autocommit mode so every transaction is an explicit `transaction()`."""
-    path = db_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed change survives kill -9
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.executescript(SCHEMA)
-    return conn
+    """Open (and create) the world, with the ledger tables every driver keeps (`dataplane.base.store`)."""
+    return ledger.connect(db_path(data_dir), SCHEMA)
 
 
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT: read-then-write without another writer slipping in between."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-@contextlib.contextmanager
-def opened(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    conn = connect(data_dir)
-    try:
-        yield conn
-    finally:
-        conn.close()
+def opened(data_dir: Path) -> contextlib.closing[sqlite3.Connection]:
+    return contextlib.closing(connect(data_dir))
 
 
 def kill_replica(data_dir: Path, namespace: str, name: str, replica: str | None = None,
@@ -166,3 +120,6 @@ def world_summary(data_dir: Path) -> dict[str, Any]:
         "double_started": sorted(k for k, n in starts.items() if n > 1),
         "unsent": unsent,
     }
+
+
+__all__ = ["SCHEMA", "connect", "db_path", "kill_replica", "opened", "transaction", "world_summary"]

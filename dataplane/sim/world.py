@@ -12,40 +12,20 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
-
-from core import subjects
 from core.names import Ref
-from core.replicas import (
-    EnsurePool,
-    Observation,
-    PoolReady,
-    PoolRetired,
-    ReplicaLost,
-    ReplicaReady,
-    ReplicaStarted,
-    ReplicaStopped,
-    StartReplica,
-    StopReplica,
-)
-from dataplane.sim import outbox, store
+from core.replicas import EnsurePool, ReplicaStarted, StartReplica, StopReplica
+from dataplane.base.ledger import LIVE, NO_CAUSE, Cause, Ledger
+from dataplane.sim import store
 from dataplane.sim.capacity import PoolState, refusal
 from dataplane.sim.latency import ready_delay
 
 DRIFT = "replica disappeared (drift detected by re-list)"
-LIVE = ("starting", "ready")
+__all__ = ["DRIFT", "LIVE", "NO_CAUSE", "Cause", "World"]
 
 
-class Cause(msgspec.Struct, frozen=True):
-    """Headers linking observations to the command that caused them (history shows why)."""
+class World(Ledger):
+    """The sim's world; how it reports what happens is the drivers' shared `Ledger`."""
 
-    headers: dict[str, str] = {}
-
-
-NO_CAUSE = Cause()
-
-
-class World:
     def __init__(self, conn: sqlite3.Connection, *, latency: float = 0.05, seed: int = 0) -> None:
         self.conn = conn
         self.latency = latency
@@ -62,34 +42,8 @@ class World:
 
     def ensure_pool(self, ref: Ref, cmd: EnsurePool, now: float, cause: Cause = NO_CAUSE) -> str:
         """Create, update or revive the pool; a stale generation changes nothing. Reports PoolReady."""
-        key = _pool_key(ref)
-        with store.transaction(self.conn) as c:
-            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            if p is None:
-                c.execute("INSERT INTO pools (key, token, region, gpu, capacity, generation) VALUES (?,?,?,?,?,?)",
-                          (key, ref.token, cmd.region, cmd.gpu, cmd.capacity, cmd.generation))
-                outcome = "created"
-            elif p["retired"] or cmd.generation >= p["generation"]:
-                c.execute("UPDATE pools SET region=?, gpu=?, capacity=?, generation=?, retired=0,"
-                          " incarnation=incarnation+? WHERE key=?",
-                          (cmd.region, cmd.gpu, cmd.capacity, cmd.generation, int(p["retired"]), key))
-                outcome = "revived" if p["retired"] else "updated"
-            else:
-                outcome = "stale"
-            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            self._report(ref, PoolReady(capacity=p["capacity"], generation=p["generation"]),
-                         f"obs/{ref.token}/pool-ready/{p['incarnation']}.{p['generation']}", now, cause)
-        return outcome
-
-    def retire_pool(self, ref: Ref, now: float, cause: Cause = NO_CAUSE) -> str:
-        key = _pool_key(ref)
-        with store.transaction(self.conn) as c:
-            p = c.execute("SELECT * FROM pools WHERE key = ?", (key,)).fetchone()
-            incarnation = 0 if p is None else p["incarnation"]
-            if p is not None and not p["retired"]:
-                c.execute("UPDATE pools SET retired = 1 WHERE key = ?", (key,))
-            self._report(ref, PoolRetired(), f"obs/{ref.token}/pool-retired/{incarnation}", now, cause)
-        return "unknown" if p is None else "retired"
+        fields = {"region": cmd.region, "gpu": cmd.gpu, "capacity": cmd.capacity}
+        return self._ensure_pool(ref, cmd.generation, fields, now, cause)
 
     # ---- replicas -----------------------------------------------------------------------------------
 
@@ -97,16 +51,9 @@ class World:
         """Start the replica unless it exists, is settled, or does not fit; returns what happened."""
         token, rid = ref.token, cmd.replica
         with store.transaction(self.conn) as c:
-            if c.execute("SELECT 1 FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone():
-                self._rereport(ref, rid, now, cause)
-                return "exists"
-            rep = c.execute("SELECT * FROM reported WHERE token=? AND replica=?", (token, rid)).fetchone()
-            if rep is not None and rep["state"] in LIVE:  # reported live, gone from the world: drift
-                self._lose(ref, rid, rep["pool"], DRIFT, now, cause)
-                return "lost"
-            if rep is not None:
-                self._rereport(ref, rid, now, cause)
-                return "settled"
+            known = self._already_known(ref, rid, DRIFT, now, cause)
+            if known is not None:
+                return known
             why = refusal(cmd.pool, self._pool_state(cmd.pool), cmd.gpus)
             if why is not None:
                 self._lose(ref, rid, cmd.pool, why, now, cause)
@@ -117,7 +64,7 @@ class World:
             c.execute("INSERT INTO starts VALUES (?,?,1) ON CONFLICT DO UPDATE SET n = n + 1", (token, rid))
             c.execute("INSERT INTO reported (token, replica, pool, state) VALUES (?,?,?, 'starting')",
                       (token, rid, cmd.pool))
-            self._report(ref, ReplicaStarted(replica=rid, pool=cmd.pool), self._id(ref, rid, "started"), now,
+            self._report(ref, ReplicaStarted(replica=rid, pool=cmd.pool), self._id(token, rid, "started"), now,
                          cause)
         return "started"
 
@@ -126,12 +73,8 @@ class World:
         token, rid = ref.token, cmd.replica
         with store.transaction(self.conn) as c:
             gone = c.execute("DELETE FROM replicas WHERE token=? AND replica=?", (token, rid)).rowcount
-            rep = c.execute("SELECT * FROM reported WHERE token=? AND replica=?", (token, rid)).fetchone()
-            pool = cmd.pool if rep is None else rep["pool"]
-            if rep is None or rep["state"] != "lost":
-                c.execute("INSERT INTO reported (token, replica, pool, state) VALUES (?,?,?, 'stopped')"
-                          " ON CONFLICT DO UPDATE SET state='stopped'", (token, rid, pool))
-            self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref, rid, "stopped"), now, cause)
+            rep = c.execute("SELECT pool FROM reported WHERE token=? AND replica=?", (token, rid)).fetchone()
+            self._settle_stopped(ref, rid, cmd.pool if rep is None else rep["pool"], now, cause)
         return "stopped" if gone else "absent"
 
     def next_ready_at(self) -> float | None:
@@ -152,26 +95,15 @@ class World:
             promoted: list[tuple[Ref, str]] = []
             for r in rows:
                 ref = Ref.parse(r["token"])
-                c.execute("UPDATE reported SET state='ready' WHERE token=? AND replica=? AND state='starting'",
-                          (r["token"], r["replica"]))
-                self._report(ref, ReplicaReady(replica=r["replica"], pool=r["pool"]),
-                             self._id(ref, r["replica"], "ready"), now,
-                             cause_of(ref, r["replica"]) if cause_of else NO_CAUSE)
+                self._reported_ready(ref, r["replica"], r["pool"], now,
+                                     cause_of(ref, r["replica"]) if cause_of else NO_CAUSE)
                 promoted.append((ref, r["replica"]))
         return promoted
 
     def relist(self, now: float) -> tuple[list[tuple[Ref, str]], list[tuple[Ref, str]]]:
         """Compare the world with what was reported: returns (lost, newly reported) replicas."""
         with store.transaction(self.conn) as c:
-            vanished = c.execute(
-                "SELECT p.token, p.replica, p.pool FROM reported p LEFT JOIN replicas r"
-                " ON r.token = p.token AND r.replica = p.replica"
-                " WHERE p.state IN ('starting', 'ready') AND r.replica IS NULL").fetchall()
-            lost = []
-            for v in vanished:
-                ref = Ref.parse(v["token"])
-                self._lose(ref, v["replica"], v["pool"], DRIFT, now, NO_CAUSE)
-                lost.append((ref, v["replica"]))
+            lost = self._lose_vanished(DRIFT, now)
             unknown = c.execute(
                 "SELECT r.token, r.replica, r.pool, r.state FROM replicas r LEFT JOIN reported p"
                 " ON r.token = p.token AND r.replica = p.replica"
@@ -194,37 +126,6 @@ class World:
         if p is None:
             return None
         return PoolState(key=key, capacity=p["capacity"], used=p["used"], retired=bool(p["retired"]))
-
-    def _lose(self, ref: Ref, rid: str, pool: str, reason: str, now: float, cause: Cause) -> None:
-        self.conn.execute("INSERT INTO reported (token, replica, pool, state, reason) VALUES (?,?,?, 'lost', ?)"
-                          " ON CONFLICT DO UPDATE SET state='lost', reason=excluded.reason",
-                          (ref.token, rid, pool, reason))
-        self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=reason), self._id(ref, rid, "lost"), now,
-                     cause)
-
-    def _rereport(self, ref: Ref, rid: str, now: float, cause: Cause) -> None:
-        """Queue again what the log was told about `rid` (same message ids: deduplicated)."""
-        rep = self.conn.execute("SELECT * FROM reported WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
-        if rep is None:
-            return
-        pool, state = rep["pool"], rep["state"]
-        if state in LIVE:
-            self._report(ref, ReplicaStarted(replica=rid, pool=pool), self._id(ref, rid, "started"), now, cause)
-        if state == "ready":
-            self._report(ref, ReplicaReady(replica=rid, pool=pool), self._id(ref, rid, "ready"), now, cause)
-        elif state == "stopped":
-            self._report(ref, ReplicaStopped(replica=rid, pool=pool), self._id(ref, rid, "stopped"), now, cause)
-        elif state == "lost":
-            self._report(ref, ReplicaLost(replica=rid, pool=pool, reason=rep["reason"]), self._id(ref, rid, "lost"),
-                         now, cause)
-
-    def _id(self, ref: Ref, rid: str, what: str) -> str:
-        """`obs/<token>/<replica>/<what>/<n>`, n = times the replica was really started (its incarnation)."""
-        row = self.conn.execute("SELECT n FROM starts WHERE token=? AND replica=?", (ref.token, rid)).fetchone()
-        return f"obs/{ref.token}/{rid}/{what}/{0 if row is None else row['n']}"
-
-    def _report(self, ref: Ref, event: Observation, msg_id: str, now: float, cause: Cause) -> None:
-        outbox.add(self.conn, subjects.obs(ref), event, msg_id, now, cause.headers)
 
 
 def _pool_key(ref: Ref) -> str:

@@ -25,6 +25,7 @@ from core.events import DeletionRequested, Event, SpecApplied
 from core.kinds import KindInfo
 from core.log import Appended, Conflict, Log, StoredMessage, Unavailable
 from core.names import CLUSTER_NS, Ref
+from gateway import offload
 from gateway.admission import current as cur
 from gateway.admission import quota
 from gateway.admission.audit import Recorder, observe
@@ -33,7 +34,6 @@ from gateway.admission.elections import through_elections
 from gateway.admission.retry import retry
 from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
-from gateway.manifests import parse_one
 from gateway.metrics import APPENDS
 from gateway.telemetry import admission_span
 
@@ -113,7 +113,7 @@ class Admission:
             elif intent.action == "delete":
                 accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent))
             else:
-                doc = parse_one(intent.body, intent.content_type)
+                doc = await offload.parse_one(intent.body, intent.content_type)  # off the loop when costly
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
                 accepted = await through_elections(lambda: self._apply(who, valid, if_match, traceparent))
         except Unavailable as e:

@@ -16,7 +16,7 @@ from gateway.admission.auth import Authorizer, Principal, authorize, grants_any
 from gateway.admission.validation import DEFAULT_NAMESPACE, validate
 from gateway.errors import ApiError, ErrorInfo, forbidden
 from gateway.http.glue import body_of, gateway
-from gateway.manifests import parse
+from gateway.offload import parse
 
 PlanAction = Literal["create", "update", "unchanged", "invalid"]
 _MISSING: Any = None
@@ -97,7 +97,7 @@ async def diff_route(request: Request[Any, Any, Any]) -> Plan:
     principal = gw.principal(request.headers.get("authorization"))
     if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed
         raise forbidden(f"{principal.name} may not diff anything: no role is bound to it")
-    docs = parse(await body_of(request), request.headers.get("content-type"))
+    docs = await parse(await body_of(request), request.headers.get("content-type"))
     return await plan(gw.log, docs, principal, gw.authorizer)
 
 

@@ -25,7 +25,7 @@ from gateway.http.whatif import policyservice, reverts, service
 from gateway.http.whatif.planner import Settings
 from gateway.http.whatif.policytest import PolicyTestReport
 from gateway.http.whatif.service import PlanReport
-from gateway.manifests import parse, parse_one
+from gateway.offload import parse, parse_one
 
 Req = Request[Any, Any, Any]
 
@@ -67,7 +67,7 @@ async def plan_route(request: Req, latency: Annotated[float | None, Parameter(ge
                      seed: int | None = None) -> PlanReport:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
-    docs = parse(await body_of(request), request.headers.get("content-type"))
+    docs = await parse(await body_of(request), request.headers.get("content-type"))
     defaults = Settings()
     settings = Settings(latency=defaults.latency if latency is None else latency,
                         seed=defaults.seed if seed is None else seed)
@@ -80,7 +80,7 @@ async def policy_test_route(request: Req, since: str | None = None) -> PolicyTes
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     gw.allow(principal, "audit", None, None)  # type: ignore[arg-type]
-    proposed = policyservice.proposal(parse_one(await body_of(request), request.headers.get("content-type")))
+    proposed = policyservice.proposal(await parse_one(await body_of(request), request.headers.get("content-type")))
     seq, when = _since(since)
     with _reading():
         return await policyservice.test(gw.log, proposed, seq, when)

@@ -139,3 +139,12 @@ def test_processes_reports_start_to_ready_footprint_and_autoscaler_reaction() ->
     assert doc["apply_to_all_ready_seconds"] > 0 and doc["rss_mib_per_replica"] > 0
     assert set(doc["autoscaler_reaction_seconds"]) == {"sim", "process"}
     assert doc["delete_to_all_exited_seconds"] >= 0
+
+
+def test_badinput_reports_good_percentiles_with_and_without_the_corpus_and_no_5xx() -> None:
+    doc = bench("badinput", "--rate", "10", "--seconds", "1", "--bad-rate", "40")
+    assert "p99_ms" in doc["without_bad_input"] and "p99_ms" in doc["with_bad_input"]
+    assert doc["without_bad_input"]["errors"] == 0 and doc["with_bad_input"]["errors"] == 0
+    noise = doc["bad_input"]
+    assert noise["sent"] > 0 and noise["server_errors"] == 0 and noise["unexpected"] == {}
+    assert all(400 <= int(status) < 500 for status in noise["statuses"])
