@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from actors.autoscaler.quota import Fit, Held, fit
+from actors.governance.fit import Fit, Held, fit
 from actors.governance.specs import QuotaLimits
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment
