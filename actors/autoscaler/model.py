@@ -18,7 +18,7 @@ from msgspec.structs import replace
 from actors.autoscaler import asks
 from actors.autoscaler.events import ScaleRecommended
 from actors.decisions import Context, Decision
-from actors.governance.protocol import QuotaAnswered, QuotaRequested
+from actors.governance.protocol import Asked, QuotaAnswered, QuotaRequested, fold_request, price_of, quotas_of
 from actors.modeldeployment.spec import Autoscaling, ModelDeploymentSpec
 from core.events import DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
 from core.names import Ref
@@ -49,7 +49,7 @@ class Scaler(msgspec.Struct, frozen=True, kw_only=True):
     gpus_per_replica: int = 1
     region: str = ""
     gpu: str = ""
-    quotas: asks.Quotas = asks.Quotas()
+    quotas: Asked = Asked()
     """What the namespace's Quotas were asked and granted (`actors.autoscaler.asks`)."""
 
 
@@ -79,8 +79,8 @@ def evolve(state: Scaler, event: Event) -> Scaler:
             return replace(state, history=(*history, Point(at, raw)))
         case ScaleSet(replicas=n, limit=limit):
             return replace(state, current=n, limit=limit)
-        case QuotaRequested(requester=who) if who == state.ref.token:
-            return replace(state, quotas=asks.fold_request(state.quotas, event))
+        case QuotaRequested(requester=who, fixed=False) if who == state.ref.token:
+            return replace(state, quotas=fold_request(state.quotas, event))
         case QuotaAnswered():
             return replace(state, quotas=asks.fold_answers(state.quotas, state.ref.token, event))
         case StatusUpdated():
@@ -92,7 +92,7 @@ def evolve(state: Scaler, event: Event) -> Scaler:
 def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     b = state.bounds
     if b is not None and state.deleting and not state.finalized:
-        return Decision(messages=asks.release(state.quotas, state.ref, asks.quotas_of(ctx, state.ref.namespace)))
+        return Decision(messages=asks.release(state.quotas, state.ref, quotas_of(ctx, state.ref.namespace)))
     if b is None or state.deleting or state.finalized or state.load is None:
         return Decision()
     wanted = math.ceil(state.load / b.target_load_per_replica - 1e-9)
@@ -107,7 +107,7 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
     stabilized = desired
     quota = asks.bound(state.quotas, state.ref, desired, current, state.gpus_per_replica,
-                       asks.price_of(ctx, state.region, state.gpu), asks.quotas_of(ctx, state.ref.namespace))
+                       price_of(ctx, state.region, state.gpu), quotas_of(ctx, state.ref.namespace))
     if quota.replicas < desired:
         desired, limit = quota.replicas, quota.limit
     events: list[Event] = []

@@ -13,7 +13,7 @@ import msgspec
 from msgspec.structs import replace
 
 from actors.decisions import Context, Decision
-from actors.governance.fit import Held, fit
+from actors.governance.fit import Fit, Held, fit
 from actors.governance.protocol import QuotaAnswered, QuotaGranted, QuotaRequested, QuotaView
 from actors.governance.specs import QuotaLimits, QuotaSpec
 from core.events import DeletionRequested, Event, SpecApplied, StatusUpdated
@@ -29,6 +29,8 @@ class Holding(msgspec.Struct, frozen=True):
     gpus_per_replica: int
     price_per_gpu_hour: float
     limited: bool = False
+    fixed: bool = False
+    """Reported by a deployment without autoscaling: held in full, never re-answered."""
 
 
 class Ledger(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,7 +41,8 @@ class Ledger(msgspec.Struct, frozen=True, kw_only=True):
     """Requester (deployment token) -> its latest grant."""
     pending: tuple[QuotaRequested, ...] = ()
     answered: dict[str, int] = {}
-    """Requester -> highest request id answered: a redelivered request is never queued again."""
+    """Requester (suffixed `#fixed` for a deployment's own reports, whose ids are apart from its
+    autoscaler's) -> highest request id answered: a redelivered request is never queued again."""
 
 
 def initial(ref: Ref) -> Ledger:
@@ -53,11 +56,12 @@ def evolve(state: Ledger, event: Event) -> Ledger:
             return replace(base, limits=msgspec.convert(spec, QuotaSpec).limits, deleted=False)
         case DeletionRequested():
             return replace(state, deleted=True)
-        case QuotaRequested(request_id=rid, requester=who):
-            if rid <= state.answered.get(who, 0) or any(p.requester == who and p.request_id >= rid
+        case QuotaRequested(request_id=rid):
+            key = _key(event.requester, event.fixed)
+            if rid <= state.answered.get(key, 0) or any(_key(p.requester, p.fixed) == key and p.request_id >= rid
                                                         for p in state.pending):
                 return state
-            kept = tuple(p for p in state.pending if p.requester != who)  # absolute targets: the newest counts
+            kept = tuple(p for p in state.pending if _key(p.requester, p.fixed) != key)  # the newest target counts
             return replace(state, pending=(*kept, event))
         case QuotaAnswered(answers=answers):
             return _fold_answers(state, answers)
@@ -68,13 +72,14 @@ def evolve(state: Ledger, event: Event) -> Ledger:
 def _fold_answers(state: Ledger, answers: tuple[QuotaGranted, ...]) -> Ledger:
     holdings, answered = dict(state.holdings), dict(state.answered)
     for a in answers:
-        answered[a.requester] = max(a.request_id, answered.get(a.requester, 0))
+        key = _key(a.requester, a.fixed)
+        answered[key] = max(a.request_id, answered.get(key, 0))
         if a.replicas == 0 and a.wanted == 0:
             holdings.pop(a.requester, None)
         else:
             holdings[a.requester] = Holding(a.request_id, a.replicas, a.wanted, a.gpus_per_replica,
-                                            a.price_per_gpu_hour, bool(a.limit))
-    pending = tuple(p for p in state.pending if p.request_id > answered.get(p.requester, 0))
+                                            a.price_per_gpu_hour, bool(a.limit), a.fixed)
+    pending = tuple(p for p in state.pending if p.request_id > answered.get(_key(p.requester, p.fixed), 0))
     return replace(state, holdings=holdings, answered=answered, pending=pending)
 
 
@@ -85,11 +90,11 @@ def decide(state: Ledger, now: float, ctx: Context) -> Decision:
     holdings = dict(state.holdings)
     answers: dict[str, QuotaGranted] = {}
     for req in state.pending:
-        h = Holding(req.request_id, 0, req.replicas, req.gpus_per_replica, req.price_per_gpu_hour)
+        h = Holding(req.request_id, 0, req.replicas, req.gpus_per_replica, req.price_per_gpu_hour, fixed=req.fixed)
         answers[req.requester] = _grant(state.ref.name, req.requester, h, limits, holdings)
     for who in sorted(holdings):  # limits changed, or a neighbour's grant moved: look at every holder again
         h = holdings[who]
-        grant = _regrant(state.ref.name, who, h, limits, holdings)
+        grant = None if h.fixed else _regrant(state.ref.name, who, h, limits, holdings)
         if grant is not None:
             answers[who] = grant
     if not answers:
@@ -98,11 +103,13 @@ def decide(state: Ledger, now: float, ctx: Context) -> Decision:
 
 
 def _grant(quota: str, who: str, h: Holding, limits: QuotaLimits, holdings: dict[str, Holding]) -> QuotaGranted:
-    """Answer `who` with what fits beside the others' holdings, and record it in `holdings`."""
-    f = fit(h.wanted, limits, _others(holdings, who), h.gpus_per_replica, h.price_per_gpu_hour)
+    """Answer `who` with what fits beside the others' holdings (a report: all of it), and record it."""
+    f = Fit(h.wanted) if h.fixed else fit(h.wanted, limits, _others(holdings, who), h.gpus_per_replica,
+                                           h.price_per_gpu_hour)
     holdings[who] = replace(h, replicas=f.replicas, limited=bool(f.limit))
     return QuotaGranted(request_id=h.request_id, requester=who, quota=quota, replicas=f.replicas, wanted=h.wanted,
-                        limit=f.limit, gpus_per_replica=h.gpus_per_replica, price_per_gpu_hour=h.price_per_gpu_hour)
+                        limit=f.limit, gpus_per_replica=h.gpus_per_replica, price_per_gpu_hour=h.price_per_gpu_hour,
+                        fixed=h.fixed)
 
 
 def _regrant(quota: str, who: str, h: Holding, limits: QuotaLimits,
@@ -121,6 +128,10 @@ def _others(holdings: dict[str, Holding], who: str) -> Held:
             gpus += h.replicas * h.gpus_per_replica
             cost += h.replicas * h.gpus_per_replica * h.price_per_gpu_hour
     return Held(replicas, gpus, cost)
+
+
+def _key(requester: str, fixed: bool) -> str:
+    return f"{requester}#fixed" if fixed else requester
 
 
 def view(state: Ledger) -> QuotaView | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
+from actors.capacity import POOL_KIND
+from actors.decisions import Context, Message
 from actors.governance.specs import QuotaLimits
 from core.events import Event
 from core.names import Ref
@@ -36,9 +38,13 @@ class QuotaRequested(Event, frozen=True, tag="quota.requested"):
     gpus_per_replica: int = 1
     price_per_gpu_hour: float = 0.0
     """The dearest matching pool's price, as admission charges it."""
+    fixed: bool = False
+    """A deployment without autoscaling reporting its spec's replicas (admitted already): held in full, so
+    autoscalers are limited by what it uses. Its request ids are its own, apart from its autoscaler's."""
 
     def summary(self) -> str:
-        return f"{self.requester} asks for {self.replicas} replicas (request {self.request_id})"
+        what = "reports" if self.fixed else "asks for"
+        return f"{self.requester} {what} {self.replicas} replicas (request {self.request_id})"
 
 
 class QuotaGranted(Event, frozen=True, tag="quota.granted"):
@@ -54,6 +60,7 @@ class QuotaGranted(Event, frozen=True, tag="quota.granted"):
     gpus_per_replica: int = 1
     price_per_gpu_hour: float = 0.0
     """As requested: the ledger re-checks the holding with them when its limits change."""
+    fixed: bool = False
 
 
 class QuotaAnswered(Event, frozen=True, tag="quota.answered"):
@@ -71,3 +78,41 @@ class QuotaAnswered(Event, frozen=True, tag="quota.answered"):
 
 
 PROTOCOL: tuple[type[Event], ...] = (QuotaRequested, QuotaAnswered)
+
+
+class Ask(msgspec.Struct, frozen=True):
+    request_id: int
+    replicas: int
+    gpus_per_replica: int
+    price_per_gpu_hour: float
+
+
+class Asked(msgspec.Struct, frozen=True):
+    """What one requester asked each Quota (by name) and was last granted (replicas, limit)."""
+
+    asks: dict[str, Ask] = {}
+    grants: dict[str, tuple[int, int, str]] = {}
+    """Quota name -> (request id answered, replicas granted, binding limit or "")."""
+    last_request: int = 0
+
+
+def fold_request(q: Asked, event: QuotaRequested) -> Asked:
+    ask = Ask(event.request_id, event.replicas, event.gpus_per_replica, event.price_per_gpu_hour)
+    return Asked({**q.asks, event.quota: ask}, q.grants, max(q.last_request, event.request_id))
+
+
+def quotas_of(ctx: Context, namespace: str) -> list[QuotaView]:
+    return sorted((v for v in ctx.of(QUOTA_KIND) if v.ref.namespace == namespace), key=lambda v: v.ref.name)
+
+
+def price_of(ctx: Context, region: str, gpu: str) -> float:
+    """The dearest matching pool's price: what admission charges, so placement cannot pass the budget."""
+    return max((p.price_per_gpu_hour for p in ctx.of(POOL_KIND) if (p.region, p.gpu) == (region, gpu)), default=0.0)
+
+
+def ask(ref: Ref, view: QuotaView, rid: int, replicas: int, gpus_per_replica: int, price: float,
+        fixed: bool) -> Message:
+    req = QuotaRequested(request_id=rid, requester=ref.token, quota=view.ref.name, replicas=replicas,
+                         gpus_per_replica=gpus_per_replica, price_per_gpu_hour=price, fixed=fixed)
+    who = "reports" if fixed else "autoscaler"
+    return Message(to=view.ref, event=req, key=f"{ref.token}.{who}/quota/{view.ref.name}/{rid}")

@@ -17,7 +17,7 @@ from gateway.http import replaysource
 from tests.conftest import eventually
 from tests.integration.test_autoscaler import DEP, at, autoscaled, plane, recommendations
 from tests.integration.test_controller import POOL, Running, apply, status
-from tests.simworld import pool_spec
+from tests.simworld import deployment_spec, pool_spec
 
 QUOTA = Ref("quota", "team-a", "limits")
 OTHER = Ref("modeldeployment", "team-a", "batch")
@@ -117,6 +117,25 @@ async def test_two_deployments_share_one_quota(plane: Running, log: Log, tmp_pat
     await eventually(lambda: scaled(log, OTHER, 5))
     await eventually(lambda: unlimited(log, OTHER))
     assert await scaled(log, DEP, 1)
+    await plane.stop_all()
+    checked, found = await replay_check_all(log, [DEP, OTHER, QUOTA, POOL])
+    assert checked > 10 and found == []
+
+
+async def test_a_deployment_without_autoscaling_counts_against_the_quota(plane: Running, log: Log,
+                                                                        tmp_path: Path) -> None:
+    await apply(log, POOL, pool_spec(8), 1)
+    await apply(log, QUOTA, {"limits": {"gpus": 5}}, 1)
+    await apply(log, OTHER, deployment_spec(2), 1)
+    await eventually(lambda: scaled(log, OTHER, 2))
+    await apply(log, DEP, autoscaled(), 1)
+    await eventually(lambda: at(log, 1, 1))
+    set_load(tmp_path, "team-a", "chat", 240)
+    cond = await eventually(lambda: limited(log, DEP, "QuotaExceeded"))
+    assert cond.message == "autoscaler wants 5 replicas; 3 allowed by quota gpus: used 2, wanted 7, limit 5"
+    await eventually(lambda: at(log, 3, 3))
+    await apply(log, OTHER, deployment_spec(1), 2)  # the fixed deployment shrinks: the autoscaler gets the room
+    await eventually(lambda: at(log, 4, 4))
     await plane.stop_all()
     checked, found = await replay_check_all(log, [DEP, OTHER, QUOTA, POOL])
     assert checked > 10 and found == []

@@ -59,7 +59,8 @@ class World:
             self.answers.append(e)
             self.ledger = ledger.evolve(self.ledger, e)
             for token in e.notify().split(","):
-                self.to(token, e, now)
+                if token in self.scalers:
+                    self.to(token, e, now)
 
     def limits(self, limits: dict[str, Any], now: float = 200.0) -> None:
         self.ledger = ledger.evolve(self.ledger, SpecApplied(generation=2, spec={"limits": limits}))
@@ -137,3 +138,24 @@ def test_deletion_releases_what_was_held_and_redelivery_is_harmless() -> None:
     w.to(a, DeletionRequested(generation=1))
     assert w.ledger.holdings == {} and w.ledger.pending == ()
     assert scaler.decide(w.scalers[a], 300.0, w.ctx()).messages == ()
+
+
+def test_a_deployment_without_autoscaling_is_counted_from_its_report() -> None:
+    from actors.modeldeployment import model as deployment
+
+    w = World({"gpus": 5})
+    static = Ref("modeldeployment", "team-a", "batch")
+    d = deployment.evolve(deployment.initial(static), SpecApplied(generation=1, created=True, spec={
+        "model": "m", "replicas": 2, "placement": {"region": "r", "gpu": "g"}}))
+    [report] = deployment.decide(d, 100.0, w.ctx()).messages
+    assert isinstance(report.event, QuotaRequested) and report.event.fixed and report.event.replicas == 2
+    d = deployment.evolve(d, report.event)
+    assert deployment.decide(d, 101.0, w.ctx()).messages == ()  # reported once, until it changes
+    w.ledger = ledger.evolve(w.ledger, report.event)
+    w.settle(100.0)
+    a = w.add("a")
+    w.to(a, LoadObserved(rps=80))
+    assert w.scale(a) == (3, "quota gpus: used 2, wanted 10, limit 5")
+    w.limits({"gpus": 1})  # a report is never taken back (admission admitted it); the autoscaler is
+    assert w.scale(a) == (0, "quota gpus: used 2, wanted 10, limit 1")
+    assert w.ledger.holdings[static.token].replicas == 2

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from actors import routing
-from actors.capacity import PoolView
 from actors.decisions import Context, Decision, backoff
 from core import headers as H
 from core import subjects
@@ -64,7 +63,7 @@ class Fork:
     first_seq: int = 1
     timeline: list[Entry] = field(default_factory=list)
     _queue: list[tuple[float, int, Entry]] = field(default_factory=list)
-    _views: dict[Ref, PoolView] = field(default_factory=dict)
+    _views: dict[Ref, Any] = field(default_factory=dict)
     _failures: dict[Ref, int] = field(default_factory=dict)
     _seq: int = 0
     now: float = 0.0

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from actors.capacity import PoolView
 from core.events import StatusUpdated
 from core.names import Ref
 from gateway.http.whatif.fork import Entry
@@ -89,7 +90,7 @@ def pools_left(before: dict[Ref, Any], after: dict[Ref, Any]) -> list[PoolLeft]:
     out: list[PoolLeft] = []
     for ref in sorted(set(before) | set(after)):
         ctrl = controller_for(ref.kind)
-        if ctrl is None or not ctrl.publishes_view:
+        if ctrl is None or ctrl.view_type is not PoolView:  # Quotas publish views too (their limits)
             continue
         a = ctrl.view(before[ref]) if ref in before else None
         b = ctrl.view(after[ref]) if ref in after else None

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from actors.capacity import PoolView
 from core.events import Event
 from core.names import Ref
 from core.replicas import ReplicaReady, ReplicaStarted
@@ -63,7 +64,7 @@ def seed_plane(states: dict[Ref, Any], settings: Settings, start: float = 0.0
     for ref, state in sorted(states.items()):
         ctrl = controller_for(ref.kind)
         view = ctrl.view(state) if ctrl is not None else None
-        if view is not None:
+        if isinstance(view, PoolView):
             plane.add_pool(f"{ref.namespace}/{ref.name}", view.capacity)
     pending: list[tuple[Ref, Event, float]] = []
     for ref, state in sorted(states.items()):
