@@ -5,13 +5,20 @@ price raised stops it at the budget (BudgetExceeded); two deployments share one 
 the autoscaler's decisions and why, and `replay --check --all` reproduces every decision."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from actors import replay
+from actors.autoscaler import actor as autoscaler
+from actors.controller import DEFAULT, Registry
+from actors.decisions import Decision
 from core.events import Condition
 from core.log import Log
 from core.names import Ref
+from core.scale import ScaleSet
 from dataplane.sim.load import set_load
 from gateway.http import replaysource
 from tests.conftest import eventually
@@ -139,3 +146,31 @@ async def test_a_deployment_without_autoscaling_counts_against_the_quota(plane: 
     await plane.stop_all()
     checked, found = await replay_check_all(log, [DEP, OTHER, QUOTA, POOL])
     assert checked > 10 and found == []
+
+
+async def test_replay_check_reports_a_divergent_autoscaler_decision(plane: Running, log: Log,
+                                                                    tmp_path: Path) -> None:
+    """A build whose autoscaler decides differently from the recorded history is caught, and named."""
+    await apply(log, POOL, pool_spec(8), 1)
+    await apply(log, DEP, autoscaled(), 1)
+    await eventually(lambda: at(log, 1, 1))
+    set_load(tmp_path, "team-a", "chat", 140)
+    await eventually(lambda: at(log, 3, 3))
+    await plane.stop_all()
+    _last, messages = await replaysource.collect(log, [DEP])
+    routed = replay.route(replay.decode(m) for m in messages)
+    assert replay.check(DEP, routed[DEP])[1] == []
+
+    def one_more(state: Any, now: float, ctx: Any) -> Decision:
+        d = autoscaler.CONTROLLER.decide(state, now, ctx)
+        return msgspec.structs.replace(d, events=tuple(
+            msgspec.structs.replace(e, replicas=e.replicas + 1) if isinstance(e, ScaleSet) else e for e in d.events))
+
+    broken = Registry()
+    for ctrl in DEFAULT.controllers():  # today's kinds, but a broken autoscaler
+        broken.add(ctrl)
+    broken.add_companion(dataclasses.replace(autoscaler.CONTROLLER, decide=one_more))
+    checked, found = replay.check(DEP, routed[DEP], broken)
+    assert found and {d.controller for d in found} == {"autoscaler"}
+    assert all(d.ref == DEP for d in found) and checked > len(found)
+    assert any(w.type == "scale.set" for d in found for w in d.now)
