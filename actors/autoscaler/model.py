@@ -105,15 +105,17 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     desired = min(max(current, up), down)  # up only to the lowest recent, down only to the highest recent
     desired = min(max(desired, b.min), b.max)
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
-    stabilized = desired
+    stabilized, views = desired, quotas_of(ctx, state.ref.namespace)
     quota = asks.bound(state.quotas, state.ref, desired, current, state.gpus_per_replica,
-                       price_of(ctx, state.region, state.gpu), quotas_of(ctx, state.ref.namespace))
+                       price_of(ctx, state.region, state.gpu), views)
+    waiting = quota.replicas < desired and not quota.limit
     if quota.replicas < desired:
         desired, limit = quota.replicas, quota.limit
     events: list[Event] = []
-    if history is not state.history or (limit != state.limit and _by_quota(limit, state.limit)):
-        events.append(_recommended(state.load, raw, wanted, desired, current, now, b, limit))
-    if desired != state.current or limit != state.limit:
+    scale = desired != state.current or limit != state.limit
+    if history is not state.history or (scale and (bool(views) or _by_quota(state.limit))):
+        events.append(_recommended(state.load, raw, wanted, desired, current, now, b, limit, waiting))
+    if scale:
         events.append(ScaleSet(replicas=desired, by=CONTROLLER_NAME, wanted=max(wanted, stabilized), limit=limit))
     return Decision(events=tuple(events), messages=quota.messages,
                     wake_at=_next_change(history, now, stabilized, raw, b))
@@ -124,13 +126,15 @@ def _by_quota(*limits: str) -> bool:
 
 
 def _recommended(load: float, raw: int, wanted: int, desired: int, current: int, now: float, b: Autoscaling,
-                 limit: str) -> ScaleRecommended:
+                 limit: str, waiting: bool = False) -> ScaleRecommended:
     direction = "scale up" if desired > current else "scale down" if desired < current else (
         "held by the scale-down window" if desired > raw else "held by the scale-up window" if desired < raw
         else "no change")
     if _by_quota(limit) and desired < raw:
         direction = "stopped at " + ("budget" if limit.startswith("budget ") else "quota") + (
             ", scale down" if desired < current else ", scale up" if desired > current else "")
+    elif waiting:
+        direction = "waiting for the quota's answer"
     return ScaleRecommended(load=load, raw=raw, wanted=wanted, replicas=desired, at=now,
                             reason=f"{direction}; {load:g} rps / {b.target_load_per_replica:g} per replica"
                                    + (f"; limited by {limit}" if limit else ""))
