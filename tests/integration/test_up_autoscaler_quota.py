@@ -1,9 +1,11 @@
 """The autoscaler stops at quota end to end, against `bosun up` (real nats-server, controller, sim driver,
 projector and gateway processes) through the real CLI: a Quota lowered after admission stops it with
 ScalingLimited (QuotaExceeded, used / wanted / limit), `bosun history` shows the autoscaler's decision
-and why, raising the Quota lets it scale up again, and `bosun replay --check --all` finds no divergence."""
+and why, raising the Quota lets it scale up again, `bosun plan` predicts the autoscaler's recommendation,
+and `bosun replay --check --all` finds no divergence."""
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,14 @@ def test_the_autoscaler_stops_at_a_lowered_quota_and_says_why(up: Up, tmp_path: 
 
     bosun(up, "apply", "-f", manifests(tmp_path, "raise", quota(8)))
     wait_for(lambda: ready_at(up, 5) and limited(up) is None, 60, "chat back at 5 replicas, not limited")
+
+    # What-if runs the autoscaler too: at this load (240 rps), 40 per replica up to 8 means 6 replicas.
+    wider = chat()
+    wider["spec"]["autoscaling"].update(targetLoadPerReplica=40, max=8)
+    report = json.loads(bosun(up, "plan", "-f", manifests(tmp_path, "plan", wider), "-o", "json").stdout)
+    [item] = report["items"]
+    assert item["predicted"]["fields"]["desiredReplicas"] == 6, item
+    assert any(s["slice"] == "ctl.autoscaler" and s["type"] == "scale.set" for s in item["timeline"])
 
     check = subprocess.run([BOSUN, "--data", str(up.data), "replay", "--check", "--all"], capture_output=True,
                            text=True, timeout=120, check=False)
