@@ -93,8 +93,13 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     b = state.bounds
     if b is not None and state.deleting and not state.finalized:
         return Decision(messages=asks.release(state.quotas, state.ref, quotas_of(ctx, state.ref.namespace)))
-    if b is None or state.deleting or state.finalized or state.load is None:
+    if b is None or state.deleting or state.finalized:
         return Decision()
+    if state.load is None:  # nothing to recommend yet, but the namespace's Quotas count what it runs
+        current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
+        views = quotas_of(ctx, state.ref.namespace)
+        return Decision(messages=asks.bound(state.quotas, state.ref, current, current, state.gpus_per_replica,
+                                            price_of(ctx, state.region, state.gpu), views).messages)
     wanted = math.ceil(state.load / b.target_load_per_replica - 1e-9)
     raw = min(max(wanted, b.min), b.max)
     changed = not state.history or state.history[-1].replicas != raw

@@ -159,3 +159,12 @@ def test_a_deployment_without_autoscaling_is_counted_from_its_report() -> None:
     w.limits({"gpus": 1})  # a report is never taken back (admission admitted it); the autoscaler is
     assert w.scale(a) == (0, "quota gpus: used 2, wanted 10, limit 1")
     assert w.ledger.holdings[static.token].replicas == 2
+
+
+def test_an_autoscaled_deployment_is_counted_before_its_first_load_observation() -> None:
+    w = World({"replicas": 3})
+    a, b = w.add("a"), w.add("b")
+    w.run(a, 100.0)  # no load yet: it asks for the count it runs (its spec's replicas)
+    assert w.ledger.holdings[a].replicas == 1 and w.scale(a) == (None, "")
+    w.to(b, LoadObserved(rps=50))
+    assert w.scale(b) == (2, "quota replicas: used 1, wanted 6, limit 3")
