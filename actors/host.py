@@ -113,9 +113,10 @@ class Host:
         start = await self._restore() + 1
         await self.persistence.list_keys()
         await self._activate_publishers()
-        for ref in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
-            if owner.owns(ref) and self.registry.hosted(ref.kind):
-                await self.mailboxes.cell(ref)  # quarantined by a crash: its status says so once caught up
+        for key in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
+            actor = self.registry.actor_of_key(key) if self.registry.hosted(key.split(".", 1)[0]) else None
+            if actor is not None and owner.owns(actor[0]):
+                await self.mailboxes.cell_of(key)  # quarantined by a crash: its status says so once caught up
         feed = await self._subscribe(start)
         self.catch_up_target = await self.log.last_seq()
         log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,

@@ -21,7 +21,6 @@ from actors.watchdog import Crash, Overrun
 from core.events import Event, RetryRequested
 from core.log import StoredMessage
 from core.metrics import RECONCILE_FAILURES
-from core.names import Ref
 
 log = structlog.get_logger("bosun.controller")
 
@@ -32,13 +31,13 @@ class Isolation:
         self.book = reconciler.book
         self.watchdog = reconciler.watchdog
 
-    async def start(self, kv: KeyValue, last_seq: int) -> list[Ref]:
-        """Load the book, record the crash the previous process left; the resources to announce."""
+    async def start(self, kv: KeyValue, last_seq: int) -> list[str]:
+        """Load the book, record the crash the previous process left; the actors (`Cell.key`) to announce."""
         await self.book.open(kv)
         crash = self.watchdog.inflight.take()
         if crash is not None:
             self._crashed(crash, last_seq)
-        return [Ref.parse(t) for t, r in self.book.records.items() if r.quarantined and not r.announced]
+        return [t for t, r in self.book.records.items() if r.quarantined and not r.announced]
 
     def _crashed(self, crash: Crash, last_seq: int) -> None:
         previous = self.book.records.get(crash.token)
@@ -55,7 +54,7 @@ class Isolation:
     def fold(self, cell: Cell, stored: StoredMessage, event: Event) -> bool:
         """Fold one delivered event under the budget; False when it was skipped."""
         records = self.book.records
-        token = cell.ref.token
+        token = cell.key  # keyed by actor (a companion's `<token>.<name>`), not by resource
         rec = records.get(token) if records else None
         if rec is not None and rec.step == "evolve" and rec.seq == stored.seq and (
                 rec.quarantined or rec.reason == "crash"):
@@ -85,11 +84,11 @@ class Isolation:
 
     def _evolve_overran(self, cell: Cell, seq: int, e: Overrun) -> None:
         """The event cannot be folded: quarantine the resource (announced at its next decide)."""
-        previous = self.book.records.get(cell.ref.token)
+        previous = self.book.records.get(cell.key)
         rec = next_record(previous, step="evolve", reason=e.reason, message=str(e), now=time.time(),
                           hwm=seq, seq=seq)
         log.error("evolve overran its budget; event skipped, resource quarantined", **ids(cell), seq=seq)
         RECONCILE_FAILURES.labels(cell.ref.kind, e.reason).inc()
         self.reconciler.stats["failures"] += 1
-        self.book.put(cell.ref.token, msgspec.structs.replace(rec, quarantined=True, announced=False))
+        self.book.put(cell.key, msgspec.structs.replace(rec, quarantined=True, announced=False))
         cell.causes.append(seq)  # so the host decides (announces) it

@@ -33,6 +33,7 @@ from actors.timers import TimerQueue
 from actors.views import ViewBoard
 from actors.watchdog import Overrun, Watchdog
 from core import log as corelog
+from core.events import StatusUpdated
 from core.log import Conflict, Log
 from core.metrics import RECONCILE_FAILURES
 
@@ -67,7 +68,7 @@ class Reconciler:
 
     async def _reconcile(self, cell: Cell) -> None:
         now = time.time()
-        token = cell.ref.token
+        token = cell.key  # the book is keyed by actor: a quarantined companion parks only itself
         held = self.book.records.get(token) if self.book.records else None
         if held is not None and held.quarantined:
             if not held.announced:
@@ -136,7 +137,7 @@ class Reconciler:
         RECONCILE_FAILURES.labels(cell.ref.kind, rec.reason).inc()
         delay = backoff(rec.count, cell.ref.token, base=1.0, cap=60.0)
         log.error("decide overran its budget; retrying once", **_ids(cell), reason=rec.reason, retry_in=delay)
-        self.book.put(cell.ref.token, rec)
+        self.book.put(cell.key, rec)
         await self._record(cell, now, rec, "retry", delay)
         self.set_wake(cell, now + delay)
 
@@ -158,7 +159,7 @@ class Reconciler:
         rec = msgspec.structs.replace(rec, quarantined=True, announced=False)
         log.error("resource quarantined", **_ids(cell), step=rec.step, reason=rec.reason, count=rec.count,
                   error=rec.message)
-        self.book.put(cell.ref.token, rec)
+        self.book.put(cell.key, rec)
         await self._record(cell, now, rec, "quarantined")
         cell.causes.clear()
         self.set_wake(cell, None)
@@ -166,19 +167,21 @@ class Reconciler:
     async def _record(self, cell: Cell, now: float, rec: FailureRecord, outcome: str, delay: float = 0.0) -> None:
         events = failure_events(cell.controller.status_of(cell.state), cell.state, rec, outcome=outcome,
                                 retry_in=delay, now=now)
+        if cell.controller.companion:  # narrative only: the resource's status is its own controller's
+            events = [e for e in events if not isinstance(e, StatusUpdated)]
         try:
             await self.writer.record_events(cell, now, events)
         except (Conflict, corelog.Unavailable) as e:
             log.warning("could not record failure", **_ids(cell), error=str(e))
             return
         if rec.quarantined:
-            self.book.put(cell.ref.token, msgspec.structs.replace(rec, announced=True))
+            self.book.put(cell.key, msgspec.structs.replace(rec, announced=True))
 
     def spec_changed(self, cell: Cell, seq: int) -> None:
         """A new spec lifts a quarantine (and a terminal failure): decide it afresh."""
-        rec = self.book.records.get(cell.ref.token)
+        rec = self.book.records.get(cell.key)
         if rec is not None and seq > rec.hwm:
-            self.book.release(cell.ref.token)
+            self.book.release(cell.key)
             cell.failures = 0
             log.info("quarantine lifted by a spec change", **_ids(cell), seq=seq)
 

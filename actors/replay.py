@@ -74,6 +74,8 @@ class Divergence(NamedTuple):
     now: tuple[Write, ...]
     error: str | None = None
     """Set when today's `decide` raised instead of deciding."""
+    controller: str = ""
+    """Set for a companion controller's decision (e.g. "autoscaler"); empty for the kind's own."""
 
 
 class Step(NamedTuple):
@@ -117,8 +119,24 @@ def route(messages: Iterable[Recorded], registry: Registry = DEFAULT) -> dict[Re
 
 
 def is_own(ref: Ref, ctrl: Controller[Any], message: StoredMessage) -> bool:
-    """Written by this actor: its ctl slice, or an inbox message / command it sent."""
-    return message.subject == subjects.ctl(ref, ctrl.name) or message.headers.get(H.SENDER) == ref.token
+    """Written by this actor: its ctl slice, or an inbox message / command it sent (`Bosun-From` names the
+    resource; `Bosun-Controller` which of its actors, absent in the oldest recordings)."""
+    hdrs = message.headers
+    return message.subject == subjects.ctl(ref, ctrl.name) or (
+        hdrs.get(H.SENDER) == ref.token and hdrs.get(H.CONTROLLER, ctrl.name) == ctrl.name)
+
+
+def controllers_of(ref: Ref, registry: Registry = DEFAULT) -> list[Controller[Any]]:
+    """The actors of one resource replay checks: the kind's own controller, then its companions."""
+    return [ctrl for _key, ctrl in registry.actors_for(ref)]
+
+
+def _delivered(ctrl: Controller[Any], routed: list[Recorded]) -> list[Recorded]:
+    """What the live cell folded: a companion with `wants` exists only from the first event it wants."""
+    if ctrl.wants is None:
+        return routed
+    first = next((i for i, r in enumerate(routed) if r.event is not None and ctrl.wants(r.event)), len(routed))
+    return routed[first:]
 
 
 # ---- reconstruction -----------------------------------------------------------------------------------
@@ -159,14 +177,15 @@ def _fold(ctrl: Controller[Any], state: Any, event: Event | None) -> Any:
         return state
 
 
-def walk(ref: Ref, routed: list[Recorded],
-         registry: Registry = DEFAULT) -> Iterator[tuple[Recorded | DecisionPoint, Any]]:
+def walk(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
+         controller: Controller[Any] | None = None) -> Iterator[tuple[Recorded | DecisionPoint, Any]]:
     """The actor's life in the order its live cell lived it: (folded message or decision, state after).
 
     `registry` (every function here takes one) supplies today's controllers; the default is the one
-    `actors.registry.load()` returns."""
-    ctrl = registry.controller_for(ref.kind)
+    `actors.registry.load()` returns. `controller` picks a companion's actor (default: the kind's own)."""
+    ctrl = controller or registry.controller_for(ref.kind)
     assert ctrl is not None, ref
+    routed = _delivered(ctrl, routed)
     state = ctrl.initial(ref)
     folded: set[int] = set()
     ids: set[str] = set()
@@ -228,31 +247,40 @@ def steps(ref: Ref, routed: list[Recorded], at: int | None = None,
 
 def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
           guard: Guard | None = None) -> tuple[int, list[Divergence]]:
-    """(decisions checked, divergences) of one actor against today's `decide`.
+    """(decisions checked, divergences) of the resource's actors against today's `decide`: the kind's own
+    controller and every companion (the autoscaler's recorded decisions are checked like the deployment's).
 
     `guard` runs each decide (the CLI passes `Watchdog.call`): a decide that overruns its budget today is
     reported as a quarantined decision instead of hanging the check."""
-    ctrl = registry.controller_for(ref.kind)
-    assert ctrl is not None, ref
     checked, found = 0, []
-    for item, _ in walk(ref, routed, registry):
+    for ctrl in controllers_of(ref, registry):
+        n, divs = _check_actor(ref, ctrl, routed, registry, guard)
+        checked += n
+        found += divs
+    return checked, found
+
+
+def _check_actor(ref: Ref, ctrl: Controller[Any], routed: list[Recorded], registry: Registry,
+                 guard: Guard | None) -> tuple[int, list[Divergence]]:
+    checked, found = 0, []
+    key = f"{ref.token}.{ctrl.companion}" if ctrl.companion else ref.token
+    for item, _ in walk(ref, routed, registry, ctrl):
         if not isinstance(item, DecisionPoint):
             continue
         checked += 1
         try:
             args = (item.state, item.time, item.context)
-            decision = ctrl.decide(*args) if guard is None else guard(ref.token, "decide", item.hwm, ctrl.decide,
-                                                                       *args)
+            decision = ctrl.decide(*args) if guard is None else guard(key, "decide", item.hwm, ctrl.decide, *args)
             now = writes_of(ref, ctrl, decision)
         except Overrun as e:
             found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (),
-                                    f"quarantined ({e.reason}): {e}"))
+                                    f"quarantined ({e.reason}): {e}", ctrl.companion))
             continue
         except Exception as e:  # noqa: BLE001 - a decide that raises today is a divergence, not a crash
-            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (), repr(e)))
+            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (), repr(e), ctrl.companion))
             continue
         if not _same(item.recorded, now, item.known_ids):
-            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, now))
+            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, now, None, ctrl.companion))
     return checked, found
 
 

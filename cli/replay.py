@@ -146,7 +146,8 @@ def report(d: Divergence) -> str:
     """A readable divergence: resource, seq, and what was recorded vs what today's decide writes."""
     from projections.reducer import rfc3339
 
-    lines = [f"DIVERGENCE {d.ref} at seq {d.seq} (decided {rfc3339(d.time)} on state through seq {d.hwm})"]
+    by = f" ({d.controller})" if d.controller else ""
+    lines = [f"DIVERGENCE {d.ref}{by} at seq {d.seq} (decided {rfc3339(d.time)} on state through seq {d.hwm})"]
     if d.error:
         lines.append(f"  today's decide raised: {d.error}")
     for label, writes in (("recorded", d.recorded), ("now", d.now)):
@@ -184,7 +185,7 @@ def _div_json(d: Divergence) -> dict[str, Any]:
         return [{"subject": w.subject, "type": w.type, "summary": w.summary,
                  "body": msgspec.json.decode(w.body)} for w in writes]
 
-    return {"ref": str(d.ref), "seq": d.seq, "hwm": d.hwm, "time": d.time, "error": d.error,
+    return {"ref": str(d.ref), "controller": d.controller, "seq": d.seq, "hwm": d.hwm, "time": d.time, "error": d.error,
             "recorded": ws(d.recorded), "now": ws(d.now)}
 
 

@@ -17,8 +17,19 @@ class ScaleSet(Event, frozen=True, tag="scale.set"):
     wanted: int = 0
     """What the scaler would have set without `limit` (equal to `replicas` when nothing limits it)."""
     limit: str = ""
-    """Why `replicas` is below `wanted`, e.g. "autoscaling.max 5"; empty when not limited."""
+    """Why `replicas` is below `wanted`, e.g. "autoscaling.max 5"; empty when not limited. A namespace
+    Quota limit starts with "quota " ("quota gpus: used 6, wanted 10, limit 8"), its cost budget with
+    "budget " (see `limit_reason`)."""
 
     def summary(self) -> str:
         capped = f" (wants {self.wanted}, limited by {self.limit})" if self.limit else ""
         return f"scale set to {self.replicas} replicas by {self.by or 'a scaler'}{capped}"
+
+
+def limit_reason(limit: str) -> str:
+    """The `ScalingLimited` condition reason for a `ScaleSet.limit` text."""
+    if limit.startswith("quota "):
+        return "QuotaExceeded"
+    if limit.startswith("budget "):
+        return "BudgetExceeded"
+    return "TooManyReplicas"

@@ -22,8 +22,18 @@ import msgspec
 from msgspec.structs import replace
 
 from core import codec, kinds, subjects
-from core.events import Condition, DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
+from core.events import (
+    Condition,
+    DeletionRequested,
+    Event,
+    FinalizerRemoved,
+    ReconcileFailed,
+    RetryRequested,
+    SpecApplied,
+    StatusUpdated,
+)
 from core.names import CLUSTER_NS
+from projections import companions
 
 if TYPE_CHECKING:
     from core.stored import StoredMessage
@@ -109,7 +119,25 @@ def fold_parsed(row: Row | None, message: StoredMessage, event: Event, parsed: s
             return _status_updated(row, message.seq, event)
         case FinalizerRemoved() if on_ctl and row is not None:
             return _finalizer_removed(row, message.seq, event)
+        case ReconcileFailed(outcome="quarantined") if on_ctl and row is not None:
+            return _companion_quarantined(row, message.seq, parsed.slice[len(CTL_PREFIX):], event)
+        case RetryRequested() if row is not None:
+            return _companion_lifted(row, message.seq)
     return row
+
+
+def _companion_quarantined(row: Row, seq: int, controller: str, event: ReconcileFailed) -> Row:
+    """A companion's quarantine (`projections.companions`); the kind's own is in its status already."""
+    info = kinds.resolve(row.kind)
+    if info is None or controller == info.controller:
+        return row
+    cond = _transition(companions.quarantined(controller, event), None, seq)
+    return replace(row, conditions=companions.with_condition(row.conditions, cond), last_seq=seq)
+
+
+def _companion_lifted(row: Row, seq: int) -> Row:
+    conditions = companions.lifted(row.conditions)
+    return row if conditions == row.conditions else replace(row, conditions=conditions, last_seq=seq)
 
 
 def _spec_applied(row: Row | None, kind: str, namespace: str, name: str, message: StoredMessage,
@@ -118,7 +146,7 @@ def _spec_applied(row: Row | None, kind: str, namespace: str, name: str, message
         row = Row(kind=kind, namespace=namespace, name=name, created_at=message.time,
                   finalizers=_finalizers_of(kind))
     row = replace(row, generation=event.generation, resource_version=message.seq, labels=dict(event.labels),
-                  spec=event.spec, last_seq=message.seq)
+                  spec=event.spec, last_seq=message.seq, conditions=companions.lifted(row.conditions))
     if _uncontrolled(kind):  # nothing reconciles it: admission applies it the moment it is written
         row = replace(row, phase=READY, observed_generation=event.generation)
     return row
@@ -139,7 +167,8 @@ def _finalizer_removed(row: Row, seq: int, event: FinalizerRemoved) -> Row | Non
 
 def _status_updated(row: Row, seq: int, event: StatusUpdated) -> Row:
     before = {c.type: c for c in row.conditions}
-    conditions = tuple(_transition(c, before.get(c.type), seq) for c in event.conditions)
+    conditions = companions.kept(row.conditions, tuple(_transition(c, before.get(c.type), seq)
+                                                       for c in event.conditions))
     new = replace(row, phase=event.phase, observed_generation=event.observed_generation, conditions=conditions,
                   fields=dict(event.fields), last_seq=seq)
     return row if replace(new, last_seq=row.last_seq) == row else new

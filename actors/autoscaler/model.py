@@ -15,8 +15,10 @@ from collections.abc import Callable
 import msgspec
 from msgspec.structs import replace
 
+from actors.autoscaler import asks
 from actors.autoscaler.events import ScaleRecommended
 from actors.decisions import Context, Decision
+from actors.governance.protocol import Asked, QuotaAnswered, QuotaRequested, fold_request, price_of, quotas_of
 from actors.modeldeployment.spec import Autoscaling, ModelDeploymentSpec
 from core.events import DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
 from core.names import Ref
@@ -44,6 +46,11 @@ class Scaler(msgspec.Struct, frozen=True, kw_only=True):
     current: int | None = None
     """The last ScaleSet written."""
     limit: str = ""
+    gpus_per_replica: int = 1
+    region: str = ""
+    gpu: str = ""
+    quotas: Asked = Asked()
+    """What the namespace's Quotas were asked and granted (`actors.autoscaler.asks`)."""
 
 
 def initial(ref: Ref) -> Scaler:
@@ -58,7 +65,8 @@ def evolve(state: Scaler, event: Event) -> Scaler:
                 return base if not base.deleting else replace(base, deleting=False)  # nothing to scale: cheap
             parsed = msgspec.convert(spec, ModelDeploymentSpec)
             return replace(base, bounds=parsed.autoscaling, replicas=parsed.replicas, deleting=False,
-                           finalized=False)
+                           finalized=False, gpus_per_replica=parsed.gpus_per_replica,
+                           region=parsed.placement.region, gpu=parsed.placement.gpu)
         case DeletionRequested():
             return replace(state, deleting=True)
         case FinalizerRemoved():
@@ -71,6 +79,10 @@ def evolve(state: Scaler, event: Event) -> Scaler:
             return replace(state, history=(*history, Point(at, raw)))
         case ScaleSet(replicas=n, limit=limit):
             return replace(state, current=n, limit=limit)
+        case QuotaRequested(requester=who, fixed=False) if who == state.ref.token:
+            return replace(state, quotas=fold_request(state.quotas, event))
+        case QuotaAnswered():
+            return replace(state, quotas=asks.fold_answers(state.quotas, state.ref.token, event))
         case StatusUpdated():
             return state
         case _:
@@ -79,8 +91,15 @@ def evolve(state: Scaler, event: Event) -> Scaler:
 
 def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     b = state.bounds
-    if b is None or state.deleting or state.finalized or state.load is None:
+    if b is not None and state.deleting and not state.finalized:
+        return Decision(messages=asks.release(state.quotas, state.ref, quotas_of(ctx, state.ref.namespace)))
+    if b is None or state.deleting or state.finalized:
         return Decision()
+    if state.load is None:  # nothing to recommend yet, but the namespace's Quotas count what it runs
+        current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
+        views = quotas_of(ctx, state.ref.namespace)
+        return Decision(messages=asks.bound(state.quotas, state.ref, current, current, state.gpus_per_replica,
+                                            price_of(ctx, state.region, state.gpu), views).messages)
     wanted = math.ceil(state.load / b.target_load_per_replica - 1e-9)
     raw = min(max(wanted, b.min), b.max)
     changed = not state.history or state.history[-1].replicas != raw
@@ -91,17 +110,39 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     desired = min(max(current, up), down)  # up only to the lowest recent, down only to the highest recent
     desired = min(max(desired, b.min), b.max)
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
+    stabilized, views = desired, quotas_of(ctx, state.ref.namespace)
+    quota = asks.bound(state.quotas, state.ref, desired, current, state.gpus_per_replica,
+                       price_of(ctx, state.region, state.gpu), views)
+    waiting = quota.replicas < desired and not quota.limit
+    if quota.replicas < desired:
+        desired, limit = quota.replicas, quota.limit
     events: list[Event] = []
-    if history is not state.history:
-        direction = "scale up" if desired > current else "scale down" if desired < current else (
-            "held by the scale-down window" if desired > raw else "held by the scale-up window" if desired < raw
-            else "no change")
-        events.append(ScaleRecommended(load=state.load, raw=raw, wanted=wanted, replicas=desired, at=now,
-                                       reason=f"{direction}; {state.load:g} rps / {b.target_load_per_replica:g}"
-                                              f" per replica" + (f"; limited by {limit}" if limit else "")))
-    if desired != state.current or limit != state.limit:
-        events.append(ScaleSet(replicas=desired, by=CONTROLLER_NAME, wanted=max(wanted, desired), limit=limit))
-    return Decision(events=tuple(events), wake_at=_next_change(history, now, desired, raw, b))
+    scale = desired != state.current or limit != state.limit
+    if history is not state.history or (scale and (bool(views) or _by_quota(state.limit))):
+        events.append(_recommended(state.load, raw, wanted, desired, current, now, b, limit, waiting))
+    if scale:
+        events.append(ScaleSet(replicas=desired, by=CONTROLLER_NAME, wanted=max(wanted, stabilized), limit=limit))
+    return Decision(events=tuple(events), messages=quota.messages,
+                    wake_at=_next_change(history, now, stabilized, raw, b))
+
+
+def _by_quota(*limits: str) -> bool:
+    return any(limit.startswith(("quota ", "budget ")) for limit in limits)
+
+
+def _recommended(load: float, raw: int, wanted: int, desired: int, current: int, now: float, b: Autoscaling,
+                 limit: str, waiting: bool = False) -> ScaleRecommended:
+    direction = "scale up" if desired > current else "scale down" if desired < current else (
+        "held by the scale-down window" if desired > raw else "held by the scale-up window" if desired < raw
+        else "no change")
+    if _by_quota(limit) and desired < raw:
+        direction = "stopped at " + ("budget" if limit.startswith("budget ") else "quota") + (
+            ", scale down" if desired < current else ", scale up" if desired > current else "")
+    elif waiting:
+        direction = "waiting for the quota's answer"
+    return ScaleRecommended(load=load, raw=raw, wanted=wanted, replicas=desired, at=now,
+                            reason=f"{direction}; {load:g} rps / {b.target_load_per_replica:g} per replica"
+                                   + (f"; limited by {limit}" if limit else ""))
 
 
 def _window(b: Autoscaling | None) -> float:

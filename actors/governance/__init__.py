@@ -1,6 +1,7 @@
 """Governance kinds: Role, RoleBinding, Quota and Principal — policy as resources in the same log.
 
-No controllers: policy takes effect when admission reads it, and deletion is immediate.
+Policy takes effect when admission reads it, and deletion is immediate; a Quota also has a ledger actor
+(`actors.governance.ledger`) that autoscalers ask for replicas at run time.
 """
 from actors.governance.kinds import PRINCIPAL, QUOTA, ROLE, ROLEBINDING
 

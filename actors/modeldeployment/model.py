@@ -23,7 +23,8 @@ from actors.capacity import (
     pool_key,
 )
 from actors.decisions import Context, Decision, Message, Order, backoff
-from actors.modeldeployment import process
+from actors.governance.protocol import QuotaRequested, fold_request
+from actors.modeldeployment import process, quota
 from actors.modeldeployment.events import (
     PlacementFailed,
     ReplicaReplaced,
@@ -119,6 +120,8 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             return replace(state, status=event, placement_failed=state.placement_failed and not placed)
         case FinalizerRemoved():
             return replace(state, finalized=True)
+        case QuotaRequested(requester=who, fixed=True) if who == state.ref.token:
+            return replace(state, reported=fold_request(state.reported, event))
         case ScaleSet():
             return replace(state, scale=event)
         case _:
@@ -219,8 +222,8 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     narrate(plan.events, state, placed, spec, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
     if finished:
         plan.events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
-    return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
-                    wake_at=_requeue(state, now) if unschedulable else None)
+    return Decision(events=tuple(plan.events), messages=(*plan.messages, *quota.reports(state, ctx)),
+                    commands=tuple(plan.commands), wake_at=_requeue(state, now) if unschedulable else None)
 
 
 def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet:

@@ -5,6 +5,7 @@ from typing import Literal
 
 import msgspec
 
+from actors.governance.protocol import Asked
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from core.events import StatusUpdated
 from core.names import Ref
@@ -56,3 +57,5 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     status: StatusUpdated | None = None
     scale: ScaleSet | None = None
     """The latest scale input (a scaler's ScaleSet): followed while the spec has autoscaling bounds."""
+    reported: Asked = Asked()
+    """What it told its namespace's Quotas it runs, when it does not autoscale (`actors.modeldeployment.quota`)."""

@@ -7,6 +7,7 @@ from actors.modeldeployment.events import PlacementFailed, ScaleDownStarted, Sca
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Phase
 from core.events import Condition, Event, StatusUpdated
+from core.scale import limit_reason
 
 
 class Outcome(NamedTuple):
@@ -100,7 +101,7 @@ def _limited(state: Deployment, spec: ModelDeploymentSpec) -> list[Condition]:
     s = state.scale
     if s is None or not s.limit or spec.autoscaling is None:
         return []
-    return [Condition(type="ScalingLimited", status="True", reason="TooManyReplicas",
+    return [Condition(type="ScalingLimited", status="True", reason=limit_reason(s.limit),
                       message=f"{s.by} wants {s.wanted} replicas; {s.replicas} allowed by {s.limit}")]
 
 

@@ -41,9 +41,10 @@ def test_load_returns_the_shipped_kinds_with_their_controllers() -> None:
     assert loaded is DEFAULT
     assert {"gpupool", "modeldeployment", "principal", "role", "rolebinding", "quota"} <= {
         info.key for info in loaded.kinds()}
-    assert loaded.hosted("modeldeployment") and not loaded.hosted("quota")
+    assert loaded.hosted("modeldeployment") and not loaded.hosted("role")
+    assert loaded.hosted("quota")  # its ledger answers autoscalers (actors.governance.ledger)
     assert loaded.resolve("ModelDeployments") is loaded.kind("modeldeployment")
-    assert set(loaded.view_types()) == {"gpupool"}
+    assert set(loaded.view_types()) == {"gpupool", "quota"}
 
 
 def test_bosun_kinds_names_more_kind_modules(monkeypatch: pytest.MonkeyPatch) -> None:

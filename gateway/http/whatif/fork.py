@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from actors import routing
-from actors.capacity import PoolView
+from actors.controller import Controller
 from actors.decisions import Context, Decision, backoff
 from core import headers as H
 from core import subjects
@@ -24,8 +24,11 @@ from core.events import Event, ReconcileFailed
 from core.names import Ref
 from core.replicas import ReplicaReady
 from gateway.http.whatif.dataplane import SimPlane
+from gateway.http.whatif.registry import companions as companions_of
 from gateway.http.whatif.registry import controller_for, hosted
 
+Actor = tuple[Ref, str]
+"""(resource, companion name): "" for the kind's own controller."""
 MAX_STEPS = 200_000
 HORIZON = 600.0
 """Virtual seconds a plan may run before it is cut off (a resource still retrying is reported as such)."""
@@ -62,10 +65,13 @@ class Fork:
     """The fork's virtual clock starts here (the time of the log's last message: no wall clock)."""
     timers: dict[Ref, float] = field(default_factory=dict)
     first_seq: int = 1
+    companions: dict[tuple[Ref, str], Any] = field(default_factory=dict)
+    """Companion actors' states (the autoscaler's), by (resource, companion name)."""
+    companion_timers: dict[tuple[Ref, str], float] = field(default_factory=dict)
     timeline: list[Entry] = field(default_factory=list)
     _queue: list[tuple[float, int, Entry]] = field(default_factory=list)
-    _views: dict[Ref, PoolView] = field(default_factory=dict)
-    _failures: dict[Ref, int] = field(default_factory=dict)
+    _views: dict[Ref, Any] = field(default_factory=dict)
+    _failures: dict[Actor, int] = field(default_factory=dict)
     _seq: int = 0
     now: float = 0.0
     decisions: int = 0
@@ -90,10 +96,11 @@ class Fork:
 
     def run(self, horizon: float = HORIZON, max_steps: int = MAX_STEPS) -> Result:
         steps = 0
-        idle: set[Ref] = set()
+        idle: set[Actor] = set()
         while steps < max_steps:
             steps += 1
-            due = min(self.timers.values(), default=None)
+            armed = self._armed()
+            due = min(armed.values(), default=None)
             if self._queue and (due is None or self._queue[0][0] <= due):
                 at, _, entry = heapq.heappop(self._queue)
                 if at - self.start > horizon:
@@ -102,18 +109,18 @@ class Fork:
                 if self._deliver(entry):
                     idle.clear()
                 continue
-            if not self._queue and (due is None or set(self.timers) <= idle):
+            if not self._queue and (due is None or set(armed) <= idle):
                 return self._result(True)  # nothing in flight, and every timer fired without effect
             assert due is not None
             if due - self.start > horizon:
                 return self._result(False)
-            ref = min((r for r, t in self.timers.items() if t == due), key=lambda r: r.token)
+            actor = min((a for a, t in armed.items() if t == due), key=lambda a: (a[0].token, a[1]))
             self.now = max(self.now, due)
-            del self.timers[ref]
-            if self._decide(ref):
+            self._disarm(actor)
+            if self._decide(actor):
                 idle.clear()
             else:
-                idle.add(ref)
+                idle.add(actor)
         return self._result(False)
 
     def _result(self, quiescent: bool) -> Result:
@@ -133,72 +140,100 @@ class Fork:
             return False
         wrote = entry.writer == "intent" or entry.writer == "driver"
         for ref in routing.targets(entry.ref, entry.headers, hosted):
-            if ref.token == entry.writer:
-                continue  # own write: folded on ack already
-            self._fold(ref, entry.event)
-            wrote = self._decide(ref) or wrote
+            for actor in self._actors(ref, entry.event):
+                if _key(actor) == entry.writer:
+                    continue  # own write: folded on ack already
+                self._fold(actor, entry.event)
+                wrote = self._decide(actor) or wrote
         return wrote
 
-    def _fold(self, ref: Ref, event: Event) -> None:
-        ctrl = controller_for(ref.kind)
-        assert ctrl is not None, ref
-        state = self.states.get(ref)
-        if state is None:
-            state = ctrl.initial(ref)
+    def _actors(self, ref: Ref, event: Event) -> list[Actor]:
+        """The resource's own actor, then each companion that exists or that this event starts (`wants`)."""
+        out: list[Actor] = [(ref, "")]
+        for c in companions_of(ref.kind):
+            actor = (ref, c.companion)
+            if actor in self.companions or c.wants is None or c.wants(event):
+                out.append(actor)
+        return out
+
+    def _fold(self, actor: Actor, event: Event) -> None:
+        ctrl = _controller(actor)
+        state = self._state(actor)
         with contextlib.suppress(Exception):  # the host logs and skips an event whose evolve raises
             state = ctrl.evolve(state, event)
-        self.states[ref] = state
-        self._publish(ref, state)
+        self._keep(actor, state)
 
-    def _decide(self, ref: Ref) -> bool:
-        ctrl = controller_for(ref.kind)
-        assert ctrl is not None, ref
-        state = self.states.get(ref) or ctrl.initial(ref)
-        self.states[ref] = state
+    def _decide(self, actor: Actor) -> bool:
+        ctrl = _controller(actor)
+        state = self._state(actor)
+        self._keep(actor, state)
         self.decisions += 1
         try:
             decision = ctrl.decide(state, self.now, self.context())
         except Exception as e:  # noqa: BLE001 - failure isolation, as the host does it
-            return self._failed(ref, e)
-        self._failures.pop(ref, None)
-        self._write(ref, decision)
-        if decision.wake_at is None:
-            self.timers.pop(ref, None)
-        else:
-            self.timers[ref] = max(decision.wake_at, self.now)
+            return self._failed(actor, e)
+        self._failures.pop(actor, None)
+        self._write(actor, decision)
+        self._disarm(actor)
+        if decision.wake_at is not None:
+            self._arm(actor, max(decision.wake_at, self.now))
         return not decision.empty
 
-    def _write(self, ref: Ref, decision: Decision) -> None:
-        ctrl = controller_for(ref.kind)
-        assert ctrl is not None
+    def _write(self, actor: Actor, decision: Decision) -> None:
+        ref, ctrl = actor[0], _controller(actor)
         me = ref.token
         for event in decision.events:
             notify = getattr(event, "notify", None)
             hdrs = {H.NOTIFY: notify()} if callable(notify) else {}
-            self._own(ref, subjects.ctl(ref, ctrl.name), ref, f"ctl.{ctrl.name}", event, hdrs)
+            self._own(actor, subjects.ctl(ref, ctrl.name), ref, f"ctl.{ctrl.name}", event, hdrs)
         for m in decision.messages:
-            self._own(ref, subjects.inbox(m.to), m.to, subjects.INBOX, m.event, {H.SENDER: me})
+            self._own(actor, subjects.inbox(m.to), m.to, subjects.INBOX, m.event, {H.SENDER: me})
         for o in decision.commands:
-            self._own(ref, subjects.cmd(o.driver, ref), ref, subjects.CMD, o.command, {H.SENDER: me})
+            self._own(actor, subjects.cmd(o.driver, ref), ref, subjects.CMD, o.command, {H.SENDER: me})
 
-    def _own(self, writer: Ref, subject: str, owner: Ref, slice_: str, event: Event, hdrs: dict[str, str]) -> None:
-        self._append(subject, owner, slice_, event, writer.token, hdrs, self.now)
-        ctrl = controller_for(writer.kind)
-        assert ctrl is not None
-        state = ctrl.evolve(self.states[writer], event)
-        self.states[writer] = state
-        self._publish(writer, state)
+    def _own(self, actor: Actor, subject: str, owner: Ref, slice_: str, event: Event, hdrs: dict[str, str]) -> None:
+        self._append(subject, owner, slice_, event, _key(actor), hdrs, self.now)
+        self._keep(actor, _controller(actor).evolve(self._state(actor), event))
 
-    def _failed(self, ref: Ref, error: Exception) -> bool:
-        attempt = self._failures.get(ref, 0) + 1
-        self._failures[ref] = attempt
+    def _failed(self, actor: Actor, error: Exception) -> bool:
+        attempt = self._failures.get(actor, 0) + 1
+        self._failures[actor] = attempt
+        ref = actor[0]
         delay = backoff(attempt, ref.token, base=1.0, cap=60.0)
-        ctrl = controller_for(ref.kind)
-        assert ctrl is not None
+        ctrl = _controller(actor)
         event = ReconcileFailed(error=repr(error)[:500], attempt=attempt, retry_in=delay)
-        self._own(ref, subjects.ctl(ref, ctrl.name), ref, f"ctl.{ctrl.name}", event, {H.ORIGIN: "runtime"})
-        self.timers[ref] = self.now + delay
+        self._own(actor, subjects.ctl(ref, ctrl.name), ref, f"ctl.{ctrl.name}", event, {H.ORIGIN: "runtime"})
+        self._arm(actor, self.now + delay)
         return attempt == 1
+
+    # ---- actors: the kind's own (states, timers, by Ref) and companions (by (Ref, name)) -------------
+
+    def _state(self, actor: Actor) -> Any:
+        ref, name = actor
+        found = self.companions.get(actor) if name else self.states.get(ref)
+        return found if found is not None else _controller(actor).initial(ref)
+
+    def _keep(self, actor: Actor, state: Any) -> None:
+        if actor[1]:
+            self.companions[actor] = state
+        else:
+            self.states[actor[0]] = state
+            self._publish(actor[0], state)
+
+    def _armed(self) -> dict[Actor, float]:
+        return {**{(r, ""): t for r, t in self.timers.items()}, **self.companion_timers}
+
+    def _arm(self, actor: Actor, when: float) -> None:
+        if actor[1]:
+            self.companion_timers[actor] = when
+        else:
+            self.timers[actor[0]] = when
+
+    def _disarm(self, actor: Actor) -> None:
+        if actor[1]:
+            self.companion_timers.pop(actor, None)
+        else:
+            self.timers.pop(actor[0], None)
 
     def _append(self, subject: str, owner: Ref, slice_: str, event: Event, writer: str, hdrs: dict[str, str],
                 at: float) -> None:
@@ -219,3 +254,17 @@ class Fork:
         for ref in sorted(self._views):
             views.setdefault(ref.kind, []).append(self._views[ref])
         return Context(views={kind: tuple(vs) for kind, vs in views.items()})
+
+
+def _controller(actor: Actor) -> Controller[Any]:
+    ref, name = actor
+    found = controller_for(ref.kind) if not name else next(
+        (c for c in companions_of(ref.kind) if c.companion == name), None)
+    assert found is not None, actor
+    return found
+
+
+def _key(actor: Actor) -> str:
+    """Who wrote an entry: the actor key (`Cell.key`), the resource token for the kind's own actor."""
+    ref, name = actor
+    return f"{ref.token}.{name}" if name else ref.token

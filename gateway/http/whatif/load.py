@@ -22,8 +22,10 @@ from actors.partitions import resource_token
 from actors.persistence import Checkpoint
 from core import codec, kinds, subjects
 from core import log as corelog
+from core.events import Event
 from core.log import Log
 from core.names import Ref
+from gateway.http.whatif.registry import companions as companions_of
 from gateway.http.whatif.registry import controller_for, controllers, hosted
 
 PARTITIONS = 16
@@ -44,6 +46,9 @@ class Start:
     """Snapshots not decoded (yet): ref token -> stored bytes."""
     tail: int = 0
     """Messages folded after the snapshots (what reading snapshots saved is everything before them)."""
+    companion_cells: dict[tuple[Ref, str], Cell] = field(default_factory=dict)
+    """Companion actors (the autoscaler's), by (resource, companion name)."""
+    companion_timers: dict[tuple[Ref, str], float] = field(default_factory=dict)
 
     def cell(self, ref: Ref) -> Cell | None:
         """The actor of `ref` (restored from its snapshot on first use); None for kinds without one."""
@@ -58,8 +63,27 @@ class Start:
         self.cells[ref] = cell
         return cell
 
+    def companion(self, ref: Ref, name: str, event: Event | None = None) -> Cell | None:
+        """A companion's actor: restored from its snapshot, or started by an event it `wants` (as the host
+        creates it); None when the resource has none (yet)."""
+        found = self.companion_cells.get((ref, name))
+        if found is not None:
+            return found
+        ctrl = next((c for c in companions_of(ref.kind) if c.companion == name), None)
+        if ctrl is None:
+            return None
+        data = self.raw.pop(f"{ref.token}.{name}", None)
+        if data is None and (event is None or (ctrl.wants is not None and not ctrl.wants(event))):
+            return None
+        cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
+        self.companion_cells[(ref, name)] = cell
+        return cell
+
     def states(self) -> dict[Ref, Any]:
         return {ref: cell.state for ref, cell in self.cells.items()}
+
+    def companion_states(self) -> dict[tuple[Ref, str], Any]:
+        return {actor: cell.state for actor, cell in self.companion_cells.items()}
 
 
 async def load(log: Log, also: Sequence[Ref] = ()) -> Start:
@@ -70,8 +94,10 @@ async def load(log: Log, also: Sequence[Ref] = ()) -> Start:
     start = Start(upto=upto, time=await _last_time(log, upto), raw=await _snapshots(log))
     for checkpoint in checkpoints:
         for token, when in checkpoint.timers.items():
-            if resource_token(token) != token:
-                continue  # a companion actor's timer (the autoscaler's): the fork runs each kind's own controller
+            resource = resource_token(token)
+            if resource != token:  # a companion actor's timer (the autoscaler's)
+                start.companion_timers[(Ref.parse(resource), token[len(resource) + 1:])] = when
+                continue
             start.timers[Ref.parse(token)] = when
     await _tail(log, start, begin + 1)
     publishers = {c.info.key for c in controllers() if c.publishes_view}
@@ -79,9 +105,15 @@ async def load(log: Log, also: Sequence[Ref] = ()) -> Start:
         start.cell(Ref.parse(token))
     for ref in [*also, *start.timers]:
         start.cell(ref)
+    for ref in [*also, *(r for r, _ in start.companion_timers)]:
+        for c in companions_of(ref.kind):
+            start.companion(ref, c.companion)
     for ref, cell in start.cells.items():
         if cell.wake_at is not None:
             start.timers[ref] = cell.wake_at
+    for actor, cell in start.companion_cells.items():
+        if cell.wake_at is not None:
+            start.companion_timers[actor] = cell.wake_at
     return start
 
 
@@ -99,12 +131,13 @@ async def _tail(log: Log, start: Start, first: int) -> None:
                 continue
             start.tail += 1
             for ref in routing.targets(owner, m.headers, hosted):
-                cell = start.cell(ref)
-                if cell is None or cell.seen(m.seq):
-                    continue
-                with contextlib.suppress(Exception):  # the host skips an event whose evolve raises
-                    cell.fold_delivered(m.seq, m.subject, event)
-                cell.causes.clear()
+                cells = [start.cell(ref), *(start.companion(ref, c.companion, event) for c in companions_of(ref.kind))]
+                for cell in cells:
+                    if cell is None or cell.seen(m.seq):
+                        continue
+                    with contextlib.suppress(Exception):  # the host skips an event whose evolve raises
+                        cell.fold_delivered(m.seq, m.subject, event)
+                    cell.causes.clear()
 
 
 async def _checkpoints(log: Log) -> list[Checkpoint]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from actors.capacity import PoolView
+from actors.partitions import resource_token
 from core.events import StatusUpdated
 from core.names import Ref
 from gateway.http.whatif.fork import Entry
@@ -74,12 +76,12 @@ def predicted(ref: Ref, state: Any) -> Predicted:
 def steps_of(ref: Ref, timeline: list[Entry]) -> list[Step]:
     """The resource's story on the fork: messages on its subjects, and the ones it wrote elsewhere."""
     token = ref.token
-    return [step(e) for e in timeline if e.ref == ref or e.writer == token]
+    return [step(e) for e in timeline if e.ref == ref or resource_token(e.writer) == token]
 
 
 def step(e: Entry) -> Step:
     tag = type(e.event).__struct_config__.tag
-    by = e.writer if e.writer in ("intent", "driver") else str(Ref.parse(e.writer))
+    by = e.writer if e.writer in ("intent", "driver") else _writer(e.writer)
     return Step(seq=e.seq, at=e.at, slice=e.slice, type=tag if isinstance(tag, str) else type(e.event).__name__,
                 summary=_summary(e), resource=str(e.ref), by=by)
 
@@ -89,7 +91,7 @@ def pools_left(before: dict[Ref, Any], after: dict[Ref, Any]) -> list[PoolLeft]:
     out: list[PoolLeft] = []
     for ref in sorted(set(before) | set(after)):
         ctrl = controller_for(ref.kind)
-        if ctrl is None or not ctrl.publishes_view:
+        if ctrl is None or ctrl.view_type is not PoolView:  # Quotas publish views too (their limits)
             continue
         a = ctrl.view(before[ref]) if ref in before else None
         b = ctrl.view(after[ref]) if ref in after else None
@@ -147,6 +149,12 @@ def cost_per_hour(ref: Ref, states: dict[Ref, Any]) -> float | None:
         priced = True
         total += int(held.get(ref.token, 0)) * price
     return round(total, 6) if priced else None
+
+
+def _writer(key: str) -> str:
+    """An actor key as shown: the resource, plus the companion controller that wrote it (autoscaler)."""
+    token = resource_token(key)
+    return str(Ref.parse(token)) + (f" ({key[len(token) + 1:]})" if key != token else "")
 
 
 def _summary(e: Entry) -> str:

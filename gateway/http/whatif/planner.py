@@ -5,10 +5,13 @@ from the actors that hold them); replicas still starting become ready after the 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import msgspec
 
+from actors.capacity import PoolView
 from core.events import Event
 from core.names import Ref
 from core.replicas import ReplicaReady, ReplicaStarted
@@ -29,6 +32,8 @@ class Simulated(NamedTuple):
     result: Result
     before: dict[Ref, Any]
     after: dict[Ref, Any]
+    companions: Mapping[tuple[Ref, str], Any] = MappingProxyType({})
+    """Companion actors' states at the end (the autoscalers')."""
 
 
 class Settings(msgspec.Struct, frozen=True, rename="camel"):
@@ -43,17 +48,22 @@ DEFAULTS = Settings()
 
 
 def simulate(states: dict[Ref, Any], timers: dict[Ref, float], start: float, first_seq: int,
-             intents: list[Intent], settings: Settings | None = None) -> Simulated:
+             intents: list[Intent], settings: Settings | None = None, *,
+             companions: dict[tuple[Ref, str], Any] | None = None,
+             companion_timers: dict[tuple[Ref, str], float] | None = None) -> Simulated:
+    """Run the fork to quiescence; `companions` are the companion actors' states (the autoscaler's), so
+    a plan includes what they would decide (an autoscaler's recommendation at the current load)."""
     settings = settings or DEFAULTS
     before = dict(states)
     plane, pending = seed_plane(states, settings, start)
-    fork = Fork(states=dict(states), plane=plane, start=start, timers=dict(timers), first_seq=first_seq)
+    fork = Fork(states=dict(states), plane=plane, start=start, timers=dict(timers), first_seq=first_seq,
+                companions=dict(companions or {}), companion_timers=dict(companion_timers or {}))
     for ref, event, at in pending:
         fork.observe(ref, event, at)
     for intent in intents:
         fork.intend(intent.ref, intent.event)
     result = fork.run(horizon=settings.horizon)
-    return Simulated(result, before, fork.states)
+    return Simulated(result, before, fork.states, fork.companions)
 
 
 def seed_plane(states: dict[Ref, Any], settings: Settings, start: float = 0.0
@@ -63,7 +73,7 @@ def seed_plane(states: dict[Ref, Any], settings: Settings, start: float = 0.0
     for ref, state in sorted(states.items()):
         ctrl = controller_for(ref.kind)
         view = ctrl.view(state) if ctrl is not None else None
-        if view is not None:
+        if isinstance(view, PoolView):
             plane.add_pool(f"{ref.namespace}/{ref.name}", view.capacity)
     pending: list[tuple[Ref, Event, float]] = []
     for ref, state in sorted(states.items()):

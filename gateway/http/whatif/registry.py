@@ -22,3 +22,8 @@ def controllers() -> list[Controller[Any]]:
 def hosted(kind_key: str) -> bool:
     """True when the kind has an actor (the routing rule of the host)."""
     return load().hosted(kind_key)
+
+
+def companions(kind_key: str) -> list[Controller[Any]]:
+    """The kind's companion controllers (the autoscaler of ModelDeployment): plans run them too."""
+    return load().companions(kind_key)

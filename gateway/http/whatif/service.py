@@ -8,6 +8,7 @@ the fork, exactly as `apply` would leave them out of the log.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -66,8 +67,10 @@ async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Auth
     refs = [j.ref for j in judged if j.intent is not None]
     start = await loading.load(log, refs)
     # Pure CPU: in a worker thread, so the gateway's event loop keeps serving while a big plan runs.
-    sim = await asyncio.to_thread(simulate, start.states(), start.timers, start.time, start.upto + 1,
-                                  [j.intent for j in judged if j.intent is not None], settings)
+    sim = await asyncio.to_thread(functools.partial(
+        simulate, start.states(), start.timers, start.time, start.upto + 1,
+        [j.intent for j in judged if j.intent is not None], settings,
+        companions=start.companion_states(), companion_timers=start.companion_timers))
     items = [resource_plan(j.ref, j.kind, j.action, sim, j.diff, j.error) for j in judged]
     planned = {j.ref for j in judged}
     return PlanReport(items=items, pools=outcome.pools_left(sim.before, sim.after),
