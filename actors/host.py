@@ -107,7 +107,8 @@ class Host:
         await self.persistence.open()
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
-                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)})
+                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)},
+                                           kinds=sorted(c.info.key for c in self.registry.controllers()))
         if not await owner.acquire(stop, _wait, self.host_id):
             return
         start = await self._restore() + 1

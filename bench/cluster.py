@@ -30,7 +30,7 @@ class ClusterPlane(Plane):
     """`bosun up --cluster 3` (R3), optionally with a second controller host beside the supervisor's."""
 
     def __init__(self, *args: str, hosts: int = 1) -> None:
-        super().__init__("--cluster", "3", *args)
+        super().__init__("--cluster", "3", "--controllers", "1", *args)  # the second is ours to kill
         self.hosts = hosts
         self.extra: subprocess.Popen[bytes] | None = None
 
