@@ -112,7 +112,7 @@ class Host:
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)},
                                            kinds=sorted(c.info.key for c in self.registry.controllers()))
         if not await owner.acquire(stop, _wait, self.host_id):
-            return
+            return await owner.release()  # stopped while waiting: leave the board, others count us gone now
         start = await self._restore() + 1
         await self.persistence.list_keys()
         await sharing.activate_publishers(self.registry, self.persistence.matching, self.mailboxes.cell_of)

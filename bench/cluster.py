@@ -94,7 +94,8 @@ async def wait_board(url: str, check: Any, timeout: float = 60) -> float:
 
 
 def _shared(n: int) -> Any:
-    return lambda b: len(b) == n and sorted(p for ps in b.values() for p in ps) == list(range(16))
+    return lambda b: (len(b) == n and sorted(p for ps in b.values() for p in ps) == list(range(16))
+                      and all(b.values()))  # every host holds some: a host still waiting for leases is not sharing
 
 
 async def delivered(url: str) -> dict[str, int]:
