@@ -115,12 +115,14 @@ async def failover(plane: ClusterPlane) -> dict[str, float]:
     """kill -9 of the second host, then SIGTERM of it: seconds until the first holds all 16 again."""
     url = plane.internal_nats
     await wait_board(url, _shared(2))
+    t0 = time.monotonic()  # from the signal (stop_second waits for the process to be gone)
     plane.stop_second(signal.SIGKILL)
-    killed = await wait_board(url, _shared(1))
+    killed = time.monotonic() - t0 + await wait_board(url, _shared(1))
     plane.start_second()
     rejoined = await wait_board(url, _shared(2))
+    t0 = time.monotonic()
     plane.stop_second(signal.SIGTERM)
-    handed = await wait_board(url, _shared(1))
+    handed = time.monotonic() - t0 + await wait_board(url, _shared(1))
     return {"after_kill9_seconds": round(killed, 2), "rejoin_rebalanced_seconds": round(rejoined, 2),
             "after_sigterm_seconds": round(handed, 2)}
 

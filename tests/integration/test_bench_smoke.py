@@ -139,3 +139,13 @@ def test_processes_reports_start_to_ready_footprint_and_autoscaler_reaction() ->
     assert doc["apply_to_all_ready_seconds"] > 0 and doc["rss_mib_per_replica"] > 0
     assert set(doc["autoscaler_reaction_seconds"]) == {"sim", "process"}
     assert doc["delete_to_all_exited_seconds"] >= 0
+
+
+def test_partitions_reports_each_reading_design_and_the_partition_hash_of_nats() -> None:
+    doc = bench("partitions", "--resources", "40", "--timeout", "30")
+    assert doc["python_partition_matches_nats"] is True
+    assert doc["messages"] == 40 * 11
+    assert doc["unfiltered"]["delivered"] == doc["messages"]
+    for name in ("one_partition_filter", "two_partition_filters", "eight_partition_filters",
+                 "eight_partitions_and_pools"):
+        assert 0 < doc[name]["delivered"] < doc["messages"], (name, doc[name])
