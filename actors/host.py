@@ -221,18 +221,17 @@ class Host:
         self.acks.delivered(delivery)
         if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`): done already
             return
-        try:
-            parsed = subjects.parse(stored.subject)
-            info = self.registry.kind(parsed.ref.kind)
-            event = codec.decode(info, stored.data, stored.headers)
-        except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
-            log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
-            return
         assert self.ownership is not None
         owns = self.ownership.owns
-        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
-                if sharing.hosts(r, owns, self.registry)]
-        if not mine:
+        try:
+            parsed = subjects.parse(stored.subject)
+            mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
+                    if sharing.hosts(r, owns, self.registry)]
+            if not mine:  # another host's: not even decoded (every host still reads the whole stream)
+                return
+            event = codec.decode(self.registry.kind(parsed.ref.kind), stored.data, stored.headers)
+        except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
+            log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             return
         actors = [key for ref in mine for key, ctrl in self.registry.actors_for(ref)
                   if self.mailboxes.wanted(key, ctrl.wants, event, self.persistence.keys)]
