@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from gateway.client import Client, ClientError, discover
-from tests.integration.test_up_support import Up, http_get, wait_for
+from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 ROOT = Path(__file__).parents[2]
 DEADLINE = 60.0
@@ -79,6 +80,12 @@ def test_every_host_of_every_scope_is_listed_with_its_partitions_and_kinds(plane
     assert all("modeldeployment" in i["kinds"] and "notebook" not in i["kinds"] for i in main), items
     assert len({i["hostId"] for i in main}) == 2
     assert all(i["leaseExpiresAt"] > 0 and i["lag"] >= 0 for i in items)
+    shown = subprocess.run([BOSUN, "--data", str(plane.data), "get", "controllers"], capture_output=True,
+                           text=True, timeout=30, check=False)
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines()[1:]]
+    assert sorted(r[0] for r in rows) == ["main", "main", "notebook", "notebook"], shown.stdout
+    assert {r[1] for r in rows if r[0] == "main"} == {i["hostId"] for i in main}, shown.stdout
 
 
 def test_a_stopped_host_is_taken_over_and_rejoins(plane: Up) -> None:
