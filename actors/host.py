@@ -208,11 +208,13 @@ class Host:
 
     async def _dispatch_all(self, batch: list[Delivery]) -> bool:
         """In order, up to a gap in the deliveries (`actors.continuity`): False there, nothing past it acked."""
-        for delivery in batch:
+        for i, delivery in enumerate(batch):
             seq = delivery.stored.seq
             if not self.continuity.follows(seq) and not await self.continuity.confirm(seq, self.log):
                 return False
             await self._dispatch(delivery)
+            if i % 64 == 63:  # let the lease renewal run: a starved loop must not let our leases lapse
+                await asyncio.sleep(0)
         return True
 
     async def _dispatch(self, delivery: Delivery) -> None:
