@@ -25,6 +25,10 @@ class Presence(msgspec.Struct):
     lag: int
     actors: int
     expires: float
+    scope: str = ""
+    """The host's kinds scope (`actors.scope`): "" for the main host (every kind not run apart)."""
+    kinds: list[str] = []
+    """The kinds whose actors it runs."""
 
 
 _lease = msgspec.json.Decoder(Lease)
@@ -55,6 +59,24 @@ def presences(board: dict[str, bytes], now: float) -> list[Presence]:
     return sorted(out, key=lambda p: p.hostId)
 
 
+def all_presences(board: dict[str, bytes], now: float) -> list[Presence]:
+    """The live hosts of every scope (keys `host.<id>` and `<scope>.host.<id>`), by scope then id; the
+    scope is the key's (what the host leases under), whatever the record says."""
+    out = []
+    for key, value in board.items():
+        scope, sep, _ = key.partition(".host.") if not key.startswith("host.") else ("", "host.", "")
+        if not sep or "." in scope:
+            continue
+        try:
+            p = _presence.decode(value)
+        except msgspec.DecodeError:
+            continue
+        if p.expires > now:
+            p.scope = scope
+            out.append(p)
+    return sorted(out, key=lambda p: (p.scope, p.hostId))
+
+
 def fair_share(partitions: int, hosts: int) -> int:
     """The most partitions one host should hold: ceil(P/N) (so N hosts always cover all P)."""
     return math.ceil(partitions / max(1, hosts))
@@ -68,6 +90,27 @@ def free(board: dict[str, bytes], partitions: int, now: float) -> set[int]:
         if value is not None and lease_of(value).expires > now:
             held.add(p)
     return set(range(partitions)) - held
+
+
+def next_expiry(board: dict[str, bytes], me: str, now: float) -> float | None:
+    """The earliest time a live lease or presence of another host runs out: when a dead host's partitions
+    become free (a live host renews long before), so the owners look again exactly then, not a renewal later."""
+    times = []
+    for key, value in board.items():
+        try:
+            if key.startswith("p."):
+                lease = lease_of(value)
+                host, expires = lease.host, lease.expires
+            elif key.startswith("host."):
+                p = _presence.decode(value)
+                host, expires = p.hostId, p.expires
+            else:
+                continue
+        except msgspec.DecodeError:
+            continue
+        if host != me and now < expires < math.inf:
+            times.append(expires)
+    return min(times, default=None)
 
 
 def excess(owned: set[int], share: int) -> set[int]:

@@ -26,6 +26,7 @@ from nats.js import api
 from actors import sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
+from actors.continuity import Continuity
 from actors.controller import Registry
 from actors.isolation import Isolation
 from actors.leases import Leases
@@ -76,6 +77,7 @@ class Host:
         self.persistence = Persistence(lg, prefix)
         self.ownership: Ownership | None = None
         self.feed: Feed | None = None
+        self.continuity = Continuity(1)
         self.durable = f"controller-{scope + '-' if scope else ''}{host_id}"
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
@@ -107,12 +109,13 @@ class Host:
         await self.persistence.open()
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
-                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)})
+                                           status=lambda: {"lag": self.lag, "actors": len(self.cells)},
+                                           kinds=sorted(c.info.key for c in self.registry.controllers()))
         if not await owner.acquire(stop, _wait, self.host_id):
-            return
+            return await owner.release()  # stopped while waiting: leave the board, others count us gone now
         start = await self._restore() + 1
         await self.persistence.list_keys()
-        await self._activate_publishers()
+        await sharing.activate_publishers(self.registry, self.persistence.matching, self.mailboxes.cell_of)
         for key in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
             actor = self.registry.actor_of_key(key) if self.registry.hosted(key.split(".", 1)[0]) else None
             if actor is not None and owner.owns(actor[0]):
@@ -162,25 +165,13 @@ class Host:
             durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             ack_policy=api.AckPolicy.ALL, ack_wait=120, max_ack_pending=self.max_in_flight,
             max_deliver=-1, inactive_threshold=3600)  # a host gone for good: its R3 consumer goes too
-        # No subject filter: the stream holds events, commands and audit records, and a multi-subject
-        # filter makes nats-server pay per delivered message in proportion to the stream's subjects
-        # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
-        # bench/RESULTS.md). Audit records are skipped in `_dispatch` (and acked with what follows them).
+        # No subject filter (docs/internals.md: a multi-subject filter made cold start quadratic); audit
+        # records are skipped in `_dispatch` (and acked with what follows them).
         await self.log.jsm.add_consumer(self.log.stream, config)
+        self.continuity = Continuity(start)
         self.feed = Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch)
         await self.feed.start()
         return self.feed
-
-    async def _activate_publishers(self) -> None:
-        """Resources whose facts others read (pools) are loaded eagerly so every decide sees them — all of
-        them, whichever host owns them: a view-only cell folds but never decides (`sharing.hosts`)."""
-        for ctrl in self.registry.controllers():
-            if not ctrl.publishes_view:
-                continue
-            for key in await self.persistence.matching(f"{ctrl.info.key}.>"):
-                found = self.registry.actor_of_key(key)  # the kind's own actors (not its companions')
-                if found is not None and found[1] is ctrl:
-                    await self.mailboxes.cell_of(key)
 
     # ---- consuming ------------------------------------------------------------------------------------
 
@@ -201,9 +192,11 @@ class Host:
                 log.warning("pull failed", error=str(e))
                 await _wait(stop, 0.5)
                 continue
-            for delivery in batch:
-                await self._dispatch(delivery)
+            intact = await self._dispatch_all(batch)
             await self._release()
+            if not intact:  # lost deliveries: a fresh run refolds them from the checkpoints
+                self._start_over()
+                continue
             if not self.caught_up.is_set() and not self.acks.busy and (
                     not batch or self.seen >= self.catch_up_target):
                 await self._caught_up()
@@ -214,24 +207,34 @@ class Host:
             self._start_over()
         await _wait(stop, 0.5)
 
+    async def _dispatch_all(self, batch: list[Delivery]) -> bool:
+        """In order, up to a gap in the deliveries (`actors.continuity`): False there, nothing past it acked."""
+        for i, delivery in enumerate(batch):
+            seq = delivery.stored.seq
+            if not self.continuity.follows(seq) and not await self.continuity.confirm(seq, self.log):
+                return False
+            await self._dispatch(delivery)
+            if i % 64 == 63:  # let the lease renewal run: a starved loop must not let our leases lapse
+                await asyncio.sleep(0)
+        return True
+
     async def _dispatch(self, delivery: Delivery) -> None:
         stored = delivery.stored
         self.seen = stored.seq
         self.acks.delivered(delivery)
         if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`): done already
             return
-        try:
-            parsed = subjects.parse(stored.subject)
-            info = self.registry.kind(parsed.ref.kind)
-            event = codec.decode(info, stored.data, stored.headers)
-        except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
-            log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
-            return
         assert self.ownership is not None
         owns = self.ownership.owns
-        mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
-                if sharing.hosts(r, owns, self.registry)]
-        if not mine:
+        try:
+            parsed = subjects.parse(stored.subject)
+            mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
+                    if sharing.hosts(r, owns, self.registry)]
+            if not mine:  # another host's: not even decoded (every host still reads the whole stream)
+                return
+            event = codec.decode(self.registry.kind(parsed.ref.kind), stored.data, stored.headers)
+        except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
+            log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             return
         actors = [key for ref in mine for key, ctrl in self.registry.actors_for(ref)
                   if self.mailboxes.wanted(key, ctrl.wants, event, self.persistence.keys)]

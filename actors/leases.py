@@ -2,9 +2,9 @@
 
 Each lease value carries its holder and expiry (`actors.balance.Lease`): a lease past its expiry may be
 taken over by CAS, so a dead host's partitions move within the lease TTL (`BOSUN_LEASE_TTL`, default
-5 s), independent of the bucket's TTL. A host that cannot renew a lease stops that partition at once; a
-stale owner that keeps writing is fenced anyway by the expected-last-subject-sequence on its actors' ctl
-subjects.
+4 s: the owners look again exactly at expiry, so a takeover lands within 5 s of a kill -9), independent
+of the bucket's TTL. A host that cannot renew a lease stops that partition at once; a stale owner that
+keeps writing is fenced anyway by the expected-last-subject-sequence on its actors' ctl subjects.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from actors.partitions import partition_of as partition_of  # re-exported: the o
 
 def lease_ttl() -> float:
     """Seconds a lease lasts unrenewed: how long a dead host's partitions wait for a new owner."""
-    return float(os.environ.get("BOSUN_LEASE_TTL", "5"))
+    return float(os.environ.get("BOSUN_LEASE_TTL", "4"))
 
 
 class Leases:

@@ -6,9 +6,11 @@ lease expiry, lag, actors — the ops view) and reads the whole board in one dir
 holds about P/N partitions (`actors.balance`):
 
 - more than its share (a host joined): the excess is dropped (`on_lost`) and released at once;
-- less than its share while partitions are free (a host left or died): `on_gain` — the host restarts
-  its consumer from the checkpoints of the larger set (a partition's history must be folded before
-  its actors decide, and a fresh start does exactly that).
+- less than its share while partitions are free (a host left or died): it takes their leases at once
+  (a dead host's partitions are looked at exactly when its leases run out, `balance.next_expiry`), then
+  `on_gain` — the host restarts its consumer from the checkpoints of the larger set (a partition's
+  history must be folded before its actors decide, and a fresh start does exactly that). Until then the
+  partitions are leased but not `active`: this run neither decides for them nor checkpoints them.
 """
 from __future__ import annotations
 
@@ -35,8 +37,9 @@ Wait = Callable[[asyncio.Event, float], Awaitable[bool]]
 class Ownership:
     def __init__(self, leases: Leases, on_lost: Callable[[set[int]], None], lg: corelog.Log | None = None,
                  on_gain: Callable[[], None] | None = None,
-                 status: Callable[[], dict[str, Any]] | None = None) -> None:
+                 status: Callable[[], dict[str, Any]] | None = None, kinds: list[str] | None = None) -> None:
         self.leases = leases
+        self.kinds = kinds or []
         self.partitions = leases.partitions
         self.on_lost = on_lost
         self.lg = lg
@@ -44,17 +47,21 @@ class Ownership:
         self.status = status
         self.hosts = 1
         """Live hosts seen on the board at the last renewal (this one included)."""
+        self.active: set[int] = set()
+        """The partitions this run serves: leased at its start, less those lost since (never those gained)."""
+        self.wake_at: float | None = None
+        """When another host's lease or presence runs out next (from the last board read)."""
 
     @property
     def owned(self) -> set[int]:
-        return self.leases.owned
+        return self.active
 
     @property
     def renew_seconds(self) -> float:
         return max(0.2, self.leases.ttl / 5)
 
     def owns(self, ref: Ref) -> bool:
-        return partition_of(ref, self.partitions) in self.leases.revisions
+        return partition_of(ref, self.partitions) in self.active
 
     async def acquire(self, stop: asyncio.Event, wait: Wait, host_id: str) -> bool:
         """Wait until at least one partition is ours (up to a fair share); False when stopped first."""
@@ -66,6 +73,7 @@ class Ownership:
             except TRANSIENT as e:
                 log.warning("lease board unavailable; retrying", error=str(e) or type(e).__name__)
             if self.leases.owned:
+                self.active = set(self.leases.owned)
                 await self._announce_quietly()
                 return True
             log.info("waiting for partition leases", host=host_id)
@@ -74,31 +82,46 @@ class Ownership:
 
     async def renew(self, stop: asyncio.Event, wait: Wait) -> None:
         """Lease renewal and rebalancing on its own loop: a long flush must never let our partitions expire."""
-        while not await wait(stop, self.renew_seconds):
+        while not await wait(stop, self._pause()):
             try:
                 lost = await self.leases.renew()
                 if lost:
                     log.warning("partition leases lost; stopping them", partitions=sorted(lost))
-                    self.on_lost(lost)
+                    self._lose(lost)
                 await self._rebalance()
                 await self.announce()
             except TRANSIENT as e:
                 log.warning("lease renewal failed; retrying", error=str(e) or type(e).__name__)
+
+    def _pause(self) -> float:
+        """Until the next renewal, or until another host's lease runs out if sooner (a takeover then lands
+        within the TTL of the dead host's last renewal, not up to a renewal period later)."""
+        if self.wake_at is None:
+            return self.renew_seconds
+        return min(self.renew_seconds, max(0.01, self.wake_at - time.time() + 0.02))
+
+    def _lose(self, lost: set[int]) -> None:
+        self.active -= lost
+        self.on_lost(lost)
 
     async def _rebalance(self) -> None:
         if self.lg is None:
             return
         board = await self._board()
         share = self._share(board)
+        self.wake_at = balance.next_expiry(board, self.leases.host_id, time.time())
         owned = self.leases.owned
         if len(owned) > share:
             shed = balance.excess(owned, share)
             log.info("handing partitions off to other hosts", partitions=sorted(shed), hosts=self.hosts)
-            self.on_lost(shed)
+            self._lose(shed)
             await self.leases.release(shed)
         elif len(owned) < share and balance.free(board, self.partitions, time.time()) and self.on_gain:
-            log.info("free partitions: taking a share", have=len(owned), share=share, hosts=self.hosts)
-            self.on_gain()
+            gained = await self.leases.acquire(share, board)  # held now: served once the run starts over
+            log.info("free partitions: taking a share", have=len(owned), share=share, hosts=self.hosts,
+                     taken=sorted(gained))
+            if gained:
+                self.on_gain()
 
     def _share(self, board: dict[str, bytes]) -> int:
         if self.lg is None:
@@ -120,9 +143,9 @@ class Ownership:
         """Publish this host's presence record: other hosts count it, `GET /v1/controllers` shows it."""
         extra = self.status() if self.status else {}
         record = balance.Presence(
-            hostId=self.leases.host_id, partitions=sorted(self.owned), leaseExpiresAt=self.leases.expires_at,
+            hostId=self.leases.host_id, partitions=sorted(self.leases.owned), leaseExpiresAt=self.leases.expires_at,
             lag=int(extra.get("lag", 0)), actors=int(extra.get("actors", 0)),
-            expires=time.time() + self.leases.ttl)
+            expires=time.time() + self.leases.ttl, scope=self.leases.prefix.rstrip("."), kinds=self.kinds)
         await self.leases.kv.put(f"{self.leases.prefix}host.{self.leases.host_id}", msgspec.json.encode(record))
 
     async def _announce_quietly(self) -> None:

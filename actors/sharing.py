@@ -8,7 +8,7 @@ survives the loss of its partition (the next owner decides; this host still need
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from actors.cells import Cell
 from actors.controller import Registry
@@ -40,3 +40,16 @@ def keeping_views(cells: dict[str, Cell], lost: set[int], partitions: int, regis
     finally:
         cells.update(aside)
         kept.extend(aside.values())
+
+
+async def activate_publishers(registry: Registry, matching: Callable[[str], Awaitable[list[str]]],
+                              cell_of: Callable[[str], Awaitable[Cell]]) -> None:
+    """Resources whose facts others read (pools) are loaded eagerly so every decide sees them — all of
+    them, whichever host owns them: a view-only cell folds but never decides (`hosts`)."""
+    for ctrl in registry.controllers():
+        if not ctrl.publishes_view:
+            continue
+        for key in await matching(f"{ctrl.info.key}.>"):
+            found = registry.actor_of_key(key)  # the kind's own actors (not its companions')
+            if found is not None and found[1] is ctrl:
+                await cell_of(key)

@@ -87,6 +87,20 @@ def cluster(count: int, timeout: float, sync_always: bool, as_json: bool) -> Non
 
 
 @main.command()
+@click.option("--resources", default=3000, show_default=True)
+@click.option("--timeout", default=120.0, show_default=True, help="Per variant.")
+@json_option
+def partitions(resources: int, timeout: float, as_json: bool) -> None:
+    """Reading only some partitions: a partition-transformed mirror and filtered consumers vs unfiltered."""
+    from bench.loop import run
+    from bench.machine import info
+    from bench.partitions import run_partitions
+
+    doc = {"scenario": "partitions", "machine": info(), **run(run_partitions(resources, timeout))}
+    click.echo(json.dumps(doc, indent=2))  # JSON either way (`--json` accepted for symmetry)
+
+
+@main.command()
 @click.option("--rate", default=100.0, show_default=True)
 @click.option("--seconds", default=60.0, show_default=True)
 @json_option

@@ -30,7 +30,7 @@ class ClusterPlane(Plane):
     """`bosun up --cluster 3` (R3), optionally with a second controller host beside the supervisor's."""
 
     def __init__(self, *args: str, hosts: int = 1) -> None:
-        super().__init__("--cluster", "3", *args)
+        super().__init__("--cluster", "3", "--controllers", "1", *args)  # the second is ours to kill
         self.hosts = hosts
         self.extra: subprocess.Popen[bytes] | None = None
 
@@ -94,7 +94,8 @@ async def wait_board(url: str, check: Any, timeout: float = 60) -> float:
 
 
 def _shared(n: int) -> Any:
-    return lambda b: len(b) == n and sorted(p for ps in b.values() for p in ps) == list(range(16))
+    return lambda b: (len(b) == n and sorted(p for ps in b.values() for p in ps) == list(range(16))
+                      and all(b.values()))  # every host holds some: a host still waiting for leases is not sharing
 
 
 async def delivered(url: str) -> dict[str, int]:
@@ -114,12 +115,14 @@ async def failover(plane: ClusterPlane) -> dict[str, float]:
     """kill -9 of the second host, then SIGTERM of it: seconds until the first holds all 16 again."""
     url = plane.internal_nats
     await wait_board(url, _shared(2))
+    t0 = time.monotonic()  # from the signal (stop_second waits for the process to be gone)
     plane.stop_second(signal.SIGKILL)
-    killed = await wait_board(url, _shared(1))
+    killed = time.monotonic() - t0 + await wait_board(url, _shared(1))
     plane.start_second()
     rejoined = await wait_board(url, _shared(2))
+    t0 = time.monotonic()
     plane.stop_second(signal.SIGTERM)
-    handed = await wait_board(url, _shared(1))
+    handed = time.monotonic() - t0 + await wait_board(url, _shared(1))
     return {"after_kill9_seconds": round(killed, 2), "rejoin_rebalanced_seconds": round(rejoined, 2),
             "after_sigterm_seconds": round(handed, 2)}
 

@@ -123,8 +123,12 @@ def db_dir_option(f: F) -> F:
                    "[default: the server's 2m; see the README on what that loses on power failure].")
 @click.option("--cluster", "cluster_size", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Embedded nats-servers: 3 runs a loopback JetStream cluster with R3 (try killing a node).")
+@click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,
+              help="Controller hosts sharing the partitions, each supervised (kill -9 one: another takes "
+                   "over) [default: 2 with --cluster, else 1].")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
-       policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int) -> None:
+       policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
+       hosts: int | None) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
@@ -134,7 +138,7 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
-                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())))
+                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())), hosts=hosts or 0)
     try:
         sys.exit(Supervisor(cfg).run())
     except UpError as e:

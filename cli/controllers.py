@@ -19,11 +19,14 @@ def show(client: Any, output: str | None) -> None:
         click.echo("No controller hosts found.", err=True)
         return
     now = time.time()
-    rows = [[i["hostId"], str(len(i["partitions"])), _ranges(i["partitions"]),
-             f"{max(0.0, i['leaseExpiresAt'] - now):.1f}s", str(i["lag"]), str(i["actors"])] for i in items]
-    click.echo(out.table(["HOST", "COUNT", "PARTITIONS", "LEASE", "LAG", "ACTORS"], rows))
-    if body.get("unowned"):
-        click.echo(f"unowned partitions (leases expiring): {_ranges(body['unowned'])}", err=True)
+    rows = [[i.get("scope") or "main", i["hostId"], str(len(i["partitions"])), _ranges(i["partitions"]),
+             f"{max(0.0, i['leaseExpiresAt'] - now):.1f}s", str(i["lag"]), str(i["actors"]),
+             ",".join(i.get("kinds") or []) or "-"] for i in items]
+    click.echo(out.table(["SCOPE", "HOST", "COUNT", "PARTITIONS", "LEASE", "LAG", "ACTORS", "KINDS"], rows))
+    unowned = {"main": body.get("unowned") or [], **(body.get("unownedByScope") or {})}
+    for scope, ps in unowned.items():
+        if ps:
+            click.echo(f"unowned partitions of {scope} (leases expiring): {_ranges(ps)}", err=True)
 
 
 def _ranges(ps: list[int]) -> str:

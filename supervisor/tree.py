@@ -59,6 +59,8 @@ class UpConfig:
     controllers: tuple[tuple[str, ...], ...] = ()
     """Kinds that get a controller process of their own (BOSUN_KINDS modules): one kind's reconciler
     cannot stall another's. The main controller runs every other kind."""
+    hosts: int = 0
+    """Controller hosts per scope, sharing its partitions (`--controllers`); 0: 2 on a cluster, else 1."""
 
 
 @dataclass
@@ -94,18 +96,25 @@ def bind_listener(host: str, port: int) -> socket.socket:
         raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
 
 
-def controller_children(data: str, groups: tuple[tuple[str, ...], ...]) -> list[Child]:
-    """The main controller (all kinds but the separate ones) and one controller per separate group."""
+def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1) -> list[Child]:
+    """The main controller (all kinds but the separate ones) and one controller per separate group; each
+    `hosts` times: hosts of one scope share its partitions (the first keeps the default host id, the
+    others are `<hostname>-<i>`), so a kill -9 of one is taken over by the others."""
     separate = sorted({k for g in groups for k in g})
     run = Path(data) / "run"
     main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else [])]
-    children = [(Child("controller", main), "controller-main")]
-    children += [(Child(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)]),
-                  f"controller-{'-'.join(g)}") for g in groups]
-    for child, name in children:
-        child.inflight = run / f"{name}.inflight"
-        child.args += ["--inflight", str(child.inflight)]
-    return [child for child, _ in children]
+    scopes = [("controller", main, "controller-main")]
+    scopes += [(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)],
+                f"controller-{'-'.join(g)}") for g in groups]
+    children = []
+    for name, args, inflight in scopes:
+        for i in range(1, max(1, hosts) + 1):
+            extra = [] if i == 1 else ["--host-id", f"{socket.gethostname() or 'main'}-{i}"]
+            child = Child(name if i == 1 else f"{name}-{i}", [*args, *extra])
+            child.inflight = run / (f"{inflight}.inflight" if i == 1 else f"{inflight}-{i}.inflight")
+            child.args += ["--inflight", str(child.inflight)]
+            children.append(child)
+    return children
 
 
 class Supervisor:
@@ -212,7 +221,7 @@ class Supervisor:
                               "--token-file", str(self.token_file), "--fd", str(fd),
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
                   pass_fds=(fd,), env=self._intents_env()),
-            *controller_children(data, self.cfg.controllers),
+            *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data]),

@@ -123,5 +123,21 @@ async def replicas_current(cluster: Cluster) -> bool:
         await nc.close()
 
 
+async def consumers(cluster: Cluster) -> dict[str, Any]:
+    """Per durable consumer of BOSUN: pending, ack floor, delivered, redelivered, leader (diagnostics)."""
+    nc = await corelog.connect(cluster.url(), "test-consumers")
+    try:
+        infos = await corelog.Log(nc).jsm.consumers_info("BOSUN")
+        return {i.name: {"pending": i.num_pending, "ack_pending": i.num_ack_pending,
+                         "redelivered": i.num_redelivered, "waiting": i.num_waiting,
+                         "ack_floor": i.ack_floor.stream_seq if i.ack_floor else None,
+                         "delivered": i.delivered.stream_seq if i.delivered else None,
+                         "leader": i.cluster.leader if i.cluster else None} for i in infos}
+    except Exception as e:  # noqa: BLE001 - diagnostics only: say why they are missing
+        return {"error": repr(e)}
+    finally:
+        await nc.close()
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(coro)

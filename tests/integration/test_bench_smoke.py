@@ -148,3 +148,13 @@ def test_badinput_reports_good_percentiles_with_and_without_the_corpus_and_no_5x
     noise = doc["bad_input"]
     assert noise["sent"] > 0 and noise["server_errors"] == 0 and noise["unexpected"] == {}
     assert all(400 <= int(status) < 500 for status in noise["statuses"])
+
+
+def test_partitions_reports_each_reading_design_and_the_partition_hash_of_nats() -> None:
+    doc = bench("partitions", "--resources", "40", "--timeout", "30")
+    assert doc["python_partition_matches_nats"] is True
+    assert doc["messages"] == 40 * 11
+    assert doc["unfiltered"]["delivered"] == doc["messages"]
+    for name in ("one_partition_filter", "two_partition_filters", "eight_partition_filters",
+                 "eight_partitions_and_pools"):
+        assert 0 < doc[name]["delivered"] < doc["messages"], (name, doc[name])

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.cluster import Cluster
-from tests.integration.cluster_support import Plane, replicas_current, stream_leader
+from tests.integration.cluster_support import Plane, consumers, replicas_current, stream_leader
 from tests.integration.test_crash_burst import POOL, Burst, assert_data_plane_sane, converged, put
 from tests.integration.test_up_support import http_get, wait_for
 
@@ -67,10 +68,32 @@ class Up:
         self.url, self.token = p.url, p.token
 
 
-# Known, undiagnosed (issue #11 stays open for it): about one full-suite run in several, the accepted intents
-# do not all converge after the stream leader's kill -9, while the test passes alone every time. One rerun on
-# a fresh cluster keeps the suite honest about everything else; the rerun is reported in pytest's summary.
-@pytest.mark.flaky(reruns=1)
+def lagging(p: Plane, accepted: dict[str, int]) -> dict[str, Any]:
+    """What did not converge, and where each component stands: the message of a failed wait."""
+    out: dict[str, Any] = {}
+    for name, generation in accepted.items():
+        try:
+            code, obj = http_get(f"{p.url}/v1/namespaces/burst/modeldeployments/{name}", p.token)
+        except OSError as e:
+            out[name] = repr(e)
+            continue
+        if code != 200 or obj["metadata"]["generation"] < generation or obj["status"].get("phase") != "Ready":
+            out[name] = (code, generation, obj.get("metadata", {}).get("generation"), obj.get("status"))
+    lost = {n: [line for line in p.output(n).splitlines() if "lost in flight" in line] for n in p.procs}
+    return {"not converged": out, "consumers": asyncio.run(consumers(p.cluster)), "lost deliveries": lost}
+
+
+def converge(p: Plane, accepted: dict[str, int]) -> None:
+    try:
+        wait_for(lambda: converged(Up(p), accepted), 90, "every accepted intent to converge")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{lagging(p, accepted)}") from None
+
+
+# This test once failed about one full-suite run in several (accepted intents not converging after the stream
+# leader's kill -9): deliveries in flight through the killed server were lost, and the controller's
+# cumulative ack then covered them. The host now notices the gap (`actors/continuity.py`); on a failure,
+# `lagging` names what stalled.
 def test_node_loss_mid_burst_and_restart(plane: Plane) -> None:
     wait_for(lambda: shared(plane, {"a", "b"}), 60, "two hosts sharing 16 partitions")
     assert put(plane.url, plane.token, POOL)[0] == 202
@@ -83,7 +106,7 @@ def test_node_loss_mid_burst_and_restart(plane: Plane) -> None:
     burst.join(120)
     assert burst.done.is_set()
     assert len(burst.accepted) == 30, "the gateway rides out the election: every apply gets its 202"
-    wait_for(lambda: converged(Up(plane), burst.accepted), 90, "every accepted intent to converge")
+    converge(plane, burst.accepted)
     plane.cluster.start_node(leader)
     wait_for(lambda: asyncio.run(replicas_current(plane.cluster)), 60, "the restarted node to catch up")
     assert plane.exited() == {}, {n: plane.output(n) for n in plane.exited()}
@@ -99,7 +122,7 @@ def test_controller_host_kill_mid_burst(plane: Plane) -> None:
     plane.kill("controller-b")
     wait_for(lambda: shared(plane, {"a"}), 60, "host a taking over the partitions of b")
     burst.join(120)
-    wait_for(lambda: converged(Up(plane), burst.accepted), 90, "every accepted intent to converge")
+    converge(plane, burst.accepted)
     plane.controller("b")
     wait_for(lambda: shared(plane, {"a", "b"}), 60, "b rejoining and getting a share")
     second = plane.second_pair()  # its own read model, rebuilt from the log: the same view

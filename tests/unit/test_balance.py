@@ -40,3 +40,25 @@ def test_only_live_presence_records_count_as_hosts() -> None:
 def test_partition_lists_are_shown_as_ranges() -> None:
     assert _ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
     assert _ranges([]) == "-"
+
+
+def test_the_owners_look_again_when_another_hosts_lease_or_presence_runs_out() -> None:
+    from actors.balance import next_expiry
+
+    board = {"p.0": msgspec.json.encode(Lease("a", 130.0)), "p.1": msgspec.json.encode(Lease("b", 120.0)),
+             "p.2": msgspec.json.encode(Lease("b", 90.0)), "p.3": b"old-host",
+             "host.b": msgspec.json.encode(Presence("b", [1], 120.0, 0, 0, expires=125.0))}
+    assert next_expiry(board, "a", now=100.0) == 120.0  # not ours, not past, not an old bare value
+    assert next_expiry(board, "b", now=100.0) == 130.0
+    assert next_expiry({}, "a", now=100.0) is None
+
+
+def test_every_scope_s_hosts_are_listed_with_the_scope_of_their_key() -> None:
+    from actors.balance import all_presences
+
+    main = Presence("a", [0], 10.0, 0, 0, expires=200.0)
+    scoped = Presence("n1", [0, 1], 10.0, 0, 0, expires=200.0, kinds=["notebook"])
+    board = {"host.a": msgspec.json.encode(main), "notebook.host.n1": msgspec.json.encode(scoped),
+             "notebook.p.0": msgspec.json.encode(Lease("n1", 200.0)), "x.y.host.z": msgspec.json.encode(main)}
+    found = all_presences(board, now=100.0)
+    assert [(p.scope, p.hostId, p.kinds) for p in found] == [("", "a", []), ("notebook", "n1", ["notebook"])]
