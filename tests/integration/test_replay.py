@@ -46,6 +46,12 @@ def _forgets_commands(ctrl: Controller[Any]) -> Controller[Any]:
     return dataclasses.replace(ctrl, decide=decide)
 
 
+def _swap(monkeypatch: pytest.MonkeyPatch, ctrl: Controller[Any]) -> None:
+    """Replace the kind's controller for this test (and the registry's per-kind actor lists built from it)."""
+    monkeypatch.setitem(REGISTRY._controllers, ctrl.info.key, ctrl)
+    monkeypatch.setattr(REGISTRY, "_actors", {})
+
+
 def _doubles_gpus(ctrl: Controller[Any]) -> Controller[Any]:
     """A subtler regression: every replica is started with twice the GPUs the spec asks for."""
 
@@ -77,7 +83,7 @@ async def test_replay_check_reproduces_history_and_catches_a_changed_decide(
 
     ctrl = REGISTRY.controller_for("modeldeployment")
     assert ctrl is not None
-    monkeypatch.setitem(REGISTRY._controllers, "modeldeployment", _forgets_commands(ctrl))
+    _swap(monkeypatch, _forgets_commands(ctrl))
     caught, found = replay.check(DEP, routed[DEP])
     assert found and all(d.ref == DEP for d in found)
     bad = CliRunner().invoke(main, ["--server", "http://127.0.0.1:9", "replay", "--check", "--from-file",
@@ -87,7 +93,7 @@ async def test_replay_check_reproduces_history_and_catches_a_changed_decide(
     assert "only recorded" in bad.output and "cmd.sim" in bad.output
     assert replay.check(DEP, routed[DEP]) == (caught, found)  # deterministic: no clock, no randomness
 
-    monkeypatch.setitem(REGISTRY._controllers, "modeldeployment", _doubles_gpus(ctrl))
+    _swap(monkeypatch, _doubles_gpus(ctrl))
     subtle = CliRunner().invoke(main, ["--server", "http://127.0.0.1:9", "replay", "--check", "--from-file",
                                        str(bundle)])
     assert subtle.exit_code == 1, subtle.output
