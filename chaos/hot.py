@@ -20,11 +20,11 @@ HOT: dict[str, Any] = {"kind": "GpuPool", "metadata": {"name": "hot", "namespace
 PATH = "/v1/namespaces/infra/gpupools/hot"
 
 
-def pool(capacity: int, client: int) -> dict[str, Any]:
-    """The writer's label keeps two writers' writes distinct: identical content would share a Nats-Msg-Id
-    and be coalesced into one write (both answered 202), which is dedup, not a compare-and-set."""
-    return {**HOT, "metadata": {**HOT["metadata"], "labels": {"writer": str(client)}},
-            "spec": {**HOT["spec"], "capacity": capacity}}
+def pool(capacity: int) -> dict[str, Any]:
+    """No writer label: writers that read the same version send *identical* content with the same
+    If-Match, so the strict model also checks that such a pair is never both acknowledged (each request
+    has its own Nats-Msg-Id; see gateway/admission/requests.py)."""
+    return {**HOT, "spec": {**HOT["spec"], "capacity": capacity}}
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def writer(door: Door, client: int, writes: int, report: HotReport) -> Non
             continue
         version, value = seen
         t0 = time.monotonic()
-        answer = await door.apply(pool(value + 1, client), via, if_match=version)
+        answer = await door.apply(pool(value + 1), via, if_match=version)
         t1 = time.monotonic()
         message = str((answer.body or {}).get("error", {}).get("message", "")) if answer.status == 409 else ""
         if "too many concurrent writers" in message:

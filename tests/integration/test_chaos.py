@@ -68,6 +68,14 @@ async def test_if_match_read_modify_writes_are_linearizable(tree_door: tuple[Tre
     forged = Cas(lost.call, lost.ret, lost.expect, "forged", True, 10**9, lost.client)
     history = [forged if c is lost else c for c in report.history]
     assert not linearizable(history, report.initial).ok
+    # Broken: a refused identical write coalesced into the winner from its version (the old msg-id dedup:
+    # both told 202 with one resourceVersion). The strict model must reject it.
+    won = {c.expect: c for c in report.history if c.ok}
+    loser = next(c for c in report.history if c.ok is False and c.expect in won)
+    coalesced = Cas(loser.call, loser.ret, loser.expect, won[loser.expect].value, True, won[loser.expect].version,
+                    loser.client)
+    history = [coalesced if c is loser else c for c in report.history]
+    assert not linearizable(history, report.initial).ok
 
 
 async def test_soak_stays_bounded_with_bad_input_in_its_second_half(tree_door: tuple[Tree, Door]) -> None:
