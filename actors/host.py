@@ -39,7 +39,7 @@ from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
 from actors.watchdog import Watchdog
-from core import codec, ready, subjects
+from core import codec, dropped, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
@@ -166,7 +166,7 @@ class Host:
         # (cold start was quadratic: 2,000 resources x 10 events took 13 s, unfiltered 2 s; see
         # bench/RESULTS.md). Audit records are skipped in `_dispatch` (and acked with what follows them).
         await self.log.jsm.add_consumer(self.log.stream, config)
-        self.feed = Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch)
+        self.feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch))
         await self.feed.start()
         return self.feed
 

@@ -19,7 +19,7 @@ import structlog
 from nats.js import api
 from opentelemetry.trace import SpanKind
 
-from core import codec, ready, subjects, tracing
+from core import codec, dropped, ready, subjects, tracing
 from core import headers as H
 from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
@@ -74,7 +74,7 @@ class Driver:
         if resent:
             logger.info("outbox resent", observations=resent)
         await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
-        self.feed = feed = Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH)
+        self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH))
         await feed.start()
         loops = [asyncio.create_task(self._commands(feed), name="sim-commands"),
                  asyncio.create_task(self._readiness(), name="sim-readiness"),
