@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos import verify
+from chaos import nodes, verify
 from chaos.door import Door
 from chaos.figures import table
 from chaos.ledger import Op, Verdict, check
@@ -77,6 +77,8 @@ async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, rep
     victim = rng.choice(candidates)
     t_kill = time.monotonic()
     restarted = await asyncio.to_thread(tree.kill, victim)
+    if victim.startswith(nodes.PREFIX):  # one node at a time: the next kill finds every replica current
+        restarted += await nodes.caught_up(tree.data)
     report.killed[victim] += 1
     await asyncio.sleep(0.3)  # load continues against the restarted component
     stop.set()
