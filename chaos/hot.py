@@ -38,6 +38,13 @@ class HotReport:
     result: Result | None = None
 
     @property
+    def identical_refused(self) -> int:
+        """Refusals whose content and If-Match equal an acknowledged write's: the pairs strict CAS is about
+        (the old content-derived msg id answered both 202)."""
+        won = {(c.expect, c.value) for c in self.history if c.ok}
+        return sum(1 for c in self.history if c.ok is False and (c.expect, c.value) in won)
+
+    @property
     def ok(self) -> bool:
         return bool(self.result and self.result.ok) and not self.stale_reads
 
@@ -48,7 +55,8 @@ class HotReport:
         verdict = "linearizable" if self.result and self.result.ok else "NOT linearizable"
         return (f"If-Match history: {len(self.history)} writes ({acked} acked, {failed} refused 409, "
                 f"{unknown} unknown) from {len({c.client for c in self.history})} writers: {verdict}; "
-                f"read-your-writes violations: {len(self.stale_reads)}; writer-contention retries: {self.retried}")
+                f"read-your-writes violations: {len(self.stale_reads)}; writer-contention retries: {self.retried}; "
+                f"refused although identical to an acked write from the same version: {self.identical_refused}")
 
 
 async def _read(door: Door, min_version: int | None) -> tuple[int, int] | None:

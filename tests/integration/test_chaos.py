@@ -62,6 +62,7 @@ async def test_if_match_read_modify_writes_are_linearizable(tree_door: tuple[Tre
     acked = [c for c in report.history if c.ok]
     assert {c.client % 2 for c in acked} == {0, 1}, "both doors (HTTP even, NATS odd) won writes"
     assert any(c.ok is False for c in report.history), "the writers really raced"
+    assert report.identical_refused > 0, "identical writes from one version raced, and all but one got 409"
 
     # Broken: one refused writer told it won from the version it read. The checker must reject it.
     lost = next(c for c in report.history if c.ok is False)
