@@ -66,7 +66,8 @@ class Report:
                 ["rounds not converged (must be 0)", self.unconverged],
                 ["projection ≠ rebuild (must be 0)", len(self.rebuild_diff)],
                 ["max convergence after a kill", f"{max(self.convergence, default=0.0):.2f} s"]]
-        return table(["chaos", "value"], rows) + "\n\n" + render_phases(self.phases)
+        diff = "".join(f"\nprojection ≠ rebuild: {d}" for d in self.rebuild_diff)
+        return table(["chaos", "value"], rows) + "\n\n" + render_phases(self.phases) + diff
 
 
 async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, report: Report) -> str:

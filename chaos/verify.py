@@ -72,7 +72,16 @@ async def rebuild_matches(door: Door, ns: str = NAMESPACE) -> list[str]:
     if answer.status_code != 200 or before is None or after is None:
         return [f"rebuild failed: {answer.status_code} {answer.text[:200]}"]
     a, b = _comparable(before), _comparable(after)
-    return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+    return sorted(f"{n}: {_differing(a.get(n), b.get(n))}" for n in set(a) | set(b) if a.get(n) != b.get(n))
+
+
+def _differing(live: dict[str, Any] | None, rebuilt: dict[str, Any] | None) -> str:
+    """Which fields differ, with both values (what a report needs to tell a lagging projection from a wrong
+    one)."""
+    if live is None or rebuilt is None:
+        return "only live" if rebuilt is None else "only rebuilt"
+    return "; ".join(f"{k} live={live.get(k)!r} rebuilt={rebuilt.get(k)!r}"
+                     for k in sorted(set(live) | set(rebuilt)) if live.get(k) != rebuilt.get(k))[:2000]
 
 
 def final_values(values: dict[str, int], names: list[str]) -> dict[str, int]:
