@@ -67,6 +67,9 @@ class Report:
                 ["projection ≠ rebuild (must be 0)", len(self.rebuild_diff)],
                 ["max convergence after a kill", f"{max(self.convergence, default=0.0):.2f} s"]]
         diff = "".join(f"\nprojection ≠ rebuild: {d}" for d in self.rebuild_diff)
+        diff += "".join(f"\n{what}: {', '.join(names)}" for what, names in
+                        (("lost", v.lost), ("phantom", v.phantom), ("duplicates", self.duplicates),
+                         ("over-allocated", self.overallocated)) if names)
         return table(["chaos", "value"], rows) + "\n\n" + render_phases(self.phases) + diff
 
 
