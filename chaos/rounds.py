@@ -68,9 +68,16 @@ class Report:
                 ["max convergence after a kill", f"{max(self.convergence, default=0.0):.2f} s"]]
         diff = "".join(f"\nprojection ≠ rebuild: {d}" for d in self.rebuild_diff)
         diff += "".join(f"\n{what}: {', '.join(names)}" for what, names in
-                        (("lost", v.lost), ("phantom", v.phantom), ("duplicates", self.duplicates),
-                         ("over-allocated", self.overallocated)) if names)
+                        (("lost", [self._explain(n) for n in v.lost]),
+                         ("phantom", [self._explain(n) for n in v.phantom]),
+                         ("duplicates", self.duplicates), ("over-allocated", self.overallocated)) if names)
         return table(["chaos", "value"], rows) + "\n\n" + render_phases(self.phases) + diff
+
+    def _explain(self, name: str) -> str:
+        """`name (final F; last acked A)`: what the read model shows against the ledger (-1 = absent)."""
+        acked = [op.value for op in sorted(self.ledger, key=lambda o: o.started)
+                 if op.resource == name and op.outcome == "ack"]
+        return f"{name} (final {self.final.get(name)}; last acked {acked[-1] if acked else None})"
 
 
 async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, report: Report) -> str:
