@@ -53,7 +53,8 @@ async def caught_up(data: Path, size: int = 3, timeout: float = 60.0) -> float:
     current; seconds waited. TimeoutError after `timeout`."""
     t0 = time.monotonic()
     nc = await nats.connect(internal_url(data).split(","), name="bosun-chaos-nodes", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.2, inbox_prefix=natsserver.INTERNAL_INBOX)
+                            reconnect_time_wait=0.2, inbox_prefix=natsserver.INTERNAL_INBOX,
+                            error_cb=_quiet)
     try:
         manager = nc.jsm()
         while True:
@@ -67,6 +68,10 @@ async def caught_up(data: Path, size: int = 3, timeout: float = 60.0) -> float:
             await asyncio.sleep(0.2)
     finally:
         await nc.close()
+
+
+async def _quiet(_e: Exception) -> None:
+    """The killed node refuses connections until it is back: expected here, not worth a traceback."""
 
 
 async def _all_current(manager: JetStreamManager, size: int) -> bool:
