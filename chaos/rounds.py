@@ -146,4 +146,8 @@ async def conclude(tree: Tree, door: Door, load: Load, cfg: Config, report: Repo
     report.ledger, report.final = load.ledger, verify.final_values(values, load.names())
     report.verdict = check(report.ledger, report.final)
     report.duplicates, report.overallocated = verify.data_plane(tree.data)
-    report.rebuild_diff = await verify.rebuild_matches(door)
+    last: dict[str, str] = {}
+    for op in sorted(load.ledger, key=lambda o: o.started):
+        last[op.resource] = op.outcome
+    report.rebuild_diff = await verify.rebuild_matches(door, late=frozenset(n for n, o in last.items()
+                                                                             if o == "unknown"))
