@@ -21,8 +21,8 @@ import nats.errors
 import structlog
 from nats.js import api
 
-from core import log as corelog
 from core import dropped, subjects
+from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
