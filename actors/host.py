@@ -40,7 +40,7 @@ from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
 from actors.watchdog import Watchdog
-from core import codec, ready, subjects
+from core import codec, dropped, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
@@ -169,7 +169,7 @@ class Host:
         # records are skipped in `_dispatch` (and acked with what follows them).
         await self.log.jsm.add_consumer(self.log.stream, config)
         self.continuity = Continuity(start)
-        self.feed = Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch)
+        self.feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch))
         await self.feed.start()
         return self.feed
 

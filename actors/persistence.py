@@ -23,6 +23,7 @@ from core.log import Log
 log = structlog.get_logger("bosun.controller")
 WINDOW = 256
 """Snapshot puts in flight at once."""
+LIST_TRIES = 3
 
 
 class Checkpoint(msgspec.Struct, frozen=True):
@@ -56,9 +57,22 @@ class Persistence:
         Our partitions are leased before this runs and only we write their snapshots from now on (`save`
         adds to the set), so a key absent here has no snapshot. On any error the set stays None: every
         activation then asks the bucket, as before.
+
+        The listing is checked against the bucket's message count (history 1: one message per key): nats-py's
+        watch can signal "caught up" before delivering anything (its consumer info races the deliveries;
+        about 1 listing in 200 came back empty). A short listing trusted here made a restarted controller
+        start every actor fresh — and one whose ctl subject was quiet since before the checkpoint was then
+        fenced forever (chaos rounds, bench/RESULTS.md). Short after a few tries: unknown (None).
         """
         try:
-            self.keys = set(await self.matching(">"))
+            expected = (await self.log.jsm.stream_info(f"KV_{corelog.SNAPSHOTS}")).state.messages
+            for _ in range(LIST_TRIES):
+                keys = set(await self.matching(">"))
+                if len(keys) >= expected:
+                    self.keys = keys
+                    return
+            log.warning("snapshot listing came back short; loading each on activation", listed=len(keys),
+                        messages=expected)
         except nats.errors.Error as e:
             log.warning("could not list snapshots; loading each on activation", error=str(e))
 

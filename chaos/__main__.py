@@ -54,18 +54,20 @@ def main() -> None:
 @click.option("--writers", default=4, show_default=True)
 @click.option("--resources", default=4, show_default=True, help="Per writer.")
 @click.option("--seed", default=1, show_default=True)
-@click.option("--component", "components", multiple=True, help="Kill only these (pidfile names under <data>/run).")
+@click.option("--component", "components", multiple=True,
+              help="Kill only these (pidfile names under <data>/run; nats-<i> for a cluster's nodes).")
+@click.option("--converge-timeout", default=90.0, show_default=True, help="Seconds a round may take to converge.")
 @data_option
 @cluster_option
 @sync_option
 def run_cmd(rounds: int, writers: int, resources: int, seed: int, components: tuple[str, ...],
-            data: Path | None, cluster: int | None, sync: str | None) -> None:
+            converge_timeout: float, data: Path | None, cluster: int | None, sync: str | None) -> None:
     """Rounds of load + kill -9 of one random component; then the ledger, data plane and rebuild checks."""
     from chaos.rounds import Config, run
 
     extra = _up_args(cluster, sync)
-    report = _in_data(data, lambda d: run(Config(d, rounds, writers, resources, seed, up_args=extra,
-                                                  components=components), progress=True))
+    report = _in_data(data, lambda d: run(Config(d, rounds, writers, resources, seed, converge_timeout,
+                                                  up_args=extra, components=components), progress=True))
     click.echo(report.render())
     sys.exit(0 if report.ok else 1)
 

@@ -46,7 +46,8 @@ class Door:
         self.errors = 0
 
     async def open(self) -> Door:
-        self.nc = await nats.connect(self.nats_url, name="bosun-chaos", max_reconnect_attempts=-1,
+        servers = [u.strip() for u in self.nats_url.split(",")]  # a cluster's seed list
+        self.nc = await nats.connect(servers, name="bosun-chaos", max_reconnect_attempts=-1,
                                      reconnect_time_wait=0.2, allow_reconnect=True, error_cb=self._quiet)
         return self
 

@@ -13,11 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos import verify
+from chaos import nodes, verify
 from chaos.door import Door
 from chaos.figures import table
 from chaos.ledger import Op, Verdict, check
 from chaos.load import POOL, Load
+from chaos.phases import Phases
+from chaos.phases import render as render_phases
 from chaos.tree import Tree
 
 
@@ -44,6 +46,7 @@ class Report:
     unconverged: int = 0
     rebuild_diff: list[str] = field(default_factory=list)
     convergence: list[float] = field(default_factory=list)
+    phases: list[Phases] = field(default_factory=list)
     ledger: list[Op] = field(default_factory=list)
     final: dict[str, int] = field(default_factory=dict)
 
@@ -63,7 +66,18 @@ class Report:
                 ["rounds not converged (must be 0)", self.unconverged],
                 ["projection ≠ rebuild (must be 0)", len(self.rebuild_diff)],
                 ["max convergence after a kill", f"{max(self.convergence, default=0.0):.2f} s"]]
-        return table(["chaos", "value"], rows)
+        diff = "".join(f"\nprojection ≠ rebuild: {d}" for d in self.rebuild_diff)
+        diff += "".join(f"\n{what}: {', '.join(names)}" for what, names in
+                        (("lost", [self._explain(n) for n in v.lost]),
+                         ("phantom", [self._explain(n) for n in v.phantom]),
+                         ("duplicates", self.duplicates), ("over-allocated", self.overallocated)) if names)
+        return table(["chaos", "value"], rows) + "\n\n" + render_phases(self.phases) + diff
+
+    def _explain(self, name: str) -> str:
+        """`name (final F; last acked A)`: what the read model shows against the ledger (-1 = absent)."""
+        acked = [op.value for op in sorted(self.ledger, key=lambda o: o.started)
+                 if op.resource == name and op.outcome == "ack"]
+        return f"{name} (final {self.final.get(name)}; last acked {acked[-1] if acked else None})"
 
 
 async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, report: Report) -> str:
@@ -73,18 +87,32 @@ async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, rep
     candidates = sorted(n for n in tree.pids() if not cfg.components or n in cfg.components)
     victim = rng.choice(candidates)
     t_kill = time.monotonic()
-    await asyncio.to_thread(tree.kill, victim)
+    restarted = await asyncio.to_thread(tree.kill, victim)
+    if victim.startswith(nodes.PREFIX):  # one node at a time: the next kill finds every replica current
+        restarted += await nodes.caught_up(tree.data)
     report.killed[victim] += 1
     await asyncio.sleep(0.3)  # load continues against the restarted component
     stop.set()
+    # Converged is measured while the writers drain: a request that died with the killed component is
+    # answered only by the client's own timeout (the door's 10 s), which is the client waiting, not Bosun.
+    first = asyncio.create_task(_converged_at(load.door, cfg.converge_timeout))
     await task
-    seconds, _ = await verify.converge(load.door, cfg.converge_timeout)
-    if seconds is None:
+    drained = time.monotonic() - t_kill
+    at = await first
+    seconds, _ = await verify.converge(load.door, cfg.converge_timeout)  # and still so once all answered
+    converged = None if at is None or seconds is None else at - t_kill
+    if converged is None:
         report.unconverged += 1
     else:
-        report.convergence.append(time.monotonic() - t_kill)
+        report.convergence.append(converged)
+    report.phases.append(Phases(victim, restarted, drained, converged, time.monotonic() - t_kill))
     report.rounds += 1
     return victim
+
+
+async def _converged_at(door: Door, timeout: float) -> float | None:
+    seconds, _ = await verify.converge(door, timeout)
+    return None if seconds is None else time.monotonic()
 
 
 async def run(cfg: Config, tree: Tree | None = None, progress: bool = False) -> Report:
@@ -118,4 +146,8 @@ async def conclude(tree: Tree, door: Door, load: Load, cfg: Config, report: Repo
     report.ledger, report.final = load.ledger, verify.final_values(values, load.names())
     report.verdict = check(report.ledger, report.final)
     report.duplicates, report.overallocated = verify.data_plane(tree.data)
-    report.rebuild_diff = await verify.rebuild_matches(door)
+    last: dict[str, str] = {}
+    for op in sorted(load.ledger, key=lambda o: o.started):
+        last[op.resource] = op.outcome
+    report.rebuild_diff = await verify.rebuild_matches(door, late=frozenset(n for n, o in last.items()
+                                                                             if o == "unknown"))

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos import nodes
+
 SUPERVISOR = "up"
 """The supervisor's own pidfile: killing it is the whole-tree crash, not a component round."""
 
@@ -105,8 +107,9 @@ class Tree:
             return False
 
     def pids(self) -> dict[str, int]:
-        """Every component the supervisor recorded, by pidfile name (the supervisor itself excluded)."""
-        found: dict[str, int] = {}
+        """Every component the supervisor recorded, by pidfile name (the supervisor itself excluded), and
+        each nats-server node of a `--cluster N` tree as `nats-<i>` (their pidfiles live in the node's dir)."""
+        found: dict[str, int] = nodes.node_pids(self.data)
         for pidfile in sorted((self.data / "run").glob("*.pid")):
             if pidfile.stem == SUPERVISOR:
                 continue

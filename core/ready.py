@@ -17,6 +17,7 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client as NATS
 
+from core import dropped
 from core import log as corelog
 
 log = structlog.get_logger("bosun.ready")
@@ -63,12 +64,17 @@ class Stopped(Exception):
 
 
 async def connect(url: str, name: str, stop: asyncio.Event | None = None, **options: Any) -> NATS:
-    """`core.log.connect`, waiting for the first server of the seed list to come up."""
+    """`core.log.connect`, waiting for the first server of the seed list to come up; appends in flight
+    when the connection drops fail at once, feeds renew their pull requests when it is back (`core.dropped`)."""
+    options["disconnected_cb"] = dropped.chained(dropped.on_disconnect, options.get("disconnected_cb"))
+    options["reconnected_cb"] = dropped.chained(dropped.on_reconnect, options.get("reconnected_cb"))
     return await retrying(f"{name} connect", lambda: corelog.connect(url, name, **options), stop)
 
 
 async def ensure(lg: corelog.Log, stop: asyncio.Event | None = None) -> None:
-    """`Log.ensure`, waiting for a JetStream meta leader (a cluster still forming answers with timeouts)."""
+    """`Log.ensure`, waiting for a JetStream meta leader (a cluster still forming answers with timeouts);
+    registers `lg` with `core.dropped`."""
+    dropped.watch(lg)
     await retrying("stream and buckets", lg.ensure, stop)
 
 

@@ -72,6 +72,15 @@ _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "required": False,
             "schema": {"type": "string"},
             "description": "Apply only if the resource's resourceVersion is still this one (409 otherwise)",
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Your name for this request: a resend with the same key (same principal, same "
+                           "body) while its write is still the resource's last answers that write's 202 "
+                           "instead of applying again or 409",
         }
     ],
     ("delete", "/v1/namespaces/{ns}/{kind}/{name}"): [
@@ -81,6 +90,15 @@ _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "required": False,
             "schema": {"type": "string"},
             "description": "Delete only if the resource's resourceVersion is still this one",
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Your name for this request: a resend with the same key (same principal, same "
+                           "body) while its write is still the resource's last answers that write's 202 "
+                           "instead of applying again or 409",
         }
     ],
     ("get", "/v1/watch"): [

@@ -25,7 +25,7 @@ from nats.js import api
 
 from actors.controller import Registry
 from actors.registry import load
-from core import ready, subjects
+from core import dropped, ready, subjects
 from core.feed import Delivery, Feed
 from core.log import Log, StoredMessage
 from core.metrics import sample_every
@@ -210,7 +210,7 @@ class Projector:
                 await jsm.delete_consumer(stream, self.durable)
             await jsm.add_consumer(stream, self._config(checkpoint))
             self._reset = False
-        feed = Feed(self.log.nc, stream, self.durable, batch=BATCH)
+        feed = dropped.watch_feed(Feed(self.log.nc, stream, self.durable, batch=BATCH))
         await feed.start()
         return feed
 

@@ -28,8 +28,10 @@ from core import cluster, natsserver
 from supervisor import procs, status, stuck
 from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
 
-STABLE_AFTER = 30.0
-"""A child that ran this long before dying starts its backoff over."""
+STABLE_AFTER = 10.0
+"""A child that ran this long before dying starts its backoff over: a crash loop dies during its start
+(a few seconds), a component killed after serving for a while is restarted at once (chaos rounds kill
+the same component every few seconds; at 30 s they climbed the backoff to seconds per restart)."""
 MAX_BACKOFF = 10.0
 NATS_PIDFILE = "nats"
 
@@ -84,7 +86,7 @@ class Child:
         if now - self.started >= STABLE_AFTER:
             self.failures = 0
         self.failures += 1
-        return float(min(MAX_BACKOFF, 0.25 * 2 ** (self.failures - 1)))
+        return float(min(MAX_BACKOFF, 0.1 * 2 ** (self.failures - 1)))
 
 
 def bind_listener(host: str, port: int) -> socket.socket:

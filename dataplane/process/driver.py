@@ -21,8 +21,8 @@ import nats.errors
 import structlog
 from nats.js import api
 
+from core import dropped, subjects
 from core import log as corelog
-from core import subjects
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
@@ -86,7 +86,7 @@ class Driver:
         await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
             durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4))
-        self.feed = feed = Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH)
+        self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH))
         await feed.start()
         loops = [asyncio.create_task(self._commands(feed), name="process-commands"),
                  asyncio.create_task(self._monitor(), name="process-monitor"),

@@ -18,9 +18,9 @@ import structlog
 from nats.js import api
 from opentelemetry.trace import SpanKind
 
+from core import dropped, ready, subjects, tracing
 from core import headers as H
 from core import log as corelog
-from core import ready, subjects, tracing
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
@@ -73,7 +73,7 @@ class Driver:
         if resent:
             logger.info("outbox resent", observations=resent)
         await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
-        self.feed = feed = Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH)
+        self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH))
         await feed.start()
         loops = [asyncio.create_task(self._commands(feed), name="sim-commands"),
                  asyncio.create_task(self._readiness(), name="sim-readiness"),

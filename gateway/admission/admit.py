@@ -28,6 +28,7 @@ from core.names import CLUSTER_NS, Ref
 from gateway import offload
 from gateway.admission import current as cur
 from gateway.admission import quota
+from gateway.admission import requests as rq
 from gateway.admission.audit import Recorder, observe
 from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
 from gateway.admission.elections import through_elections
@@ -73,6 +74,8 @@ class Intent:
     authorization: str | None = None
     if_match: str | None = None
     traceparent: str | None = None
+    idempotency_key: str | None = None
+    """The client's name for this request (`Idempotency-Key`): its resend is recognised (`requests.py`)."""
     source: str = "http"
     """`http`, `nats` or `bootstrap`: recorded in the audit trail."""
 
@@ -106,16 +109,16 @@ class Admission:
             authorize(self.authorizer, principal, "apply" if intent.action == "retry" else intent.action,
                       info.name, ref)  # whoever may apply a resource may ask it to be retried
             if_match = parse_if_match(intent.if_match)
-            who = principal
+            who, token = principal, rq.token_of(principal.name, rq.parse_key(intent.idempotency_key))
             if intent.action == "retry":
                 accepted = Accepted(*await through_elections(
                     lambda: retry(self.log, info, ref, who.name, traceparent)), "retrying")
             elif intent.action == "delete":
-                accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent))
+                accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent, token))
             else:
                 doc = await offload.parse_one(intent.body, intent.content_type)  # off the loop when costly
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
-                accepted = await through_elections(lambda: self._apply(who, valid, if_match, traceparent))
+                accepted = await through_elections(lambda: self._apply(who, valid, if_match, traceparent, token))
         except Unavailable as e:
             return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:
@@ -129,17 +132,21 @@ class Admission:
         return Outcome(202, accepted)
 
     async def _apply(self, principal: Principal, valid: Valid, if_match: int | None,
-                     traceparent: str) -> Accepted:
+                     traceparent: str, token: str) -> Accepted:
         """The one apply path: read, check, append fenced; on a conflict, read and check again.
 
         A ModelDeployment in a namespace with a Quota is read from one consistent snapshot of the
         namespace's deployment specs and fenced on all of them (see `quota.py`): a write to any of them
         sends the apply round again, re-checked against the new usage. Anything else is fenced on its
-        own spec subject.
+        own spec subject. The msg id is this request's (`requests.py`): an identical write of another
+        request is a conflict like any other.
         """
         fence = await _Fence.open(self.log, valid, self.retries)
+        digest = content_digest(valid.spec, valid.labels)
         while fence.another_round():
             now, snap = await fence.read(valid)
+            if rq.applied_by(now, valid.ref, digest, token):  # an earlier round of this request landed
+                return Accepted(now.seq, now.generation, "created" if now.created else "configured")
             check_if_match(if_match, now)
             if now.state == "live" and now.spec == valid.spec and now.labels == valid.labels:
                 return Accepted(now.seq, now.generation, "unchanged")
@@ -152,7 +159,7 @@ class Admission:
             created = now.state != "live"
             event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
                                 created=created)
-            msg_id = f"spec/{valid.ref.token}/{event.generation}/{content_digest(valid.spec, valid.labels)}"
+            msg_id = rq.apply_id(valid.ref, event.generation, digest, token)
             expected, expected_subject = fence.expected(valid.ref, now, snap)
             try:
                 appended = await self._append(valid.ref, event, expected, msg_id, principal, traceparent,
@@ -167,9 +174,11 @@ class Admission:
         raise conflict("too many concurrent writers; retry")
 
     async def _delete(self, principal: Principal, info: KindInfo, ref: Ref, if_match: int | None,
-                      traceparent: str) -> Accepted:
+                      traceparent: str, token: str) -> Accepted:
         for _ in range(self.retries):
             now = await cur.read(self.log, info, ref)
+            if rq.deleted_by(now, ref, token):  # an earlier round of this request landed
+                return Accepted(now.seq, now.generation, "deleted")
             if now.state in ("absent", "gone"):
                 raise not_found(f"{info.name} {ref.namespace}/{ref.name} not found")
             check_if_match(if_match, now)
@@ -177,7 +186,7 @@ class Admission:
                 return Accepted(now.seq, now.generation, "deleting")
             event = DeletionRequested(generation=now.generation)
             try:
-                appended = await self._append(ref, event, now.seq, f"spec/{ref.token}/{now.generation}/delete",
+                appended = await self._append(ref, event, now.seq, rq.delete_id(ref, now.generation, token),
                                               principal, traceparent)
             except Conflict:
                 if if_match is not None:

@@ -29,6 +29,10 @@ class Current:
     generation: int = 0
     spec: dict[str, object] | None = None
     labels: dict[str, str] | None = None
+    msg_id: str = ""
+    """The last spec message's `Nats-Msg-Id`: which request wrote it (`requests.py`)."""
+    created: bool = False
+    """The last SpecApplied created the resource."""
 
     @property
     def next_generation(self) -> int:
@@ -49,11 +53,12 @@ async def from_last(log: Log, info: KindInfo, ref: Ref, last: StoredMessage | No
     event = event_of(info, last)
     if not isinstance(event, (SpecApplied, DeletionRequested)):
         event = await last_valid(log, info, ref, last.seq)
+    msg_id = last.headers.get(H.MSG_ID, "")
     if isinstance(event, SpecApplied):
-        return Current(last.seq, "live", event.generation, event.spec, event.labels)
+        return Current(last.seq, "live", event.generation, event.spec, event.labels, msg_id, event.created)
     if isinstance(event, DeletionRequested):
         gone = await finalized(log, info, ref, last.seq)
-        return Current(last.seq, "gone" if gone else "deleting", event.generation)
+        return Current(last.seq, "gone" if gone else "deleting", event.generation, msg_id=msg_id)
     return Current(last.seq, "absent")
 
 

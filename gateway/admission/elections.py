@@ -3,8 +3,8 @@
 Why: when a JetStream node dies, the stream's leader is re-elected within a few seconds, and every
 append meanwhile fails (no responders, timeouts). A client should see a 202 once the new leader is up,
 not a 503 for a blip. Safe to repeat: each round re-reads and re-fences, and the append keeps its
-deterministic `Nats-Msg-Id` (a round whose ack was lost is found as ours by `Log.append`). Only after
-`BOSUN_APPEND_DEADLINE` seconds (default 15) does the caller get the 503.
+per-request `Nats-Msg-Id` (a round whose ack was lost is found as ours, by `Log.append` or by the next
+round's read: `requests.py`). Only after `BOSUN_APPEND_DEADLINE` seconds (default 15) does the caller get the 503.
 """
 from __future__ import annotations
 

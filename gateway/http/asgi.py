@@ -33,7 +33,8 @@ from gateway.telemetry import finish_request, request_span
 
 _log = structlog.get_logger("bosun.gateway")
 _encode = msgspec.json.Encoder().encode
-_WANTED = frozenset({b"authorization", b"content-type", b"content-length", b"if-match", b"traceparent"})
+_WANTED = frozenset({b"authorization", b"content-type", b"content-length", b"if-match", b"traceparent",
+                     b"idempotency-key"})
 _ACTIONS: dict[str, Action] = {"PUT": "apply", "DELETE": "delete"}
 _INTERNAL = _encode(ApiError(500, "Internal", "internal server error").body)
 
@@ -97,7 +98,7 @@ class App:
                      h: dict[str, str]) -> tuple[int, bytes]:
         intent = Intent(action=action, kind=kind, namespace=ns, name=name, content_type=h.get("content-type"),
                         authorization=h.get("authorization"), if_match=h.get("if-match"),
-                        traceparent=h.get("traceparent"))
+                        traceparent=h.get("traceparent"), idempotency_key=h.get("idempotency-key"))
         if action == "apply" and h.get("authorization"):  # don't read (or size-check) bodies of strangers
             try:
                 intent = dataclasses.replace(intent, body=await read_body(receive, h.get("content-length")))

@@ -21,7 +21,8 @@ def intent_of(request: Request[Any, Any, Any], action: Action, kind: str, ns: st
     h = request.headers
     return Intent(action=action, kind=kind, namespace=ns, name=name, body=body,
                   content_type=h.get("content-type"), authorization=h.get(H.AUTHORIZATION.lower()),
-                  if_match=h.get("if-match"), traceparent=h.get(H.TRACEPARENT))
+                  if_match=h.get("if-match"), traceparent=h.get(H.TRACEPARENT),
+                  idempotency_key=h.get("idempotency-key"))
 
 
 @put(RESOURCE, status_code=202, summary="Apply a manifest (202 once durably in the log)")

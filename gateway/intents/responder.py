@@ -43,7 +43,8 @@ def intent_of(subject: str, data: bytes, headers: dict[str, str] | None) -> Inte
     action: Action = "delete" if asked == "delete" else "retry" if asked == "retry" else "apply"
     return Intent(action=action, kind=parts[2], namespace=parts[3], name=parts[4], body=data,
                   content_type=h.get("content-type"), authorization=h.get(H.AUTHORIZATION.lower()),
-                  if_match=h.get("if-match"), traceparent=h.get(H.TRACEPARENT), source="nats")
+                  if_match=h.get("if-match"), traceparent=h.get(H.TRACEPARENT),
+                  idempotency_key=h.get("idempotency-key"), source="nats")
 
 
 async def answer(admission: Admission, subject: str, data: bytes, headers: dict[str, str] | None) -> Outcome:

@@ -62,11 +62,20 @@ async def test_if_match_read_modify_writes_are_linearizable(tree_door: tuple[Tre
     acked = [c for c in report.history if c.ok]
     assert {c.client % 2 for c in acked} == {0, 1}, "both doors (HTTP even, NATS odd) won writes"
     assert any(c.ok is False for c in report.history), "the writers really raced"
+    assert report.identical_refused > 0, "identical writes from one version raced, and all but one got 409"
 
     # Broken: one refused writer told it won from the version it read. The checker must reject it.
     lost = next(c for c in report.history if c.ok is False)
     forged = Cas(lost.call, lost.ret, lost.expect, "forged", True, 10**9, lost.client)
     history = [forged if c is lost else c for c in report.history]
+    assert not linearizable(history, report.initial).ok
+    # Broken: a refused identical write coalesced into the winner from its version (the old msg-id dedup:
+    # both told 202 with one resourceVersion). The strict model must reject it.
+    won = {c.expect: c for c in report.history if c.ok}
+    loser = next(c for c in report.history if c.ok is False and c.expect in won)
+    coalesced = Cas(loser.call, loser.ret, loser.expect, won[loser.expect].value, True, won[loser.expect].version,
+                    loser.client)
+    history = [coalesced if c is loser else c for c in report.history]
     assert not linearizable(history, report.initial).ok
 
 

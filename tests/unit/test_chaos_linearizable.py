@@ -28,8 +28,8 @@ def test_two_successes_from_the_same_version_are_rejected() -> None:
 
 
 def test_a_coalesced_duplicate_is_rejected_by_the_strict_model() -> None:
-    # What Bosun's dedup does with two *identical* writes (same If-Match, same content): both 202, one
-    # version. The chaos suite labels each writer's writes so this never arises; the model stays strict.
+    # What Bosun's dedup did with two *identical* writes (same If-Match, same content) before each request
+    # had its own msg id: both 202, one version. The chaos suite's writers send identical content.
     h = [Cas(0, 2, 1, "same", True, 5), Cas(0, 2, 1, "same", True, 5)]
     assert not check(h, INIT).ok
 
