@@ -93,7 +93,8 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
             items = [client.get(info.plural, namespace, name, at=at, at_time=at_time)]
             shaped: Any = items[0]
         else:
-            items = list(client.list(info.plural, None if all_namespaces else namespace, selector, phase, limit,
+            every = all_namespaces or info.cluster_scoped  # a Role or Principal lives in no namespace
+            items = list(client.list(info.plural, None if every else namespace, selector, phase, limit,
                                      at=at, at_time=at_time))
             shaped = {"items": items, "continue": None}
     if output in ("json", "yaml"):
@@ -103,7 +104,8 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
     elif not items:
         click.echo(f"No {info.plural} found.", err=True)
     else:
-        headers, rows = out.rows_of(info, items, time.time(), namespaces=all_namespaces, wide=output == "wide")
+        headers, rows = out.rows_of(info, items, time.time(), namespaces=all_namespaces and not info.cluster_scoped,
+                                    wide=output == "wide")
         click.echo(out.table(headers, rows))
 
 

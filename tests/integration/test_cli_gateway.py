@@ -123,3 +123,16 @@ async def test_errors_print_code_and_details(data_dir: Path) -> None:
     assert r.exit_code == 1 and r.stderr.startswith("error: Unauthorized")
     r = await bosun(data_dir, "get", "md/missing", "-n", "demo")
     assert r.exit_code == 1 and "error: NotFound" in r.stderr
+
+
+async def test_cluster_scoped_kinds_are_listed_without_a_namespace_and_read_ready(data_dir: Path) -> None:
+    role = "kind: Role\nmetadata: {name: viewer}\nspec: {rules: [{verbs: [get], kinds: ['*'], namespaces: ['*']}]}\n"
+    assert (await bosun(data_dir, "apply", "-f", "-", stdin=role)).exit_code == 0
+
+    async def listed() -> Result | None:
+        r = await bosun(data_dir, "get", "roles")  # no -A: a Role has no namespace to filter on
+        return r if r.exit_code == 0 and "viewer" in r.stdout else None
+
+    got = await eventually(listed, timeout=20)
+    header, row = got.stdout.splitlines()[:2]
+    assert header.split()[:2] == ["NAME", "PHASE"] and row.split()[:2] == ["viewer", "Ready"], got.stdout
