@@ -1,9 +1,9 @@
 """The host's side of failure isolation: evolve under the watchdog, the quarantine book at start.
 
 `fold` runs a kind's `evolve` under the budget and skips an event whose evolve is known to be poisoned
-(a quarantined evolve, or one whose process died in it); a spec change lifts a quarantine. `start`
+(quarantined: it overran, or the process died in it twice); a spec change lifts a quarantine. `start`
 loads the book and turns what the in-flight file says about the previous process (it died inside a
-step) into a record, so catch-up does not run that step again.
+step) into a record, so catch-up runs that step once more at most.
 """
 from __future__ import annotations
 
@@ -56,8 +56,9 @@ class Isolation:
         records = self.book.records
         token = cell.key  # keyed by actor (a companion's `<token>.<name>`), not by resource
         rec = records.get(token) if records else None
-        if rec is not None and rec.step == "evolve" and rec.seq == stored.seq and (
-                rec.quarantined or rec.reason == "crash"):
+        # Only a quarantined evolve is skipped: one process death inside it may be a kill -9 of the whole
+        # tree, and skipping that event would lose an intent. A second death on it quarantines it (`_crashed`).
+        if rec is not None and rec.step == "evolve" and rec.seq == stored.seq and rec.quarantined:
             log.warning("poisoned event not folded again", **ids(cell), seq=stored.seq)
             return False
         if isinstance(event, RetryRequested):  # the runtime's business: the kind never sees it
