@@ -1,9 +1,9 @@
 """The controller host: routes the log to per-resource actors and wires the parts that do their I/O.
 
-One durable consumer delivers `bosun.ev.>` and `bosun.cmd.>` in stream order. Each message goes to the
-mailbox of the resource it belongs to (and of the actor named in `Bosun-From`/`Bosun-Notify`). Cold
-start folds from the partition checkpoints with one ordered pass of that consumer and decides only once
-caught up. The host itself only consumes and wires; each job has its own part (a lost partition is
+Its consumers (`actors.intake`: the whole stream, or only its partitions' and the pools') deliver in
+stream order. Each message goes to the mailbox of the resource it belongs to (and of the actor named in
+`Bosun-From`/`Bosun-Notify`). Cold start folds from the partition checkpoints with one ordered pass and
+decides only once caught up. The host itself only consumes and wires; each job has its own part (a lost partition is
 dropped from every part, `_drop_partitions`):
 
 - `actors.acks.AckLedger`       what every target has folded; how far the cumulative ack may go (pure)
@@ -19,15 +19,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-import nats.js.errors
+import nats.errors
 import structlog
-from nats.js import api
 
 from actors import sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
-from actors.continuity import Continuity
 from actors.controller import Registry
+from actors.intake import Gone, Intake, Lost
 from actors.isolation import Isolation
 from actors.leases import Leases
 from actors.mailboxes import TICK, Mailboxes
@@ -40,11 +39,11 @@ from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
 from actors.watchdog import Watchdog
-from core import codec, dropped, ready, subjects
+from core import codec, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
-from core.feed import Delivery, Feed
+from core.feed import Delivery
 from core.log import Log, StoredMessage
 from core.metrics import ACTORS_PASSIVATED
 
@@ -76,9 +75,8 @@ class Host:
         self.isolation = Isolation(self.reconciler)
         self.persistence = Persistence(lg, prefix)
         self.ownership: Ownership | None = None
-        self.feed: Feed | None = None
-        self.continuity = Continuity(1)
         self.durable = f"controller-{scope + '-' if scope else ''}{host_id}"
+        self.intake = Intake(lg, self.durable, batch=fetch_batch, max_in_flight=max_in_flight)
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self.seen = 0
@@ -120,13 +118,14 @@ class Host:
             actor = self.registry.actor_of_key(key) if self.registry.hosted(key.split(".", 1)[0]) else None
             if actor is not None and owner.owns(actor[0]):
                 await self.mailboxes.cell_of(key)  # quarantined by a crash: its status says so once caught up
-        feed = await self._subscribe(start)
+        publishers = sorted(c.info.key for c in self.registry.controllers() if c.publishes_view)
+        await self.intake.open(start, owner.owned, self.partitions, publishers)
         self.catch_up_target = await self.log.last_seq()
         log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,
-                 catch_up_to=self.catch_up_target)
+                 catch_up_to=self.catch_up_target, reads="partitions" if self.intake.partitioned else "stream")
         if self.catch_up_target < start:
             await self._caught_up()
-        loops = [self._consume(feed, stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
+        loops = [self._consume(stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
         try:
             await asyncio.gather(*loops)
             if owner.hosts > 1 and not self.restart:  # others take over now; our flush would race them
@@ -142,7 +141,7 @@ class Host:
                 await owner.release()
         finally:
             self.mailboxes.cancel()
-            await feed.stop()
+            await self.intake.close(delete=not self.restart)
 
     async def _restore(self) -> int:
         """The oldest checkpoint of ALL partitions (other hosts' publishers are folded too); re-arms ours' timers."""
@@ -155,73 +154,31 @@ class Host:
                 self.timers.push(when, token)
         return min(seqs, default=0)
 
-    async def _subscribe(self, start: int) -> Feed:
-        """(Re)create our durable consumer at `start`: its position after a restart is the checkpoint."""
-        try:
-            await self.log.jsm.delete_consumer(self.log.stream, self.durable)
-        except nats.js.errors.NotFoundError:
-            pass
-        config = api.ConsumerConfig(
-            durable_name=self.durable, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
-            ack_policy=api.AckPolicy.ALL, ack_wait=120, max_ack_pending=self.max_in_flight,
-            max_deliver=-1, inactive_threshold=3600)  # a host gone for good: its R3 consumer goes too
-        # No subject filter (docs/internals.md: a multi-subject filter made cold start quadratic); audit
-        # records are skipped in `_dispatch` (and acked with what follows them).
-        await self.log.jsm.add_consumer(self.log.stream, config)
-        self.continuity = Continuity(start)
-        self.feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, self.durable, batch=self.fetch_batch))
-        await self.feed.start()
-        return self.feed
-
     # ---- consuming ------------------------------------------------------------------------------------
 
-    async def _consume(self, feed: Feed, stop: asyncio.Event) -> None:
+    async def _consume(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            room = self.max_in_flight - self.acks.in_flight
-            if room <= 0:
-                await asyncio.sleep(0.005)
-                continue
+            goal = 0 if self.caught_up.is_set() else self.catch_up_target
             try:
-                batch = await feed.take(min(self.fetch_batch, room), timeout=0.5)
-            except nats.errors.ConnectionClosedError:
-                raise
-            except nats.js.errors.NotFoundError:
-                await self._rebind(feed, stop)
-                continue
-            except nats.errors.Error as e:
-                log.warning("pull failed", error=str(e))
-                await _wait(stop, 0.5)
-                continue
-            intact = await self._dispatch_all(batch)
-            await self._release()
-            if not intact:  # lost deliveries: a fresh run refolds them from the checkpoints
+                merged = await self.intake.take(self.acks, 0.5, goal)
+            except (Gone, Lost) as e:  # a fresh run makes the consumers again and refolds from the checkpoints
+                log.warning("consumer gone or a delivery lost; starting over", durable=str(e), error=type(e).__name__)
                 self._start_over()
-                continue
-            if not self.caught_up.is_set() and not self.acks.busy and (
-                    not batch or self.seen >= self.catch_up_target):
+                return
+            for i, (delivery, copies) in enumerate(merged):
+                await self._dispatch(delivery, copies)
+                if i % 64 == 63:  # let the lease renewal run: a starved loop must not let our leases lapse
+                    await asyncio.sleep(0)
+            await self._release()
+            self.seen = self.intake.merge.frontier
+            if not self.caught_up.is_set() and not self.acks.busy and self.seen >= self.catch_up_target:
                 await self._caught_up()
 
-    async def _rebind(self, feed: Feed, stop: asyncio.Event) -> None:
-        """Our consumer looks gone: if it is (not just leaderless), start over from the checkpoints."""
-        if await feed.revive(self.log.jsm) is False:
-            self._start_over()
-        await _wait(stop, 0.5)
-
-    async def _dispatch_all(self, batch: list[Delivery]) -> bool:
-        """In order, up to a gap in the deliveries (`actors.continuity`): False there, nothing past it acked."""
-        for i, delivery in enumerate(batch):
-            seq = delivery.stored.seq
-            if not self.continuity.follows(seq) and not await self.continuity.confirm(seq, self.log):
-                return False
-            await self._dispatch(delivery)
-            if i % 64 == 63:  # let the lease renewal run: a starved loop must not let our leases lapse
-                await asyncio.sleep(0)
-        return True
-
-    async def _dispatch(self, delivery: Delivery) -> None:
+    async def _dispatch(self, delivery: Delivery, copies: list[tuple[str, Delivery]]) -> None:
+        """One message, delivered by one consumer or more (`copies`: each acked on its own)."""
         stored = delivery.stored
-        self.seen = stored.seq
-        self.acks.delivered(delivery)
+        for source, copy in copies:
+            self.acks.delivered(copy, source)
         if stored.subject.startswith(_AUDIT_PREFIX):  # not for actors (see `_subscribe`): done already
             return
         assert self.ownership is not None
@@ -230,7 +187,7 @@ class Host:
             parsed = subjects.parse(stored.subject)
             mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
                     if sharing.hosts(r, owns, self.registry)]
-            if not mine:  # another host's: not even decoded (every host still reads the whole stream)
+            if not mine:  # another host's (read only when this host reads the whole stream): not even decoded
                 return
             event = codec.decode(self.registry.kind(parsed.ref.kind), stored.data, stored.headers)
         except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
@@ -253,15 +210,7 @@ class Host:
                 self.mailboxes.schedule(cell)
 
     async def _release(self) -> None:
-        """Ack (AckAll) the done prefix of the deliveries: one ack per prefix, not one per message."""
-        last = self.acks.releasable()
-        if last is not None:
-            assert self.feed is not None
-            try:
-                await self.feed.ack(last)
-            except nats.errors.Error as e:
-                log.warning("ack failed; messages will be redelivered and skipped", seq=last.stored.seq,
-                            error=str(e))
+        await self.intake.ack(self.acks)
 
     async def _caught_up(self) -> None:
         if self.caught_up.is_set():
@@ -320,7 +269,8 @@ class Host:
         return self.ownership is not None and self.ownership.owns(cell.ref)
 
     def _drop_partitions(self, lost: set[int]) -> None:
-        """Stop lost partitions in every part: cells and queues, their pending acks, timers, links, views."""
+        """Stop lost partitions in every part: consumers, cells and queues, pending acks, timers, links, views."""
+        self.intake.drop(lost, self.acks)
         with sharing.keeping_views(self.mailboxes.cells, lost, self.partitions, self.registry) as kept:
             self.acks.forget(self.mailboxes.drop(lost))
         for cell in kept:
@@ -354,14 +304,10 @@ class Host:
             await self._passivate()
 
     async def flush(self) -> None:
-        """Snapshot dirty actors, then our partitions' checkpoints to the ack floor (+ passivated timers)."""
-        try:
-            info = await self.log.jsm.consumer_info(self.log.stream, self.durable)
-            floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
-        except nats.errors.Error:
-            return
-        sample(self.cells, len(self.acks.pending), self.durable, info)
-        self.lag = int(info.num_pending or 0)
+        """Snapshot dirty actors, then our partitions' checkpoints to the done floor (+ passivated timers)."""
+        floor = min(self.intake.merge.frontier, self.acks.oldest_pending() - 1)  # read before the snapshots
+        sample(self.cells, len(self.acks.pending), self.durable, None)
+        self.lag = self.intake.lag
         if not self.caught_up.is_set():
             return
         await self.persistence.save(c for c in list(self.cells.values()) if c.dirty and self._owns(c))

@@ -1,13 +1,16 @@
-"""Which partition a resource belongs to: the unit a host leases, checkpoints and drops (pure)."""
+"""Which partition a resource belongs to: the unit a host leases, checkpoints and drops (pure).
+
+The rule is nats-server's own (`core.partitioned`): the partition-mapped mirror stores each message under
+the same partition a host computes here, so a host can read exactly its partitions' subjects.
+"""
 from __future__ import annotations
 
-import zlib
-
 from core.names import Ref
+from core.partitioned import partition_of_token as _hashed
 
 
 def partition_of(ref: Ref, partitions: int) -> int:
-    return zlib.crc32(ref.token.encode()) % partitions
+    return _hashed(ref.token, partitions)
 
 
 def partition_of_token(token: str, partitions: int) -> int:
@@ -15,7 +18,7 @@ def partition_of_token(token: str, partitions: int) -> int:
 
     A companion actor's key (`<token>.<companion>`, see `Cell.key`) is in its resource's partition.
     """
-    return zlib.crc32(resource_token(token).encode()) % partitions
+    return _hashed(resource_token(token), partitions)
 
 
 def resource_token(key: str) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import msgspec
@@ -35,6 +36,23 @@ class Delivery(NamedTuple):
     stored: StoredMessage
     reply: str
 
+    @property
+    def consumer_seq(self) -> int:
+        """The consumer's own count of deliveries (redeliveries included): contiguous unless one was lost."""
+        tokens = self.reply.split(".")
+        return int(tokens[6 if len(tokens) == 9 else 8])
+
+    @property
+    def stream_seq(self) -> int:
+        """The sequence in the stream the consumer reads (a copy's own, when `stored` is restamped)."""
+        tokens = self.reply.split(".")
+        return int(tokens[5 if len(tokens) == 9 else 7])
+
+    @property
+    def pending(self) -> int:
+        """Messages of the consumer's filter left after this one when it was sent (its lag then)."""
+        return int(self.reply.rsplit(".", 1)[1])
+
 
 async def ensure_consumer(jsm: Any, stream: str, config: api.ConsumerConfig) -> None:
     """Create the durable consumer unless it exists (its position survives restarts)."""
@@ -45,8 +63,14 @@ async def ensure_consumer(jsm: Any, stream: str, config: api.ConsumerConfig) -> 
 
 
 class Feed:
-    def __init__(self, nc: NATS, stream: str, durable: str, *, batch: int = 512, expires: float = 2.0) -> None:
+    def __init__(self, nc: NATS, stream: str, durable: str, *, batch: int = 512, expires: float = 2.0,
+                 restamp: Callable[[StoredMessage], StoredMessage] | None = None,
+                 wake: asyncio.Event | None = None) -> None:
         self.nc = nc
+        self.restamp = restamp
+        """A copy's message as its origin holds it (the partitioned copy's, `core.partitioned`)."""
+        self.wake = wake
+        """Set on every arrival: one reader of several feeds waits on it."""
         self.stream = stream
         self.durable = durable
         self.batch = batch
@@ -157,11 +181,13 @@ class Feed:
             self._wake()
             return
         self.outstanding = max(0, self.outstanding - 1)
-        self.buffer.append(Delivery(stored_from_delivery(msg.subject, msg.reply, hdrs or {},
-                                                         msg.data), msg.reply))
+        stored = stored_from_delivery(msg.subject, msg.reply, hdrs or {}, msg.data)
+        self.buffer.append(Delivery(stored if self.restamp is None else self.restamp(stored), msg.reply))
         self._wake()
 
     def _wake(self) -> None:
+        if self.wake is not None:
+            self.wake.set()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 

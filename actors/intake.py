@@ -1,0 +1,261 @@
+"""What a controller host reads: its consumers, pulled together and merged into stream order.
+
+A host that owns every partition reads the stream with one unfiltered consumer (the fastest reader, and
+nothing to merge). A host that owns some reads the partition-mapped copy (`core.partitioned`): one
+consumer per owned partition (`bp.<n>.>`) and two per publisher kind (its events and commands, in every
+partition: every host folds every pool's view, `actors.sharing`), so N hosts each read about 1/N of the
+log. `actors.merge` hands the deliveries on in sequence order; a quiet consumer's bound is certified
+from the stream leader (the next message of its filter, and the stream's last message), so a busy
+partition never waits on an idle one for longer than that round trip. Consumers are made fresh at the
+run's start position and deleted when their partition is lost or the run ends.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.js import api
+
+from actors.acks import AckLedger
+from actors.merge import Merge, Merged
+from core import dropped, partitioned
+from core.feed import Delivery, Feed
+from core.log import TRANSIENT_READ, Log
+
+log = structlog.get_logger("bosun.controller")
+QUIET = 0.02
+"""A consumer that delivered nothing for this long is certified rather than waited for."""
+
+
+class Gone(Exception):
+    """A consumer of ours no longer exists: the run starts over (and makes them again)."""
+
+
+class Lost(Exception):
+    """A consumer skipped a delivery (`actors.continuity`): the run starts over from the checkpoints."""
+
+
+def reads_partitions(owned: set[int], partitions: int) -> bool:
+    """Read the copy (only our partitions) or the whole stream? `BOSUN_READ=stream|partitions` forces it."""
+    mode = os.environ.get("BOSUN_READ", "auto")
+    if mode == "stream" or partitions != partitioned.PARTITIONS:
+        return False
+    return mode == "partitions" or len(owned) < partitions
+
+
+class Intake:
+    def __init__(self, lg: Log, base: str, *, batch: int, max_in_flight: int) -> None:
+        self.log = lg
+        self.base = base
+        self.batch = batch
+        self.max_in_flight = max_in_flight
+        self.wake = asyncio.Event()
+        self.stream = ""
+        """The stream read this run: the log itself, or its partition-mapped copy."""
+        self.partitioned = False
+        self.filters: dict[str, str] = {}
+        """Source (= durable name) -> its filter subject ("" for the whole stream)."""
+        self.feeds: dict[str, Feed] = {}
+        self.merge = Merge(1)
+        self.pending: dict[str, int] = {}
+        self.read: dict[str, int] = {}
+        """Source -> the read stream's own sequence of its last delivery (the copy's numbers are not BOSUN's)."""
+        self.heard: dict[str, float] = {}
+        self._certifying: asyncio.Task[None] | None = None
+        self._deleting: set[asyncio.Task[None]] = set()
+
+    # ---- consumers ---------------------------------------------------------------------------------
+
+    async def open(self, start: int, owned: set[int], partitions: int, publishers: list[str]) -> None:
+        """Make this run's consumers at `start` (the checkpoint floor), replacing any left by earlier runs."""
+        if reads_partitions(owned, partitions):
+            self.stream, self.partitioned = await self._copy(), True
+            self.filters = {f"{self.base}-p{p}": partitioned.partition_filter(p) for p in sorted(owned)}
+            for kind in publishers:
+                for i, subject in enumerate(partitioned.kind_filters(kind)):
+                    self.filters[f"{self.base}-{kind}-{i}"] = subject
+        else:
+            self.stream, self.partitioned, self.filters = self.log.stream, False, {self.base: ""}
+        await self._clear_stale()
+        first = await self._first_local(start)
+        await asyncio.gather(*(self._create(name, subject, first) for name, subject in self.filters.items()))
+        self.merge = Merge(start)
+        restamp = partitioned.restamp if self.partitioned else None
+        for name in self.filters:
+            self.merge.add(name)
+            self.read[name] = first - 1
+            feed = dropped.watch_feed(Feed(self.log.nc, self.stream, name, batch=self.batch, restamp=restamp,
+                                           wake=self.wake))
+            await feed.start()
+            self.feeds[name], self.heard[name] = feed, time.monotonic()
+
+    async def _copy(self) -> str:
+        name = partitioned.stream_name(self.log.stream)
+        try:
+            await self.log.jsm.stream_info(name)
+        except nats.js.errors.NotFoundError:
+            info = await self.log.jsm.stream_info(self.log.stream)
+            config = partitioned.stream_config(self.log.stream, info.config.num_replicas or 1)
+            with contextlib.suppress(nats.js.errors.BadRequestError):  # another host made it first
+                await self.log.jsm.add_stream(config)
+        return name
+
+    async def _first_local(self, start: int) -> int:
+        """The read stream's sequence to start at for BOSUN's `start`. The copy numbers BOSUN's messages
+        without BOSUN's deleted ones, so starting that many earlier misses nothing (the extra ones are
+        below the merge's start: handed on as redeliveries, which cells skip)."""
+        if not self.partitioned:
+            return start
+        info = await self.log.jsm.stream_info(self.log.stream)
+        return max(1, start - int(info.state.num_deleted or 0))
+    async def _create(self, name: str, subject: str, start: int) -> None:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self.log.jsm.delete_consumer(self.stream, name)
+        await self.log.jsm.add_consumer(self.stream, api.ConsumerConfig(
+            durable_name=name, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+            filter_subject=subject or None, ack_policy=api.AckPolicy.ALL, ack_wait=120,
+            max_ack_pending=self.max_in_flight, max_deliver=-1,
+            inactive_threshold=3600))  # a host gone for good: its (replicated) consumers go too
+
+    async def _clear_stale(self) -> None:
+        """Consumers of ours an earlier run made for partitions we no longer own, on either stream."""
+        for stream in {self.log.stream, partitioned.stream_name(self.log.stream)}:
+            try:
+                infos = await self.log.jsm.consumers_info(stream)
+            except nats.js.errors.NotFoundError:
+                continue
+            for info in infos:
+                name = info.name or ""
+                if (name == self.base or name.startswith(f"{self.base}-")) and (
+                        name not in self.filters or stream != self.stream):
+                    with contextlib.suppress(nats.js.errors.NotFoundError):
+                        await self.log.jsm.delete_consumer(stream, name)
+
+    def drop(self, partitions: set[int], acks: AckLedger[Delivery]) -> None:
+        """Partitions lost: stop reading them at once (nothing of them is acked; the merge no longer waits
+        on them); their consumers are deleted in the background."""
+        for p in partitions:
+            name = f"{self.base}-p{p}"
+            feed = self.feeds.pop(name, None)
+            if feed is None:
+                continue
+            self.merge.remove(name)
+            self.filters.pop(name, None)
+            acks.drop_source(name)
+            task = asyncio.ensure_future(self._delete(name, feed))
+            self._deleting.add(task)
+            task.add_done_callback(self._deleting.discard)
+
+    async def _delete(self, name: str, feed: Feed) -> None:
+        await feed.stop()
+        with contextlib.suppress(*TRANSIENT_READ, nats.js.errors.NotFoundError):
+            await self.log.jsm.delete_consumer(self.stream, name)
+
+    async def close(self, delete: bool) -> None:
+        if self._certifying is not None:
+            self._certifying.cancel()
+        for name, feed in list(self.feeds.items()):
+            await feed.stop()
+            if delete:
+                with contextlib.suppress(*TRANSIENT_READ, nats.js.errors.NotFoundError):
+                    await self.log.jsm.delete_consumer(self.stream, name)
+
+    # ---- reading -----------------------------------------------------------------------------------
+
+    async def take(self, acks: AckLedger[Delivery], timeout: float, goal: int = 0) -> list[Merged]:
+        """Messages in sequence order, waiting at most `timeout` for some; `goal`: a sequence to certify
+        the quiet consumers up to even with nothing waiting (catching up to the log's end)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.wake.clear()
+            for name, feed in list(self.feeds.items()):
+                room = self.max_in_flight - acks.in_flight_of(name) - self.merge.held(name)
+                batch = await self._pull(name, feed, room)
+                if batch:
+                    last = batch[-1]
+                    self.heard[name], self.pending[name], self.read[name] = time.monotonic(), last.pending, \
+                        last.stream_seq
+                    if not self.merge.push(name, batch):
+                        raise Lost(name)
+            merged = self.merge.pop()
+            if merged:
+                return merged
+            self._maybe_certify(max(self.merge.newest, goal))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), min(remaining, QUIET))
+
+    async def _pull(self, name: str, feed: Feed, room: int) -> list[Delivery]:
+        try:
+            return await feed.take(room, timeout=0)
+        except nats.errors.ConnectionClosedError:
+            raise
+        except nats.js.errors.NotFoundError:
+            if await feed.revive(self.log.jsm) is False:
+                raise Gone(name) from None
+        except nats.errors.Error as e:
+            log.warning("pull failed", durable=name, error=str(e))
+        return []
+
+    def _maybe_certify(self, goal: int) -> None:
+        if self._certifying is not None and not self._certifying.done():
+            return
+        now = time.monotonic()
+        quiet = [n for n in self.merge.behind(goal) if now - self.heard.get(n, 0.0) >= QUIET]
+        if quiet:
+            self._certifying = asyncio.ensure_future(self._certify(quiet))
+
+    async def _certify(self, names: list[str]) -> None:
+        """Raise quiet consumers' bounds from the stream leader: the next message of each one's filter
+        (nothing of it before that), or none at all (nothing of it up to the last message, read first)."""
+        try:
+            local = (await self.log.jsm.stream_info(self.stream)).state.last_seq
+            if not local:
+                return
+            last = await self._origin_of(local)
+            await asyncio.gather(*(self._certify_one(name, last) for name in names))
+        except TRANSIENT_READ as e:
+            log.warning("consumer positions unavailable; retrying", error=str(e) or type(e).__name__)
+            await asyncio.sleep(0.2)
+        finally:
+            self.wake.set()
+
+    async def _certify_one(self, name: str, last: int) -> None:
+        after = self.read.get(name, 0) + 1
+        try:
+            found = await self.log.jsm.get_msg(self.stream, after, subject=self.filters.get(name) or ">", next=True)
+        except nats.js.errors.NotFoundError:
+            self.merge.certify(name, last)
+            return
+        seq = int(found.seq or after)
+        self.merge.certify(name, (partitioned.origin_seq(found.headers or {}) if self.partitioned else seq) - 1)
+
+    async def _origin_of(self, local: int) -> int:
+        """BOSUN's sequence of the read stream's message `local`."""
+        if not self.partitioned:
+            return local
+        found = await self.log.jsm.get_msg(self.stream, local)
+        return partitioned.origin_seq(found.headers or {})
+
+    async def ack(self, acks: AckLedger[Delivery]) -> None:
+        """Ack (AckAll) each consumer's done prefix: one ack per consumer and prefix, not one per message."""
+        for name, feed in self.feeds.items():
+            last = acks.releasable(name)
+            if last is None:
+                continue
+            try:
+                await feed.ack(last)
+            except nats.errors.Error as e:
+                log.warning("ack failed; messages will be redelivered and skipped", seq=last.stored.seq,
+                            error=str(e))
+
+    @property
+    def lag(self) -> int:
+        return sum(self.pending.values())
