@@ -2,14 +2,16 @@
 hosts, beside the R1 figure (and R1 with `--sync always`) of the same run; then failover: the time from a
 kill -9 (and from a SIGTERM) of one of two hosts until the other holds all 16 partitions again.
 
-Per host: messages delivered to its consumer (each host still reads the whole stream and keeps only its
-partitions' messages: see bench/RESULTS.md), partitions held at the end.
+Per host: messages delivered to its consumers (one host reads the whole stream; two read their partitions
+and the pools of the partition-mapped copy, `actors.intake`), partitions held at the end.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.js.errors
 
 from bench.burst import run_burst
 from bench.plane import Plane
 from core import log as corelog
+from core import partitioned
 
 SECOND = "bench-2"
 
@@ -98,14 +102,20 @@ def _shared(n: int) -> Any:
                       and all(b.values()))  # every host holds some: a host still waiting for leases is not sharing
 
 
+_SOURCE = re.compile(r"-(p\d+|[a-z]+-\d)$")
+
+
 async def delivered(url: str) -> dict[str, int]:
     nc = await corelog.connect(url, "bench-delivered")
     try:
         jsm = corelog.Log(nc).jsm
-        out = {}
-        for info in await jsm.consumers_info("BOSUN"):
-            if info.name.startswith("controller-"):
-                out[info.name.removeprefix("controller-")] = int(info.delivered.consumer_seq or 0)
+        out: dict[str, int] = {}
+        for stream in ("BOSUN", partitioned.stream_name("BOSUN")):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                for info in await jsm.consumers_info(stream):
+                    if info.name.startswith("controller-"):  # a host's consumers: per partition, per publisher
+                        host = _SOURCE.sub("", info.name.removeprefix("controller-"))
+                        out[host] = out.get(host, 0) + int(info.delivered.consumer_seq or 0)
         return out
     finally:
         await nc.close()
