@@ -26,7 +26,7 @@ from actors import sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
-from actors.intake import Gone, Intake, Lost
+from actors.intake import Gone, Intake, Lost, reads_partitions
 from actors.isolation import Isolation
 from actors.leases import Leases
 from actors.mailboxes import TICK, Mailboxes
@@ -271,6 +271,9 @@ class Host:
     def _drop_partitions(self, lost: set[int]) -> None:
         """Stop lost partitions in every part: consumers, cells and queues, pending acks, timers, links, views."""
         self.intake.drop(lost, self.acks)
+        if not self.intake.partitioned and self.ownership is not None and reads_partitions(
+                self.ownership.owned, self.partitions):  # reading the whole stream for a share: read the share
+            self._start_over()
         with sharing.keeping_views(self.mailboxes.cells, lost, self.partitions, self.registry) as kept:
             self.acks.forget(self.mailboxes.drop(lost))
         for cell in kept:

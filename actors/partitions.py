@@ -1,12 +1,14 @@
 """Which partition a resource belongs to: the unit a host leases, checkpoints and drops (pure).
 
-The rule is nats-server's own (`core.partitioned`): the partition-mapped mirror stores each message under
-the same partition a host computes here, so a host can read exactly its partitions' subjects.
+The rule is nats-server's own `partition(n, kind, namespace, name)` (FNV-1a, 32 bits, over the tokens
+concatenated): the partition-mapped copy of the log (`core.partitioned`) stores each message under the
+partition a host computes here, so a host can read exactly its partitions' subjects.
 """
 from __future__ import annotations
 
+import functools
+
 from core.names import Ref
-from core.partitioned import partition_of_token as _hashed
 
 
 def partition_of(ref: Ref, partitions: int) -> int:
@@ -26,3 +28,11 @@ def resource_token(key: str) -> str:
     if key.count(".") <= 2:
         return key
     return ".".join(key.split(".", 3)[:3])
+
+
+@functools.lru_cache(maxsize=16384)
+def _hashed(token: str, partitions: int) -> int:
+    h = 0x811C9DC5
+    for byte in token.replace(".", "").encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions

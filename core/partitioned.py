@@ -11,12 +11,11 @@ sequence (`Nats-Stream-Source`), which `restamp` puts back, so fences, checkpoin
 marks stay in BOSUN's sequence space. Each host then has one single-filter consumer per owned partition
 (`bp.<n>.>`): measured in `bench partitions`, several filter subjects on one consumer are 27-76x slower.
 
-`partition_of_token` is nats-server's hash (FNV-1a, 32 bits, over the tokens concatenated), so a host
-and the server agree on where every resource lives.
+`actors.partitions` computes nats-server's hash (FNV-1a, 32 bits, over the tokens concatenated), so a
+host and the server agree on where every resource lives.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 from nats.js import api
@@ -79,12 +78,3 @@ def restamp(stored: StoredMessage) -> StoredMessage:
     """A message of the partitioned copy as BOSUN holds it: its sequence and subject there."""
     return StoredMessage(origin_seq(stored.headers), original(stored.subject), stored.headers, stored.data,
                          stored.time)
-
-
-@functools.lru_cache(maxsize=16384)
-def partition_of_token(token: str, partitions: int) -> int:
-    """nats-server's `partition(n, kind, namespace, name)` of a resource token `kind.namespace.name`."""
-    h = 0x811C9DC5
-    for byte in token.replace(".", "").encode():
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h % partitions
