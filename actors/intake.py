@@ -175,7 +175,7 @@ class Intake:
             self.wake.clear()
             for name, feed in list(self.feeds.items()):
                 room = self.max_in_flight - acks.in_flight_of(name) - self.merge.held(name)
-                batch = await self._pull(name, feed, room)
+                batch = await self._pull(name, feed, min(self.batch, room))  # a batch at a time: acks keep flowing
                 if batch:
                     last = batch[-1]
                     self.heard[name], self.pending[name], self.read[name] = time.monotonic(), last.pending, \
@@ -185,12 +185,12 @@ class Intake:
             merged = self.merge.pop()
             if merged:
                 return merged
-            self._maybe_certify(max(self.merge.newest, goal))
+            behind = self._maybe_certify(max(self.merge.newest, goal))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), min(remaining, QUIET))
+            with contextlib.suppress(TimeoutError):  # an arrival, an ack (room again) or a certification
+                await asyncio.wait_for(self.wake.wait(), min(remaining, QUIET) if behind else remaining)
 
     async def _pull(self, name: str, feed: Feed, room: int) -> list[Delivery]:
         try:
@@ -204,13 +204,16 @@ class Intake:
             log.warning("pull failed", durable=name, error=str(e))
         return []
 
-    def _maybe_certify(self, goal: int) -> None:
-        if self._certifying is not None and not self._certifying.done():
-            return
+    def _maybe_certify(self, goal: int) -> bool:
+        """Certify the quiet sources holding the frontier below `goal`; True while any source is behind."""
+        behind = self.merge.behind(goal)
+        if not behind or (self._certifying is not None and not self._certifying.done()):
+            return bool(behind)
         now = time.monotonic()
-        quiet = [n for n in self.merge.behind(goal) if now - self.heard.get(n, 0.0) >= QUIET]
+        quiet = [n for n in behind if now - self.heard.get(n, 0.0) >= QUIET]
         if quiet:
             self._certifying = asyncio.ensure_future(self._certify(quiet))
+        return True
 
     async def _certify(self, names: list[str]) -> None:
         """Raise quiet consumers' bounds from the stream leader: the next message of each one's filter
@@ -250,6 +253,7 @@ class Intake:
             last = acks.releasable(name)
             if last is None:
                 continue
+            self.wake.set()  # room for more deliveries
             try:
                 await feed.ack(last)
             except nats.errors.Error as e:
