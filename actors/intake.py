@@ -28,6 +28,9 @@ from core.feed import Delivery, Feed
 from core.log import TRANSIENT_READ, Log
 
 log = structlog.get_logger("bosun.controller")
+SEP = "_"
+"""Between a host's durable name and a consumer's part: hostnames have no `_`, so host `vm` never takes
+host `vm-2`'s consumers for its own (`_clear_stale` deleted them under it with `-`)."""
 QUIET = 0.02
 """A consumer that delivered nothing for this long is certified rather than waited for."""
 
@@ -75,10 +78,10 @@ class Intake:
         """Make this run's consumers at `start` (the checkpoint floor), replacing any left by earlier runs."""
         if reads_partitions(owned, partitions):
             self.stream, self.partitioned = await self._copy(), True
-            self.filters = {f"{self.base}-p{p}": partitioned.partition_filter(p) for p in sorted(owned)}
+            self.filters = {f"{self.base}{SEP}p{p}": partitioned.partition_filter(p) for p in sorted(owned)}
             for kind in publishers:
                 for i, subject in enumerate(partitioned.kind_filters(kind)):
-                    self.filters[f"{self.base}-{kind}-{i}"] = subject
+                    self.filters[f"{self.base}{SEP}{kind}{SEP}{i}"] = subject
         else:
             self.stream, self.partitioned, self.filters = self.log.stream, False, {self.base: ""}
         await self._clear_stale()
@@ -131,7 +134,7 @@ class Intake:
                 continue
             for info in infos:
                 name = info.name or ""
-                if (name == self.base or name.startswith(f"{self.base}-")) and (
+                if (name == self.base or name.startswith(self.base + SEP)) and (
                         name not in self.filters or stream != self.stream):
                     with contextlib.suppress(nats.js.errors.NotFoundError):
                         await self.log.jsm.delete_consumer(stream, name)
@@ -140,7 +143,7 @@ class Intake:
         """Partitions lost: stop reading them at once (nothing of them is acked; the merge no longer waits
         on them); their consumers are deleted in the background."""
         for p in partitions:
-            name = f"{self.base}-p{p}"
+            name = f"{self.base}{SEP}p{p}"
             feed = self.feeds.pop(name, None)
             if feed is None:
                 continue
@@ -157,8 +160,12 @@ class Intake:
             await self.log.jsm.delete_consumer(self.stream, name)
 
     async def close(self, delete: bool) -> None:
+        """Stop reading; deletions of lost partitions' consumers finish first, so none of them outlives the
+        run and deletes a consumer of the same name the next run makes."""
         if self._certifying is not None:
             self._certifying.cancel()
+        if self._deleting:
+            await asyncio.wait(self._deleting, timeout=5)
         for name, feed in list(self.feeds.items()):
             await feed.stop()
             if delete:

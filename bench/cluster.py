@@ -102,7 +102,7 @@ def _shared(n: int) -> Any:
                       and all(b.values()))  # every host holds some: a host still waiting for leases is not sharing
 
 
-_SOURCE = re.compile(r"-(p\d+|[a-z]+-\d)$")
+_SOURCE = re.compile(r"_.*$")
 
 
 async def delivered(url: str) -> dict[str, int]:

@@ -62,7 +62,7 @@ async def _consumers(log: Log) -> dict[str, str]:
 async def test_two_hosts_each_read_only_their_partitions_and_the_pools(
         log: Log, nats_url: str, tmp_path: Path) -> None:
     running = Running()
-    for host in ("a", "b"):
+    for host in ("a", "a-2"):  # one id a prefix of the other, as `bosun up --controllers 2` names them
         running.start(host, lambda stop, h=host: controller.serve(nats_url, stop=stop, host_id=h, idle_seconds=5))
     running.start("sim", lambda stop: sim.serve(nats_url, tmp_path, stop=stop, latency=0.01, relist_interval=0.5))
     try:
@@ -74,8 +74,8 @@ async def test_two_hosts_each_read_only_their_partitions_and_the_pools(
         async def shared() -> dict[str, str] | None:
             board = await _board(log)
             consumers = await _consumers(log)
-            expected = {f"controller-{h}-p{p}" for h, ps in board.items() for p in ps}
-            expected |= {f"controller-{h}-{k}-{i}" for h in board for k in ("gpupool", "quota") for i in (0, 1)}
+            expected = {f"controller-{h}_p{p}" for h, ps in board.items() for p in ps}
+            expected |= {f"controller-{h}_{k}_{i}" for h in board for k in ("gpupool", "quota") for i in (0, 1)}
             return consumers if len(board) == 2 and set(consumers) == expected else None
 
         consumers = await eventually(shared, timeout=30)
@@ -109,7 +109,7 @@ async def test_a_partitioned_reader_folds_in_stream_order_and_replay_agrees(
         await eventually(lambda: _all_ready(log, 1, 2), timeout=60)
         await asyncio.gather(*(apply(log, d, deployment_spec(1), 2) for d in DEPLOYMENTS))
         await eventually(lambda: _all_ready(log, 2, 1), timeout=60)
-        assert all(name.startswith("controller-solo-") for name in await _consumers(log))
+        assert all(name.startswith("controller-solo_") for name in await _consumers(log))
     finally:
         await running.stop_all()
     messages = [m async for m in log.read(">")]
