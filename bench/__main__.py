@@ -76,13 +76,15 @@ def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
 @click.option("--timeout", default=600.0, show_default=True)
 @click.option("--sync-always/--no-sync-always", default=True, show_default=True,
               help="Also run R1 with `--sync always` (the cost of fsync on every write).")
+@click.option("--only", multiple=True, type=click.Choice(["r1", "r1_sync_always", "r3_1_host", "r3_2_hosts"]),
+              help="Run only these variants (repeatable). BOSUN_READ=stream|partitions is passed to the hosts.")
 @json_option
-def cluster(count: int, timeout: float, sync_always: bool, as_json: bool) -> None:
+def cluster(count: int, timeout: float, sync_always: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Burst on R1, on a 3-node R3 cluster with 1 and 2 controller hosts; failover after a host kill."""
     from bench.cluster import run_cluster
     from bench.machine import info
 
-    doc = {"scenario": "cluster", "machine": info(), **run_cluster(count, timeout, sync_always)}
+    doc = {"scenario": "cluster", "machine": info(), **run_cluster(count, timeout, sync_always, set(only))}
     click.echo(json.dumps(doc, indent=2))  # JSON either way (`--json` accepted for symmetry)
 
 

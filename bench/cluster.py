@@ -137,7 +137,7 @@ async def failover(plane: ClusterPlane) -> dict[str, float]:
             "after_sigterm_seconds": round(handed, 2)}
 
 
-def run_cluster(n: int, timeout: float, sync_always: bool) -> dict[str, Any]:
+def run_cluster(n: int, timeout: float, sync_always: bool, only: set[str] | None = None) -> dict[str, Any]:
     from bench.loop import run
 
     out: dict[str, Any] = {}
@@ -146,6 +146,8 @@ def run_cluster(n: int, timeout: float, sync_always: bool) -> dict[str, Any]:
         variants.append(("r1_sync_always", lambda: Plane("--sync", "always")))
     variants += [("r3_1_host", lambda: ClusterPlane(hosts=1)), ("r3_2_hosts", lambda: ClusterPlane(hosts=2))]
     for name, make in variants:
+        if only and name not in only:
+            continue
         with make() as plane:
             if isinstance(plane, ClusterPlane) and plane.hosts > 1:
                 run(wait_board(plane.internal_nats, _shared(2)))
