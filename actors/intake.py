@@ -33,6 +33,9 @@ SEP = "_"
 host `vm-2`'s consumers for its own (`_clear_stale` deleted them under it with `-`)."""
 QUIET = 0.02
 """A consumer that delivered nothing for this long is certified rather than waited for."""
+ACK_EVERY = 0.05
+"""Acks of one consumer at most this often (each is a replicated consumer update on a cluster): only flow
+control rides on them, since every run starts from the checkpoints, not from a consumer's ack floor."""
 
 
 class Gone(Exception):
@@ -71,6 +74,11 @@ class Intake:
         self.heard: dict[str, float] = {}
         self._certifying: asyncio.Task[None] | None = None
         self._deleting: set[asyncio.Task[None]] = set()
+        self._unsent: dict[str, Delivery] = {}
+        """Source -> the newest done delivery not acked yet (`ack` sends it when due)."""
+        self._acked_at: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+        """Source -> deliveries taken since its last ack: acked at once past a quarter of max_ack_pending."""
 
     # ---- consumers ---------------------------------------------------------------------------------
 
@@ -185,13 +193,16 @@ class Intake:
                 batch = await self._pull(name, feed, min(self.batch, room))  # a batch at a time: acks keep flowing
                 if batch:
                     last = batch[-1]
-                    self.heard[name], self.pending[name], self.read[name] = time.monotonic(), last.pending, \
-                        last.stream_seq
+                    self.heard[name], self.pending[name] = time.monotonic(), last.pending
+                    self.read[name] = max(self.read.get(name, 0), last.stream_seq)
+                    self._since[name] = self._since.get(name, 0) + len(batch)
                     if not self.merge.push(name, batch):
                         raise Lost(name)
             merged = self.merge.pop()
             if merged:
                 return merged
+            if self._unsent:  # quiet now: what waited for ACK_EVERY goes out
+                await self.ack(acks)
             behind = self._maybe_certify(max(self.merge.newest, goal))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -230,22 +241,26 @@ class Intake:
             if not local:
                 return
             last = await self._origin_of(local)
-            await asyncio.gather(*(self._certify_one(name, last) for name in names))
+            await asyncio.gather(*(self._certify_one(name, last, local) for name in names))
         except TRANSIENT_READ as e:
             log.warning("consumer positions unavailable; retrying", error=str(e) or type(e).__name__)
             await asyncio.sleep(0.2)
         finally:
             self.wake.set()
 
-    async def _certify_one(self, name: str, last: int) -> None:
+    async def _certify_one(self, name: str, last: int, local: int) -> None:
+        """`local`/`last`: the read stream's last sequence and its BOSUN sequence. The scan position moves
+        on with each answer (`read`): the next round looks only at what came since, not from the start."""
         after = self.read.get(name, 0) + 1
         try:
             found = await self.log.jsm.get_msg(self.stream, after, subject=self.filters.get(name) or ">", next=True)
         except nats.js.errors.NotFoundError:
             self.merge.certify(name, last)
+            self.read[name] = max(self.read.get(name, 0), local)
             return
         seq = int(found.seq or after)
         self.merge.certify(name, (partitioned.origin_seq(found.headers or {}) if self.partitioned else seq) - 1)
+        self.read[name] = max(self.read.get(name, 0), seq - 1)
 
     async def _origin_of(self, local: int) -> int:
         """BOSUN's sequence of the read stream's message `local`."""
@@ -255,11 +270,19 @@ class Intake:
         return partitioned.origin_seq(found.headers or {})
 
     async def ack(self, acks: AckLedger[Delivery]) -> None:
-        """Ack (AckAll) each consumer's done prefix: one ack per consumer and prefix, not one per message."""
+        """Ack (AckAll) each consumer's done prefix: one ack per consumer and prefix, not one per message,
+        and per consumer at most every ACK_EVERY unless many deliveries wait on it."""
+        now = time.monotonic()
         for name, feed in self.feeds.items():
-            last = acks.releasable(name)
-            if last is None:
+            done = acks.releasable(name)
+            if done is not None:
+                self._unsent[name] = done
+            last = self._unsent.get(name)
+            if last is None or (now - self._acked_at.get(name, 0.0) < ACK_EVERY
+                                and self._since.get(name, 0) < self.max_in_flight // 4):
                 continue
+            del self._unsent[name]
+            self._acked_at[name], self._since[name] = now, 0
             self.wake.set()  # room for more deliveries
             try:
                 await feed.ack(last)
