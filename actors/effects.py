@@ -15,7 +15,7 @@ from actors.decisions import Context, Decision
 from core import codec, subjects
 from core import headers as H
 from core.events import Condition, Event, ReconcileFailed, StatusUpdated
-from core.log import Log
+from core.log import Appended, Conflict, Log
 
 log = structlog.get_logger("bosun.controller")
 
@@ -39,6 +39,7 @@ class DecisionWriter:
             subject = subjects.inbox(message.to)
             extra = {**next(headers, common), H.SENDER: cell.ref.token}
             done = await self.log.append(subject, message.event, now=now, msg_id=message.key, extra=extra)
+            await self._ours(done, message.event)
             cell.fold_own(done.seq, subject, message.event)
             self.stats["appends"] += 1
         for order in decision.commands:
@@ -46,6 +47,7 @@ class DecisionWriter:
             extra = {**next(headers, common), H.SENDER: cell.ref.token}
             done = await self.log.append(subject, order.command, now=now, msg_id=order.key, extra=extra,
                                          expected_last_subject_seq=cell.cmd_seqs.get(order.driver, 0))
+            await self._ours(done, order.command)
             cell.fold_own(done.seq, subject, order.command)
             self.stats["appends"] += 1
         if not decision.empty:
@@ -59,8 +61,21 @@ class DecisionWriter:
         expected = cell.ctl_seq
         done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
                                      msg_id=f"{cell.key}/ctl/{expected}", extra=extra)
+        await self._ours(done, event)
         cell.fold_own(done.seq, cell.ctl_subject, event)
         self.stats["appends"] += 1
+
+    async def _ours(self, done: Appended, event: Event) -> None:
+        """A write JetStream reports as a duplicate of an earlier one is ours only if the stored message
+        holds what we wrote. Ids are deterministic (`<actor>/ctl/<expected seq>`, a message's key), so
+        while two hosts briefly hold one partition (an old owner that has not yet seen its lease taken)
+        the other host's different decision can carry our id: folding ours as if stored would leave this
+        actor believing something the log does not say. Otherwise it is a conflict: decide again."""
+        if not done.duplicate:
+            return
+        stored = await self.log.jsm.get_msg(self.log.stream, done.seq, direct=True)
+        if stored.data != codec.encode(event):
+            raise Conflict(f"seq {done.seq} holds another writer's message under the same id")
 
     async def record_failure(self, cell: Cell, now: float, error: BaseException, retry_in: float) -> None:
         """ReconcileFailed plus a Degraded status, marked as the runtime's own writes (not `decide`'s)."""

@@ -71,7 +71,7 @@ class Ownership:
                 board = await self._board()
                 await self.leases.acquire(self._share(board), board)
             except TRANSIENT as e:
-                log.warning("lease board unavailable; retrying", error=str(e) or type(e).__name__)
+                log.warning("lease board unavailable; retrying", host=host_id, error=str(e) or type(e).__name__)
             if self.leases.owned:
                 self.active = set(self.leases.owned)
                 await self._announce_quietly()
@@ -86,12 +86,14 @@ class Ownership:
             try:
                 lost = await self.leases.renew()
                 if lost:
-                    log.warning("partition leases lost; stopping them", partitions=sorted(lost))
+                    log.warning("partition leases lost; stopping them", host=self.leases.host_id,
+                                partitions=sorted(lost))
                     self._lose(lost)
                 await self._rebalance()
                 await self.announce()
             except TRANSIENT as e:
-                log.warning("lease renewal failed; retrying", error=str(e) or type(e).__name__)
+                log.warning("lease renewal failed; retrying", host=self.leases.host_id,
+                            error=str(e) or type(e).__name__)
 
     def _pause(self) -> float:
         """Until the next renewal, or until another host's lease runs out if sooner (a takeover then lands
@@ -113,13 +115,14 @@ class Ownership:
         owned = self.leases.owned
         if len(owned) > share:
             shed = balance.excess(owned, share)
-            log.info("handing partitions off to other hosts", partitions=sorted(shed), hosts=self.hosts)
+            log.info("handing partitions off to other hosts", host=self.leases.host_id, partitions=sorted(shed),
+                     hosts=self.hosts)
             self._lose(shed)
             await self.leases.release(shed)
         elif len(owned) < share and balance.free(board, self.partitions, time.time()) and self.on_gain:
             gained = await self.leases.acquire(share, board)  # held now: served once the run starts over
-            log.info("free partitions: taking a share", have=len(owned), share=share, hosts=self.hosts,
-                     taken=sorted(gained))
+            log.info("free partitions: taking a share", host=self.leases.host_id, have=len(owned), share=share,
+                     hosts=self.hosts, taken=sorted(gained))
             if gained:
                 self.on_gain()
 
