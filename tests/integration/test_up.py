@@ -105,9 +105,18 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
         sub = await admin.subscribe("bosun.intent.x.y.z", cb=saw)
         await admin.flush()
 
-        await client.publish("bosun.intent.x.y.z", b"{}")
-        await client.flush()
-        assert await asyncio.wait_for(seen.get(), 5) == "bosun.intent.x.y.z"
+        async def intent_arrives() -> bool:  # a plane just healthy may still be settling: publish until seen
+            await client.publish("bosun.intent.x.y.z", b"{}")
+            await client.flush()
+            try:
+                return await asyncio.wait_for(seen.get(), 1) == "bosun.intent.x.y.z"
+            except TimeoutError:
+                return False
+
+        try:
+            await eventually(intent_arrives, timeout=30)
+        except AssertionError as e:
+            raise AssertionError(f"the intent never arrived; client errors: {errors}") from e
 
         await client.publish("bosun.ev.foo.bar.baz.spec", b"{}")
         await client.flush()
