@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import nats.errors
 import structlog
@@ -125,9 +127,10 @@ class Host:
                  catch_up_to=self.catch_up_target, reads="partitions" if self.intake.partitioned else "stream")
         if self.catch_up_target < start:
             await self._caught_up()
-        loops = [self._consume(stop), self._timers(stop), self._housekeeping(stop), owner.renew(stop, _wait)]
+        loops = [asyncio.ensure_future(c) for c in (self._consume(stop), self._timers(stop),
+                                                     self._housekeeping(stop), owner.renew(stop, _wait))]
         try:
-            await asyncio.gather(*loops)
+            await _all_or_none(loops, stop)
             if owner.hosts > 1 and not self.restart:  # others take over now; our flush would race them
                 self._drop_partitions(owner.owned)
                 await owner.release()
@@ -344,3 +347,17 @@ class Host:
 
 
 _wait = ready.wait  # sleep up to N seconds, waking early on stop (True when stopping)
+
+
+async def _all_or_none(loops: Sequence[asyncio.Future[Any]], stop: asyncio.Event) -> None:
+    """The run's loops, ended together: when one fails, the others must not outlive the run (a failed
+    run's lease renewal and flushes kept going beside the next run's: renewing leases it had given up,
+    announcing a stale presence, snapshotting stale actors)."""
+    try:
+        await asyncio.gather(*loops)
+    except BaseException:
+        stop.set()
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        raise

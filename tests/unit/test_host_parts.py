@@ -1,12 +1,15 @@
 """The host's pure parts on their own (ack ledger, timer queue), and a lost partition dropped from all."""
 from __future__ import annotations
 
+import asyncio
 from typing import NamedTuple
+
+import pytest
 
 from actors.acks import AckLedger
 from actors.capacity import PoolView
 from actors.cells import Cell
-from actors.host import Host
+from actors.host import Host, _all_or_none
 from actors.partitions import partition_of, partition_of_token
 from actors.timers import TimerQueue
 from core.feed import Delivery
@@ -172,3 +175,28 @@ async def test_a_companion_actor_is_keyed_apart_and_dropped_with_its_resource() 
     assert sorted(host.cells) == sorted(keys[kept_ref])
     assert sorted(host.timers.tokens()) == sorted(keys[kept_ref])
     assert sorted(host.reconciler.traces) == sorted(keys[kept_ref])
+
+
+async def test_a_failed_run_leaves_none_of_its_loops_running() -> None:
+    """A run whose consume loop fails must not leave its lease renewal going (it renewed leases beside the
+    next run and announced a stale presence)."""
+    stop = asyncio.Event()
+    renewals = 0
+
+    async def renew() -> None:
+        nonlocal renewals
+        while not stop.is_set():
+            renewals += 1
+            await asyncio.sleep(0.001)
+
+    async def consume() -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("no stream answered")
+
+    loops = [asyncio.ensure_future(consume()), asyncio.ensure_future(renew())]
+    with pytest.raises(RuntimeError):
+        await _all_or_none(loops, stop)
+    assert stop.is_set() and all(loop.done() for loop in loops)
+    before = renewals
+    await asyncio.sleep(0.01)
+    assert renewals == before, "the renewal loop ended with the run"
