@@ -180,23 +180,17 @@ async def test_a_companion_actor_is_keyed_apart_and_dropped_with_its_resource() 
 async def test_a_failed_run_leaves_none_of_its_loops_running() -> None:
     """A run whose consume loop fails must not leave its lease renewal going (it renewed leases beside the
     next run and announced a stale presence)."""
-    stop = asyncio.Event()
-    renewals = 0
+    stop, renewing = asyncio.Event(), asyncio.Event()
 
     async def renew() -> None:
-        nonlocal renewals
-        while not stop.is_set():
-            renewals += 1
-            await asyncio.sleep(0.001)
+        renewing.set()
+        await asyncio.Event().wait()  # renews forever unless the run ends it
 
     async def consume() -> None:
-        await asyncio.sleep(0.01)
+        await renewing.wait()
         raise RuntimeError("no stream answered")
 
     loops = [asyncio.ensure_future(consume()), asyncio.ensure_future(renew())]
     with pytest.raises(RuntimeError):
         await _all_or_none(loops, stop)
-    assert stop.is_set() and all(loop.done() for loop in loops)
-    before = renewals
-    await asyncio.sleep(0.01)
-    assert renewals == before, "the renewal loop ended with the run"
+    assert stop.is_set() and all(loop.done() for loop in loops), "the renewal loop ended with the run"
