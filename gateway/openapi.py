@@ -17,6 +17,16 @@ import msgspec
 
 from gateway.errors import ErrorBody
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "Your name for this request: a resend with the same key (same principal, same "
+                   "body) while its write is still the resource's last answers that write's 202 "
+                   "instead of applying again or 409",
+}
+
 ERRORS = {
     400: "Malformed request: syntax, a parameter, a header or a document over the bounds",
     401: "No or unknown bearer token",
@@ -73,15 +83,7 @@ _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "schema": {"type": "string"},
             "description": "Apply only if the resource's resourceVersion is still this one (409 otherwise)",
         },
-        {
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string", "maxLength": 255},
-            "description": "Your name for this request: a resend with the same key (same principal, same "
-                           "body) while its write is still the resource's last answers that write's 202 "
-                           "instead of applying again or 409",
-        }
+        _IDEMPOTENCY_KEY,
     ],
     ("delete", "/v1/namespaces/{ns}/{kind}/{name}"): [
         {
@@ -91,15 +93,7 @@ _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
             "schema": {"type": "string"},
             "description": "Delete only if the resource's resourceVersion is still this one",
         },
-        {
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string", "maxLength": 255},
-            "description": "Your name for this request: a resend with the same key (same principal, same "
-                           "body) while its write is still the resource's last answers that write's 202 "
-                           "instead of applying again or 409",
-        }
+        _IDEMPOTENCY_KEY,
     ],
     ("get", "/v1/watch"): [
         {
