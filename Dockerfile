@@ -7,6 +7,7 @@ COPY pyproject.toml ./
 COPY core ./core
 COPY actors ./actors
 COPY projections ./projections
+COPY analysis ./analysis
 COPY gateway ./gateway
 COPY dataplane ./dataplane
 COPY bench ./bench

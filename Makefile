@@ -15,7 +15,7 @@ test: lint browser
 	$(BIN)/pytest -q $(ARGS)
 
 # ruff (rules in pyproject.toml), mypy --strict on core/ actors/ projections/, and the import-linter
-# contracts: layers cli -> gateway -> projections -> actors -> core, dataplane and supervisor on core only,
+# contracts: layers cli -> gateway -> analysis -> projections -> actors -> core, dataplane and supervisor on core only,
 # pure modules without I/O, no import cycles.
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check .

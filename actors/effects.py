@@ -1,8 +1,10 @@
 """Writing a decision to the log: the only place an actor's effects happen.
 
-Every write is fenced by the expected last sequence of the actor's own subject (ctl, cmd) and carries a
-deterministic `Nats-Msg-Id`; each is folded into the cell as soon as JetStream acks it. The first write
-of a decision also records the Context that `decide` read, so `replay --check` never has to guess.
+What is written, in which order, fenced how and under which id is the kernel's (`actors.kernel.writes`,
+`fence`, `msg_id`): every write is fenced by the expected last sequence of the actor's own subject (ctl,
+cmd) and carries a deterministic `Nats-Msg-Id`; each is folded into the cell as soon as JetStream acks it.
+The first write of a decision also records the Context that `decide` read, so `replay --check` never
+has to guess.
 """
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from typing import Any
 
 import structlog
 
+from actors import kernel
 from actors.cells import Cell
 from actors.decisions import Context, Decision
-from core import codec, subjects
+from core import codec
 from core import headers as H
-from core.events import Condition, Event, ReconcileFailed, StatusUpdated
+from core.events import Event
 from core.log import Appended, Conflict, Log
 
 log = structlog.get_logger("bosun.controller")
@@ -27,43 +30,31 @@ class DecisionWriter:
         self._context: tuple[Context | None, str] = (None, "")
 
     async def execute(self, cell: Cell, decision: Decision, now: float, context: Context) -> None:
-        """Append the decision in order: ctl events, inbox messages, commands."""
-        common = {H.CONTROLLER: cell.controller.name, H.HWM: str(cell.hwm), **cell.trace}
+        """Append the decision's writes in the kernel's order, each folded into the cell on ack."""
+        common = {**kernel.stamp(cell), **cell.trace}
         if cell.causes:
             common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
         first = {**common, H.CONTEXT: self._context_json(context)} if context.views else common
-        headers = iter([first])
-        for event in decision.events:
-            await self.append_ctl(cell, event, now, next(headers, common))
-        for message in decision.messages:
-            subject = subjects.inbox(message.to)
-            extra = {**next(headers, common), H.SENDER: cell.ref.token}
-            done = await self.log.append(subject, message.event, now=now, msg_id=message.key, extra=extra)
-            await self._ours(done, message.event)
-            cell.fold_own(done.seq, subject, message.event)
-            self.stats["appends"] += 1
-        for order in decision.commands:
-            subject = subjects.cmd(order.driver, cell.ref)
-            extra = {**next(headers, common), H.SENDER: cell.ref.token}
-            done = await self.log.append(subject, order.command, now=now, msg_id=order.key, extra=extra,
-                                         expected_last_subject_seq=cell.cmd_seqs.get(order.driver, 0))
-            await self._ours(done, order.command)
-            cell.fold_own(done.seq, subject, order.command)
-            self.stats["appends"] += 1
+        for i, write in enumerate(kernel.writes(cell, decision)):
+            base = first if i == 0 else common
+            await self.append(cell, write, now, {**base, **write.headers} if write.headers else base)
         if not decision.empty:
             log.debug("decided", **ids(cell), events=len(decision.events), messages=len(decision.messages),
                       commands=len(decision.commands))
 
-    async def append_ctl(self, cell: Cell, event: Event, now: float, extra: dict[str, str]) -> None:
-        notify = getattr(event, "notify", None)
-        if callable(notify):
-            extra = {**extra, H.NOTIFY: notify()}
-        expected = cell.ctl_seq
-        done = await self.log.append(cell.ctl_subject, event, now=now, expected_last_subject_seq=expected,
-                                     msg_id=f"{cell.key}/ctl/{expected}", extra=extra)
-        await self._ours(done, event)
-        cell.fold_own(done.seq, cell.ctl_subject, event)
+    async def append(self, cell: Cell, write: kernel.Write, now: float, extra: dict[str, str]) -> None:
+        """One write, fenced and deduplicated as the kernel says; folded into the cell once stored."""
+        expected = kernel.fence(cell, write)
+        done = await self.log.append(write.subject, write.event, now=now, expected_last_subject_seq=expected,
+                                     msg_id=kernel.msg_id(cell, write, expected), extra=extra)
+        await self._ours(done, write.event)
+        kernel.own(cell, done.seq, write.subject, write.event)
         self.stats["appends"] += 1
+
+    async def append_ctl(self, cell: Cell, event: Event, now: float, extra: dict[str, str]) -> None:
+        """One event on the actor's own ctl slice (the runtime's records; a decision's go through `execute`)."""
+        (write,) = kernel.writes(cell, Decision(events=(event,)))
+        await self.append(cell, write, now, {**extra, **write.headers} if write.headers else extra)
 
     async def _ours(self, done: Appended, event: Event) -> None:
         """A write JetStream reports as a duplicate of an earlier one is ours only if the stored message
@@ -77,17 +68,6 @@ class DecisionWriter:
         if stored.data != codec.encode(event):
             raise Conflict(f"seq {done.seq} holds another writer's message under the same id")
 
-    async def record_failure(self, cell: Cell, now: float, error: BaseException, retry_in: float) -> None:
-        """ReconcileFailed plus a Degraded status, marked as the runtime's own writes (not `decide`'s)."""
-        events: list[Event] = [ReconcileFailed(error=repr(error)[:500], attempt=cell.failures, retry_in=retry_in)]
-        current = cell.controller.status_of(cell.state)
-        degraded = _degraded(current, repr(error)[:300], cell.state)
-        owns_status = not cell.controller.companion  # a companion's failure is narrative only, never the status
-        if owns_status and (current is None or current.phase != "Degraded"
-                            or current.conditions != degraded.conditions):
-            events.append(degraded)
-        await self.record_events(cell, now, events)
-
     async def record_events(self, cell: Cell, now: float, events: list[Event]) -> None:
         """Append the runtime's own events (failures, quarantine) on the actor's ctl slice."""
         for ev in events:
@@ -97,14 +77,6 @@ class DecisionWriter:
         if self._context[0] is not context:
             self._context = (context, codec.encode_json(context).decode())
         return self._context[1]
-
-
-def _degraded(current: StatusUpdated | None, error: str, state: Any) -> StatusUpdated:
-    cond = Condition(type="Reconciled", status="False", reason="ReconcileError", message=error)
-    base = current or StatusUpdated(observed_generation=getattr(state, "generation", 0), phase="Degraded")
-    others = tuple(c for c in base.conditions if c.type != "Reconciled")
-    return StatusUpdated(observed_generation=base.observed_generation, phase="Degraded",
-                         conditions=(*others, cond), fields=base.fields)
 
 
 def ids(cell: Cell) -> dict[str, Any]:

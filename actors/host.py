@@ -24,7 +24,7 @@ from typing import Any
 import nats.errors
 import structlog
 
-from actors import sharing
+from actors import kernel, sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
@@ -36,7 +36,6 @@ from actors.ownership import Ownership
 from actors.persistence import Checkpoint, Persistence
 from actors.quarantine import QuarantineBook
 from actors.reconciler import Reconciler
-from actors.routing import targets
 from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
@@ -188,7 +187,7 @@ class Host:
         owns = self.ownership.owns
         try:
             parsed = subjects.parse(stored.subject)
-            mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
+            mine = [r for r in kernel.targets(parsed.ref, stored.headers, self.registry.hosted)
                     if sharing.hosts(r, owns, self.registry)]
             if not mine:  # another host's (read only when this host reads the whole stream): not even decoded
                 return
@@ -196,8 +195,7 @@ class Host:
         except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             return
-        actors = [key for ref in mine for key, ctrl in self.registry.actors_for(ref)
-                  if self.mailboxes.wanted(key, ctrl.wants, event, self.persistence.keys)]
+        actors = [key for _ref, key, _ctrl in kernel.recipients(self.registry, mine, event, self._exists)]
         self.acks.expect(stored.seq, len(actors))
         catching_up = not self.caught_up.is_set()
         cells = self.mailboxes.cells
@@ -257,10 +255,12 @@ class Host:
                 self.acks.done(seq)
             await self._release()
 
+    def _exists(self, key: str) -> bool:
+        """Is this actor known (in memory, loading, or snapshotted)? A companion starts only when wanted."""
+        return self.mailboxes.known(key, self.persistence.keys)
+
     def _fold(self, cell: Cell, stored: StoredMessage, event: Event) -> None:
-        if cell.seen(stored.seq):
-            return
-        if not self.isolation.fold(cell, stored, event):  # evolve under the watchdog
+        if not self.isolation.fold(cell, stored, event):  # the kernel's fold, under the watchdog
             return
         traceparent = stored.headers.get(H.TRACEPARENT)
         if traceparent is not None:

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Collection
 
 from actors.cells import Cell
 from actors.partitions import partition_of_token
-from core.events import Event
 from core.names import Ref
 
 TICK = object()
@@ -39,14 +38,10 @@ class Mailboxes:
         """The live cell of `ref`'s own actor, loading it (once) when it is not in memory."""
         return await self.cell_of(ref.token)
 
-    def wanted(self, key: str, wants: Callable[[Event], bool] | None, event: Event,
-               snapshots: Collection[str] | None) -> bool:
-        """A companion actor exists only for resources it cares about: once it has a cell or a snapshot
-        (`snapshots` None: not known, so maybe), or when `wants` says this event starts its interest (the
-        kind's own actor always exists)."""
-        if wants is None or key in self.cells or key in self.loading:
-            return True
-        return snapshots is None or key in snapshots or wants(event)
+    def known(self, key: str, snapshots: Collection[str] | None) -> bool:
+        """Does this actor exist: a live or loading cell, or a snapshot (`snapshots` None: not known, so
+        maybe). A companion starts only then, or when it wants the event (`actors.kernel.wanted`)."""
+        return key in self.cells or key in self.loading or snapshots is None or key in snapshots
 
     async def cell_of(self, token: str) -> Cell:
         """The live cell with this actor key (a resource token, or a companion's `<token>.<name>`)."""

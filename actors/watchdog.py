@@ -25,9 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import structlog
 
+from actors.failures import MemoryOverrun, Overrun
+from core import steps
+from core.steps import Crash
+
+__all__ = ["Crash", "InFlight", "MemoryOverrun", "Overrun", "Watchdog"]
 log = structlog.get_logger("bosun.controller")
 T = TypeVar("T")
 
@@ -38,35 +42,6 @@ DEFAULT_MEMORY = int(os.environ.get("BOSUN_STEP_MEMORY_MB", "512")) * 2**20
 _SIZE = 1024
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
-
-
-class Overrun(BaseException):
-    """Raised inside a step that overran its budget. A BaseException: `except Exception` in a kind's
-    code does not swallow it."""
-
-    reason = "timeout"
-
-
-class MemoryOverrun(Overrun):
-    reason = "memory"
-
-
-class Crash(msgspec.Struct, frozen=True):
-    """What the in-flight file held when a host started: the step that was running when its
-    predecessor died (`reason` "crash", or "timeout"/"memory" when the watchdog killed it)."""
-
-    token: str
-    step: str
-    seq: int = 0
-    """The resource's high-water mark (decide) or the sequence being folded (evolve)."""
-    reason: str = "crash"
-    message: str = ""
-    started: float = 0.0
-    """Wall-clock start of the step: the supervisor ends a process stuck in one step past a deadline
-    (a C call holding the GIL, e.g. a catastrophic regex, stops this process's watchdog thread too)."""
-
-
-_crash = msgspec.json.Decoder(Crash)
 
 
 class InFlight:
@@ -88,17 +63,14 @@ class InFlight:
         """What the previous process left (then cleared): the step it died in, if any."""
         if self._map is None:
             return None
-        raw = bytes(self._map[:_SIZE]).split(b"\0", 1)[0]
+        raw = bytes(self._map[:_SIZE])
         self.clear()
-        try:
-            return _crash.decode(raw) if raw else None
-        except msgspec.DecodeError:
-            return None
+        return steps.decode(raw)
 
     def write(self, crash: Crash) -> None:
         if self._map is not None:
-            data = msgspec.json.encode(crash)[:_SIZE - 1]
-            self._map[:len(data) + 1] = data + b"\0"
+            data = steps.encode(crash)
+            self._map[:len(data)] = data
 
     def clear(self) -> None:
         if self._map is not None:

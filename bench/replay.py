@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors import replay
 from actors.registry import load
+from analysis import replay
 from bench.loop import run
 from core import codec, kinds, subjects
 from core import headers as H

@@ -16,7 +16,7 @@ import click
 from cli.base import Settings, fail, kind_info, namespace_option, pass_settings, registry, reports_errors
 
 if TYPE_CHECKING:
-    from actors.replay import Divergence, Recorded, Write
+    from analysis.replay import Divergence, Recorded, Write
     from core.log import StoredMessage
     from core.names import Ref
     from gateway.client import Client
@@ -70,7 +70,7 @@ def replay(settings: Settings, refs: tuple[str, ...], namespace: str, check: boo
 
     --check exits 0 when every recorded decision is reproduced exactly, 1 on any divergence.
     """
-    from actors import replay as rp
+    from analysis import replay as rp
 
     wanted = [parse_ref(r, namespace) for r in refs]
     if not (wanted or everything or from_file):
@@ -87,7 +87,7 @@ def replay(settings: Settings, refs: tuple[str, ...], namespace: str, check: boo
 
 
 def _show(ref: Ref, routed: list[Recorded], output: str | None) -> None:
-    from actors import replay as rp
+    from analysis import replay as rp
     from cli import output as out
 
     if not routed:
@@ -109,8 +109,8 @@ def _show(ref: Ref, routed: list[Recorded], output: str | None) -> None:
 
 
 def _check(targets: list[Ref], routed: dict[Ref, list[Recorded]], output: str | None) -> None:
-    from actors import replay as rp
     from actors.watchdog import Watchdog
+    from analysis import replay as rp
     from cli import output as out
 
     guard = Watchdog().call
@@ -161,7 +161,7 @@ def report(d: Divergence) -> str:
 def _first_difference(recorded: tuple[Write, ...], now: tuple[Write, ...]) -> list[str]:
     import msgspec
 
-    from actors.replay import changes
+    from analysis.replay import changes
 
     for i in range(max(len(recorded), len(now))):
         a = recorded[i] if i < len(recorded) else None

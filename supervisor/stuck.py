@@ -3,16 +3,20 @@
 A controller's own watchdog thread interrupts steps that overrun (`actors/watchdog.py`), but a C call
 that never releases the GIL (a catastrophic regex, a native extension's loop) stops that thread too.
 The controller names the step in progress, with its start time, in its in-flight file (a small JSON
-document ended by a NUL); the supervisor reads it, and when one step has run past `kill_after` it
-rewrites the record as a timeout (so the restarted controller quarantines the resource instead of
-running the step again) and returns True: the caller kills the process.
+document ended by a NUL, `core.steps`); the supervisor reads it, and when one step has run past
+`kill_after` (`core.steps.overdue`, the pure judgement) it rewrites the record as a timeout (so the
+restarted controller quarantines the resource instead of running the step again) and returns it: the
+caller kills the process.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
+
+import msgspec
+
+from core import steps
 
 KILL_AFTER = float(os.environ.get("BOSUN_STEP_KILL_AFTER", "15"))
 """Seconds one step may run before the supervisor ends its controller process."""
@@ -21,22 +25,12 @@ KILL_AFTER = float(os.environ.get("BOSUN_STEP_KILL_AFTER", "15"))
 def stuck(path: Path, kill_after: float = KILL_AFTER, now: float | None = None) -> dict[str, object] | None:
     """The step stuck in `path` past `kill_after` (its record rewritten as a timeout), else None."""
     try:
-        raw = path.read_bytes().split(b"\0", 1)[0]
-        step = json.loads(raw) if raw else None
-    except (OSError, ValueError):
-        return None  # absent, or caught mid-write: look again next time
-    if not isinstance(step, dict) or not step.get("started"):
+        step = steps.decode(path.read_bytes())
+    except OSError:
+        return None  # absent: look again next time (a record caught mid-write decodes as None)
+    judged = steps.overdue(step, time.time() if now is None else now, kill_after)
+    if judged is None:
         return None
-    if step.get("reason") == "timeout":  # already judged: the restarted controller has yet to take it up
-        return None
-    held = (now or time.time()) - float(step["started"])
-    if held < kill_after:
-        return None
-    record = {**step, "reason": "timeout",
-              "message": f"{step.get('step')} held its controller for {held:.0f}s without yielding "
-                         "(the interpreter lock, so the in-process watchdog could not stop it); "
-                         "the supervisor restarted the controller"}
-    data = json.dumps(record).encode()[:1023] + b"\0"
     with open(path, "r+b") as f:
-        f.write(data)
-    return record
+        f.write(steps.encode(judged))
+    return msgspec.structs.asdict(judged)

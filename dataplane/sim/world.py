@@ -1,10 +1,12 @@
-"""The simulated world's rules: how each command changes it, how replicas become ready, how drift is found.
+"""The simulated world on SQLite: how each command changes it, how replicas become ready, how drift is found.
 
-Every method is one SQLite transaction that changes the world and queues the observations describing the
-change in the outbox, atomically. Idempotence is keyed by replica id (and pool incarnation/generation):
-a repeated command changes nothing and re-queues the current truth under the same message ids.
-A replica id that reached a final state (stopped, lost) is a tombstone: it is never started again, so a
-late or redelivered StartReplica cannot create a replica its deployment no longer knows about.
+The rules themselves (capacity refusal, start-up latency) are `dataplane.sim.rules`, shared with a plan's
+in-memory fork; here they are applied in transactions. Every method is one SQLite transaction that
+changes the world and queues the observations describing the change in the outbox, atomically.
+Idempotence is keyed by replica id (and pool incarnation/generation): a repeated command changes nothing
+and re-queues the current truth under the same message ids. A replica id that reached a final state
+(stopped, lost) is a tombstone: it is never started again, so a late or redelivered StartReplica cannot
+create a replica its deployment no longer knows about.
 """
 from __future__ import annotations
 
@@ -16,8 +18,7 @@ from core.names import Ref
 from core.replicas import EnsurePool, ReplicaStarted, StartReplica, StopReplica
 from dataplane.base.ledger import LIVE, NO_CAUSE, Cause, Ledger
 from dataplane.sim import store
-from dataplane.sim.capacity import PoolState, refusal
-from dataplane.sim.latency import ready_delay
+from dataplane.sim.rules import PoolState, start
 
 DRIFT = "replica disappeared (drift detected by re-list)"
 __all__ = ["DRIFT", "LIVE", "NO_CAUSE", "Cause", "World"]
@@ -54,11 +55,11 @@ class World(Ledger):
             known = self._already_known(ref, rid, DRIFT, now, cause)
             if known is not None:
                 return known
-            why = refusal(cmd.pool, self._pool_state(cmd.pool), cmd.gpus)
-            if why is not None:
-                self._lose(ref, rid, cmd.pool, why, now, cause)
+            ready_at = start(cmd.pool, self._pool_state(cmd.pool), cmd.gpus, now, self.latency, self.seed, token,
+                             rid)
+            if isinstance(ready_at, str):
+                self._lose(ref, rid, cmd.pool, ready_at, now, cause)
                 return "refused"
-            ready_at = now + ready_delay(self.latency, self.seed, token, rid)
             c.execute("INSERT INTO replicas VALUES (?,?,?,?,?, 'starting', ?)",
                       (token, rid, cmd.pool, cmd.gpus, cmd.model, ready_at))
             c.execute("INSERT INTO starts VALUES (?,?,1) ON CONFLICT DO UPDATE SET n = n + 1", (token, rid))
@@ -126,7 +127,3 @@ class World(Ledger):
         if p is None:
             return None
         return PoolState(key=key, capacity=p["capacity"], used=p["used"], retired=bool(p["retired"]))
-
-
-def _pool_key(ref: Ref) -> str:
-    return f"{ref.namespace}/{ref.name}"

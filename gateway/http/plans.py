@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, post
 from litestar.params import Parameter
 
+from analysis.whatif.planner import Settings
 from core import kinds
 from core.log import Unavailable
 from gateway.admission import Intent
@@ -22,7 +23,6 @@ from gateway.errors import ApiError, ErrorDetail, malformed, unavailable
 from gateway.http.envtravel import parse_time
 from gateway.http.glue import body_of, gateway
 from gateway.http.whatif import policyservice, reverts, service
-from gateway.http.whatif.planner import Settings
 from gateway.http.whatif.policytest import PolicyTestReport
 from gateway.http.whatif.service import PlanReport
 from gateway.offload import parse, parse_one

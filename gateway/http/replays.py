@@ -15,13 +15,14 @@ from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from analysis import replaysource
 from core import bundles, kinds, subjects
 from core.log import StoredMessage
 from core.names import Ref
 from gateway.admission.auth import Authorizer, Principal
 from gateway.admission.validation import ref_of, resolve_kind
 from gateway.errors import malformed
-from gateway.http import envtravel, replaysource
+from gateway.http import envtravel
 from gateway.http.glue import gateway
 from gateway.limits import MAX_SEQ
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from actors import replay
 from actors import serving as controller
 from actors.autoscaler.events import ScaleRecommended
+from analysis import replay, replaysource
 from cli.main import main
 from core import codec, kinds
 from core import headers as H
@@ -20,7 +20,6 @@ from core.log import Log
 from core.names import Ref
 from dataplane.sim import driver as sim
 from dataplane.sim.load import set_load
-from gateway.http import replaysource
 from tests.conftest import eventually
 from tests.integration.test_controller import POOL, Running, apply, status
 from tests.simworld import pool_spec

@@ -11,16 +11,15 @@ from typing import Any
 
 import msgspec
 
-from actors import replay
 from actors.autoscaler import actor as autoscaler
 from actors.controller import DEFAULT, Registry
 from actors.decisions import Decision
+from analysis import replay, replaysource
 from core.events import Condition
 from core.log import Log
 from core.names import Ref
 from core.scale import ScaleSet
 from dataplane.sim.load import set_load
-from gateway.http import replaysource
 from tests.conftest import eventually
 from tests.integration.test_autoscaler import DEP, at, autoscaled, plane, recommendations
 from tests.integration.test_controller import POOL, Running, apply, status

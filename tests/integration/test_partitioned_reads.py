@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from actors import balance, replay
+from actors import balance
 from actors import serving as controller
 from actors.acks import AckLedger
 from actors.intake import Intake
 from actors.partitions import partition_of
+from analysis import replay
 from core import log as corelog
 from core import partitioned, subjects
 from core.events import SpecApplied

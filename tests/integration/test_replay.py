@@ -10,15 +10,14 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
-from actors import replay
 from actors.controller import Controller
 from actors.decisions import Context, Decision
+from analysis import replay, replaysource
 from cli.main import main
 from core import bundles
 from core.log import Log
 from core.names import Ref
 from core.replicas import StartReplica
-from gateway.http import replaysource
 from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import POOL, Running, apply, plane, ready  # noqa: F401
 from tests.simworld import deployment_spec, pool_spec

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 from msgspec.structs import replace
 
-from actors import replay
 from actors.controller import Controller, register
 from actors.decisions import Context, Decision
+from analysis import replay
 from core import codec, kinds, subjects
 from core import headers as H
 from core.events import Event, SpecApplied, StatusUpdated

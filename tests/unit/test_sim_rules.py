@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataplane.sim.capacity import PoolState, refusal
-from dataplane.sim.latency import ready_delay, unit
+from dataplane.sim.rules import PoolState, ready_delay, refusal, unit
 
 
 def test_ready_delay_is_deterministic_per_seed_and_replica() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from actors.autoscaler import model as scaler
+from analysis.whatif import outcome
+from analysis.whatif.planner import Intent, Settings, simulate
 from core.events import SpecApplied
 from core.names import Ref
 from core.replicas import LoadObserved
-from gateway.http.whatif import outcome
-from gateway.http.whatif.planner import Intent, Settings, simulate
 from tests.simworld import pool_spec
 
 POOL = Ref("gpupool", "infra", "usw2-a100")

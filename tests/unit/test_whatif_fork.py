@@ -6,11 +6,11 @@ from typing import Any
 import msgspec
 
 from actors.gpupool.spec import GpuPoolSpec
+from analysis.whatif import outcome
+from analysis.whatif.planner import Intent, Settings, Simulated, simulate
 from core.events import DeletionRequested, SpecApplied
 from core.names import Ref
 from core.replicas import ReplicaLost
-from gateway.http.whatif import outcome
-from gateway.http.whatif.planner import Intent, Settings, Simulated, simulate
 from tests.simworld import deployment_spec, pool_spec
 
 POOL = Ref("gpupool", "infra", "usw2-a100")

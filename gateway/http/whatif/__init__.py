@@ -1,6 +1,7 @@
-"""What-if: `bosun plan`, `bosun policy test` and `bosun revert` (issue "plan on a fork of the log").
+"""What-if, admission's side: `bosun plan`, `bosun policy test` and `bosun revert`.
 
-Every decision in Bosun is a pure function of the log, so the real reconcilers can run on an in-memory
-fork of the real history. Pure modules (`fork`, `dataplane`, `outcome`, `policytest`, `reverts`) hold
-the logic; `load` and `service` do the reading; the gateway and CLI modules only move bodies.
+What admission would say is judged here with admission's own rules: a plan's manifests (`service`: schema,
+RBAC, the namespace quota in manifest order, `quotas`), a proposed policy against the audit log
+(`policytest`, `policyservice`), the forward change that restores an earlier environment (`reverts`). What
+the admitted manifests would then make happen runs on a fork of the log in `analysis.whatif`.
 """

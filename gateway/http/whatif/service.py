@@ -14,6 +14,9 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from analysis.whatif import load as loading
+from analysis.whatif import outcome
+from analysis.whatif.planner import Intent, ResourcePlan, Settings, resource_plan, simulate
 from core.events import DeletionRequested, SpecApplied
 from core.log import Log
 from core.names import Ref
@@ -22,9 +25,7 @@ from gateway.admission.auth import Authorizer, Principal, authorize
 from gateway.admission.validation import DEFAULT_NAMESPACE, validate
 from gateway.errors import ApiError, ErrorInfo, conflict
 from gateway.http.diff import changes
-from gateway.http.whatif import load as loading
-from gateway.http.whatif import outcome, quotas
-from gateway.http.whatif.planner import Intent, ResourcePlan, Settings, resource_plan, simulate
+from gateway.http.whatif import quotas
 
 
 class Basis(msgspec.Struct, frozen=True, rename="camel"):

@@ -2,29 +2,27 @@
 
 Pure (no I/O, no clock): the input is stored messages in stream order, from NATS or from a bundle.
 
-The state a decision saw is reconstructed the way the live cell built it (`actors.cells`): messages
-routed to the actor (the host's rule: the subject's resource, plus the actors named in `Bosun-From`
-and `Bosun-Notify`) are folded in stream order up to the decision's recorded `Bosun-Hwm`, skipping
-own writes already folded; the actor's own writes (its ctl slice, and inbox messages / commands whose
-`Bosun-From` is the actor) are folded right after the decision that made them, as on ack. Consecutive
-own writes sharing (`Bosun-Hwm`, `Bosun-Time`) are one decision; `decide(state, Bosun-Time,
-Bosun-Context)` today must produce the same writes. Writes with `Bosun-Origin: runtime` are folded,
-never checked.
+The state a decision saw is rebuilt by the kernel the live host runs (`actors.kernel`): messages routed
+to the actor (`kernel.targets`, `kernel.wanted`) are folded in stream order up to the decision's recorded
+`Bosun-Hwm` (`kernel.fold`: own writes already folded are skipped); the actor's own writes (its ctl slice,
+and inbox messages / commands whose `Bosun-From` is the actor) are folded right after the decision that
+made them, as on ack (`kernel.own`). Consecutive own writes sharing (`Bosun-Hwm`, `Bosun-Time`) are one
+decision; `kernel.decide(state, Bosun-Time, Bosun-Context)` today must produce the same writes
+(`kernel.writes`). Writes with `Bosun-Origin: runtime` are folded, never checked.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from actors import routing
+from actors import kernel
 from actors.controller import DEFAULT, Controller, Registry
 from actors.decisions import Context, Decision, decode_context
-from actors.watchdog import Overrun
 from core import codec, kinds, subjects
 from core import headers as H
 from core.events import Event, ReconcileFailed
-from core.log import StoredMessage
 from core.names import Ref
+from core.stored import StoredMessage
 
 _MISSING: Any = None
 Guard = Callable[..., Decision]
@@ -106,7 +104,7 @@ def targets(message: StoredMessage, registry: Registry = DEFAULT) -> list[Ref]:
         owner = subjects.parse(message.subject).ref
     except ValueError:
         return []
-    return routing.targets(owner, message.headers, registry.hosted)
+    return kernel.targets(owner, message.headers, registry.hosted)
 
 
 def route(messages: Iterable[Recorded], registry: Registry = DEFAULT) -> dict[Ref, list[Recorded]]:
@@ -132,10 +130,11 @@ def controllers_of(ref: Ref, registry: Registry = DEFAULT) -> list[Controller[An
 
 
 def _delivered(ctrl: Controller[Any], routed: list[Recorded]) -> list[Recorded]:
-    """What the live cell folded: a companion with `wants` exists only from the first event it wants."""
+    """What the live cell folded: a companion exists only from the first event it wants (`kernel.wanted`)."""
     if ctrl.wants is None:
         return routed
-    first = next((i for i, r in enumerate(routed) if r.event is not None and ctrl.wants(r.event)), len(routed))
+    first = next((i for i, r in enumerate(routed) if r.event is not None and kernel.wanted(ctrl, r.event, False)),
+                 len(routed))
     return routed[first:]
 
 
@@ -168,13 +167,20 @@ def _groups(ref: Ref, ctrl: Controller[Any], routed: list[Recorded]) -> list[_Gr
     return groups
 
 
-def _fold(ctrl: Controller[Any], state: Any, event: Event | None) -> Any:
-    if event is None:
-        return state
-    try:
-        return ctrl.evolve(state, event)
-    except Exception:  # noqa: BLE001 - the host logs and skips an event whose evolve raises
-        return state
+def _delivery(actor: kernel.Actor, rec: Recorded) -> bool:
+    """Fold one routed message as the live cell did; False when it had been folded already (an own write)."""
+    m = rec.message
+    if rec.event is None:  # undecodable: the host never delivered it; shown, never folded
+        return not actor.seen(m.seq)
+    return kernel.fold(actor, m.seq, m.subject, rec.event) is not kernel.SEEN
+
+
+def _own(actor: kernel.Actor, rec: Recorded) -> None:
+    m = rec.message
+    if rec.event is None:
+        actor.own.add(m.seq)  # shown once: skipped when the routed messages reach it
+    else:
+        kernel.own(actor, m.seq, m.subject, rec.event)
 
 
 def walk(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
@@ -186,8 +192,7 @@ def walk(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
     ctrl = controller or registry.controller_for(ref.kind)
     assert ctrl is not None, ref
     routed = _delivered(ctrl, routed)
-    state = ctrl.initial(ref)
-    folded: set[int] = set()
+    actor = kernel.Actor(ref, ctrl)
     ids: set[str] = set()
     i = 0
     for group in _groups(ref, ctrl, routed):
@@ -195,25 +200,20 @@ def walk(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
             while i < len(routed) and routed[i].message.seq <= group.hwm:
                 rec = routed[i]
                 i += 1
-                if rec.message.seq not in folded:
-                    folded.add(rec.message.seq)
-                    state = _fold(ctrl, state, rec.event)
-                    yield rec, state
+                if _delivery(actor, rec):
+                    yield rec, actor.state
             ctx = decode_context(group.context, registry.view_types()) if group.context else Context()
             writes = tuple(_write(r.message, r.event) for r in group.writes)
-            yield DecisionPoint(ref, group.writes[0].message.seq, group.hwm, group.time, ctx, state, writes,
-                                frozenset(ids)), state
+            yield DecisionPoint(ref, group.writes[0].message.seq, group.hwm, group.time, ctx, actor.state, writes,
+                                frozenset(ids)), actor.state
         for rec in group.writes:
-            folded.add(rec.message.seq)
             if H.MSG_ID in rec.message.headers:
                 ids.add(rec.message.headers[H.MSG_ID])
-            state = _fold(ctrl, state, rec.event)
-            yield rec, state
+            _own(actor, rec)
+            yield rec, actor.state
     for rec in routed[i:]:
-        if rec.message.seq not in folded:
-            folded.add(rec.message.seq)
-            state = _fold(ctrl, state, rec.event)
-            yield rec, state
+        if _delivery(actor, rec):
+            yield rec, actor.state
 
 
 def state_at(ref: Ref, routed: list[Recorded], at: int | None = None, registry: Registry = DEFAULT) -> Any:
@@ -263,22 +263,20 @@ def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
 def _check_actor(ref: Ref, ctrl: Controller[Any], routed: list[Recorded], registry: Registry,
                  guard: Guard | None) -> tuple[int, list[Divergence]]:
     checked, found = 0, []
-    key = f"{ref.token}.{ctrl.companion}" if ctrl.companion else ref.token
     for item, _ in walk(ref, routed, registry, ctrl):
         if not isinstance(item, DecisionPoint):
             continue
         checked += 1
-        try:
-            args = (item.state, item.time, item.context)
-            decision = ctrl.decide(*args) if guard is None else guard(key, "decide", item.hwm, ctrl.decide, *args)
-            now = writes_of(ref, ctrl, decision)
-        except Overrun as e:
-            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (),
-                                    f"quarantined ({e.reason}): {e}", ctrl.companion))
+        actor = kernel.Actor(ref, ctrl, item.state)
+        actor.hwm = item.hwm
+        outcome = kernel.decide(actor, item.time, item.context, guard=guard)
+        if isinstance(outcome, kernel.Failure):  # a decide that raises today is a divergence, not a crash
+            error = outcome.error
+            text = (f"quarantined ({outcome.reason}): {error}" if outcome.reason in ("timeout", "memory")
+                    else repr(error))
+            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (), text, ctrl.companion))
             continue
-        except Exception as e:  # noqa: BLE001 - a decide that raises today is a divergence, not a crash
-            found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, (), repr(e), ctrl.companion))
-            continue
+        now = writes_of(actor, outcome)
         if not _same(item.recorded, now, item.known_ids):
             found.append(Divergence(ref, item.seq, item.hwm, item.time, item.recorded, now, None, ctrl.companion))
     return checked, found
@@ -304,12 +302,9 @@ def quarantines(ref: Ref, routed: list[Recorded]) -> list[Quarantine]:
     return found
 
 
-def writes_of(ref: Ref, ctrl: Controller[Any], decision: Decision) -> tuple[Write, ...]:
-    """What the host would append for `decision`, in its order: ctl events, inbox messages, commands."""
-    out = [_write_new(subjects.ctl(ref, ctrl.name), e, None) for e in decision.events]
-    out += [_write_new(subjects.inbox(m.to), m.event, m.key) for m in decision.messages]
-    out += [_write_new(subjects.cmd(o.driver, ref), o.command, o.key) for o in decision.commands]
-    return tuple(out)
+def writes_of(actor: kernel.Actor, decision: Decision) -> tuple[Write, ...]:
+    """What the host appends for `decision`, in the kernel's order: ctl events, inbox messages, commands."""
+    return tuple(_write_new(w.subject, w.event, w.key) for w in kernel.writes(actor, decision))
 
 
 def _same(recorded: tuple[Write, ...], now: tuple[Write, ...], known: frozenset[str]) -> bool:

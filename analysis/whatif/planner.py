@@ -12,14 +12,13 @@ from typing import Any, NamedTuple
 import msgspec
 
 from actors.capacity import PoolView
+from analysis.whatif import outcome
+from analysis.whatif.fork import HORIZON, Fork, Result
+from analysis.whatif.registry import controller_for
 from core.events import Event
 from core.names import Ref
 from core.replicas import ReplicaReady, ReplicaStarted
-from dataplane.sim.latency import ready_delay
-from gateway.http.whatif import outcome
-from gateway.http.whatif.dataplane import SimPlane
-from gateway.http.whatif.fork import HORIZON, Fork, Result
-from gateway.http.whatif.registry import controller_for
+from dataplane.sim.rules import Plane, pool_key, ready_delay
 
 
 class Intent(NamedTuple):
@@ -56,25 +55,24 @@ def simulate(states: dict[Ref, Any], timers: dict[Ref, float], start: float, fir
     settings = settings or DEFAULTS
     before = dict(states)
     plane, pending = seed_plane(states, settings, start)
-    fork = Fork(states=dict(states), plane=plane, start=start, timers=dict(timers), first_seq=first_seq,
-                companions=dict(companions or {}), companion_timers=dict(companion_timers or {}))
+    fork = Fork(states, plane, start, timers, first_seq, companions, companion_timers)
     for ref, event, at in pending:
         fork.observe(ref, event, at)
     for intent in intents:
         fork.intend(intent.ref, intent.event)
     result = fork.run(horizon=settings.horizon)
-    return Simulated(result, before, fork.states, fork.companions)
+    return Simulated(result, before, fork.states(), fork.companion_states())
 
 
 def seed_plane(states: dict[Ref, Any], settings: Settings, start: float = 0.0
-               ) -> tuple[SimPlane, list[tuple[Ref, Event, float]]]:
+               ) -> tuple[Plane, list[tuple[Ref, Event, float]]]:
     """The data plane the actors believe in, and the observations still to come for replicas in flight."""
-    plane = SimPlane(latency=settings.latency, seed=settings.seed)
+    plane = Plane(latency=settings.latency, seed=settings.seed)
     for ref, state in sorted(states.items()):
         ctrl = controller_for(ref.kind)
         view = ctrl.view(state) if ctrl is not None else None
         if isinstance(view, PoolView):
-            plane.add_pool(f"{ref.namespace}/{ref.name}", view.capacity)
+            plane.add_pool(pool_key(ref), view.capacity)
     pending: list[tuple[Ref, Event, float]] = []
     for ref, state in sorted(states.items()):
         for replica in _replicas(state):
@@ -96,8 +94,9 @@ def _replicas(state: Any) -> list[tuple[str, str, int, str]]:
     out = []
     for r in held.values():
         rid, pool, gpus = getattr(r, "id", None), getattr(r, "pool", None), getattr(r, "gpus", None)
-        typed = isinstance(rid, str) and isinstance(pool, str) and isinstance(gpus, int)
-        if typed and not getattr(r, "stopping", False):
+        if getattr(r, "stopping", False):
+            continue
+        if isinstance(rid, str) and isinstance(pool, str) and isinstance(gpus, int):
             out.append((rid, pool, gpus, str(getattr(r, "phase", "ready"))))
     return out
 

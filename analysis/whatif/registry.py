@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.controller import Controller
+from actors.controller import Controller, Registry
 from actors.registry import load
+
+
+def registry() -> Registry:
+    return load()
 
 
 def controller_for(kind_key: str) -> Controller[Any] | None:

@@ -11,11 +11,12 @@ from typing import Any
 import msgspec
 
 from actors.capacity import PoolView
+from actors.controller import Controller
 from actors.partitions import resource_token
+from analysis.whatif.fork import Entry
+from analysis.whatif.registry import controller_for
 from core.events import StatusUpdated
 from core.names import Ref
-from gateway.http.whatif.fork import Entry
-from gateway.http.whatif.registry import controller_for
 
 
 class Step(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
@@ -93,18 +94,23 @@ def pools_left(before: dict[Ref, Any], after: dict[Ref, Any]) -> list[PoolLeft]:
         ctrl = controller_for(ref.kind)
         if ctrl is None or ctrl.view_type is not PoolView:  # Quotas publish views too (their limits)
             continue
-        a = ctrl.view(before[ref]) if ref in before else None
-        b = ctrl.view(after[ref]) if ref in after else None
-        if a is None and b is None:
+        a, b = _pool(ctrl, before.get(ref)), _pool(ctrl, after.get(ref))
+        shown = b or a
+        if shown is None:
             continue
         price = _price(after.get(ref) or before.get(ref))
-        capacity = (b or a).capacity  # type: ignore[union-attr]
+        capacity = shown.capacity
         was, now = (a.allocated if a else 0), (b.allocated if b else 0)
         out.append(PoolLeft(pool=f"{ref.namespace}/{ref.name}", capacity=capacity, allocated_before=was,
                             allocated_after=now, free_before=a.free if a else 0, free_after=b.free if b else 0,
                             cost_per_hour_before=None if price is None else round(was * price, 6),
                             cost_per_hour_after=None if price is None else round(now * price, 6)))
     return out
+
+
+def _pool(ctrl: Controller[Any], state: Any) -> PoolView | None:
+    view = ctrl.view(state) if state is not None else None
+    return view if isinstance(view, PoolView) else None
 
 
 def affected(planned: set[Ref], before: dict[Ref, Any], after: dict[Ref, Any],

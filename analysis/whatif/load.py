@@ -16,17 +16,16 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 
-from actors import routing
+from actors import kernel
 from actors.cells import Cell
 from actors.partitions import resource_token
 from actors.persistence import Checkpoint
+from analysis.whatif.registry import companions as companions_of
+from analysis.whatif.registry import controller_for, controllers, hosted, registry
 from core import codec, kinds, subjects
 from core import log as corelog
-from core.events import Event
 from core.log import Log
 from core.names import Ref
-from gateway.http.whatif.registry import companions as companions_of
-from gateway.http.whatif.registry import controller_for, controllers, hosted
 
 PARTITIONS = 16
 """The host's default partition count: fewer checkpoints than this means some partition never flushed."""
@@ -63,9 +62,9 @@ class Start:
         self.cells[ref] = cell
         return cell
 
-    def companion(self, ref: Ref, name: str, event: Event | None = None) -> Cell | None:
-        """A companion's actor: restored from its snapshot, or started by an event it `wants` (as the host
-        creates it); None when the resource has none (yet)."""
+    def companion(self, ref: Ref, name: str, start: bool = False) -> Cell | None:
+        """A companion's actor: restored from its snapshot, or `start`ed (an event it wants arrived, as the
+        kernel routes it); None when the resource has none (yet)."""
         found = self.companion_cells.get((ref, name))
         if found is not None:
             return found
@@ -73,11 +72,19 @@ class Start:
         if ctrl is None:
             return None
         data = self.raw.pop(f"{ref.token}.{name}", None)
-        if data is None and (event is None or (ctrl.wants is not None and not ctrl.wants(event))):
+        if data is None and not start:
             return None
         cell = Cell(ref, ctrl) if data is None else Cell(ref, ctrl, Cell.load(data))
         self.companion_cells[(ref, name)] = cell
         return cell
+
+    def known(self, key: str) -> bool:
+        """Does this actor exist: restored already, or a snapshot waiting to be."""
+        if key in self.raw:
+            return True
+        token = resource_token(key)
+        ref = Ref.parse(token)
+        return ref in self.cells if key == token else (ref, key[len(token) + 1:]) in self.companion_cells
 
     def states(self) -> dict[Ref, Any]:
         return {ref: cell.state for ref, cell in self.cells.items()}
@@ -130,13 +137,11 @@ async def _tail(log: Log, start: Start, first: int) -> None:
             except Exception:  # noqa: BLE001 - the host skips what it cannot decode, and so do we
                 continue
             start.tail += 1
-            for ref in routing.targets(owner, m.headers, hosted):
-                cells = [start.cell(ref), *(start.companion(ref, c.companion, event) for c in companions_of(ref.kind))]
-                for cell in cells:
-                    if cell is None or cell.seen(m.seq):
-                        continue
-                    with contextlib.suppress(Exception):  # the host skips an event whose evolve raises
-                        cell.fold_delivered(m.seq, m.subject, event)
+            refs = kernel.targets(owner, m.headers, hosted)
+            for ref, _key, ctrl in kernel.recipients(registry(), refs, event, start.known):
+                cell = start.companion(ref, ctrl.companion, start=True) if ctrl.companion else start.cell(ref)
+                if cell is not None:
+                    kernel.fold(cell, m.seq, m.subject, event)  # as the host folds it (a failing evolve skipped)
                     cell.causes.clear()
 
 
@@ -169,7 +174,7 @@ async def _bucket(log: Log, bucket: str) -> list[tuple[str, bytes]]:
             out.append((entry.key, entry.value or b""))
     finally:
         with contextlib.suppress(nats.errors.Error):
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]
     return out
 
 
