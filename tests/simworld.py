@@ -1,16 +1,23 @@
-"""A pure, in-memory interpreter of the actor protocol for unit and property tests of evolve/decide.
+"""A pure, in-memory shell around the actor kernel for unit and property tests of evolve/decide.
 
-It plays the host's routing rules (owner + sender + notify) and a perfect data plane, one event at a
-time in a chosen order, with no I/O: integration tests cover the real runtime against nats-server.
+The kernel (`actors.kernel`) routes, folds, decides and orders the writes, as in the live host; this
+shell only keeps a log (every message gets the next sequence), one mailbox per actor (its messages in
+log order) and a perfect, instant data plane that checks the capacity invariant on every start. `run`
+steps one actor (or appends one queued intent or observation) at a time, in FIFO order or, with
+`shuffle`, in a random interleaving: any order in which concurrent actors could have taken their next
+message. No I/O: integration tests cover the real runtime against nats-server.
 """
 from __future__ import annotations
 
 import random
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
-from actors.controller import DEFAULT, Controller
+from actors import kernel
+from actors.controller import DEFAULT, Controller, Registry
 from actors.decisions import Context, Decision
+from core import codec, subjects
+from core import headers as H
 from core.events import DeletionRequested, Event, SpecApplied
 from core.names import Ref
 from core.replicas import (
@@ -24,12 +31,29 @@ from core.replicas import (
     StartReplica,
     StopReplica,
 )
+from core.stored import StoredMessage
+
+
+class Logged(NamedTuple):
+    seq: int
+    subject: str
+    owner: Ref
+    event: Event
+    headers: dict[str, str]
+    time: float
 
 
 class World:
-    def __init__(self, seed: int = 0) -> None:
-        self.states: dict[Ref, Any] = {}
-        self.queue: deque[tuple[Ref, Event]] = deque()
+    def __init__(self, seed: int = 0, registry: Registry = DEFAULT) -> None:
+        self.registry = registry
+        self.actors: dict[str, kernel.Actor] = {}
+        self.queue: deque[tuple[Ref, Event] | str] = deque()
+        """What happens next, in order: a (resource, event) to append (an intent, an observation of the data
+        plane), or an actor key (that actor takes the next message of its mailbox)."""
+        self.mailboxes: dict[str, deque[Logged]] = {}
+        self.log: list[Logged] = []
+        self.history: list[tuple[Ref, Event]] = []
+        """Every event folded into a kind's own actor, in order (delivered and own writes)."""
         self.rng = random.Random(seed)
         self.now = 1_000.0
         self.running: dict[str, dict[str, int]] = {}  # pool key -> replica -> gpus (the "data plane")
@@ -37,22 +61,32 @@ class World:
         self.starts: dict[str, int] = {}
         self.decisions = 0
 
+    @property
+    def states(self) -> dict[Ref, Any]:
+        return {a.ref: a.state for a in self.actors.values() if not a.controller.companion}
+
     def ctrl(self, ref: Ref) -> Controller[Any]:
-        c = DEFAULT.controller_for(ref.kind)
+        c = self.registry.controller_for(ref.kind)
         assert c is not None
         return c
 
     def state(self, ref: Ref) -> Any:
-        if ref not in self.states:
-            self.states[ref] = self.ctrl(ref).initial(ref)
-        return self.states[ref]
+        return self.actor(ref.token).state
+
+    def actor(self, key: str) -> kernel.Actor:
+        found = self.actors.get(key)
+        if found is None:
+            at = self.registry.actor_of_key(key)
+            assert at is not None, key
+            found = self.actors[key] = kernel.Actor(*at)
+        return found
 
     def context(self) -> Context:
         by_kind: dict[str, tuple[Any, ...]] = {}
-        for ref, s in self.states.items():
-            view = self.ctrl(ref).view(s)
+        for a in self.actors.values():
+            view = a.controller.view(a.state) if not a.controller.companion else None
             if view is not None:
-                by_kind[ref.kind] = (*by_kind.get(ref.kind, ()), view)
+                by_kind[a.ref.kind] = (*by_kind.get(a.ref.kind, ()), view)
         return Context(views=by_kind)
 
     def apply(self, ref: Ref, spec: dict[str, Any], generation: int, created: bool = False) -> None:
@@ -61,24 +95,55 @@ class World:
     def delete(self, ref: Ref, generation: int) -> None:
         self.queue.append((ref, DeletionRequested(generation=generation)))
 
-    def fold(self, ref: Ref, event: Event) -> None:
-        self.states[ref] = self.ctrl(ref).evolve(self.state(ref), event)
+    def stored(self) -> list[StoredMessage]:
+        """The world's log as the stream would hold it (for `analysis.replay`)."""
+        return [StoredMessage(m.seq, m.subject, codec.event_headers(m.event, m.time, **m.headers),
+                              codec.encode(m.event), m.time) for m in self.log]
 
-    def decide(self, ref: Ref) -> Decision:
+    # ---- the log and the actors' steps ----------------------------------------------------------------
+
+    def append(self, subject: str, owner: Ref, event: Event, headers: dict[str, str]) -> int:
+        """Append to the log; the kernel routes it to the actors' mailboxes. Returns its sequence."""
+        m = Logged(len(self.log) + 1, subject, owner, event, headers, self.now)
+        self.log.append(m)
+        refs = kernel.targets(owner, headers, self.registry.hosted)
+        for _ref, key, _ctrl in kernel.recipients(self.registry, refs, event, self.actors.__contains__):
+            self.actor(key)
+            self.mailboxes.setdefault(key, deque()).append(m)
+            self.queue.append(key)
+        return m.seq
+
+    def deliver(self, key: str) -> None:
+        """The actor takes its next message: the kernel folds it (its own writes are seen already)."""
+        actor, m = self.actor(key), self.mailboxes[key].popleft()
+        folded = kernel.fold(actor, m.seq, m.subject, m.event)
+        if isinstance(folded, kernel.Broken):
+            raise folded.error  # a test wants to see it
+        if folded is not kernel.SEEN:
+            self._folded(actor, m.event)
+            self.decide(actor)
+
+    def decide(self, actor: kernel.Actor) -> Decision:
         self.decisions += 1
-        d = self.ctrl(ref).decide(self.state(ref), self.now, self.context())
-        for ev in d.events:
-            self.fold(ref, ev)
-            notify = getattr(ev, "notify", None)
-            if callable(notify):
-                self.queue.append((Ref.parse(notify()), ev))
-        for m in d.messages:
-            self.fold(ref, m.event)  # own write, folded on ack
-            self.queue.append((m.to, m.event))
-        for o in d.commands:
-            self.fold(ref, o.command)
-            self._actuate(ref, o.command)
-        return d
+        context = self.context()
+        outcome = kernel.decide(actor, self.now, context)
+        if isinstance(outcome, kernel.Failure):
+            assert outcome.error is not None
+            raise outcome.error
+        stamp = {**kernel.stamp(actor), H.TIME: repr(self.now)}
+        first = {**stamp, H.CONTEXT: codec.encode_json(context).decode()} if context.views else stamp
+        for i, write in enumerate(kernel.writes(actor, outcome)):
+            seq = self.append(write.subject, write.owner, write.event, {**(stamp if i else first), **write.headers})
+            kernel.own(actor, seq, write.subject, write.event)
+            self._folded(actor, write.event)
+            if write.slice == subjects.CMD:
+                self._actuate(actor.ref, write.event)
+        kernel.settle(actor, outcome)
+        return outcome
+
+    def _folded(self, actor: kernel.Actor, event: Event) -> None:
+        if not actor.controller.companion:
+            self.history.append((actor.ref, event))
 
     def _actuate(self, ref: Ref, cmd: Event) -> None:
         """A perfect, instant data plane that checks the capacity invariant on every start."""
@@ -100,22 +165,27 @@ class World:
                 self.queue.append((ref, ReplicaStopped(replica=r, pool=p)))
 
     def run(self, max_steps: int = 100_000, shuffle: bool = False) -> None:
-        """Deliver queued events (optionally in a random interleaving across resources) until quiet."""
+        """Take steps (optionally in a random interleaving across actors) until quiet."""
         steps = 0
         while steps < max_steps:
             if not self.queue:
-                dirty = [r for r in list(self.states) if not self.decide(r).empty]
+                dirty = [a for a in list(self.actors.values()) if not self.decide(a).empty]
                 if not dirty:
                     self.now += 10.0  # let backoff timers fire; quiet when nobody has anything to do
-                    if all(self.decide(r).empty for r in list(self.states)) and not self.queue:
+                    if all(self.decide(a).empty for a in list(self.actors.values())) and not self.queue:
                         return
                 continue
             i = self.rng.randrange(len(self.queue)) if shuffle else 0
             self.queue.rotate(-i)
-            ref, ev = self.queue.popleft()
+            item = self.queue.popleft()
             self.queue.rotate(i)
-            self.fold(ref, ev)
-            self.decide(ref)
+            if isinstance(item, str):
+                self.deliver(item)  # that actor's next message, whichever of its queued turns was drawn
+            else:
+                ref, event = item
+                subject = subjects.spec(ref) if isinstance(event, (SpecApplied, DeletionRequested)) else \
+                    subjects.obs(ref)
+                self.append(subject, ref, event, {})
             steps += 1
         raise AssertionError("world did not settle")
 
