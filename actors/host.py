@@ -24,12 +24,13 @@ from typing import Any
 import nats.errors
 import structlog
 
-from actors import kernel, sharing
+from actors import sharing
 from actors.acks import AckLedger
 from actors.cells import Cell
 from actors.controller import Registry
 from actors.intake import Gone, Intake, Lost, reads_partitions
 from actors.isolation import Isolation
+from actors.kernel import recipients, targets
 from actors.leases import Leases
 from actors.mailboxes import TICK, Mailboxes
 from actors.ownership import Ownership
@@ -187,7 +188,7 @@ class Host:
         owns = self.ownership.owns
         try:
             parsed = subjects.parse(stored.subject)
-            mine = [r for r in kernel.targets(parsed.ref, stored.headers, self.registry.hosted)
+            mine = [r for r in targets(parsed.ref, stored.headers, self.registry.hosted)
                     if sharing.hosts(r, owns, self.registry)]
             if not mine:  # another host's (read only when this host reads the whole stream): not even decoded
                 return
@@ -195,7 +196,7 @@ class Host:
         except (ValueError, KeyError, Exception) as e:  # noqa: BLE001 - a poison message must not wedge us
             log.error("undecodable message skipped", seq=stored.seq, subject=stored.subject, error=str(e))
             return
-        actors = [key for _ref, key, _ctrl in kernel.recipients(self.registry, mine, event, self._exists)]
+        actors = recipients(self.registry, mine, event, self._exists)  # the kernel's routing
         self.acks.expect(stored.seq, len(actors))
         catching_up = not self.caught_up.is_set()
         cells = self.mailboxes.cells

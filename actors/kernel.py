@@ -6,7 +6,7 @@ the test world (`tests/simworld.py`) are shells around this module: they move me
 timers, and do the I/O; every rule about how an actor sees the log and answers it is here, once.
 
     targets(owner, headers, hosted) -> [Ref]        the resources whose actors a message is for
-    recipients(registry, refs, event, exists)       ...and which of their actors (a companion only once wanted)
+    recipients(registry, refs, event, exists)       ...and the keys of their actors (a companion once wanted)
     Actor(ref, controller, state=None)              an actor's folded state and its sequence marks
     fold(actor, seq, subject, event) -> Folded      a delivered message: skipped at or below what it saw
     own(actor, seq, subject, event)                 an own write the log took: folded at once, skipped later
@@ -23,7 +23,7 @@ transient or terminal, the count, when to try again, whether the resource is qua
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from actors.controller import Controller, Registry
@@ -70,14 +70,11 @@ def wanted(controller: Controller[Any], event: Event, exists: bool) -> bool:
     return controller.wants is None or exists or controller.wants(event)
 
 
-def recipients(registry: Registry, refs: Iterable[Ref], event: Event, exists: Callable[[str], bool]
-               ) -> Iterator[tuple[Ref, str, Controller[Any]]]:
-    """(resource, actor key, controller) of every actor that gets a message routed to `refs`, in order:
-    each resource's own actor, then its companions. `exists(key)`: the shell knows that actor already."""
-    for ref in refs:
-        for key, ctrl in registry.actors_for(ref):
-            if ctrl.wants is None or exists(key) or ctrl.wants(event):
-                yield ref, key, ctrl
+def recipients(registry: Registry, refs: Iterable[Ref], event: Event, exists: Callable[[str], bool]) -> list[str]:
+    """The keys of every actor that gets a message routed to `refs` (`targets`), in order: each resource's
+    own actor, then its companions (`wanted`; `exists(key)`: the shell knows that actor already)."""
+    return [key for ref in refs for key, ctrl in registry.actors_for(ref)
+            if ctrl.wants is None or exists(key) or ctrl.wants(event)]
 
 
 # ---- the actor's fold ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Collection
 
 from actors.cells import Cell
 from actors.partitions import partition_of_token
-from core.names import Ref
 
 TICK = object()
 """Mailbox item meaning "decide again" (a timer fired, or catch-up finished)."""
@@ -33,10 +32,6 @@ class Mailboxes:
         """Actor key (`Cell.key`) -> live cell."""
         self.loading: dict[str, asyncio.Future[Cell]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
-
-    async def cell(self, ref: Ref) -> Cell:
-        """The live cell of `ref`'s own actor, loading it (once) when it is not in memory."""
-        return await self.cell_of(ref.token)
 
     def known(self, key: str, snapshots: Collection[str] | None) -> bool:
         """Does this actor exist: a live or loading cell, or a snapshot (`snapshots` None: not known, so

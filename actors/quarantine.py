@@ -45,10 +45,6 @@ class QuarantineBook:
             log.warning("could not load the quarantine book; starting empty", error=str(e))
         self._gauge()
 
-    def quarantined(self, token: str) -> bool:
-        rec = self.records.get(token)
-        return rec is not None and rec.quarantined
-
     def put(self, token: str, rec: FailureRecord) -> None:
         self.records[token] = rec
         self._gauge()
@@ -60,11 +56,6 @@ class QuarantineBook:
             self._gauge()
             self._write(token, None)
         return rec
-
-    async def settle(self) -> None:
-        """Wait for the writes in flight (a clean stop, or a test)."""
-        if self._writes:
-            await asyncio.gather(*self._writes.values(), return_exceptions=True)
 
     def _gauge(self) -> None:
         QUARANTINED.set(sum(1 for r in self.records.values() if r.quarantined))

@@ -107,7 +107,7 @@ class World:
         m = Logged(len(self.log) + 1, subject, owner, event, headers, self.now)
         self.log.append(m)
         refs = kernel.targets(owner, headers, self.registry.hosted)
-        for _ref, key, _ctrl in kernel.recipients(self.registry, refs, event, self.actors.__contains__):
+        for key in kernel.recipients(self.registry, refs, event, self.actors.__contains__):
             self.actor(key)
             self.mailboxes.setdefault(key, deque()).append(m)
             self.queue.append(key)

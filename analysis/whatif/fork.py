@@ -192,7 +192,7 @@ class Fork:
             return True
         wrote = entry.writer in ("intent", "driver")
         refs = kernel.targets(entry.ref, entry.headers, self.registry.hosted)
-        for _ref, key, _ctrl in kernel.recipients(self.registry, refs, entry.event, self.actors.__contains__):
+        for key in kernel.recipients(self.registry, refs, entry.event, self.actors.__contains__):
             actor = self._actor(key)
             held = self.book.get(key)
             folded = kernel.fold(actor, entry.seq, entry.subject, entry.event, held)

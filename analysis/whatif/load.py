@@ -137,10 +137,12 @@ async def _tail(log: Log, start: Start, first: int) -> None:
             except Exception:  # noqa: BLE001 - the host skips what it cannot decode, and so do we
                 continue
             start.tail += 1
-            refs = kernel.targets(owner, m.headers, hosted)
-            for ref, _key, ctrl in kernel.recipients(registry(), refs, event, start.known):
-                cell = start.companion(ref, ctrl.companion, start=True) if ctrl.companion else start.cell(ref)
-                if cell is not None:
+            for ref in kernel.targets(owner, m.headers, hosted):
+                for key in kernel.recipients(registry(), [ref], event, start.known):
+                    name = key[len(ref.token) + 1:]  # a companion's key is `<token>.<name>`
+                    cell = start.companion(ref, name, start=True) if name else start.cell(ref)
+                    if cell is None:
+                        continue
                     kernel.fold(cell, m.seq, m.subject, event)  # as the host folds it (a failing evolve skipped)
                     cell.causes.clear()
 

@@ -118,10 +118,10 @@ def test_a_companion_gets_messages_once_wanted(exists: bool, event: Event, expec
 
 def test_recipients_are_each_resources_actor_then_its_companions() -> None:
     autoscaled = SpecApplied(generation=1, spec={"autoscaling": {"min": 1, "max": 2}})
-    got = [(ref, key) for ref, key, _ in kernel.recipients(REGISTRY, [DEP, POOL], autoscaled, lambda k: False)]
-    assert got[0] == (DEP, DEP.token) and got[-1] == (POOL, POOL.token)
-    keys = {key for _, key, _ in kernel.recipients(REGISTRY, [DEP], spec(), lambda k: False)}
-    assert keys == {DEP.token}  # no autoscaling wanted: no autoscaler actor
+    assert kernel.recipients(REGISTRY, [DEP, POOL], autoscaled, lambda k: False) == [
+        DEP.token, f"{DEP.token}.autoscaler", POOL.token]
+    assert kernel.recipients(REGISTRY, [DEP], spec(), lambda k: False) == [DEP.token]  # no autoscaler wanted
+    assert kernel.recipients(REGISTRY, [DEP], spec(), lambda k: True) == [DEP.token, f"{DEP.token}.autoscaler"]
 
 
 # ---- the fold ------------------------------------------------------------------------------------------
