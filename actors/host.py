@@ -11,7 +11,9 @@ dropped from every part, `_drop_partitions`):
 - `actors.mailboxes.Mailboxes`  live cells, their queues, one drain task per cell
 - `actors.views.ViewBoard`      facts published for other actors: the Context of every decide
 - `actors.ownership.Ownership`  partition leases: which resources are ours, renewal, loss
-- `actors.reconciler.Reconciler` decide, append (`actors.effects`), failure isolation, backoff
+- `actors.kernel`               routing, the fold, decide, the order of own writes (pure; shared with replay,
+                                 what-if and the test world)
+- `actors.reconciler.Reconciler` decide, append (`actors.effects`), carrying out a failed step (`actors.failures`)
 - `actors.persistence.Persistence` snapshots and partition checkpoints
 """
 from __future__ import annotations

@@ -73,7 +73,7 @@ def wanted(controller: Controller[Any], event: Event, exists: bool) -> bool:
 def recipients(registry: Registry, refs: Iterable[Ref], event: Event, exists: Callable[[str], bool]) -> list[str]:
     """The keys of every actor that gets a message routed to `refs` (`targets`), in order: each resource's
     own actor, then its companions (`wanted`; `exists(key)`: the shell knows that actor already)."""
-    return [key for ref in refs for key, ctrl in registry.actors_for(ref)
+    return [key for ref in refs for key, ctrl in registry.actors_for(ref)  # `wanted`, inlined: every delivery
             if ctrl.wants is None or exists(key) or ctrl.wants(event)]
 
 
@@ -83,8 +83,8 @@ def recipients(registry: Registry, refs: Iterable[Ref], event: Event, exists: Ca
 class Actor:
     """An actor's folded state and the sequence marks that make redelivery harmless: `hwm` (the last
     delivered sequence folded), `own` (own writes folded on ack, not yet seen back), the last sequence of
-    each subject it writes (the fence of its next write), its consecutive failures and the deliveries it
-    has not decided on yet (`causes`)."""
+    each subject it writes (the fence of its next write), its consecutive failures, the deliveries it
+    has not decided on yet (`causes`) and a `version` bumped by every fold (a snapshot knows it changed)."""
 
     __slots__ = ("causes", "cmd_seqs", "controller", "ctl_seq", "ctl_subject", "failures", "hwm", "key", "own",
                  "ref", "state", "version")

@@ -95,7 +95,8 @@ class Reconciler:
                         error=str(failure.error))
         else:
             self.stats["failures"] += 1
-            log.error("reconcile failed", **_ids(cell), reason=failure.reason, outcome=failure.outcome,
+            what = {"quarantined": "resource quarantined", "failed": "reconcile failed terminally"}
+            log.error(what.get(failure.outcome, "reconcile failed"), **_ids(cell), reason=failure.reason,
                       attempt=failure.record.count if failure.record else failure.failures,
                       retry_in=round(failure.retry_in, 2), error=repr(failure.error))
         rec = failure.record

@@ -12,7 +12,7 @@ decision; `kernel.decide(state, Bosun-Time, Bosun-Context)` today must produce t
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from actors import kernel
@@ -25,8 +25,6 @@ from core.names import Ref
 from core.stored import StoredMessage
 
 _MISSING: Any = None
-Guard = Callable[..., Decision]
-"""Runs one decide under a budget: `guard(token, step, hwm, decide, *args)` (`Watchdog.call`)."""
 
 
 class Recorded(NamedTuple):
@@ -246,7 +244,7 @@ def steps(ref: Ref, routed: list[Recorded], at: int | None = None,
 
 
 def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
-          guard: Guard | None = None) -> tuple[int, list[Divergence]]:
+          guard: kernel.Guard | None = None) -> tuple[int, list[Divergence]]:
     """(decisions checked, divergences) of the resource's actors against today's `decide`: the kind's own
     controller and every companion (the autoscaler's recorded decisions are checked like the deployment's).
 
@@ -261,7 +259,7 @@ def check(ref: Ref, routed: list[Recorded], registry: Registry = DEFAULT,
 
 
 def _check_actor(ref: Ref, ctrl: Controller[Any], routed: list[Recorded], registry: Registry,
-                 guard: Guard | None) -> tuple[int, list[Divergence]]:
+                 guard: kernel.Guard | None) -> tuple[int, list[Divergence]]:
     checked, found = 0, []
     for item, _ in walk(ref, routed, registry, ctrl):
         if not isinstance(item, DecisionPoint):
