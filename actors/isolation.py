@@ -23,6 +23,7 @@ from core.log import StoredMessage
 from core.metrics import RECONCILE_FAILURES
 
 log = structlog.get_logger("bosun.controller")
+_fold, FOLDED = kernel.fold, kernel.FOLDED  # every delivery: no module lookups
 
 
 class Isolation:
@@ -48,8 +49,8 @@ class Isolation:
         records = self.book.records
         held = records.get(cell.key) if records else None  # keyed by actor (a companion's `<token>.<name>`)
         seq = stored.seq
-        folded = kernel.fold(cell, seq, stored.subject, event, held, self.watchdog.call)
-        if folded is kernel.FOLDED:
+        folded = _fold(cell, seq, stored.subject, event, held, self.watchdog.call)
+        if folded is FOLDED:
             if held is not None and kernel.lifts(held, seq, stored.subject, folded):
                 self.reconciler.lift(cell, seq, "a spec change")
             return True
