@@ -1,4 +1,5 @@
-"""What-if routes: `POST /v1/plan`, `POST /v1/policy/test`, `POST /v1/revert` (logic in `whatif/`).
+"""What-if routes: `POST /v1/plan`, `POST /v1/policy/test`, `POST /v1/revert` (admission's side in `whatif/`,
+the fork in `analysis.whatif`).
 
 Plan and policy test only read the log. A plan needs what `diff` needs (`get` on each manifest's
 resource); a policy test replays everyone's requests, so it needs `audit` across namespaces; a revert
