@@ -306,7 +306,10 @@ for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit
 @main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def _bench(args: tuple[str, ...]) -> None:
-    """Benchmark scenarios (`python -m bench`; imported only when run)."""
+    """Benchmark scenarios (`python -m bench`; imported only when run; needs `bosun[bench]`)."""
+    from cli.tools import require
+
+    require("bench")
     from bench.__main__ import main as bench_main
 
     bench_main.main(list(args), prog_name="bosun bench")
@@ -315,7 +318,10 @@ def _bench(args: tuple[str, ...]) -> None:
 @main.command("chaos", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def _chaos(args: tuple[str, ...]) -> None:
-    """Chaos rounds, linearizable If-Match, soak (`python -m chaos`; imported only when run)."""
+    """Chaos rounds, linearizable If-Match, soak (`python -m chaos`; imported only when run; `bosun[chaos]`)."""
+    from cli.tools import require
+
+    require("chaos")
     from chaos.__main__ import main as chaos_main
 
     chaos_main.main(list(args), prog_name="bosun chaos")
