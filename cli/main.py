@@ -20,20 +20,22 @@ from cli.base import (
     kind_info,
     namespace_option,
     pass_settings,
+    read_environment,
     reports_errors,
     split_ref,
 )
 
 
 @click.group()
-@click.option("--server", envvar="BOSUN_SERVER", help="Gateway URL (default: <data>/connection.json).")
-@click.option("--token", envvar="BOSUN_TOKEN", help="Bearer token (default: the connection's tokenFile).")
-@click.option("--data", envvar="BOSUN_DATA", default="./.bosun", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Bosun data directory.")
+@click.option("--server", help="Gateway URL  [default: BOSUN_SERVER, else <data>/connection.json]")
+@click.option("--token", help="Bearer token  [default: BOSUN_TOKEN, else the connection's tokenFile]")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="Bosun data directory  [default: BOSUN_DATA, else ./.bosun]")
 @click.pass_context
-def main(ctx: click.Context, server: str | None, token: str | None, data: Path) -> None:
+def main(ctx: click.Context, server: str | None, token: str | None, data: Path | None) -> None:
     """Bosun: an event-sourced, actor-based control plane."""
-    ctx.obj = Settings(server, token, data)
+    env = read_environment()  # every BOSUN_* variable, once (core/settings.py, docs/configuration.md)
+    ctx.obj = Settings(server or env.server, token or env.token, data or Path(env.data), env)
 
 
 @main.command()

@@ -10,12 +10,14 @@ running the step again) and returns True: the caller kills the process.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-KILL_AFTER = float(os.environ.get("BOSUN_STEP_KILL_AFTER", "15"))
-"""Seconds one step may run before the supervisor ends its controller process."""
+from core.settings import DEFAULTS
+
+KILL_AFTER = DEFAULTS.step_kill_after
+"""Seconds one step may run before the supervisor ends its controller process (BOSUN_STEP_KILL_AFTER, which
+`bosun up` passes in)."""
 
 
 def stuck(path: Path, kill_after: float = KILL_AFTER, now: float | None = None) -> dict[str, object] | None:
