@@ -133,7 +133,7 @@ def db_dir_option(f: F) -> F:
 @click.option("--seed", type=int, default=None, help="Sim driver fault-injection seed.")
 @click.option("--sync", default="", callback=lambda _c, _p, v: _sync_policy(v), metavar="always|INTERVAL",
               help="JetStream fsync: `always` (every write; slower) or an interval such as 1s "
-                   "[default: the server's 2m; see the README on what that loses on power failure].")
+                   "[default: the server's 2m; see docs/cluster.md on what that loses on power failure].")
 @click.option("--cluster", "cluster_size", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Embedded nats-servers: 3 runs a loopback JetStream cluster with R3 (try killing a node).")
 @click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,

@@ -1,4 +1,4 @@
-"""`bosun`: the command-line client of the gateway (DESIGN.md, "CLI contract").
+"""`bosun`: the command-line client of the gateway (docs/design.md, "CLI contract").
 
 Heavy modules (httpx, the kind registry, YAML) are imported inside commands so `bosun --help` stays fast.
 Component commands (`up`, `controller`, `gateway`, `projector`, `driver ...`) come from `cli.components`,

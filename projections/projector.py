@@ -1,4 +1,4 @@
-"""The projector: a durable JetStream consumer that keeps the SQLite read model (DESIGN.md, projections/).
+"""The projector: a durable JetStream consumer that keeps the SQLite read model (docs/design.md, "Projections").
 
 Order of effects per batch: fetch -> apply the whole batch and the checkpoint in ONE transaction ->
 commit -> ack -> announce on `bosun.sys.projections.changed`. A crash anywhere replays at most one
