@@ -1,4 +1,4 @@
-"""A kind's reconciler as data (two pure functions plus declarations, DESIGN.md "Actors"), and the
+"""A kind's reconciler as data (two pure functions plus declarations, docs/design.md, "Actors"), and the
 registry of kinds a process runs with.
 
 `register(Controller(...))` is the public "add a kind" API: it adds to the default `Registry`, which

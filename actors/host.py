@@ -59,8 +59,10 @@ class Host:
     def __init__(self, lg: Log, *, registry: Registry, host_id: str, partitions: int = 16,
                  fetch_batch: int = 512, max_in_flight: int = 8192, concurrency: int = 128,
                  idle_seconds: float = 30.0, flush_seconds: float = 5.0, scope: str = "",
-                 watchdog: Watchdog | None = None) -> None:
+                 watchdog: Watchdog | None = None, lease_ttl: float | None = None, read: str = "auto") -> None:
         self.log = lg
+        self.lease_ttl = lease_ttl
+        """BOSUN_LEASE_TTL and BOSUN_READ come in from the controller's entry (`actors.serving.serve`)."""
         self.scope = prefix = f"{scope}." if scope else ""
         self.registry = registry
         self.host_id = host_id
@@ -80,7 +82,7 @@ class Host:
         self.persistence = Persistence(lg, prefix)
         self.ownership: Ownership | None = None
         self.durable = f"controller-{scope + '-' if scope else ''}{host_id}"
-        self.intake = Intake(lg, self.durable, batch=fetch_batch, max_in_flight=max_in_flight)
+        self.intake = Intake(lg, self.durable, batch=fetch_batch, max_in_flight=max_in_flight, read=read)
         self.caught_up = asyncio.Event()
         self.catch_up_target = 0
         self.seen = 0
@@ -109,7 +111,8 @@ class Host:
 
     async def _run(self, stop: asyncio.Event) -> None:
         await self.persistence.open()
-        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope)
+        leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope,
+                        ttl=self.lease_ttl)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)},
                                            kinds=sorted(c.info.key for c in self.registry.controllers()))
@@ -278,7 +281,7 @@ class Host:
         """Stop lost partitions in every part: consumers, cells and queues, pending acks, timers, links, views."""
         self.intake.drop(lost, self.acks)
         if not self.intake.partitioned and self.ownership is not None and reads_partitions(
-                self.ownership.owned, self.partitions):  # reading the whole stream for a share: read the share
+                self.ownership.owned, self.partitions, self.intake.read_mode):  # reading all for a share: read just it
             self._start_over()
         with sharing.keeping_views(self.mailboxes.cells, lost, self.partitions, self.registry) as kept:
             self.acks.forget(self.mailboxes.drop(lost))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 
 import nats.errors
@@ -46,18 +45,19 @@ class Lost(Exception):
     """A consumer skipped a delivery (`actors.continuity`): the run starts over from the checkpoints."""
 
 
-def reads_partitions(owned: set[int], partitions: int) -> bool:
-    """Read the copy (only our partitions) or the whole stream? `BOSUN_READ=stream|partitions` forces it."""
-    mode = os.environ.get("BOSUN_READ", "auto")
+def reads_partitions(owned: set[int], partitions: int, mode: str = "auto") -> bool:
+    """Read the copy (only our partitions) or the whole stream? `mode` (BOSUN_READ) `stream`/`partitions` forces it."""
     if mode == "stream" or partitions != partitioned.PARTITIONS:
         return False
     return mode == "partitions" or len(owned) < partitions
 
 
 class Intake:
-    def __init__(self, lg: Log, base: str, *, batch: int, max_in_flight: int) -> None:
+    def __init__(self, lg: Log, base: str, *, batch: int, max_in_flight: int, read: str = "auto") -> None:
         self.log = lg
         self.base = base
+        self.read_mode = read
+        """BOSUN_READ: `auto` (the copy when we own fewer than all partitions), `stream` or `partitions`."""
         self.batch = batch
         self.max_in_flight = max_in_flight
         self.wake = asyncio.Event()
@@ -84,7 +84,7 @@ class Intake:
 
     async def open(self, start: int, owned: set[int], partitions: int, publishers: list[str]) -> None:
         """Make this run's consumers at `start` (the checkpoint floor), replacing any left by earlier runs."""
-        if reads_partitions(owned, partitions):
+        if reads_partitions(owned, partitions, self.read_mode):
             self.stream, self.partitioned = await self._copy(), True
             self.filters = {f"{self.base}{SEP}p{p}": partitioned.partition_filter(p) for p in sorted(owned)}
             for kind in publishers:

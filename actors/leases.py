@@ -8,7 +8,6 @@ keeps writing is fenced anyway by the expected-last-subject-sequence on its acto
 """
 from __future__ import annotations
 
-import os
 import time
 
 import msgspec
@@ -17,11 +16,11 @@ from nats.js.kv import KeyValue
 
 from actors.balance import Lease, lease_of
 from actors.partitions import partition_of as partition_of  # re-exported: the old home of the rule
+from core.settings import DEFAULTS
 
-
-def lease_ttl() -> float:
-    """Seconds a lease lasts unrenewed: how long a dead host's partitions wait for a new owner."""
-    return float(os.environ.get("BOSUN_LEASE_TTL", "4"))
+DEFAULT_TTL = DEFAULTS.lease_ttl
+"""Seconds a lease lasts unrenewed: how long a dead host's partitions wait for a new owner (BOSUN_LEASE_TTL,
+passed in by the controller's entry)."""
 
 
 class Leases:
@@ -32,7 +31,7 @@ class Leases:
         """Keys of this host's scope (`<scope>.`): hosts running different kinds lease separately."""
         self.host_id = host_id
         self.partitions = partitions
-        self.ttl = ttl if ttl is not None else lease_ttl()
+        self.ttl = ttl if ttl is not None else DEFAULT_TTL
         self.revisions: dict[int, int] = {}
         self.expires_at = 0.0
         """When our leases run out unless renewed (the latest renewal + TTL)."""

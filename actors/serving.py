@@ -8,7 +8,6 @@ after an error), so the process never exits on a transient NATS error.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import structlog
 
 from core import ready
 from core.log import Log
+from core.settings import DEFAULTS, Settings
 
 log = structlog.get_logger("bosun.controller")
 
@@ -28,15 +28,16 @@ class Run(Protocol):
     async def run(self, outer: asyncio.Event) -> None: ...
 
 
-async def serve_runs(nats_url: str, name: str, make: Callable[[Log], Run], stop: asyncio.Event) -> None:
+async def serve_runs(nats_url: str, name: str, make: Callable[[Log], Run], stop: asyncio.Event,
+                     replicas: int = 1) -> None:
     """Connect (waiting for the cluster), then `make(log).run(stop)` again and again until a run ends
-    without asking to start over, or `stop` is set."""
+    without asking to start over, or `stop` is set. `replicas`: of the stream and buckets, if it makes them."""
     try:
         nc = await ready.connect(nats_url, name, stop)
     except ready.Stopped:
         return
     try:
-        lg = Log(nc)
+        lg = Log(nc, replicas=replicas)
         await ready.ensure(lg, stop)
         failures = 0
         while not stop.is_set():
@@ -62,9 +63,11 @@ async def serve_runs(nats_url: str, name: str, make: Callable[[Log], Run], stop:
 
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
                 idle_seconds: float = 30.0, kinds: tuple[str, ...] = (), without: tuple[str, ...] = (),
-                inflight: Path | None = None) -> None:
+                inflight: Path | None = None, settings: Settings = DEFAULTS) -> None:
     """Run a controller host until `stop` is set: only the actors of `kinds` (a scope of its own), or all
-    but `without` (the main scope), when given; waits for the cluster and starts over (`serve_runs`)."""
+    but `without` (the main scope), when given; waits for the cluster and starts over (`serve_runs`).
+    `settings` (read at the command's entry) give the lease TTL, the reading mode, the step budgets and the
+    stream's replicas; the host id is `host_id`, else BOSUN_HOST_ID, else the machine's name."""
     from actors.host import Host
     from actors.registry import load
     from actors.scope import only, scope_of
@@ -72,8 +75,10 @@ async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, hos
 
     registry = only(load(), kinds) if kinds else only(load(), without, exclude=True) if without else load()
     # Default: the machine's name — unique per container of `--scale controller=N`, stable across restarts.
-    host_id = host_id or os.environ.get("BOSUN_HOST_ID") or socket.gethostname() or "main"
-    scope, watchdog = scope_of(kinds), Watchdog(inflight=InFlight(inflight))  # one watchdog thread per process
+    host_id = host_id or settings.host_id or socket.gethostname() or "main"
+    watchdog = Watchdog(budget=settings.step_budget, memory=settings.step_memory,
+                        inflight=InFlight(inflight))  # one watchdog thread per process
+    scope = scope_of(kinds)
     await serve_runs(nats_url, f"bosun-controller-{scope + '-' if scope else ''}{host_id}", lambda lg: Host(
         lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds, scope=scope,
-        watchdog=watchdog), stop)
+        watchdog=watchdog, lease_ttl=settings.lease_ttl, read=settings.read), stop, settings.stream_replicas)

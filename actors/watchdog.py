@@ -29,16 +29,18 @@ import structlog
 
 from actors.failures import MemoryOverrun, Overrun
 from core import steps
+from core.settings import DEFAULTS
 from core.steps import Crash
 
 __all__ = ["Crash", "InFlight", "MemoryOverrun", "Overrun", "Watchdog"]
 log = structlog.get_logger("bosun.controller")
 T = TypeVar("T")
 
-DEFAULT_BUDGET = float(os.environ.get("BOSUN_STEP_BUDGET", "0.5"))
-"""Seconds a decide or evolve may run (a pure function takes microseconds)."""
-DEFAULT_MEMORY = int(os.environ.get("BOSUN_STEP_MEMORY_MB", "512")) * 2**20
-"""Bytes of resident memory one step may add."""
+DEFAULT_BUDGET = DEFAULTS.step_budget
+"""Seconds a decide or evolve may run (a pure function takes microseconds); BOSUN_STEP_BUDGET, passed in by
+the controller's entry (`actors.serving.serve`)."""
+DEFAULT_MEMORY = DEFAULTS.step_memory
+"""Bytes of resident memory one step may add (BOSUN_STEP_MEMORY_MB)."""
 _SIZE = 1024
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)

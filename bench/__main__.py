@@ -121,7 +121,7 @@ def steady(rate: float, seconds: float, as_json: bool) -> None:
 @click.option("--bad-rate", default=90.0, show_default=True, help="Bad-input corpus requests per second.")
 @json_option
 def badinput(rate: float, seconds: float, bad_rate: float, as_json: bool) -> None:
-    """Good clients' apply p99 without and with the bad-input corpus replayed (run from the repository)."""
+    """Good clients' apply p99 without and with the bad-input corpus replayed."""
     from bench.badinput import run_badinput
     from bench.plane import Plane
 

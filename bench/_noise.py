@@ -2,9 +2,9 @@
 
 Why a separate process: the corpus holds 1 MiB bodies and 40 KiB header blocks; built and sent from the
 good clients' own event loop they would delay the good clients' requests on the client side, and the
-figure would blame the gateway for it. The cases are `tests/corpus/bad_inputs.py` (run from the
-repository); they are sent round-robin at a fixed rate. One JSON line on stdout at the end: sent, status
-counts, 5xx, and the cases answered otherwise than expected (a 429 counts apart: the rate limit's answer).
+figure would blame the gateway for it. The cases are `corpus/bad_inputs.py`; they are sent round-robin at a
+fixed rate. One JSON line on stdout at the end: sent, status counts, 5xx, and the cases answered otherwise
+than expected (a 429 counts apart: the rate limit's answer).
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import json
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import click
@@ -22,8 +21,7 @@ import nats
 
 
 def _cases() -> list[Any]:
-    sys.path.insert(0, str(Path.cwd()))
-    from tests.corpus import bad_inputs
+    from corpus import bad_inputs
 
     return [*bad_inputs.HTTP, *bad_inputs.NATS]
 

@@ -101,7 +101,7 @@ def linearizable_cmd(writers: int, writes: int, data: Path | None) -> None:
 @click.option("--seconds", default=1800.0, show_default=True)
 @click.option("--rate", default=10.0, show_default=True, help="Applies per second.")
 @click.option("--bad-input", is_flag=True,
-              help="Replay tests/corpus/bad_inputs.py in the second half (run from the repository).")
+              help="Replay the bad-input corpus (corpus/bad_inputs.py) in the second half.")
 @data_option
 def soak_cmd(seconds: float, rate: float, bad_input: bool, data: Path | None) -> None:
     """Steady applies with periodic deletes; RSS slope, fds, threads, p99 apply and declared->Ready."""
@@ -111,11 +111,8 @@ def soak_cmd(seconds: float, rate: float, bad_input: bool, data: Path | None) ->
 
     cases: list[object] = []
     if bad_input:
-        sys.path.insert(0, str(Path.cwd()))  # the corpus is test data: importable from the repository
-        try:
-            from tests.corpus import bad_inputs
-        except ImportError as e:
-            raise click.UsageError("--bad-input needs tests/corpus/bad_inputs.py: run from the repository") from e
+        from corpus import bad_inputs
+
         cases = [*bad_inputs.HTTP, *bad_inputs.NATS]
 
     async def body(d: Path) -> soak.SoakReport:

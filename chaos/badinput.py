@@ -1,6 +1,6 @@
-"""The bad-input corpus (issue #13's `tests/corpus/bad_inputs.py`) replayed in a loop while good clients work.
+"""The bad-input corpus (issue #13's `corpus/bad_inputs.py`) replayed in a loop while good clients work.
 
-The cases are passed in (the corpus is test data, not part of the installed package): anything with
+The cases are passed in (the chaos checkers stay independent of one corpus): anything with
 `method, path, status, headers, body` is an HTTP case, anything with `subject, status, headers, body` a NATS
 one; `{token}` in a header is the real token. Counted: 5xx answers (must be none) and answers other than
 the case's expected status.

@@ -1,4 +1,5 @@
-"""What every `bosun` command shares: settings (server, token, data dir), error reporting, kind lookup.
+"""What every `bosun` command shares: settings (server, token, data dir, the environment's `core.settings`),
+error reporting, kind lookup.
 
 Kept apart from `cli.main` so command modules (`cli.replay`, `cli.audit`, ...) import it without importing
 the group that imports them.
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from core import settings as core_settings
+
 if TYPE_CHECKING:
     from actors.controller import Registry
     from core.kinds import KindInfo
@@ -28,11 +31,28 @@ class Settings:
     server: str | None
     token: str | None
     data: Path
+    env: core_settings.Settings = core_settings.DEFAULTS
+    """Every variable of the environment, read once when the `bosun` group starts (`environment()`)."""
 
     def client(self) -> Client:
         from gateway.client import Client, discover
 
         return Client(discover(self.server, self.token, self.data))
+
+
+def read_environment() -> core_settings.Settings:
+    """`core.settings.from_env()`, a bad value reported as a usage error instead of a traceback."""
+    try:
+        return core_settings.from_env()
+    except core_settings.SettingsError as e:
+        raise click.UsageError(str(e)) from e
+
+
+def environment() -> core_settings.Settings:
+    """The settings the `bosun` group read at this command's entry (else, outside the group, read now)."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(Settings) if ctx is not None else None
+    return found.env if found is not None else read_environment()
 
 
 def reports_errors(fn: F) -> F:

@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 import click
 import structlog
 
+from cli.base import environment
 from core import logs, loops
+from core import settings as core_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 Serve = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -31,7 +33,8 @@ STOP_GRACE = 5.0
 # -- shared plumbing ---------------------------------------------------------------------------------
 
 
-def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None = None) -> None:
+def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None = None,
+                          settings: core_settings.Settings = core_settings.DEFAULTS) -> None:
     """Run a component's `serve(stop)` on uvloop (when available); SIGTERM/SIGINT set `stop`.
 
     A clean stop gets STOP_GRACE seconds. Past that the process exits anyway: a shutdown stuck on an
@@ -39,12 +42,12 @@ def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None
     every component is crash-safe by design.
 
     Every component also gets structured logs, OpenTelemetry (`OTEL_*` variables; no export by default)
-    and, with `--metrics-port`, a Prometheus endpoint.
+    and, with `--metrics-port`, a Prometheus endpoint; `settings` are the environment read at its entry.
     """
     from core import metrics, tracing
 
-    logs.configure(component)
-    tracing.setup(component)
+    logs.configure(component, settings.log_level, settings.log_format)
+    tracing.setup(component, settings)
     metrics.serve_http(metrics_port)
 
     async def main() -> None:
@@ -78,8 +81,17 @@ def _exit_now() -> None:
 
 
 def nats_option(required: bool = True) -> Callable[[F], F]:
-    return click.option("--nats", "nats_url", envvar="BOSUN_NATS_URL", required=required, metavar="URL",
-                        help="NATS URL, or several comma-separated (env BOSUN_NATS_URL).")
+    """`--nats`, else BOSUN_NATS_URL (`core.settings`); missing when `required` and neither is given."""
+
+    def with_env(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        value = value or environment().nats_url
+        if required and not value:
+            raise click.MissingParameter(ctx=ctx, param=param)
+        return value
+
+    return click.option("--nats", "nats_url", callback=with_env, metavar="URL",
+                        help="NATS URL, or several comma-separated (env BOSUN_NATS_URL)"
+                             + ("  [required]" if required else "."))
 
 
 data_option = click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -87,12 +99,13 @@ data_option = click.option("--data", type=click.Path(file_okay=False, path_type=
 
 
 def data_dir(data: Path | None) -> Path:
-    """This command's --data, else the one given to the `bosun` group or a parent command, else ./.bosun."""
+    """This command's --data, else the one given to the `bosun` group or a parent command, else BOSUN_DATA,
+    else ./.bosun."""
     ctx: click.Context | None = click.get_current_context()
     while data is None and ctx is not None:
         data = ctx.params.get("data")
         ctx = ctx.parent
-    return Path(data) if data is not None else Path(".bosun")
+    return Path(data) if data is not None else Path(environment().data)
 
 
 metrics_option = click.option("--metrics-port", type=int, default=None,
@@ -120,7 +133,7 @@ def db_dir_option(f: F) -> F:
 @click.option("--seed", type=int, default=None, help="Sim driver fault-injection seed.")
 @click.option("--sync", default="", callback=lambda _c, _p, v: _sync_policy(v), metavar="always|INTERVAL",
               help="JetStream fsync: `always` (every write; slower) or an interval such as 1s "
-                   "[default: the server's 2m; see the README on what that loses on power failure].")
+                   "[default: the server's 2m; see docs/cluster.md on what that loses on power failure].")
 @click.option("--cluster", "cluster_size", type=click.IntRange(1, 7), default=1, show_default=True,
               help="Embedded nats-servers: 3 runs a loopback JetStream cluster with R3 (try killing a node).")
 @click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,
@@ -132,7 +145,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
-    logs.configure("up")
+    env = environment()
+    logs.configure("up", env.log_level, env.log_format)
     from actors.registry import extra_modules
     from actors.scope import groups
 
@@ -140,7 +154,7 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
                    sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())), hosts=hosts or 0)
     try:
-        sys.exit(Supervisor(cfg).run())
+        sys.exit(Supervisor(cfg, env).run())
     except UpError as e:
         raise click.ClickException(str(e)) from e
 
@@ -180,16 +194,18 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     but = tuple(k.strip() for k in without.split(",") if k.strip())
     name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
     inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
+    env = environment()
     serve_until_signalled("controller", lambda stop: serving.serve(
-        nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
-        metrics_port)
+        nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight,
+        settings=env), metrics_port, env)
 
 
 @click.command()
 @nats_option()
 @data_option
 @db_dir_option
-@click.option("--durable", envvar="BOSUN_PROJECTOR_DURABLE", default="projector", show_default=True,
+@click.option("--durable", default=lambda: environment().projector_durable,
+              show_default="BOSUN_PROJECTOR_DURABLE, else projector",
               help="Its consumer's name: one per read model (a second gateway/projector pair needs its own).")
 @metrics_option
 def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: str, metrics_port: int | None) -> None:
@@ -197,8 +213,9 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: st
     from projections import projector as proj
 
     db = db_dir or data_dir(data) / "projections"
-    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable),
-                          metrics_port)
+    env = environment()
+    serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable, settings=env),
+                          metrics_port, env)
 
 
 @click.command()
@@ -212,10 +229,11 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: st
 @click.option("--fd", type=int, default=None, help="Serve on this inherited listening socket (from `bosun up`).")
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Policy YAML (principals, roles, bindings, quotas) applied idempotently on start.")
-@click.option("--intents-nats", "intents_url", envvar="BOSUN_NATS_INTENTS_URL", default=None, metavar="URL",
+@click.option("--intents-nats", "intents_url", default=lambda: environment().nats_intents_url, metavar="URL",
               help="NATS URL of the user answering intents (env BOSUN_NATS_INTENTS_URL) [default: --nats].")
-@click.option("--intent-reply-prefix", "reply_prefix", envvar="BOSUN_INTENT_REPLY_PREFIX", default="_INBOX",
-              show_default=True, help="Inbox prefix intent replies may go to (BOSUN_INTENT_REPLY_PREFIX).")
+@click.option("--intent-reply-prefix", "reply_prefix", default=lambda: environment().intent_reply_prefix,
+              show_default="BOSUN_INTENT_REPLY_PREFIX, else _INBOX",
+              help="Inbox prefix intent replies may go to.")
 @metrics_option
 def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: Path | None, http_host: str,
             http_port: int, fd: int | None, policy: Path | None, intents_url: str | None, reply_prefix: str,
@@ -228,11 +246,12 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
     token = token_file or data_dir(data) / "admin.token"
     if ensure_admin_token(token):
         log.info("admin token created", path=str(token.resolve()))
+    env = environment()
     serve_until_signalled("gateway", lambda stop: server.serve(nats_url, db, stop=stop, token_file=token,
                                                                host=http_host, port=http_port, fd=fd,
                                                                policy=policy, intents_url=intents_url,
-                                                               reply_prefix=reply_prefix),
-                          metrics_port)
+                                                               reply_prefix=reply_prefix, settings=env),
+                          metrics_port, env)
 
 
 @click.group()
@@ -258,9 +277,10 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
         raise click.UsageError("Missing option '--nats' (or BOSUN_NATS_URL).")
     from dataplane.sim import driver as sim_driver
 
+    env = environment()
     serve_until_signalled("driver-sim", lambda stop: sim_driver.serve(
-        nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval),
-        metrics_port)
+        nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval,
+        settings=env), metrics_port, env)
 
 
 @driver.command("process")
@@ -276,9 +296,10 @@ def process(nats_url: str, data: Path | None, relist_interval: float, load_inter
     """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
     from dataplane.process import driver as process_driver
 
+    env = environment()
     serve_until_signalled("driver-process", lambda stop: process_driver.serve(
-        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
-        metrics_port)
+        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval,
+        settings=env), metrics_port, env)
 
 
 @sim.command("kill-replica")

@@ -1,4 +1,4 @@
-"""`bosun`: the command-line client of the gateway (DESIGN.md, "CLI contract").
+"""`bosun`: the command-line client of the gateway (docs/design.md, "CLI contract").
 
 Heavy modules (httpx, the kind registry, YAML) are imported inside commands so `bosun --help` stays fast.
 Component commands (`up`, `controller`, `gateway`, `projector`, `driver ...`) come from `cli.components`,
@@ -20,20 +20,22 @@ from cli.base import (
     kind_info,
     namespace_option,
     pass_settings,
+    read_environment,
     reports_errors,
     split_ref,
 )
 
 
 @click.group()
-@click.option("--server", envvar="BOSUN_SERVER", help="Gateway URL (default: <data>/connection.json).")
-@click.option("--token", envvar="BOSUN_TOKEN", help="Bearer token (default: the connection's tokenFile).")
-@click.option("--data", envvar="BOSUN_DATA", default="./.bosun", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Bosun data directory.")
+@click.option("--server", help="Gateway URL  [default: BOSUN_SERVER, else <data>/connection.json]")
+@click.option("--token", help="Bearer token  [default: BOSUN_TOKEN, else the connection's tokenFile]")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="Bosun data directory  [default: BOSUN_DATA, else ./.bosun]")
 @click.pass_context
-def main(ctx: click.Context, server: str | None, token: str | None, data: Path) -> None:
+def main(ctx: click.Context, server: str | None, token: str | None, data: Path | None) -> None:
     """Bosun: an event-sourced, actor-based control plane."""
-    ctx.obj = Settings(server, token, data)
+    env = read_environment()  # every BOSUN_* variable, once (core/settings.py, docs/configuration.md)
+    ctx.obj = Settings(server or env.server, token or env.token, data or Path(env.data), env)
 
 
 @main.command()
@@ -306,7 +308,10 @@ for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit
 @main.command("bench", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def _bench(args: tuple[str, ...]) -> None:
-    """Benchmark scenarios (`python -m bench`; imported only when run)."""
+    """Benchmark scenarios (`python -m bench`; imported only when run; needs `bosun[bench]`)."""
+    from cli.tools import require
+
+    require("bench")
     from bench.__main__ import main as bench_main
 
     bench_main.main(list(args), prog_name="bosun bench")
@@ -315,7 +320,10 @@ def _bench(args: tuple[str, ...]) -> None:
 @main.command("chaos", add_help_option=False, context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def _chaos(args: tuple[str, ...]) -> None:
-    """Chaos rounds, linearizable If-Match, soak (`python -m chaos`; imported only when run)."""
+    """Chaos rounds, linearizable If-Match, soak (`python -m chaos`; imported only when run; `bosun[chaos]`)."""
+    from cli.tools import require
+
+    require("chaos")
     from chaos.__main__ import main as chaos_main
 
     chaos_main.main(list(args), prog_name="bosun chaos")

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.base import Settings, fail, kind_info, namespace_option, pass_settings, registry, reports_errors
+from cli.base import (
+    Settings,
+    environment,
+    fail,
+    kind_info,
+    namespace_option,
+    pass_settings,
+    registry,
+    reports_errors,
+)
 
 if TYPE_CHECKING:
     from analysis.replay import Divergence, Recorded, Write
@@ -113,7 +122,8 @@ def _check(targets: list[Ref], routed: dict[Ref, list[Recorded]], output: str | 
     from analysis import replay as rp
     from cli import output as out
 
-    guard = Watchdog().call
+    env = environment()
+    guard = Watchdog(budget=env.step_budget, memory=env.step_memory).call  # the controllers' step budgets
     checked, found, resources, parked = 0, [], 0, []
     for ref in targets:
         if ref not in routed:

@@ -48,6 +48,8 @@ class Cluster:
     route_ports: list[int] = field(default_factory=list)
     servers: list[natsserver.Server | None] = field(default_factory=list)
     preexec: Callable[[], Any] | None = None
+    executable: str | None = None
+    """Another nats-server binary (`BOSUN_NATS_SERVER`); default: `natsserver.binary()`'s."""
 
     def allocate(self) -> Cluster:
         """Pick the ports now: the seed list (`url`) is then known before any node runs."""
@@ -68,7 +70,7 @@ class Cluster:
         server = natsserver.start(
             self.workdir / f"node-{i}", port=self.client_ports[i], creds=self.creds, name=f"bosun-{i}",
             cluster=cluster_block(self.route_ports[i], self.route_ports), sync=self.sync,
-            preexec=self.preexec)
+            preexec=self.preexec, executable=self.executable)
         self.servers[i] = server
         return server
 
@@ -93,7 +95,7 @@ class Cluster:
 
 
 def start_local(data: Path, size: int, creds: natsserver.Credentials, sync: str,
-                preexec: Callable[[], Any] | None) -> Cluster:
+                preexec: Callable[[], Any] | None, executable: str | None = None) -> Cluster:
     """`bosun up --cluster N`: nodes under `<data>/cluster/node-<i>`, their ports kept in
     `<data>/cluster/ports.json` so a restart of `bosun up` reuses each node's store and peers."""
     import json
@@ -101,7 +103,7 @@ def start_local(data: Path, size: int, creds: natsserver.Credentials, sync: str,
     root = data / "cluster"
     root.mkdir(parents=True, exist_ok=True)
     ports = root / "ports.json"
-    c = Cluster(root, size=size, creds=creds, sync=sync, preexec=preexec)
+    c = Cluster(root, size=size, creds=creds, sync=sync, preexec=preexec, executable=executable)
     if ports.exists():
         saved = json.loads(ports.read_text())
         if len(saved["client"]) == size:

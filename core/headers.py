@@ -1,4 +1,4 @@
-"""NATS header names: what rides beside every event body (DESIGN.md, "Typed")."""
+"""NATS header names: what rides beside every event body (docs/design.md, "The log": typed)."""
 
 MSG_ID = "Nats-Msg-Id"
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -64,9 +63,12 @@ async def _quiet_error(e: Exception) -> None:
 
 
 class Log:
-    def __init__(self, nc: NATS, stream: str = subjects.STREAM) -> None:
+    def __init__(self, nc: NATS, stream: str = subjects.STREAM, replicas: int = 1) -> None:
         self.nc = nc
         self.stream = stream
+        self.replicas = replicas
+        """Of the stream and buckets `ensure` creates: `BOSUN_STREAM_REPLICAS` (`core.settings`), passed in by
+        each component; 1 embedded, 3 on a 3-node cluster (as in compose.yaml)."""
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
         self.replies = Replies(nc, timeout=10)
@@ -74,9 +76,9 @@ class Log:
     async def ensure(self, replicas: int | None = None) -> None:
         """Create the stream and buckets if absent; idempotent, safe to call from every component.
 
-        Replicas default to BOSUN_STREAM_REPLICAS (1 embedded; 3 on a 3-node cluster, as in compose.yaml).
+        Replicas default to the log's own (`self.replicas`).
         """
-        replicas = replicas or int(os.environ.get("BOSUN_STREAM_REPLICAS", "1"))
+        replicas = replicas or self.replicas
         config = api.StreamConfig(
             name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT],
             storage=api.StorageType.FILE,

@@ -6,7 +6,6 @@ a log line because tokens are never bound (admission logs principals, not creden
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
@@ -14,9 +13,10 @@ import structlog
 from core.tracing import merge_log_fields
 
 
-def configure(component: str, level: str | None = None) -> None:
-    lvl = getattr(logging, (level or os.environ.get("BOSUN_LOG_LEVEL", "INFO")).upper(), logging.INFO)
-    pretty = sys.stderr.isatty() and os.environ.get("BOSUN_LOG_FORMAT", "") != "json"
+def configure(component: str, level: str = "INFO", log_format: str = "") -> None:
+    """`level` and `log_format` are BOSUN_LOG_LEVEL and BOSUN_LOG_FORMAT (`core.settings`)."""
+    lvl = getattr(logging, level.upper(), logging.INFO)
+    pretty = sys.stderr.isatty() and log_format != "json"
     renderer: structlog.typing.Processor = (structlog.dev.ConsoleRenderer() if pretty
                                             else structlog.processors.JSONRenderer())
     structlog.configure(

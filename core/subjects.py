@@ -1,4 +1,4 @@
-"""The subject layout of the BOSUN stream (DESIGN.md, "The log"): builders and the one parser."""
+"""The subject layout of the BOSUN stream (docs/design.md, "The log"): builders and the one parser."""
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -14,7 +14,6 @@ same identity plus `trace_id` into the log context (`merge_log_fields`) so every
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
@@ -36,6 +35,7 @@ from opentelemetry.trace import (
 )
 
 from core.names import Ref
+from core.settings import Settings
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
@@ -50,8 +50,9 @@ _fields: ContextVar[Mapping[str, Any]] = ContextVar(
 """The current span's log fields: one context variable, merged into log lines by `merge_log_fields`."""
 
 
-def setup(component: str) -> None:
-    """Install the process's tracer provider (once); exporters from `OTEL_TRACES_EXPORTER`."""
+def setup(component: str, settings: Settings | None = None) -> None:
+    """Install the process's tracer provider (once); exporters from `OTEL_TRACES_EXPORTER` (read into
+    `settings` at the component's entry; default: none)."""
     global _provider
     if _provider is not None:
         return
@@ -59,12 +60,13 @@ def setup(component: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+    settings = settings or Settings()
+    if settings.otel_sdk_disabled.lower() == "true":
         return
-    names = _exporters()
+    names = _exporters(settings.otel_traces_exporter)
     if not names:  # nothing to export: no SDK at all, `span` propagates ids only (see _id_only)
         return
-    service = os.environ.get("OTEL_SERVICE_NAME") or f"bosun-{component}"
+    service = settings.otel_service_name or f"bosun-{component}"
     provider = TracerProvider(resource=Resource.create({"service.name": service, "bosun.component": component}))
     for name in names:
         if name == "otlp":
@@ -77,8 +79,7 @@ def setup(component: str) -> None:
     _provider = provider
 
 
-def _exporters() -> list[str]:
-    raw = os.environ.get("OTEL_TRACES_EXPORTER", "none")
+def _exporters(raw: str) -> list[str]:
     return [n.strip().lower() for n in raw.split(",") if n.strip() and n.strip().lower() != "none"]
 
 

@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 
 from core import log as corelog
 from core import natsserver, ready
+from core.settings import DEFAULTS, Settings
 from gateway import limits
 from gateway.admission.admit import Admission
 from gateway.admission.auth import Authenticator, Authorizer
@@ -55,29 +56,32 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
                 host: str = "127.0.0.1", port: int = 0, fd: int | None = None,
                 authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None,
                 policy: Path | None = None, intents_url: str | None = None,
-                reply_prefix: str = natsserver.DEFAULT_INBOX) -> None:
+                reply_prefix: str = natsserver.DEFAULT_INBOX, settings: Settings = DEFAULTS) -> None:
     """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections.
 
     `intents_url` is the responder user's connection (intents are answered with its rights, which reach
     only the client inbox space); without it intents are answered on the internal connection, and only
-    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to."""
+    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to. `settings`
+    (read at the command's entry) give the append deadline and the stream's replicas."""
     from actors.registry import load
 
     registry = load()
     nc = await ready.connect(nats_url, "bosun-gateway")  # waits for the cluster (core.ready)
     intents_nc = await ready.connect(intents_url, "bosun-gateway-intents") if intents_url else None
     try:
-        log = corelog.Log(nc)
+        log = corelog.Log(nc, replicas=settings.stream_replicas)
         await ready.ensure(log)
         reads = await open_read_model(db_dir, nc)
         try:
             door = Door(intents_nc or nc, reply_prefix)
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
-                gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads,
-                             registry=registry)
+                admission = Admission(log, Authenticator.from_file(token_file), authorizer,
+                                      append_deadline=settings.append_deadline)
+                gw = Gateway(nc, log, admission, reads, registry=registry)
                 await _run(gw, stop, host, port, fd, on_ready, door)
             else:
-                governed = await governed_admission(log, token_file.read_text().strip(), policy)
+                governed = await governed_admission(log, token_file.read_text().strip(), policy,
+                                                    settings.append_deadline)
                 try:
                     gw = Gateway(nc, log, governed.admission, reads, registry=registry)
                     await _run(gw, stop, host, port, fd, on_ready, door)

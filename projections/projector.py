@@ -1,4 +1,4 @@
-"""The projector: a durable JetStream consumer that keeps the SQLite read model (DESIGN.md, projections/).
+"""The projector: a durable JetStream consumer that keeps the SQLite read model (docs/design.md, "Projections").
 
 Order of effects per batch: fetch -> apply the whole batch and the checkpoint in ONE transaction ->
 commit -> ack -> announce on `bosun.sys.projections.changed`. A crash anywhere replays at most one
@@ -29,6 +29,7 @@ from core import dropped, ready, subjects
 from core.feed import Delivery, Feed
 from core.log import Log, StoredMessage
 from core.metrics import sample_every
+from core.settings import DEFAULTS, Settings
 from projections import generations, telemetry
 from projections import rebuild as rebuilding
 from projections.readmodel import CHANGED
@@ -67,17 +68,18 @@ class _Reset(Exception):
 
 
 async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: str = DURABLE,
-                registry: Registry | None = None) -> None:
+                registry: Registry | None = None, settings: Settings = DEFAULTS) -> None:
     """Run until `stop` is set. One projector per `db_dir` (each with its own durable name).
 
     `registry` (default: `actors.registry.load()`) must know every kind in the log: decoding needs them.
+    `settings` (read at the command's entry) give the stream's replicas, should this projector make it.
     """
     registry = registry or load()
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
     nc = await ready.connect(nats_url, "bosun-projector")  # waits for the cluster (core.ready)
     try:
-        bosun_log = Log(nc)
+        bosun_log = Log(nc, replicas=settings.stream_replicas)
         await ready.ensure(bosun_log)
         projector = await Projector.open(bosun_log, db_dir, durable)
         try:

@@ -193,7 +193,7 @@ def _finalizers_of(kind: str) -> tuple[str, ...]:
 
 
 def to_api(row: Row) -> dict[str, Any]:
-    """The exact API object `{kind, metadata, spec, status}` of a row (DESIGN.md, "Status convention")."""
+    """The exact API object `{kind, metadata, spec, status}` of a row (docs/design.md, "Status convention")."""
     info = kinds.resolve(row.kind)
     metadata: dict[str, Any] = {"name": row.name}
     if row.namespace != CLUSTER_NS:

@@ -1,4 +1,4 @@
-"""Pure: the history item of one stored message (DESIGN.md, "history" shape).
+"""Pure: the history item of one stored message (docs/design.md, "API shapes": a history).
 
 Every message on a resource's subjects (its event slices and `bosun.cmd.<driver>.<kind>.<ns>.<name>`)
 becomes exactly one item of that resource's timeline. Messages addressed to a second resource through

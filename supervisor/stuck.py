@@ -10,16 +10,17 @@ caller kills the process.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import msgspec
 
 from core import steps
+from core.settings import DEFAULTS
 
-KILL_AFTER = float(os.environ.get("BOSUN_STEP_KILL_AFTER", "15"))
-"""Seconds one step may run before the supervisor ends its controller process."""
+KILL_AFTER = DEFAULTS.step_kill_after
+"""Seconds one step may run before the supervisor ends its controller process (BOSUN_STEP_KILL_AFTER, which
+`bosun up` passes in)."""
 
 
 def stuck(path: Path, kill_after: float = KILL_AFTER, now: float | None = None) -> dict[str, object] | None:

@@ -23,8 +23,10 @@ from types import FrameType
 from typing import IO
 
 import structlog
+from msgspec.structs import replace
 
 from core import cluster, natsserver
+from core.settings import DEFAULTS, Settings
 from supervisor import procs, status, stuck
 from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
 
@@ -120,8 +122,10 @@ def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: i
 
 
 class Supervisor:
-    def __init__(self, cfg: UpConfig) -> None:
+    def __init__(self, cfg: UpConfig, settings: Settings = DEFAULTS) -> None:
         self.cfg = cfg
+        self.settings = settings
+        """Read at `bosun up`'s entry; the children's environment is rendered from it (`Settings.environment`)."""
         self.data = cfg.data.resolve()
         self.run_dir = self.data / "run"
         self.token_file = self.data / "admin.token"
@@ -195,12 +199,13 @@ class Supervisor:
         self.creds = natsserver.Credentials.load_or_create(self.data / "nats-credentials.json")
         if self.cfg.cluster > 1:
             self.cluster = cluster.start_local(self.data, self.cfg.cluster, self.creds, self.cfg.sync,
-                                               procs.die_with_parent(signal.SIGTERM))
-            os.environ["BOSUN_STREAM_REPLICAS"] = str(min(3, self.cfg.cluster))
+                                               procs.die_with_parent(signal.SIGTERM), self.settings.nats_server)
+            self.settings = replace(self.settings, stream_replicas=min(3, self.cfg.cluster))
             return self.cluster.url(natsserver.INTERNAL_USER, self.creds.internal)
         try:
             self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
-                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync)
+                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
+                                         executable=self.settings.nats_server)
         except RuntimeError as e:
             raise UpError(str(e)) from e
         self.nats_child.started = time.monotonic()
@@ -228,7 +233,7 @@ class Supervisor:
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data]),
         ]
-        self.env = dict(os.environ, BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
+        self.env = self.settings.environment(BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
             self._spawn(child)
 
@@ -277,7 +282,7 @@ class Supervisor:
             cluster.restart_dead(self.cluster)
         for child in self.children:
             if child.inflight is not None and child.proc is not None and child.proc.poll() is None:
-                held = stuck.stuck(child.inflight)
+                held = stuck.stuck(child.inflight, self.settings.step_kill_after)
                 if held is not None:
                     log.error("controller stuck in one step; killing it", component=child.name, **held)
                     child.proc.kill()
@@ -312,7 +317,8 @@ class Supervisor:
             return c.restart_at
         try:
             self.nats = natsserver.start(self.data, port=self.nats.port, creds=self.creds,
-                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync)
+                                         preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
+                                         executable=self.settings.nats_server)
             c.started, c.restart_at = time.monotonic(), None
             log.info("nats-server restarted", pid=self.nats.proc.pid, port=self.nats.port)
         except RuntimeError as e:

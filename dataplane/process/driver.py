@@ -27,6 +27,7 @@ from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from core.settings import DEFAULTS, Settings
 from dataplane.base.ledger import Cause
 from dataplane.base.outbox import Outbox
 from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
@@ -44,13 +45,14 @@ logger = structlog.get_logger()
 
 
 async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_interval: float = 2.0,
-                load_interval: float = 2.0) -> None:
-    """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`."""
+                load_interval: float = 2.0, settings: Settings = DEFAULTS) -> None:
+    """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`.
+    `settings` (read at the command's entry) give the stream's replicas, should it make the stream."""
     world = World(store.connect(data_dir))
     try:
         nc = await corelog.connect(nats_url, "bosun-driver-process")
         try:
-            log = corelog.Log(nc)
+            log = corelog.Log(nc, replicas=settings.stream_replicas)
             await log.ensure()
             await Driver(world, log, Path(data_dir), relist_interval, load_interval).run(stop)
         finally:

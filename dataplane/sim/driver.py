@@ -25,6 +25,7 @@ from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
+from core.settings import DEFAULTS, Settings
 from dataplane.base.outbox import Outbox
 from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
 from dataplane.sim import load
@@ -41,13 +42,14 @@ logger = structlog.get_logger()
 
 
 async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, latency: float = 0.05, seed: int = 0,
-                relist_interval: float = 2.0) -> None:
-    """Run the sim driver until `stop` is set. Its world lives in `<data_dir>/sim/world.db`."""
+                relist_interval: float = 2.0, settings: Settings = DEFAULTS) -> None:
+    """Run the sim driver until `stop` is set. Its world lives in `<data_dir>/sim/world.db`; `settings` (read
+    at the command's entry) give the stream's replicas, should it make the stream."""
     world = World.open(data_dir, latency=latency, seed=seed)
     try:
         nc = await ready.connect(nats_url, "bosun-driver-sim")  # waits for the cluster (core.ready)
         try:
-            log = corelog.Log(nc)
+            log = corelog.Log(nc, replicas=settings.stream_replicas)
             await ready.ensure(log)
             await Driver(world, log, relist_interval).run(stop)
         finally:

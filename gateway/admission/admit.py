@@ -31,7 +31,7 @@ from gateway.admission import quota
 from gateway.admission import requests as rq
 from gateway.admission.audit import Recorder, observe
 from gateway.admission.auth import AdminOnly, Authenticator, Authorizer, Principal, authorize
-from gateway.admission.elections import through_elections
+from gateway.admission.elections import DEADLINE, through_elections
 from gateway.admission.retry import retry
 from gateway.admission.validation import Target, Valid, ref_of, validate
 from gateway.errors import ApiError, ErrorBody, conflict, malformed, not_found, unavailable
@@ -85,8 +85,10 @@ class Admission:
     log's connection calls `drain()` before closing it, or the last decisions' records may be lost."""
 
     def __init__(self, log: Log, authenticator: Authenticator, authorizer: Authorizer | None = None,
-                 retries: int = RETRIES, recorder: Recorder | None = None) -> None:
+                 retries: int = RETRIES, recorder: Recorder | None = None, append_deadline: float = DEADLINE) -> None:
         self.log = log
+        self.append_deadline = append_deadline
+        """How long an apply rides out a leader election (`elections.py`; BOSUN_APPEND_DEADLINE)."""
         self.recorder = recorder or Recorder(log)
         self.authenticator = authenticator
         self.authorizer: Authorizer = authorizer or AdminOnly()
@@ -112,13 +114,15 @@ class Admission:
             who, token = principal, rq.token_of(principal.name, rq.parse_key(intent.idempotency_key))
             if intent.action == "retry":
                 accepted = Accepted(*await through_elections(
-                    lambda: retry(self.log, info, ref, who.name, traceparent)), "retrying")
+                    lambda: retry(self.log, info, ref, who.name, traceparent), self.append_deadline), "retrying")
             elif intent.action == "delete":
-                accepted = await through_elections(lambda: self._delete(who, info, ref, if_match, traceparent, token))
+                accepted = await through_elections(
+                    lambda: self._delete(who, info, ref, if_match, traceparent, token), self.append_deadline)
             else:
                 doc = await offload.parse_one(intent.body, intent.content_type)  # off the loop when costly
                 valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
-                accepted = await through_elections(lambda: self._apply(who, valid, if_match, traceparent, token))
+                accepted = await through_elections(
+                    lambda: self._apply(who, valid, if_match, traceparent, token), self.append_deadline)
         except Unavailable as e:
             return self._refused(intent, principal, traceparent, unavailable(f"the log is unavailable: {e}"))
         except ApiError as e:

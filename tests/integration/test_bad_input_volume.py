@@ -22,9 +22,9 @@ import pytest
 
 from core import log as corelog
 from core.audit import AuditRecord
+from corpus import bad_inputs as corpus
 from gateway.intents.responder import Responder, reply_status
 from tests.conftest import eventually
-from tests.corpus import bad_inputs as corpus
 from tests.integration.test_bad_inputs import wire
 from tests.integration.test_gateway_support import TOKEN, Env, deployment, gateway_env
 

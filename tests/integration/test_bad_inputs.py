@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/corpus/bad_inputs.py) over HTTP and NATS against a real gateway.
+"""The bad-input corpus (corpus/bad_inputs.py) over HTTP and NATS against a real gateway.
 
 Each case must get its structured 4xx (`{error: {code, message, details}}`, never a 5xx), and the only
 thing it may append to the log is its own audit record (which it must append: every decision is audited).
@@ -15,9 +15,9 @@ import nats
 import pytest
 
 from core import log as corelog
+from corpus import bad_inputs as corpus
 from gateway.intents.responder import Responder, reply_status
 from tests.conftest import eventually
-from tests.corpus import bad_inputs as corpus
 from tests.integration.test_gateway_support import TOKEN, Env, gateway_env
 
 

@@ -20,8 +20,8 @@ from chaos.linearizable import check as linearizable
 from chaos.load import POOL
 from chaos.rounds import Config, run
 from chaos.tree import Tree
+from corpus import bad_inputs as corpus
 from dataplane.sim.store import db_path
-from tests.corpus import bad_inputs as corpus
 
 
 async def test_chaos_rounds_lose_nothing_and_start_nothing_twice(tmp_path: Path) -> None:

@@ -12,8 +12,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
-
 from actors import balance
 from actors import serving as controller
 from actors.acks import AckLedger
@@ -26,6 +24,7 @@ from core.events import SpecApplied
 from core.feed import Delivery
 from core.log import Log
 from core.names import Ref
+from core.settings import Settings
 from dataplane.sim import driver as sim
 from dataplane.sim.store import world_summary
 from tests.conftest import REGISTRY, eventually
@@ -99,10 +98,10 @@ async def all_ready_of(log: Log, refs: list[Ref], generation: int, replicas: int
 
 
 async def test_a_partitioned_reader_folds_in_stream_order_and_replay_agrees(
-        log: Log, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOSUN_READ", "partitions")
+        log: Log, nats_url: str, tmp_path: Path) -> None:
     running = Running()
-    running.start("controller", lambda stop: controller.serve(nats_url, stop=stop, host_id="solo", idle_seconds=1))
+    running.start("controller", lambda stop: controller.serve(nats_url, stop=stop, host_id="solo", idle_seconds=1,
+                                                              settings=Settings(read="partitions")))
     running.start("sim", lambda stop: sim.serve(nats_url, tmp_path, stop=stop, latency=0.01, relist_interval=0.5))
     try:
         await apply(log, POOL, pool_spec(30), 1)
@@ -124,18 +123,16 @@ async def test_a_partitioned_reader_folds_in_stream_order_and_replay_agrees(
     assert checked >= 3 * len(DEPLOYMENTS), "every deployment's decisions were checked"
 
 
-async def test_the_intake_hands_several_consumers_on_in_stream_order(
-        log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_intake_hands_several_consumers_on_in_stream_order(log: Log) -> None:
     """Pools and deployments interleaved in the log, read through 16 partition consumers and the pools':
     one stream, in order, each message once; and a message of one partition alone (the others quiet) is
     handed on through certification, not held."""
-    monkeypatch.setenv("BOSUN_READ", "partitions")
     pools = [Ref("gpupool", "infra", f"p{i}") for i in range(3)]
     seqs = []
     for i in range(120):
         ref = pools[i % 3] if i % 4 == 0 else Ref("modeldeployment", "team-a", f"d{i % 23}")
         seqs.append((await log.append(subjects.spec(ref), _spec(i), msg_id=f"m{i}")).seq)
-    intake = Intake(log, "controller-t", batch=16, max_in_flight=256)
+    intake = Intake(log, "controller-t", batch=16, max_in_flight=256, read="partitions")
     acks: AckLedger[Delivery] = AckLedger()
     await intake.open(1, set(range(16)), 16, ["gpupool"])
     try:

@@ -168,7 +168,7 @@ async def test_diff_by_a_principal_with_no_role_is_refused_before_parsing(
     nats_url: str, tmp_path: Path
 ) -> None:
     """Issue #13, finding 3: the alias bomb the probe sent as a Principal with no bindings got 34.7 MB."""
-    from tests.corpus.bad_inputs import ALIAS_BOMB
+    from corpus.bad_inputs import ALIAS_BOMB
 
     async with governed_env(nats_url, tmp_path, historian_policy(), projector=False) as env:
         r = await env.client.post(

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from corpus import bad_inputs as corpus
 from gateway import bounds, manifests, offload, yamlbounds
 from gateway.errors import ApiError
-from tests.corpus import bad_inputs as corpus
 
 
 def laughs(levels: int, fan: int = 9) -> bytes:

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
-PACKAGES = ("core", "actors", "projections", "gateway", "cli", "supervisor", "dataplane", "bench", "examples")
+PACKAGES = ("core", "actors", "projections", "gateway", "cli", "supervisor", "dataplane", "bench", "corpus", "examples")
 
 
 def _sources() -> list[Path]:
