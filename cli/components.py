@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 import structlog
@@ -75,6 +75,14 @@ def _exit_now() -> None:
     log.warning("component did not stop in time; exiting", grace=STOP_GRACE)
     sys.stderr.flush()
     os._exit(1)
+
+
+def as_component(nats_url: str, key: str) -> str:
+    """`nats_url` with the credentials of component `key` from the file `BOSUN_NATS_CREDENTIALS` names
+    (`core.natscreds`): a path in the environment, never a password (replicas inherit it)."""
+    from core import natscreds
+
+    return natscreds.url_for(nats_url, key, os.environ.get(natscreds.ENV))
 
 
 def nats_option(required: bool = True) -> Callable[[F], F]:
@@ -180,6 +188,7 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     but = tuple(k.strip() for k in without.split(",") if k.strip())
     name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
     inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
+    nats_url = as_component(nats_url, "controller")
     serve_until_signalled("controller", lambda stop: serving.serve(
         nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight),
         metrics_port)
@@ -197,6 +206,7 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: st
     from projections import projector as proj
 
     db = db_dir or data_dir(data) / "projections"
+    nats_url = as_component(nats_url, "projector")
     serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable),
                           metrics_port)
 
@@ -228,11 +238,35 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
     token = token_file or data_dir(data) / "admin.token"
     if ensure_admin_token(token):
         log.info("admin token created", path=str(token.resolve()))
+    door = _gateway_door(nats_url, intents_url)
+    nats_url = as_component(nats_url, "gateway")
     serve_until_signalled("gateway", lambda stop: server.serve(nats_url, db, stop=stop, token_file=token,
                                                                host=http_host, port=http_port, fd=fd,
-                                                               policy=policy, intents_url=intents_url,
-                                                               reply_prefix=reply_prefix),
+                                                               policy=policy, intents_url=door.intents,
+                                                               reply_prefix=reply_prefix, system_url=door.system,
+                                                               callout_seed=door.seed),
                           metrics_port)
+
+
+class _Door(NamedTuple):
+    intents: str | None
+    system: str | None
+    seed: str | None
+
+
+def _gateway_door(nats_url: str, intents_url: str | None) -> _Door:
+    """The gateway's door connections and the callout's key, from the credentials file when there is one
+    (`--intents-nats` still wins for the intents)."""
+    from core import natscreds
+
+    path = os.environ.get(natscreds.ENV)
+    if not path:
+        return _Door(intents_url, None, None)
+    creds = natscreds.Credentials.load(Path(path))
+    door = creds.users.get("door")
+    system = creds.users.get("system")
+    return _Door(intents_url or (natscreds.with_user(nats_url, door) if door else None),
+                 natscreds.with_user(nats_url, system) if system else None, creds.issuer_seed or None)
 
 
 @click.group()
@@ -258,6 +292,7 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
         raise click.UsageError("Missing option '--nats' (or BOSUN_NATS_URL).")
     from dataplane.sim import driver as sim_driver
 
+    nats_url = as_component(nats_url, "driver")
     serve_until_signalled("driver-sim", lambda stop: sim_driver.serve(
         nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval),
         metrics_port)
@@ -276,6 +311,7 @@ def process(nats_url: str, data: Path | None, relist_interval: float, load_inter
     """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
     from dataplane.process import driver as process_driver
 
+    nats_url = as_component(nats_url, "driver")
     serve_until_signalled("driver-process", lambda stop: process_driver.serve(
         nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
         metrics_port)
