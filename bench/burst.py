@@ -30,7 +30,8 @@ def manifest(i: int) -> dict[str, Any]:
 
 
 async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 256) -> None:
-    nc = await nats.connect(plane.client_nats, inbox_prefix=plane.conn.get("natsInboxPrefix", "_INBOX"))
+    nc = await nats.connect(plane.client_nats, inbox_prefix=plane.conn.get("natsInboxPrefix", "_INBOX"),
+                             token=plane.token)
     sem = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {plane.token}"}
 

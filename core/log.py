@@ -24,8 +24,7 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
 from core import headers as H
-from core import natsusers
-from core import subjects
+from core import natsusers, subjects
 from core.codec import encode, event_headers
 from core.events import Event
 from core.observe import observed_append
@@ -138,7 +137,7 @@ class Log:
                 raise Unavailable(f"bucket {config.bucket} not created yet (the gateway creates it)") from None
             await self.js.create_key_value(config)
             return
-        if manage and not current.allow_direct or (current.num_replicas or 1) != config.replicas:
+        if (manage and not current.allow_direct) or (current.num_replicas or 1) != config.replicas:
             current.allow_direct = True
             current.num_replicas = config.replicas
             await self.jsm.update_stream(current)

@@ -118,7 +118,14 @@ DRIVER = Role(
     deny_publish=NEVER,
     doc="reads its own commands (bosun.cmd.<driver>.>) and appends observations (obs)")
 
-ROLES: tuple[Role, ...] = (GATEWAY, DOOR, SYSTEM, CONTROLLER, PROJECTOR, DRIVER)
+BENCH = Role(
+    "bench", "bench",
+    publish=("ceiling.>", *_INFO, "$JS.API.STREAM.CREATE.CEILING", "$JS.API.STREAM.DELETE.CEILING",
+             *_consumers("CEILING"), f"$JS.API.CONSUMER.LIST.{STREAM}"),
+    subscribe=(inbox_of("bench") + ".>",),
+    doc="`bosun bench`'s engine ceiling: its own CEILING stream, and stream counts; no Bosun subject")
+
+ROLES: tuple[Role, ...] = (GATEWAY, DOOR, SYSTEM, CONTROLLER, PROJECTOR, DRIVER, BENCH)
 """Every static user; the credentials file has one entry per role key."""
 COMPONENT_ROLES = {"gateway": GATEWAY, "controller": CONTROLLER, "projector": PROJECTOR,
                    "driver-sim": DRIVER, "driver-process": DRIVER}

@@ -26,9 +26,9 @@ from gateway import limits
 from gateway.admission.admit import Admission
 from gateway.admission.auth import Authenticator, Authorizer
 from gateway.admission.governance import governed_admission
+from gateway.admission.policy import PolicyIndex
 from gateway.http.app import create_app
 from gateway.http.context import Changes, Gateway, ReadModel
-from gateway.admission.policy import PolicyIndex
 from gateway.intents.callout import Callout, grant_of
 from gateway.intents.claims import Signer
 from gateway.intents.responder import Responder

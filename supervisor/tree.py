@@ -326,7 +326,8 @@ class Supervisor:
         else:
             client_nats = natscreds.without_password(self.cfg.nats_url or "")
         # Clients connect with their token (no shared password): the admin token's principal's inbox.
-        inbox = natsusers.client_inbox(natsusers.ADMIN_PRINCIPAL) if self.creds is not None else natsserver.DEFAULT_INBOX
+        admin = natsusers.client_inbox(natsusers.ADMIN_PRINCIPAL)
+        inbox = admin if self.creds is not None else natsserver.DEFAULT_INBOX
         write_private_json(self.conn_file, {"http": url, "nats": client_nats, "natsInboxPrefix": inbox,
                                             "tokenFile": str(self.token_file)})
         self.announced = True

@@ -86,7 +86,9 @@ class Signer:
               ttl: int = USER_TTL) -> bytes:
         """The answer that lets the connection in as `name` with `perms`, in `account`."""
         now = int(time.time())
-        pub: dict[str, Any] = {"allow": list(perms.publish)}
+        # An empty allow list is no restriction at all to nats-server: a principal that may publish
+        # nothing is denied everything instead.
+        pub: dict[str, Any] = {"allow": list(perms.publish)} if perms.publish else {"deny": [">"]}
         sub: dict[str, Any] = {"allow": list(perms.subscribe)}
         if perms.deny_subscribe:
             sub["deny"] = list(perms.deny_subscribe)
