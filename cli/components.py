@@ -357,5 +357,15 @@ def _kind_key(name: str) -> str:
     return info.key
 
 
-COMMANDS = (up, controller, projector, gateway, driver)
+@click.command("nats-env")
+def nats_env() -> None:
+    """Print fresh NATS credentials as a compose `.env` (one password per component, the route's, the
+    auth callout's key pair): `bosun nats-env > .env`."""
+    from core import natscreds
+
+    for name, value in natscreds.compose_env(natscreds.fresh()).items():
+        click.echo(f"{name}={value}")
+
+
+COMMANDS = (up, controller, projector, gateway, driver, nats_env)
 """The process commands of the `bosun` group."""

@@ -132,3 +132,24 @@ def without_password(url: str) -> str:
         userinfo, at, host = rest.rpartition("@")
         out.append(f"{scheme}{sep}{userinfo.split(':', 1)[0]}{at}{host}" if at else u)
     return ",".join(out)
+
+
+def env_name(key: str) -> str:
+    """compose.yaml's variable for role `key`'s password: `BOSUN_NATS_<KEY>_PASSWORD`."""
+    return f"BOSUN_NATS_{key.upper()}_PASSWORD"
+
+
+def compose_env(creds: Credentials) -> dict[str, str]:
+    """The `.env` compose.yaml reads: every password, the route's, and the callout's key pair."""
+    env = {env_name(k): v.password for k, v in creds.users.items()}
+    env[env_name(ROUTE)] = creds.route.password
+    env["BOSUN_NATS_CALLOUT_ISSUER"] = creds.issuer
+    env["BOSUN_NATS_CALLOUT_SEED"] = creds.issuer_seed
+    return env
+
+
+def fresh() -> Credentials:
+    """New credentials (hex passwords: they go into route URLs unquoted)."""
+    users = {r.key: UserPass(r.user, secrets.token_hex(24)) for r in natsusers.ROLES}
+    callout = new_issuer()
+    return Credentials(users, UserPass(ROUTE, secrets.token_hex(24)), callout["issuer"], callout["seed"])

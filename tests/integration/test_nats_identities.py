@@ -65,8 +65,9 @@ async def test_tenants_hear_only_their_namespaces_and_only_their_own_replies(up:
                                       headers=intent_headers("dave", up), timeout=10)
         assert reply.headers is not None and reply.headers["Bosun-Status"] == "202", reply.data
         assert reply.subject.startswith("_INBOX.dave.")
-        own = await alice.nc.request("bosun.intent.modeldeployment.team-a.own", msgspec.json.encode(md("own", "team-a")),
-                                     headers=intent_headers("alice", up), timeout=10)
+        own = await alice.nc.request("bosun.intent.modeldeployment.team-a.own",
+                                     msgspec.json.encode(md("own", "team-a")), headers=intent_headers("alice", up),
+                                     timeout=10)
         assert own.headers is not None and own.headers["Bosun-Status"] == "202", own.data
         heard = await mine.next_msg(timeout=10)
         assert heard.subject.startswith("bosun.ev.modeldeployment.team-a.own."), heard.subject
