@@ -12,7 +12,6 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
-from urllib.parse import unquote
 
 import msgspec
 import nats
@@ -27,6 +26,7 @@ from core import headers as H
 from core import natsusers, subjects
 from core.codec import encode, event_headers
 from core.events import Event
+from core.natscreds import user_of
 from core.observe import observed_append
 from core.stored import Appended as Appended  # re-exported: the log's vocabulary
 from core.stored import Conflict as Conflict
@@ -63,11 +63,6 @@ async def connect(url: str, name: str, **options: Any) -> NATS:
 
 _USERS: weakref.WeakKeyDictionary[NATS, str] = weakref.WeakKeyDictionary()
 """The NATS user each connection made by `connect` authenticated as ("" for none)."""
-
-
-def user_of(url: str) -> str:
-    userinfo = url.split(",")[0].partition("://")[2].rpartition("@")[0]
-    return unquote(userinfo.split(":", 1)[0]) if userinfo else ""
 
 
 def manages(nc: NATS) -> bool:
@@ -286,9 +281,9 @@ class Log:
 
 def _differs(current: api.StreamConfig, wanted: api.StreamConfig) -> bool:
     """Does the stream need an update to be what `wanted` says (the fields Bosun sets)?"""
-    fields = ("subjects", "num_replicas", "duplicate_window", "allow_direct", "max_msg_size", "deny_delete",
-              "deny_purge")
-    return any(getattr(current, f) != getattr(wanted, f) for f in fields)
+    return any(getattr(current, f) != getattr(wanted, f) for f in ("subjects", "num_replicas", "duplicate_window",
+                                                                  "allow_direct", "max_msg_size", "deny_delete",
+                                                                  "deny_purge"))
 
 
 class _ApiError(msgspec.Struct):

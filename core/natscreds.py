@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import nkeys
 
@@ -122,6 +122,12 @@ def url_for(url: str, key: str, path: Path | str | None) -> str:
     creds = Credentials.load(Path(path))
     entry = creds.users.get(key)
     return with_user(url, entry) if entry is not None else url
+
+
+def user_of(url: str) -> str:
+    """The user name in the first URL of a seed list ("" for none)."""
+    userinfo = url.split(",")[0].partition("://")[2].rpartition("@")[0]
+    return unquote(userinfo.split(":", 1)[0]) if userinfo else ""
 
 
 def without_password(url: str) -> str:
