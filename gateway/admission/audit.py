@@ -3,10 +3,11 @@
 `Recorder` appends records to the log; `observe` counts the decision and writes its log line. Nothing
 here ever sees the Authorization header: a record names the principal only.
 
-Refusals are aggregated so that a flood of them cannot fill the disk: the first refusal of a source
-(door, client address, principal), decision and reason in a minute is stored at once; the others of that
-minute are counted and stored as ONE record with `count` when the minute ends (or at `drain`). 1,500
-unauthenticated requests add two records, not 1,500. Allowed decisions are each stored.
+Refusals are aggregated so that a flood of them cannot fill the disk: the first `BURST` refusals of a
+source (door, client address, principal), decision and reason in a minute are stored at once, each with
+its details; the others of that minute are counted and stored as ONE record with `count` when the minute
+ends (or at `drain`). 1,500 unauthenticated requests add four records, not 1,500. Allowed decisions are
+each stored.
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def _decisions(action: str, decision: str) -> Any:
 
 WINDOW = 60.0
 """Seconds of one aggregation window of refusals."""
+BURST = 3
+"""Refusals of one key stored one by one in a window before the rest are only counted."""
 Key = tuple[str, str, str, str, str]
 
 
@@ -55,6 +58,7 @@ class Held:
     count: int
     last: AuditRecord
     cluster_scoped: bool
+    stored: int = 1
 
 
 class Recorder:
@@ -84,7 +88,8 @@ class Recorder:
         task.add_done_callback(self._pending.discard)
 
     def _first_of_window(self, record: AuditRecord, cluster_scoped: bool) -> bool:
-        """True for the first refusal of its key in the current window; the others are held and counted."""
+        """True for the first `BURST` refusals of its key in the current window; the others are held and
+        counted."""
         window = int(record.time // self.window)
         key = (record.source, record.client, record.principal, record.decision, record.code)
         held = self._held.get(key)
@@ -93,6 +98,9 @@ class Recorder:
                 self._store(msgspec.structs.replace(held.last, count=held.count), held.cluster_scoped)
             self._held[key] = Held(window, 0, record, cluster_scoped)
             self._schedule_flush()
+            return True
+        if held.stored < BURST:
+            held.stored += 1
             return True
         held.count += 1
         held.last, held.cluster_scoped = record, cluster_scoped

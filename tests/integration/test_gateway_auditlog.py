@@ -11,7 +11,7 @@ from core import log as corelog
 from core import natsserver, subjects
 from core.audit import AuditRecord
 from core.log import Log
-from gateway.admission.audit import Recorder
+from gateway.admission.audit import BURST, Recorder
 
 
 def record(name: str) -> AuditRecord:
@@ -63,7 +63,7 @@ async def test_repeated_refusals_are_one_record_per_source_reason_and_window_wit
     await recorder.drain()
     stored = [msgspec.json.decode(m.data, type=AuditRecord) async for m in log.read(subjects.audit("demo"))]
     refused = [r for r in stored if r.decision != "allowed"]
-    assert len(refused) == 4, [(r.principal, r.count) for r in refused]
+    assert len(refused) == 2 * (BURST + 1), [(r.principal, r.count) for r in refused]
     assert sum(r.count for r in refused if r.principal == "anonymous") == 1500
     assert sum(r.count for r in refused if r.principal == "bob") == 20
     assert [r.name for r in stored if r.decision == "allowed"] == ["allowed-ones-are-each-stored"]
@@ -71,10 +71,11 @@ async def test_repeated_refusals_are_one_record_per_source_reason_and_window_wit
 
 async def test_a_new_window_stores_the_last_ones_count_and_starts_over(log: Log) -> None:
     recorder = Recorder(log, window=60.0)
-    for i in range(5):
+    for i in range(BURST + 5):
         recorder.submit(refusal(f"old{i}", 60.0 * 10 + 1))
     recorder.submit(refusal("new", 60.0 * 11 + 1))
     await asyncio.sleep(0)
     await recorder.drain()
     stored = [msgspec.json.decode(m.data, type=AuditRecord) async for m in log.read(subjects.audit("demo"))]
-    assert sorted((r.name, r.count) for r in stored) == [("new", 1), ("old0", 1), ("old4", 4)]
+    assert sorted((r.name, r.count) for r in stored) == sorted(
+        [("new", 1), *((f"old{i}", 1) for i in range(BURST)), (f"old{BURST + 4}", 5)])
