@@ -22,7 +22,7 @@ from nats.aio.subscription import Subscription
 from core import natsusers
 from core.audit import ANONYMOUS, UNKNOWN_NS, AuditRecord
 from gateway.admission.audit import Recorder, observe
-from gateway.admission.auth import Authenticator
+from gateway.admission.auth import ADMIN, Authenticator, Principal
 from gateway.admission.policy import PolicyIndex
 from gateway.errors import ApiError
 from gateway.intents import claims
@@ -83,7 +83,6 @@ class Callout:
 
 def grant_of(authenticator: Authenticator, index: PolicyIndex | None) -> Callable[[str], Grant | None]:
     """principal name -> what a connection of it would be granted now (None: it no longer exists)."""
-    from gateway.admission.auth import ADMIN, Principal
 
     def current(name: str) -> Grant | None:
         if name == ADMIN:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from gateway.admission.policy import PolicyIndex
 from gateway.intents.permissions import SEP, Grant
@@ -142,8 +143,8 @@ class Revoker:
         inbox = self.nc.new_inbox()
         queue: asyncio.Queue[bytes] = asyncio.Queue()
 
-        async def on_reply(msg: object) -> None:
-            queue.put_nowait(msg.data)  # type: ignore[attr-defined]
+        async def on_reply(msg: Msg) -> None:
+            queue.put_nowait(msg.data)
 
         sub = await self.nc.subscribe(inbox, cb=on_reply)
         answers: list[_Answer] = []
