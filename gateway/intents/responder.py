@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from typing import Any
 
 import msgspec
@@ -27,10 +28,12 @@ from nats.aio.subscription import Subscription
 from core import headers as H
 from core import natsserver, natsusers, subjects
 from gateway.admission.admit import Action, Admission, Intent, Outcome
-from gateway.errors import ApiError, malformed, unauthorized
+from gateway.errors import ApiError, malformed
 from gateway.metrics import INTENTS
 
 QUEUE = "bosun-gateway"
+_PRINCIPAL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A Principal's name (`actors.governance.specs.Name`): the second token of a client's inbox."""
 CONCURRENCY = 64
 ACTION = "Bosun-Action"
 _encoder = msgspec.json.Encoder()
@@ -102,10 +105,7 @@ class Responder:
 
     async def _handle(self, msg: Msg) -> None:
         if msg.reply:
-            prefix = self._inbox_of(msg) if self.principal_inboxes else self.reply_prefix
-            if prefix is None:
-                self._refuse(msg, unauthorized())
-                return
+            prefix = self._inbox_of(msg, msg.reply) if self.principal_inboxes else self.reply_prefix
             if not reply_allowed(msg.reply, prefix):
                 await self._refuse_reply(msg, prefix)
                 return
@@ -121,13 +121,17 @@ class Responder:
                                   headers={H.STATUS: str(outcome.status), "Content-Type": "application/json"})
 
 
-    def _inbox_of(self, msg: Msg) -> str | None:
-        """The inbox prefix of the principal the request's token names; None: no valid token."""
+    def _inbox_of(self, msg: Msg, reply: str) -> str:
+        """The inbox prefix of the principal the request's token names. Without a valid token the request
+        has no principal: its answer (a 401, nothing else) may go to any client's inbox `_INBOX.<name>`,
+        never outside the client inbox space (a client that forgot the header is told so, not left to
+        time out; the 401 says nothing about anyone)."""
         h = {k.lower(): v for k, v in (msg.headers or {}).items()}
         try:
             principal = self.admission.authenticator.authenticate(h.get(H.AUTHORIZATION.lower()))
         except ApiError:
-            return None
+            name = reply.split(".")[1] if reply.count(".") >= 2 else ""
+            return natsusers.client_inbox(name) if _PRINCIPAL_NAME.fullmatch(name) else natsusers.CLIENT_INBOX + ".-"
         return natsusers.client_inbox(principal.name)
 
     async def _refuse_reply(self, msg: Msg, prefix: str) -> None:

@@ -92,6 +92,10 @@ async def test_tenants_hear_only_their_namespaces_and_only_their_own_replies(up:
         await eventually(lambda: _audited(up, principal="alice", decision="denied"), timeout=10)
         assert http_get(f"{up.url}/v1/namespaces/team-b/modeldeployments/secret", up.token)[1]["spec"]["replicas"] == 0
 
+        # no token in the request: no principal; its 401 comes back to the connection's own inbox
+        forgot = await alice.nc.request("bosun.intent.modeldeployment.team-a.forgot", b"{}", timeout=10)
+        assert forgot.headers is not None and forgot.headers["Bosun-Status"] == "401", forgot.data
+
         # the gateway is pointed at dave's inbox: it refuses, dave hears nothing, the refusal is audited
         dave_inbox = await dave.nc.subscribe("_INBOX.dave.>")
         await dave.nc.flush()
