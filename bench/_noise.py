@@ -45,7 +45,7 @@ async def _run(url: str, nats_url: str, inbox: str, token: str, rate: float, sec
     cases = _cases()
     statuses: Counter[int] = Counter()
     unexpected: dict[str, tuple[int, int]] = {}
-    nc = await nats.connect(nats_url, inbox_prefix=inbox)
+    nc = await nats.connect(nats_url, inbox_prefix=inbox, token=token)
     async with httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_connections=8)) as http:
         async def one(case: Any) -> None:
             status = await _send(http, nc, case, token)

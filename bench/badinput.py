@@ -25,7 +25,8 @@ async def _good(plane: Plane, rate: float, seconds: float, offset: int) -> tuple
     """Applies at `rate` for `seconds`: half creates, half scale changes of recent ones; (latencies, errors)."""
     latencies: list[float] = []
     errors = 0
-    nc = await nats.connect(plane.client_nats, inbox_prefix=plane.conn.get("natsInboxPrefix", "_INBOX"))
+    nc = await nats.connect(plane.client_nats, inbox_prefix=plane.conn.get("natsInboxPrefix", "_INBOX"),
+                             token=plane.token)
     headers = {"Authorization": f"Bearer {plane.token}"}
     async with http_session(plane, 8) as http:
         async def apply(i: int) -> None:

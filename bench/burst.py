@@ -18,6 +18,7 @@ import nats
 
 from bench.plane import Plane
 from bench.stats import summary_ms
+from gateway.client import discover_nats
 
 NS = "bench"
 POOL = {"kind": "GpuPool", "metadata": {"name": "bench-pool", "namespace": "infra"},
@@ -30,7 +31,7 @@ def manifest(i: int) -> dict[str, Any]:
 
 
 async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 256) -> None:
-    nc = await nats.connect(plane.client_nats, inbox_prefix=plane.conn.get("natsInboxPrefix", "_INBOX"))
+    nc = await nats.connect(**discover_nats(plane.token, plane.data).options())
     sem = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {plane.token}"}
 

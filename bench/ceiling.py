@@ -11,9 +11,11 @@ from typing import Any
 import nats
 from nats.js import api
 
+from core.log import inbox_prefix
+
 
 async def run_ceiling(internal_url: str, publish: int, consume: int, size: int = 300) -> dict[str, Any]:
-    nc = await nats.connect(internal_url)
+    nc = await nats.connect(internal_url, inbox_prefix=inbox_prefix(internal_url))
     js = nc.jetstream()
     try:
         await js.add_stream(api.StreamConfig(name="CEILING", subjects=["ceiling.>"], storage=api.StorageType.FILE))
@@ -48,7 +50,7 @@ async def stream_counts(internal_url: str) -> tuple[int, int]:
 
     The controller and the projector each consume every event and command; the driver only commands.
     """
-    nc = await nats.connect(internal_url)
+    nc = await nats.connect(internal_url, inbox_prefix=inbox_prefix(internal_url))
     try:
         jsm = nc.jsm()
         total = int((await jsm.stream_info("BOSUN")).state.messages)

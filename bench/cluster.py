@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
@@ -54,14 +53,13 @@ class ClusterPlane(Plane):
 
     @property
     def internal_nats(self) -> str:
-        creds = json.loads((self.data / "nats-credentials.json").read_text())
-        ports = json.loads((self.data / "cluster" / "ports.json").read_text())["client"]
-        return ",".join(f"nats://bosun:{creds['internal']}@127.0.0.1:{p}" for p in ports)
+        """Every node's URL as the gateway's user (reads the lease board and consumers; writes nothing)."""
+        return self.nats_as("gateway")
 
     def start_second(self) -> None:
         bosun = str(Path(sys.executable).parent / "bosun")
-        env = {**os.environ, "BOSUN_NATS_URL": self.internal_nats, "BOSUN_STREAM_REPLICAS": "3",
-               "BOSUN_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "BOSUN_NATS_URL": self.conn["nats"], "BOSUN_STREAM_REPLICAS": "3",
+               "BOSUN_NATS_CREDENTIALS": str(self.data / "nats-credentials.json"), "BOSUN_LOG_LEVEL": "WARNING"}
         self.extra = subprocess.Popen([bosun, "controller", "--host-id", SECOND], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 

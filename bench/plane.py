@@ -74,6 +74,12 @@ class Plane:
 
     @property
     def internal_nats(self) -> str:
-        creds = json.loads((self.data / "nats-credentials.json").read_text())
-        port = self.client_nats.rsplit(":", 1)[1]
-        return f"nats://bosun:{creds['internal']}@127.0.0.1:{port}"
+        """The bench user (`core.natsusers.BENCH`): its own ceiling stream and stream counts only."""
+        return self.nats_as("bench")
+
+    def nats_as(self, key: str) -> str:
+        """The plane's NATS URL as component `key` (`<data>/nats-credentials.json`)."""
+        from core import natscreds
+
+        creds = natscreds.Credentials.load(self.data / "nats-credentials.json")
+        return natscreds.with_user(self.conn["nats"], creds.of(key))

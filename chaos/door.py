@@ -13,6 +13,8 @@ import httpx
 import nats
 from nats.aio.client import Client as NATS
 
+from core import natsusers
+
 NOT_SENT = -1
 """Status for a request that provably never reached the gateway (connection refused)."""
 NO_ANSWER = 0
@@ -38,8 +40,11 @@ def _answer(status: int, raw: bytes) -> Answer:
 
 
 class Door:
-    def __init__(self, url: str, nats_url: str, token: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, nats_url: str, token: str, timeout: float = 10.0,
+                 inbox_prefix: str = natsusers.client_inbox(natsusers.ADMIN_PRINCIPAL)) -> None:
         self.url, self.nats_url, self.token, self.timeout = url, nats_url, token, timeout
+        self.inbox_prefix = inbox_prefix
+        """A NATS client is its principal (the admin token's, as `connection.json` says)."""
         self.http = httpx.AsyncClient(base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {token}"},
                                       limits=httpx.Limits(max_connections=64))
         self.nc: NATS | None = None
@@ -48,7 +53,8 @@ class Door:
     async def open(self) -> Door:
         servers = [u.strip() for u in self.nats_url.split(",")]  # a cluster's seed list
         self.nc = await nats.connect(servers, name="bosun-chaos", max_reconnect_attempts=-1,
-                                     reconnect_time_wait=0.2, allow_reconnect=True, error_cb=self._quiet)
+                                     reconnect_time_wait=0.2, allow_reconnect=True, error_cb=self._quiet,
+                                     token=self.token, inbox_prefix=self.inbox_prefix)
         return self
 
     async def _quiet(self, e: Exception) -> None:

@@ -3,8 +3,8 @@ restarted node caught up?" asked of JetStream itself.
 
 Why wait for the catch-up: the rounds kill one node at a time so the cluster keeps its quorum; a node
 killed while the previously killed one is still catching up would leave a replica group with one current
-peer — unavailable, not a finding. The check uses the data directory's internal credentials (the tool
-runs beside `bosun up`, as it reads the sim driver's world); clients cannot read stream state.
+peer — unavailable, not a finding. The check uses the data directory's gateway credentials (the tool
+runs beside `bosun up`, as it reads the sim driver's world; it only reads); clients cannot read stream state.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import nats.errors
 from nats.js import api
 from nats.js.manager import JetStreamManager
 
-from core import natsserver
+from core import natscreds, natsusers
 
 PREFIX = "nats-"
 
@@ -35,9 +35,9 @@ def node_pids(data: Path) -> dict[str, int]:
 
 
 def internal_url(data: Path) -> str:
-    creds = json.loads((data / "nats-credentials.json").read_text())
+    creds = natscreds.Credentials.load(data / "nats-credentials.json")
     ports = json.loads((data / "cluster" / "ports.json").read_text())["client"]
-    return ",".join(f"nats://{natsserver.INTERNAL_USER}:{creds['internal']}@127.0.0.1:{p}" for p in ports)
+    return natscreds.with_user(",".join(f"nats://127.0.0.1:{p}" for p in ports), creds.of("gateway"))
 
 
 def _current(cluster: api.ClusterInfo | None, size: int) -> bool:
@@ -53,7 +53,7 @@ async def caught_up(data: Path, size: int = 3, timeout: float = 60.0) -> float:
     current; seconds waited. TimeoutError after `timeout`."""
     t0 = time.monotonic()
     nc = await nats.connect(internal_url(data).split(","), name="bosun-chaos-nodes", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.2, inbox_prefix=natsserver.INTERNAL_INBOX,
+                            reconnect_time_wait=0.2, inbox_prefix=natsusers.inbox_of(natsusers.GATEWAY.user),
                             error_cb=_quiet)
     try:
         manager = nc.jsm()

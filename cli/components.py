@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 import structlog
@@ -78,6 +78,14 @@ def _exit_now() -> None:
     log.warning("component did not stop in time; exiting", grace=STOP_GRACE)
     sys.stderr.flush()
     os._exit(1)
+
+
+def as_component(nats_url: str, key: str, env: core_settings.Settings) -> str:
+    """`nats_url` with the credentials of component `key` from the file `BOSUN_NATS_CREDENTIALS` names
+    (`core.natscreds`): a path in the environment, never a password (replicas inherit it)."""
+    from core import natscreds
+
+    return natscreds.url_for(nats_url, key, env.nats_credentials)
 
 
 def nats_option(required: bool = True) -> Callable[[F], F]:
@@ -195,6 +203,7 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     name = "-".join(filter(None, ("controller", scope_of(only) or "main", host_id)))
     inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
     env = environment()
+    nats_url = as_component(nats_url, "controller", env)
     serve_until_signalled("controller", lambda stop: serving.serve(
         nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight,
         settings=env), metrics_port, env)
@@ -214,6 +223,7 @@ def projector(nats_url: str, data: Path | None, db_dir: Path | None, durable: st
 
     db = db_dir or data_dir(data) / "projections"
     env = environment()
+    nats_url = as_component(nats_url, "projector", env)
     serve_until_signalled("projector", lambda stop: proj.serve(nats_url, db, stop=stop, durable=durable, settings=env),
                           metrics_port, env)
 
@@ -247,11 +257,35 @@ def gateway(nats_url: str, data: Path | None, db_dir: Path | None, token_file: P
     if ensure_admin_token(token):
         log.info("admin token created", path=str(token.resolve()))
     env = environment()
+    door = _gateway_door(nats_url, intents_url, env)
+    nats_url = as_component(nats_url, "gateway", env)
     serve_until_signalled("gateway", lambda stop: server.serve(nats_url, db, stop=stop, token_file=token,
                                                                host=http_host, port=http_port, fd=fd,
-                                                               policy=policy, intents_url=intents_url,
-                                                               reply_prefix=reply_prefix, settings=env),
+                                                               policy=policy, intents_url=door.intents,
+                                                               reply_prefix=reply_prefix, system_url=door.system,
+                                                               callout_seed=door.seed, settings=env),
                           metrics_port, env)
+
+
+class _Door(NamedTuple):
+    intents: str | None
+    system: str | None
+    seed: str | None
+
+
+def _gateway_door(nats_url: str, intents_url: str | None, env: core_settings.Settings) -> _Door:
+    """The gateway's door connections and the callout's key, from the credentials file when there is one
+    (`--intents-nats` still wins for the intents)."""
+    from core import natscreds
+
+    path = env.nats_credentials
+    if not path:
+        return _Door(intents_url, None, None)
+    creds = natscreds.Credentials.load(Path(path))
+    door = creds.users.get("door")
+    system = creds.users.get("system")
+    return _Door(intents_url or (natscreds.with_user(nats_url, door) if door else None),
+                 natscreds.with_user(nats_url, system) if system else None, creds.issuer_seed or None)
 
 
 @click.group()
@@ -278,6 +312,7 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
     from dataplane.sim import driver as sim_driver
 
     env = environment()
+    nats_url = as_component(nats_url, "driver", env)
     serve_until_signalled("driver-sim", lambda stop: sim_driver.serve(
         nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval,
         settings=env), metrics_port, env)
@@ -297,6 +332,7 @@ def process(nats_url: str, data: Path | None, relist_interval: float, load_inter
     from dataplane.process import driver as process_driver
 
     env = environment()
+    nats_url = as_component(nats_url, "driver", env)
     serve_until_signalled("driver-process", lambda stop: process_driver.serve(
         nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval,
         settings=env), metrics_port, env)
@@ -342,5 +378,15 @@ def _kind_key(name: str) -> str:
     return info.key
 
 
-COMMANDS = (up, controller, projector, gateway, driver)
+@click.command("nats-env")
+def nats_env() -> None:
+    """Print fresh NATS credentials as a compose `.env` (one password per component, the route's, the
+    auth callout's key pair): `bosun nats-env > .env`."""
+    from core import natscreds
+
+    for name, value in natscreds.compose_env(natscreds.fresh()).items():
+        click.echo(f"{name}={value}")
+
+
+COMMANDS = (up, controller, projector, gateway, driver, nats_env)
 """The process commands of the `bosun` group."""

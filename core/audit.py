@@ -39,6 +39,11 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     trace_id: str = ""
     source: str = "http"
     """`http`, `nats` or `bootstrap`: which door the request came through."""
+    client: str = ""
+    """The client's address when the door knows it (a NATS connect)."""
+    count: int = 1
+    """How many refusals this record stands for: repeated ones are aggregated per source, reason and
+    minute (`gateway.admission.audit`), so a flood of them cannot fill the disk."""
 
 
 def decision_of(status: int, code: str) -> Decision:

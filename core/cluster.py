@@ -4,6 +4,9 @@ Why on one machine: so anyone can try node loss (`bosun up --cluster 3`, the clu
 without Docker. Each node is an ordinary `core.natsserver` server (same users and permissions) with a
 `cluster {}` block added; JetStream's own Raft elects the meta, stream and consumer leaders (no
 home-made consensus). Streams, buckets and consumers are R3 when `BOSUN_STREAM_REPLICAS=3`.
+
+Routes require the `route` user's password (`nats-credentials.json`): a nats-server nobody configured
+cannot join through a route port and hear the cluster's traffic.
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
-from core import natsserver
+from core import natscreds, natsserver
 
 CLUSTER_NAME = "bosun"
 log = structlog.get_logger("bosun.cluster")
@@ -29,11 +33,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cluster_block(port: int, routes: list[int], name: str = CLUSTER_NAME) -> str:
+def cluster_block(port: int, routes: list[int], name: str = CLUSTER_NAME,
+                  route: natscreds.UserPass | None = None) -> str:
     """The `cluster {}` part of one node's config: its route port and every node's route (itself included:
-    nats-server ignores a route to itself, and one list serves every node)."""
-    listed = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
-    return f"cluster {{\n  name: {name}\n  host: 127.0.0.1\n  port: {port}\n  routes: [{listed}]\n}}"
+    nats-server ignores a route to itself, and one list serves every node); with `route`, routes in and
+    out authenticate with that user."""
+    auth = f"{quote(route.user, safe='')}:{quote(route.password, safe='')}@" if route else ""
+    listed = ", ".join(f"nats-route://{auth}127.0.0.1:{p}" for p in routes)
+    block = f'  authorization {{ user: "{route.user}", password: "{route.password}", timeout: 2 }}\n' if route else ""
+    return (f"cluster {{\n  name: {name}\n  host: 127.0.0.1\n  port: {port}\n{block}"
+            f"  routes: [{listed}]\n}}")
 
 
 @dataclass
@@ -42,7 +51,7 @@ class Cluster:
 
     workdir: Path
     size: int = 3
-    creds: natsserver.Credentials | None = None
+    creds: natscreds.Credentials | None = None
     sync: str = ""
     client_ports: list[int] = field(default_factory=list)
     route_ports: list[int] = field(default_factory=list)
@@ -69,7 +78,8 @@ class Cluster:
         """Start (or restart after a kill) node `i` on its own ports and store."""
         server = natsserver.start(
             self.workdir / f"node-{i}", port=self.client_ports[i], creds=self.creds, name=f"bosun-{i}",
-            cluster=cluster_block(self.route_ports[i], self.route_ports), sync=self.sync,
+            cluster=cluster_block(self.route_ports[i], self.route_ports,
+                                  route=self.creds.route if self.creds else None), sync=self.sync,
             preexec=self.preexec, executable=self.executable)
         self.servers[i] = server
         return server
@@ -94,7 +104,7 @@ class Cluster:
         self.servers = [None] * self.size
 
 
-def start_local(data: Path, size: int, creds: natsserver.Credentials, sync: str,
+def start_local(data: Path, size: int, creds: natscreds.Credentials, sync: str,
                 preexec: Callable[[], Any] | None, executable: str | None = None) -> Cluster:
     """`bosun up --cluster N`: nodes under `<data>/cluster/node-<i>`, their ports kept in
     `<data>/cluster/ports.json` so a restart of `bosun up` reuses each node's store and peers."""

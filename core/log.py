@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -21,9 +22,10 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
 from core import headers as H
-from core import subjects
+from core import natsusers, subjects
 from core.codec import encode, event_headers
 from core.events import Event
+from core.natscreds import user_of
 from core.observe import observed_append
 from core.stored import Appended as Appended  # re-exported: the log's vocabulary
 from core.stored import Conflict as Conflict
@@ -50,11 +52,30 @@ async def connect(url: str, name: str, **options: Any) -> NATS:
     """
     servers: str | list[str] = [u.strip() for u in url.split(",")] if "," in url else url
     options.setdefault("error_cb", _quiet_error)
-    options.setdefault("inbox_prefix", INTERNAL_INBOX)
+    options.setdefault("inbox_prefix", inbox_prefix(url))
     nc = await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25,
                             connect_timeout=5, **options)
     faster_headers(nc)
+    _USERS[nc] = user_of(url)
     return nc
+
+
+_USERS: weakref.WeakKeyDictionary[NATS, str] = weakref.WeakKeyDictionary()
+"""The NATS user each connection made by `connect` authenticated as ("" for none)."""
+
+
+def manages(nc: NATS) -> bool:
+    """May this connection create and change the stream and buckets? Only the gateway's user may (or
+    any, on a NATS without Bosun's users); the others find them as the gateway made them, and wait
+    for them rather than ask (a refused request is only noticed at its timeout)."""
+    return _USERS.get(nc, "") in ("", natsusers.GATEWAY.user)
+
+
+def inbox_prefix(url: str) -> str:
+    """`_INBOX_<user>` for a URL carrying a component's user (only that user may subscribe to it, see
+    `core.natsusers`); Bosun's private `_INBOX_bosun` otherwise (a NATS without Bosun's users)."""
+    user = user_of(url)
+    return natsusers.inbox_of(user) if user else INTERNAL_INBOX
 
 
 async def _quiet_error(e: Exception) -> None:
@@ -83,23 +104,37 @@ class Log:
             name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT],
             storage=api.StorageType.FILE,
             num_replicas=replicas, duplicate_window=DUPLICATE_WINDOW, allow_direct=True, max_msg_size=1 << 20,
+            deny_delete=True, deny_purge=True,  # history is never erased, whoever asks (docs/security.md)
         )
+        manage = manages(self.nc)
         try:
+            current = (await self.jsm.stream_info(self.stream)).config
+        except nats.js.errors.NotFoundError:
+            if not manage:
+                raise Unavailable(f"stream {self.stream} not created yet (the gateway creates it)") from None
             await self.jsm.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            await self.jsm.update_stream(config)
+        else:
+            if manage and _differs(current, config):
+                await self.jsm.update_stream(config)
         for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
             await self._ensure_bucket(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas, history=1,
                                                          storage=api.StorageType.FILE, direct=True))
 
     async def _ensure_bucket(self, config: api.KeyValueConfig) -> None:
         """Create a bucket; one made by an older version (no direct gets, other replicas) is updated in
-        place: the lease board is read with a direct get (`kv_entries`)."""
+        place: the lease board is read with a direct get (`kv_entries`).
+
+        Read first, write only when needed: only the gateway may create or change the stream and buckets
+        (`core.natsusers`); every other component finds them as they are (or waits for them)."""
+        manage = manages(self.nc)
         try:
+            current = (await self.jsm.stream_info(f"KV_{config.bucket}")).config
+        except nats.js.errors.NotFoundError:
+            if not manage:
+                raise Unavailable(f"bucket {config.bucket} not created yet (the gateway creates it)") from None
             await self.js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            info = await self.jsm.stream_info(f"KV_{config.bucket}")
-            current = info.config
+            return
+        if (manage and not current.allow_direct) or (current.num_replicas or 1) != config.replicas:
             current.allow_direct = True
             current.num_replicas = config.replicas
             await self.jsm.update_stream(current)
@@ -245,6 +280,13 @@ class Log:
                     raise Unavailable(f"direct get failed: {status} {hdrs.get('Description', '')}")
                 seq = int(hdrs.get("Nats-Sequence", "0"))
                 yield _stored(hdrs.get("Nats-Subject", ""), seq, hdrs, msg.data), hdrs
+
+def _differs(current: api.StreamConfig, wanted: api.StreamConfig) -> bool:
+    """Does the stream need an update to be what `wanted` says (the fields Bosun sets)?"""
+    return any(getattr(current, f) != getattr(wanted, f) for f in ("subjects", "num_replicas", "duplicate_window",
+                                                                  "allow_direct", "max_msg_size", "deny_delete",
+                                                                  "deny_purge"))
+
 
 class _ApiError(msgspec.Struct):
     code: int = 0

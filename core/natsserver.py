@@ -1,15 +1,14 @@
 """The embedded nats-server: config with real authorization, start, port discovery, leftover cleanup.
 
-Three users (README "Security model"): Bosun's own processes connect as the internal user, with a
-private inbox prefix; the gateway answers intents as the responder user, who may publish only into the
-client inbox space; clients get a user that may publish only intents and subscribe only to its own inbox
-prefix and events. Every password is generated once per data dir.
+One user per component, each allowed only its job (`core.natsusers`, docs/security.md "NATS
+identities"); clients connect with their Bosun token, which nats-server hands to the gateway's auth
+callout. Limits are set; no monitoring port is opened. Passwords and the callout's signing key are
+generated once per data dir (`core.natscreds`).
 """
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -20,17 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-INTERNAL_USER = "bosun"
-CLIENT_USER = "client"
-RESPONDER_USER = "bosun-intents"
-INTERNAL_INBOX = "_INBOX_bosun"
-"""Inbox prefix of Bosun's own connections: no client may subscribe to it (JetStream acks, audit replies)."""
-CLIENT_INBOX = "_INBOX"
-"""The client user's inbox prefix, nats-py's (and every NATS client's) default, so any client works as it is
-(`connection.json` names it): the only replies it can read, the only subjects intent replies go to. Bosun's
-own connections use `INTERNAL_INBOX`, a different first token, which no client may subscribe to."""
+from core import natsusers
+from core.natscreds import Credentials
+
 DEFAULT_INBOX = "_INBOX"
 """nats-py's default prefix: what clients of a NATS without Bosun's users use."""
+MAX_CONNECTIONS = 4096
+MAX_SUBSCRIPTIONS = 1000
+"""Per connection: Bosun's busiest component holds a few dozen; a client's flood stops here."""
+MAX_PAYLOAD = "2MB"
+MAX_PENDING = "64MB"
+LIMITS = (f"max_connections: {MAX_CONNECTIONS}", f"max_subscriptions: {MAX_SUBSCRIPTIONS}",
+          f"max_payload: {MAX_PAYLOAD}", f"max_pending: {MAX_PENDING}")
+"""The engine's limits (docs/security.md): per server, per connection; no monitoring port is opened."""
 
 
 def binary(override: str | None = None) -> str:
@@ -46,46 +47,36 @@ def binary(override: str | None = None) -> str:
     return found
 
 
-@dataclass(frozen=True)
-class Credentials:
-    internal: str
-    client: str
-    responder: str = ""
-
-    @classmethod
-    def load_or_create(cls, path: Path) -> Credentials:
-        """The data dir's passwords; ones missing from an older file are generated and added."""
-        raw = json.loads(path.read_text()) if path.exists() else {}
-        fresh = secrets.token_urlsafe
-        creds = cls(raw.get("internal") or fresh(24), raw.get("client") or fresh(24),
-                    raw.get("responder") or fresh(24))
-        stored = {"internal": creds.internal, "client": creds.client, "responder": creds.responder}
-        if raw != stored:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(stored, f)
-        return creds
-
-
 def authorization(creds: Credentials) -> str:
-    """The users block. Nobody but the internal user has `allow_responses`: with it, a client that sees a
-    message's reply subject (every JetStream append on `bosun.ev.>` carries the appender's ack inbox) could
-    answer it, and the responder could be steered to publish wherever a request's reply subject points."""
-    return f"""authorization {{
+    """Every component's user with its permissions (`core.natsusers`), the system account user the
+    gateway revokes with, and the auth callout: every other connection is handed to the gateway, which
+    answers with the connecting principal's permissions from RBAC. No gateway up: clients are refused;
+    components never depend on the callout (they are `auth_users`)."""
+    users = [r for r in natsusers.ROLES if not r.account]
+    system = [r for r in natsusers.ROLES if r.account == natsusers.SYSTEM_ACCOUNT]
+    lines = "\n".join(_user(r, creds) for r in users)
+    sys_lines = "\n".join(_user(r, creds) for r in system)
+    bypass = ", ".join(r.user for r in natsusers.ROLES)
+    return f"""accounts {{
+  {natsusers.SYSTEM_ACCOUNT} {{ users: [
+{sys_lines}
+  ] }}
+}}
+system_account: {natsusers.SYSTEM_ACCOUNT}
+authorization {{
   users: [
-    {{user: {INTERNAL_USER}, password: "{creds.internal}"}}
-    {{user: {RESPONDER_USER}, password: "{creds.responder}", permissions: {{
-      publish: {{allow: ["{CLIENT_INBOX}.>"]}}
-      subscribe: {{allow: ["bosun.intent.>"]}}
-    }}}}
-    {{user: {CLIENT_USER}, password: "{creds.client}", permissions: {{
-      publish: {{allow: ["bosun.intent.>"],
-                 deny: ["$JS.>", "$KV.>", "$SYS.>", "_INBOX.>", "{INTERNAL_INBOX}.>"]}}
-      subscribe: {{allow: ["{CLIENT_INBOX}.>", "bosun.ev.>"], deny: ["bosun.ev.principal.>"]}}
-    }}}}
+{lines}
   ]
+  auth_callout {{
+    issuer: {creds.issuer}
+    auth_users: [{bypass}]
+  }}
 }}"""
+
+
+def _user(r: natsusers.Role, creds: Credentials) -> str:
+    return (f'    {{user: "{r.user}", password: "{creds.of(r.key).password}",\n'
+            f"    {natsusers.permissions_block(r)}}}")
 
 
 def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, name: str = "bosun",
@@ -99,7 +90,7 @@ def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, n
         f"server_name: {name}", "host: 127.0.0.1", f"port: {port if port else -1}",
         f'ports_file_dir: "{ports_dir}"',
         f'jetstream {{ store_dir: "{store}", max_file_store: 64GB, max_memory_store: 256MB{sync_line} }}',
-        "max_payload: 2MB",
+        *LIMITS,
     ]
     if creds is not None:
         lines.append(authorization(creds))

@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     # -- every component --------------------------------------------------------------------------
     nats_url: str | None = field(default=None, name="BOSUN_NATS_URL")
     """The NATS seed list a component connects to (`--nats`)."""
+    nats_credentials: str | None = field(default=None, name="BOSUN_NATS_CREDENTIALS")
+    """Path of the NATS credentials file (`core/natscreds.py`): each component takes its own user from it."""
     stream_replicas: Annotated[int, Meta(ge=1, le=5)] = field(default=1, name="BOSUN_STREAM_REPLICAS")
     """Replicas of the stream, the KV buckets and the consumers when a component creates them."""
     log_level: str = field(default="INFO", name="BOSUN_LOG_LEVEL")
@@ -99,10 +101,12 @@ VARIABLES: frozenset[str] = frozenset(f.encode_name for f in msgspec.structs.fie
 WRITTEN: frozenset[str] = frozenset({
     "BOSUN_REPLICA", "BOSUN_PORT", "BOSUN_MODEL",
     "BOSUN_PROCESS_DRIVER", "BOSUN_PROCESS_RECORD",
+    "BOSUN_NATS_CALLOUT_ISSUER", "BOSUN_NATS_CALLOUT_SEED",
 })
 """Variables Bosun sets for the processes it starts and never reads as settings: a replica's identity and
 port (`dataplane/process/driver.py`) and the process driver's markers on its
-replicas (`dataplane/process/procs.py`, read back from `/proc/<pid>/environ` to re-list them)."""
+replicas (`dataplane/process/procs.py`, read back from `/proc/<pid>/environ` to re-list them); the auth
+callout's key pair in the `.env` that `bosun nats-env` writes for compose (`core/natscreds.py`)."""
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:

@@ -43,6 +43,33 @@ def discover(server: str | None, token: str | None, data: Path) -> Connection:
     return Connection(server.rstrip("/"), token)
 
 
+@dataclass(frozen=True)
+class NatsConnection:
+    """How a script reaches Bosun's NATS as its principal: the bare URL, its token (sent at connect: the
+    auth callout grants the principal's rights) and its inbox prefix `_INBOX.<principal>`, the only
+    replies it may read."""
+
+    url: str
+    token: str | None
+    inbox_prefix: str
+
+    def options(self) -> dict[str, Any]:
+        """`nats.connect(**conn.options())`."""
+        return {"servers": self.url.split(","), "token": self.token, "inbox_prefix": self.inbox_prefix}
+
+
+def discover_nats(token: str | None, data: Path, principal: str | None = None) -> NatsConnection:
+    """`<data>/connection.json`'s NATS URL; the token as `discover` finds it; the inbox of `principal`
+    (a token of your own: name its principal), else `connection.json`'s (its token file's principal)."""
+    conn_file = data / "connection.json"
+    if not conn_file.exists():
+        raise ClientError(0, "NoServer", f"no NATS: run `bosun up` (no {conn_file})")
+    info = json.loads(conn_file.read_text())
+    found = discover(info.get("http"), token, data).token
+    inbox = f"_INBOX.{principal}" if principal else str(info.get("natsInboxPrefix") or "_INBOX")
+    return NatsConnection(str(info["nats"]), found, inbox)
+
+
 class Client:
     def __init__(self, conn: Connection, timeout: float = 30.0) -> None:
         headers = {"Authorization": f"Bearer {conn.token}"} if conn.token else {}

@@ -27,9 +27,13 @@ from gateway import limits
 from gateway.admission.admit import Admission
 from gateway.admission.auth import Authenticator, Authorizer
 from gateway.admission.governance import governed_admission
+from gateway.admission.policy import PolicyIndex
 from gateway.http.app import create_app
 from gateway.http.context import Changes, Gateway, ReadModel
+from gateway.intents.callout import Callout, grant_of
+from gateway.intents.claims import Signer
 from gateway.intents.responder import Responder
+from gateway.intents.revocation import Revoker
 
 CHANGED_SUBJECT = "bosun.sys.projections.changed"
 GRACE = 3.0
@@ -56,58 +60,96 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
                 host: str = "127.0.0.1", port: int = 0, fd: int | None = None,
                 authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None,
                 policy: Path | None = None, intents_url: str | None = None,
-                reply_prefix: str = natsserver.DEFAULT_INBOX, settings: Settings = DEFAULTS) -> None:
+                reply_prefix: str = natsserver.DEFAULT_INBOX, system_url: str | None = None,
+                callout_seed: str | None = None, settings: Settings = DEFAULTS) -> None:
     """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections.
 
-    `intents_url` is the responder user's connection (intents are answered with its rights, which reach
-    only the client inbox space); without it intents are answered on the internal connection, and only
-    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to. `settings`
-    (read at the command's entry) give the append deadline and the stream's replicas."""
+    `intents_url` is the door user's connection (intents are answered with its rights, which reach only
+    the client inbox space); without it intents are answered on the gateway's own connection, and only
+    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to when
+    clients are not principals. `callout_seed` (with `intents_url`) answers nats-server's auth callout:
+    clients connect with their token and reply under `_INBOX.<principal>` (`intents/callout.py`);
+    `system_url` (the system account's user) closes connections whose rights changed. `settings` (read at
+    the command's entry) give the append deadline and the stream's replicas."""
     from actors.registry import load
 
     registry = load()
     nc = await ready.connect(nats_url, "bosun-gateway")  # waits for the cluster (core.ready)
-    intents_nc = await ready.connect(intents_url, "bosun-gateway-intents") if intents_url else None
+    intents_nc = await ready.connect(intents_url, "bosun-gateway-door") if intents_url else None
+    system_nc = await ready.connect(system_url, "bosun-gateway-revocation") if system_url else None
     try:
         log = corelog.Log(nc, replicas=settings.stream_replicas)
         await ready.ensure(log)
         reads = await open_read_model(db_dir, nc)
         try:
-            door = Door(intents_nc or nc, reply_prefix)
+            door = Door(intents_nc or nc, reply_prefix, callout_seed if intents_nc else None, system_nc)
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
                 admission = Admission(log, Authenticator.from_file(token_file), authorizer,
                                       append_deadline=settings.append_deadline)
                 gw = Gateway(nc, log, admission, reads, registry=registry)
-                await _run(gw, stop, host, port, fd, on_ready, door)
+                await _run(gw, stop, host, port, fd, on_ready, door, None)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy,
                                                     settings.append_deadline)
                 try:
                     gw = Gateway(nc, log, governed.admission, reads, registry=registry)
-                    await _run(gw, stop, host, port, fd, on_ready, door)
+                    await _run(gw, stop, host, port, fd, on_ready, door, governed.index)
                 finally:
                     await governed.close()
         finally:
             await reads.close()
     finally:
-        if intents_nc is not None:
-            await intents_nc.close()
+        for other in (intents_nc, system_nc):
+            if other is not None:
+                await other.close()
         await nc.close()
 
 
 @dataclass(frozen=True)
 class Door:
-    """Where NATS intents are answered from: the connection and the inbox prefix replies may go to."""
+    """Where NATS intents and connects are answered from: the connection, the inbox prefix replies may go
+    to (without the callout), the callout's signing key, and the system account's connection."""
 
     nc: NATS
     reply_prefix: str
+    callout_seed: str | None = None
+    system: NATS | None = None
+
+
+@dataclass
+class Doorway:
+    """The running NATS door: intents, the auth callout and revocation, started and stopped together."""
+
+    responder: Responder
+    callout: Callout | None = None
+    revoker: Revoker | None = None
+
+    @classmethod
+    async def open(cls, door: Door, gw: Gateway, index: PolicyIndex | None) -> Doorway:
+        principals = door.callout_seed is not None
+        way = cls(Responder(door.nc, gw.admission, reply_prefix=door.reply_prefix, principal_inboxes=principals))
+        if door.callout_seed is not None:
+            auth = gw.admission.authenticator
+            way.callout = Callout(door.nc, Signer(door.callout_seed), auth, index, gw.admission.recorder)
+            await way.callout.start()
+            if door.system is not None:
+                way.revoker = Revoker(door.system, index, grant_of(auth, index))
+                way.revoker.start()
+        await way.responder.start()
+        return way
+
+    async def close(self) -> None:
+        if self.revoker is not None:
+            await self.revoker.stop()
+        if self.callout is not None:
+            await self.callout.stop()
+        await self.responder.stop()
 
 
 async def _run(gw: Gateway, stop: asyncio.Event, host: str, port: int, fd: int | None,
-               on_ready: Callable[[str], None] | None, door: Door) -> None:
+               on_ready: Callable[[str], None] | None, door: Door, index: PolicyIndex | None) -> None:
     notifications = await gw.nc.subscribe(CHANGED_SUBJECT, cb=_notifier(gw.changes))
-    responder = Responder(door.nc, gw.admission, reply_prefix=door.reply_prefix)
-    await responder.start()
+    doorway = await Doorway.open(door, gw, index)
     config = uvicorn.Config(create_app(gw), host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=GRACE, access_log=False, http=http_implementation(),
                             timeout_keep_alive=KEEP_ALIVE)
@@ -126,7 +168,7 @@ async def _run(gw: Gateway, stop: asyncio.Event, host: str, port: int, fd: int |
     finally:
         await gw.changes.close()
         server.should_exit = True
-        await responder.stop()
+        await doorway.close()
         await notifications.unsubscribe()
         await task
         await gw.admission.drain(GRACE)  # audit records of the last requests, before the connection closes

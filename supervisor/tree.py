@@ -3,7 +3,8 @@
 Why separate processes rather than one event loop: a crash, a leak or a blocking call in one component
 must not take the others down, and each piece is exactly what runs on its own against a NATS cluster
 (`bosun controller`, ...). The supervisor owns what must outlive its children: the NATS credentials
-(handed over in the environment, never argv, so passwords don't show in `ps`), the admin token, and the
+(each component is told the credentials file's path and picks its own user: no password in any
+environment or argv, so none shows in `ps` or reaches a replica), the admin token, and the
 gateway's listening socket (bound here, passed by fd, so the URL is known before the gateway starts and
 survives its restarts). It restarts any child that dies, with backoff, and guarantees no orphans:
 children die with it (PR_SET_PDEATHSIG) and a restarted supervisor kills leftovers of a crashed run.
@@ -25,7 +26,7 @@ from typing import IO
 import structlog
 from msgspec.structs import replace
 
-from core import cluster, natsserver
+from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
 from supervisor import procs, status, stuck
 from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
@@ -75,7 +76,7 @@ class Child:
     args: list[str]
     pass_fds: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
-    """Added to the shared environment for this child only (the responder's password: the gateway's)."""
+    """Added to the shared environment for this child only."""
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     failures: int = 0
@@ -130,13 +131,14 @@ class Supervisor:
         self.run_dir = self.data / "run"
         self.token_file = self.data / "admin.token"
         self.conn_file = self.data / "connection.json"
+        self.creds_file = self.data / "nats-credentials.json"
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.children: list[Child] = []
         self.nats: natsserver.Server | None = None
         self.cluster: cluster.Cluster | None = None
         self.nats_child = Child("nats-server", [])
-        self.creds: natsserver.Credentials | None = None
+        self.creds: natscreds.Credentials | None = None
         self.listener: socket.socket | None = None
         self.lock: IO[str] | None = None
         """Held (flock) for our whole life: the kernel drops it even on kill -9."""
@@ -196,12 +198,12 @@ class Supervisor:
         """The embedded nats-server (unless --nats); returns the URL components connect with."""
         if self.cfg.nats_url:
             return self.cfg.nats_url
-        self.creds = natsserver.Credentials.load_or_create(self.data / "nats-credentials.json")
+        self.creds = natscreds.Credentials.load_or_create(self.creds_file)
         if self.cfg.cluster > 1:
             self.cluster = cluster.start_local(self.data, self.cfg.cluster, self.creds, self.cfg.sync,
                                                procs.die_with_parent(signal.SIGTERM), self.settings.nats_server)
             self.settings = replace(self.settings, stream_replicas=min(3, self.cfg.cluster))
-            return self.cluster.url(natsserver.INTERNAL_USER, self.creds.internal)
+            return self.cluster.url()
         try:
             self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
                                          preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
@@ -211,7 +213,7 @@ class Supervisor:
         self.nats_child.started = time.monotonic()
         log.info("nats-server started", pid=self.nats.proc.pid, port=self.nats.port,
                  store=str(self.data / "nats"))
-        return self.nats.url(natsserver.INTERNAL_USER, self.creds.internal)
+        return self.nats.url()
 
     def _spawn_all(self, nats_url: str) -> None:
         assert self.listener is not None
@@ -227,22 +229,17 @@ class Supervisor:
             Child("gateway", ["gateway", "--data", data, "--db-dir", db_dir,
                               "--token-file", str(self.token_file), "--fd", str(fd),
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
-                  pass_fds=(fd,), env=self._intents_env()),
+                  pass_fds=(fd,)),
             *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data]),
         ]
+        if self.creds is not None:
+            self.settings = replace(self.settings, nats_credentials=str(self.creds_file))
         self.env = self.settings.environment(BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
             self._spawn(child)
-
-    def _intents_env(self) -> dict[str, str]:
-        """The embedded server's responder user and client inbox prefix, for the gateway's intent door."""
-        if self.nats is None or self.creds is None:
-            return {}
-        return {"BOSUN_NATS_INTENTS_URL": self.nats.url(natsserver.RESPONDER_USER, self.creds.responder),
-                "BOSUN_INTENT_REPLY_PREFIX": natsserver.CLIENT_INBOX}
 
     def _spawn(self, child: Child) -> None:
         try:
@@ -328,23 +325,23 @@ class Supervisor:
 
     def _announce(self, url: str, elapsed: float) -> None:
         """Publish where everything is, once the gateway answers /healthz."""
-        if self.nats is not None and self.creds is not None:
-            client_nats = self.nats.url(natsserver.CLIENT_USER, self.creds.client)
-        elif self.cluster is not None and self.creds is not None:
-            client_nats = self.cluster.url(natsserver.CLIENT_USER, self.creds.client)
+        if self.nats is not None:
+            client_nats = self.nats.url()
+        elif self.cluster is not None:
+            client_nats = self.cluster.url()
         else:
-            client_nats = self.cfg.nats_url or ""
-        shown_nats = _without_password(client_nats)
-        where = f"  (password in {self.conn_file})" if shown_nats != client_nats else ""
-        inbox = natsserver.CLIENT_INBOX if self.nats is not None else natsserver.DEFAULT_INBOX
+            client_nats = natscreds.without_password(self.cfg.nats_url or "")
+        # Clients connect with their token (no shared password): the admin token's principal's inbox.
+        admin = natsusers.client_inbox(natsusers.ADMIN_PRINCIPAL)
+        inbox = admin if self.creds is not None else natsserver.DEFAULT_INBOX
         write_private_json(self.conn_file, {"http": url, "nats": client_nats, "natsInboxPrefix": inbox,
                                             "tokenFile": str(self.token_file)})
         self.announced = True
-        log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=shown_nats)
+        log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=client_nats)
         print(f"bosun is up in {elapsed:.2f}s\n"
               f"  gateway:     {url}\n"
               f"  dashboard:   {url}/ui/\n"
-              f"  nats:        {shown_nats}{where}\n"
+              f"  nats:        {client_nats}  (connect with your token, inbox {inbox})\n"
               f"  admin token: {self.token_file}\n", flush=True)
 
     # -- shutdown ----------------------------------------------------------------------------------
@@ -371,13 +368,3 @@ class Supervisor:
             procs.remove_pidfile(self.run_dir, "up")
             self.lock.close()
         log.info("bosun stopped")
-
-
-def _without_password(url: str) -> str:
-    """nats://user:secret@host:4222 -> nats://user@host:4222 (each URL of a comma list)."""
-    out = []
-    for u in url.split(","):
-        scheme, sep, rest = u.partition("://")
-        creds, at, host = rest.rpartition("@")
-        out.append(f"{scheme}{sep}{creds.split(':', 1)[0]}{at}{host}" if at else u)
-    return ",".join(out)

@@ -21,7 +21,7 @@ import nats.errors
 import structlog
 from nats.js import api
 
-from core import dropped, subjects
+from core import dropped, ready, subjects
 from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
 from core.metrics import COMMANDS, observe_consumer, sample_every
@@ -47,13 +47,13 @@ logger = structlog.get_logger()
 async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_interval: float = 2.0,
                 load_interval: float = 2.0, settings: Settings = DEFAULTS) -> None:
     """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`.
-    `settings` (read at the command's entry) give the stream's replicas, should it make the stream."""
+    `settings` are what the command read at its entry."""
     world = World(store.connect(data_dir))
     try:
         nc = await corelog.connect(nats_url, "bosun-driver-process")
         try:
-            log = corelog.Log(nc, replicas=settings.stream_replicas)
-            await log.ensure()
+            log = corelog.Log(nc)
+            await ready.ensure(log, stop)  # waits for the gateway to create the stream
             await Driver(world, log, Path(data_dir), relist_interval, load_interval).run(stop)
         finally:
             await nc.close()
@@ -86,7 +86,7 @@ class Driver:
         self.recover(time.time())
         await retrying("report recovery", self.outbox.flush)
         await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
-            durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
+            durable_name=CONSUMER, name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4))
         self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH))
         await feed.start()

@@ -215,5 +215,5 @@ class Driver:
 
 def _consumer() -> api.ConsumerConfig:
     return api.ConsumerConfig(
-        durable_name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
+        durable_name=CONSUMER, name=CONSUMER, filter_subject=subjects.driver_commands(DRIVER),
         ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4)

@@ -2,11 +2,19 @@
 
 `Recorder` appends records to the log; `observe` counts the decision and writes its log line. Nothing
 here ever sees the Authorization header: a record names the principal only.
+
+Refusals are aggregated so that a flood of them cannot fill the disk: the first `BURST` refusals of a
+source (door, client address, principal), decision and reason in a minute are stored at once, each with
+its details; the others of that minute are counted and stored as ONE record with `count` when the minute
+ends (or at `drain`). 1,500 unauthenticated requests add four records, not 1,500. Allowed decisions are
+each stored.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -35,6 +43,24 @@ def _decisions(action: str, decision: str) -> Any:
     return ADMISSIONS.labels(action, decision)
 
 
+WINDOW = 60.0
+"""Seconds of one aggregation window of refusals."""
+BURST = 3
+"""Refusals of one key stored one by one in a window before the rest are only counted."""
+Key = tuple[str, str, str, str, str]
+
+
+@dataclass
+class Held:
+    """The refusals of one key held back in the current window."""
+
+    window: int
+    count: int
+    last: AuditRecord
+    cluster_scoped: bool
+    stored: int = 1
+
+
 class Recorder:
     """Appends audit records to the log; a failure to record is logged, never turned into a 500.
 
@@ -44,17 +70,65 @@ class Recorder:
     order they were submitted (one NATS connection). `drain` waits for the ones in flight (on stop).
     """
 
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Log, window: float = WINDOW) -> None:
         self.log = log
+        self.window = window
         self._pending: set[asyncio.Task[None]] = set()
+        self._held: dict[Key, Held] = {}
+        self._flush_at: asyncio.TimerHandle | None = None
 
     def submit(self, record: AuditRecord, cluster_scoped: bool = False) -> None:
+        if record.decision != "allowed" and not self._first_of_window(record, cluster_scoped):
+            return
+        self._store(record, cluster_scoped)
+
+    def _store(self, record: AuditRecord, cluster_scoped: bool) -> None:
         task = asyncio.get_running_loop().create_task(self.record(record, cluster_scoped))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def _first_of_window(self, record: AuditRecord, cluster_scoped: bool) -> bool:
+        """True for the first `BURST` refusals of its key in the current window; the others are held and
+        counted."""
+        window = int(record.time // self.window)
+        key = (record.source, record.client, record.principal, record.decision, record.code)
+        held = self._held.get(key)
+        if held is None or held.window != window:
+            if held is not None and held.count:
+                self._store(msgspec.structs.replace(held.last, count=held.count), held.cluster_scoped)
+            self._held[key] = Held(window, 0, record, cluster_scoped)
+            self._schedule_flush()
+            return True
+        if held.stored < BURST:
+            held.stored += 1
+            return True
+        held.count += 1
+        held.last, held.cluster_scoped = record, cluster_scoped
+        return False
+
+    def _schedule_flush(self) -> None:
+        if self._flush_at is None:
+            loop = asyncio.get_running_loop()
+            delay = self.window - (time.time() % self.window) + 0.05
+            self._flush_at = loop.call_later(delay, self._flush_ended)
+
+    def _flush_ended(self, everything: bool = False) -> None:
+        """Store the counts of windows that ended (all of them at `drain`)."""
+        self._flush_at = None
+        now = int(time.time() // self.window)
+        for key, held in list(self._held.items()):
+            if everything or held.window < now:
+                if held.count:
+                    self._store(msgspec.structs.replace(held.last, count=held.count), held.cluster_scoped)
+                del self._held[key]
+        if self._held:
+            self._schedule_flush()
+
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until every submitted record is stored (or its failure logged), at most `timeout` seconds."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+        self._flush_ended(everything=True)
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self._pending:
             left = None if deadline is None else deadline - asyncio.get_running_loop().time()

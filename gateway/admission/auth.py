@@ -58,6 +58,10 @@ class Authenticator:
             raise ValueError("the admin token must not be empty")
         self._admin = _digest(admin_token)
 
+    def admin_digest_hex(self) -> str:
+        """SHA-256 of the admin token (a NATS connection's grant changes when the token does)."""
+        return self._admin.hex()
+
     @classmethod
     def from_file(cls, token_file: Path) -> Authenticator:
         return cls(token_file.read_text().strip())

@@ -4,14 +4,19 @@ A queue subscription (group `bosun-gateway`) so any number of gateways share the
 handled in its own task (bounded), so one slow append never stalls the others. The reply body is the
 HTTP response body; its status rides in the `Bosun-Status` header.
 
-Replies go only to the requester's own inbox: a request whose reply subject is outside the client inbox
-prefix (`reply_prefix`) is refused unprocessed and audited, never answered. Otherwise any NATS client
-could make the gateway publish, with its own rights, onto a log subject, a KV lease or a system subject.
+Replies go only to the requester's own inbox: with the auth callout, a client is its principal and its
+inbox is `_INBOX.<principal>`; a request is answered only when its token names a principal and its reply
+subject lies in that principal's inbox. Anything else is refused unprocessed and audited, never
+answered (an unauthenticated request has no inbox of its own). Otherwise a client could make the
+gateway publish, with its own rights, onto a log subject, a KV lease, a system subject, or another
+client's inbox. Without the callout (a NATS without Bosun's users), replies must lie under
+`reply_prefix`.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from typing import Any
 
 import msgspec
@@ -21,12 +26,14 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from core import headers as H
-from core import natsserver, subjects
+from core import natsserver, natsusers, subjects
 from gateway.admission.admit import Action, Admission, Intent, Outcome
 from gateway.errors import ApiError, malformed
 from gateway.metrics import INTENTS
 
 QUEUE = "bosun-gateway"
+_PRINCIPAL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A Principal's name (`actors.governance.specs.Name`): the second token of a client's inbox."""
 CONCURRENCY = 64
 ACTION = "Bosun-Action"
 _encoder = msgspec.json.Encoder()
@@ -65,10 +72,12 @@ def reply_allowed(reply: str, prefix: str) -> bool:
 
 class Responder:
     def __init__(self, nc: NATS, admission: Admission, concurrency: int = CONCURRENCY,
-                 reply_prefix: str = natsserver.DEFAULT_INBOX) -> None:
+                 reply_prefix: str = natsserver.DEFAULT_INBOX, principal_inboxes: bool = False) -> None:
         self.nc = nc
         self.admission = admission
         self.reply_prefix = reply_prefix
+        self.principal_inboxes = principal_inboxes
+        """Replies go only to `_INBOX.<the request token's principal>` (clients connect as principals)."""
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._sub: Subscription | None = None
@@ -95,9 +104,11 @@ class Responder:
         self._slots.release()
 
     async def _handle(self, msg: Msg) -> None:
-        if msg.reply and not reply_allowed(msg.reply, self.reply_prefix):
-            await self._refuse_reply(msg)
-            return
+        if msg.reply:
+            prefix = self._inbox_of(msg, msg.reply) if self.principal_inboxes else self.reply_prefix
+            if not reply_allowed(msg.reply, prefix):
+                await self._refuse_reply(msg, prefix)
+                return
         try:
             outcome = await answer(self.admission, msg.subject, msg.data, msg.headers)
         except Exception as e:  # noqa: BLE001 - a bug must still answer, like HTTP's 500
@@ -110,12 +121,26 @@ class Responder:
                                   headers={H.STATUS: str(outcome.status), "Content-Type": "application/json"})
 
 
-    async def _refuse_reply(self, msg: Msg) -> None:
-        """Audit a request whose reply subject is not a client inbox; nothing is published in answer."""
-        error = ApiError(400, "ReplySubject", f"replies go only to inboxes under {self.reply_prefix}.>",
-                         [])
-        _log.warning("intent refused: reply subject outside the client inbox space", subject=msg.subject,
+    def _inbox_of(self, msg: Msg, reply: str) -> str:
+        """The inbox prefix of the principal the request's token names. Without a valid token the request
+        has no principal: its answer (a 401, nothing else) may go to any client's inbox `_INBOX.<name>`,
+        never outside the client inbox space (a client that forgot the header is told so, not left to
+        time out; the 401 says nothing about anyone)."""
+        h = {k.lower(): v for k, v in (msg.headers or {}).items()}
+        try:
+            principal = self.admission.authenticator.authenticate(h.get(H.AUTHORIZATION.lower()))
+        except ApiError:
+            name = reply.split(".")[1] if reply.count(".") >= 2 else ""
+            return natsusers.client_inbox(name) if _PRINCIPAL_NAME.fullmatch(name) else natsusers.CLIENT_INBOX + ".-"
+        return natsusers.client_inbox(principal.name)
+
+    async def _refuse_reply(self, msg: Msg, prefix: str) -> None:
+        """Audit a request whose reply subject is not the requester's inbox; nothing is published."""
+        _log.warning("intent refused: reply subject outside the requester's inbox", subject=msg.subject,
                      reply=msg.reply[:200])
+        self._refuse(msg, ApiError(400, "ReplySubject", f"replies go only to inboxes under {prefix}.>", []))
+
+    def _refuse(self, msg: Msg, error: ApiError) -> None:
         try:
             intent = intent_of(msg.subject, b"", msg.headers)
         except ApiError:

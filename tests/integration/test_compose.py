@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-import secrets
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core import natsserver
+from core import natscreds, natsserver, natsusers
 from core.cluster import free_port
 from tests.integration.test_crash_burst import POOL, converged, deployment, put
 from tests.integration.test_up_support import BOSUN, http_get, wait_for
@@ -48,15 +47,20 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 def users(conf: str) -> str:
-    """The users and permissions of a nats config's `authorization {}` block, passwords blanked, whitespace
-    collapsed (the block is compared whole: a permission added on one side only fails the test)."""
-    start = conf.index("authorization")
-    depth, end = 0, start
-    for end in range(conf.index("{", start), len(conf)):
-        depth += {"{": 1, "}": -1}.get(conf[end], 0)
-        if depth == 0:
-            break
-    block = re.sub(r'password: ("[^"]*"|[^,}\s]+)', "password: *", conf[start:end + 1])
+    """The users and permissions of a nats config's `accounts {}` and top-level `authorization {}` blocks,
+    passwords and the callout's issuer blanked, whitespace collapsed (compared whole: a permission added
+    on one side only fails the test)."""
+    blocks = []
+    for name in ("accounts {", "\nauthorization {"):
+        start = conf.index(name)
+        depth, end = 0, start
+        for end in range(conf.index("{", start), len(conf)):
+            depth += {"{": 1, "}": -1}.get(conf[end], 0)
+            if depth == 0:
+                break
+        blocks.append(conf[start:end + 1])
+    block = re.sub(r'password: ("[^"]*"|[^,}\s]+)', "password: *", " ".join(blocks))
+    block = re.sub(r"issuer: \S+", "issuer: *", block)
     return " ".join(block.split())
 
 
@@ -66,11 +70,21 @@ def test_compose_pins_the_embedded_nats_server_version() -> None:
 
 
 def test_compose_nats_users_are_the_embedded_ones() -> None:
-    embedded = natsserver.config(Path("/s"), 0, natsserver.Credentials("i", "c"), Path("/r"))
-    ours = users(compose()["configs"]["nats-conf"]["content"])
-    users_ = [natsserver.INTERNAL_USER, natsserver.RESPONDER_USER, natsserver.CLIENT_USER]
-    assert re.findall(r"user: ([\w-]+)", ours) == users_
+    embedded = natsserver.config(Path("/s"), 0, natscreds.fresh(), Path("/r"))
+    ours = users(interpolate(compose()["configs"]["nats-conf"]["content"], natscreds.compose_env(natscreds.fresh())))
+    assert re.findall(r'user: "([\w-]+)"', ours) == [natsusers.SYSTEM.user, *(
+        r.user for r in natsusers.ROLES if not r.account)]
     assert ours == users(embedded)
+
+
+def test_compose_locks_the_engine() -> None:
+    """Routes need the route password; monitoring is on loopback; limits are the embedded server's."""
+    conf = compose()["configs"]["nats-conf"]["content"]
+    assert "http: 127.0.0.1:8222" in conf and "http_port" not in conf
+    assert "authorization { user: route" in conf and conf.count("nats-route://route:") == 3
+    for line in natsserver.LIMITS:
+        assert line in conf
+    assert not [n for n, svc in compose()["services"].items() if "8222" in str(svc.get("ports", []))]  # unpublished
 
 
 class Services:
@@ -78,9 +92,7 @@ class Services:
 
     def __init__(self, root: Path) -> None:
         self.root, self.doc = root, compose()
-        self.env = {"BOSUN_NATS_INTERNAL_PASSWORD": secrets.token_hex(12),
-                    "BOSUN_NATS_RESPONDER_PASSWORD": secrets.token_hex(12),
-                    "BOSUN_NATS_CLIENT_PASSWORD": secrets.token_hex(12)}
+        self.env = natscreds.compose_env(natscreds.fresh())
         self.client = {n: free_port() for n in NODES}
         self.route = {n: free_port() for n in NODES}
         self.http = free_port()
@@ -111,12 +123,16 @@ class Services:
         env = {**os.environ, **self.env, **{k: self.localize(interpolate(str(v), self.env))
                                             for k, v in service.get("environment", {}).items()}}
         mounts = self.mounts(name, service)
+        for config in service.get("configs", []):  # a service's own credentials file
+            local = self.root / name / Path(config["target"]).name
+            local.write_text(interpolate(self.doc["configs"][config["source"]]["content"], self.env))
+            env = {k: (str(local) if v == config["target"] else v) for k, v in env.items()}
         args = [self.path(self.localize(a), mounts) for a in service["command"]]
         if name in NODES:
             conf = self.root / name / "bosun.conf"
             text = self.localize(interpolate(self.doc["configs"]["nats-conf"]["content"], self.env))
             text = text.replace("port: 4222", f"port: {self.client[name]}").replace(
-                "port: 6222", f"port: {self.route[name]}").replace("http_port: 8222", f"http_port: {free_port()}")
+                "port: 6222", f"port: {self.route[name]}").replace("127.0.0.1:8222", f"127.0.0.1:{free_port()}")
             conf.write_text(text.replace('"/data"', f'"{mounts[-1][1]}"'))
             args = [str(conf) if a == "/etc/nats/bosun.conf" else a for a in args]
             argv = [natsserver.binary(), *args]

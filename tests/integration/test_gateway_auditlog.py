@@ -3,6 +3,7 @@ failures only logged."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgspec
 
@@ -10,7 +11,7 @@ from core import log as corelog
 from core import natsserver, subjects
 from core.audit import AuditRecord
 from core.log import Log
-from gateway.admission.audit import Recorder
+from gateway.admission.audit import BURST, Recorder
 
 
 def record(name: str) -> AuditRecord:
@@ -43,3 +44,38 @@ async def test_drain_gives_up_after_its_timeout_and_failures_are_swallowed(nats_
         assert loop.time() - started < 1 and slow._pending
     finally:
         await nc.close()
+
+
+def refusal(name: str, when: float, principal: str = "anonymous", code: str = "Unauthorized") -> AuditRecord:
+    return AuditRecord(time=when, principal=principal, verb="apply", kind="ModelDeployment", namespace="demo",
+                       name=name, decision="unauthenticated", code=code, status=401)
+
+
+async def test_repeated_refusals_are_one_record_per_source_reason_and_window_with_a_count(log: Log) -> None:
+    """Issue #24: 1,500 refused requests add a handful of records, whose counts add up to 1,500."""
+    recorder = Recorder(log, window=3600.0)
+    now = time.time()
+    for i in range(1500):
+        recorder.submit(refusal(f"r{i}", now))
+    for i in range(20):  # another source (a principal) and another reason are counted apart
+        recorder.submit(refusal(f"b{i}", now, principal="bob", code="Forbidden"))
+    recorder.submit(record("allowed-ones-are-each-stored"))
+    await recorder.drain()
+    stored = [msgspec.json.decode(m.data, type=AuditRecord) async for m in log.read(subjects.audit("demo"))]
+    refused = [r for r in stored if r.decision != "allowed"]
+    assert len(refused) == 2 * (BURST + 1), [(r.principal, r.count) for r in refused]
+    assert sum(r.count for r in refused if r.principal == "anonymous") == 1500
+    assert sum(r.count for r in refused if r.principal == "bob") == 20
+    assert [r.name for r in stored if r.decision == "allowed"] == ["allowed-ones-are-each-stored"]
+
+
+async def test_a_new_window_stores_the_last_ones_count_and_starts_over(log: Log) -> None:
+    recorder = Recorder(log, window=60.0)
+    for i in range(BURST + 5):
+        recorder.submit(refusal(f"old{i}", 60.0 * 10 + 1))
+    recorder.submit(refusal("new", 60.0 * 11 + 1))
+    await asyncio.sleep(0)
+    await recorder.drain()
+    stored = [msgspec.json.decode(m.data, type=AuditRecord) async for m in log.read(subjects.audit("demo"))]
+    assert sorted((r.name, r.count) for r in stored) == sorted(
+        [("new", 1), *((f"old{i}", 1) for i in range(BURST)), (f"old{BURST + 4}", 5)])

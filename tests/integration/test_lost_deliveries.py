@@ -67,7 +67,17 @@ async def test_a_delivery_taken_elsewhere_is_a_gap_the_guard_reports(log: Log) -
     assert guard.gaps == 1
 
 
+async def _deletable(log: Log) -> None:
+    """BOSUN refuses message deletes (`deny_delete`, issue #24); gaps still come from retention and from the
+    partitioned copy. This test makes them by deleting, so its stream is one that allows it."""
+    config = (await log.jsm.stream_info(log.stream)).config
+    await log.jsm.delete_stream(log.stream)
+    config.deny_delete = config.deny_purge = False
+    await log.jsm.add_stream(config)
+
+
 async def test_deleted_messages_and_redeliveries_are_not_gaps(log: Log) -> None:
+    await _deletable(log)
     seqs = await _fill(log, 5)
     await log.jsm.delete_msg(log.stream, seqs[1])
     await log.jsm.delete_msg(log.stream, seqs[2])

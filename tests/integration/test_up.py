@@ -11,7 +11,6 @@ import stat
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import nats
 import nats.errors
@@ -20,6 +19,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from core import natscreds
 from supervisor import procs
 from tests.conftest import eventually
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
@@ -38,27 +38,28 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def internal_url(up: Up) -> str:
-    creds = json.loads((up.data / "nats-credentials.json").read_text())
-    return f"nats://bosun:{creds['internal']}@127.0.0.1:{urlparse(up.conn['nats']).port}"
+def internal_url(up: Up, key: str = "gateway") -> str:
+    """The plane's NATS as one of its components (`<data>/nats-credentials.json`)."""
+    creds = natscreds.Credentials.load(up.data / "nats-credentials.json")
+    return natscreds.with_user(up.conn["nats"], creds.of(key))
 
 
 def test_up_becomes_healthy_with_private_connection_files(up: Up) -> None:
     assert set(up.conn) == {"http", "nats", "natsInboxPrefix", "tokenFile"}
-    assert up.conn["natsInboxPrefix"] == "_INBOX"  # nats-py's default: any client works unconfigured
+    assert up.conn["natsInboxPrefix"] == "_INBOX.admin"  # the admin token's principal's inbox
     assert mode(up.data / "connection.json") == 0o600
     token_file = Path(up.conn["tokenFile"])
     assert token_file.is_absolute() and token_file == (up.data / "admin.token").resolve()
     assert mode(token_file) == 0o600
     assert len(up.token) >= 32
-    assert up.conn["nats"].startswith("nats://client:")
+    assert up.conn["nats"].startswith("nats://127.0.0.1:")  # no shared password: clients bring their token
     assert up.url.startswith("http://127.0.0.1:")
     print(f"bosun up healthy after {up.healthy_after:.2f}s")
 
 
 def test_secrets_stay_out_of_output_and_argv(up: Up) -> None:
     creds = json.loads((up.data / "nats-credentials.json").read_text())
-    secrets = (up.token, creds["internal"], creds["client"], creds["responder"])
+    secrets = (up.token, *(v["password"] for v in creds.values() if "password" in v), creds["callout"]["seed"])
     out = up.output()
     assert str(up.data / "admin.token") in out, "the token's path is printed"
     assert not any(s in out for s in secrets)
@@ -77,16 +78,17 @@ def test_requests_without_token_are_refused(up: Up) -> None:
 
 @contextlib.asynccontextmanager
 async def internal_and_client(up: Up) -> AsyncIterator[tuple[NATS, NATS, list[Exception]]]:
-    """Bosun's internal user and the client user of `connection.json`, with the client's async errors
-    (permission violations arrive there, not as exceptions of the publish)."""
+    """The gateway's user (it reads the log) and a client connected with the admin token as
+    `connection.json` says, with the client's async errors (permission violations arrive there, not as
+    exceptions of the publish)."""
     errors: list[Exception] = []
 
     async def on_error(e: Exception) -> None:
         errors.append(e)
 
-    admin = await nats.connect(internal_url(up))
+    admin = await nats.connect(internal_url(up), inbox_prefix="_INBOX_gateway")
     client = await nats.connect(up.conn["nats"], error_cb=on_error, max_reconnect_attempts=0,
-                                inbox_prefix=up.conn["natsInboxPrefix"])
+                                inbox_prefix=up.conn["natsInboxPrefix"], token=up.token)
     try:
         yield admin, client, errors
     finally:
@@ -102,8 +104,9 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
         async def saw(msg: Msg) -> None:
             seen.put_nowait(msg.subject)
 
-        sub = await admin.subscribe("bosun.intent.x.y.z", cb=saw)
-        await admin.flush()
+        door = await nats.connect(internal_url(up, "door"), inbox_prefix="_INBOX_gateway-door")
+        sub = await door.subscribe("bosun.intent.x.y.z", cb=saw)
+        await door.flush()
 
         async def intent_arrives() -> bool:  # a plane just healthy may still be settling: publish until seen
             await client.publish("bosun.intent.x.y.z", b"{}")
@@ -131,6 +134,7 @@ async def test_client_nats_user_may_send_intents_but_not_write_the_log(up: Up) -
         with pytest.raises(nats.js.errors.NotFoundError):  # the intent leaves only its audit record
             await jsm.get_last_msg("BOSUN", "bosun.ev.foo.bar.baz.spec")
         await sub.unsubscribe()
+        await door.close()
 
 
 def restarted(up: Up, name: str, old: int) -> int:

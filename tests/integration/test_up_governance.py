@@ -1,8 +1,9 @@
-"""`bosun up --policy`: the policy is enforced end to end, and the client NATS user cannot touch the log."""
+"""`bosun up --policy`: the policy is enforced end to end, and a client connected as its principal cannot
+touch the log."""
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import msgspec
@@ -30,17 +31,21 @@ async def test_policy_is_enforced_and_clients_cannot_write_purge_or_command(gove
     assert http_get(up.url + "/v1/namespaces/team-b/modeldeployments", TOKENS["alice"])[0] == 403
     assert http_get(up.url + "/v1/audit", up.token)[0] == 200
 
-    async with internal_and_client(up) as (admin, client, errors):
+    async with internal_and_client(up) as (admin, _admin_client, _errors), \
+            as_alice(up) as (client, errors):
         jsm = admin.jsm()
-        # an intent through the client user, with alice's token: admitted
+        # an intent through alice's own connection, with alice's token: admitted
         reply = await client.request("bosun.intent.modeldeployment.team-a.chat",
                                      msgspec.json.encode(md("chat")), timeout=10,
                                      headers={"Authorization": f"Bearer {TOKENS['alice']}"})
         assert reply.headers is not None and reply.headers["Bosun-Status"] == "202", reply.data
-        denied = await client.request("bosun.intent.modeldeployment.team-b.chat",
-                                      msgspec.json.encode(md("chat", "team-b")), timeout=10,
-                                      headers={"Authorization": f"Bearer {TOKENS['alice']}"})
-        assert json.loads(denied.data)["error"]["code"] == "Forbidden"
+        # into team-b: nats-server itself refuses it (alice's connection may publish only where she may apply)
+        with pytest.raises(nats.errors.TimeoutError):
+            await client.request("bosun.intent.modeldeployment.team-b.chat", msgspec.json.encode(md("chat", "team-b")),
+                                 timeout=2, headers={"Authorization": f"Bearer {TOKENS['alice']}"})
+        await eventually(lambda: at_least(errors, 1), timeout=5)
+        assert "bosun.intent.modeldeployment.team-b.chat" in str(errors[0]).lower()
+        errors.clear()
         before = (await jsm.stream_info("BOSUN")).state
 
         await client.publish("bosun.cmd.sim.modeldeployment.team-a.chat", b"{}")
@@ -62,3 +67,19 @@ async def test_policy_is_enforced_and_clients_cannot_write_purge_or_command(gove
         assert after.first_seq == before.first_seq and after.messages >= before.messages  # not purged
         spec = await jsm.get_last_msg("BOSUN", "bosun.ev.modeldeployment.team-a.chat.spec")
         assert spec.data != b"{}"  # the forged spec never landed
+
+
+@contextlib.asynccontextmanager
+async def as_alice(up: Up) -> AsyncIterator[tuple[nats.NATS, list[Exception]]]:
+    """alice's own NATS connection: her token at connect, her inbox; her async errors."""
+    errors: list[Exception] = []
+
+    async def on_error(e: Exception) -> None:
+        errors.append(e)
+
+    nc = await nats.connect(up.conn["nats"], token=TOKENS["alice"], inbox_prefix="_INBOX.alice", error_cb=on_error,
+                            max_reconnect_attempts=0)
+    try:
+        yield nc, errors
+    finally:
+        await nc.close()

@@ -1,0 +1,151 @@
+"""Who is who on NATS: the static users of Bosun's own components and what each may touch (pure data).
+
+Every component connects as its own user, allowed only its job (docs/security.md, "NATS identities"):
+the gateway appends `spec` and `audit`; a controller host writes `ctl`/`inbox`/`cmd` and its buckets; a
+driver reads its own commands and appends `obs`; the projector only reads and keeps its consumer. Nobody
+may purge the stream or delete a message (the stream also says `deny_purge`/`deny_delete`). Clients are
+no static user at all: they connect with their Bosun token and get their permissions from RBAC through
+the gateway's auth callout (`gateway/intents/callout.py`).
+
+The embedded server's config and compose.yaml are both written from this table; the tests try every
+component's credentials at every other component's job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STREAM = "BOSUN"
+PARTITIONED = "BOSUN_P"
+BUCKETS = ("bosun-snapshots", "bosun-leases", "bosun-checkpoints")
+DRIVERS = ("sim", "process")
+PROJECTOR_DURABLE = "projector"
+SYSTEM_ACCOUNT = "SYS"
+CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
+CALLOUT_REPLIES = "$SYS._INBOX.>"
+"""Where nats-server waits for the callout's answers (its internal reply inboxes)."""
+ADMIN_PRINCIPAL = "admin"
+"""The admin token's principal (`gateway.admission.auth.ADMIN`): `connection.json`'s inbox names it."""
+CLIENT_INBOX = "_INBOX"
+"""Clients' inbox prefix is `_INBOX.<principal>`: the only replies a client may read are its own."""
+
+
+def inbox_of(user: str) -> str:
+    """A component's private inbox prefix: `_INBOX_<user>`, which no other user may subscribe to."""
+    return f"_INBOX_{user}"
+
+
+def client_inbox(principal: str) -> str:
+    return f"{CLIENT_INBOX}.{principal}"
+
+
+@dataclass(frozen=True)
+class Role:
+    """One static user: the key in `nats-credentials.json`, its NATS user name and permissions."""
+
+    key: str
+    user: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    deny_publish: tuple[str, ...] = ()
+    responses: bool = False
+    """`allow_responses`: may answer requests it receives (the projector's rebuild), nothing else."""
+    account: str = ""
+    """Empty: the global account, where the log lives; `SYS`: the system account (revocation only)."""
+    doc: str = field(default="", compare=False)
+
+
+def _consumers(stream: str, durable: str | None = None) -> tuple[str, ...]:
+    """Create, inspect, delete, pull from and ack `stream`'s consumers (`durable`: only that one)."""
+    if durable is None:
+        return (f"$JS.API.CONSUMER.*.{stream}.>", f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
+                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.ACK.{stream}.>")
+    return (f"$JS.API.CONSUMER.*.{stream}.{durable}", f"$JS.API.CONSUMER.*.{stream}.{durable}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}", f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.>")
+
+
+_INFO = ("$JS.API.INFO", "$JS.API.STREAM.INFO.*")
+_READ_ALL = ("$JS.API.DIRECT.GET.>", "$JS.API.STREAM.MSG.GET.*")
+NEVER = ("$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MSG.DELETE.>",
+         "$JS.API.STREAM.RESTORE.>", "$JS.API.ACCOUNT.PURGE.>", "$JS.API.SERVER.REMOVE")
+"""No component may erase history: purge, delete a stream or a message, or restore one over it."""
+
+GATEWAY = Role(
+    "gateway", "gateway",
+    publish=("bosun.ev.*.*.*.spec", "bosun.ev.*.*.*.inbox", "bosun.audit.>", "bosun.sys.projections.rebuild",
+             "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"),
+    subscribe=(inbox_of("gateway") + ".>", "bosun.sys.projections.changed"),
+    deny_publish=NEVER,
+    doc="appends specs (and retry requests) and audit records; manages the stream and buckets; reads")
+DOOR = Role(
+    "door", "gateway-door",
+    publish=(CLIENT_INBOX + ".>", CALLOUT_REPLIES),
+    subscribe=("bosun.intent.>", CALLOUT_SUBJECT, inbox_of("gateway-door") + ".>"),
+    doc="the gateway's NATS door: answers intents (into client inboxes only) and connect requests")
+SYSTEM = Role(
+    "system", "system",
+    publish=("$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.SERVER.*.KICK"),
+    subscribe=(inbox_of("system") + ".>",),
+    account=SYSTEM_ACCOUNT,
+    doc="the gateway's revocation: lists clients' connections and closes those whose rights changed")
+CONTROLLER = Role(
+    "controller", "controller",
+    publish=("bosun.ev.*.*.*.ctl.*", "bosun.ev.*.*.*.inbox", "bosun.cmd.>",
+             *(f"$KV.{b}.>" for b in BUCKETS), *_INFO, *_READ_ALL,
+             f"$JS.API.STREAM.CREATE.{PARTITIONED}", f"$JS.API.STREAM.UPDATE.{PARTITIONED}",
+             f"$JS.API.CONSUMER.LIST.{STREAM}", f"$JS.API.CONSUMER.LIST.{PARTITIONED}",
+             *_consumers(STREAM), *_consumers(PARTITIONED), *(c for b in BUCKETS for c in _consumers(f"KV_{b}")),
+             *(f"$JS.API.CONSUMER.CREATE.KV_{b}" for b in BUCKETS), "$JS.FC.>"),
+    subscribe=(inbox_of("controller") + ".>",),
+    deny_publish=NEVER,
+    doc="writes ctl, inbox and cmd slices and its buckets (leases, snapshots, checkpoints); reads the log")
+PROJECTOR = Role(
+    "projector", "projector",
+    publish=(*_INFO, f"$JS.API.DIRECT.GET.{STREAM}", f"$JS.API.DIRECT.GET.{STREAM}.>",
+             f"$JS.API.STREAM.MSG.GET.{STREAM}", *_consumers(STREAM, PROJECTOR_DURABLE),
+             "bosun.sys.projections.changed"),
+    subscribe=(inbox_of("projector") + ".>", "bosun.sys.projections.rebuild"),
+    deny_publish=NEVER, responses=True,
+    doc="reads the log through its own consumer; announces commits; answers the gateway's rebuild")
+DRIVER = Role(
+    "driver", "driver",
+    publish=("bosun.ev.*.*.*.obs", *_INFO,
+             *(f"$JS.API.CONSUMER.CREATE.{STREAM}.driver-{d}.bosun.cmd.{d}.>" for d in DRIVERS),
+             *(f"$JS.API.CONSUMER.INFO.{STREAM}.driver-{d}" for d in DRIVERS),
+             *(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.driver-{d}" for d in DRIVERS),
+             *(f"$JS.ACK.{STREAM}.driver-{d}.>" for d in DRIVERS)),
+    subscribe=(inbox_of("driver") + ".>",),
+    deny_publish=NEVER,
+    doc="reads its own commands (bosun.cmd.<driver>.>) and appends observations (obs)")
+
+BENCH = Role(
+    "bench", "bench",
+    publish=("ceiling.>", *_INFO, "$JS.API.STREAM.CREATE.CEILING", "$JS.API.STREAM.DELETE.CEILING",
+             *_consumers("CEILING"), f"$JS.API.CONSUMER.LIST.{STREAM}"),
+    subscribe=(inbox_of("bench") + ".>",),
+    doc="`bosun bench`'s engine ceiling: its own CEILING stream, and stream counts; no Bosun subject")
+
+ROLES: tuple[Role, ...] = (GATEWAY, DOOR, SYSTEM, CONTROLLER, PROJECTOR, DRIVER, BENCH)
+"""Every static user; the credentials file has one entry per role key."""
+COMPONENT_ROLES = {"gateway": GATEWAY, "controller": CONTROLLER, "projector": PROJECTOR,
+                   "driver-sim": DRIVER, "driver-process": DRIVER}
+
+
+def role(key: str) -> Role:
+    for r in ROLES:
+        if r.key == key:
+            return r
+    raise KeyError(key)
+
+
+def permissions_block(r: Role) -> str:
+    """The `permissions {}` of one user in nats-server's config syntax."""
+    pub = _list(r.publish)
+    deny = f", deny: {_list(r.deny_publish)}" if r.deny_publish else ""
+    responses = "\n      allow_responses: true" if r.responses else ""
+    return (f"permissions: {{\n      publish: {{allow: {pub}{deny}}}\n"
+            f"      subscribe: {{allow: {_list(r.subscribe)}}}{responses}\n    }}")
+
+
+def _list(subjects: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{s}"' for s in subjects) + "]"
