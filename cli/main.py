@@ -25,7 +25,20 @@ from cli.base import (
 )
 
 
-@click.group()
+class _Bosun(click.Group):
+    """The `bosun` group: a kind source that cannot be loaded is one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from core.kinds import KindsError
+
+        try:
+            return super().invoke(ctx)
+        except KindsError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Bosun)
 @click.option("--server", envvar="BOSUN_SERVER", help="Gateway URL (default: <data>/connection.json).")
 @click.option("--token", envvar="BOSUN_TOKEN", help="Bearer token (default: the connection's tokenFile).")
 @click.option("--data", envvar="BOSUN_DATA", default="./.bosun", show_default=True,

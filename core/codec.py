@@ -86,7 +86,15 @@ state_encoder = msgspec.json.Encoder(enc_hook=_enc_state)
 
 
 def decode_state(data: bytes, type_: Any) -> Any:
-    return msgspec.json.decode(data, type=type_, dec_hook=_dec_state)
+    """An actor state from its snapshot. A snapshot of an older layout is mapped by the type's `upgrade`
+    (e.g. `actors.kind.Resource.upgrade`: kinds that kept their lifecycle fields inline) when it has one."""
+    try:
+        return msgspec.json.decode(data, type=type_, dec_hook=_dec_state)
+    except msgspec.ValidationError:
+        upgrade = getattr(type_, "upgrade", None)
+        if upgrade is None:
+            raise
+        return msgspec.convert(upgrade(msgspec.json.decode(data)), type_, dec_hook=_dec_state)
 
 
 def state_to_builtins(state: Any) -> Any:

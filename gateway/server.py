@@ -73,11 +73,11 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
         try:
             door = Door(intents_nc or nc, reply_prefix)
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
-                gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads,
-                             registry=registry)
+                gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer,
+                                                registry=registry), reads, registry=registry)
                 await _run(gw, stop, host, port, fd, on_ready, door)
             else:
-                governed = await governed_admission(log, token_file.read_text().strip(), policy)
+                governed = await governed_admission(log, token_file.read_text().strip(), policy, registry)
                 try:
                     gw = Gateway(nc, log, governed.admission, reads, registry=registry)
                     await _run(gw, stop, host, port, fd, on_ready, door)

@@ -20,13 +20,13 @@ from actors import routing
 from actors.cells import Cell
 from actors.partitions import resource_token
 from actors.persistence import Checkpoint
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import log as corelog
 from core.events import Event
 from core.log import Log
 from core.names import Ref
 from gateway.http.whatif.registry import companions as companions_of
-from gateway.http.whatif.registry import controller_for, controllers, hosted
+from gateway.http.whatif.registry import controller_for, controllers, hosted, registry
 
 PARTITIONS = 16
 """The host's default partition count: fewer checkpoints than this means some partition never flushed."""
@@ -126,7 +126,7 @@ async def _tail(log: Log, start: Start, first: int) -> None:
                 continue
             try:
                 owner = subjects.parse(m.subject).ref
-                event = codec.decode(kinds.get(owner.kind), m.data, m.headers)
+                event = codec.decode(registry().kind(owner.kind), m.data, m.headers)
             except Exception:  # noqa: BLE001 - the host skips what it cannot decode, and so do we
                 continue
             start.tail += 1

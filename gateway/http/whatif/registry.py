@@ -1,14 +1,18 @@
 """The one place what-if looks up kinds: the process's registry (`actors.registry.load`).
 
-The plan runs every registered controller generically (no kind is special-cased), so a kind added by
-`actors.controller.register` (the autoscaler, an example kind) takes part in plans automatically.
+The plan runs every registered controller generically (no kind is special-cased), so any kind of the
+registry (the autoscaler, an example kind) takes part in plans automatically.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from actors.controller import Controller
+from actors.controller import Controller, Registry
 from actors.registry import load
+
+
+def registry() -> Registry:
+    return load()
 
 
 def controller_for(kind_key: str) -> Controller[Any] | None:
