@@ -26,10 +26,11 @@ from msgspec.structs import replace
 
 from actors import quotas
 from actors.controller import Controller, Registry
-from actors.decisions import Context, Decision
+from actors.decisions import Context, Decision, Order
 from core.events import Condition, DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
 from core.kinds import Column, FieldError, KindInfo
 from core.names import Ref
+from core.replicas import Command
 from core.usage import Supply, Usage
 
 SpecT = TypeVar("SpecT", bound=msgspec.Struct)
@@ -79,6 +80,11 @@ class Resource(msgspec.Struct, Generic[SpecT, StateT], frozen=True, kw_only=True
         """A status at this resource's generation (append it always: an unchanged one is dropped)."""
         return StatusUpdated(observed_generation=self.generation, phase=phase, conditions=conditions,
                              fields=dict(fields or {}))
+
+    def order(self, driver: str, command: Command, key: str) -> Order:
+        """A command for `driver`, its dedup key under this resource (`<token>/<key>`: unique per logical
+        command, so a retry after a crash appends nothing twice)."""
+        return Order(driver, command, f"{self.ref.token}/{key}")
 
     def release(self) -> tuple[FinalizerRemoved, ...]:
         """The events that end a deletion: every finalizer still held, removed."""

@@ -1,26 +1,8 @@
 """A Notebook: one replica on GPUs of a named pool, held until the notebook is deleted, then given back."""
-from __future__ import annotations
-
 from msgspec import Struct
 from msgspec.structs import replace
 
-from bosun import (
-    Claim,
-    ClaimRetrying,
-    Condition,
-    Context,
-    Decision,
-    Event,
-    Kind,
-    Order,
-    ReplicaLost,
-    ReplicaReady,
-    ReplicaStopped,
-    Resource,
-    StartReplica,
-    StopReplica,
-    Usage,
-)
+import bosun
 
 
 class NotebookSpec(Struct, frozen=True, forbid_unknown_fields=True):
@@ -30,50 +12,53 @@ class NotebookSpec(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Notebook(Struct, frozen=True):
-    claim: Claim = Claim()  # the GPUs it asked the pool for, holds, or retries for
+    claim: bosun.Claim = bosun.Claim()  # the GPUs it asked the pool for, holds, or retries for
     started: int = 0  # replicas started (ids grow across incarnations)
-    running: bool = False
+    replica: str = ""  # the one running
     ready: bool = False
 
 
-def evolve(r: Resource[NotebookSpec, Notebook], e: Event) -> Notebook:
+Nb = bosun.Resource[NotebookSpec, Notebook]
+
+
+def evolve(r: Nb, e: bosun.Event) -> Notebook:
     s = replace(r.state, claim=r.state.claim.fold(r.ref.token, e))
     match e:
-        case StartReplica():
-            return replace(s, started=s.started + 1, running=True)
-        case ReplicaReady():
+        case bosun.StartReplica(replica=replica):
+            return replace(s, started=s.started + 1, replica=replica)
+        case bosun.ReplicaReady():
             return replace(s, ready=True)
-        case ReplicaStopped() | ReplicaLost():
-            return replace(s, running=False, ready=False)
+        case bosun.ReplicaStopped() | bosun.ReplicaLost():
+            return replace(s, replica="", ready=False)
     return s
 
 
-def decide(r: Resource[NotebookSpec, Notebook], now: float, ctx: Context) -> Decision:
+def decide(r: Nb, now: float, ctx: bosun.Context) -> bosun.Decision:
     s, spec, me = r.state, r.spec, r.ref
-    replica = f"{me.name}-{s.started}"
-    if r.deleting:  # stop the replica, give the GPUs back, then let the notebook go
-        if s.running:
-            stop = Order("sim", StopReplica(replica=replica, pool=spec.pool), f"{me.token}/stop/{replica}")
-            return Decision(events=(status(r, "Deleting", f"stopping {replica}"),), commands=(stop,))
-        give = s.claim.give_back(me, spec.pool) or Decision(events=r.release())
-        return replace(give, events=(status(r, "Deleting", f"giving back {s.claim.held} GPU"), *give.events))
+    if r.deleting and s.replica:  # stop the replica, give the GPUs back, then let the notebook go
+        stop = r.order("sim", bosun.StopReplica(replica=s.replica, pool=spec.pool), f"stop/{s.replica}")
+        return say(r, "Deleting", f"stopping {s.replica}", bosun.Decision(commands=(stop,)))
+    if r.deleting:
+        give = s.claim.give_back(me, spec.pool) or bosun.Decision(events=r.release())
+        return say(r, "Deleting", f"giving back {s.claim.held} GPU", give)
     wait = s.claim.hold(me, spec.pool, spec.gpus, now, ctx)
     if wait is not None:  # asking the pool, or retrying a refusal after a backoff
-        return replace(wait.decision, events=(*wait.decision.events, status(r, wait.phase, wait.message)))
-    if not s.running:
-        start = StartReplica(replica=f"{me.name}-{s.started + 1}", pool=spec.pool, gpus=spec.gpus,
-                             model=spec.image, generation=r.generation)
-        return Decision(events=(status(r, "Progressing", f"starting {start.replica}"),),
-                        commands=(Order("sim", start, f"{me.token}/start/{start.replica}"),))
-    return Decision(events=(status(r, "Ready" if s.ready else "Progressing", f"{replica} on {spec.pool}"),))
+        return say(r, wait.phase, wait.message, wait.decision)
+    if not s.replica:
+        start = bosun.StartReplica(replica=f"{me.name}-{s.started + 1}", pool=spec.pool, gpus=spec.gpus,
+                                   model=spec.image, generation=r.generation)
+        run = r.order("sim", start, f"start/{start.replica}")
+        return say(r, "Progressing", f"starting {start.replica}", bosun.Decision(commands=(run,)))
+    return say(r, "Ready" if s.ready else "Progressing", f"{s.replica} on {spec.pool}", bosun.Decision())
 
 
-def status(r: Resource[NotebookSpec, Notebook], phase: str, message: str) -> Event:
-    ready = Condition(type="Ready", status=str(phase == "Ready"), reason=phase, message=message)
-    return r.status_update(phase, ready)
+def say(r: Nb, phase: str, message: str, d: bosun.Decision) -> bosun.Decision:
+    """`d` with the notebook's status first (the runtime appends it only when it changed)."""
+    ready = bosun.Condition(type="Ready", status=str(phase == "Ready"), reason=phase, message=message)
+    return replace(d, events=(r.status_update(phase, ready), *d.events))
 
 
-NOTEBOOK = Kind(name="Notebook", spec=NotebookSpec, state=Notebook, evolve=evolve, decide=decide,
-                events=(ClaimRetrying,), finalizers=("notebooks.bosun.dev/gpu",),
-                usage=lambda spec: Usage(gpus_per_replica=spec.gpus, pool=spec.pool),
-                reborn=lambda s: Notebook(claim=s.claim.renewed(), started=s.started))
+NOTEBOOK = bosun.Kind(name="Notebook", spec=NotebookSpec, state=Notebook, evolve=evolve, decide=decide,
+                      events=(bosun.ClaimRetrying,), finalizers=("notebooks.bosun.dev/gpu",),
+                      usage=lambda spec: bosun.Usage(gpus_per_replica=spec.gpus, pool=spec.pool),
+                      reborn=lambda s: Notebook(claim=s.claim.renewed(), started=s.started))
