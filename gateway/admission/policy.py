@@ -100,13 +100,13 @@ class PolicyIndex:
             return
         if not isinstance(event, (SpecApplied, DeletionRequested)):
             return
-        table: dict[str, Any] = {PRINCIPAL.key: self.principals, ROLE.key: self.roles,
-                                 ROLEBINDING.key: self.bindings}[kind]
+        table: dict[str, Any] = {PRINCIPAL.info.key: self.principals, ROLE.info.key: self.roles,
+                                 ROLEBINDING.info.key: self.bindings}[kind]
         if spec is None:
             table.pop(name, None)
         else:
             table[name] = spec
-        if kind == PRINCIPAL.key:
+        if kind == PRINCIPAL.info.key:
             self._by_digest = {p.token_sha256: n for n, p in self.principals.items() if n != ADMIN}
 
     # ---- queries ------------------------------------------------------------------------------------
