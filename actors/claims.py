@@ -19,7 +19,7 @@ from actors.decisions import Context, Decision, backoff
 from core.events import Event
 from core.names import Ref
 
-RETRY_CAP = 30.0
+RETRY_CAP = 10.0
 """Longest wait between two requests of a refused claim (seconds)."""
 
 

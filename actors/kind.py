@@ -91,6 +91,13 @@ class Resource(msgspec.Struct, Generic[SpecT, StateT], frozen=True, kw_only=True
         return tuple(FinalizerRemoved(finalizer=f, generation=self.generation) for f in self.finalizers)
 
     @classmethod
+    def shown(cls, built: dict[str, Any]) -> dict[str, Any]:
+        """Plain data of a Resource as people read it (`bosun replay`): lifecycle, then the kind's fields."""
+        return {"ref": built["ref"], "spec": built.get("applied"), "generation": built.get("generation", 0),
+                "deleting": built.get("deleting", False), "finalizers": built.get("finalizers", []),
+                "status": built.get("status"), **built["state"]}
+
+    @classmethod
     def upgrade(cls, old: dict[str, Any]) -> dict[str, Any]:
         """A snapshot of the state a kind kept before the envelope (lifecycle fields inline), as an envelope."""
         old = dict(cls.legacy(old) if cls.legacy is not None else old)

@@ -98,5 +98,8 @@ def decode_state(data: bytes, type_: Any) -> Any:
 
 
 def state_to_builtins(state: Any) -> Any:
-    """An actor state as plain JSON-able data (replay diffs, bundles)."""
-    return msgspec.to_builtins(state, enc_hook=_enc_state)
+    """An actor state as plain JSON-able data (replay diffs, bundles), as its type presents it (`shown`:
+    `actors.kind.Resource` shows a kind's fields beside its lifecycle, as kinds always kept them)."""
+    out = msgspec.to_builtins(state, enc_hook=_enc_state)
+    shown = getattr(type(state), "shown", None)
+    return shown(out) if shown is not None else out
