@@ -316,6 +316,6 @@ class ReadModel:
             return self._gen
 
     def _kind(self, kind: str) -> str:
-        """Accept any alias the registry knows (`md`, `ModelDeployment`, plural); store keys are kind keys."""
+        """Accept any alias the registry knows (name, plural, short names); store keys are kind keys."""
         info = self.registry.resolve(kind)
         return info.key if info is not None else kind.lower()

@@ -2,7 +2,7 @@
 
 `GET /v1/bundle?ref=kind/ns/name&ref=...` (or `?all=true`) streams an incident bundle (`core.bundles`);
 the CLI replays it locally with today's code. A bundle holds only messages of resources the caller may
-`history` (a deployment's GpuPool, other namespaces' capacity requests in the pool's ledger are left out
+`history` (the pool a workload asked for GPUs, other namespaces' requests in that pool's ledger are left out
 unless granted; the header's note says how many were). `GET /v1/diff?from=S1&to=S2` lists what changed.
 """
 from __future__ import annotations
