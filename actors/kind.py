@@ -7,7 +7,7 @@ functions over the envelope:
     evolve(r: Resource[Spec, State], event) -> State        # fold; r already holds the event's lifecycle facts
     decide(r: Resource[Spec, State], now, ctx) -> Decision  # runs once r has a spec, until r is gone
 
-`Kind.compile` turns it into the `actors.controller.Controller` the runtime consumes. The compiled
+`Kind.compiled` is the `actors.controller.Controller` the runtime consumes, built from it. The compiled
 controller decodes each spec once, resets the kind's state for a new incarnation, never appends a status
 equal to the last one (whatever `decide` returns), and reports fixed usage to the namespace's Quotas.
 A `Companion` is a second controller of an existing kind (the autoscaler of ModelDeployment).
@@ -122,7 +122,7 @@ class Kind(Generic[SpecT, StateT]):
     """Everything about one kind: its API facts, its actor (when it has `decide`) and its hooks."""
 
     name: str
-    """"ModelDeployment": its key (lowercase) names it in subjects, its plural in paths."""
+    """E.g. "ModelDeployment": its key (lowercase) names it in subjects, its plural in paths."""
     spec: type[SpecT]
     state: type[StateT] | None = None
     """The kind's own state (every field defaulted); None with no `decide`: a policy kind, no actor."""

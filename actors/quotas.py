@@ -152,13 +152,14 @@ def reports(ref: Ref, usage: Usage | None, deleting: bool, reported: Asked, ctx:
     Admission admitted the usage already, so the report is held in full; only a change (replicas, GPUs per
     replica, price, or deletion: 0) is reported again. Elastic workloads are reported by their scaler's asks.
     """
-    if usage is None or usage.elastic:
+    views = quotas_of(ctx, ref.namespace)
+    if usage is None or usage.elastic or not views:
         return ()
     replicas = 0 if deleting else usage.replicas
     price = usage_price(ctx, usage)
     out: list[Message] = []
     rid = reported.last_request
-    for view in quotas_of(ctx, ref.namespace):
+    for view in views:
         last = reported.asks.get(view.ref.name)
         if (last is None and replicas == 0) or (last is not None and (
                 last.replicas, last.gpus_per_replica, last.price_per_gpu_hour) == (replicas, usage.gpus_per_replica,

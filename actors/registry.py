@@ -88,13 +88,20 @@ def build(kinds: Iterable[AnyKind], registry: Registry | None = None) -> Registr
 
 
 _loaded: set[str] = set()
+"""Sources already added to the process's registry."""
+_asked: set[tuple[str, ...]] = set()
+"""Module lists `load` was called with (entry points are looked up once per list, not on every call)."""
 
 
 def load(modules: Iterable[str] | None = None) -> Registry:
     """The process's registry: the shipped kinds, `modules` (default: BOSUN_KINDS) and the installed entry
     points, each source added once. Raises KindsError (one line) when a source cannot be loaded."""
-    todo = [s for s in (*SHIPPED, *sources(modules)) if s not in _loaded]
+    asked = tuple(extra_modules() if modules is None else modules)
+    if asked in _asked:
+        return DEFAULT
+    todo = [s for s in (*SHIPPED, *sources(asked)) if s not in _loaded]
     kinds = [k for s in todo for k in kinds_of(s)]
     build(kinds, DEFAULT)
     _loaded.update(todo)
+    _asked.add(asked)
     return DEFAULT
