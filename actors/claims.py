@@ -2,9 +2,10 @@
 give everything back. A kind that needs GPUs keeps a `Claim` in its state and folds its events into it.
 
 The pool (`actors.capacity`) is the one writer of its allocations; a claim only asks (absolute targets, ids
-growing across incarnations) and remembers the answers addressed to it. A refused request, or a pool that
-is not there yet, is asked again after a jittered exponential backoff; each retry is narrated
-(`ClaimRetrying`) with why and when, so a status can say it rather than stay Progressing forever.
+growing across incarnations) and remembers the answers addressed to it. A pool answers a request in log
+order once it is provisioned, even one sent before it existed. A refused request is asked again after a
+jittered exponential backoff; each retry is narrated (`ClaimRetrying`) with why and when, so a status can
+say it rather than stay Progressing forever.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import NamedTuple
 import msgspec
 from msgspec.structs import replace
 
-from actors.capacity import CapacityGranted, CapacityRequested, answers_for, pool_in, request
-from actors.decisions import Context, Decision, backoff
+from actors.capacity import CapacityGranted, CapacityRequested, answers_for, request
+from actors.decisions import Decision, backoff
 from core.events import Event
 from core.names import Ref
 
@@ -76,7 +77,7 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
         """What a new incarnation keeps: the request ids."""
         return Claim(asked=self.asked, answered=self.answered)
 
-    def hold(self, ref: Ref, pool: str, gpus: int, now: float, ctx: Context) -> Waiting | None:
+    def hold(self, ref: Ref, pool: str, gpus: int, now: float) -> Waiting | None:
         """What `ref` does to hold `gpus` GPUs of `pool`: None once it holds them; else a request, a retry
         scheduled after a refusal (with a wake-up), or waiting (for the answer, or the retry time)."""
         if self.held >= gpus:
@@ -87,13 +88,11 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
         if self.retry_at and now < self.retry_at:
             retry = f"{self.refused}; retry {self.attempt} at {_clock(self.retry_at)}"
             return Waiting(Decision(wake_at=self.retry_at), "Pending", retry)
-        here = pool_in(ctx, pool) is not None
-        blocked = self.refused or ("" if here else f"pool {pool} is not ready")
-        if blocked and not (self.retry_at and here):  # refused (or no pool yet): ask again after a backoff
+        if self.refused and not self.retry_at:  # refused: ask again after a backoff
             at = now + backoff(self.attempt + 1, ref.token, base=1.0, cap=RETRY_CAP)
-            event = ClaimRetrying(pool=pool, attempt=self.attempt + 1, at=at, reason=blocked)
+            event = ClaimRetrying(pool=pool, attempt=self.attempt + 1, at=at, reason=self.refused)
             return Waiting(Decision(events=(event,), wake_at=at), "Pending",
-                           f"{blocked}; retry {event.attempt} at {_clock(at)}")
+                           f"{self.refused}; retry {event.attempt} at {_clock(at)}")
         return asking._replace(decision=Decision(messages=(request(ref, pool, gpus, self.asked + 1),)))
 
     def give_back(self, ref: Ref, pool: str) -> Decision | None:

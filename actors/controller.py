@@ -68,6 +68,8 @@ class Registry:
         """Kind key -> companion name -> its controller (a second actor per resource, e.g. the autoscaler)."""
         self._kinds: dict[str, KindInfo] = {}
         self._aliases: dict[str, KindInfo] = {}
+        self._viewers: set[str] = set()
+        """Kind keys whose actors this registry's host only folds for their views (`add_viewer`)."""
         self._actors: dict[str, list[tuple[str, Controller[Any]]]] = {}
         """Kind key -> (cell key suffix, controller) of its actors: `actors_for` runs for every delivery."""
 
@@ -76,6 +78,16 @@ class Registry:
         self._controllers[controller.info.key] = controller
         self._actors.clear()
         return controller
+
+    def add_viewer(self, controller: Controller[Any]) -> Controller[Any]:
+        """A publisher (pools, Quotas) whose actors another host decides: this one folds them for their views
+        only (its `decide` Contexts need them), never decides, snapshots or owns them."""
+        self._viewers.add(controller.info.key)
+        return self.add(controller)
+
+    def decides(self, kind_key: str) -> bool:
+        """True for kinds whose actors this registry's host decides (hosted, and not only viewed)."""
+        return kind_key in self._controllers and kind_key not in self._viewers
 
     def add_companion(self, controller: Controller[Any]) -> Controller[Any]:
         """Add a controller to a registered kind without touching the kind's own controller.

@@ -232,7 +232,7 @@ def _compile(kind: Kind[Any, Any], decide: Callable[[Any, float, Context], Decis
     def fold(r: Resource[Any, Any], event: Event) -> Resource[Any, Any]:
         match event:
             case SpecApplied():
-                if event.created and (r.applied is None or r.gone):  # a new incarnation
+                if event.created and r.gone:  # a new incarnation (events before the first spec are kept)
                     r = rtype(ref=r.ref, state=reborn(r.state) if reborn else state())
                 r = replace(r, applied=msgspec.convert(event.spec, spec_type), generation=event.generation,
                             deleting=False, finalizers=finalizers)

@@ -14,7 +14,8 @@ from actors.controller import Registry
 
 def only(registry: Registry, kinds: Iterable[str], *, exclude: bool = False) -> Registry:
     """A registry with every kind of `registry` but actors only for `kinds` (resolved by any name), or,
-    with `exclude`, for every kind but those."""
+    with `exclude`, for every kind but those. The publishers among the others (pools, Quotas) are kept as
+    viewers: their views are in every decide's Context, whichever scope decides them."""
     named = set(_keys(registry, kinds))
     keep = {c.info.key for c in registry.controllers()} - named if exclude else named
     out = Registry()
@@ -25,6 +26,8 @@ def only(registry: Registry, kinds: Iterable[str], *, exclude: bool = False) -> 
             out.add(ctrl)
             for companion in registry.companions(ctrl.info.key):  # e.g. the autoscaler goes with its kind
                 out.add_companion(companion)
+        elif ctrl.publishes_view:
+            out.add_viewer(ctrl)
     return out
 
 

@@ -41,7 +41,7 @@ def decide(r: Nb, now: float, ctx: bosun.Context) -> bosun.Decision:
     if r.deleting:
         give = s.claim.give_back(me, spec.pool) or bosun.Decision(events=r.release())
         return say(r, "Deleting", f"giving back {s.claim.held} GPU", give)
-    wait = s.claim.hold(me, spec.pool, spec.gpus, now, ctx)
+    wait = s.claim.hold(me, spec.pool, spec.gpus, now)
     if wait is not None:  # asking the pool, or retrying a refusal after a backoff
         return say(r, wait.phase, wait.message, wait.decision)
     if not s.replica:

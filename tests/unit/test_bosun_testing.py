@@ -2,7 +2,7 @@
 against the simulated data plane."""
 from __future__ import annotations
 
-from actors.capacity import CapacityRequested, PoolView
+from actors.capacity import CapacityRefused, CapacityRequested, PoolView
 from actors.claims import ClaimRetrying
 from bosun.testing import Actor, World
 from core.names import Ref
@@ -23,10 +23,16 @@ def test_by_hand_given_events_when_decide_then_a_decision() -> None:
 
 def test_by_hand_a_refusal_is_retried_after_a_backoff() -> None:
     nb = Actor(NOTEBOOK, "team-a/nb").spec(NB)
-    nb.decide(now=0.0)  # no pool yet: not a request into the void, a retry later
-    [retry] = [e for e in nb.decisions[-1].events if isinstance(e, ClaimRetrying)]
-    assert retry.attempt == 1 and 0.0 <= retry.at <= 1.0 and nb.decisions[-1].wake_at == retry.at
+    nb.decide(now=0.0)
+    nb.given(CapacityRefused(request_id=1, requester=nb.ref.token, pool="infra/p", gpus=1, available=0,
+                             reason="needs 1 more GPU, 0 free"))
+    d = nb.decide(now=10.0)
+    [retry] = [e for e in d.events if isinstance(e, ClaimRetrying)]
+    assert retry.attempt == 1 and 10.0 <= retry.at <= 11.0 and d.wake_at == retry.at and not d.messages
     assert nb.status is not None and nb.status.phase == "Pending" and "retry 1" in nb.status.conditions[0].message
+    assert nb.decide(now=retry.at - 0.001).empty  # not before its time
+    [again] = nb.decide(now=retry.at).messages
+    assert again.event == CapacityRequested(request_id=2, requester=nb.ref.token, pool="infra/p", gpus=1)
 
 
 def test_against_the_sim_a_notebook_holds_retries_and_gives_back() -> None:
