@@ -119,7 +119,7 @@ async def test_a_refused_request_is_retried_and_says_so(nats_url: str, tmp_path:
 
         async def retrying() -> Any:
             obj = await it.get("/v1/namespaces/team-a/notebooks/two")
-            ready = obj and next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+            ready = obj and next((c for c in obj["status"]["conditions"] if c["type"] == "Ready"), None)
             attempt = re.search(r"; retry (\d+) at ", ready["message"]) if ready else None
             return obj and obj["status"]["phase"] == "Pending" and attempt and int(attempt[1]) >= 2 and ready
 
