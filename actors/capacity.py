@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from actors.decisions import Context, Message
 from core.events import Event
 from core.names import Ref
 
@@ -106,3 +107,17 @@ PROTOCOL: tuple[type[Event], ...] = (CapacityRequested, CapacityGranted, Capacit
 
 def pool_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
+
+
+def request(requester: Ref, pool: str, gpus: int, request_id: int) -> Message:
+    """Ask pool `<namespace>/<name>` for `gpus` GPUs in all (absolute: 0 gives everything back), on its inbox.
+
+    Request ids grow per requester, across its incarnations: the pool answers each id once."""
+    namespace, name = pool.split("/")
+    event = CapacityRequested(request_id=request_id, requester=requester.token, pool=pool, gpus=gpus)
+    return Message(Ref(POOL_KIND, namespace, name), event, f"{requester.token}/capacity/{request_id}")
+
+
+def pool_in(ctx: Context, pool: str) -> PoolView | None:
+    """The view pool `<namespace>/<name>` publishes (None until it is provisioned, and once it is gone)."""
+    return next((p for p in ctx.of(POOL_KIND) if pool_key(p.ref.namespace, p.ref.name) == pool), None)

@@ -1,9 +1,10 @@
-"""A kind's reconciler as data (two pure functions plus declarations, docs/design.md, "Actors"), and the
-registry of kinds a process runs with.
+"""A kind's reconciler as the runtime consumes it (two pure functions plus declarations, docs/design.md,
+"Actors"), and the registry of kinds a process runs with.
 
-`register(Controller(...))` is the public "add a kind" API: it adds to the default `Registry`, which
-`actors.registry.load()` fills (shipped kinds + BOSUN_KINDS) and hands to every component at start. A
-test may build its own `Registry()` and pass `registry=` instead.
+Kind authors never build a `Controller`: they write a `Kind` (`actors.kind`, exported by `bosun`), which
+compiles into one. `actors.registry.load()` fills the process's one `Registry` (`DEFAULT`: shipped kinds,
+BOSUN_KINDS, the `bosun.kinds` entry points) and every component is handed it at start. A test may build
+its own `Registry()` and pass `registry=` instead.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import msgspec
 from actors.decisions import Context, Decision
 from core.events import Event, StatusUpdated
 from core.kinds import KindInfo
-from core.kinds import register as _enter_kind
 from core.names import Ref
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -37,8 +37,6 @@ class Controller(Generic[S]):
     """The type `view` returns: replay decodes the views recorded with each decision as this type."""
     publishes_view: bool = False
     """True when `view` may return facts: such resources are loaded eagerly at start."""
-    finished: Callable[[S], bool] = lambda _s: False
-    """True once the resource is gone (all finalizers removed): the runtime may forget it."""
     companion: str = ""
     """Set for a second controller of an existing kind (e.g. "autoscaler" for ModelDeployment): its own
     actor per resource, writing only `ctl.<companion>`, seeing every message of the resource."""
@@ -61,8 +59,7 @@ class Registry:
     """Every kind a process knows: its API facts (`KindInfo`) and, when it has an actor, its Controller.
 
     Built once at start (`actors.registry.load`) and given to the host, the projector, the gateway and
-    the CLI. Kinds are also entered in `core.kinds`, the decoding table the codec, the reducer and
-    admission read by kind key.
+    the CLI: the one table through which they decode and resolve kinds.
     """
 
     def __init__(self) -> None:
@@ -71,6 +68,8 @@ class Registry:
         """Kind key -> companion name -> its controller (a second actor per resource, e.g. the autoscaler)."""
         self._kinds: dict[str, KindInfo] = {}
         self._aliases: dict[str, KindInfo] = {}
+        self._viewers: set[str] = set()
+        """Kind keys whose actors this registry's host only folds for their views (`add_viewer`)."""
         self._actors: dict[str, list[tuple[str, Controller[Any]]]] = {}
         """Kind key -> (cell key suffix, controller) of its actors: `actors_for` runs for every delivery."""
 
@@ -79,6 +78,16 @@ class Registry:
         self._controllers[controller.info.key] = controller
         self._actors.clear()
         return controller
+
+    def add_viewer(self, controller: Controller[Any]) -> Controller[Any]:
+        """A publisher (pools, Quotas) whose actors another host decides: this one folds them for their views
+        only (its `decide` Contexts need them), never decides, snapshots or owns them."""
+        self._viewers.add(controller.info.key)
+        return self.add(controller)
+
+    def decides(self, kind_key: str) -> bool:
+        """True for kinds whose actors this registry's host decides (hosted, and not only viewed)."""
+        return kind_key in self._controllers and kind_key not in self._viewers
 
     def add_companion(self, controller: Controller[Any]) -> Controller[Any]:
         """Add a controller to a registered kind without touching the kind's own controller.
@@ -102,7 +111,6 @@ class Registry:
         return added
 
     def add_kind(self, info: KindInfo) -> KindInfo:
-        _enter_kind(info)
         self._kinds[info.key] = info
         for alias in (info.key, info.plural.lower(), *info.short_names):
             self._aliases[alias] = info
@@ -152,35 +160,18 @@ class Registry:
     def kinds(self) -> list[KindInfo]:
         return list(self._kinds.values())
 
+    def consumers(self) -> list[KindInfo]:
+        """Kinds that declare a usage: what Quotas govern, cost and what-if price."""
+        return [k for k in self._kinds.values() if k.usage is not None]
+
+    def suppliers(self) -> list[KindInfo]:
+        """Kinds that declare a supply: what usage is priced at."""
+        return [k for k in self._kinds.values() if k.supply is not None]
+
     def view_types(self) -> dict[str, type[msgspec.Struct]]:
         """Kind key -> type of the views its resources publish (for decoding recorded Contexts)."""
         return {k: c.view_type for k, c in self._controllers.items() if c.view_type is not None}
 
 
 DEFAULT = Registry()
-"""Where `register` puts kinds unless told otherwise: what `actors.registry.load()` returns."""
-
-
-def register(controller: Controller[Any], registry: Registry | None = None) -> Controller[Any]:
-    """Declare a kind with an actor (the public "add a kind" API)."""
-    return (registry or DEFAULT).add(controller)
-
-
-def register_kind(info: KindInfo, registry: Registry | None = None) -> KindInfo:
-    """Declare a kind without an actor (policy kinds: admission reads them)."""
-    return (registry or DEFAULT).add_kind(info)
-
-
-def register_companion(controller: Controller[Any], registry: Registry | None = None) -> Controller[Any]:
-    """Add a companion controller (`Controller.companion`) to a kind already registered."""
-    return (registry or DEFAULT).add_companion(controller)
-
-
-def controller_for(kind_key: str) -> Controller[Any] | None:
-    """Compatibility for code written before the Registry: prefer the registry you were given."""
-    return DEFAULT.controller_for(kind_key)
-
-
-def controllers() -> list[Controller[Any]]:
-    """Compatibility for code written before the Registry: prefer the registry you were given."""
-    return DEFAULT.controllers()
+"""The process's registry: what `actors.registry.load()` fills and returns."""

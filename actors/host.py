@@ -115,7 +115,8 @@ class Host:
                         ttl=self.lease_ttl)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)},
-                                           kinds=sorted(c.info.key for c in self.registry.controllers()))
+                                           kinds=sorted(c.info.key for c in self.registry.controllers()
+                                                        if self.registry.decides(c.info.key)))
         if not await owner.acquire(stop, _wait, self.host_id):
             return await owner.release()  # stopped while waiting: leave the board, others count us gone now
         start = await self._restore() + 1
@@ -275,7 +276,8 @@ class Host:
         self.views.publish(cell)
 
     def _owns(self, cell: Cell) -> bool:
-        return self.ownership is not None and self.ownership.owns(cell.ref)
+        """Decided here: its partition is ours and its kind is not only viewed (`Registry.add_viewer`)."""
+        return self.ownership is not None and self.ownership.owns(cell.ref) and self.registry.decides(cell.ref.kind)
 
     def _drop_partitions(self, lost: set[int]) -> None:
         """Stop lost partitions in every part: consumers, cells and queues, pending acks, timers, links, views."""

@@ -14,7 +14,8 @@ from actors.controller import Registry
 
 def only(registry: Registry, kinds: Iterable[str], *, exclude: bool = False) -> Registry:
     """A registry with every kind of `registry` but actors only for `kinds` (resolved by any name), or,
-    with `exclude`, for every kind but those."""
+    with `exclude`, for every kind but those. The publishers among the others (pools, Quotas) are kept as
+    viewers: their views are in every decide's Context, whichever scope decides them."""
     named = set(_keys(registry, kinds))
     keep = {c.info.key for c in registry.controllers()} - named if exclude else named
     out = Registry()
@@ -25,6 +26,8 @@ def only(registry: Registry, kinds: Iterable[str], *, exclude: bool = False) -> 
             out.add(ctrl)
             for companion in registry.companions(ctrl.info.key):  # e.g. the autoscaler goes with its kind
                 out.add_companion(companion)
+        elif ctrl.publishes_view:
+            out.add_viewer(ctrl)
     return out
 
 
@@ -38,24 +41,20 @@ def _keys(registry: Registry, kinds: Iterable[str]) -> list[str]:
     return keys
 
 
-def groups(extra: Iterable[str]) -> list[tuple[str, ...]]:
-    """The kinds each of the `extra` kind modules (BOSUN_KINDS) declares: one controller process each.
+def groups(sources: Iterable[str]) -> list[tuple[str, ...]]:
+    """The kinds with an actor each source of kinds declares (a BOSUN_KINDS module, an installed entry
+    point): one controller process each. Raises `actors.registry.KindsError` for a source that cannot load.
 
     The shipped kinds stay together in the main controller (a ModelDeployment reads the pools' views,
     which live in the memory of the host that runs the pools)."""
-    import importlib
+    from actors.kind import Kind
+    from actors.registry import kinds_of
 
-    from actors.controller import DEFAULT
-    from actors.registry import load
-
-    load(())
     out: list[tuple[str, ...]] = []
-    for module in extra:
-        before = {c.info.key for c in DEFAULT.controllers()}
-        importlib.import_module(module)
-        new = tuple(sorted({c.info.key for c in DEFAULT.controllers()} - before))
-        if new:
-            out.append(new)
+    for source in sources:
+        hosted = tuple(sorted({k.info.key for k in kinds_of(source) if isinstance(k, Kind) and k.compiled}))
+        if hosted:
+            out.append(hosted)
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from actors import kernel
 from actors.controller import DEFAULT, Controller, Registry
 from actors.decisions import Context, Decision, decode_context
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import headers as H
 from core.events import Event, ReconcileFailed
 from core.names import Ref
@@ -88,10 +88,10 @@ class Step(NamedTuple):
 # ---- decoding and routing -------------------------------------------------------------------------------
 
 
-def decode(message: StoredMessage) -> Recorded:
+def decode(message: StoredMessage, registry: Registry = DEFAULT) -> Recorded:
     try:
         parsed = subjects.parse(message.subject)
-        return Recorded(message, codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers))
+        return Recorded(message, codec.decode(registry.kind(parsed.ref.kind), message.data, message.headers))
     except Exception:  # noqa: BLE001 - unknown kind, broken body or failing upcaster: the host skips it too
         return Recorded(message, None)
 

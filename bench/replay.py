@@ -17,14 +17,14 @@ from typing import Any
 from actors.registry import load
 from analysis import replay
 from bench.loop import run
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import headers as H
 from core.events import Event, SpecApplied, StatusUpdated
 from core.log import StoredMessage
 from core.names import Ref
 from core.replicas import ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica, StopReplica
 
-load()  # the shipped kinds, as every component builds them
+REGISTRY = load()  # the shipped kinds, as every component builds them
 
 SPEC = {"model": "llama-3-8b", "replicas": 2, "placement": {"region": "us-west-2", "gpu": "a100"},
         "gpusPerReplica": 1}
@@ -115,7 +115,7 @@ async def environment_at(resources: int) -> dict[str, Any]:
                 await asyncio.gather(*(lg.js.publish(m.subject, m.data, headers=m.headers)
                                        for m in stream[start:start + 2000]))
             last = await lg.last_seq()
-            info = kinds.get("modeldeployment")
+            info = REGISTRY.kind("modeldeployment")
             began = time.perf_counter()
             items = await objects_at(lg, info, last)
             at_last = time.perf_counter() - began

@@ -155,12 +155,12 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 
     env = environment()
     logs.configure("up", env.log_level, env.log_format)
-    from actors.registry import extra_modules
+    from actors.registry import sources
     from actors.scope import groups
 
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
-                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())), hosts=hosts or 0)
+                   sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0)
     try:
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:

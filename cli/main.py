@@ -26,7 +26,20 @@ from cli.base import (
 )
 
 
-@click.group()
+class _Bosun(click.Group):
+    """The `bosun` group: a kind source that cannot be loaded is one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from core.kinds import KindsError
+
+        try:
+            return super().invoke(ctx)
+        except KindsError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Bosun)
 @click.option("--server", help="Gateway URL  [default: BOSUN_SERVER, else <data>/connection.json]")
 @click.option("--token", help="Bearer token  [default: BOSUN_TOKEN, else the connection's tokenFile]")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),

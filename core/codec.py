@@ -86,9 +86,20 @@ state_encoder = msgspec.json.Encoder(enc_hook=_enc_state)
 
 
 def decode_state(data: bytes, type_: Any) -> Any:
-    return msgspec.json.decode(data, type=type_, dec_hook=_dec_state)
+    """An actor state from its snapshot. A snapshot of an older layout is mapped by the type's `upgrade`
+    (e.g. `actors.kind.Resource.upgrade`: kinds that kept their lifecycle fields inline) when it has one."""
+    try:
+        return msgspec.json.decode(data, type=type_, dec_hook=_dec_state)
+    except msgspec.ValidationError:
+        upgrade = getattr(type_, "upgrade", None)
+        if upgrade is None:
+            raise
+        return msgspec.convert(upgrade(msgspec.json.decode(data)), type_, dec_hook=_dec_state)
 
 
 def state_to_builtins(state: Any) -> Any:
-    """An actor state as plain JSON-able data (replay diffs, bundles)."""
-    return msgspec.to_builtins(state, enc_hook=_enc_state)
+    """An actor state as plain JSON-able data (replay diffs, bundles), as its type presents it (`shown`:
+    `actors.kind.Resource` shows a kind's fields beside its lifecycle, as kinds always kept them)."""
+    out = msgspec.to_builtins(state, enc_hook=_enc_state)
+    shown = getattr(type(state), "shown", None)
+    return shown(out) if shown is not None else out

@@ -1,8 +1,9 @@
-"""What the API needs to know about each resource kind (`KindInfo`), and the process-wide decoding table.
+"""What the API needs to know about each resource kind (`KindInfo`): names, spec type, events, hooks.
 
-A kind is declared once (`actors/<kind>/`) and added to an `actors.controller.Registry`, which enters
-its `KindInfo` here too: the codec, the reducer and admission decode and resolve by kind key through this
-table, so a new kind needs no edits anywhere else.
+A kind is declared once (a `Kind`, `actors.kind`) and compiled into its `KindInfo` and controllers when it
+is added to the process's `actors.controller.Registry`. There is no table here: the codec, the reducer,
+admission and the CLI are handed the registry (or a `KindInfo` from it), so a new kind needs no edits
+anywhere else.
 """
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ import msgspec
 
 from core.events import COMMON_EVENTS, Event
 from core.replicas import COMMANDS, OBSERVATIONS
+from core.usage import Supply, Usage
+
+
+class KindsError(Exception):
+    """A source of kinds (a BOSUN_KINDS module, a `bosun.kinds` entry point) that cannot be loaded: the
+    message is one line naming it and why (`bosun` prints it and exits 2)."""
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -52,6 +59,10 @@ class KindInfo:
     cluster_scoped: bool = False
     short_names: tuple[str, ...] = ()
     columns: tuple[Column, ...] = ()
+    usage: Callable[[Any], Usage | None] | None = None
+    """What one resource of this kind may consume, from its typed spec (`core.usage`); None: nothing."""
+    supply: Callable[[Any], Supply | None] | None = None
+    """What one resource of this kind offers (GPUs at a price), from its typed spec; None: nothing."""
     decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,32 +74,19 @@ class KindInfo:
         """Canonical lowercase singular: the kind's token in subjects and keys."""
         return self.name.lower()
 
+    def spec_of(self, spec: dict[str, Any]) -> Any:
+        """A stored (normalized) spec as this kind's typed spec."""
+        return msgspec.convert(spec, self.spec_type)
+
+    def usage_of(self, spec: dict[str, Any] | None) -> Usage | None:
+        """The usage of a stored spec (None: no spec, or the kind consumes nothing)."""
+        return None if spec is None or self.usage is None else self.usage(self.spec_of(spec))
+
+    def supply_of(self, spec: dict[str, Any] | None) -> Supply | None:
+        return None if spec is None or self.supply is None else self.supply(self.spec_of(spec))
+
 
 def _union(types: tuple[type[Event], ...]) -> Any:
     from typing import Union
 
     return Union[types]  # noqa: UP007 - built at runtime from a tuple
-
-
-_KINDS: dict[str, KindInfo] = {}
-_ALIASES: dict[str, KindInfo] = {}
-
-
-def register(info: KindInfo) -> KindInfo:
-    _KINDS[info.key] = info
-    for alias in (info.key, info.plural.lower(), *info.short_names):
-        _ALIASES[alias] = info
-    return info
-
-
-def resolve(name: str) -> KindInfo | None:
-    """Case-insensitive, singular or plural or short name."""
-    return _ALIASES.get(name.lower())
-
-
-def get(key: str) -> KindInfo:
-    return _KINDS[key]
-
-
-def all_kinds() -> list[KindInfo]:
-    return list(_KINDS.values())

@@ -16,7 +16,7 @@ from typing import Any
 from gateway.errors import ApiError, ErrorDetail, invalid
 
 MAX_DEPTH = 32
-"""Nesting depth of any document (a ModelDeployment is 4 deep; Kubernetes-style specs stay under 20)."""
+"""Nesting depth of any document (the shipped specs are 4 deep; Kubernetes-style specs stay under 20)."""
 MAX_NODES = 100_000
 """Values (not keys) in the documents with aliases expanded: a 1 MiB body of small manifests has ~70k."""
 MAX_EXPANDED = 4 << 20

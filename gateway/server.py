@@ -85,12 +85,12 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
             door = Door(intents_nc or nc, reply_prefix, callout_seed if intents_nc else None, system_nc)
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
                 admission = Admission(log, Authenticator.from_file(token_file), authorizer,
-                                      append_deadline=settings.append_deadline)
+                                      append_deadline=settings.append_deadline, registry=registry)
                 gw = Gateway(nc, log, admission, reads, registry=registry)
                 await _run(gw, stop, host, port, fd, on_ready, door, None)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy,
-                                                    settings.append_deadline)
+                                                    settings.append_deadline, registry)
                 try:
                     gw = Gateway(nc, log, governed.admission, reads, registry=registry)
                     await _run(gw, stop, host, port, fd, on_ready, door, governed.index)

@@ -13,23 +13,24 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from core import kinds, tracing
+from actors.controller import DEFAULT, Registry
+from core import tracing
 from core.names import Ref
 
 _FROM_SCOPE: Any = object()
 
 
-def ref_of_path(path: str) -> Ref | None:
+def ref_of_path(path: str, registry: Registry = DEFAULT) -> Ref | None:
     """`/v1/namespaces/{ns}/{kind}/{name}[/...]` -> the resource it names (kind as its key), else None."""
     parts = path.strip("/").split("/")
     if len(parts) < 5 or parts[:2] != ["v1", "namespaces"]:
         return None
-    info = kinds.resolve(parts[3])
+    info = registry.resolve(parts[3])
     return Ref(info.key if info else parts[3].lower(), parts[2], parts[4])
 
 
 @contextlib.contextmanager
-def request_span(scope: Any, traceparent: Any = _FROM_SCOPE) -> Iterator[Span | None]:
+def request_span(scope: Any, traceparent: Any = _FROM_SCOPE, registry: Registry = DEFAULT) -> Iterator[Span | None]:
     """The SERVER span of an API request (None outside `/v1/`), continuing `traceparent` (default: the
     request's header) when it is well-formed."""
     path = str(scope.get("path", ""))
@@ -39,7 +40,7 @@ def request_span(scope: Any, traceparent: Any = _FROM_SCOPE) -> Iterator[Span | 
     if traceparent is _FROM_SCOPE:
         traceparent = _header(scope, b"traceparent")
     method = str(scope.get("method", ""))
-    with tracing.span(f"{method} {path}", parent=traceparent, ref=ref_of_path(path),
+    with tracing.span(f"{method} {path}", parent=traceparent, ref=ref_of_path(path, registry),
                       kind=SpanKind.SERVER, attributes={"http.request.method": method, "url.path": path},
                       root=True) as sp:
         yield sp
@@ -65,8 +66,8 @@ def finish_request(sp: Span | None, method: str, route: str, status: int) -> Non
 
 
 @contextlib.contextmanager
-def admission_span(action: str, kind: str, namespace: str, name: str, traceparent: str | None
-                   ) -> Iterator[Callable[[int, int | None], None]]:
+def admission_span(action: str, kind: str, namespace: str, name: str, traceparent: str | None,
+                   registry: Registry = DEFAULT) -> Iterator[Callable[[int, int | None], None]]:
     """The admission span: child of the request span when there is one, else of the intent's traceparent.
 
     Yields `admitted(status, resource_version)`, which records the outcome on both spans.
@@ -74,7 +75,7 @@ def admission_span(action: str, kind: str, namespace: str, name: str, traceparen
     outer = trace.get_current_span()
     inside = outer.get_span_context().is_valid
     parent = None if inside else traceparent
-    info = kinds.resolve(kind)
+    info = registry.resolve(kind)
     ref = Ref(info.key if info else kind.lower(), namespace, name)
     with tracing.span(f"admission {action}", parent=parent, ref=ref, attributes={"bosun.action": action},
                       root=not inside) as sp:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from msgspec.structs import replace
 
+from actors.controller import DEFAULT, Registry
 from core import subjects
 from projections import reducer, timeline
 from projections.reducer import Row
@@ -60,7 +61,7 @@ def keys_of(messages: list[StoredMessage]) -> set[Key]:
     return out
 
 
-def plan(messages: list[StoredMessage], current: dict[Key, Row]) -> Plan:
+def plan(messages: list[StoredMessage], current: dict[Key, Row], registry: Registry = DEFAULT) -> Plan:
     """Fold `messages` (ascending, all newer than the checkpoint) over `current` rows."""
     out = Plan()
     state: dict[Key, Row | None] = dict(current)
@@ -72,14 +73,14 @@ def plan(messages: list[StoredMessage], current: dict[Key, Row]) -> Plan:
             parsed = _parse(m.subject)  # once per message: decode, entry and fold share it
         except ValueError:
             continue
-        event = reducer.decode_parsed(m, parsed)
+        event = reducer.decode_parsed(m, parsed, registry)
         entries.append(timeline.written(m, event, parsed))
         if event is None:
             continue
         ref = parsed.ref
         key = (ref.kind, ref.namespace, ref.name)
         before = state.get(key)
-        after = reducer.fold_parsed(before, m, event, parsed)
+        after = reducer.fold_parsed(before, m, event, parsed, registry)
         if after is before:
             continue
         state[key] = rows[key] = after

@@ -23,7 +23,7 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
-from actors.controller import Registry
+from actors.controller import DEFAULT, Registry
 from actors.registry import load
 from core import dropped, ready, subjects
 from core.feed import Delivery, Feed
@@ -81,7 +81,7 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: st
     try:
         bosun_log = Log(nc, replicas=settings.stream_replicas)
         await ready.ensure(bosun_log)
-        projector = await Projector.open(bosun_log, db_dir, durable)
+        projector = await Projector.open(bosun_log, db_dir, durable, registry)
         try:
             await projector.run(stop)
         finally:
@@ -91,8 +91,10 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, durable: st
 
 
 class Projector:
-    def __init__(self, bosun_log: Log, db_dir: Path, durable: str, generation: int, writer: Writer) -> None:
+    def __init__(self, bosun_log: Log, db_dir: Path, durable: str, generation: int, writer: Writer,
+                 registry: Registry = DEFAULT) -> None:
         self.log = bosun_log
+        self.registry = registry
         self.db_dir = db_dir
         self.durable = durable
         self.generation = generation
@@ -104,19 +106,20 @@ class Projector:
         self._rebuilding: asyncio.Task[Any] | None = None
 
     @classmethod
-    async def open(cls, bosun_log: Log, db_dir: Path, durable: str = DURABLE) -> Projector:
+    async def open(cls, bosun_log: Log, db_dir: Path, durable: str = DURABLE,
+                   registry: Registry = DEFAULT) -> Projector:
         """Open the live generation (creating gen 1 on first run) and delete every other one."""
         generation = generations.current(db_dir)
         if generation is None or not generations.path(db_dir, generation).exists():
             generation = generations.next_generation(db_dir)
-            writer = await Writer.open(generations.path(db_dir, generation))
+            writer = await Writer.open(generations.path(db_dir, generation), registry)
             generations.flip(db_dir, generation)
         else:
-            writer = await Writer.open(generations.path(db_dir, generation))
+            writer = await Writer.open(generations.path(db_dir, generation), registry)
         for other in generations.on_disk(db_dir):
             if other != generation:  # older ones are retired, newer ones are half-built rebuilds
                 generations.remove(db_dir, other)
-        return cls(bosun_log, db_dir, durable, generation, writer)
+        return cls(bosun_log, db_dir, durable, generation, writer, registry)
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.log.nc.subscribe(rebuilding.SUBJECT, cb=self._on_rebuild)
@@ -247,7 +250,7 @@ class Projector:
 
     async def rebuild(self) -> rebuilding.Summary:
         """Build gen N+1 from seq 1 beside the live one, pause live apply to catch up its tail, swap."""
-        generation, writer = await rebuilding.build(self.log, self.db_dir, self.writer.checkpoint)
+        generation, writer = await rebuilding.build(self.log, self.db_dir, self.writer.checkpoint, self.registry)
         try:
             async with self._lock:
                 await rebuilding.catch_up(self.log, writer, self.writer.checkpoint)

@@ -20,7 +20,7 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
-from core import kinds
+from actors.controller import DEFAULT, Registry
 from projections import audit, generations, pages, schema, selectors, usage
 
 CHANGED = "bosun.sys.projections.changed"
@@ -59,8 +59,9 @@ class _Generation:
 class ReadModel:
     """Queries over the current read-model generation. One instance per process; safe for concurrent use."""
 
-    def __init__(self, db_dir: Path, poll: float) -> None:
+    def __init__(self, db_dir: Path, poll: float, registry: Registry = DEFAULT) -> None:
         self.db_dir = db_dir
+        self.registry = registry
         self._poll = poll
         self._gen: _Generation | None = None
         self._stamp: tuple[int, int, int] | None = None
@@ -69,9 +70,10 @@ class ReadModel:
         self._sub: Subscription | None = None
 
     @classmethod
-    async def open(cls, db_dir: Path, nc: NATS | None = None, *, poll: float | None = None) -> ReadModel:
+    async def open(cls, db_dir: Path, nc: NATS | None = None, *, poll: float | None = None,
+                   registry: Registry = DEFAULT) -> ReadModel:
         """With `nc`, waits wake on the projector's notifications (slow poll as fallback); without, they poll."""
-        model = cls(Path(db_dir), poll if poll is not None else (1.0 if nc is not None else 0.05))
+        model = cls(Path(db_dir), poll if poll is not None else (1.0 if nc is not None else 0.05), registry)
         if nc is not None:
             model._sub = await nc.subscribe(CHANGED, cb=model._on_changed)
         return model
@@ -89,7 +91,7 @@ class ReadModel:
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The API object, or None when absent (never created, or gone after its finalizers)."""
         sql = "SELECT object FROM resources WHERE kind = ? AND namespace = ? AND name = ?"
-        rows = await self._fetch(sql, (_kind(kind), namespace, name))
+        rows = await self._fetch(sql, (self._kind(kind), namespace, name))
         return _decode.decode(rows[0][0]) if rows else None
 
     async def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None,
@@ -99,7 +101,7 @@ class ReadModel:
 
         Raises selectors.BadSelector / pages.BadContinue on malformed input (HTTP 400).
         """
-        key = _kind(kind)
+        key = self._kind(kind)
         reqs = selectors.parse(label_selector)
         query = pages.fingerprint("list", key, namespace, label_selector, phase)
         where: list[str] = ["r.kind = ?"]
@@ -138,9 +140,9 @@ class ReadModel:
         ones (never below `since_seq`). Both are index range scans, so the last page of a 100k-event
         history costs the same as the first. Timelines survive deletion.
         """
-        query = pages.fingerprint("history", _kind(kind), namespace, name, since_seq, ",".join(types or ()))
+        query = pages.fingerprint("history", self._kind(kind), namespace, name, since_seq, ",".join(types or ()))
         where = ["kind = ?", "namespace = ?", "name = ?", "seq > ?"]
-        params: list[Any] = [_kind(kind), namespace, name, since_seq or 0]
+        params: list[Any] = [self._kind(kind), namespace, name, since_seq or 0]
         if types:
             where.append(f"type IN ({','.join('?' for _ in types)})")
             params += list(types)
@@ -173,7 +175,7 @@ class ReadModel:
             raise ChangesExpired(f"changes before {horizon[0][0]} are no longer kept")
         where: list[str] = ["seq > ?"]
         params: list[Any] = [seq]
-        for column, value in (("kind", _kind(kind) if kind else None), ("namespace", namespace), ("phase", phase)):
+        for column, value in (("kind", self._kind(kind) if kind else None), ("namespace", namespace), ("phase", phase)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -223,9 +225,10 @@ class ReadModel:
         """One page of audit records, newest first (filters: principal, namespace, kind, name, decision)."""
         return await audit.query(self._fetch, filters, since, limit, continue_token)
 
-    async def cost(self, namespace: str | None, now: float) -> builtins.list[dict[str, Any]]:
-        """Spend rate and accumulated GPU-hours/cost per namespace and deployment (`GET /v1/cost`)."""
-        return await usage.query(self._fetch, namespace, now)
+    async def cost(self, namespace: str | None, now: float, kinds: Sequence[str] | None = None
+                   ) -> builtins.list[dict[str, Any]]:
+        """Spend rate and accumulated GPU-hours/cost per namespace and workload (`GET /v1/cost`), of `kinds`."""
+        return await usage.query(self._fetch, namespace, now, kinds)
 
     async def cost_rates(self) -> builtins.list[tuple[str, float]]:
         return await usage.rates(self._fetch)
@@ -312,8 +315,7 @@ class ReadModel:
                     await old.db.close()
             return self._gen
 
-
-def _kind(kind: str) -> str:
-    """Accept any alias the registry knows (`md`, `ModelDeployment`, plural); store keys are kind keys."""
-    info = kinds.resolve(kind)
-    return info.key if info is not None else kind.lower()
+    def _kind(self, kind: str) -> str:
+        """Accept any alias the registry knows (name, plural, short names); store keys are kind keys."""
+        info = self.registry.resolve(kind)
+        return info.key if info is not None else kind.lower()

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NATS
 
+from actors.controller import DEFAULT, Registry
 from core.log import Log, StoredMessage
 from projections import generations
 from projections.store import Writer
@@ -50,13 +51,13 @@ def scan(log: Log, start: int, up_to: int) -> contextlib.aclosing[AsyncGenerator
     return contextlib.aclosing(log.read(ALL, start, up_to_seq=up_to))
 
 
-async def build(log: Log, db_dir: Path, up_to: int) -> tuple[int, Writer]:
+async def build(log: Log, db_dir: Path, up_to: int, registry: Registry = DEFAULT) -> tuple[int, Writer]:
     """A new generation replayed from sequence 1 through `up_to`, not yet visible to readers.
 
     On failure the half-built file is deleted; on success the caller owns the writer.
     """
     generation = generations.next_generation(db_dir)
-    writer = await Writer.open(generations.path(db_dir, generation))
+    writer = await Writer.open(generations.path(db_dir, generation), registry)
     try:
         await catch_up(log, writer, up_to)
     except BaseException:
@@ -71,7 +72,7 @@ async def summarize(writer: Writer, generation: int) -> Summary:
     return Summary(writer.checkpoint, counts["resources"], counts["timeline"], generation)
 
 
-async def rebuild(log: Log, db_dir: Path) -> Summary:
+async def rebuild(log: Log, db_dir: Path, registry: Registry = DEFAULT) -> Summary:
     """Offline rebuild through the log's last sequence, then flip CURRENT to it.
 
     Only while no projector writes `db_dir` (a running one must be asked with `request` instead, or it
@@ -79,7 +80,7 @@ async def rebuild(log: Log, db_dir: Path) -> Summary:
     projector start to delete, so readers still on them are never cut off.
     """
     db_dir.mkdir(parents=True, exist_ok=True)
-    generation, writer = await build(log, db_dir, await log.last_seq())
+    generation, writer = await build(log, db_dir, await log.last_seq(), registry)
     try:
         summary = await summarize(writer, generation)
     finally:

@@ -11,7 +11,8 @@ Time travel in the gateway:
         row = fold(row, m, decode(m))
     obj = None if row is None else to_api(row)
 
-Kinds must be registered (import `actors`) before decoding, or every event reads as undecodable.
+Every function is handed the process's registry (`actors.registry.load`): a kind it does not know reads as
+undecodable.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from msgspec.structs import replace
 
-from core import codec, kinds, subjects
+from actors.controller import DEFAULT, Registry
+from core import codec, subjects
 from core.events import (
     Condition,
     DeletionRequested,
@@ -32,7 +34,8 @@ from core.events import (
     SpecApplied,
     StatusUpdated,
 )
-from core.names import CLUSTER_NS
+from core.kinds import KindInfo
+from core.names import CLUSTER_NS, Ref
 from projections import companions
 
 if TYPE_CHECKING:
@@ -47,7 +50,7 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     """Everything projections keep about one live resource: the API object's facts plus what the
     next fold needs (pending finalizers, condition transition seqs)."""
 
-    kind: str  # kind key, e.g. "modeldeployment"
+    kind: str  # kind key (lowercase singular)
     namespace: str
     name: str
     generation: int = 0
@@ -70,7 +73,7 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
         return (self.kind, self.namespace, self.name)
 
 
-def decode(message: StoredMessage) -> Event | None:
+def decode(message: StoredMessage, registry: Registry = DEFAULT) -> Event | None:
     """The message's event, or None when its subject, kind or body is unknown or broken.
 
     Deliberately total: one bad message must never wedge a projection, so any decoding or upcasting
@@ -80,18 +83,18 @@ def decode(message: StoredMessage) -> Event | None:
         parsed = subjects.parse(message.subject)
     except ValueError:
         return None
-    return decode_parsed(message, parsed)
+    return decode_parsed(message, parsed, registry)
 
 
-def decode_parsed(message: StoredMessage, parsed: subjects.Parsed) -> Event | None:
+def decode_parsed(message: StoredMessage, parsed: subjects.Parsed, registry: Registry = DEFAULT) -> Event | None:
     """`decode` for a caller that already parsed the message's subject."""
     try:
-        return codec.decode(kinds.get(parsed.ref.kind), message.data, message.headers)
+        return codec.decode(registry.kind(parsed.ref.kind), message.data, message.headers)
     except Exception:  # noqa: BLE001 - unknown kind, bad JSON, schema mismatch or a faulty upcaster
         return None
 
 
-def fold(row: Row | None, message: StoredMessage, event: Event | None) -> Row | None:
+def fold(row: Row | None, message: StoredMessage, event: Event | None, registry: Registry = DEFAULT) -> Row | None:
     """The row after `message`; returns `row` itself (same object) when the message changes nothing.
 
     Only spec-slice intent, ctl-slice StatusUpdated and ctl-slice FinalizerRemoved change a row;
@@ -103,16 +106,17 @@ def fold(row: Row | None, message: StoredMessage, event: Event | None) -> Row | 
         parsed = subjects.parse(message.subject)
     except ValueError:
         return row
-    return fold_parsed(row, message, event, parsed)
+    return fold_parsed(row, message, event, parsed, registry)
 
 
-def fold_parsed(row: Row | None, message: StoredMessage, event: Event, parsed: subjects.Parsed) -> Row | None:
+def fold_parsed(row: Row | None, message: StoredMessage, event: Event, parsed: subjects.Parsed,
+                registry: Registry = DEFAULT) -> Row | None:
     """`fold` of a decoded event for a caller that already parsed the message's subject."""
     on_spec = parsed.slice == subjects.SPEC
     on_ctl = parsed.slice.startswith(CTL_PREFIX)
     match event:
         case SpecApplied() if on_spec:
-            return _spec_applied(row, parsed.ref.kind, parsed.ref.namespace, parsed.ref.name, message, event)
+            return _spec_applied(row, registry.resolve(parsed.ref.kind), parsed.ref, message, event)
         case DeletionRequested() if on_spec and row is not None:
             return _deletion_requested(row, message.seq, event)
         case StatusUpdated() if on_ctl and row is not None:
@@ -120,15 +124,15 @@ def fold_parsed(row: Row | None, message: StoredMessage, event: Event, parsed: s
         case FinalizerRemoved() if on_ctl and row is not None:
             return _finalizer_removed(row, message.seq, event)
         case ReconcileFailed(outcome="quarantined") if on_ctl and row is not None:
-            return _companion_quarantined(row, message.seq, parsed.slice[len(CTL_PREFIX):], event)
+            return _companion_quarantined(row, message.seq, parsed.slice[len(CTL_PREFIX):], event, registry)
         case RetryRequested() if row is not None:
             return _companion_lifted(row, message.seq)
     return row
 
 
-def _companion_quarantined(row: Row, seq: int, controller: str, event: ReconcileFailed) -> Row:
+def _companion_quarantined(row: Row, seq: int, controller: str, event: ReconcileFailed, registry: Registry) -> Row:
     """A companion's quarantine (`projections.companions`); the kind's own is in its status already."""
-    info = kinds.resolve(row.kind)
+    info = registry.resolve(row.kind)
     if info is None or controller == info.controller:
         return row
     cond = _transition(companions.quarantined(controller, event), None, seq)
@@ -140,14 +144,14 @@ def _companion_lifted(row: Row, seq: int) -> Row:
     return row if conditions == row.conditions else replace(row, conditions=conditions, last_seq=seq)
 
 
-def _spec_applied(row: Row | None, kind: str, namespace: str, name: str, message: StoredMessage,
+def _spec_applied(row: Row | None, info: KindInfo | None, ref: Ref, message: StoredMessage,
                   event: SpecApplied) -> Row:
     if row is None or event.created:  # a new incarnation starts from nothing
-        row = Row(kind=kind, namespace=namespace, name=name, created_at=message.time,
-                  finalizers=_finalizers_of(kind))
+        row = Row(kind=ref.kind, namespace=ref.namespace, name=ref.name, created_at=message.time,
+                  finalizers=info.finalizers if info is not None else ())
     row = replace(row, generation=event.generation, resource_version=message.seq, labels=dict(event.labels),
                   spec=event.spec, last_seq=message.seq, conditions=companions.lifted(row.conditions))
-    if _uncontrolled(kind):  # nothing reconciles it: admission applies it the moment it is written
+    if info is not None and info.controller is None:  # nothing reconciles it: in effect the moment it is written
         row = replace(row, phase=READY, observed_generation=event.generation)
     return row
 
@@ -180,21 +184,9 @@ def _transition(cond: Condition, before: Condition | None, seq: int) -> Conditio
     return replace(cond, last_transition_seq=before.last_transition_seq if unchanged and before else seq)
 
 
-def _uncontrolled(kind: str) -> bool:
-    """A kind with no actor (the governance kinds) is in effect once written, so it reads Ready, not a
-    Pending that nothing would ever end."""
-    info = kinds.resolve(kind)
-    return info is not None and info.controller is None
-
-
-def _finalizers_of(kind: str) -> tuple[str, ...]:
-    info = kinds.resolve(kind)
-    return info.finalizers if info is not None else ()
-
-
-def to_api(row: Row) -> dict[str, Any]:
+def to_api(row: Row, registry: Registry = DEFAULT) -> dict[str, Any]:
     """The exact API object `{kind, metadata, spec, status}` of a row (docs/design.md, "Status convention")."""
-    info = kinds.resolve(row.kind)
+    info = registry.resolve(row.kind)
     metadata: dict[str, Any] = {"name": row.name}
     if row.namespace != CLUSTER_NS:
         metadata["namespace"] = row.namespace

@@ -79,6 +79,7 @@ def connect_writer(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         db.executescript(DDL)
+        usage.migrate(db)
         db.execute(f"PRAGMA user_version={VERSION}")
     except BaseException:
         db.close()

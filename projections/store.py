@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from actors.controller import DEFAULT, Registry
 from core.log import StoredMessage
 from projections import audit, batches, reducer, schema, usage
 from projections.batches import Key, Plan
@@ -49,8 +50,11 @@ _CHECKPOINT = "UPDATE checkpoint SET seq = ? WHERE id = 1"
 
 
 class Writer:
-    def __init__(self, db: sqlite3.Connection, worker: ThreadPoolExecutor, path: Path, checkpoint: int) -> None:
+    def __init__(self, db: sqlite3.Connection, worker: ThreadPoolExecutor, path: Path, checkpoint: int,
+                 registry: Registry = DEFAULT) -> None:
         self._db = db
+        self.registry = registry
+        """The kinds of the log (decoding, finalizers, API names, usage)."""
         self._worker = worker
         self.path = path
         self._checkpoint = checkpoint
@@ -61,7 +65,7 @@ class Writer:
         """Recently loaded or written rows (None: no such resource), oldest first, at most ROWS_KEPT."""
 
     @classmethod
-    async def open(cls, path: Path) -> Writer:
+    async def open(cls, path: Path, registry: Registry = DEFAULT) -> Writer:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projections-writer")
         opening = worker.submit(_open, path)
         try:
@@ -70,7 +74,7 @@ class Writer:
             opening.add_done_callback(_close_opened)
             worker.shutdown(wait=False)
             raise
-        return cls(db, worker, path, checkpoint)
+        return cls(db, worker, path, checkpoint, registry)
 
     @property
     def checkpoint(self) -> int:
@@ -120,10 +124,10 @@ class Writer:
         db.execute("BEGIN IMMEDIATE")
         try:
             current = self._load(batches.keys_of(fresh))
-            plan = batches.plan(fresh, current)
+            plan = batches.plan(fresh, current, self.registry)
             changes = self._write(plan, current)
             audit.write(db, fresh)
-            usage.write(db, fresh)
+            usage.write(db, fresh, self.registry)
             db.execute(_CHECKPOINT, (target,))
             db.execute("COMMIT")
         except BaseException:  # nothing remembered is trusted across a failure: recount, reread
@@ -183,11 +187,11 @@ class Writer:
         if plan.timeline:
             db.executemany(_TIMELINE, plan.timeline)
         objects: dict[int, str] = {}  # id(row) -> API object JSON, made once: final rows are last changes too
-        changes = [(c.seq, *c.key, c.type, c.row.phase, _object(c.row, objects)) for c in plan.changes]
+        changes = [(c.seq, *c.key, c.type, c.row.phase, _object(c.row, objects, self.registry)) for c in plan.changes]
         gone = [key for key, row in plan.rows.items() if row is None]
         if gone:
             db.executemany(_DELETE, gone)
-        live = [_resource(row, objects) for row in plan.rows.values() if row is not None]
+        live = [_resource(row, objects, self.registry) for row in plan.rows.values() if row is not None]
         if live:
             db.executemany(_RESOURCE, live)
         relabeled = [key for key, row in plan.rows.items()
@@ -249,13 +253,13 @@ def _stored_checkpoint(db: sqlite3.Connection) -> int:
     return int(found[0]) if found else 0
 
 
-def _object(row: Row, objects: dict[int, str]) -> str:
+def _object(row: Row, objects: dict[int, str], registry: Registry) -> str:
     found = objects.get(id(row))
     if found is None:
-        found = objects[id(row)] = _json.encode(reducer.to_api(row)).decode()
+        found = objects[id(row)] = _json.encode(reducer.to_api(row, registry)).decode()
     return found
 
 
-def _resource(row: Row, objects: dict[int, str]) -> tuple[Any, ...]:
+def _resource(row: Row, objects: dict[int, str], registry: Registry) -> tuple[Any, ...]:
     return (row.kind, row.namespace, row.name, row.phase, _json.encode(row.labels).decode(), row.last_seq,
-            _json.encode(row), _object(row, objects))
+            _json.encode(row), _object(row, objects, registry))

@@ -2,7 +2,7 @@
 
 One actor per deployment folds its load observations and writes its recommendation as the deployment's
 scale input (`core.scale.ScaleSet`); the deployment controller follows it without knowing who wrote it.
-Registered by `actors.autoscaler.actor` (`register_companion`), which `actors.registry.SHIPPED` lists after
-the ModelDeployment kind; its events join the kind's (`Registry.add_companion`), so ModelDeployment
-knows nothing of it. This package imports nothing itself.
+Declared by `actors.autoscaler.kind` (a `Companion`), which `actors.registry.SHIPPED` lists after the
+ModelDeployment kind; its events join the kind's (`Registry.add_companion`), so ModelDeployment knows
+nothing of it. This package imports nothing itself.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from actors.decisions import Message
-from actors.governance.protocol import Asked, QuotaAnswered, QuotaView, ask
+from actors.quotas import Asked, QuotaAnswered, QuotaView, ask
 from core.names import Ref
 
 

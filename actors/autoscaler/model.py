@@ -18,10 +18,10 @@ from msgspec.structs import replace
 from actors.autoscaler import asks
 from actors.autoscaler.events import ScaleRecommended
 from actors.decisions import Context, Decision
-from actors.governance.protocol import Asked, QuotaAnswered, QuotaRequested, fold_request, price_of, quotas_of
+from actors.kind import Resource
 from actors.modeldeployment.spec import Autoscaling, ModelDeploymentSpec
-from core.events import DeletionRequested, Event, FinalizerRemoved, SpecApplied, StatusUpdated
-from core.names import Ref
+from actors.quotas import Asked, QuotaAnswered, QuotaRequested, fold_request, price_of, quotas_of
+from core.events import Event, SpecApplied
 from core.replicas import LoadObserved
 from core.scale import ScaleSet
 
@@ -34,12 +34,12 @@ class Point(msgspec.Struct, frozen=True):
 
 
 class Scaler(msgspec.Struct, frozen=True, kw_only=True):
-    ref: Ref
+    """What the autoscaler keeps of its deployment's spec (a companion decides before it has seen one),
+    and its own memory."""
+
     bounds: Autoscaling | None = None
     replicas: int = 0
     """spec.replicas: where the count starts before any recommendation."""
-    deleting: bool = False
-    finalized: bool = False
     load: float | None = None
     history: tuple[Point, ...] = ()
     """Raw recommendations as change points, oldest first (pruned past the longest window)."""
@@ -53,24 +53,19 @@ class Scaler(msgspec.Struct, frozen=True, kw_only=True):
     """What the namespace's Quotas were asked and granted (`actors.autoscaler.asks`)."""
 
 
-def initial(ref: Ref) -> Scaler:
-    return Scaler(ref=ref)
+Live = Resource[ModelDeploymentSpec, Scaler]
 
 
-def evolve(state: Scaler, event: Event) -> Scaler:
+def evolve(r: Live, event: Event) -> Scaler:
+    state = r.state
     match event:
-        case SpecApplied(spec=spec, created=created):
-            base = initial(state.ref) if created else state
-            if not spec.get("autoscaling") and base.bounds is None:
-                return base if not base.deleting else replace(base, deleting=False)  # nothing to scale: cheap
-            parsed = msgspec.convert(spec, ModelDeploymentSpec)
-            return replace(base, bounds=parsed.autoscaling, replicas=parsed.replicas, deleting=False,
-                           finalized=False, gpus_per_replica=parsed.gpus_per_replica,
-                           region=parsed.placement.region, gpu=parsed.placement.gpu)
-        case DeletionRequested():
-            return replace(state, deleting=True)
-        case FinalizerRemoved():
-            return replace(state, finalized=True)
+        case SpecApplied():
+            spec = r.spec
+            if spec.autoscaling is None and state.bounds is None:
+                return state  # nothing to scale
+            return replace(state, bounds=spec.autoscaling, replicas=spec.replicas,
+                           gpus_per_replica=spec.gpus_per_replica, region=spec.placement.region,
+                           gpu=spec.placement.gpu)
         case LoadObserved(rps=rps):
             return replace(state, load=rps)
         case ScaleRecommended(at=at, raw=raw):
@@ -79,26 +74,25 @@ def evolve(state: Scaler, event: Event) -> Scaler:
             return replace(state, history=(*history, Point(at, raw)))
         case ScaleSet(replicas=n, limit=limit):
             return replace(state, current=n, limit=limit)
-        case QuotaRequested(requester=who, fixed=False) if who == state.ref.token:
+        case QuotaRequested(requester=who, fixed=False) if who == r.ref.token:
             return replace(state, quotas=fold_request(state.quotas, event))
         case QuotaAnswered():
-            return replace(state, quotas=asks.fold_answers(state.quotas, state.ref.token, event))
-        case StatusUpdated():
-            return state
+            return replace(state, quotas=asks.fold_answers(state.quotas, r.ref.token, event))
         case _:
             return state
 
 
-def decide(state: Scaler, now: float, ctx: Context) -> Decision:
+def decide(r: Live, now: float, ctx: Context) -> Decision:
+    state, ref = r.state, r.ref
     b = state.bounds
-    if b is not None and state.deleting and not state.finalized:
-        return Decision(messages=asks.release(state.quotas, state.ref, quotas_of(ctx, state.ref.namespace)))
-    if b is None or state.deleting or state.finalized:
+    if b is not None and r.deleting:
+        return Decision(messages=asks.release(state.quotas, ref, quotas_of(ctx, ref.namespace)))
+    if b is None or r.deleting:
         return Decision()
     if state.load is None:  # nothing to recommend yet, but the namespace's Quotas count what it runs
         current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
-        views = quotas_of(ctx, state.ref.namespace)
-        return Decision(messages=asks.bound(state.quotas, state.ref, current, current, state.gpus_per_replica,
+        views = quotas_of(ctx, ref.namespace)
+        return Decision(messages=asks.bound(state.quotas, ref, current, current, state.gpus_per_replica,
                                             price_of(ctx, state.region, state.gpu), views).messages)
     wanted = math.ceil(state.load / b.target_load_per_replica - 1e-9)
     raw = min(max(wanted, b.min), b.max)
@@ -110,8 +104,8 @@ def decide(state: Scaler, now: float, ctx: Context) -> Decision:
     desired = min(max(current, up), down)  # up only to the lowest recent, down only to the highest recent
     desired = min(max(desired, b.min), b.max)
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
-    stabilized, views = desired, quotas_of(ctx, state.ref.namespace)
-    quota = asks.bound(state.quotas, state.ref, desired, current, state.gpus_per_replica,
+    stabilized, views = desired, quotas_of(ctx, ref.namespace)
+    quota = asks.bound(state.quotas, ref, desired, current, state.gpus_per_replica,
                        price_of(ctx, state.region, state.gpu), views)
     waiting = quota.replicas < desired and not quota.limit
     if quota.replicas < desired:
@@ -175,11 +169,3 @@ def _next_change(history: tuple[Point, ...], now: float, desired: int, raw: int,
 def wants(event: Event) -> bool:
     """Only deployments that autoscale get an autoscaler actor."""
     return isinstance(event, SpecApplied) and bool(event.spec.get("autoscaling"))
-
-
-def status_of(state: Scaler) -> StatusUpdated | None:
-    return None
-
-
-def finished(state: Scaler) -> bool:
-    return state.finalized

@@ -14,7 +14,7 @@ import math
 
 import msgspec
 
-from actors.governance.specs import QuotaLimits
+from actors.quotas import QuotaLimits
 
 
 class Held(msgspec.Struct, frozen=True):

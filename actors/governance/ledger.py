@@ -9,15 +9,17 @@ immediate (no finalizer): autoscalers stop seeing the Quota's view and are no lo
 """
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec.structs import replace
 
 from actors.decisions import Context, Decision
 from actors.governance.fit import Fit, Held, fit
-from actors.governance.protocol import QuotaAnswered, QuotaGranted, QuotaRequested, QuotaView
-from actors.governance.specs import QuotaLimits, QuotaSpec
-from core.events import Condition, DeletionRequested, Event, SpecApplied, StatusUpdated
-from core.names import Ref
+from actors.governance.specs import QuotaSpec
+from actors.kind import Resource
+from actors.quotas import QuotaAnswered, QuotaGranted, QuotaLimits, QuotaRequested, QuotaView
+from core.events import Condition, Event, StatusUpdated
 
 CONTROLLER_NAME = "quotas"
 
@@ -34,12 +36,6 @@ class Holding(msgspec.Struct, frozen=True):
 
 
 class Ledger(msgspec.Struct, frozen=True, kw_only=True):
-    ref: Ref
-    limits: QuotaLimits | None = None
-    generation: int = 0
-    status: StatusUpdated | None = None
-    """The status last written: a Quota is in effect once admitted, so it reads Ready at its generation."""
-    deleted: bool = False
     holdings: dict[str, Holding] = {}
     """Requester (deployment token) -> its latest grant."""
     pending: tuple[QuotaRequested, ...] = ()
@@ -48,20 +44,12 @@ class Ledger(msgspec.Struct, frozen=True, kw_only=True):
     autoscaler's) -> highest request id answered: a redelivered request is never queued again."""
 
 
-def initial(ref: Ref) -> Ledger:
-    return Ledger(ref=ref)
+Live = Resource[QuotaSpec, Ledger]
 
 
-def evolve(state: Ledger, event: Event) -> Ledger:
+def evolve(r: Live, event: Event) -> Ledger:
+    state = r.state
     match event:
-        case SpecApplied(spec=spec, created=created):
-            base = initial(state.ref) if created and state.deleted else state
-            return replace(base, limits=msgspec.convert(spec, QuotaSpec).limits, generation=event.generation,
-                           deleted=False)
-        case StatusUpdated():
-            return replace(state, status=event)
-        case DeletionRequested():
-            return replace(state, deleted=True)
         case QuotaRequested(request_id=rid):
             key = _key(event.requester, event.fixed)
             if rid <= state.answered.get(key, 0) or any(_key(p.requester, p.fixed) == key and p.request_id >= rid
@@ -89,31 +77,27 @@ def _fold_answers(state: Ledger, answers: tuple[QuotaGranted, ...]) -> Ledger:
     return replace(state, holdings=holdings, answered=answered, pending=pending)
 
 
-def decide(state: Ledger, now: float, ctx: Context) -> Decision:
-    limits = state.limits
-    if limits is None or state.deleted:
-        return Decision()
+def decide(r: Live, now: float, ctx: Context) -> Decision:
+    state, limits, quota = r.state, r.spec.limits, r.ref.name
     holdings = dict(state.holdings)
     answers: dict[str, QuotaGranted] = {}
     for req in state.pending:
         h = Holding(req.request_id, 0, req.replicas, req.gpus_per_replica, req.price_per_gpu_hour, fixed=req.fixed)
-        answers[req.requester] = _grant(state.ref.name, req.requester, h, limits, holdings)
+        answers[req.requester] = _grant(quota, req.requester, h, limits, holdings)
     for who in sorted(holdings):  # limits changed, or a neighbour's grant moved: look at every holder again
         h = holdings[who]
-        grant = None if h.fixed else _regrant(state.ref.name, who, h, limits, holdings)
+        grant = None if h.fixed else _regrant(quota, who, h, limits, holdings)
         if grant is not None:
             answers[who] = grant
-    events: list[Event] = [QuotaAnswered(quota=state.ref.name, answers=tuple(answers.values()))] if answers else []
-    status = _status(state.generation)
-    if status != state.status:
-        events.append(status)
-    return Decision(events=tuple(events))
+    events: list[Event] = [QuotaAnswered(quota=quota, answers=tuple(answers.values()))] if answers else []
+    return Decision(events=(*events, _status(r)))
 
 
-def _status(generation: int) -> StatusUpdated:
+def _status(r: Live) -> StatusUpdated:
+    """A Quota is in effect once admitted: Ready at its generation."""
     ready = Condition(type="Ready", status="True", reason="InEffect",
                       message="enforced at admission and on every autoscaler's scale-up")
-    return StatusUpdated(observed_generation=generation, phase="Ready", conditions=(ready,))
+    return r.status_update("Ready", ready)
 
 
 def _grant(quota: str, who: str, h: Holding, limits: QuotaLimits, holdings: dict[str, Holding]) -> QuotaGranted:
@@ -148,15 +132,16 @@ def _key(requester: str, fixed: bool) -> str:
     return f"{requester}#fixed" if fixed else requester
 
 
-def view(state: Ledger) -> QuotaView | None:
-    if state.limits is None or state.deleted:
+def view(r: Live) -> QuotaView | None:
+    if r.applied is None or r.deleting:
         return None
-    return QuotaView(ref=state.ref, limits=state.limits)
+    return QuotaView(ref=r.ref, limits=r.applied.limits)
 
 
-def status_of(state: Ledger) -> StatusUpdated | None:
-    return state.status
-
-
-def finished(state: Ledger) -> bool:
-    return state.deleted and not state.pending
+def legacy(old: dict[str, Any]) -> dict[str, Any]:
+    """A ledger snapshot from before the runtime's envelope: its limits were its spec, `deleted` its deletion."""
+    out = {k: v for k, v in old.items() if k not in ("limits", "deleted")}
+    out["deleting"] = old.get("deleted", False)
+    if old.get("limits") is not None:
+        out["spec"] = {"limits": old["limits"]}
+    return out

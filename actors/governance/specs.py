@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from actors.quotas import QuotaLimits
 from core.kinds import FieldError
 
 VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit")
@@ -18,8 +19,6 @@ Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "*
 Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
-Limit = Annotated[int, Meta(ge=0, le=100_000_000)]
-Rate = Annotated[float, Meta(ge=0, le=1e12)]
 
 
 class _Spec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
@@ -47,14 +46,6 @@ class RoleBindingSpec(_Spec, frozen=True):
     role: Name
     namespace: Name | None = None
     """Limit the role to this namespace; None binds it wherever its rules reach."""
-
-
-class QuotaLimits(_Spec, frozen=True):
-    gpus: Limit | None = None
-    replicas: Limit | None = None
-    deployments: Limit | None = None
-    cost_per_hour: Rate | None = None
-    """Namespace spend-rate limit: GPUs x their pool's pricePerGpuHour, at the most every deployment may grow to."""
 
 
 class QuotaSpec(_Spec, frozen=True):

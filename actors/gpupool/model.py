@@ -20,16 +20,8 @@ from actors.capacity import (
 )
 from actors.decisions import Context, Decision, Order
 from actors.gpupool.spec import GpuPoolSpec
-from core.events import (
-    Condition,
-    DeletionRequested,
-    Event,
-    FinalizerRemoved,
-    ReconcileFailed,
-    SpecApplied,
-    StatusUpdated,
-)
-from core.names import Ref
+from actors.kind import Resource
+from core.events import Condition, Event, SpecApplied, StatusUpdated
 from core.replicas import EnsureDevices, EnsurePool, PoolReady, PoolRetired, RetirePool
 
 CONTROLLER_NAME = "pools"
@@ -46,11 +38,6 @@ class Request(msgspec.Struct, frozen=True):
 
 
 class Pool(msgspec.Struct, frozen=True, kw_only=True):
-    ref: Ref
-    spec: GpuPoolSpec | None = None
-    generation: int = 0
-    deleting: bool = False
-    finalized: bool = False
     allocations: Map[str, int] = Map()
     """Requester -> GPUs granted. Persistent maps: one pool answers every deployment in its region, and a
     fold must not copy thousands of entries (a dict copy per grant made a 10,000-deployment burst
@@ -66,21 +53,16 @@ class Pool(msgspec.Struct, frozen=True, kw_only=True):
     ready_generation: int = 0
     retire_ordered: bool = False
     retired: bool = False
-    status: StatusUpdated | None = None
 
 
-def initial(ref: Ref) -> Pool:
-    return Pool(ref=ref)
+Live = Resource[GpuPoolSpec, Pool]
 
 
-def evolve(state: Pool, event: Event) -> Pool:
+def evolve(r: Live, event: Event) -> Pool:
+    state = r.state
     match event:
-        case SpecApplied(generation=g, spec=spec, created=created):
-            base = initial(state.ref) if created and (state.finalized or state.spec is None) else state
-            return replace(base, spec=msgspec.convert(spec, GpuPoolSpec), generation=g, deleting=False,
-                           finalized=False, retire_ordered=False, retired=False)
-        case DeletionRequested():
-            return replace(state, deleting=True)
+        case SpecApplied():
+            return replace(state, retire_ordered=False, retired=False)
         case CapacityRequested(request_id=rid, requester=who, gpus=gpus):
             if rid <= max(state.answered.get(who, 0), state.asked.get(who, 0)):
                 return state  # answered already, or queued: a redelivery
@@ -98,10 +80,6 @@ def evolve(state: Pool, event: Event) -> Pool:
             return replace(state, retire_ordered=True)
         case PoolRetired():
             return replace(state, retired=True)
-        case FinalizerRemoved():
-            return replace(state, finalized=True)
-        case StatusUpdated():
-            return replace(state, status=event)
         case _:
             return state
 
@@ -126,45 +104,40 @@ def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
     return replace(state, allocations=new_allocations, allocated=allocated, answered=new_answered, pending=pending)
 
 
-def decide(state: Pool, now: float, ctx: Context) -> Decision:
-    if state.spec is None or state.finalized:
-        return Decision()
-    spec = state.spec
+def decide(r: Live, now: float, ctx: Context) -> Decision:
+    state, spec = r.state, r.spec
     events: list[Event] = []
     commands: list[Order] = []
-    me = pool_key(state.ref.namespace, state.ref.name)
-    ready = state.ready_generation >= state.generation
+    me = pool_key(r.ref.namespace, r.ref.name)
+    ready = state.ready_generation >= r.generation
     allocations = state.allocations
     allocated = state.allocated
     answers: list[Answer] = []
     for req in state.pending:
         held = allocations.get(req.requester, 0)
         others = allocated - held
-        if req.gpus <= held or (ready and not state.deleting and others + req.gpus <= spec.gpus):
+        if req.gpus <= held or (ready and not r.deleting and others + req.gpus <= spec.gpus):
             allocations = allocations.set(req.requester, req.gpus)
             allocated = others + req.gpus
             answers.append(CapacityGranted(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus))
-        elif not ready and not state.deleting:
+        elif not ready and not r.deleting:
             break  # answer once the data plane has the pool; requests stay queued in order
         else:
-            why = "pool is being deleted" if state.deleting else (
+            why = "pool is being deleted" if r.deleting else (
                 f"needs {req.gpus - held} more GPU, {max(0, spec.gpus - others - held)} free")
             answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus, available=max(0, spec.gpus - others), reason=why))
     for i in range(0, len(answers), MAX_ANSWERS):
         events.append(CapacityAnswered(pool=me, answers=tuple(answers[i:i + MAX_ANSWERS])))
-    if state.deleting:
+    if r.deleting:
         if allocated == 0 and not state.retire_ordered:
-            commands.append(Order(spec.driver, RetirePool(), f"{state.ref.token}/retire/{state.generation}"))
+            commands.append(Order(spec.driver, RetirePool(), f"{r.ref.token}/retire/{r.generation}"))
         if state.retired and allocated == 0:
-            events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
-    elif state.ensured_generation < state.generation:
-        commands.append(Order(spec.driver, _ensure(spec, state.generation),
-                              f"{state.ref.token}/ensure/{state.generation}"))
-    status = _status(state, spec, allocated, ready)
-    if state.status is None or _differs(state.status, status):
-        events.append(status)
+            events.extend(r.release())
+    elif state.ensured_generation < r.generation:
+        commands.append(Order(spec.driver, _ensure(spec, r.generation), f"{r.ref.token}/ensure/{r.generation}"))
+    events.append(_status(r, spec, allocated, ready))
     return Decision(events=tuple(events), commands=tuple(commands))
 
 
@@ -176,9 +149,9 @@ def _ensure(spec: GpuPoolSpec, generation: int) -> EnsurePool:
     return EnsurePool(region=spec.region, gpu=spec.gpu, capacity=spec.gpus, generation=generation)
 
 
-def _status(state: Pool, spec: GpuPoolSpec, allocated: int, ready: bool) -> StatusUpdated:
+def _status(r: Live, spec: GpuPoolSpec, allocated: int, ready: bool) -> StatusUpdated:
     fields = {"capacity": spec.gpus, "allocatedGpus": allocated, "freeGpus": max(0, spec.gpus - allocated)}
-    if state.deleting:
+    if r.deleting:
         phase, cond = "Deleting", Condition(type="Ready", status="False", reason="Deleting",
                                             message=f"waiting for {allocated} allocated GPU to be released")
     elif ready:
@@ -187,28 +160,12 @@ def _status(state: Pool, spec: GpuPoolSpec, allocated: int, ready: bool) -> Stat
     else:
         phase, cond = "Progressing", Condition(type="Ready", status="False", reason="Provisioning",
                                                message="waiting for the data plane to provision the pool")
-    return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=(cond,), fields=fields)
+    return r.status_update(phase, cond, fields=fields)
 
 
-def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
-    return (a.phase, a.observed_generation, a.conditions, a.fields) != (b.phase, b.observed_generation,
-                                                                        b.conditions, b.fields)
-
-
-def view(state: Pool) -> PoolView | None:
-    if state.spec is None or state.finalized or state.ready_generation < 1:
+def view(r: Live) -> PoolView | None:
+    spec = r.applied
+    if spec is None or r.gone or r.state.ready_generation < 1:
         return None
-    return PoolView(ref=state.ref, region=state.spec.region, gpu=state.spec.gpu, capacity=state.spec.gpus,
-                    allocated=state.allocated, deleting=state.deleting, driver=state.spec.driver,
-                    price_per_gpu_hour=state.spec.price_per_gpu_hour)
-
-
-def status_of(state: Pool) -> StatusUpdated | None:
-    return state.status
-
-
-def finished(state: Pool) -> bool:
-    return state.finalized
-
-
-__all__ = ["Pool", "ReconcileFailed", "decide", "evolve", "finished", "initial", "status_of", "view"]
+    return PoolView(ref=r.ref, region=spec.region, gpu=spec.gpu, capacity=spec.gpus, allocated=r.state.allocated,
+                    deleting=r.deleting, driver=spec.driver, price_per_gpu_hour=spec.price_per_gpu_hour)

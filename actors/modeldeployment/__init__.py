@@ -1,4 +1,1 @@
-"""ModelDeployment: N replicas of a model placed on matching GpuPools."""
-from actors.modeldeployment.actor import CONTROLLER
-
-__all__ = ["CONTROLLER"]
+"""ModelDeployment: N replicas of a model placed on matching GpuPools (`actors.modeldeployment.kind`)."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import msgspec
 from msgspec.structs import replace
 
+from actors import capacity
 from actors.capacity import (
     POOL_KIND,
     Answer,
@@ -23,8 +23,8 @@ from actors.capacity import (
     pool_key,
 )
 from actors.decisions import Context, Decision, Message, Order, backoff
-from actors.governance.protocol import QuotaRequested, fold_request
-from actors.modeldeployment import process, quota
+from actors.kind import Resource
+from actors.modeldeployment import process
 from actors.modeldeployment.events import (
     PlacementFailed,
     ReplicaReplaced,
@@ -35,15 +35,7 @@ from actors.modeldeployment.events import (
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Outstanding, Replica
 from actors.modeldeployment.status import Outcome, narrate
-from core.events import (
-    DeletionRequested,
-    Event,
-    FinalizerRemoved,
-    ReconcileFailed,
-    SpecApplied,
-    StatusUpdated,
-)
-from core.names import Ref
+from core.events import Event, StatusUpdated
 from core.replicas import (
     ReplicaLost,
     ReplicaReady,
@@ -62,20 +54,20 @@ REQUEUE_CAP = 5.0
 """Longest wait before re-checking capacity while unschedulable: converges soon after capacity appears."""
 
 
-def initial(ref: Ref) -> Deployment:
-    return Deployment(ref=ref)
+Live = Resource[ModelDeploymentSpec, Deployment]
 
 
-def evolve(state: Deployment, event: Event) -> Deployment:
+def reborn(state: Deployment) -> Deployment:
+    """A new incarnation keeps only what keeps ids unique."""
+    return Deployment(next_replica=state.next_replica, last_request=state.last_request)
+
+
+def evolve(r: Live, event: Event) -> Deployment:
+    return fold(r.state, r.ref.token, event)
+
+
+def fold(state: Deployment, token: str, event: Event) -> Deployment:
     match event:
-        case SpecApplied(generation=g, spec=spec, created=created):
-            base = state
-            if created and state.finalized:  # a new incarnation keeps only what keeps ids unique
-                base = replace(initial(state.ref), next_replica=state.next_replica, last_request=state.last_request)
-            return replace(base, spec=msgspec.convert(spec, ModelDeploymentSpec), generation=g, deleting=False,
-                           finalized=False)
-        case DeletionRequested():
-            return replace(state, deleting=True)
         case StartReplica(replica=rid, pool=pool, model=m, gpus=gpus):
             if rid in state.replicas:
                 return state
@@ -106,7 +98,7 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             return replace(state, outstanding={**state.outstanding, pool: Outstanding(n, gpus)},
                            last_request=max(state.last_request, n))
         case CapacityAnswered() | CapacityGranted() | CapacityRefused():
-            for answer in answers_for(event, state.ref.token):
+            for answer in answers_for(event, token):
                 state = _settle(state, answer)
             return state
         case ScaleUpStarted(to_replicas=n) | ScaleDownStarted(to_replicas=n):
@@ -117,11 +109,7 @@ def evolve(state: Deployment, event: Event) -> Deployment:
             return replace(state, placement_failed=True, unschedulable_since=since)
         case StatusUpdated():
             placed = not any(c.type == "Scheduled" and c.status == "False" for c in event.conditions)
-            return replace(state, status=event, placement_failed=state.placement_failed and not placed)
-        case FinalizerRemoved():
-            return replace(state, finalized=True)
-        case QuotaRequested(requester=who, fixed=True) if who == state.ref.token:
-            return replace(state, reported=fold_request(state.reported, event))
+            return replace(state, placement_failed=state.placement_failed and not placed)
         case ScaleSet():
             return replace(state, scale=event)
         case _:
@@ -150,32 +138,30 @@ def _settled(outstanding: dict[str, Outstanding], pool: str, request_id: int) ->
 class _Plan:
     """Scratch space for one decision: what to append, in order."""
 
-    def __init__(self, state: Deployment) -> None:
-        self.state = state
+    def __init__(self, res: Live) -> None:
+        self.res = res
+        self.token = res.ref.token
         self.events: list[Event] = []
         self.messages: list[Message] = []
         self.commands: list[Order] = []
-        self.next_replica = state.next_replica
-        self.next_request = state.last_request + 1
+        self.next_replica = res.state.next_replica
+        self.next_request = res.state.last_request + 1
 
     def start(self, pool: str, spec: ModelDeploymentSpec, driver: str = DRIVER) -> str:
-        rid = f"{self.state.ref.name}-{self.next_replica}"
+        rid = f"{self.res.ref.name}-{self.next_replica}"
         self.next_replica += 1
-        cmd = process.start_command(driver, rid, pool, spec, self.state.generation)
-        self.commands.append(Order(driver, cmd, f"{self.state.ref.token}/start/{rid}"))
+        cmd = process.start_command(driver, rid, pool, spec, self.res.generation)
+        self.commands.append(Order(driver, cmd, f"{self.token}/start/{rid}"))
         return rid
 
     def stop(self, r: Replica) -> None:
         self.commands.append(Order(r.driver, StopReplica(replica=r.id, pool=r.pool),
-                                   f"{self.state.ref.token}/stop/{r.id}"))
+                                   f"{self.token}/stop/{r.id}"))
 
     def request(self, pool: PoolView | str, gpus: int) -> None:
         key = pool if isinstance(pool, str) else pool_key(pool.ref.namespace, pool.ref.name)
-        ns, name = key.split("/")
-        n = self.next_request
+        self.messages.append(capacity.request(self.res.ref, key, gpus, self.next_request))
         self.next_request += 1
-        ev = CapacityRequested(request_id=n, requester=self.state.ref.token, pool=key, gpus=gpus)
-        self.messages.append(Message(Ref("gpupool", ns, name), ev, f"{self.state.ref.token}/capacity/{n}"))
 
 
 def _settle(state: Deployment, answer: Answer) -> Deployment:
@@ -201,29 +187,27 @@ class _Fleet(NamedTuple):
     """Live replicas to retire: the spec or the placement moved on."""
 
 
-def decide(state: Deployment, now: float, ctx: Context) -> Decision:
-    spec = state.spec
-    if spec is None or state.finalized:
-        return Decision()
-    plan = _Plan(state)
-    desired = 0 if state.deleting else _target(state, spec)
+def decide(res: Live, now: float, ctx: Context) -> Decision:
+    state, spec = res.state, res.spec
+    plan = _Plan(res)
+    desired = 0 if res.deleting else _target(state, spec)
     fleet = _fleet(state, spec, ctx)
     used = _used(state)
-    missing, started, unschedulable = _plan_scale_up(plan, state, spec, fleet, used, desired)
+    missing, started, unschedulable = _plan_scale_up(plan, res, fleet, used, desired)
     _replace_lost(plan, state, started)
-    fresh_ready = _plan_scale_down(plan, state, fleet, desired)
+    fresh_ready = _plan_scale_down(plan, res, fleet, desired)
     if missing <= 0 and not started:
         _release_unused(plan, state, used)
-    finished = _finalize_deletion(plan, state)
+    finished = _finalize_deletion(plan, res)
     placed = state
     for order in plan.commands:
-        placed = evolve(placed, order.command)
+        placed = fold(placed, plan.token, order.command)
     acted = bool(plan.commands or plan.messages)
-    narrate(plan.events, state, placed, spec, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
+    narrate(plan.events, res, placed, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
     if finished:
-        plan.events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
-    return Decision(events=tuple(plan.events), messages=(*plan.messages, *quota.reports(state, ctx)),
-                    commands=tuple(plan.commands), wake_at=_requeue(state, now) if unschedulable else None)
+        plan.events.extend(res.release())
+    return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
+                    wake_at=_requeue(res, now) if unschedulable else None)
 
 
 def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet:
@@ -235,12 +219,13 @@ def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet
     return _Fleet(candidates, keys, fresh, [r for r in live if r not in fresh])
 
 
-def _plan_scale_up(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, fleet: _Fleet,
-                   used: dict[str, int], desired: int) -> tuple[int, list[str], str]:
+def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
+                   desired: int) -> tuple[int, list[str], str]:
     """Start replicas inside granted capacity first, then ask pools for more.
 
     Returns (replicas still missing, ids started, why unschedulable or ""); `used` counts the starts.
     """
+    state, spec = res.state, res.spec
     g = spec.gpus_per_replica
     missing = desired - len(fleet.fresh)
     started: list[str] = []
@@ -250,7 +235,7 @@ def _plan_scale_up(plan: _Plan, state: Deployment, spec: ModelDeploymentSpec, fl
             started.append(plan.start(key, spec, p.driver))
             used[key] = used.get(key, 0) + g
             missing -= 1
-    if missing <= 0 or state.deleting:
+    if missing <= 0 or res.deleting:
         return missing, started, ""
     asked = any(k in fleet.keys for k in state.outstanding)
     for p in fleet.candidates:
@@ -272,7 +257,7 @@ def _replace_lost(plan: _Plan, state: Deployment, started: list[str]) -> None:
         plan.events.append(ReplicaReplaced(lost=lost_id, replacement=new_id, reason=why))
 
 
-def _plan_scale_down(plan: _Plan, state: Deployment, fleet: _Fleet, desired: int) -> int:
+def _plan_scale_down(plan: _Plan, res: Live, fleet: _Fleet, desired: int) -> int:
     """Stop surplus fresh replicas and retire stale ones; returns how many fresh replicas are ready.
 
     Surplus goes not-ready first, then oldest first (lowest replica index). Stale replicas are retired
@@ -284,7 +269,7 @@ def _plan_scale_down(plan: _Plan, state: Deployment, fleet: _Fleet, desired: int
             plan.stop(r)
     fresh_ready = sum(1 for r in fleet.fresh if r.phase == "ready")
     stale_ready = [r for r in fleet.stale if r.phase == "ready"]
-    removable = len(stale_ready) if state.deleting else max(0, fresh_ready + len(stale_ready) - desired)
+    removable = len(stale_ready) if res.deleting else max(0, fresh_ready + len(stale_ready) - desired)
     for r in [r for r in fleet.stale if r.phase != "ready"]:
         plan.stop(r)
     for r in sorted(stale_ready, key=lambda r: _index(r.id))[:removable]:
@@ -299,17 +284,19 @@ def _release_unused(plan: _Plan, state: Deployment, used: dict[str, int]) -> Non
             plan.request(key, used.get(key, 0))
 
 
-def _finalize_deletion(plan: _Plan, state: Deployment) -> bool:
+def _finalize_deletion(plan: _Plan, res: Live) -> bool:
     """True when a deletion is complete: no replica, no capacity held or asked, nothing left to say."""
-    return (state.deleting and not state.replicas and not state.grants and not state.outstanding
+    state = res.state
+    return (res.deleting and not state.replicas and not state.grants and not state.outstanding
             and not plan.messages)
 
 
-def _requeue(state: Deployment, now: float) -> float:
+def _requeue(res: Live, now: float) -> float:
     """When to re-check capacity while unschedulable: a wait that grows with how long we have been
     unschedulable (capped), jittered deterministically so replays agree and a crowd spreads out."""
+    state = res.state
     waited = max(0.0, now - state.unschedulable_since) if state.placement_failed else 0.0
-    return now + 0.2 + backoff(1 + int(waited // 2), state.ref.token, base=0.5, cap=REQUEUE_CAP)
+    return now + 0.2 + backoff(1 + int(waited // 2), res.ref.token, base=0.5, cap=REQUEUE_CAP)
 
 
 def _target(state: Deployment, spec: ModelDeploymentSpec) -> int:
@@ -338,14 +325,3 @@ def _why_unschedulable(spec: ModelDeploymentSpec, candidates: list[PoolView], mi
         return f"no ready GpuPool matches gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
     free = ", ".join(f"{p.ref.name}: {p.free} free" for p in candidates)
     return f"insufficient capacity for {want} ({free})"
-
-
-def status_of(state: Deployment) -> StatusUpdated | None:
-    return state.status
-
-
-def finished(state: Deployment) -> bool:
-    return state.finalized
-
-
-__all__ = ["Deployment", "ReconcileFailed", "Replica", "decide", "evolve", "finished", "initial", "status_of"]

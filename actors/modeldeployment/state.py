@@ -5,10 +5,6 @@ from typing import Literal
 
 import msgspec
 
-from actors.governance.protocol import Asked
-from actors.modeldeployment.spec import ModelDeploymentSpec
-from core.events import StatusUpdated
-from core.names import Ref
 from core.replicas import Launch
 from core.scale import ScaleSet
 
@@ -39,11 +35,8 @@ class Outstanding(msgspec.Struct, frozen=True):
 
 
 class Deployment(msgspec.Struct, frozen=True, kw_only=True):
-    ref: Ref
-    spec: ModelDeploymentSpec | None = None
-    generation: int = 0
-    deleting: bool = False
-    finalized: bool = False
+    """The deployment's own fields (its lifecycle is the runtime's: `actors.kind.Resource`)."""
+
     replicas: dict[str, Replica] = {}
     next_replica: int = 1
     grants: dict[str, int] = {}
@@ -54,8 +47,5 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     """(replica, reason) lost since the last ReplicaReplaced narrative."""
     narrated_target: int = 0
     placement_failed: bool = False
-    status: StatusUpdated | None = None
     scale: ScaleSet | None = None
     """The latest scale input (a scaler's ScaleSet): followed while the spec has autoscaling bounds."""
-    reported: Asked = Asked()
-    """What it told its namespace's Quotas it runs, when it does not autoscale (`actors.modeldeployment.quota`)."""

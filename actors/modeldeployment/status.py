@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from actors.kind import Resource
 from actors.modeldeployment.events import PlacementFailed, ScaleDownStarted, ScaleUpCompleted, ScaleUpStarted
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Phase
@@ -21,31 +22,30 @@ class Outcome(NamedTuple):
     """The decision orders or asks something (commands or inbox messages)."""
 
 
-def narrate(events: list[Event], state: Deployment, placed: Deployment, spec: ModelDeploymentSpec,
+def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment], placed: Deployment,
             outcome: Outcome, now: float) -> None:
     """Append the decision's story: scale-up/down started, placement failed, completed, the new status.
 
     `placed` is the state once the decision's commands are folded: a replica being started is placed
     now, not one observation later (one StatusUpdated fewer per scale-up).
     """
-    desired = outcome.desired
+    state, desired = res.state, outcome.desired
     current = sum(1 for r in state.replicas.values() if not r.stopping)
-    if not state.deleting and desired != state.narrated_target and outcome.acted:
+    if not res.deleting and desired != state.narrated_target and outcome.acted:
         if desired > state.narrated_target:
             events.append(ScaleUpStarted(from_replicas=current, to_replicas=desired))
         else:
             events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
     if outcome.unschedulable and not state.placement_failed:
         events.append(PlacementFailed(reason=outcome.unschedulable, since=now))
-    status = _status(placed, spec, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
-    if status.phase == "Ready" and (state.status is None or state.status.phase != "Ready") and desired > 0:
+    status = _status(res, placed, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
+    if status.phase == "Ready" and (res.status is None or res.status.phase != "Ready") and desired > 0:
         events.append(ScaleUpCompleted(replicas=desired))
-    if state.status is None or _differs(state.status, status):
-        events.append(status)
+    events.append(status)
 
 
-def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_ready: int, unschedulable: str,
-            finished: bool) -> StatusUpdated:
+def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, desired: int, fresh_ready: int,
+            unschedulable: str, finished: bool) -> StatusUpdated:
     by_pool: dict[str, int] = {}
     for r in state.replicas.values():
         if not r.stopping:
@@ -54,7 +54,7 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
     converged = fresh_ready == desired and len(state.replicas) == desired and all(
         r.phase == "ready" and not r.stopping for r in state.replicas.values())
     phase: Phase
-    if state.deleting:
+    if res.deleting:
         phase = "Deleting"
         ready = Condition(type="Ready", status="False", reason="Deleting",
                           message="finalizer removed" if finished else
@@ -72,17 +72,16 @@ def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_re
                                                         else "ScalingUp")
         ready = Condition(type="Ready", status="False", reason=reason,
                           message=unschedulable or f"{ready_total}/{desired} replicas ready")
-    conditions = [ready, *_failing(state), *_limited(state, spec)]
+    conditions = [ready, *_failing(state), *_limited(state, res.spec)]
     if unschedulable:
         conditions.append(Condition(type="Scheduled", status="False", reason="InsufficientCapacity",
                                     message=unschedulable))
-    elif not state.deleting:
+    elif not res.deleting:
         conditions.append(Condition(type="Scheduled", status="True", reason="Placed",
                                     message=f"{len(by_pool)} pool(s)"))
     fields = {"desiredReplicas": desired, "readyReplicas": ready_total, "replicasByPool": by_pool,
               "gpusByPool": dict(sorted(state.grants.items()))}
-    return StatusUpdated(observed_generation=state.generation, phase=phase, conditions=tuple(conditions),
-                         fields=fields)
+    return res.status_update(phase, *conditions, fields=fields)
 
 
 def _failing(state: Deployment) -> list[Condition]:
@@ -108,8 +107,3 @@ def _limited(state: Deployment, spec: ModelDeploymentSpec) -> list[Condition]:
 def _index(replica_id: str) -> int:
     tail = replica_id.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
-
-
-def _differs(a: StatusUpdated, b: StatusUpdated) -> bool:
-    return (a.phase, a.observed_generation, a.conditions, a.fields) != (b.phase, b.observed_generation,
-                                                                        b.conditions, b.fields)

@@ -22,7 +22,7 @@ from actors.partitions import resource_token
 from actors.persistence import Checkpoint
 from analysis.whatif.registry import companions as companions_of
 from analysis.whatif.registry import controller_for, controllers, hosted, registry
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import log as corelog
 from core.log import Log
 from core.names import Ref
@@ -133,7 +133,7 @@ async def _tail(log: Log, start: Start, first: int) -> None:
                 continue
             try:
                 owner = subjects.parse(m.subject).ref
-                event = codec.decode(kinds.get(owner.kind), m.data, m.headers)
+                event = codec.decode(registry().kind(owner.kind), m.data, m.headers)
             except Exception:  # noqa: BLE001 - the host skips what it cannot decode, and so do we
                 continue
             start.tail += 1

@@ -1,7 +1,7 @@
 """The one place what-if looks up kinds: the process's registry (`actors.registry.load`).
 
-The plan runs every registered controller generically (no kind is special-cased), so a kind added by
-`actors.controller.register` (the autoscaler, an example kind) takes part in plans automatically.
+The plan runs every registered controller generically (no kind is special-cased), so any kind of the
+registry (the autoscaler, an example kind) takes part in plans automatically.
 """
 from __future__ import annotations
 

@@ -18,8 +18,9 @@ from typing import Literal, NamedTuple
 import msgspec
 import structlog
 
+from actors.controller import DEFAULT, Registry
 from core import headers as H
-from core import kinds, subjects, tracing
+from core import subjects, tracing
 from core.audit import ANONYMOUS, AuditRecord, decision_of
 from core.events import DeletionRequested, Event, SpecApplied
 from core.kinds import KindInfo
@@ -85,10 +86,13 @@ class Admission:
     log's connection calls `drain()` before closing it, or the last decisions' records may be lost."""
 
     def __init__(self, log: Log, authenticator: Authenticator, authorizer: Authorizer | None = None,
-                 retries: int = RETRIES, recorder: Recorder | None = None, append_deadline: float = DEADLINE) -> None:
+                 retries: int = RETRIES, recorder: Recorder | None = None, append_deadline: float = DEADLINE,
+                 registry: Registry = DEFAULT) -> None:
         self.log = log
         self.append_deadline = append_deadline
         """How long an apply rides out a leader election (`elections.py`; BOSUN_APPEND_DEADLINE)."""
+        self.registry = registry
+        """The kinds admitted (the process's registry, `actors.registry.load`)."""
         self.recorder = recorder or Recorder(log)
         self.authenticator = authenticator
         self.authorizer: Authorizer = authorizer or AdminOnly()
@@ -97,7 +101,7 @@ class Admission:
     async def handle(self, intent: Intent) -> Outcome:
         """Admit `intent`; never raises for a refusal — the Outcome carries the error and its status."""
         with admission_span(intent.action, intent.kind, intent.namespace, intent.name,
-                            intent.traceparent) as admitted:
+                            intent.traceparent, self.registry) as admitted:
             outcome = await self._handle(intent)
             admitted(outcome.status, getattr(outcome.body, "resource_version", None))
             return outcome
@@ -107,7 +111,7 @@ class Admission:
         principal: Principal | None = None
         try:
             principal = self.authenticator.authenticate(intent.authorization)
-            info, ref = ref_of(intent.kind, intent.namespace, intent.name)
+            info, ref = ref_of(intent.kind, intent.namespace, intent.name, self.registry)
             authorize(self.authorizer, principal, "apply" if intent.action == "retry" else intent.action,
                       info.name, ref)  # whoever may apply a resource may ask it to be retried
             if_match = parse_if_match(intent.if_match)
@@ -120,7 +124,7 @@ class Admission:
                     lambda: self._delete(who, info, ref, if_match, traceparent, token), self.append_deadline)
             else:
                 doc = await offload.parse_one(intent.body, intent.content_type)  # off the loop when costly
-                valid = validate(doc, Target(intent.kind, intent.namespace, intent.name))
+                valid = validate(doc, Target(intent.kind, intent.namespace, intent.name), registry=self.registry)
                 accepted = await through_elections(
                     lambda: self._apply(who, valid, if_match, traceparent, token), self.append_deadline)
         except Unavailable as e:
@@ -139,13 +143,13 @@ class Admission:
                      traceparent: str, token: str) -> Accepted:
         """The one apply path: read, check, append fenced; on a conflict, read and check again.
 
-        A ModelDeployment in a namespace with a Quota is read from one consistent snapshot of the
-        namespace's deployment specs and fenced on all of them (see `quota.py`): a write to any of them
-        sends the apply round again, re-checked against the new usage. Anything else is fenced on its
-        own spec subject. The msg id is this request's (`requests.py`): an identical write of another
+        A workload of a governed kind (one that declares a usage) in a namespace with a Quota is read from one
+        consistent snapshot of the namespace's specs and fenced on all of them (see `quota.py`): a write to
+        any of them sends the apply round again, re-checked against the new usage. Anything else is fenced
+        on its own spec subject. The msg id is this request's (`requests.py`): an identical write of another
         request is a conflict like any other.
         """
-        fence = await _Fence.open(self.log, valid, self.retries)
+        fence = await _Fence.open(self.log, valid, self.retries, self.registry)
         digest = content_digest(valid.spec, valid.labels)
         while fence.another_round():
             now, snap = await fence.read(valid)
@@ -158,8 +162,9 @@ class Admission:
                 raise conflict(f"{valid.info.name} {valid.ref.namespace}/{valid.ref.name} is being deleted",
                                "BeingDeleted")
             if snap is not None:
-                quota.check(snap.quotas, snap.usage(), snap.usage_of(now.spec if now.state == "live" else None),
-                            snap.usage_of(valid.spec))
+                quota.check(snap.quotas, snap.usage(),
+                            snap.usage_of(valid.info, now.spec if now.state == "live" else None),
+                            snap.usage_of(valid.info, valid.spec))
             created = now.state != "live"
             event = SpecApplied(generation=now.next_generation, spec=valid.spec, labels=valid.labels,
                                 created=created)
@@ -169,7 +174,7 @@ class Admission:
                 appended = await self._append(valid.ref, event, expected, msg_id, principal, traceparent,
                                               expected_subject=expected_subject)
             except Conflict:
-                if snap is not None:  # some deployment of the namespace changed: re-read, re-check (If-Match too)
+                if snap is not None:  # some spec of the namespace changed: re-read, re-check (If-Match too)
                     await fence.jitter()
                 elif if_match is not None:
                     raise conflict("the resource changed since the If-Match resourceVersion") from None
@@ -227,7 +232,7 @@ class Admission:
                rv: int | None = None, reason: str = "") -> None:
         """Record the decision: its audit record is counted and logged, and submitted (pipelined, see
         `Recorder.submit`) after the append it reports; a refusal's record is the only thing it writes."""
-        info = kinds.resolve(intent.kind)
+        info = self.registry.resolve(intent.kind)
         record = AuditRecord(
             time=time.time(), principal=principal.name if principal else ANONYMOUS, verb=intent.action,
             kind=info.name if info else intent.kind[:253],
@@ -246,8 +251,10 @@ class Admission:
 class _Fence:
     """How one apply is read and fenced, round after round (see `Admission._apply`)."""
 
-    def __init__(self, log: Log, governed: bool, last: StoredMessage | None, fresh: bool, retries: int) -> None:
+    def __init__(self, log: Log, governed: bool, last: StoredMessage | None, fresh: bool, retries: int,
+                 registry: Registry) -> None:
         self.log = log
+        self.registry = registry
         self.governed = governed
         """The namespace has (or had) a Quota and the kind is governed: namespace-wide snapshot and fence."""
         self.last = last
@@ -257,11 +264,11 @@ class _Fence:
         self.rounds, self.budget = 0, QUOTA_RETRIES if governed else retries
 
     @classmethod
-    async def open(cls, log: Log, valid: Valid, retries: int) -> _Fence:
-        if valid.info.key != quota.KIND:
-            return cls(log, False, None, False, retries)
+    async def open(cls, log: Log, valid: Valid, retries: int, registry: Registry) -> _Fence:
+        if not quota.governs(valid.info):
+            return cls(log, False, None, False, retries, registry)
         last, governed = await quota.last_and_governed(log, valid.ref)
-        return cls(log, governed, last, not governed, retries)
+        return cls(log, governed, last, not governed, retries, registry)
 
     def another_round(self) -> bool:
         self.rounds += 1
@@ -269,9 +276,9 @@ class _Fence:
 
     async def read(self, valid: Valid) -> tuple[cur.Current, quota.Snapshot | None]:
         if self.governed:
-            snap = await quota.snapshot(self.log, valid.ref.namespace)
+            snap = await quota.snapshot(self.log, valid.ref.namespace, self.registry)
             if snap.quotas:
-                last = snap.deployments.get(valid.ref.name)
+                last = snap.workloads.get((valid.ref.kind, valid.ref.name))
                 return await cur.from_last(self.log, valid.info, valid.ref, last), snap
             # No Quota after all: from now on the apply is fenced on its own subject, with its own budget.
             self.governed, self.rounds, self.budget = False, 1, self.retries
@@ -285,7 +292,7 @@ class _Fence:
         """(expected last sequence, the subject filter it is checked on; None: the spec subject itself)."""
         if snap is None:
             return now.seq, None
-        return snap.expected, quota.deployments_filter(ref.namespace)
+        return snap.expected, quota.namespace_filter(ref.namespace)
 
     async def jitter(self) -> None:
         await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * self.rounds)))

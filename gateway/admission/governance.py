@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.controller import DEFAULT, Registry
 from core.log import Log
 from gateway.admission.admit import Admission
 from gateway.admission.bootstrap import apply_policy
@@ -22,7 +23,7 @@ class Governed:
 
 
 async def governed_admission(log: Log, admin_token: str, policy: Path | None = None,
-                             append_deadline: float = DEADLINE) -> Governed:
+                             append_deadline: float = DEADLINE, registry: Registry = DEFAULT) -> Governed:
     """Admission that authenticates Principal resources and authorizes by Roles and RoleBindings.
 
     The index is loaded (and `policy` applied, then folded in) before this returns: a gateway never
@@ -31,8 +32,8 @@ async def governed_admission(log: Log, admin_token: str, policy: Path | None = N
     index = PolicyIndex()
     await index.start(log)
     try:
-        admission = Admission(log, PolicyAuthenticator(admin_token, index), Rbac(index),
-                              append_deadline=append_deadline)
+        admission = Admission(log, PolicyAuthenticator(admin_token, index), Rbac(index, registry),
+                              append_deadline=append_deadline, registry=registry)
         if policy is not None:
             results = await apply_policy(admission, policy, admin_token)
             await index.wait_for(max((r.resource_version for kind, r in results if kind != "Quota"), default=0))

@@ -19,9 +19,10 @@ import msgspec
 import structlog
 from nats.js import api
 
+from actors.controller import DEFAULT, Registry
 from actors.governance.kinds import PRINCIPAL, ROLE, ROLEBINDING
 from actors.governance.specs import PrincipalSpec, RoleBindingSpec, RoleSpec, Rule
-from core import codec, kinds
+from core import codec
 from core.events import DeletionRequested, SpecApplied
 from core.log import Log, StoredMessage, stored_from_msg
 from core.names import CLUSTER_NS, Ref
@@ -31,8 +32,9 @@ from gateway.errors import unauthorized
 FILTER = f"bosun.ev.*.{CLUSTER_NS}.*.spec"
 """Spec subjects of every cluster-scoped resource: Principals, Roles and RoleBindings among them."""
 BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*"], namespaces=["*"])])}
-_SPECS: dict[str, type[msgspec.Struct]] = {PRINCIPAL.key: PrincipalSpec, ROLE.key: RoleSpec,
-                                           ROLEBINDING.key: RoleBindingSpec}
+_SPECS: dict[str, type[msgspec.Struct]] = {PRINCIPAL.info.key: PrincipalSpec, ROLE.info.key: RoleSpec,
+                                           ROLEBINDING.info.key: RoleBindingSpec}
+_INFOS = {k.info.key: k.info for k in (PRINCIPAL, ROLE, ROLEBINDING)}
 _log = structlog.get_logger("bosun.policy")
 
 
@@ -91,20 +93,20 @@ class PolicyIndex:
             return
         self._seqs[m.subject] = m.seq
         try:
-            event = codec.decode(kinds.get(kind), m.data, m.headers)
+            event = codec.decode(_INFOS[kind], m.data, m.headers)
             spec = msgspec.convert(event.spec, spec_type) if isinstance(event, SpecApplied) else None
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             _log.error("undecodable policy event skipped", seq=m.seq, subject=m.subject, error=str(e))
             return
         if not isinstance(event, (SpecApplied, DeletionRequested)):
             return
-        table: dict[str, Any] = {PRINCIPAL.key: self.principals, ROLE.key: self.roles,
-                                 ROLEBINDING.key: self.bindings}[kind]
+        table: dict[str, Any] = {PRINCIPAL.info.key: self.principals, ROLE.info.key: self.roles,
+                                 ROLEBINDING.info.key: self.bindings}[kind]
         if spec is None:
             table.pop(name, None)
         else:
             table[name] = spec
-        if kind == PRINCIPAL.key:
+        if kind == PRINCIPAL.info.key:
             self._by_digest = {p.token_sha256: n for n, p in self.principals.items() if n != ADMIN}
 
     # ---- queries ------------------------------------------------------------------------------------
@@ -142,8 +144,9 @@ class PolicyAuthenticator(Authenticator):
 class Rbac:
     """Role-based authorization over the policy index; the admin principal may do everything."""
 
-    def __init__(self, index: PolicyIndex) -> None:
+    def __init__(self, index: PolicyIndex, registry: Registry = DEFAULT) -> None:
         self.index = index
+        self.registry = registry
 
     def denial(self, principal: Principal, verb: Verb | str, kind: str, ref: Ref | None) -> str | None:
         if principal.admin:
@@ -154,7 +157,7 @@ class Rbac:
             role = self.index.role(binding.role)
             if role is None or (binding.namespace is not None and binding.namespace != namespace):
                 continue
-            if any(allows(rule, wanted, kind, namespace) for rule in role.rules):
+            if any(allows(rule, wanted, kind, namespace, self.registry) for rule in role.rules):
                 return None
         where = "in every namespace" if namespace is None else (
             "(cluster-scoped)" if namespace == CLUSTER_NS else f"in namespace {namespace}")
@@ -166,17 +169,17 @@ class Rbac:
                                       for b in self.index.bindings_of(principal.name))
 
 
-def allows(rule: Rule, verb: str, kind: str, namespace: str | None) -> bool:
+def allows(rule: Rule, verb: str, kind: str, namespace: str | None, registry: Registry = DEFAULT) -> bool:
     """`namespace` None means every namespace; cluster-scoped resources are matched only by `*`."""
     if verb == "rebuild":  # a cluster operation: only an all-powerful rule grants it
         return rule.verbs == ["*"] and "*" in rule.kinds and "*" in rule.namespaces
     if "*" not in rule.verbs and verb not in rule.verbs:
         return False
-    if "*" not in rule.kinds and not any(_same_kind(k, kind) for k in rule.kinds):
+    if "*" not in rule.kinds and not any(_same_kind(k, kind, registry) for k in rule.kinds):
         return False
     return "*" in rule.namespaces or (namespace is not None and namespace in rule.namespaces)
 
 
-def _same_kind(pattern: str, kind: str) -> bool:
-    info = kinds.resolve(pattern)
-    return info is not None and kind != "*" and info is kinds.resolve(kind)
+def _same_kind(pattern: str, kind: str, registry: Registry) -> bool:
+    info = registry.resolve(pattern)
+    return info is not None and kind != "*" and info is registry.resolve(kind)

@@ -1,15 +1,17 @@
 """Namespace quotas, race-free without locks: JetStream itself serializes the check.
 
-Admission of a ModelDeployment apply in a namespace with a Quota:
-1. ONE consistent snapshot (`Log.last_per_subject`) of the last spec event of every ModelDeployment and
-   every Quota in the namespace;
-2. usage = what every live deployment *may* grow to; the request is charged only its difference
-   (new minus old), so a change that does not grow always passes and a deletion releases everything;
+Admission of an apply of a *governed* kind (one that declares a usage, `core.usage`) in a namespace with a
+Quota:
+1. ONE consistent snapshot (`Log.last_per_subject`) of the last spec event of every resource of the
+   namespace (governed workloads and Quotas among them);
+2. usage = what every live workload *may* consume (its kind's `usage` hook); the request is charged only
+   its difference (new minus old), so a change that does not grow always passes and a deletion releases
+   everything;
 3. the SpecApplied is appended with `Nats-Expected-Last-Subject-Sequence` = the highest sequence among
-   those deployment specs and `...-Subject` = `bosun.ev.modeldeployment.<ns>.*.spec`: JetStream
-   accepts it only if NO deployment in the namespace changed since the snapshot. A concurrent writer
-   in any gateway process makes one of the two fail with wrong-last-sequence; the loser re-reads and
-   re-checks against the new usage. So the sum of admitted usage can never pass the limit.
+   those specs and `...-Subject` = `bosun.ev.*.<ns>.*.spec`: JetStream accepts it only if NO spec in the
+   namespace changed since the snapshot. A concurrent writer in any gateway process makes one of the two
+   fail with wrong-last-sequence; the loser re-reads and re-checks against the new usage. So the sum of
+   admitted usage can never pass the limit, whichever kinds the workloads are.
 """
 from __future__ import annotations
 
@@ -17,76 +19,83 @@ from dataclasses import dataclass
 
 import msgspec
 
+from actors.controller import Registry
+from actors.governance.kinds import QUOTA
 from actors.governance.specs import QuotaSpec
-from actors.modeldeployment.spec import ModelDeploymentSpec
-from core import kinds, subjects
+from core import subjects
 from core.events import SpecApplied
+from core.kinds import KindInfo
 from core.log import Log, StoredMessage
 from core.names import Ref
+from core.usage import Prices
 from gateway.envelope import event_of
 from gateway.errors import ApiError, ErrorDetail
 
-KIND = "modeldeployment"
 RESOURCES = ("gpus", "replicas", "deployments", "cost_per_hour")
 API_NAMES = {"cost_per_hour": "costPerHour"}
-Prices = dict[tuple[str, str], float]
-"""(region, gpu) -> the highest pricePerGpuHour among matching pools: a deployment is charged as if
-placed on the dearest pool it could land on, so placement can never take it past the budget."""
+QUOTA_KIND = QUOTA.info.key
 
 
 @dataclass(frozen=True)
-class Usage:
+class Charge:
+    """What workloads are charged against a Quota's limits (`deployments` counts workloads)."""
+
     gpus: int = 0
     replicas: int = 0
     deployments: int = 0
     cost_per_hour: float = 0.0
 
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.gpus + other.gpus, self.replicas + other.replicas, self.deployments + other.deployments,
-                     self.cost_per_hour + other.cost_per_hour)
+    def __add__(self, other: Charge) -> Charge:
+        return Charge(self.gpus + other.gpus, self.replicas + other.replicas, self.deployments + other.deployments,
+                      self.cost_per_hour + other.cost_per_hour)
 
-    def __sub__(self, other: Usage) -> Usage:
-        return Usage(self.gpus - other.gpus, self.replicas - other.replicas, self.deployments - other.deployments,
-                     self.cost_per_hour - other.cost_per_hour)
+    def __sub__(self, other: Charge) -> Charge:
+        return Charge(self.gpus - other.gpus, self.replicas - other.replicas, self.deployments - other.deployments,
+                      self.cost_per_hour - other.cost_per_hour)
+
+
+def governs(info: KindInfo) -> bool:
+    """True for a kind Quotas charge: one that declares a usage."""
+    return info.usage is not None
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A namespace's deployment specs and quotas, as of one stream sequence."""
+    """A namespace's workload specs and quotas, as of one stream sequence."""
 
-    deployments: dict[str, StoredMessage]
-    """Last spec message per deployment name."""
+    registry: Registry
+    workloads: dict[tuple[str, str], StoredMessage]
+    """Last spec message per governed resource: (kind key, name) -> message."""
     quotas: list[QuotaSpec]
     expected: int
-    """Highest sequence among the deployment specs (0 when none): the namespace-wide expected sequence."""
+    """Highest sequence among the namespace's specs (0 when none): the namespace-wide expected sequence."""
     prices: Prices | None = None
 
-    def usage(self, exclude: str | None = None) -> Usage:
-        total = Usage()
-        for name, m in self.deployments.items():
-            if name != exclude:
-                total += usage_of_message(m, self.prices)
+    def usage(self) -> Charge:
+        total = Charge()
+        for (kind, _name), m in self.workloads.items():
+            info = self.registry.kind(kind)
+            event = event_of(info, m)
+            total += charge(info, event.spec if isinstance(event, SpecApplied) else None, self.prices)
         return total
 
-    def usage_of(self, spec: dict[str, object] | None) -> Usage:
-        return usage_of(spec, self.prices)
+    def usage_of(self, info: KindInfo, spec: dict[str, object] | None) -> Charge:
+        return charge(info, spec, self.prices)
 
 
-def deployments_filter(namespace: str) -> str:
-    return f"bosun.ev.{KIND}.{namespace}.*.spec"
+def namespace_filter(namespace: str) -> str:
+    """Every spec subject of the namespace: the fence of a governed apply."""
+    return f"bosun.ev.*.{namespace}.*.spec"
 
 
 def quotas_filter(namespace: str) -> str:
-    return f"bosun.ev.quota.{namespace}.*.spec"
-
-
-POOLS_FILTER = "bosun.ev.gpupool.*.*.spec"
+    return f"bosun.ev.{QUOTA_KIND}.{namespace}.*.spec"
 
 
 async def last_and_governed(log: Log, ref: Ref) -> tuple[StoredMessage | None, bool]:
     """The last spec message of `ref`, and whether its namespace has (or had) a Quota: ONE consistent read,
     so an apply in an ungoverned namespace costs a single round trip before its append (and skips the
-    snapshot of every deployment). A Quota created concurrently is the same gap as a Quota edit racing an
+    snapshot of every workload). A Quota created concurrently is the same gap as a Quota edit racing an
     apply: that apply is judged against the limits it could see."""
     spec = subjects.spec(ref)
     messages, _upto = await log.last_per_subject([quotas_filter(ref.namespace), spec])
@@ -94,53 +103,55 @@ async def last_and_governed(log: Log, ref: Ref) -> tuple[StoredMessage | None, b
     return last, any(m.subject != spec for m in messages)
 
 
-async def snapshot(log: Log, namespace: str) -> Snapshot:
-    messages, _upto = await log.last_per_subject([deployments_filter(namespace), quotas_filter(namespace)])
-    deployments: dict[str, StoredMessage] = {}
+async def snapshot(log: Log, namespace: str, registry: Registry) -> Snapshot:
+    messages, _upto = await log.last_per_subject([namespace_filter(namespace)])
+    workloads: dict[tuple[str, str], StoredMessage] = {}
     quotas: list[QuotaSpec] = []
     for m in messages:
         kind, name = m.subject.split(".")[2], m.subject.split(".")[4]
-        if kind == KIND:
-            deployments[name] = m
-        elif kind == "quota":
-            event = event_of(kinds.get("quota"), m)
+        info = registry.resolve(kind)
+        if info is None:
+            continue
+        if kind == QUOTA_KIND:
+            event = event_of(info, m)
             if isinstance(event, SpecApplied):
                 quotas.append(msgspec.convert(event.spec, QuotaSpec))
-    expected = max((m.seq for m in deployments.values()), default=0)
+        elif governs(info):
+            workloads[(kind, name)] = m
+    expected = max((m.seq for m in messages), default=0)
     priced = any(q.limits.cost_per_hour is not None for q in quotas)
-    return Snapshot(deployments, quotas, expected, await prices(log) if priced else None)
+    return Snapshot(registry, workloads, quotas, expected, await prices(log, registry) if priced else None)
 
 
-async def prices(log: Log) -> Prices:
-    """The highest pricePerGpuHour per (region, gpu) over every pool's last spec."""
-    messages, _upto = await log.last_per_subject([POOLS_FILTER])
-    out: Prices = {}
+async def prices(log: Log, registry: Registry) -> Prices:
+    """GPU prices from the last spec of every resource whose kind supplies GPUs (the pools)."""
+    suppliers = registry.suppliers()
+    if not suppliers:
+        return Prices()
+    messages, _upto = await log.last_per_subject([f"bosun.ev.{info.key}.*.*.spec" for info in suppliers])
+    offers = []
     for m in messages:
-        event = event_of(kinds.get("gpupool"), m)
-        if isinstance(event, SpecApplied):
-            spec = event.spec
-            key = (str(spec.get("region", "")), str(spec.get("gpu", "")))
-            out[key] = max(out.get(key, 0.0), float(spec.get("pricePerGpuHour", 0.0) or 0.0))
-    return out
+        _, _, kind, namespace, name, _ = m.subject.split(".")
+        info = registry.kind(kind)
+        event = event_of(info, m)
+        try:
+            supply = info.supply_of(event.spec) if isinstance(event, SpecApplied) else None
+        except msgspec.ValidationError:  # a spec today's type refuses offers nothing
+            continue
+        if supply is not None:
+            offers.append((f"{namespace}/{name}", supply))
+    return Prices.of(offers)
 
 
-def usage_of(spec: dict[str, object] | None, priced: Prices | None = None) -> Usage:
-    """What a deployment may grow to: gpusPerReplica x max(replicas, autoscaling.max), and what those GPUs
-    cost per hour on the dearest pool matching its placement."""
-    if spec is None:
-        return Usage()
-    typed = msgspec.convert(spec, ModelDeploymentSpec)
-    gpus = typed.gpus_per_replica * typed.max_replicas
-    price = (priced or {}).get((typed.placement.region, typed.placement.gpu), 0.0)
-    return Usage(gpus, typed.max_replicas, 1, gpus * price)
+def charge(info: KindInfo, spec: dict[str, object] | None, priced: Prices | None = None) -> Charge:
+    """What a workload may consume at most (its kind's usage of `spec`), and what that costs per hour."""
+    usage = info.usage_of(spec)
+    if usage is None:
+        return Charge()
+    return Charge(usage.gpus, usage.replicas, 1, priced.cost_per_hour(usage) if priced else 0.0)
 
 
-def usage_of_message(m: StoredMessage, priced: Prices | None = None) -> Usage:
-    event = event_of(kinds.get(KIND), m)
-    return usage_of(event.spec, priced) if isinstance(event, SpecApplied) else Usage()
-
-
-def check(quotas: list[QuotaSpec], used: Usage, old: Usage, new: Usage) -> None:
+def check(quotas: list[QuotaSpec], used: Charge, old: Charge, new: Charge) -> None:
     """Raise 403 QuotaExceeded when growing from `old` to `new` passes a limit (`used` includes `old`)."""
     delta = new - old
     for quota in quotas:

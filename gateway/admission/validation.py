@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from core import kinds
+from actors.controller import DEFAULT, Registry
 from core.kinds import KindInfo
 from core.names import CLUSTER_NS, Ref, name_problem
 from gateway.errors import ErrorDetail, invalid, malformed, mismatch, unknown_kind
@@ -46,21 +46,22 @@ class Valid:
     labels: dict[str, str]
 
 
-def resolve_kind(name: str) -> KindInfo:
-    info = kinds.resolve(name)
+def resolve_kind(name: str, registry: Registry = DEFAULT) -> KindInfo:
+    info = registry.resolve(name)
     if info is None:
         raise unknown_kind(name)
     return info
 
 
-def validate(doc: Any, target: Target = Target(), default_namespace: str = DEFAULT_NAMESPACE) -> Valid:
+def validate(doc: Any, target: Target = Target(), default_namespace: str = DEFAULT_NAMESPACE,
+             registry: Registry = DEFAULT) -> Valid:
     """The admitted form of `doc`, or ApiError: 400 shape/mismatch, 404 unknown kind, 422 invalid."""
     if not isinstance(doc, dict):
         raise malformed(f"a manifest must be an object, not {type(doc).__name__}")
     unknown = sorted(str(k) for k in doc if k not in TOP_LEVEL)
     if unknown:
         raise invalid([ErrorDetail(f"$.{k}", "unknown field") for k in unknown])
-    info = _kind(doc.get("kind"), target.kind)
+    info = _kind(doc.get("kind"), target.kind, registry)
     meta = doc.get("metadata", {})
     if not isinstance(meta, dict):
         raise invalid([ErrorDetail("$.metadata", "must be an object")])
@@ -70,22 +71,22 @@ def validate(doc: Any, target: Target = Target(), default_namespace: str = DEFAU
     return Valid(info, ref, spec, labels)
 
 
-def ref_of(kind: str, namespace: str, name: str) -> tuple[KindInfo, Ref]:
+def ref_of(kind: str, namespace: str, name: str, registry: Registry = DEFAULT) -> tuple[KindInfo, Ref]:
     """A path/subject reference checked like a manifest's (404 unknown kind, 422 bad names)."""
-    info = resolve_kind(kind)
+    info = resolve_kind(kind, registry)
     ns = CLUSTER_NS if info.cluster_scoped else _checked("$.metadata.namespace", namespace)
     return info, Ref(info.key, ns, _checked("$.metadata.name", name))
 
 
-def _kind(body_kind: Any, path_kind: str | None) -> KindInfo:
+def _kind(body_kind: Any, path_kind: str | None, registry: Registry) -> KindInfo:
     if body_kind is not None and not isinstance(body_kind, str):
         raise invalid([ErrorDetail("$.kind", "must be a string")])
     if path_kind is None:
         if not body_kind:
             raise invalid([ErrorDetail("$.kind", "is required")])
-        return resolve_kind(body_kind)
-    info = resolve_kind(path_kind)
-    if body_kind and kinds.resolve(body_kind) is not info:
+        return resolve_kind(body_kind, registry)
+    info = resolve_kind(path_kind, registry)
+    if body_kind and registry.resolve(body_kind) is not info:
         raise mismatch("$.kind", f"body kind {body_kind!r} does not match the path's {info.name!r}")
     return info
 

@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.controller import Registry
 from gateway.http import audit as audits
 from gateway.http import controllers, costs, diff, ops, plans, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
@@ -38,7 +39,7 @@ def create_litestar(gw: Gateway) -> Litestar:
                         *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *costs.ROUTES, *controllers.ROUTES,
                         *retry.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[timed],
+        middleware=[lambda app: timed(app, gw.registry)],
         state=State({"gateway": gw}),
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(title="Bosun", version="0.1.0", path="/schema"),
@@ -46,7 +47,7 @@ def create_litestar(gw: Gateway) -> Litestar:
     )
 
 
-def timed(app: ASGIApp) -> ASGIApp:
+def timed(app: ASGIApp, registry: Registry) -> ASGIApp:
     """Request latency by method, route template and status (templates, not paths: bounded labels)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,7 +63,7 @@ def timed(app: ASGIApp) -> ASGIApp:
                 status = message["status"]
             await send(message)
 
-        with request_span(scope) as sp:
+        with request_span(scope, registry=registry) as sp:
             try:
                 await app(scope, receive, sending)
             finally:

@@ -27,7 +27,7 @@ async def list_audit(request: Request[Any, Any, Any], principal: Filter = None, 
                      continue_token: Annotated[str | None, Parameter(query="continue")] = None) -> dict[str, Any]:
     gw = gateway(request)
     caller = gw.principal(request.headers.get("authorization"))
-    info = resolve_kind(kind) if kind else None
+    info = resolve_kind(kind, gw.registry) if kind else None
     scope = Ref(info.key if info else "*", namespace, "") if namespace else None
     gw.allow(caller, "audit", info, scope)
     filters = {"principal": principal, "namespace": namespace, "kind": info.name if info else None,

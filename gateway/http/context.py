@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,7 +40,8 @@ class ReadModel(Protocol):
 
     async def wait_for(self, seq: int, timeout: float) -> bool: ...
 
-    async def cost(self, namespace: str | None, now: float) -> builtins.list[dict[str, Any]]: ...
+    async def cost(self, namespace: str | None, now: float, kinds: Sequence[str] | None = None
+                   ) -> builtins.list[dict[str, Any]]: ...
 
     async def changed_since(self, seq: int, kind: str | None = None, namespace: str | None = None,
                             label_selector: str | None = None, phase: str | None = None,

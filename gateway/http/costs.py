@@ -1,8 +1,9 @@
-"""`GET /v1/cost?namespace=`: what GPUs cost, per namespace and deployment, projected from the log.
+"""`GET /v1/cost?namespace=`: what GPUs cost, per namespace and workload, projected from the log.
 
 `costPerHour` is the spend rate now (running replicas x GPUs x their pool's `pricePerGpuHour`);
 `gpuHours` and `cost` accumulate over every replica's recorded lifetime (start to stop observations).
-Readable by whoever may list ModelDeployments in the namespace (all namespaces: everywhere).
+A caller sees the workloads of every kind that declares a usage and that it may list in the namespace
+(all namespaces: everywhere); one that may list none of them is refused.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from litestar import Request, get
 from litestar.params import Parameter
 
 from core.names import Ref, name_problem
-from gateway.admission.validation import resolve_kind
-from gateway.errors import malformed
+from gateway.errors import ApiError, malformed
 from gateway.http.glue import gateway
 
 
-@get("/v1/cost", summary="GPU spend rate and accumulated GPU-hours and cost per namespace and deployment")
+@get("/v1/cost", summary="GPU spend rate and accumulated GPU-hours and cost per namespace and workload")
 async def get_cost(request: Request[Any, Any, Any],
                    namespace: Annotated[str | None, Parameter(query="namespace")] = None) -> dict[str, Any]:
     gw = gateway(request)
@@ -26,10 +26,18 @@ async def get_cost(request: Request[Any, Any, Any],
     problem = name_problem(namespace) if namespace else None
     if problem:
         raise malformed(f"namespace: {problem}")
-    info = resolve_kind("modeldeployment")
-    gw.allow(caller, "list", info, Ref(info.key, namespace, "") if namespace else None)
+    allowed: list[str] = []
+    refused: ApiError | None = None
+    for info in gw.registry.consumers():
+        try:
+            gw.allow(caller, "list", info, Ref(info.key, namespace, "") if namespace else None)
+            allowed.append(info.key)
+        except ApiError as e:
+            refused = refused or e
+    if refused is not None and not allowed:
+        raise refused
     now = time.time()
-    items = await gw.reads.cost(namespace or None, now)
+    items = await gw.reads.cost(namespace or None, now, allowed)
     return {"items": items, "at": now}
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, post
 
+from actors.controller import DEFAULT, Registry
 from core.log import Log
 from gateway.admission import current
 from gateway.admission.auth import Authorizer, Principal, authorize, grants_any
@@ -41,13 +42,15 @@ class Plan(msgspec.Struct, frozen=True):
     items: list[PlanItem]
 
 
-async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer) -> Plan:
-    return Plan([await plan_one(log, doc, principal, authorizer) for doc in docs])
+async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer,
+               registry: Registry = DEFAULT) -> Plan:
+    return Plan([await plan_one(log, doc, principal, authorizer, registry) for doc in docs])
 
 
-async def plan_one(log: Log, doc: Any, principal: Principal, authorizer: Authorizer) -> PlanItem:
+async def plan_one(log: Log, doc: Any, principal: Principal, authorizer: Authorizer,
+                   registry: Registry = DEFAULT) -> PlanItem:
     try:
-        valid = validate(doc)
+        valid = validate(doc, registry=registry)
         authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
     except ApiError as e:
         return _invalid(doc, e)
@@ -98,7 +101,7 @@ async def diff_route(request: Request[Any, Any, Any]) -> Plan:
     if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed
         raise forbidden(f"{principal.name} may not diff anything: no role is bound to it")
     docs = await parse(await body_of(request), request.headers.get("content-type"))
-    return await plan(gw.log, docs, principal, gw.authorizer)
+    return await plan(gw.log, docs, principal, gw.authorizer, gw.registry)
 
 
 ROUTES = [diff_route]

@@ -12,6 +12,7 @@ import datetime as dt
 import heapq
 from typing import Any
 
+from actors.controller import DEFAULT, Registry
 from core.kinds import KindInfo
 from core.log import Log, StoredMessage
 
@@ -38,7 +39,7 @@ async def _scan(log: Log, subject: str, up_to: int) -> list[StoredMessage]:
 
 async def rows_at(log: Log, kinds: list[KindInfo], seq: int | None = None, namespace: str | None = None,
                   at_time: float | None = None, also: int | None = None,
-                  name: str | None = None) -> tuple[int, dict[Key, Any], dict[Key, Any]]:
+                  name: str | None = None, registry: Registry = DEFAULT) -> tuple[int, dict[Key, Any], dict[Key, Any]]:
     """(seq reached, rows as of it, rows as of `also`) for `kinds` (optionally one namespace).
 
     With `at_time`, the fold stops before the first message written after that instant. `also` (a
@@ -59,7 +60,7 @@ async def rows_at(log: Log, kinds: list[KindInfo], seq: int | None = None, names
             early = dict(rows)
         key = _key(m.subject)
         row = rows.get(key)
-        new = fold(row, m, decode(m))
+        new = fold(row, m, decode(m, registry), registry)
         if new is None:
             rows.pop(key, None)
         elif new is not row:
@@ -76,12 +77,13 @@ def _key(subject: str) -> Key:
 
 
 async def objects_at(log: Log, info: KindInfo, seq: int | None, namespace: str | None = None,
-                     at_time: float | None = None, name: str | None = None) -> list[dict[str, Any]]:
+                     at_time: float | None = None, name: str | None = None,
+                     registry: Registry = DEFAULT) -> list[dict[str, Any]]:
     """API objects of `info` as of `seq` (or `at_time`), ordered by (namespace, name) like a live list."""
     from projections.reducer import to_api
 
-    _, rows, _ = await rows_at(log, [info], seq, namespace, at_time, name=name)
-    return [to_api(rows[k]) for k in sorted(rows)]
+    _, rows, _ = await rows_at(log, [info], seq, namespace, at_time, name=name, registry=registry)
+    return [to_api(rows[k], registry) for k in sorted(rows)]
 
 
 def manifest(obj: dict[str, Any]) -> dict[str, Any]:
@@ -96,20 +98,20 @@ def manifest(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 async def diff_between(log: Log, kinds: list[KindInfo], start: int, end: int,
-                       namespace: str | None = None) -> list[dict[str, Any]]:
+                       namespace: str | None = None, registry: Registry = DEFAULT) -> list[dict[str, Any]]:
     """Resources that changed in (start, end]: created, deleted or modified, with spec/status field diffs."""
     from gateway.http.diff import changes
     from projections.reducer import to_api
 
-    _, after, before = await rows_at(log, kinds, end, namespace, also=start)
+    _, after, before = await rows_at(log, kinds, end, namespace, also=start, registry=registry)
     out: list[dict[str, Any]] = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
         if old is new or (old is not None and new is not None and old.last_seq == new.last_seq
                           and old.resource_version == new.resource_version):
             continue
-        a = to_api(old) if old is not None else None
-        b = to_api(new) if new is not None else None
+        a = to_api(old, registry) if old is not None else None
+        b = to_api(new, registry) if new is not None else None
         action = "created" if a is None else "deleted" if b is None else "modified"
         found = changes(_diffable(a), _diffable(b))
         if action == "modified" and not found:

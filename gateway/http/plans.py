@@ -17,7 +17,6 @@ from litestar import Request, post
 from litestar.params import Parameter
 
 from analysis.whatif.planner import Settings
-from core import kinds
 from core.log import Unavailable
 from gateway.admission import Intent
 from gateway.errors import ApiError, ErrorDetail, malformed, unavailable
@@ -100,7 +99,7 @@ async def revert_route(request: Req) -> RevertReport:
         upto, changes = await reverts.changes_since(gw.log, body.seq)
     for change in changes:  # the manifests it shows are the resources': the caller must be able to read them
         ref = reverts.ref_of(change)
-        gw.allow(principal, "get", kinds.get(ref.kind), ref)
+        gw.allow(principal, "get", gw.registry.kind(ref.kind), ref)
     if body.dry_run:
         docs = [c.manifest for c in changes if c.manifest is not None]
         deletes = [(c.kind, reverts.ref_of(c)) for c in changes if c.action == "delete"]

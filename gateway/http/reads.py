@@ -39,13 +39,14 @@ async def get_resource(request: Req, ns: str, kind: str, name: str,
                        at_time: AtTime = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
-    info, ref = ref_of(kind, ns, name)
+    info, ref = ref_of(kind, ns, name, gw.registry)
     gw.allow(principal, "get", info, ref)
     if at_time is not None:
-        found = await envtravel.objects_at(gw.log, info, at, ref.namespace, _instant(at_time), ref.name)
+        found = await envtravel.objects_at(gw.log, info, at, ref.namespace, _instant(at_time), ref.name,
+                                           gw.registry)
         obj = found[0] if found else None
     elif at is not None:
-        obj = await object_at(gw.log, ref, at)
+        obj = await object_at(gw.log, ref, at, gw.registry)
     else:
         if min_version and not await gw.reads.wait_for(min_version, MIN_VERSION_WAIT):
             raise ApiError(503, "Lagging", f"the read model has not reached sequence {min_version} yet")
@@ -59,8 +60,9 @@ async def get_resource(request: Req, ns: str, kind: str, name: str,
 async def list_namespaced(request: Req, ns: str, kind: str, label_selector: Selector = None, phase: Phase = None,
                           limit: Limit = 500, continue_token: Continue = None, at: At = None,
                           at_time: AtTime = None) -> dict[str, Any]:
-    principal = gateway(request).principal(request.headers.get("authorization"))
-    info, _ = ref_of(kind, ns, "x")
+    gw = gateway(request)
+    principal = gw.principal(request.headers.get("authorization"))
+    info, _ = ref_of(kind, ns, "x", gw.registry)
     if at is not None or at_time is not None:
         return await _list_at(request, principal, info, ns, label_selector, phase, at, at_time)
     return await _list(request, principal, info, ns, label_selector, phase, limit, continue_token)
@@ -70,11 +72,12 @@ async def list_namespaced(request: Req, ns: str, kind: str, label_selector: Sele
 async def list_all(request: Req, kind: str, label_selector: Selector = None, phase: Phase = None,
                    limit: Limit = 500, continue_token: Continue = None, at: At = None,
                    at_time: AtTime = None) -> dict[str, Any]:
-    principal = gateway(request).principal(request.headers.get("authorization"))
+    gw = gateway(request)
+    principal = gw.principal(request.headers.get("authorization"))
+    info = resolve_kind(kind, gw.registry)
     if at is not None or at_time is not None:
-        info = resolve_kind(kind)
         return await _list_at(request, principal, info, None, label_selector, phase, at, at_time)
-    return await _list(request, principal, resolve_kind(kind), None, label_selector, phase, limit, continue_token)
+    return await _list(request, principal, info, None, label_selector, phase, limit, continue_token)
 
 
 async def _list(request: Req, principal: Principal, info: KindInfo, ns: str | None, selector: str | None,
@@ -97,7 +100,8 @@ async def _list_at(request: Req, principal: Principal, info: KindInfo, ns: str |
         reqs = selectors.parse(selector)
     except ValueError as e:
         raise malformed(str(e)) from e
-    items = await envtravel.objects_at(gw.log, info, at, ns, _instant(at_time) if at_time else None)
+    items = await envtravel.objects_at(gw.log, info, at, ns, _instant(at_time) if at_time else None,
+                                     registry=gw.registry)
     items = [o for o in items if (phase is None or o["status"].get("phase") == phase)
              and selectors.matches(reqs, o["metadata"].get("labels") or {})]
     return {"items": items, "continue": None}
@@ -122,7 +126,7 @@ async def history(request: Req, ns: str, kind: str, name: str, limit: Limit = 10
                   types: Annotated[list[str] | None, Parameter(query="type")] = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
-    info, ref = ref_of(kind, ns, name)
+    info, ref = ref_of(kind, ns, name, gw.registry)
     gw.allow(principal, "history", info, ref)
     wanted = [t for raw in types or () for t in raw.split(",") if t] or None
     try:

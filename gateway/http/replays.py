@@ -2,7 +2,7 @@
 
 `GET /v1/bundle?ref=kind/ns/name&ref=...` (or `?all=true`) streams an incident bundle (`core.bundles`);
 the CLI replays it locally with today's code. A bundle holds only messages of resources the caller may
-`history` (a deployment's GpuPool, other namespaces' capacity requests in the pool's ledger are left out
+`history` (the pool a workload asked for GPUs, other namespaces' requests in that pool's ledger are left out
 unless granted; the header's note says how many were). `GET /v1/diff?from=S1&to=S2` lists what changed.
 """
 from __future__ import annotations
@@ -15,8 +15,9 @@ from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from actors.controller import Registry
 from analysis import replaysource
-from core import bundles, kinds, subjects
+from core import bundles, subjects
 from core.log import StoredMessage
 from core.names import Ref
 from gateway.admission.auth import Authorizer, Principal
@@ -43,7 +44,7 @@ async def bundle(request: Req, refs: Annotated[list[str] | None, Parameter(query
         parts = text.split("/")
         if len(parts) != 3:
             raise malformed(f"ref must be kind/namespace/name, got {text!r}")
-        info, ref = ref_of(parts[0], parts[1], parts[2])
+        info, ref = ref_of(parts[0], parts[1], parts[2], gw.registry)
         gw.allow(principal, "history", info, ref)
         wanted.append(ref)
     if everything:
@@ -51,11 +52,11 @@ async def bundle(request: Req, refs: Annotated[list[str] | None, Parameter(query
     elif not wanted:
         raise malformed("give at least one ref=kind/namespace/name, or all=true")
     last = up_to or await gw.log.last_seq()
-    allowed = functools.partial(readable, gw.authorizer, principal)
+    allowed = functools.partial(readable, gw.authorizer, principal, gw.registry)
     return Stream(_lines(gw.log, wanted, everything, last, allowed), media_type=NDJSON)
 
 
-def readable(authorizer: Authorizer, principal: Principal, m: StoredMessage) -> bool:
+def readable(authorizer: Authorizer, principal: Principal, registry: Registry, m: StoredMessage) -> bool:
     """May `principal` see `m` in a bundle: a resource's message it may `history`, an audit record of a
     namespace it may `audit`."""
     if m.subject.startswith("bosun.audit."):
@@ -65,7 +66,7 @@ def readable(authorizer: Authorizer, principal: Principal, m: StoredMessage) -> 
         parsed = subjects.parse(m.subject)
     except ValueError:
         return False
-    info = kinds.resolve(parsed.ref.kind)
+    info = registry.resolve(parsed.ref.kind)
     return info is not None and authorizer.denial(principal, "history", info.name, parsed.ref) is None
 
 
@@ -94,13 +95,13 @@ async def diff_points(request: Req,
                       kind: Annotated[str | None, Parameter(query="kind")] = None) -> dict[str, Any]:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
-    infos = [resolve_kind(kind)] if kind else gw.registry.kinds()
+    infos = [resolve_kind(kind, gw.registry)] if kind else gw.registry.kinds()
     for info in infos:  # field-level changes over time are history, not a list: the `history` verb
         gw.allow(principal, "history", info, Ref(info.key, namespace, "") if namespace else None)
     last = end or await gw.log.last_seq()
     if start > last:
         raise malformed(f"from ({start}) is after to ({last})")
-    items = await envtravel.diff_between(gw.log, infos, start, last, namespace)
+    items = await envtravel.diff_between(gw.log, infos, start, last, namespace, gw.registry)
     return {"from": start, "to": last, "items": items}
 
 

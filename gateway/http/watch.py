@@ -121,7 +121,7 @@ async def watch(request: Request[Any, Any, Any],
     gw = gateway(request)
     authorization = request.headers.get("authorization")
     principal = gw.principal(authorization)
-    info = resolve_kind(kind) if kind else None
+    info = resolve_kind(kind, gw.registry) if kind else None
     scope = Ref(info.key if info else "*", namespace, "") if namespace else None
     gw.allow(principal, "watch", info, scope)
     try:

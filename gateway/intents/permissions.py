@@ -1,7 +1,7 @@
 """A principal's NATS permissions, from the same Roles and RoleBindings HTTP admission uses.
 
 - publish `bosun.intent.<Kind>.<ns>.*` only where it may `apply` or `delete` (every spelling admission
-  accepts for the kind token: `ModelDeployment`, `modeldeployment`, `modeldeployments`, short names);
+  accepts for the kind token: its name, key, plural and short names);
 - subscribe `bosun.ev.<kind>.<ns>.>` only where it may `watch`; Principal events never (token digests);
 - replies only under its own inbox `_INBOX.<principal>.>`; nothing else at all (no `$JS`, `$KV`, `$SYS`,
   commands, audit, other inboxes): whatever is not allowed is refused by nats-server itself.
@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from actors.controller import DEFAULT, Registry
 from actors.governance.kinds import PRINCIPAL
 from actors.governance.specs import Rule
-from core import kinds, natsusers
+from core import natsusers
 from gateway.admission.auth import Principal
 from gateway.admission.policy import PolicyIndex
 from gateway.intents.claims import Permissions
@@ -38,15 +39,16 @@ class Grant:
         return f"{self.principal}{SEP}{self.tag}"
 
 
-def grant(principal: Principal, index: PolicyIndex | None, token_digest: str) -> Grant:
-    perms = permissions(principal, index)
+def grant(principal: Principal, index: PolicyIndex | None, token_digest: str, registry: Registry = DEFAULT) -> Grant:
+    perms = permissions(principal, index, registry)
     tag = hashlib.sha256(f"{perms.digest()}/{token_digest}".encode()).hexdigest()[:12]
     return Grant(principal.name, perms, tag)
 
 
-def permissions(principal: Principal, index: PolicyIndex | None) -> Permissions:
+def permissions(principal: Principal, index: PolicyIndex | None, registry: Registry = DEFAULT) -> Permissions:
+    """`registry` resolves the kinds a rule names (the process's one registry, `actors.registry.load`)."""
     inbox = natsusers.client_inbox(principal.name) + ".>"
-    deny = (f"bosun.ev.{PRINCIPAL.key}.>",)
+    deny = (f"bosun.ev.{PRINCIPAL.info.key}.>",)
     if principal.admin:
         return Permissions(("bosun.intent.>",), ("bosun.ev.>", inbox), deny)
     publish: set[str] = set()
@@ -58,9 +60,9 @@ def permissions(principal: Principal, index: PolicyIndex | None) -> Permissions:
         for rule in role.rules:
             for ns in _namespaces(rule, binding.namespace):
                 if _grants(rule, WRITE_VERBS):
-                    publish.update(f"bosun.intent.{k}.{ns}.*" for k in _spellings(rule))
+                    publish.update(f"bosun.intent.{k}.{ns}.*" for k in _spellings(rule, registry))
                 if _grants(rule, (READ_VERB,)):
-                    subscribe.update(f"bosun.ev.{k}.{ns}.>" for k in _keys(rule))
+                    subscribe.update(f"bosun.ev.{k}.{ns}.>" for k in _keys(rule, registry))
     return Permissions(tuple(sorted(publish)), (*sorted(subscribe), inbox), deny)
 
 
@@ -75,18 +77,18 @@ def _namespaces(rule: Rule, bound: str | None) -> list[str]:
     return ["*"] if "*" in rule.namespaces else sorted(set(rule.namespaces))
 
 
-def _spellings(rule: Rule) -> list[str]:
+def _spellings(rule: Rule, registry: Registry) -> list[str]:
     if "*" in rule.kinds:
         return ["*"]
     out: set[str] = set()
     for pattern in rule.kinds:
-        info = kinds.resolve(pattern)
+        info = registry.resolve(pattern)
         if info is not None:
             out.update((info.name, info.key, info.plural, info.plural.lower(), *info.short_names))
     return sorted(out)
 
 
-def _keys(rule: Rule) -> list[str]:
+def _keys(rule: Rule, registry: Registry) -> list[str]:
     if "*" in rule.kinds:
         return ["*"]
-    return sorted({info.key for info in map(kinds.resolve, rule.kinds) if info is not None})
+    return sorted({info.key for info in map(registry.resolve, rule.kinds) if info is not None})

@@ -14,13 +14,13 @@ from actors import serving as controller
 from actors.autoscaler.events import ScaleRecommended
 from analysis import replay, replaysource
 from cli.main import main
-from core import codec, kinds
+from core import codec
 from core import headers as H
 from core.log import Log
 from core.names import Ref
 from dataplane.sim import driver as sim
 from dataplane.sim.load import set_load
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import POOL, Running, apply, status
 from tests.simworld import pool_spec
 
@@ -49,7 +49,7 @@ async def at(log: Log, desired: int, ready: int | None = None) -> bool:
 
 
 async def recommendations(log: Log) -> list[ScaleRecommended]:
-    info = kinds.get("modeldeployment")
+    info = REGISTRY.kind("modeldeployment")
     return [e for m in [m async for m in log.read(f"bosun.ev.{DEP.token}.ctl.autoscaler")]
             if isinstance(e := codec.decode(info, m.data, m.headers), ScaleRecommended)]
 

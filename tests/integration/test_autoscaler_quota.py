@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from actors.autoscaler import actor as autoscaler
+from actors.autoscaler.kind import AUTOSCALER
 from actors.controller import DEFAULT, Registry
 from actors.decisions import Decision
 from analysis import replay, replaysource
@@ -161,14 +161,14 @@ async def test_replay_check_reports_a_divergent_autoscaler_decision(plane: Runni
     assert replay.check(DEP, routed[DEP])[1] == []
 
     def one_more(state: Any, now: float, ctx: Any) -> Decision:
-        d = autoscaler.CONTROLLER.decide(state, now, ctx)
+        d = AUTOSCALER.compiled.decide(state, now, ctx)
         return msgspec.structs.replace(d, events=tuple(
             msgspec.structs.replace(e, replicas=e.replicas + 1) if isinstance(e, ScaleSet) else e for e in d.events))
 
     broken = Registry()
     for ctrl in DEFAULT.controllers():  # today's kinds, but a broken autoscaler
         broken.add(ctrl)
-    broken.add_companion(dataclasses.replace(autoscaler.CONTROLLER, decide=one_more))
+    broken.add_companion(dataclasses.replace(AUTOSCALER.compiled, decide=one_more))
     checked, found = replay.check(DEP, routed[DEP], broken)
     assert found and {d.controller for d in found} == {"autoscaler"}
     assert all(d.ref == DEP for d in found) and checked > len(found)

@@ -8,19 +8,21 @@ import asyncio
 from typing import Any
 
 from actors import serving as controller
-from core import codec, kinds, subjects
+from actors.registry import load
+from core import codec, subjects
 from core.events import ReconcileFailed, RetryRequested, SpecApplied, StatusUpdated
 from core.log import Log
 from core.names import Ref
 from projections import reducer
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 from tests.kinds import companion
 
+load(["tests.kinds.companion"])  # into the process's registry, which the host in this test runs
 REF = Ref("escorted", "team-a", "x")
 
 
 async def _slice(log: Log, name: str) -> list[Any]:
-    info = kinds.get(REF.kind)
+    info = REGISTRY.kind(REF.kind)
     return [codec.decode(info, m.data, m.headers) async for m in log.read(subjects.ctl(REF, name))]
 
 

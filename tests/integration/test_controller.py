@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from actors import serving as controller
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core.events import DeletionRequested, SpecApplied, StatusUpdated
 from core.log import Log
 from core.names import Ref
 from dataplane.sim import driver as sim
 from dataplane.sim.store import kill_replica, world_summary
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 from tests.simworld import deployment_spec, pool_spec
 
 POOL = Ref("gpupool", "infra", "usw2-a100")
@@ -68,7 +68,7 @@ async def apply(log: Log, ref: Ref, spec: dict[str, Any], generation: int) -> in
 
 
 async def status(log: Log, ref: Ref) -> StatusUpdated | None:
-    info = kinds.get(ref.kind)
+    info = REGISTRY.kind(ref.kind)
     async for m in _reverse_ctl(log, ref, info.controller or ""):
         ev = codec.decode(info, m.data, m.headers)
         if isinstance(ev, StatusUpdated):

@@ -5,14 +5,12 @@ import asyncio
 from typing import Any
 
 import msgspec
-from msgspec.structs import replace
 
 from actors import serving as controller
-from actors.controller import Controller, register
-from actors.decisions import Context, Decision
-from core import codec, kinds, subjects
-from core.events import Event, ReconcileFailed, SpecApplied, StatusUpdated
-from core.kinds import KindInfo
+from actors.controller import DEFAULT
+from bosun import Context, Decision, Kind, Resource
+from core import codec, subjects
+from core.events import ReconcileFailed, SpecApplied, StatusUpdated
 from core.log import Log
 from core.metrics import REGISTRY
 from core.names import Ref
@@ -24,35 +22,21 @@ class FlakySpec(msgspec.Struct, frozen=True):
 
 
 class Flaky(msgspec.Struct, frozen=True):
-    ref: Ref
-    spec: FlakySpec | None = None
-    status: StatusUpdated | None = None
+    pass
 
 
-def _evolve(s: Flaky, e: Event) -> Flaky:
-    if isinstance(e, SpecApplied):
-        return replace(s, spec=msgspec.convert(e.spec, FlakySpec))
-    if isinstance(e, StatusUpdated):
-        return replace(s, status=e)
-    return s
-
-
-def _decide(s: Flaky, now: float, ctx: Context) -> Decision:
-    if s.spec is None:
-        return Decision()
-    if s.spec.explode:
+def _decide(r: Resource[FlakySpec, Flaky], now: float, ctx: Context) -> Decision:
+    if r.spec.explode:
         raise RuntimeError("boom: this reconciler has a bug")
-    ready = StatusUpdated(observed_generation=1, phase="Ready")
-    return Decision(events=() if s.status == ready else (ready,))
+    return Decision(events=(r.status_update("Ready"),))
 
 
-register(Controller(info=KindInfo(name="Flaky", plural="flakies", spec_type=FlakySpec, controller="flaky"),
-                    state_type=Flaky, initial=lambda ref: Flaky(ref=ref), evolve=_evolve, decide=_decide,
-                    status_of=lambda s: s.status))
+FLAKY = Kind(name="Flaky", plural="flakies", spec=FlakySpec, state=Flaky, decide=_decide, controller="flaky")
+FLAKY.add_to(DEFAULT)
 
 
 async def _ctl(log: Log, ref: Ref) -> list[Any]:
-    info = kinds.get(ref.kind)
+    info = DEFAULT.kind(ref.kind)
     return [codec.decode(info, m.data, m.headers) async for m in log.read(subjects.ctl(ref, "flaky"))]
 
 

@@ -236,9 +236,9 @@ async def test_a_refusal_flood_adds_a_bounded_number_of_records(up: Up) -> None:
 
 async def test_nats_sweep_a_principal_without_rights_is_refused_everywhere(up: Up) -> None:
     """Every subject a client may touch on Bosun's NATS, tried by carol (a principal with no role)."""
-    from core import kinds
+    from tests.conftest import REGISTRY
 
-    subjects = [f"bosun.intent.{k}.{ns}.x" for info in kinds.all_kinds()
+    subjects = [f"bosun.intent.{k}.{ns}.x" for info in REGISTRY.kinds()
                 for k in (info.name, info.key, info.plural) for ns in ("team-a", "team-b", "_cluster", "default")]
     async with as_principal(up, "carol") as carol:
         for s in subjects:
@@ -247,7 +247,7 @@ async def test_nats_sweep_a_principal_without_rights_is_refused_everywhere(up: U
                   "$KV.bosun-leases.x", "_INBOX.alice.x", "$SYS.REQ.USER.AUTH", "bosun.sys.projections.rebuild"):
             await carol.nc.publish(s, b"{}")
             subjects.append(s)
-        subs = [f"bosun.ev.{info.key}.{ns}.>" for info in kinds.all_kinds() for ns in ("team-a", "*")]
+        subs = [f"bosun.ev.{info.key}.{ns}.>" for info in REGISTRY.kinds() for ns in ("team-a", "*")]
         for s in (*subs, "bosun.intent.>", "_INBOX.alice.>", "$SYS.>", "bosun.sys.>"):
             await carol.nc.subscribe(s)
             subjects.append(s)

@@ -20,13 +20,13 @@ from click.testing import CliRunner
 
 from actors import serving as controller
 from cli.main import main
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core.events import DeletionRequested, Event
 from core.log import Log
 from core.names import Ref
 from core.replicas import ReplicaLost, ReplicaStartFailed, StartReplica
 from dataplane.process import driver as process_driver
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import Running, apply, ready, status
 from tests.processes import end_all, running, server_command
 
@@ -58,7 +58,7 @@ async def plane(nats_url: str, tmp_path: Path) -> AsyncIterator[Running]:
 
 
 async def events(log: Log, ref: Ref, subject: str) -> list[Event]:
-    info = kinds.get(ref.kind)
+    info = REGISTRY.kind(ref.kind)
     return [codec.decode(info, m.data, m.headers) async for m in log.read(subject)]
 
 

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import headers as H
 from core.events import Event
 from core.log import Log
@@ -26,7 +26,7 @@ from core.replicas import (
 from dataplane.sim import kill_replica, serve, world_summary
 from dataplane.sim.driver import CONSUMER
 from dataplane.sim.world import DRIFT
-from tests.conftest import eventually
+from tests.conftest import REGISTRY, eventually
 
 POOL = Ref("gpupool", "infra", "usw2")
 DEP = Ref("modeldeployment", "team-a", "chat")
@@ -50,7 +50,7 @@ async def send(log: Log, ref: Ref, command: Event, msg_id: str) -> int:
 
 
 async def observed(log: Log, ref: Ref) -> list[Event]:
-    return [codec.decode(kinds.get(ref.kind), m.data, m.headers) async for m in log.read(subjects.obs(ref))]
+    return [codec.decode(REGISTRY.kind(ref.kind), m.data, m.headers) async for m in log.read(subjects.obs(ref))]
 
 
 async def processed(log: Log, seq: int) -> bool:

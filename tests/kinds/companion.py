@@ -10,11 +10,7 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
-from actors.controller import Controller, register, register_companion
-from actors.decisions import Context, Decision
-from core.events import Event, SpecApplied, StatusUpdated
-from core.kinds import KindInfo
-from core.names import Ref
+from bosun import Companion, Context, Decision, Event, Kind, Resource
 
 BROKEN = {"on": True}
 
@@ -32,46 +28,34 @@ class EscortDone(Event, frozen=True, tag="escort.done"):
 
 
 class Escorted(msgspec.Struct, frozen=True):
-    ref: Ref
-    spec: EscortedSpec | None = None
-    generation: int = 0
     pokes: int = 0
-    status: StatusUpdated | None = None
     done: int = 0
 
 
-def _evolve(s: Escorted, e: Event) -> Escorted:
-    if isinstance(e, SpecApplied):
-        return replace(s, spec=msgspec.convert(e.spec, EscortedSpec), generation=e.generation)
+Live = Resource[EscortedSpec, Escorted]
+
+
+def _evolve(r: Live, e: Event) -> Escorted:
     if isinstance(e, Poked):
-        return replace(s, pokes=s.pokes + 1)
-    if isinstance(e, StatusUpdated):
-        return replace(s, status=e)
+        return replace(r.state, pokes=r.state.pokes + 1)
     if isinstance(e, EscortDone):
-        return replace(s, done=e.generation)
-    return s
+        return replace(r.state, done=e.generation)
+    return r.state
 
 
-def _decide(s: Escorted, now: float, ctx: Context) -> Decision:
-    if s.spec is None:
+def _decide(r: Live, now: float, ctx: Context) -> Decision:
+    return Decision(events=(r.status_update("Ready", fields={"pokes": r.state.pokes}),))
+
+
+def _escort(r: Live, now: float, ctx: Context) -> Decision:
+    if r.applied is None:
         return Decision()
-    ready = StatusUpdated(observed_generation=s.generation, phase="Ready", fields={"pokes": s.pokes})
-    return Decision(events=() if s.status == ready else (ready,))
-
-
-def _escort(s: Escorted, now: float, ctx: Context) -> Decision:
-    if s.spec is None:
-        return Decision()
-    if s.spec.bad and BROKEN["on"]:
+    if r.applied.bad and BROKEN["on"]:
         while True:
             pass
-    return Decision(events=() if s.done == s.generation else (EscortDone(generation=s.generation),))
+    return Decision(events=() if r.state.done == r.generation else (EscortDone(generation=r.generation),))
 
 
-INFO = KindInfo(name="Escorted", plural="escorteds", spec_type=EscortedSpec, controller="escorted",
-                events=(Poked,))
-register(Controller(info=INFO, state_type=Escorted, initial=lambda ref: Escorted(ref=ref), evolve=_evolve,
-                    decide=_decide, status_of=lambda s: s.status))
-register_companion(Controller(info=INFO, state_type=Escorted, initial=lambda ref: Escorted(ref=ref),
-                              evolve=_evolve, decide=_escort, status_of=lambda s: None, companion="escort",
-                              events=(EscortDone,)))
+ESCORTED = Kind(name="Escorted", plural="escorteds", spec=EscortedSpec, state=Escorted, evolve=_evolve,
+                decide=_decide, controller="escorted", events=(Poked,))
+ESCORT = Companion(name="escort", of=ESCORTED, state=Escorted, evolve=_evolve, decide=_escort, events=(EscortDone,))

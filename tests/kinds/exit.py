@@ -1,4 +1,4 @@
 """The exit failure mode (see tests.kinds.faulty)."""
 from tests.kinds.faulty import define
 
-define("ExitKind", "exit")
+KIND = define("ExitKind", "exit")

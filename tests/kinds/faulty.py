@@ -11,14 +11,8 @@ import re
 import time
 
 import msgspec
-from msgspec.structs import replace
 
-from actors.controller import Controller, register
-from actors.decisions import Context, Decision
-from actors.failures import TerminalError
-from core.events import Event, SpecApplied, StatusUpdated
-from core.kinds import KindInfo
-from core.names import Ref
+from bosun import Context, Decision, Kind, Resource, TerminalError
 
 
 class FaultySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -27,18 +21,7 @@ class FaultySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Faulty(msgspec.Struct, frozen=True):
-    ref: Ref
-    spec: FaultySpec | None = None
-    generation: int = 0
-    status: StatusUpdated | None = None
-
-
-def _evolve(s: Faulty, e: Event) -> Faulty:
-    if isinstance(e, SpecApplied):
-        return replace(s, spec=msgspec.convert(e.spec, FaultySpec), generation=e.generation)
-    if isinstance(e, StatusUpdated):
-        return replace(s, status=e)
-    return s
+    pass
 
 
 def _misbehave(mode: str) -> None:
@@ -62,16 +45,10 @@ def _misbehave(mode: str) -> None:
             hoard.append(b"x" * (16 * 2**20))  # touched pages: resident memory grows
 
 
-def define(name: str, mode: str) -> None:
-    def decide(s: Faulty, now: float, ctx: Context) -> Decision:
-        if s.spec is None:
-            return Decision()
-        if s.spec.bad:
+def define(name: str, mode: str) -> Kind[FaultySpec, Faulty]:
+    def decide(r: Resource[FaultySpec, Faulty], now: float, ctx: Context) -> Decision:
+        if r.spec.bad:
             _misbehave(mode)
-        ready = StatusUpdated(observed_generation=s.generation, phase="Ready")
-        return Decision(events=() if s.status == ready else (ready,))
+        return Decision(events=(r.status_update("Ready"),))
 
-    register(Controller(info=KindInfo(name=name, plural=f"{name.lower()}s", spec_type=FaultySpec,
-                                      controller=name.lower()),
-                        state_type=Faulty, initial=lambda ref: Faulty(ref=ref), evolve=_evolve, decide=decide,
-                        status_of=lambda s: s.status))
+    return Kind(name=name, spec=FaultySpec, state=Faulty, decide=decide, controller=name.lower())

@@ -1,4 +1,4 @@
 """The gil failure mode (see tests.kinds.faulty)."""
 from tests.kinds.faulty import define
 
-define("GilKind", "gil")
+KIND = define("GilKind", "gil")

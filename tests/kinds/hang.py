@@ -1,4 +1,4 @@
 """The hang failure mode (see tests.kinds.faulty)."""
 from tests.kinds.faulty import define
 
-define("HangKind", "hang")
+KIND = define("HangKind", "hang")

@@ -1,4 +1,4 @@
 """The raise failure mode (see tests.kinds.faulty)."""
 from tests.kinds.faulty import define
 
-define("RaiseKind", "raise")
+KIND = define("RaiseKind", "raise")

@@ -1,4 +1,4 @@
 """The spin failure mode (see tests.kinds.faulty)."""
 from tests.kinds.faulty import define
 
-define("SpinKind", "spin")
+KIND = define("SpinKind", "spin")

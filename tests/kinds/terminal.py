@@ -1,4 +1,4 @@
 """The terminal failure mode (see tests.kinds.faulty)."""
 from tests.kinds.faulty import define
 
-define("TerminalKind", "terminal")
+KIND = define("TerminalKind", "terminal")

@@ -6,7 +6,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import codec, kinds
+from core import codec
 from core.events import Event
 from core.names import Ref
 from tests.conftest import REGISTRY
@@ -94,7 +94,7 @@ def test_snapshot_round_trips_and_events_round_trip(seed: int) -> None:
         ctrl = REGISTRY.controller_for(ref.kind)
         assert ctrl is not None
         states[ref] = ctrl.evolve(states.get(ref, ctrl.initial(ref)), ev)
-        info = kinds.get(ref.kind)
+        info = REGISTRY.kind(ref.kind)
         assert codec.decode(info, codec.encode(ev)) == ev
     for ref, state in states.items():
         ctrl = REGISTRY.controller_for(ref.kind)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.autoscaler import model
 from actors.autoscaler.events import ScaleRecommended
+from actors.autoscaler.kind import AUTOSCALER
 from actors.decisions import Context
 from core.events import Event, SpecApplied
 from core.names import Ref
@@ -12,6 +12,7 @@ from core.replicas import LoadObserved
 from core.scale import ScaleSet
 
 REF = Ref("modeldeployment", "team-a", "chat")
+model = AUTOSCALER.compiled  # the autoscaler as the runtime runs it
 
 
 def spec(**autoscaling: Any) -> SpecApplied:

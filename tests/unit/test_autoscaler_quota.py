@@ -9,7 +9,6 @@ from actors.governance.specs import QuotaLimits
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment
 from actors.modeldeployment.status import _limited
-from core.names import Ref
 from core.scale import ScaleSet, limit_reason
 
 
@@ -57,6 +56,6 @@ def test_condition_reason_follows_the_limit() -> None:
     spec = msgspec.convert({"model": "m", "replicas": 1, "placement": {"region": "r", "gpu": "g"},
                             "autoscaling": {"min": 1, "max": 20}}, ModelDeploymentSpec)
     scale = ScaleSet(replicas=2, by="autoscaler", wanted=10, limit="quota gpus: used 6, wanted 16, limit 8")
-    [cond] = _limited(Deployment(ref=Ref("modeldeployment", "a", "b"), scale=scale), spec)
+    [cond] = _limited(Deployment(scale=scale), spec)
     assert (cond.type, cond.reason) == ("ScalingLimited", "QuotaExceeded")
     assert cond.message == "autoscaler wants 10 replicas; 2 allowed by quota gpus: used 6, wanted 16, limit 8"

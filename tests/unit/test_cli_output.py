@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cli.output import age, rows_of, scalar, table
-from core import kinds
+from tests.conftest import REGISTRY
 
 
 def test_table_aligns_columns() -> None:
@@ -22,10 +22,10 @@ def test_age() -> None:
 def test_rows_use_kind_columns() -> None:
     obj = {"kind": "ModelDeployment", "metadata": {"name": "chat", "namespace": "demo", "createdAt": 0},
            "spec": {"model": "llama", "replicas": 3}, "status": {"phase": "Ready", "readyReplicas": 3}}
-    headers, rows = rows_of(kinds.get("modeldeployment"), [obj], 60, namespaces=True)
+    headers, rows = rows_of(REGISTRY.kind("modeldeployment"), [obj], 60, namespaces=True)
     assert headers == ["NAMESPACE", "NAME", "PHASE", "MODEL", "READY", "POOLS", "AGE"]
     assert rows == [["demo", "chat", "Ready", "llama", "3/3", "", "1m"]]
-    headers, _ = rows_of(kinds.get("modeldeployment"), [obj], 60, namespaces=False, wide=True)
+    headers, _ = rows_of(REGISTRY.kind("modeldeployment"), [obj], 60, namespaces=False, wide=True)
     assert headers[:2] == ["NAME", "PHASE"] and "LABELS" in headers
 
 

@@ -54,10 +54,11 @@ def test_a_scoped_registry_keeps_every_kind_but_only_its_actors() -> None:
 
     full = load(())
     pools = only(full, ["GpuPools"])
-    assert [c.info.key for c in pools.controllers()] == ["gpupool"]
+    assert [c.info.key for c in pools.controllers() if pools.decides(c.info.key)] == ["gpupool"]
     assert pools.resolve("md") is not None and not pools.hosted("modeldeployment")
+    assert pools.hosted("quota") and not pools.decides("quota")  # another scope's publisher: viewed only
     rest = only(full, ["gpupool"], exclude=True)
-    assert rest.hosted("modeldeployment") and not rest.hosted("gpupool")
+    assert rest.decides("modeldeployment") and not rest.decides("gpupool")
     assert scope_of(["Notebook", "a"]) == "a-notebook" and scope_of([]) == ""
     with pytest.raises(ValueError):
         only(full, ["nope"])

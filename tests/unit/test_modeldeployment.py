@@ -1,14 +1,19 @@
 """Given events, when now, then Decision: the deployment's pure core, with no I/O."""
 from __future__ import annotations
 
+from typing import Any
+
 from actors.capacity import CapacityGranted, CapacityRequested, PoolView
 from actors.decisions import Context
 from actors.modeldeployment import model
 from actors.modeldeployment.events import PlacementFailed, ReplicaReplaced
-from core.events import FinalizerRemoved, SpecApplied, StatusUpdated
+from actors.modeldeployment.kind import MODELDEPLOYMENT
+from core.events import DeletionRequested, FinalizerRemoved, SpecApplied, StatusUpdated
 from core.names import Ref
 from core.replicas import ReplicaLost, StartReplica
 from tests.simworld import World, deployment_spec, pool_spec
+
+DEPLOYMENT: Any = MODELDEPLOYMENT.compiled  # the deployment's actor, as the runtime runs it
 
 DEP = Ref("modeldeployment", "team-a", "chat")
 POOL = Ref("gpupool", "infra", "usw2-a100")
@@ -19,16 +24,16 @@ def pools(free: int = 8, capacity: int = 8) -> Context:
                                    allocated=capacity - free),)})
 
 
-def fold(*events: object) -> model.Deployment:
-    state = model.initial(DEP)
+def fold(*events: object) -> Any:
+    state = DEPLOYMENT.initial(DEP)
     for ev in events:
-        state = model.evolve(state, ev)  # type: ignore[arg-type]
+        state = DEPLOYMENT.evolve(state, ev)  # type: ignore[arg-type]
     return state
 
 
 def test_first_decision_asks_the_pool_for_capacity() -> None:
     state = fold(SpecApplied(generation=1, spec=deployment_spec(3), created=True))
-    d = model.decide(state, 0.0, pools())
+    d = DEPLOYMENT.decide(state, 0.0, pools())
     assert [m.event for m in d.messages] == [CapacityRequested(request_id=1, requester=DEP.token,
                                                                pool="infra/usw2-a100", gpus=3)]
     assert d.messages[0].to == POOL
@@ -39,14 +44,14 @@ def test_granted_capacity_starts_replicas_with_deterministic_ids() -> None:
     state = fold(SpecApplied(generation=1, spec=deployment_spec(2), created=True),
                  CapacityRequested(request_id=1, requester=DEP.token, pool="infra/usw2-a100", gpus=2),
                  CapacityGranted(request_id=1, requester=DEP.token, pool="infra/usw2-a100", gpus=2))
-    d = model.decide(state, 0.0, pools(free=6))
+    d = DEPLOYMENT.decide(state, 0.0, pools(free=6))
     assert [o.command.replica for o in d.commands] == ["chat-1", "chat-2"]  # type: ignore[attr-defined]
     assert {o.key for o in d.commands} == {f"{DEP.token}/start/chat-1", f"{DEP.token}/start/chat-2"}
 
 
 def test_no_matching_pool_is_pending_with_a_reason_and_a_wakeup() -> None:
     state = fold(SpecApplied(generation=1, spec=deployment_spec(2, gpu="h100"), created=True))
-    d = model.decide(state, 100.0, pools())
+    d = DEPLOYMENT.decide(state, 100.0, pools())
     status = next(e for e in d.events if isinstance(e, StatusUpdated))
     assert status.phase == "Pending"
     assert "no ready GpuPool matches gpu=h100" in status.conditions[0].message
@@ -56,10 +61,10 @@ def test_no_matching_pool_is_pending_with_a_reason_and_a_wakeup() -> None:
 
 def test_decide_is_idempotent_once_its_own_writes_are_folded() -> None:
     state = fold(SpecApplied(generation=1, spec=deployment_spec(2), created=True))
-    d = model.decide(state, 0.0, pools())
+    d = DEPLOYMENT.decide(state, 0.0, pools())
     for ev in (*d.events, *(m.event for m in d.messages), *(o.command for o in d.commands)):
-        state = model.evolve(state, ev)
-    again = model.decide(state, 0.0, pools())
+        state = DEPLOYMENT.evolve(state, ev)
+    again = DEPLOYMENT.decide(state, 0.0, pools())
     assert again.empty
 
 
@@ -77,7 +82,7 @@ def test_converges_scales_and_deletes_through_the_protocol() -> None:
     assert dict(w.states[POOL].allocations) == {DEP.token: 2}
     w.delete(DEP, 2)
     w.run()
-    assert w.states[DEP].finalized
+    assert w.states[DEP].gone
     assert dict(w.states[POOL].allocations) == {}
     assert sum(len(r) for r in w.running.values()) == 0
     assert all(n == 1 for n in w.starts.values())
@@ -125,8 +130,8 @@ def test_placement_change_moves_replicas_make_before_break() -> None:
 
 def test_deletion_without_replicas_removes_the_finalizer() -> None:
     state = fold(SpecApplied(generation=1, spec=deployment_spec(0), created=True))
-    state = model.evolve(state, model.DeletionRequested(generation=1))
-    d = model.decide(state, 0.0, pools())
+    state = DEPLOYMENT.evolve(state, DeletionRequested(generation=1))
+    d = DEPLOYMENT.decide(state, 0.0, pools())
     assert any(isinstance(e, FinalizerRemoved) for e in d.events)
 
 
@@ -136,5 +141,5 @@ def test_replacement_narrative_names_both_replicas() -> None:
                  CapacityGranted(request_id=1, requester=DEP.token, pool="infra/usw2-a100", gpus=1),
                  StartReplica(replica="chat-1", pool="infra/usw2-a100", gpus=1, model="llama-3-8b", generation=1),
                  ReplicaLost(replica="chat-1", pool="infra/usw2-a100", reason="drift"))
-    d = model.decide(state, 0.0, pools(free=7))
+    d = DEPLOYMENT.decide(state, 0.0, pools(free=7))
     assert ReplicaReplaced(lost="chat-1", replacement="chat-2", reason="drift") in d.events

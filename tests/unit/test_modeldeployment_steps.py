@@ -2,19 +2,23 @@
 the replay decodes (today's and the first shape, which held only GpuPool views)."""
 from __future__ import annotations
 
+from typing import Any
+
 from actors.capacity import PoolView
 from actors.decisions import Context, decode_context
-from actors.modeldeployment import model
+from actors.modeldeployment.kind import MODELDEPLOYMENT
 from core import codec
 from core.events import SpecApplied
 from core.replicas import ReplicaReady, StartReplica, StopReplica
 from tests.simworld import deployment_spec
 from tests.unit.test_modeldeployment import POOL, fold, pools
 
+DEPLOYMENT: Any = MODELDEPLOYMENT.compiled  # the deployment's actor, as the runtime runs it
+
 KEY = "infra/usw2-a100"
 
 
-def _running(replicas: int, ready: set[int], spec_replicas: int) -> model.Deployment:
+def _running(replicas: int, ready: set[int], spec_replicas: int) -> Any:
     events: list[object] = [SpecApplied(generation=1, spec=deployment_spec(replicas), created=True)]
     for i in range(1, replicas + 1):
         events.append(StartReplica(replica=f"chat-{i}", pool=KEY, gpus=1, model="llama-3-8b", generation=1))
@@ -24,8 +28,8 @@ def _running(replicas: int, ready: set[int], spec_replicas: int) -> model.Deploy
     return fold(*events)
 
 
-def _stopped(state: model.Deployment) -> list[str]:
-    d = model.decide(state, 0.0, pools(free=0))
+def _stopped(state: Any) -> list[str]:
+    d = DEPLOYMENT.decide(state, 0.0, pools(free=0))
     return [o.command.replica for o in d.commands if isinstance(o.command, StopReplica)]
 
 

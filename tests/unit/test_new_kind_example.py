@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import kinds
+from actors.registry import load
 from core.names import Ref
 from tests.simworld import World, pool_spec
 
@@ -11,8 +11,7 @@ from tests.simworld import World, pool_spec
 def test_example_kind_is_under_50_lines_and_converges() -> None:
     source = Path(__file__).parents[2] / "examples" / "kinds" / "notebook.py"
     assert len([line for line in source.read_text().splitlines() if line.strip()]) < 50
-    import examples.kinds.notebook  # noqa: F401  (registers Notebook)
-
+    kinds = load(["examples.kinds.notebook"])
     assert kinds.resolve("notebooks") is kinds.resolve("Notebook")
     w = World()
     pool = Ref("gpupool", "infra", "p")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.autoscaler import model as scaler
+from actors.autoscaler.kind import AUTOSCALER
 from actors.decisions import Context
-from actors.governance import ledger
-from actors.governance.protocol import QuotaAnswered, QuotaGranted, QuotaRequested
+from actors.governance.kinds import QUOTA as QUOTA_KIND
+from actors.quotas import QuotaAnswered, QuotaGranted, QuotaRequested
 from core.events import DeletionRequested, Event, SpecApplied, StatusUpdated
 from core.names import Ref
 from core.replicas import LoadObserved
 from core.scale import ScaleSet
 
 QUOTA = Ref("quota", "team-a", "q")
+ledger = QUOTA_KIND.compiled
+scaler = AUTOSCALER.compiled
+assert ledger is not None
 
 
 def dep_spec(name: str, gpus: int = 1) -> SpecApplied:
@@ -26,7 +29,7 @@ class World:
     def __init__(self, limits: dict[str, Any]) -> None:
         self.ledger = ledger.evolve(ledger.initial(QUOTA), SpecApplied(generation=1, created=True,
                                                                        spec={"limits": limits}))
-        self.scalers: dict[str, scaler.Scaler] = {}
+        self.scalers: dict[str, Any] = {}
         self.answers: list[QuotaAnswered] = []
 
     def ctx(self) -> Context:
@@ -144,7 +147,10 @@ def test_deletion_releases_what_was_held_and_redelivery_is_harmless() -> None:
 
 
 def test_a_deployment_without_autoscaling_is_counted_from_its_report() -> None:
-    from actors.modeldeployment import model as deployment
+    from actors.modeldeployment.kind import MODELDEPLOYMENT
+
+    deployment = MODELDEPLOYMENT.compiled
+    assert deployment is not None
 
     w = World({"gpus": 5})
     static = Ref("modeldeployment", "team-a", "batch")

@@ -5,12 +5,9 @@ import msgspec
 import pytest
 
 from actors import registry as registries
-from actors.controller import DEFAULT, Controller, Registry, register
-from actors.decisions import Context, Decision
-from core import kinds
-from core.events import Event, StatusUpdated
-from core.kinds import KindInfo
-from core.names import Ref
+from actors.controller import DEFAULT, Registry
+from actors.decisions import Decision
+from bosun import Kind
 
 
 class _Spec(msgspec.Struct, frozen=True):
@@ -18,22 +15,11 @@ class _Spec(msgspec.Struct, frozen=True):
 
 
 class _State(msgspec.Struct, frozen=True):
-    ref: Ref
+    pass
 
 
-def _toy(name: str) -> Controller[_State]:
-    def decide(_s: _State, _now: float, _ctx: Context) -> Decision:
-        return Decision()
-
-    def evolve(s: _State, _e: Event) -> _State:
-        return s
-
-    def status_of(_s: _State) -> StatusUpdated | None:
-        return None
-
-    return Controller(info=KindInfo(name=name, plural=f"{name.lower()}s", spec_type=_Spec, controller="toys"),
-                      state_type=_State, initial=lambda ref: _State(ref=ref), evolve=evolve, decide=decide,
-                      status_of=status_of)
+def _toy(name: str) -> Kind[_Spec, _State]:
+    return Kind(name=name, spec=_Spec, state=_State, decide=lambda _r, _now, _ctx: Decision(), controller="toys")
 
 
 def test_load_returns_the_shipped_kinds_with_their_controllers() -> None:
@@ -55,12 +41,10 @@ def test_bosun_kinds_names_more_kind_modules(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_a_test_may_build_its_own_registry() -> None:
     mine = Registry()
-    toy = register(_toy("RegistryToy"), registry=mine)
-    try:
-        assert mine.controller_for("registrytoy") is toy
-        assert mine.controllers() == [toy] and mine.hosted("registrytoy")
-        assert DEFAULT.controller_for("registrytoy") is None  # the default registry never saw it
-    finally:
-        kinds._KINDS.pop("registrytoy", None)
-        for alias in ("registrytoy", "registrytoys"):
-            kinds._ALIASES.pop(alias, None)
+    kind = _toy("RegistryToy")
+    kind.add_to(mine)
+    toy = kind.compiled
+    assert mine.controller_for("registrytoy") is toy
+    assert mine.controllers() == [toy] and mine.hosted("registrytoy")
+    assert DEFAULT.controller_for("registrytoy") is None  # the default registry never saw it
+    assert DEFAULT.resolve("registrytoys") is None  # nor does any table beside it

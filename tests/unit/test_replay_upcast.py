@@ -9,10 +9,10 @@ import msgspec
 import pytest
 from msgspec.structs import replace
 
-from actors.controller import Controller, register
+from actors.controller import DEFAULT, Controller
 from actors.decisions import Context, Decision
 from analysis import replay
-from core import codec, kinds, subjects
+from core import codec, subjects
 from core import headers as H
 from core.events import Event, SpecApplied, StatusUpdated
 from core.kinds import KindInfo
@@ -72,17 +72,12 @@ REF = Ref("replaytoy", "default", "t")
 @pytest.fixture(autouse=True, scope="module")
 def _registered() -> Iterator[None]:
     """The toy kind exists only while these tests run: other tests see the shipped kinds alone."""
-    from actors.controller import DEFAULT
-
-    register(TOY)
+    DEFAULT.add(TOY)
     yield
     DEFAULT._controllers.pop("replaytoy", None)
     DEFAULT._kinds.pop("replaytoy", None)
     for alias in ("replaytoy", "replaytoys"):
         DEFAULT._aliases.pop(alias, None)
-    kinds._KINDS.pop("replaytoy", None)
-    for alias in ("replaytoy", "replaytoys"):
-        kinds._ALIASES.pop(alias, None)
 
 
 def _msg(seq: int, subject: str, body: bytes, tag: str, version: int, **extra: str) -> StoredMessage:
@@ -109,8 +104,8 @@ def _history() -> list[StoredMessage]:
 
 def test_old_event_version_needs_the_upcaster() -> None:
     with pytest.raises(msgspec.ValidationError):
-        kinds.get("replaytoy").decoder.decode(b'{"type":"toy.bumped","n":2}')
-    upcast = codec.decode(kinds.get("replaytoy"), b'{"type":"toy.bumped","n":2}', {H.SCHEMA: "1",
+        DEFAULT.kind("replaytoy").decoder.decode(b'{"type":"toy.bumped","n":2}')
+    upcast = codec.decode(DEFAULT.kind("replaytoy"), b'{"type":"toy.bumped","n":2}', {H.SCHEMA: "1",
                                                                                   H.TYPE: "toy.bumped"})
     assert upcast == ToyBumped(amount=2, reason="upcast from v1")
     assert codec.event_headers(ToyBumped(amount=1), 0.0)[H.SCHEMA] == "2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.autoscaler import model as scaler
+from actors.autoscaler.kind import AUTOSCALER
 from analysis.whatif import outcome
 from analysis.whatif.planner import Intent, Settings, simulate
 from core.events import SpecApplied
@@ -28,7 +28,7 @@ def test_a_plan_includes_the_autoscalers_recommendation_at_the_current_load() ->
                     settings)
     [(actor, state)] = base.companions.items()
     assert actor == (CHAT, "autoscaler") and state.bounds is not None
-    loaded = {actor: scaler.evolve(state, LoadObserved(rps=140))}  # what the live autoscaler last observed
+    loaded = {actor: AUTOSCALER.compiled.evolve(state, LoadObserved(rps=140))}  # what the live autoscaler last observed
     sim = simulate(base.after, {}, 2_000.0, 100, [Intent(CHAT, SpecApplied(generation=2, spec=autoscaled(50)))],
                    settings, companions=loaded)
     predicted = outcome.predicted(CHAT, sim.after[CHAT])

@@ -17,7 +17,6 @@ from litestar import Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from core import kinds
 from gateway.http.glue import gateway
 
 STATIC = Path(__file__).parent / "static"
@@ -51,7 +50,7 @@ def _secure(response: Response[Any]) -> Response[Any]:
 async def ui_kinds(request: Request[Any, Any, Any]) -> KindList:
     gateway(request).principal(request.headers.get("authorization"))
     return KindList([KindEntry(k.name, k.plural, k.cluster_scoped)
-                     for k in sorted(kinds.all_kinds(), key=lambda k: k.name)])
+                     for k in sorted(gateway(request).registry.kinds(), key=lambda k: k.name)])
 
 
 STATIC_ROUTER = create_static_files_router(

@@ -1,7 +1,7 @@
 """`POST /v1/policy/test`: read the policy-relevant history and replay it against a proposal (`policytest`).
 
-Four direct-get scans merged by sequence (cluster-scoped specs, Quota specs, ModelDeployment specs,
-audit records from the starting point), never a consumer; only reads.
+Direct-get scans merged by sequence (cluster-scoped specs, Quota specs, the specs of every kind a Quota
+governs, audit records from the starting point), never a consumer; only reads.
 """
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from typing import Any
 import msgspec
 
 from actors.governance.specs import PrincipalSpec, QuotaSpec, RoleBindingSpec, RoleSpec
+from analysis.whatif.registry import registry
 from core import subjects
 from core.log import Log, StoredMessage
 from core.names import CLUSTER_NS
+from gateway.admission import quota
 from gateway.admission.bootstrap import PolicyError, manifests
 from gateway.admission.validation import validate
 from gateway.errors import ErrorDetail, invalid
@@ -46,8 +48,9 @@ def proposal(doc: Any) -> Proposal:
 
 async def test(log: Log, proposed: Proposal, since: int = 0, since_time: float | None = None) -> PolicyTestReport:
     upto = await log.last_seq()
-    filters = [(f"bosun.ev.*.{CLUSTER_NS}.*.spec", 1), ("bosun.ev.quota.*.*.spec", 1),
-               ("bosun.ev.modeldeployment.*.*.spec", 1), (subjects.AUDIT, max(1, since))]
+    governed = [f"bosun.ev.{info.key}.*.*.spec" for info in registry().consumers()]
+    filters = [(f"bosun.ev.*.{CLUSTER_NS}.*.spec", 1), (quota.quotas_filter("*"), 1), *((f, 1) for f in governed),
+               (subjects.AUDIT, max(1, since))]
     lists = await asyncio.gather(*(_scan(log, f, start, upto) for f, start in filters))
     replay = Replay(proposed, since, since_time)
     for m in heapq.merge(*lists, key=lambda m: m.seq):

@@ -4,7 +4,7 @@ Pure: the input is stored messages in stream order (policy and deployment spec e
 records). The recorded policy is folded as it was at every point (`gateway.admission.policy.PolicyIndex.fold`);
 the proposal is laid over it (its Principals, Roles, RoleBindings and Quotas replace those of the same
 name). Each recorded apply/delete is judged by admission's own rules — `Rbac.denial`, then
-`quota.check` on a ModelDeployment apply — with the namespace's usage as it stands at that point in
+`quota.check` on an apply of a kind that declares a usage — with the namespace's usage as it stands at that point in
 log order under the proposal (a request the proposal denies does not count toward later ones).
 
 A request recorded as quota-exceeded carries no spec in the log (a refusal writes only its audit
@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 
 from actors.governance.specs import QuotaSpec
-from core import codec, kinds
+from analysis.whatif.registry import registry
+from core import codec
 from core.audit import AuditRecord
 from core.events import DeletionRequested, SpecApplied
 from core.log import StoredMessage
@@ -87,10 +88,10 @@ class Replay:
         self.index = PolicyIndex()
         self.rbac = Rbac(self.index)
         self.quotas: dict[str, dict[str, QuotaSpec]] = {}
-        self.deployments: dict[str, dict[str, dict[str, Any]]] = {}
-        """Under the proposal: namespace -> deployment -> spec it would hold."""
+        self.deployments: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        """Under the proposal: namespace -> (kind key, workload) -> spec it would hold."""
         self.specs: dict[int, SpecApplied] = {}
-        """Deployment specs appended at or after `since`, by sequence (an allowed audit record names one)."""
+        """Workload specs appended at or after `since`, by sequence (an allowed audit record names one)."""
         self.report = PolicyTestReport(since=since, upto=0)
         self._sync()
 
@@ -102,10 +103,10 @@ class Replay:
         elif parts[3] == CLUSTER_NS:
             self.recorded.fold(m)
             self._sync()
-        elif parts[2] == "quota":
+        elif parts[2] == quota.QUOTA_KIND:
             self._quota(m, parts[3], parts[4])
-        elif parts[2] == quota.KIND:
-            self._deployment(m, parts[3], parts[4])
+        elif _governed(parts[2]):
+            self._deployment(m, parts[2], parts[3], parts[4])
 
     def _sync(self) -> None:
         p = self.proposal
@@ -114,21 +115,21 @@ class Replay:
         self.index.bindings = {**self.recorded.bindings, **p.bindings}
 
     def _quota(self, m: StoredMessage, ns: str, name: str) -> None:
-        event = codec.decode(kinds.get("quota"), m.data, m.headers)
+        event = codec.decode(registry().kind(quota.QUOTA_KIND), m.data, m.headers)
         table = self.quotas.setdefault(ns, {})
         if isinstance(event, SpecApplied):
             table[name] = msgspec.convert(event.spec, QuotaSpec)
         else:
             table.pop(name, None)
 
-    def _deployment(self, m: StoredMessage, ns: str, name: str) -> None:
-        event = codec.decode(kinds.get(quota.KIND), m.data, m.headers)
+    def _deployment(self, m: StoredMessage, kind: str, ns: str, name: str) -> None:
+        event = codec.decode(registry().kind(kind), m.data, m.headers)
         if not self._in_range(m):  # before the test window: the state as it was
             table = self.deployments.setdefault(ns, {})
             if isinstance(event, SpecApplied):
-                table[name] = event.spec
+                table[(kind, name)] = event.spec
             elif isinstance(event, DeletionRequested):
-                table.pop(name, None)
+                table.pop((kind, name), None)
         elif isinstance(event, SpecApplied):
             self.specs[m.seq] = event
 
@@ -144,7 +145,7 @@ class Replay:
             return
         if record.verb not in ("apply", "delete") or record.decision not in JUDGED:
             return
-        info = kinds.resolve(record.kind)
+        info = registry().resolve(record.kind)
         if info is None:
             return
         self.report.replayed += 1
@@ -165,16 +166,17 @@ class Replay:
         if denial is not None:
             return Verdict("denied", "Forbidden", denial)
         granted = self._granted_by(principal, record.verb, kind, ref)
-        if ref.kind != quota.KIND or record.verb != "apply" or record.decision == "unchanged":
+        info = registry().kind(ref.kind)
+        if not quota.governs(info) or record.verb != "apply" or record.decision == "unchanged":
             return Verdict("allowed", reason=granted)
         spec = self._spec_of(record)
         if spec is None:
             return Verdict("undetermined", reason="the request's spec was never recorded (it was refused)")
         held = self.deployments.get(ref.namespace, {})
         quotas = list({**self.quotas.get(ref.namespace, {}), **self.proposal.quotas.get(ref.namespace, {})}.values())
-        used = sum((quota.usage_of(s) for s in held.values()), quota.Usage())
+        used = sum((quota.charge(registry().kind(k), s) for (k, _), s in held.items()), quota.Charge())
         try:
-            quota.check(quotas, used, quota.usage_of(held.get(ref.name)), quota.usage_of(spec))
+            quota.check(quotas, used, quota.charge(info, held.get((ref.kind, ref.name))), quota.charge(info, spec))
         except ApiError as e:
             return Verdict("quota-exceeded", e.code, e.message)
         return Verdict("allowed", reason=granted)
@@ -197,13 +199,13 @@ class Replay:
         return event.spec if event is not None else None
 
     def _remember(self, record: AuditRecord, ref: Ref, now: Verdict) -> None:
-        if ref.kind != quota.KIND or now.decision != "allowed":
+        if not _governed(ref.kind) or now.decision != "allowed":
             return
         table = self.deployments.setdefault(ref.namespace, {})
         if record.verb == "delete":
-            table.pop(ref.name, None)
+            table.pop((ref.kind, ref.name), None)
         elif (spec := self._spec_of(record)) is not None:
-            table[ref.name] = spec
+            table[(ref.kind, ref.name)] = spec
 
     def _changed(self, m: StoredMessage, record: AuditRecord, was: Verdict, now: Verdict) -> None:
         direction = "allowed->denied" if _allowed(was) else "denied->allowed"
@@ -226,3 +228,8 @@ def _recorded(record: AuditRecord) -> Verdict:
 
 def _allowed(v: Verdict) -> bool:
     return v.decision == "allowed"
+
+
+def _governed(kind: str) -> bool:
+    info = registry().resolve(kind)
+    return info is not None and quota.governs(info)

@@ -1,7 +1,7 @@
 """Quota as admission would charge a plan's manifests, in manifest order (`gateway.admission.quota`'s own rules).
 
-One ledger per namespace, read once: the Quotas (by name) and the usage of its deployments. A Quota in
-the plan replaces the one of the same name for the manifests after it; a deployment is charged only the
+One ledger per namespace, read once: the Quotas (by name) and the usage of its workloads. A Quota in
+the plan replaces the one of the same name for the manifests after it; a workload is charged only the
 difference to what it (or an earlier manifest of the plan) held, as admission charges it.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 import msgspec
 
 from actors.governance.specs import QuotaSpec
-from core import codec, kinds
+from analysis.whatif.registry import registry
+from core import codec
 from core.events import SpecApplied
 from core.log import Log
 from gateway.admission import current, quota
@@ -30,10 +31,10 @@ class QuotaImpact(msgspec.Struct, frozen=True, rename="camel"):
 @dataclass
 class Ledger:
     quotas: dict[str, QuotaSpec]
-    before: quota.Usage
-    used: quota.Usage
-    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Deployments the plan changed so far: name -> the spec they would hold."""
+    before: quota.Charge
+    used: quota.Charge
+    specs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Workloads the plan changed so far: (kind key, name) -> the spec they would hold."""
 
 
 class Ledgers:
@@ -43,23 +44,23 @@ class Ledgers:
         """None: the namespace has no Quota (admission reads nothing more there, and neither do we)."""
 
     async def charge(self, valid: Valid, now: current.Current) -> None:
-        """Raise admission's 403 QuotaExceeded when this deployment apply passes a limit; else count it."""
-        if valid.info.key == "quota":
+        """Raise admission's 403 QuotaExceeded when this workload apply passes a limit; else count it."""
+        if valid.info.key == quota.QUOTA_KIND:
             ledger = await self._ledger(valid, force=True)
             assert ledger is not None
             ledger.quotas[valid.ref.name] = msgspec.convert(valid.spec, QuotaSpec)
             return
-        if valid.info.key != quota.KIND:
+        if not quota.governs(valid.info):
             return
         ledger = await self._ledger(valid)
         if ledger is None or not ledger.quotas:
             return
-        name = valid.ref.name
-        old_spec = ledger.specs.get(name, now.spec if now.state == "live" else None)
-        old, new = quota.usage_of(old_spec), quota.usage_of(valid.spec)
+        key = (valid.ref.kind, valid.ref.name)
+        old_spec = ledger.specs.get(key, now.spec if now.state == "live" else None)
+        old, new = quota.charge(valid.info, old_spec), quota.charge(valid.info, valid.spec)
         quota.check(list(ledger.quotas.values()), ledger.used, old, new)
         ledger.used = ledger.used - old + new
-        ledger.specs[name] = valid.spec
+        ledger.specs[key] = valid.spec
 
     async def _ledger(self, valid: Valid, force: bool = False) -> Ledger | None:
         ns = valid.ref.namespace
@@ -70,11 +71,11 @@ class Ledgers:
             if not governed:
                 self.namespaces[ns] = None
                 return None
-        snap = await quota.snapshot(self.log, ns)
+        snap = await quota.snapshot(self.log, ns, registry())
         found, _ = await self.log.last_per_subject([quota.quotas_filter(ns)])
         quotas: dict[str, QuotaSpec] = {}
         for m in found:
-            event = codec.decode(kinds.get("quota"), m.data, m.headers)
+            event = codec.decode(registry().kind(quota.QUOTA_KIND), m.data, m.headers)
             if isinstance(event, SpecApplied):
                 quotas[m.subject.split(".")[4]] = msgspec.convert(event.spec, QuotaSpec)
         ledger = Ledger(quotas, snap.usage(), snap.usage())

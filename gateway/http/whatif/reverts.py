@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from core import kinds
+from analysis.whatif.registry import registry
 from core.log import Log
 from core.names import Ref
 from gateway.http.envtravel import manifest, rows_at
@@ -30,14 +30,15 @@ async def changes_since(log: Log, seq: int) -> tuple[int, list[Change]]:
     """(sequence now, the changes that restore the environment as of `seq`)."""
     from projections.reducer import to_api
 
-    upto, now, then = await rows_at(log, kinds.all_kinds(), None, also=seq)
+    kinds = registry()
+    upto, now, then = await rows_at(log, kinds.kinds(), None, also=seq, registry=kinds)
     out: list[Change] = []
     for key in sorted(set(now) | set(then)):
         old = _live(then.get(key), to_api)
         new = _live(now.get(key), to_api)
         if old == new:
             continue
-        kind = kinds.get(key[0]).name
+        kind = kinds.kind(key[0]).name
         if old is None:
             out.append(Change(kind, key[1], key[2], "delete"))
         else:
@@ -56,6 +57,6 @@ def _live(row: Any, to_api: Any) -> dict[str, Any] | None:
 
 
 def ref_of(change: Change) -> Ref:
-    info = kinds.resolve(change.kind)
+    info = registry().resolve(change.kind)
     assert info is not None, change.kind
     return Ref(info.key, change.namespace, change.name)

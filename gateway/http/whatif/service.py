@@ -111,9 +111,9 @@ async def _judge(log: Log, doc: Any, principal: Principal, authorizer: Authorize
 
 
 async def _judge_delete(log: Log, kind: str, ref: Ref, principal: Principal, authorizer: Authorizer) -> _Judged:
-    from core import kinds
+    from analysis.whatif.registry import registry
 
-    info = kinds.get(ref.kind)
+    info = registry().kind(ref.kind)
     try:
         authorize(authorizer, principal, "delete", kind, ref)
     except ApiError as e:
