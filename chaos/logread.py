@@ -34,9 +34,10 @@ def internal_url(data: Path) -> str:
     return ",".join(f"nats://{natsserver.INTERNAL_USER}:{creds['internal']}@127.0.0.1:{p}" for p in ports)
 
 
-async def messages(data: Path) -> list[StoredMessage]:
-    """Every message of the stream, in order (through its last sequence when asked)."""
-    nc = await corelog.connect(internal_url(data), "bosun-chaos-log")
+async def messages(data: Path, url: str | None = None) -> list[StoredMessage]:
+    """Every message of the stream, in order (through its last sequence when asked); `url`: another way in
+    than the internal user of the tree under `data`."""
+    nc = await corelog.connect(url or internal_url(data), "bosun-chaos-log")
     try:
         log = corelog.Log(nc)
         last = await log.last_seq()

@@ -94,9 +94,9 @@ def driver_ledgers(data: Path) -> tuple[list[tuple[str, int, int]], dict[str, in
     return delivered, started
 
 
-async def promises(data: Path) -> tuple[asked.Allocation, asked.Actuation]:
-    """The allocation and actuation checkers over the whole log and the drivers' ledgers."""
-    records = logread.records(await logread.messages(data))
+async def promises(data: Path, url: str | None = None) -> tuple[asked.Allocation, asked.Actuation]:
+    """The allocation and actuation checkers over the whole log and the drivers' ledgers under `data`."""
+    records = logread.records(await logread.messages(data, url))
     delivered, started = driver_ledgers(data)
     return asked.allocation(records), asked.actuation(records, delivered, started)
 

@@ -31,6 +31,7 @@ FAULTS = Path(__file__).resolve().parents[1] / "faults"
 COMPONENTS = {"controller", "driver-process", "driver-sim", "gateway", "nats", "projector"}
 
 
+@pytest.mark.timeout(600)
 async def test_chaos_rounds_kill_every_component_lose_nothing_and_never_over_allocate(tmp_path: Path) -> None:
     data = tmp_path / "data"
     cfg = Config(data, rounds=len(COMPONENTS), writers=3, resources=3, seed=7, converge_timeout=90, cycle=True)
