@@ -2,18 +2,52 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from actors.controller import DEFAULT
 from actors.registry import load
+from core import kinds, natsserver
 from core import log as corelog
-from core import natsserver
 
 REGISTRY = load()
 """The shipped kinds, built once for the session as every component builds them at start."""
+
+
+@contextlib.contextmanager
+def kinds_kept(*modules: str) -> Iterator[None]:
+    """Whatever kinds are registered inside (by `register`, or by importing a test kind module among
+    `modules`) are forgotten on the way out: the process's registry and `core.kinds` are restored, and the
+    modules unloaded, so a test kind never leaks into another test, whatever the order."""
+    saved = {name: _copied(value) for name, value in vars(DEFAULT).items()}
+    tables = {name: dict(getattr(kinds, name)) for name in ("_KINDS", "_ALIASES")}  # core.kinds' decoding table
+    try:
+        for module in modules:
+            if module in sys.modules:
+                del sys.modules[module]
+            __import__(module)
+        yield
+    finally:
+        vars(DEFAULT).clear()
+        vars(DEFAULT).update(saved)
+        for name, table in tables.items():
+            live = getattr(kinds, name)
+            live.clear()
+            live.update(table)
+        for module in modules:
+            sys.modules.pop(module, None)
+
+
+def _copied(value: Any) -> Any:
+    """A registry attribute, copied two dict levels deep (companions are a dict of dicts)."""
+    if isinstance(value, dict):
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
+    return value
 
 
 @pytest.fixture

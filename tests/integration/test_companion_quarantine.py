@@ -5,7 +5,11 @@ in this process (its registry holds `tests.kinds.companion`)."""
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from actors import serving as controller
 from core import codec, kinds, subjects
@@ -13,10 +17,17 @@ from core.events import ReconcileFailed, RetryRequested, SpecApplied, StatusUpda
 from core.log import Log
 from core.names import Ref
 from projections import reducer
-from tests.conftest import eventually
-from tests.kinds import companion
+from tests.conftest import eventually, kinds_kept
 
 REF = Ref("escorted", "team-a", "x")
+COMPANION = "tests.kinds.companion"
+
+
+@pytest.fixture(autouse=True)
+def companion() -> Iterator[Any]:
+    """`tests.kinds.companion`, registered for this test only (importing it registers the kind)."""
+    with kinds_kept(COMPANION):
+        yield sys.modules[COMPANION]
 
 
 async def _slice(log: Log, name: str) -> list[Any]:
@@ -31,7 +42,7 @@ async def _row(log: Log) -> reducer.Row | None:
     return row
 
 
-async def test_a_quarantined_companion_does_not_park_the_resource(log: Log, nats_url: str) -> None:
+async def test_a_quarantined_companion_does_not_park_the_resource(log: Log, nats_url: str, companion: Any) -> None:
     companion.BROKEN["on"] = True
     stop = asyncio.Event()
     task = asyncio.create_task(controller.serve(nats_url, stop=stop))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import pytest
 from msgspec.structs import replace
 
 from actors import serving as controller
@@ -16,7 +18,7 @@ from core.kinds import KindInfo
 from core.log import Log
 from core.metrics import REGISTRY
 from core.names import Ref
-from tests.conftest import eventually
+from tests.conftest import eventually, kinds_kept
 
 
 class FlakySpec(msgspec.Struct, frozen=True):
@@ -46,9 +48,17 @@ def _decide(s: Flaky, now: float, ctx: Context) -> Decision:
     return Decision(events=() if s.status == ready else (ready,))
 
 
-register(Controller(info=KindInfo(name="Flaky", plural="flakies", spec_type=FlakySpec, controller="flaky"),
-                    state_type=Flaky, initial=lambda ref: Flaky(ref=ref), evolve=_evolve, decide=_decide,
-                    status_of=lambda s: s.status))
+FLAKY = Controller(info=KindInfo(name="Flaky", plural="flakies", spec_type=FlakySpec, controller="flaky"),
+                   state_type=Flaky, initial=lambda ref: Flaky(ref=ref), evolve=_evolve, decide=_decide,
+                   status_of=lambda s: s.status)
+
+
+@pytest.fixture(autouse=True)
+def _flaky_registered() -> Iterator[None]:
+    """The Flaky kind exists for these tests only (the host serving in this process loads the registry)."""
+    with kinds_kept():
+        register(FLAKY)
+        yield
 
 
 async def _ctl(log: Log, ref: Ref) -> list[Any]:
