@@ -63,6 +63,20 @@ def nats_url(nats_server: natsserver.Server) -> str:
     return nats_server.url()
 
 
+@pytest.fixture(scope="module")
+def module_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[natsserver.Server]:
+    """One nats-server for a whole module whose tests need no isolation from each other (each still has
+    its own connections, gateway and read model). A module opts in by overriding `nats_url`:
+
+        @pytest.fixture(scope="module")
+        def nats_url(module_nats_server: natsserver.Server) -> str:
+            return module_nats_server.url()
+    """
+    server = natsserver.start(tmp_path_factory.mktemp("natsd"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 async def log(nats_url: str) -> AsyncIterator[corelog.Log]:
     """A connected Log with the BOSUN stream and buckets created."""
