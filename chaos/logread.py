@@ -1,6 +1,6 @@
 """The log as the allocation and actuation checkers see it: every pool capacity, grant, start and end.
 
-Read straight from JetStream (the data directory's internal user, as `chaos.nodes` does) and decoded as
+Read straight from JetStream (the data directory's internal user, `chaos.nodes.internal_url`) and decoded as
 plain JSON by the events' wire tags — not through Bosun's kinds, actors or read model, so the checkers
 depend on nothing they check. `records` turns the messages into `chaos.asked.Record`s.
 """
@@ -10,12 +10,11 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from chaos import nodes
 from chaos.asked import Record
 from core import headers as H
 from core import log as corelog
-from core import natsserver
 from core.stored import StoredMessage
 
 ALL = "bosun.>"
@@ -23,21 +22,10 @@ STARTS = ("replica.start", "replica.start-process")
 ENDS = ("replica.stopped", "replica.lost")
 
 
-def internal_url(data: Path) -> str:
-    """Bosun's internal NATS user at every node of the tree under `data` (a cluster's, or the single one's)."""
-    creds = json.loads((data / "nats-credentials.json").read_text())
-    ports_file = data / "cluster" / "ports.json"
-    if ports_file.exists():
-        ports = json.loads(ports_file.read_text())["client"]
-    else:
-        ports = [urlparse(json.loads((data / "connection.json").read_text())["nats"]).port]
-    return ",".join(f"nats://{natsserver.INTERNAL_USER}:{creds['internal']}@127.0.0.1:{p}" for p in ports)
-
-
 async def messages(data: Path, url: str | None = None) -> list[StoredMessage]:
     """Every message of the stream, in order (through its last sequence when asked); `url`: another way in
     than the internal user of the tree under `data`."""
-    nc = await corelog.connect(url or internal_url(data), "bosun-chaos-log")
+    nc = await corelog.connect(url or nodes.internal_url(data), "bosun-chaos-log")
     try:
         log = corelog.Log(nc)
         last = await log.last_seq()
