@@ -205,6 +205,9 @@ def test_retry_is_an_audited_intent_that_runs_the_step_again(poisoned: Up) -> No
             items = c.call("GET", "/v1/audit", params={"name": "bad", "namespace": NS})["items"]
             return any(i["verb"] == "retry" and i["decision"] == "allowed" for i in items)
         wait_for(audited, DEADLINE, "the retry's audit record", interval=0.2)
+        # Parked again, as the other tests expect it (a step still retrying when a test kill -9s the tree
+        # would be recorded as a crash).
+        wait_for(functools.partial(parked, c, "HangKind"), DEADLINE, "HangKind/bad quarantined again", interval=0.2)
 
 
 def test_a_spec_change_lifts_the_quarantine(plane: Up) -> None:

@@ -38,9 +38,11 @@ PLAN, OVER, REVERT = (Site("plan", "usw1-a100", "us-west-1"), Site("over", "use1
                       Site("revert", "euw1-a100", "eu-west-1"))
 
 
-def pool(site: Site, capacity: int = 8) -> dict[str, Any]:
-    return {"kind": "GpuPool", "metadata": {"name": site.pool, "namespace": "infra"},
-            "spec": {"region": site.region, "gpu": "a100", "capacity": capacity}}
+def pool(capacity: int = 8, site: Site | None = None) -> dict[str, Any]:
+    """The site's pool; without one, `usw2-a100` in us-west-2 (what `md` places into: other modules use it)."""
+    name, region = (site.pool, site.region) if site else ("usw2-a100", "us-west-2")
+    return {"kind": "GpuPool", "metadata": {"name": name, "namespace": "infra"},
+            "spec": {"region": region, "gpu": "a100", "capacity": capacity}}
 
 
 def bosun(up: Up, *args: str, token: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -89,7 +91,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def test_plan_predicts_exactly_what_applying_then_does(up: Up, tmp_path: Path) -> None:
-    bosun(up, "apply", "-f", manifests(tmp_path, "pool", pool(PLAN)))
+    bosun(up, "apply", "-f", manifests(tmp_path, "pool", pool(site=PLAN)))
     wait_for(lambda: phase(up, "gpupools", "infra", PLAN.pool) == "Ready", 20, "the pool to be Ready")
     deployment = manifests(tmp_path, "embed", PLAN.deployment("embed", 2))
 
@@ -140,7 +142,7 @@ def by_writer(timeline: list[tuple[str, str, str]]) -> dict[str, list[tuple[str,
 
 
 def test_plan_on_an_over_committed_pool_predicts_pending_with_the_reason(up: Up, tmp_path: Path) -> None:
-    bosun(up, "apply", "-f", manifests(tmp_path, "base", pool(OVER), OVER.deployment("chat", 5)))
+    bosun(up, "apply", "-f", manifests(tmp_path, "base", pool(site=OVER), OVER.deployment("chat", 5)))
     wait_for(lambda: phase(up, "modeldeployments", OVER.ns, "chat") == "Ready", 30, "chat to be Ready")
 
     big = manifests(tmp_path, "big", OVER.deployment("big", 1, gpus=4))
@@ -222,7 +224,7 @@ def specs(up: Up, kind: str, at: int | None = None, site: Site = REVERT) -> list
 
 
 def test_revert_restores_the_earlier_environment(up: Up, tmp_path: Path) -> None:
-    bosun(up, "apply", "-f", manifests(tmp_path, "v1", pool(REVERT), REVERT.deployment("chat", 1)))
+    bosun(up, "apply", "-f", manifests(tmp_path, "v1", pool(site=REVERT), REVERT.deployment("chat", 1)))
     wait_for(lambda: phase(up, "modeldeployments", REVERT.ns, "chat") == "Ready", 30, "chat to be Ready")
     point = last_seq(up, ("gpupool", "infra", REVERT.pool), ("modeldeployment", REVERT.ns, "chat"))
     before = {kind: specs(up, kind, point) for kind in ("modeldeployments", "gpupools")}
