@@ -65,3 +65,24 @@ def test_actuation_counts_asks_deliveries_and_starts_per_replica() -> None:
     twice = actuation([*records, start(9, A, "a-1")], [(f"{A}/a-1", 3, 1), (f"{A}/a-1", 9, 1)], {f"{A}/a-1": 1})
     assert twice.asked_twice == [f"{A}/a-1"] and twice.delivered_twice == [f"{A}/a-1"] and not twice.ok
     assert actuation(records, [], {f"{A}/a-2": 2}).started_twice == [f"{A}/a-2"]
+
+
+def test_the_log_reader_turns_real_event_bytes_into_records() -> None:
+    from actors.capacity import CapacityAnswered, CapacityGranted, CapacityRefused
+    from chaos.logread import records
+    from core import codec, subjects
+    from core.events import SpecApplied
+    from core.log import StoredMessage
+    from core.names import Ref
+    from core.replicas import ReplicaLost, StartReplica
+
+    pool, dep = Ref("gpupool", "infra", "p"), Ref("modeldeployment", "ns", "a")
+    granted = CapacityGranted(request_id=1, requester=A, pool=P, gpus=2)
+    refused = CapacityRefused(request_id=1, requester=B, pool=P, gpus=9, available=2, reason="full")
+    raw = [(subjects.spec(pool), SpecApplied(generation=1, spec={"region": "r", "gpu": "g", "capacity": 4}), {}),
+           (subjects.ctl(pool, "pools"), CapacityAnswered(pool=P, answers=(granted, refused)), {"Bosun-Hwm": "1"}),
+           (subjects.cmd("sim", dep), StartReplica(replica="a-1", pool=P, gpus=1, model="m", generation=1), {}),
+           (subjects.obs(dep), ReplicaLost(replica="a-1", pool=P, reason="x"), {})]
+    stored = [StoredMessage(i + 1, subject, {**codec.event_headers(ev, 0.0), **extra}, codec.encode(ev), 0.0)
+              for i, (subject, ev, extra) in enumerate(raw)]
+    assert records(stored) == [cap(1, 4), grant(2, A, 2, basis=1), start(3, A, "a-1"), end(4, A, "a-1")]
