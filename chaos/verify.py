@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,28 @@ async def listing(door: Door, ns: str = NAMESPACE) -> dict[str, dict[str, Any]] 
 
 
 def settled(obj: dict[str, Any]) -> bool:
-    """At its generation and as far as capacity allows: Ready, or waiting for capacity (`Scheduled` False)
-    with every replica it placed ready — a full pool is a steady state, not a failure to converge."""
+    """At its generation and as far as capacity allows: Ready, or waiting for capacity with every replica
+    it placed ready — a full pool is a steady state, not a failure to converge (`full`)."""
     st, md = obj.get("status") or {}, obj["metadata"]
-    conditions = {c["type"]: c["status"] for c in st.get("conditions", [])}
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
     placed = sum((st.get("replicasByPool") or {}).values())
-    waiting = conditions.get("Scheduled") == "False" and st.get("readyReplicas") == placed
-    return ((conditions.get("Ready") == "True" or waiting) and st.get("phase") != "Deleting"
-            and st.get("observedGeneration") == md.get("generation"))
+    waiting = full(st) and st.get("readyReplicas") == placed
+    return (ready or waiting) and st.get("phase") != "Deleting" and st.get("observedGeneration") == md.get("generation")
+
+
+_NEEDS = re.compile(r"^insufficient capacity for \d+ more replica\(s\) of (\d+) ")
+_FREE = re.compile(r"(\S+): (\d+) free")
+
+
+def full(status: dict[str, Any]) -> bool:
+    """Unschedulable because every matching pool is too full for one more replica (its `Scheduled`
+    condition says so, with each pool's free GPUs) — not because no pool matches or is ready."""
+    scheduled = next((c for c in status.get("conditions", []) if c["type"] == "Scheduled"), None)
+    if scheduled is None or scheduled["status"] != "False":
+        return False
+    needs = _NEEDS.match(scheduled["message"])
+    frees = [int(n) for _, n in _FREE.findall(scheduled["message"])]
+    return needs is not None and bool(frees) and all(free < int(needs.group(1)) for free in frees)
 
 
 async def converge(door: Door, timeout: float, ns: str = NAMESPACE) -> tuple[float | None, dict[str, int]]:

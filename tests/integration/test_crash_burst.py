@@ -88,12 +88,14 @@ def assert_data_plane_sane(data: Path) -> None:
     assert summary["overallocated"] == [], summary["pools"]
 
 
-def assert_control_plane_sane(data: Path, url: str | None = None) -> None:
-    """What the control plane asked, from the log: within capacity, each replica asked and delivered once."""
+def assert_control_plane_sane(data: Path, url: str | None = None, full: bool = True) -> None:
+    """What the control plane asked, from the log: within capacity, each replica asked and delivered once;
+    `full`: the pool was filled at least to its shrunk size."""
     allocation, actuation = asyncio.run(promises(data, url))
+    summary = world_summary(data)
     assert allocation.ok, allocation.violations[:20]
-    assert allocation.peak["infra/pool-a"][0] >= SHRUNK["spec"]["capacity"], f"never ran full: {allocation.peak}"
-    assert actuation.ok and actuation.commands > 0, actuation
+    assert not full or allocation.peak["infra/pool-a"][0] >= SHRUNK["spec"]["capacity"], allocation.peak
+    assert actuation.ok and actuation.commands > 0, (actuation, allocation.grants, len(summary["starts"]))
 
 
 def test_kill9_of_the_whole_tree_mid_burst_then_restart_converges(tmp_path: Path) -> None:
