@@ -5,8 +5,9 @@ every Python process it starts (`bosun up` and each component) then imports this
 (Python's `sitecustomize` hook) and patches the REAL functions before any kind registers them. Nothing
 here exists in the installed package; without the variable this module does nothing.
 
-- `pool-capacity`: the GpuPool actor's capacity check sees an empty pool (every grant it made before is
-  forgotten when it decides), so it grants whatever fits the pool on its own — over-allocation.
+- `pool-capacity`: the GpuPool actor judges requests against an unbounded capacity (its capacity check is
+  off), and the view it publishes shows the pool empty (so every deployment keeps asking). The commands it
+  sends the data plane keep the real capacity: the sim refuses what does not fit, as it would.
 - `start-twice`: the ModelDeployment actor orders every replica start twice, under two different keys
   (so JetStream's dedup keeps both) — the driver answers the second "exists" and counts one start.
 """
@@ -22,25 +23,44 @@ FAULTS = {f.strip() for f in os.environ.get("BOSUN_TEST_FAULTS", "").split(",") 
 Decide = Callable[[Any, float, Any], Any]
 
 
-def _patch(kind: str, wrap: Callable[[Decide], Decide]) -> None:
-    """Replace `actors.<kind>.model.decide` by `wrap(decide)`, in the module and in the registered
-    controller (importing the kind's package registers it with the function it had)."""
+def _patch(kind: str, wrap: Callable[[Any], Decide], wrap_view: Callable[[Any], Any] | None = None) -> None:
+    """Replace `actors.<kind>.model.decide` (and `view`) by their wrapped selves, in the module and in the
+    registered controller (importing the kind's package registers it with the functions it had)."""
     from actors.controller import register
 
     model = importlib.import_module(f"actors.{kind}.model")
     actor = importlib.import_module(f"actors.{kind}.actor")
     model.decide = wrap(model.decide)
-    register(dataclasses.replace(actor.CONTROLLER, decide=model.decide))
+    changes: dict[str, Any] = {"decide": model.decide}
+    if wrap_view is not None:
+        model.view = changes["view"] = wrap_view(model.view)
+    register(dataclasses.replace(actor.CONTROLLER, **changes))
 
 
 def _pool_capacity(real: Decide) -> Decide:
-    from immutables import Map
     from msgspec.structs import replace
 
+    from core.replicas import EnsurePool
+
     def decide(state: Any, now: float, ctx: Any) -> Any:
-        return real(replace(state, allocations=Map(), allocated=0), now, ctx)
+        if state.spec is None:
+            return real(state, now, ctx)
+        decision = real(replace(state, spec=replace(state.spec, capacity=1_000_000)), now, ctx)
+        honest = tuple(replace(o, command=replace(o.command, capacity=state.spec.gpus))
+                       if isinstance(o.command, EnsurePool) else o for o in decision.commands)
+        return replace(decision, commands=honest)
 
     return decide
+
+
+def _pool_looks_empty(real: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    from msgspec.structs import replace
+
+    def view(state: Any) -> Any:
+        shown = real(state)
+        return None if shown is None else replace(shown, allocated=0)
+
+    return view
 
 
 def _start_twice(real: Decide) -> Decide:
@@ -58,6 +78,9 @@ def _start_twice(real: Decide) -> Decide:
     return decide
 
 
-_PATCHES = {"pool-capacity": ("gpupool", _pool_capacity), "start-twice": ("modeldeployment", _start_twice)}
+_PATCHES: dict[str, tuple[str, Callable[[Any], Decide], Callable[[Any], Any] | None]] = {
+    "pool-capacity": ("gpupool", _pool_capacity, _pool_looks_empty),
+    "start-twice": ("modeldeployment", _start_twice, None),
+}
 for _name in sorted(FAULTS):
     _patch(*_PATCHES[_name])
