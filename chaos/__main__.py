@@ -9,6 +9,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,17 +58,23 @@ def main() -> None:
 @click.option("--component", "components", multiple=True,
               help="Kill only these (pidfile names under <data>/run; nats-<i> for a cluster's nodes).")
 @click.option("--converge-timeout", default=90.0, show_default=True, help="Seconds a round may take to converge.")
+@click.option("--cycle", is_flag=True, help="Kill the components in turn instead of at random.")
+@click.option("--capacity", default=0, show_default=True,
+              help="The pool's GPUs (0: small enough for the load to run it full).")
+@click.option("--shrink", type=int, help="The pool's GPUs from the middle round on (default: 2/3 of --capacity).")
 @data_option
 @cluster_option
 @sync_option
 def run_cmd(rounds: int, writers: int, resources: int, seed: int, components: tuple[str, ...],
-            converge_timeout: float, data: Path | None, cluster: int | None, sync: str | None) -> None:
-    """Rounds of load + kill -9 of one random component; then the ledger, data plane and rebuild checks."""
+            converge_timeout: float, cycle: bool, capacity: int, shrink: int | None, data: Path | None,
+            cluster: int | None, sync: str | None) -> None:
+    """Rounds of load + kill -9 of one component; then the ledger, allocation, actuation and rebuild checks."""
     from chaos.rounds import Config, run
 
     extra = _up_args(cluster, sync)
-    report = _in_data(data, lambda d: run(Config(d, rounds, writers, resources, seed, converge_timeout,
-                                                  up_args=extra, components=components), progress=True))
+    cfg = Config(data or Path(), rounds, writers, resources, seed, converge_timeout, up_args=extra,
+                 components=components, cycle=cycle, capacity=capacity, shrink=shrink)
+    report = _in_data(data, lambda d: run(replace(cfg, data=d), progress=True))
     click.echo(report.render())
     sys.exit(0 if report.ok else 1)
 

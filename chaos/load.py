@@ -15,8 +15,21 @@ from chaos.door import Door
 from chaos.ledger import ABSENT, Op, outcome_of
 
 NAMESPACE = "chaos"
-POOL = {"kind": "GpuPool", "metadata": {"name": "chaos-pool", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 100_000}}
+
+
+def pool(capacity: int) -> dict[str, Any]:
+    """The one pool every chaos deployment is placed in."""
+    return {"kind": "GpuPool", "metadata": {"name": "chaos-pool", "namespace": "infra"},
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity}}
+
+
+POOL = pool(100_000)
+"""Room for everything (the soak and durability runs measure, they do not fill pools)."""
+
+
+def full_capacity(writers: int, resources: int) -> int:
+    """A capacity the load runs into: each deployment wants 1-3 GPUs, two on average — this is less."""
+    return max(2, writers * resources * 3 // 2)
 
 
 def deployment(name: str, replicas: int, ns: str = NAMESPACE) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nats
 import nats.errors
@@ -35,8 +36,14 @@ def node_pids(data: Path) -> dict[str, int]:
 
 
 def internal_url(data: Path) -> str:
+    """The gateway's NATS user (it reads the whole stream and manages it) at every node of the tree under
+    `data`: a cluster's nodes, or the single server `connection.json` names."""
     creds = natscreds.Credentials.load(data / "nats-credentials.json")
-    ports = json.loads((data / "cluster" / "ports.json").read_text())["client"]
+    ports_file = data / "cluster" / "ports.json"
+    if ports_file.exists():
+        ports = json.loads(ports_file.read_text())["client"]
+    else:
+        ports = [urlparse(json.loads((data / "connection.json").read_text())["nats"]).port]
     return natscreds.with_user(",".join(f"nats://127.0.0.1:{p}" for p in ports), creds.of("gateway"))
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos import nodes, verify
+from chaos.asked import Actuation, Allocation
 from chaos.door import Door
 from chaos.figures import table
 from chaos.ledger import Op, Verdict, check
-from chaos.load import POOL, Load
+from chaos.load import Load, full_capacity, pool
 from chaos.phases import Phases
 from chaos.phases import render as render_phases
 from chaos.tree import Tree
@@ -34,6 +35,17 @@ class Config:
     up_args: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
     """Only these (pidfile names); empty: every component found under <data>/run."""
+    cycle: bool = False
+    """Kill the components in turn (sorted by name) instead of at random: rounds >= components covers each
+    one, whatever the seed."""
+    capacity: int = 0
+    """The pool's GPUs; 0: sized so the load runs it full (`load.full_capacity`)."""
+    shrink: int | None = None
+    """The pool's GPUs from the middle round on (a shrink under load); None: two thirds of `capacity`."""
+
+    def pool_sizes(self) -> tuple[int, int]:
+        first = self.capacity or full_capacity(self.writers, self.resources)
+        return first, self.shrink if self.shrink is not None else max(1, first * 2 // 3)
 
 
 @dataclass
@@ -43,6 +55,10 @@ class Report:
     verdict: Verdict = field(default_factory=Verdict)
     duplicates: list[str] = field(default_factory=list)
     overallocated: list[str] = field(default_factory=list)
+    allocation: Allocation = field(default_factory=Allocation)
+    """Grants and starts the control plane ASKED, against each pool's capacity (`chaos.asked`)."""
+    actuation: Actuation = field(default_factory=Actuation)
+    """Start commands asked, delivered and actuated per replica (`chaos.asked`)."""
     unconverged: int = 0
     rebuild_diff: list[str] = field(default_factory=list)
     convergence: list[float] = field(default_factory=list)
@@ -53,7 +69,7 @@ class Report:
     @property
     def ok(self) -> bool:
         return (self.verdict.ok and not self.duplicates and not self.overallocated and not self.unconverged
-                and not self.rebuild_diff)
+                and not self.rebuild_diff and self.allocation.ok and self.actuation.ok)
 
     def render(self) -> str:
         v = self.verdict
@@ -63,6 +79,14 @@ class Report:
                 ["acked", v.acked], ["unknown outcome", v.unknown], ["lost (must be 0)", len(v.lost)],
                 ["phantom (must be 0)", len(v.phantom)], ["duplicates (must be 0)", len(self.duplicates)],
                 ["over-allocated pools (must be 0)", len(self.overallocated)],
+                ["grants or starts over capacity, as asked (must be 0)", len(self.allocation.violations)],
+                ["replicas asked / delivered / started twice (must be 0)",
+                 f"{len(self.actuation.asked_twice)} / {len(self.actuation.delivered_twice)} / "
+                 f"{len(self.actuation.started_twice)}"],
+                ["start commands / deliveries / redeliveries",
+                 f"{self.actuation.commands} / {self.actuation.deliveries} / {self.actuation.redeliveries}"],
+                ["pool peak allocation / capacity then",
+                 ", ".join(f"{p} {a}/{c}" for p, (a, c) in sorted(self.allocation.peak.items())) or "-"],
                 ["rounds not converged (must be 0)", self.unconverged],
                 ["projection ≠ rebuild (must be 0)", len(self.rebuild_diff)],
                 ["max convergence after a kill", f"{max(self.convergence, default=0.0):.2f} s"]]
@@ -70,7 +94,11 @@ class Report:
         diff += "".join(f"\n{what}: {', '.join(names)}" for what, names in
                         (("lost", [self._explain(n) for n in v.lost]),
                          ("phantom", [self._explain(n) for n in v.phantom]),
-                         ("duplicates", self.duplicates), ("over-allocated", self.overallocated)) if names)
+                         ("duplicates", self.duplicates), ("over-allocated", self.overallocated),
+                         ("over capacity as asked", self.allocation.violations[:20]),
+                         ("asked twice", self.actuation.asked_twice),
+                         ("delivered twice", self.actuation.delivered_twice),
+                         ("started twice", self.actuation.started_twice)) if names)
         return table(["chaos", "value"], rows) + "\n\n" + render_phases(self.phases) + diff
 
     def _explain(self, name: str) -> str:
@@ -85,7 +113,7 @@ async def one_round(tree: Tree, load: Load, rng: random.Random, cfg: Config, rep
     task = asyncio.create_task(load.run(stop))
     await asyncio.sleep(rng.uniform(0.2, 1.2))  # the random instant
     candidates = sorted(n for n in tree.pids() if not cfg.components or n in cfg.components)
-    victim = rng.choice(candidates)
+    victim = candidates[report.rounds % len(candidates)] if cfg.cycle else rng.choice(candidates)
     t_kill = time.monotonic()
     restarted = await asyncio.to_thread(tree.kill, victim)
     if victim.startswith(nodes.PREFIX):  # one node at a time: the next kill finds every replica current
@@ -122,10 +150,13 @@ async def run(cfg: Config, tree: Tree | None = None, progress: bool = False) -> 
     door = await Door(tree.url, tree.nats, tree.token).open()
     report = Report()
     try:
-        assert (await door.apply(POOL)).status == 202
+        first, shrunk = cfg.pool_sizes()
+        assert (await door.apply(pool(first))).status == 202
         load = Load(door, cfg.writers, cfg.resources, cfg.seed)
         rng = random.Random(cfg.seed)
         for i in range(cfg.rounds):
+            if i == cfg.rounds // 2 and shrunk != first:  # the pool shrinks while deployments hold it
+                assert (await door.apply(pool(shrunk))).status == 202
             converged = len(report.convergence)
             victim = await one_round(tree, load, rng, cfg, report)
             if progress:
@@ -146,6 +177,7 @@ async def conclude(tree: Tree, door: Door, load: Load, cfg: Config, report: Repo
     report.ledger, report.final = load.ledger, verify.final_values(values, load.names())
     report.verdict = check(report.ledger, report.final)
     report.duplicates, report.overallocated = verify.data_plane(tree.data)
+    report.allocation, report.actuation = await verify.promises(tree.data)
     last: dict[str, str] = {}
     for op in sorted(load.ledger, key=lambda o: o.started):
         last[op.resource] = op.outcome

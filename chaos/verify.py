@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+from chaos import asked, logread
 from chaos.door import Door
 from chaos.ledger import ABSENT
 from chaos.load import NAMESPACE
-from dataplane.sim.store import world_summary
+from dataplane.base.ledger import delivered_starts
+from dataplane.process import store as process_store
+from dataplane.sim import store as sim_store
 
 
 async def listing(door: Door, ns: str = NAMESPACE) -> dict[str, dict[str, Any]] | None:
@@ -29,9 +33,28 @@ async def listing(door: Door, ns: str = NAMESPACE) -> dict[str, dict[str, Any]] 
 
 
 def settled(obj: dict[str, Any]) -> bool:
+    """At its generation and as far as capacity allows: Ready, or waiting for capacity with every replica
+    it placed ready — a full pool is a steady state, not a failure to converge (`full`)."""
     st, md = obj.get("status") or {}, obj["metadata"]
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
-    return ready and st.get("phase") != "Deleting" and st.get("observedGeneration") == md.get("generation")
+    placed = sum((st.get("replicasByPool") or {}).values())
+    waiting = full(st) and st.get("readyReplicas") == placed
+    return (ready or waiting) and st.get("phase") != "Deleting" and st.get("observedGeneration") == md.get("generation")
+
+
+_NEEDS = re.compile(r"^insufficient capacity for \d+ more replica\(s\) of (\d+) ")
+_FREE = re.compile(r"(\S+): (\d+) free")
+
+
+def full(status: dict[str, Any]) -> bool:
+    """Unschedulable because every matching pool is too full for one more replica (its `Scheduled`
+    condition says so, with each pool's free GPUs) — not because no pool matches or is ready."""
+    scheduled = next((c for c in status.get("conditions", []) if c["type"] == "Scheduled"), None)
+    if scheduled is None or scheduled["status"] != "False":
+        return False
+    needs = _NEEDS.match(scheduled["message"])
+    frees = [int(n) for _, n in _FREE.findall(scheduled["message"])]
+    return needs is not None and bool(frees) and all(free < int(needs.group(1)) for free in frees)
 
 
 async def converge(door: Door, timeout: float, ns: str = NAMESPACE) -> tuple[float | None, dict[str, int]]:
@@ -66,8 +89,31 @@ async def caught_up(door: Door) -> bool:
 
 def data_plane(data: Path) -> tuple[list[str], list[str]]:
     """(replica ids started more than once, over-allocated pools), from the sim driver's durable world."""
-    summary = world_summary(data)
+    summary = sim_store.world_summary(data)
     return list(summary["double_started"]), list(summary["overallocated"])
+
+
+def driver_ledgers(data: Path) -> tuple[list[tuple[str, int, int]], dict[str, int]]:
+    """Every start command handed to a driver (before its dedup) and every real start, from each driver's
+    database under `data` (the sim's and, when it ran, the process driver's)."""
+    delivered: list[tuple[str, int, int]] = []
+    started: dict[str, int] = {}
+    for path, opened in ((sim_store.db_path(data), sim_store.opened),
+                         (process_store.home(data) / "state.db", process_store.opened)):
+        if not path.exists():
+            continue
+        with opened(data) as conn:
+            delivered += delivered_starts(conn)
+            for row in conn.execute("SELECT token, replica, n FROM starts"):
+                started[f"{row[0]}/{row[1]}"] = started.get(f"{row[0]}/{row[1]}", 0) + int(row[2])
+    return delivered, started
+
+
+async def promises(data: Path, url: str | None = None) -> tuple[asked.Allocation, asked.Actuation]:
+    """The allocation and actuation checkers over the whole log and the drivers' ledgers under `data`."""
+    records = logread.records(await logread.messages(data, url))
+    delivered, started = driver_ledgers(data)
+    return asked.allocation(records), asked.actuation(records, delivered, started)
 
 
 def _comparable(items: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -166,7 +166,7 @@ class Log:
             # JetStream checks the expected sequence before dedup, so a retry of a write that already
             # landed looks like a conflict: it is ours when the subject's last message carries our id.
             if msg_id is not None:
-                last = await self.last(subject)
+                last = await self.last(subject, leader=True)  # a lagging replica would not know it yet
                 if last is not None and last.headers.get(H.MSG_ID) == msg_id:
                     return Appended(last.seq, True)
             raise
@@ -191,15 +191,16 @@ class Log:
                                           description=ack.error.description)
         return Appended(ack.seq, ack.duplicate)
 
-    async def last(self, subject: str) -> StoredMessage | None:
-        """The last message on `subject`, or None."""
+    async def last(self, subject: str, *, leader: bool = False) -> StoredMessage | None:
+        """The last message on `subject`, or None; from any replica (a direct get), or from the stream
+        leader when `leader` (slower, but never behind an acknowledged append)."""
         try:
-            raw = await self.jsm.get_msg(self.stream, subject=subject, direct=True)
+            raw = await self.jsm.get_msg(self.stream, subject=subject, direct=not leader)
         except nats.js.errors.NotFoundError:
             return None
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
             raise Unavailable(str(e) or type(e).__name__) from e
-        return _stored(raw.subject or subject, raw.seq or 0, dict(raw.headers or {}), raw.data or b"")
+        return _from_raw(raw, subject)
 
     async def last_per_subject(self, filters: list[str], batch: int = 100_000) -> tuple[list[StoredMessage], int]:
         """The last message of every subject matching `filters` (wildcards allowed), as ONE consistent
@@ -221,7 +222,12 @@ class Log:
                    batch: int = 1024) -> AsyncGenerator[StoredMessage, None]:
         """Messages on `filter_subject` from `start_seq` (through `up_to_seq`), in stream order.
 
-        Uses direct-get batches, so a long history streams without creating a consumer.
+        Uses direct-get batches, so a long history streams without creating a consumer. Any replica of the
+        stream (or a mirror of it) answers a direct get, and one that lags the leader ends its answer
+        early: on an R3 stream about one scan in thirty came back a few messages short of a sequence
+        already acknowledged — a projection rebuilt from such a scan missed them for good (the cluster
+        chaos flake). So a read bounded by `up_to_seq` that ends short asks the stream leader what comes
+        next on the filter (`_leader_next`), and goes on from there while that is within the bound.
         """
         seq = max(1, start_seq)
         while True:
@@ -234,9 +240,27 @@ class Log:
                     got += 1
                     last = m.seq
                     yield m
-            if got < batch or (up_to_seq is not None and last >= up_to_seq):
+            if up_to_seq is not None and last >= up_to_seq:
                 return
+            if got < batch:  # the end of the filter's messages, or of what the answering replica holds
+                after = last + 1 if got else seq
+                following = None if up_to_seq is None else await self._leader_next(filter_subject, after)
+                if following is None or (up_to_seq is not None and following.seq > up_to_seq):
+                    return
+                yield following
+                last = following.seq
             seq = last + 1
+
+    async def _leader_next(self, filter_subject: str, seq: int) -> StoredMessage | None:
+        """The first message on `filter_subject` at or after `seq`, read from the stream leader (never a
+        replica that may lag); None when there is none."""
+        try:
+            raw = await self.jsm.get_msg(self.stream, seq=seq, subject=filter_subject, next=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+            raise Unavailable(str(e) or type(e).__name__) from e
+        return _from_raw(raw, filter_subject)
 
     async def _direct_batch(self, filter_subject: str, seq: int, batch: int) -> AsyncGenerator[StoredMessage, None]:
         req = {"seq": seq, "next_by_subj": filter_subject, "batch": batch}
@@ -387,6 +411,14 @@ def _stored(subject: str, seq: int, hdrs: dict[str, str], data: bytes) -> Stored
         stamp = hdrs.get("Nats-Time-Stamp")
         when = repr(api.Base._parse_utc_iso(stamp).timestamp()) if stamp else "0"
     return StoredMessage(seq, subject, hdrs, data, float(when))
+
+
+def _from_raw(raw: api.RawStreamMsg, subject: str) -> StoredMessage:
+    """A message got by `get_msg`: a direct get's carries its time in a header, the leader's in `time`."""
+    hdrs = dict(raw.headers or {})
+    if H.TIME not in hdrs and "Nats-Time-Stamp" not in hdrs and raw.time is not None:
+        return StoredMessage(raw.seq or 0, raw.subject or subject, hdrs, raw.data or b"", raw.time.timestamp())
+    return _stored(raw.subject or subject, raw.seq or 0, hdrs, raw.data or b"")
 
 
 def stored_from_msg(msg: Any) -> StoredMessage:

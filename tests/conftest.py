@@ -2,18 +2,50 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from actors.registry import load
+from actors import registry as kind_sources
+from actors.controller import DEFAULT
+from actors.registry import build, kinds_of, load
 from core import log as corelog
 from core import natsserver
 
 REGISTRY = load()
 """The shipped kinds, built once for the session as every component builds them at start."""
+
+
+@contextlib.contextmanager
+def kinds_kept(*modules: str) -> Iterator[None]:
+    """Whatever kinds are added to the process's registry inside (`Kind.add_to(DEFAULT)`, or the kinds of
+    the test kind modules among `modules`) are forgotten on the way out: the registry and what
+    `actors.registry.load` remembers having loaded are restored, so a test kind never leaks into another
+    test, whatever the order."""
+    saved = {name: _copied(value) for name, value in vars(DEFAULT).items()}
+    loaded, asked = set(kind_sources._loaded), set(kind_sources._asked)
+    try:
+        build([k for module in modules for k in kinds_of(module)], DEFAULT)
+        yield
+    finally:
+        vars(DEFAULT).clear()
+        vars(DEFAULT).update(saved)
+        kind_sources._loaded.clear()
+        kind_sources._loaded.update(loaded)
+        kind_sources._asked.clear()
+        kind_sources._asked.update(asked)
+
+
+def _copied(value: Any) -> Any:
+    """A registry attribute, copied two levels deep (companions are a dict of dicts; viewers a set)."""
+    if isinstance(value, dict):
+        return {k: _copied(v) if isinstance(v, (dict, set)) else v for k, v in value.items()}
+    if isinstance(value, set):
+        return set(value)
+    return value
 
 
 @pytest.fixture
@@ -27,6 +59,20 @@ def nats_server(tmp_path: Path) -> Iterator[natsserver.Server]:
 @pytest.fixture
 def nats_url(nats_server: natsserver.Server) -> str:
     return nats_server.url()
+
+
+@pytest.fixture(scope="module")
+def module_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[natsserver.Server]:
+    """One nats-server for a whole module whose tests need no isolation from each other (each still has
+    its own connections, gateway and read model). A module opts in by overriding `nats_url`:
+
+        @pytest.fixture(scope="module")
+        def nats_url(module_nats_server: natsserver.Server) -> str:
+            return module_nats_server.url()
+    """
+    server = natsserver.start(tmp_path_factory.mktemp("natsd"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

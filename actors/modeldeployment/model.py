@@ -231,7 +231,7 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
     started: list[str] = []
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
-        while missing > 0 and state.grants.get(key, 0) - used.get(key, 0) >= g:
+        while missing > 0 and _usable(state, key) - used.get(key, 0) >= g:
             started.append(plan.start(key, spec, p.driver))
             used[key] = used.get(key, 0) + g
             missing -= 1
@@ -249,6 +249,16 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
             asked = True
     unschedulable = _why_unschedulable(spec, fleet.candidates, missing) if missing > 0 and not asked else ""
     return missing, started, unschedulable
+
+
+def _usable(state: Deployment, key: str) -> int:
+    """GPUs of pool `key` it may start replicas on: the grant, or — while a request to the pool is still
+    unanswered — the smaller of the grant and that request. A release asked for is granted in log order
+    and may land before a start decided on the old grant: the pool would then count fewer GPUs than run
+    (found by the chaos allocation checker, `chaos.asked`: a scale-up right after a scale-down)."""
+    granted = state.grants.get(key, 0)
+    asked = state.outstanding.get(key)
+    return granted if asked is None else min(granted, asked.gpus)
 
 
 def _replace_lost(plan: _Plan, state: Deployment, started: list[str]) -> None:

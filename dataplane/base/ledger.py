@@ -12,6 +12,7 @@ import sqlite3
 
 import msgspec
 
+from core import headers as H
 from core import replicas as R
 from core import subjects
 from core.names import Ref
@@ -19,6 +20,12 @@ from dataplane.base import outbox
 from dataplane.base.store import transaction
 
 LIVE = ("starting", "ready")
+
+
+def delivered_starts(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """("<token>/<replica>", command sequence, times delivered) for every start command a driver was handed."""
+    return [(f"{r[0]}/{r[1]}", int(r[2]), int(r[3]))
+            for r in conn.execute("SELECT token, replica, seq, n FROM deliveries ORDER BY token, replica, seq")]
 
 
 class Cause(msgspec.Struct, frozen=True):
@@ -94,8 +101,10 @@ class Ledger:
 
         Held now: "exists" (its truth re-reported). Reported live but no longer held: "lost" (drift,
         reported with `drift` as the reason). Settled (stopped or lost): "settled", a tombstone never
-        started again, so a late or redelivered start cannot create a replica its deployment forgot."""
+        started again, so a late or redelivered start cannot create a replica its deployment forgot.
+        Every start is first counted as delivered (`deliveries`), whatever the answer."""
         token = ref.token
+        self._delivered(token, rid, cause)
         if self.conn.execute("SELECT 1 FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone():
             self._rereport(ref, rid, now, cause)
             return "exists"
@@ -107,6 +116,12 @@ class Ledger:
             return "lost"
         self._rereport(ref, rid, now, cause)
         return "settled"
+
+    def _delivered(self, token: str, rid: str, cause: Cause) -> None:
+        """Count one delivery of the start command at the stream sequence `cause` names (0: unknown)."""
+        seq = cause.headers.get(H.CAUSES, "0")
+        self.conn.execute("INSERT INTO deliveries VALUES (?,?,?,1) ON CONFLICT DO UPDATE SET n = n + 1",
+                          (token, rid, int(seq) if seq.isdigit() else 0))
 
     def _lose_vanished(self, reason: str, now: float) -> list[tuple[Ref, str]]:
         """Replicas the log believes live that the driver's own tables no longer hold: lost (drift)."""

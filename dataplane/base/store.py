@@ -5,6 +5,9 @@
 - `reported`: what the log has been told (or is promised, via the outbox) about each replica; rows in a
   final state (stopped, lost) are tombstones.
 - `outbox`: observations committed together with the change that caused them, not yet appended.
+- `deliveries`: every start command handed to the driver (its stream sequence, and how many times it came),
+  recorded before the driver decides anything about it: the evidence that the control plane asked to
+  start a replica twice even when the driver's own dedup ("exists") absorbed the second ask.
 """
 from __future__ import annotations
 
@@ -27,6 +30,13 @@ CREATE TABLE IF NOT EXISTS reported (
     state TEXT NOT NULL CHECK (state IN ('starting', 'ready', 'stopped', 'lost')),
     reason TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (token, replica)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    token TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (token, replica, seq)
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -42,6 +42,29 @@ class Plan(msgspec.Struct, frozen=True):
     items: list[PlanItem]
 
 
+def refuse_unless_any_allowed(docs: list[Any], principal: Principal, authorizer: Authorizer,
+                              registry: Registry = DEFAULT) -> None:
+    """Refuse (403) a request whose every document the caller may not `diff`.
+
+    Why the whole request: judged item by item it would still answer 200 with what the route computes
+    around the items — a plan's pools and predictions named a pool of a namespace the caller cannot read
+    (found by the RBAC sweep, `tests/integration/test_rbac_sweep.py`). A request with at least one
+    document the caller may see (or one that is merely invalid) is judged item by item, as before."""
+    refusal: ApiError | None = None
+    for doc in docs:
+        try:
+            valid = validate(doc, registry=registry)
+            authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
+        except ApiError as e:
+            if e.status != 403:
+                return
+            refusal = refusal or e
+            continue
+        return
+    if refusal is not None:
+        raise refusal
+
+
 async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer,
                registry: Registry = DEFAULT) -> Plan:
     return Plan([await plan_one(log, doc, principal, authorizer, registry) for doc in docs])
@@ -101,6 +124,7 @@ async def diff_route(request: Request[Any, Any, Any]) -> Plan:
     if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed
         raise forbidden(f"{principal.name} may not diff anything: no role is bound to it")
     docs = await parse(await body_of(request), request.headers.get("content-type"))
+    refuse_unless_any_allowed(docs, principal, gw.authorizer, gw.registry)
     return await plan(gw.log, docs, principal, gw.authorizer, gw.registry)
 
 

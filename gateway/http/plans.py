@@ -19,7 +19,9 @@ from litestar.params import Parameter
 from analysis.whatif.planner import Settings
 from core.log import Unavailable
 from gateway.admission import Intent
-from gateway.errors import ApiError, ErrorDetail, malformed, unavailable
+from gateway.admission.auth import grants_any
+from gateway.errors import ApiError, ErrorDetail, forbidden, malformed, unavailable
+from gateway.http.diff import refuse_unless_any_allowed
 from gateway.http.envtravel import parse_time
 from gateway.http.glue import body_of, gateway
 from gateway.http.whatif import policyservice, reverts, service
@@ -67,7 +69,10 @@ async def plan_route(request: Req, latency: Annotated[float | None, Parameter(ge
                      seed: int | None = None) -> PlanReport:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
+    if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed, as diff does
+        raise forbidden(f"{principal.name} may not plan anything: no role is bound to it")
     docs = await parse(await body_of(request), request.headers.get("content-type"))
+    refuse_unless_any_allowed(docs, principal, gw.authorizer, gw.registry)
     defaults = Settings()
     settings = Settings(latency=defaults.latency if latency is None else latency,
                         seed=defaults.seed if seed is None else seed)

@@ -9,21 +9,32 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nats
 import pytest
+import pytest_asyncio
 
 from core import log as corelog
+from core import natsserver
 from corpus import bad_inputs as corpus
 from gateway.intents.responder import Responder, reply_status
 from tests.conftest import eventually
 from tests.integration.test_gateway_support import TOKEN, Env, gateway_env
 
 
-@pytest.fixture
-async def env(nats_url: str, tmp_path: Path) -> AsyncIterator[Env]:
-    async with gateway_env(nats_url, tmp_path) as e:
+@pytest.fixture(scope="module")
+def nats_url(module_nats_server: natsserver.Server) -> str:
+    """One nats-server for the 56 cases: each appends only its audit record, checked from its own `before`."""
+    return module_nats_server.url()
+
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def env(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    """One gateway for every case: a refused request changes nothing it keeps (that is what is checked)."""
+    async with gateway_env(nats_url, tmp_path_factory.mktemp("gateway")) as e:
         yield e
 
 
@@ -68,7 +79,7 @@ async def test_http_bad_input_is_refused_structured_and_only_audited(env: Env, c
     await eventually(lambda: only_audit_since(env.log, before), timeout=10)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def intents(env: Env, nats_url: str) -> AsyncIterator[nats.NATS]:
     responder = Responder(env.gw.nc, env.gw.admission)
     await responder.start()

@@ -13,6 +13,7 @@ import pytest
 from bench.report import render
 
 BOSUN = str(Path(sys.executable).parent / "bosun")
+pytestmark = pytest.mark.bench
 
 
 def bench(*args: str, via_bosun: bool = False) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """The chaos suite's small forms against a real `bosun up`: kill -9 rounds, linearizable If-Match, soak.
 
-Each checker is also shown to fail: a doubled actuation written into the sim driver's world is counted
-as a duplicate, a forged acknowledgement of a write that is not there is counted as lost, and a forged
-second success from one version makes the If-Match history non-linearizable.
+The rounds kill every component kind in turn (the gateway alone mid-burst among them), against a pool the
+load runs full and that shrinks half-way. Each checker is shown to fail on a deliberately broken BUILD,
+not on edited data: the allocation checker on a pool actor whose capacity check is disabled, the
+actuation checker on a deployment actor that orders every start twice (patched in every process of the
+tree by `tests/faults/sitecustomize.py`), while the data plane's own view (the sim refuses what does not
+fit, and answers a second start "exists") sees nothing wrong in either. The ledger and linearizability
+checkers are shown to fail on forged histories, as before.
 """
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,26 +21,27 @@ from chaos.door import Door
 from chaos.ledger import Op, check
 from chaos.linearizable import Cas
 from chaos.linearizable import check as linearizable
-from chaos.load import POOL
+from chaos.load import POOL, deployment, pool
 from chaos.rounds import Config, run
 from chaos.tree import Tree
 from corpus import bad_inputs as corpus
-from dataplane.sim.store import db_path
+from tests.conftest import eventually
+
+FAULTS = Path(__file__).resolve().parents[1] / "faults"
+COMPONENTS = {"controller", "driver-process", "driver-sim", "gateway", "nats", "projector"}
 
 
-async def test_chaos_rounds_lose_nothing_and_start_nothing_twice(tmp_path: Path) -> None:
+@pytest.mark.timeout(600)
+async def test_chaos_rounds_kill_every_component_lose_nothing_and_never_over_allocate(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    report = await run(Config(data, rounds=3, writers=3, resources=3, seed=7, converge_timeout=90))
-    assert report.rounds == 3 and sum(report.killed.values()) == 3, report.render()
+    cfg = Config(data, rounds=len(COMPONENTS), writers=3, resources=3, seed=7, converge_timeout=90, cycle=True)
+    report = await run(cfg)
+    assert report.rounds == len(COMPONENTS) and set(report.killed) == COMPONENTS, report.render()
     assert report.verdict.acked > 0 and report.ok, report.render()
-    assert not report.verdict.lost and not report.duplicates and not report.rebuild_diff
-
-    # A deliberately broken driver: one replica id actuated a second time. The checker must count it.
-    with sqlite3.connect(db_path(data)) as conn:
-        token, replica = conn.execute("SELECT token, replica FROM starts LIMIT 1").fetchone()
-        conn.execute("UPDATE starts SET n = n + 1 WHERE token = ? AND replica = ?", (token, replica))
-    duplicates, _ = verify.data_plane(data)
-    assert duplicates == [f"{token}/{replica}"]
+    assert report.actuation.commands > 0 and report.allocation.grants > 0, report.render()
+    full, shrunk = cfg.pool_sizes()
+    peak, capacity = report.allocation.peak["infra/chaos-pool"]
+    assert peak >= shrunk and capacity in (full, shrunk), f"the pool never ran full:\n{report.render()}"
 
     # A deliberately lossy log: an acknowledged write that the final state does not show.
     name = next(n for n, v in report.final.items() if v != 3)
@@ -45,14 +50,70 @@ async def test_chaos_rounds_lose_nothing_and_start_nothing_twice(tmp_path: Path)
 
 
 @pytest.fixture
-async def tree_door(tmp_path: Path) -> AsyncIterator[tuple[Tree, Door]]:
+def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Tree]:
+    """A `bosun up` whose every process runs with the fault named by the test's parameter."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("BOSUN_TEST_FAULTS", request.param)
     tree = Tree(tmp_path / "data").start()
-    door = await Door(tree.url, tree.nats, tree.token).open()
     try:
-        yield tree, door
+        yield tree
+    finally:
+        tree.stop()
+
+
+async def _applied(tree: Tree, capacity: int, deployments: int) -> Door:
+    door = await Door(tree.url, tree.nats, tree.token).open()
+    assert (await door.apply(pool(capacity))).status == 202
+    for i in range(deployments):
+        assert (await door.apply(deployment(f"d{i}", 2))).status == 202
+    return door
+
+
+@pytest.mark.parametrize("broken", ["pool-capacity"], indirect=True)
+async def test_a_pool_actor_without_its_capacity_check_is_caught_over_allocating(broken: Tree) -> None:
+    door = await _applied(broken, capacity=4, deployments=4)  # 8 GPUs asked of 4
+    try:
+        async def caught() -> list[str]:
+            allocation, _ = await verify.promises(broken.data)
+            return allocation.violations
+
+        violations = await eventually(caught, timeout=60)
+        assert any("of a capacity of 4" in v for v in violations), violations
+        assert verify.data_plane(broken.data)[1] == [], "the sim refused what did not fit: it shows nothing"
     finally:
         await door.close()
-        tree.stop()
+
+
+@pytest.mark.parametrize("broken", ["start-twice"], indirect=True)
+async def test_a_control_plane_asking_twice_is_caught_before_the_drivers_dedup(broken: Tree) -> None:
+    door = await _applied(broken, capacity=4, deployments=1)
+    try:
+        seconds, _ = await verify.converge(door, 60)
+        assert seconds is not None, "the driver's dedup absorbs the second ask: it converges"
+        _, actuation = await verify.promises(broken.data)
+        assert actuation.asked_twice == ["modeldeployment.chaos.d0/d0-1", "modeldeployment.chaos.d0/d0-2"]
+        assert actuation.delivered_twice == actuation.asked_twice
+        assert actuation.started_twice == [] and verify.data_plane(broken.data)[0] == [], \
+            "the driver started each once: its own count shows nothing"
+    finally:
+        await door.close()
+
+
+@pytest.fixture(scope="module")
+def shared_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tree]:
+    """One tree for the tests that only read and write through the doors (they use other resources)."""
+    tree = Tree(tmp_path_factory.mktemp("chaos") / "data").start()
+    yield tree
+    tree.stop()
+
+
+@pytest.fixture
+async def tree_door(shared_tree: Tree) -> AsyncIterator[tuple[Tree, Door]]:
+    door = await Door(shared_tree.url, shared_tree.nats, shared_tree.token).open()
+    try:
+        yield shared_tree, door
+    finally:
+        await door.close()
 
 
 async def test_if_match_read_modify_writes_are_linearizable(tree_door: tuple[Tree, Door]) -> None:

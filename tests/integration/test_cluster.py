@@ -16,7 +16,14 @@ import pytest
 
 from core.cluster import Cluster
 from tests.integration.cluster_support import Plane, consumers, replicas_current, stream_leader
-from tests.integration.test_crash_burst import POOL, Burst, assert_data_plane_sane, converged, put
+from tests.integration.test_crash_burst import (
+    POOL,
+    Burst,
+    assert_control_plane_sane,
+    assert_data_plane_sane,
+    converged,
+    put,
+)
 from tests.integration.test_up_support import http_get, wait_for
 
 pytestmark = pytest.mark.timeout(150)
@@ -111,6 +118,7 @@ def test_node_loss_mid_burst_and_restart(plane: Plane) -> None:
     wait_for(lambda: asyncio.run(replicas_current(plane.cluster)), 60, "the restarted node to catch up")
     assert plane.exited() == {}, {n: plane.output(n) for n in plane.exited()}
     assert_data_plane_sane(plane.data)
+    assert_control_plane_sane(plane.data, plane.cluster.url(), full=False)
 
 
 def test_controller_host_kill_mid_burst(plane: Plane) -> None:
@@ -129,3 +137,4 @@ def test_controller_host_kill_mid_burst(plane: Plane) -> None:
     wait_for(lambda: same_view(plane, plane.url, second), 60, "two gateway/projector pairs to agree")
     assert plane.exited() == {}, {n: plane.output(n) for n in plane.exited()}
     assert_data_plane_sane(plane.data)
+    assert_control_plane_sane(plane.data, plane.cluster.url(), full=False)

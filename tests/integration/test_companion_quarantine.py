@@ -5,20 +5,29 @@ in this process (its registry holds `tests.kinds.companion`)."""
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from actors import serving as controller
-from actors.registry import load
 from core import codec, subjects
 from core.events import ReconcileFailed, RetryRequested, SpecApplied, StatusUpdated
 from core.log import Log
 from core.names import Ref
 from projections import reducer
-from tests.conftest import REGISTRY, eventually
-from tests.kinds import companion
+from tests.conftest import REGISTRY, eventually, kinds_kept
 
-load(["tests.kinds.companion"])  # into the process's registry, which the host in this test runs
 REF = Ref("escorted", "team-a", "x")
+COMPANION = "tests.kinds.companion"
+
+
+@pytest.fixture(autouse=True)
+def companion() -> Iterator[Any]:
+    """`tests.kinds.companion`, in the process's registry for this test only."""
+    with kinds_kept(COMPANION):
+        yield sys.modules[COMPANION]
 
 
 async def _slice(log: Log, name: str) -> list[Any]:
@@ -33,7 +42,7 @@ async def _row(log: Log) -> reducer.Row | None:
     return row
 
 
-async def test_a_quarantined_companion_does_not_park_the_resource(log: Log, nats_url: str) -> None:
+async def test_a_quarantined_companion_does_not_park_the_resource(log: Log, nats_url: str, companion: Any) -> None:
     companion.BROKEN["on"] = True
     stop = asyncio.Event()
     task = asyncio.create_task(controller.serve(nats_url, stop=stop))

@@ -1,10 +1,13 @@
 """kill -9 at any instant: the whole `bosun up` tree, or one component, in the middle of a burst of applies.
 
-After a restart on the same data dir every accepted intent converges, no replica is started twice and
-no pool is over-allocated (checked in the sim driver's durable world, the data plane's own truth).
+The pool runs full (the burst asks up to 3x its capacity) and shrinks mid-burst. After a restart on the same
+data dir every accepted intent converges as far as capacity allows, and both truths agree nothing went
+wrong: the control plane's, from the log (`chaos.asked`: no grant over capacity, no start beyond a grant, no
+replica asked or delivered twice), and the data plane's own (the sim driver's durable world).
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -15,11 +18,19 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from chaos.verify import promises, settled
 from dataplane.sim.store import world_summary
 from tests.integration.test_up_support import Up, http_get, wait_for
 
-POOL = {"kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 200}}
+
+def pool(capacity: int) -> dict[str, Any]:
+    return {"kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity}}
+
+
+POOL = pool(40)
+"""Full long before a burst of N deployments (1, then 2 replicas each) is accepted."""
+SHRUNK = pool(30)
 
 
 def put(url: str, token: str, manifest: dict[str, Any]) -> tuple[int, Any]:
@@ -62,13 +73,11 @@ class Burst(threading.Thread):
 
 
 def converged(up: Up, accepted: dict[str, int]) -> bool:
+    """Every accepted intent at (or past) its generation and as far as capacity allows (`verify.settled`:
+    Ready, or waiting for capacity with every placed replica ready)."""
     for name, generation in accepted.items():
         code, obj = http_get(f"{up.url}/v1/namespaces/burst/modeldeployments/{name}", up.token)
-        if code != 200:
-            return False
-        st, md = obj["status"], obj["metadata"]
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in st["conditions"])
-        if not (ready and md["generation"] >= generation and st["observedGeneration"] == md["generation"]):
+        if code != 200 or obj["metadata"]["generation"] < generation or not settled(obj):
             return False
     return True
 
@@ -79,6 +88,16 @@ def assert_data_plane_sane(data: Path) -> None:
     assert summary["overallocated"] == [], summary["pools"]
 
 
+def assert_control_plane_sane(data: Path, url: str | None = None, full: bool = True) -> None:
+    """What the control plane asked, from the log: within capacity, each replica asked and delivered once;
+    `full`: the pool was filled at least to its shrunk size."""
+    allocation, actuation = asyncio.run(promises(data, url))
+    summary = world_summary(data)
+    assert allocation.ok, allocation.violations[:20]
+    assert not full or allocation.peak["infra/pool-a"][0] >= SHRUNK["spec"]["capacity"], allocation.peak
+    assert actuation.ok and actuation.commands > 0, (actuation, allocation.grants, len(summary["starts"]))
+
+
 def test_kill9_of_the_whole_tree_mid_burst_then_restart_converges(tmp_path: Path) -> None:
     data = tmp_path / "data"
     up = Up(data).start()
@@ -86,6 +105,8 @@ def test_kill9_of_the_whole_tree_mid_burst_then_restart_converges(tmp_path: Path
         assert put(up.url, up.token, POOL)[0] == 202
         burst = Burst(up.url, up.token, 60)
         burst.start()
+        wait_for(lambda: len(burst.accepted) >= 10, 60, "10 accepted intents")
+        assert put(up.url, up.token, SHRUNK)[0] == 202
         wait_for(lambda: len(burst.accepted) >= 15, 60, "15 accepted intents")
         pids = up.pids()
         assert up.proc is not None
@@ -100,6 +121,7 @@ def test_kill9_of_the_whole_tree_mid_burst_then_restart_converges(tmp_path: Path
         up = Up(data).start()
         wait_for(lambda: converged(up, burst.accepted), 90, "every accepted intent to converge")
         assert_data_plane_sane(data)
+        assert_control_plane_sane(data)
     finally:
         up.stop()
 
@@ -115,8 +137,11 @@ def test_kill9_of_each_component_mid_burst_converges(tmp_path: Path) -> None:
             before = len(burst.accepted)
             wait_for(lambda before=before: len(burst.accepted) > before + 3 or burst.done.is_set(), 60, "more intents")
             os.kill(up.pids()[component], signal.SIGKILL)
+            if component == "driver-sim":
+                assert put(up.url, up.token, SHRUNK)[0] == 202
         burst.join(60)
         wait_for(lambda: converged(up, burst.accepted), 90, "every accepted intent to converge")
         assert_data_plane_sane(data)
+        assert_control_plane_sane(data)
     finally:
         up.stop()

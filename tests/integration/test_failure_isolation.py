@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+import pytest
 
 from actors import serving as controller
 from actors.controller import DEFAULT
@@ -14,7 +16,7 @@ from core.events import ReconcileFailed, SpecApplied, StatusUpdated
 from core.log import Log
 from core.metrics import REGISTRY
 from core.names import Ref
-from tests.conftest import eventually
+from tests.conftest import eventually, kinds_kept
 
 
 class FlakySpec(msgspec.Struct, frozen=True):
@@ -32,7 +34,14 @@ def _decide(r: Resource[FlakySpec, Flaky], now: float, ctx: Context) -> Decision
 
 
 FLAKY = Kind(name="Flaky", plural="flakies", spec=FlakySpec, state=Flaky, decide=_decide, controller="flaky")
-FLAKY.add_to(DEFAULT)
+
+
+@pytest.fixture(autouse=True)
+def _flaky_registered() -> Iterator[None]:
+    """The Flaky kind exists for these tests only (the host serving in this process loads the registry)."""
+    with kinds_kept():
+        FLAKY.add_to(DEFAULT)
+        yield
 
 
 async def _ctl(log: Log, ref: Ref) -> list[Any]:

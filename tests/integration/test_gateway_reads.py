@@ -11,8 +11,10 @@ MD = "modeldeployments"
 
 async def test_get_list_history_time_travel(live: Env) -> None:
     c = live.client
+    before = (await c.put(path("demo", MD, "early"), json=deployment("early"), headers=AUTH)).json()
     first = (await c.put(path("demo", MD, "chat"), json=deployment("chat", labels={"app": "chat"}),
                          headers=AUTH)).json()
+    assert first["resourceVersion"] > before["resourceVersion"]
     await c.put(path("demo", MD, "web"), json=deployment("web", labels={"app": "web"}), headers=AUTH)
     second = (await c.put(path("demo", MD, "chat"), json=deployment("chat", replicas=5, labels={"app": "chat"}),
                           headers=AUTH)).json()
@@ -26,14 +28,17 @@ async def test_get_list_history_time_travel(live: Env) -> None:
 
     then = (await c.get(path("demo", "md", "chat") + f"?at={first['resourceVersion']}", headers=AUTH)).json()
     assert then["spec"]["replicas"] == 2 and then["metadata"]["generation"] == 1
-    assert (await c.get(path("demo", MD, "chat") + "?at=1", headers=AUTH)).status_code in (200, 404)
+    not_yet = await c.get(path("demo", MD, "chat") + f"?at={before['resourceVersion']}", headers=AUTH)
+    assert not_yet.status_code == 404 and not_yet.json()["error"]["code"] == "NotFound"  # before it existed
+    then_early = (await c.get(path("demo", MD, "early") + f"?at={before['resourceVersion']}", headers=AUTH)).json()
+    assert then_early["metadata"]["generation"] == 1
     assert (await c.get(path("demo", MD, "nope"), headers=AUTH)).status_code == 404
 
-    page = (await c.get(path("demo", MD) + "?limit=1", headers=AUTH)).json()
-    assert len(page["items"]) == 1 and page["continue"]
-    rest = (await c.get(path("demo", MD) + f"?limit=1&continue={page['continue']}", headers=AUTH)).json()
+    page = (await c.get(path("demo", MD) + "?limit=2", headers=AUTH)).json()
+    assert len(page["items"]) == 2 and page["continue"]
+    rest = (await c.get(path("demo", MD) + f"?limit=2&continue={page['continue']}", headers=AUTH)).json()
     assert len(rest["items"]) == 1 and rest["continue"] is None
-    assert rest["items"][0]["metadata"]["name"] != page["items"][0]["metadata"]["name"]
+    assert {o["metadata"]["name"] for o in [*page["items"], *rest["items"]]} == {"early", "chat", "web"}
     selected = (await c.get(f"/v1/{MD}?labelSelector=app=web", headers=AUTH)).json()
     assert [o["metadata"]["name"] for o in selected["items"]] == ["web"]
     assert (await c.get(f"/v1/{MD}?labelSelector=app in (", headers=AUTH)).status_code == 400
@@ -50,7 +55,12 @@ async def test_get_list_history_time_travel(live: Env) -> None:
 async def test_ops_routes(live: Env) -> None:
     c = live.client
     await c.put(path("demo", MD, "chat"), json=deployment("chat"), headers=AUTH)
-    assert (await c.get("/readyz")).status_code in (200, 503)
+    async def ready() -> httpx.Response | None:  # ready once the read model caught up with the write above
+        r = await c.get("/readyz")
+        return r if r.status_code == 200 else None
+
+    readyz = (await eventually(ready)).json()
+    assert readyz["status"] == "ok" and readyz["reasons"] == [] and isinstance(readyz["lag"], int)
     metrics = (await c.get("/metrics")).text
     for name in ("bosun_gateway_admission_decisions_total", "bosun_gateway_request_duration_seconds",
                  "bosun_gateway_append_duration_seconds"):

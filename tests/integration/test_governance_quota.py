@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -13,10 +14,11 @@ import httpx
 import pytest
 
 from core import log as corelog
+from gateway.admission.admit import Intent
 from gateway.admission.governance import governed_admission
 from tests.conftest import eventually
 from tests.integration.test_gateway_support import TOKEN
-from tests.integration.test_governance_support import POLICY, auth, md, write_policy
+from tests.integration.test_governance_support import auth, md, write_policy
 from tests.integration.test_up_support import BOSUN
 
 GATEWAYS = 3
@@ -79,9 +81,17 @@ async def test_fifty_concurrent_applies_over_three_gateway_processes_admit_exact
         log = corelog.Log(nc)
         specs, _ = await log.last_per_subject(["bosun.ev.modeldeployment.team-a.*.spec"])
         assert len(specs) == 8
-        # a second, in-process view agrees with JetStream: the namespace is full
+        # A fresh, in-process admission folds the same log: it sees the namespace full and refuses a ninth.
         governed = await governed_admission(log, TOKEN)
-        await governed.close()
+        try:
+            outcome = await governed.admission.handle(Intent(
+                action="apply", kind="modeldeployment", namespace="team-a", name="ninth",
+                body=json.dumps(md("ninth")).encode(), content_type="application/json",
+                authorization=auth("alice")["Authorization"]))
+        finally:
+            await governed.close()
+        assert outcome.status == 403 and outcome.body.error.code == "QuotaExceeded", outcome  # type: ignore[union-attr]
+        specs, _ = await log.last_per_subject(["bosun.ev.modeldeployment.team-a.*.spec"])
+        assert len(specs) == 8, "the refusal wrote nothing"
     finally:
         await nc.close()
-    assert POLICY["quotas"][0]["limits"]["gpus"] == 8

@@ -38,8 +38,10 @@ async def test_append_fences_dedups_and_reports_conflicts(log: Log) -> None:
 
 
 async def test_feed_delivers_in_order_redelivers_unacked_and_survives_request_expiry(log: Log) -> None:
+    # A long ack wait: nothing comes back because the test was slow (a loaded machine took longer than a
+    # 1 s ack wait to ack 40 messages, and they came twice); the one left unacked is handed back (nak).
     await ensure_consumer(log.jsm, log.stream, api.ConsumerConfig(
-        durable_name="t", ack_policy=api.AckPolicy.EXPLICIT, ack_wait=1.0, max_deliver=-1))
+        durable_name="t", ack_policy=api.AckPolicy.EXPLICIT, ack_wait=60.0, max_deliver=-1))
     feed = Feed(log.nc, log.stream, "t", batch=16, expires=0.3)
     await feed.start()
     try:
@@ -58,8 +60,12 @@ async def test_feed_delivers_in_order_redelivers_unacked_and_survives_request_ex
                 assert d.stored.subject == subjects.ctl(REF, "deployments") and d.stored.time > 0
                 if d.stored.seq != appended[-1]:
                     await feed.ack(d)
+                else:
+                    unacked = d
         assert got == appended
-        again = await feed.take(5, timeout=5)  # the one left unacked comes back after ack_wait
+        assert await feed.take(5, timeout=0.5) == [], "an unacked message is not redelivered before its time"
+        await feed.nak(unacked)
+        again = await feed.take(5, timeout=5)  # the one left unacked comes back once handed back
         assert [d.stored.seq for d in again] == [appended[-1]]
         await feed.ack(again[0])
         assert await feed.take(5, timeout=1.5) == []

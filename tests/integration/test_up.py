@@ -27,8 +27,17 @@ from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 COMPONENTS = ("controller", "projector", "driver-sim", "gateway")
 
 
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """One tree for the module: its tests read it, or kill a component the supervisor brings back."""
+    running = Up(tmp_path_factory.mktemp("up") / "data").start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture
-def up(tmp_path: Path) -> Iterator[Up]:
+def own_up(tmp_path: Path) -> Iterator[Up]:
+    """A tree of the test's own (it stops it)."""
     running = Up(tmp_path / "data").start()
     yield running
     running.stop()
@@ -152,7 +161,8 @@ def test_killed_component_is_restarted(up: Up) -> None:
     wait_for(lambda: http_get(up.url + "/healthz")[0] == 200, 30, "the gateway on the same URL again")
 
 
-def test_sigterm_stops_everything_and_exits_zero(up: Up) -> None:
+def test_sigterm_stops_everything_and_exits_zero(own_up: Up) -> None:
+    up = own_up
     assert up.proc is not None
     pids = up.pids()
     assert set(COMPONENTS) | {"nats", "up"} <= set(pids)

@@ -8,6 +8,7 @@ import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,27 @@ LATENCY = "0.3"
 """Replica start-up of 150-450 ms: readiness reports of one deployment arrive well apart, as planned."""
 
 
-def pool(capacity: int = 8) -> dict[str, Any]:
-    return {"kind": "GpuPool", "metadata": {"name": "usw2-a100", "namespace": "infra"},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity}}
+@dataclass(frozen=True)
+class Site:
+    """A test's own corner of the shared tree: its namespace, and a pool in a region no other test uses."""
+
+    ns: str
+    pool: str
+    region: str
+
+    def deployment(self, name: str, replicas: int, gpus: int = 1) -> dict[str, Any]:
+        return md(name, ns=self.ns, replicas=replicas, gpus=gpus, placement={"region": self.region, "gpu": "a100"})
+
+
+PLAN, OVER, REVERT = (Site("plan", "usw1-a100", "us-west-1"), Site("over", "use1-a100", "us-east-1"),
+                      Site("revert", "euw1-a100", "eu-west-1"))
+
+
+def pool(capacity: int = 8, site: Site | None = None) -> dict[str, Any]:
+    """The site's pool; without one, `usw2-a100` in us-west-2 (what `md` places into: other modules use it)."""
+    name, region = (site.pool, site.region) if site else ("usw2-a100", "us-west-2")
+    return {"kind": "GpuPool", "metadata": {"name": name, "namespace": "infra"},
+            "spec": {"region": region, "gpu": "a100", "capacity": capacity}}
 
 
 def bosun(up: Up, *args: str, token: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -58,47 +77,53 @@ def last_seq(up: Up, *refs: tuple[str, str, str]) -> int:
                for i in http_get(f"{up.url}/v1/namespaces/{ns}/{kind}/{name}/history?limit=1000", up.token)[1]["items"])
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[Up]:
-    running = Up(tmp_path / "data", "--latency", LATENCY).start()
+def mine(report: dict[str, Any], site: Site) -> list[dict[str, Any]]:
+    """The plan's figures for the site's pool (the shared tree has the other tests' pools too)."""
+    return [p for p in report["pools"] if p["pool"] == f"infra/{site.pool}"]
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """One tree for the plan and revert tests: each works in its own `Site`."""
+    running = Up(tmp_path_factory.mktemp("whatif") / "data", "--latency", LATENCY).start()
     yield running
     running.stop()
 
 
 def test_plan_predicts_exactly_what_applying_then_does(up: Up, tmp_path: Path) -> None:
-    bosun(up, "apply", "-f", manifests(tmp_path, "pool", pool()))
-    wait_for(lambda: phase(up, "gpupools", "infra", "usw2-a100") == "Ready", 20, "the pool to be Ready")
-    deployment = manifests(tmp_path, "embed", md("embed", replicas=2))
+    bosun(up, "apply", "-f", manifests(tmp_path, "pool", pool(site=PLAN)))
+    wait_for(lambda: phase(up, "gpupools", "infra", PLAN.pool) == "Ready", 20, "the pool to be Ready")
+    deployment = manifests(tmp_path, "embed", PLAN.deployment("embed", 2))
 
     report = json.loads(bosun(up, "plan", "-f", deployment, "--latency", LATENCY, "-o", "json").stdout)
     (item,) = report["items"]
     assert (item["action"], item["predicted"]["phase"], item["predicted"]["ready"]) == ("create", "Ready", True)
-    assert report["quiescent"] and report["pools"] == [{
-        "pool": "infra/usw2-a100", "capacity": 8, "allocatedBefore": 0, "allocatedAfter": 2, "freeBefore": 8,
+    assert report["quiescent"] and mine(report, PLAN) == [{
+        "pool": f"infra/{PLAN.pool}", "capacity": 8, "allocatedBefore": 0, "allocatedAfter": 2, "freeBefore": 8,
         "freeAfter": 6, "costPerHourBefore": None, "costPerHourAfter": None}]
-    assert [a["name"] for a in report["affected"]] == ["usw2-a100"]
-    assert phase(up, "modeldeployments", "team-a", "embed") == "HTTP 404"  # a plan writes nothing
+    assert [a["name"] for a in report["affected"]] == [PLAN.pool]
+    assert phase(up, "modeldeployments", PLAN.ns, "embed") == "HTTP 404"  # a plan writes nothing
 
     base = report["basis"]["seq"]
     predicted = {ref: [(s["slice"], s["type"], s["summary"]) for s in steps if s["resource"] == name]
                  for ref, steps, name in (
-                     ("embed", item["timeline"], "modeldeployment/team-a/embed"),
-                     ("pool", report["affected"][0]["timeline"], "gpupool/infra/usw2-a100"))}
+                     ("embed", item["timeline"], f"modeldeployment/{PLAN.ns}/embed"),
+                     ("pool", report["affected"][0]["timeline"], f"gpupool/infra/{PLAN.pool}"))}
     assert [t for _, t, _ in predicted["embed"]].count("replica.ready") == 2
 
     bosun(up, "apply", "-f", deployment)
-    wait_for(lambda: phase(up, "modeldeployments", "team-a", "embed") == "Ready", 30, "embed to be Ready")
+    wait_for(lambda: phase(up, "modeldeployments", PLAN.ns, "embed") == "Ready", 30, "embed to be Ready")
     real: list[Any] = []
 
     def matches() -> bool:  # the projector may still be applying the last messages
-        real[:] = history(up, "modeldeployment", "team-a", "embed", base)
+        real[:] = history(up, "modeldeployment", PLAN.ns, "embed", base)
         return by_writer(real) == by_writer(predicted["embed"])
 
     with contextlib.suppress(AssertionError):
         wait_for(matches, 10, "embed's timeline to match the plan")
     assert by_writer(real) == by_writer(predicted["embed"]), (real, predicted["embed"])
     assert sorted(real) == sorted(predicted["embed"])
-    real_pool = history(up, "gpupool", "infra", "usw2-a100", base)
+    real_pool = history(up, "gpupool", "infra", PLAN.pool, base)
     assert real_pool == predicted["pool"], (real_pool, predicted["pool"])
 
 
@@ -117,25 +142,25 @@ def by_writer(timeline: list[tuple[str, str, str]]) -> dict[str, list[tuple[str,
 
 
 def test_plan_on_an_over_committed_pool_predicts_pending_with_the_reason(up: Up, tmp_path: Path) -> None:
-    bosun(up, "apply", "-f", manifests(tmp_path, "base", pool(), md("chat", replicas=5)))
-    wait_for(lambda: phase(up, "modeldeployments", "team-a", "chat") == "Ready", 30, "chat to be Ready")
+    bosun(up, "apply", "-f", manifests(tmp_path, "base", pool(site=OVER), OVER.deployment("chat", 5)))
+    wait_for(lambda: phase(up, "modeldeployments", OVER.ns, "chat") == "Ready", 30, "chat to be Ready")
 
-    big = manifests(tmp_path, "big", md("big", replicas=1, gpus=4))
+    big = manifests(tmp_path, "big", OVER.deployment("big", 1, gpus=4))
     done = bosun(up, "plan", "-f", big, "-o", "yaml")
     report = yaml.safe_load(done.stdout)
     (item,) = report["items"]
     assert item["predicted"]["phase"] == "Pending"
     assert item["predicted"]["reason"] == "Unschedulable"
     assert "1 more replica(s) of 4 a100 GPU" in item["predicted"]["message"]
-    assert "usw2-a100: 3 free" in item["predicted"]["message"]
-    assert [p["freeAfter"] for p in report["pools"]] == [3]
+    assert f"{OVER.pool}: 3 free" in item["predicted"]["message"]
+    assert [p["freeAfter"] for p in mine(report, OVER)] == [3]
     text = bosun(up, "plan", "-f", big).stdout
-    assert "Pending" in text and "usw2-a100: 3 free" in text
-    assert phase(up, "modeldeployments", "team-a", "big") == "HTTP 404"
+    assert "Pending" in text and f"{OVER.pool}: 3 free" in text
+    assert phase(up, "modeldeployments", OVER.ns, "big") == "HTTP 404"
 
     bosun(up, "apply", "-f", big)  # and for real: the same phase, for the same reason
-    wait_for(lambda: phase(up, "modeldeployments", "team-a", "big") == "Pending", 30, "big to be Pending")
-    real = http_get(f"{up.url}/v1/namespaces/team-a/modeldeployments/big", up.token)[1]["status"]
+    wait_for(lambda: phase(up, "modeldeployments", OVER.ns, "big") == "Pending", 30, "big to be Pending")
+    real = http_get(f"{up.url}/v1/namespaces/{OVER.ns}/modeldeployments/big", up.token)[1]["status"]
     ready = next(c for c in real["conditions"] if c["type"] == "Ready")
     assert (ready["reason"], ready["message"]) == (item["predicted"]["reason"], item["predicted"]["message"])
 
@@ -189,21 +214,23 @@ def test_policy_test_reports_what_a_stricter_quota_and_a_new_binding_would_chang
     assert forbidden.returncode != 0 and "Forbidden" in forbidden.stderr
 
 
-def specs(up: Up, kind: str, at: int | None = None) -> list[tuple[str, str, Any]]:
+def specs(up: Up, kind: str, at: int | None = None, site: Site = REVERT) -> list[tuple[str, str, Any]]:
+    """The site's resources of `kind` (its namespace's, and its pool), now or as of `at`."""
     code, body = http_get(f"{up.url}/v1/{kind}" + (f"?at={at}" if at is not None else ""), up.token)
     assert code == 200, body
     return sorted((o["metadata"]["namespace"], o["metadata"]["name"], o["spec"]) for o in body["items"]
-                  if not o["metadata"].get("deletionRequested"))
+                  if not o["metadata"].get("deletionRequested")
+                  and (o["metadata"]["namespace"] == site.ns or o["metadata"]["name"] == site.pool))
 
 
 def test_revert_restores_the_earlier_environment(up: Up, tmp_path: Path) -> None:
-    bosun(up, "apply", "-f", manifests(tmp_path, "v1", pool(), md("chat", replicas=1)))
-    wait_for(lambda: phase(up, "modeldeployments", "team-a", "chat") == "Ready", 30, "chat to be Ready")
-    point = last_seq(up, ("gpupool", "infra", "usw2-a100"), ("modeldeployment", "team-a", "chat"))
+    bosun(up, "apply", "-f", manifests(tmp_path, "v1", pool(site=REVERT), REVERT.deployment("chat", 1)))
+    wait_for(lambda: phase(up, "modeldeployments", REVERT.ns, "chat") == "Ready", 30, "chat to be Ready")
+    point = last_seq(up, ("gpupool", "infra", REVERT.pool), ("modeldeployment", REVERT.ns, "chat"))
     before = {kind: specs(up, kind, point) for kind in ("modeldeployments", "gpupools")}
 
-    bosun(up, "apply", "-f", manifests(tmp_path, "v2", md("chat", replicas=3), md("embed", replicas=1)))
-    wait_for(lambda: phase(up, "modeldeployments", "team-a", "embed") == "Ready", 30, "embed to be Ready")
+    bosun(up, "apply", "-f", manifests(tmp_path, "v2", REVERT.deployment("chat", 3), REVERT.deployment("embed", 1)))
+    wait_for(lambda: phase(up, "modeldeployments", REVERT.ns, "embed") == "Ready", 30, "embed to be Ready")
 
     preview = json.loads(bosun(up, "revert", str(point), "--dry-run", "-o", "json").stdout)
     assert sorted((c["name"], c["action"]) for c in preview["changes"]) == [("chat", "apply"), ("embed", "delete")]
@@ -216,6 +243,6 @@ def test_revert_restores_the_earlier_environment(up: Up, tmp_path: Path) -> None
     out = bosun(up, "revert", str(point), "--yes").stdout
     assert "chat apply: configured" in out and "embed delete: deleted" in out
     wait_for(lambda: all(specs(up, kind) == before[kind] for kind in before), 30, "the environment as of the point")
-    wait_for(lambda: phase(up, "modeldeployments", "team-a", "chat") == "Ready", 30, "chat Ready again")
-    code, audit = http_get(f"{up.url}/v1/audit?name=embed", up.token)
+    wait_for(lambda: phase(up, "modeldeployments", REVERT.ns, "chat") == "Ready", 30, "chat Ready again")
+    code, audit = http_get(f"{up.url}/v1/audit?name=embed&namespace={REVERT.ns}", up.token)
     assert code == 200 and any(r["verb"] == "delete" and r["decision"] == "allowed" for r in audit["items"])
