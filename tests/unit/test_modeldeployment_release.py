@@ -8,10 +8,9 @@ another deployment (only the sim's own refusal kept the data plane whole).
 from __future__ import annotations
 
 from actors.capacity import CapacityGranted, CapacityRequested
-from actors.modeldeployment import model
 from core.events import SpecApplied
 from core.replicas import ReplicaReady, ReplicaStarted, ReplicaStopped, StartReplica, StopReplica
-from tests.unit.test_modeldeployment import DEP, fold, pools
+from tests.unit.test_modeldeployment import DEP, DEPLOYMENT, fold, pools
 
 KEY = "infra/usw2-a100"
 
@@ -34,11 +33,11 @@ def test_no_start_on_a_grant_whose_release_is_unanswered() -> None:
                  ReplicaStopped(replica="chat-1", pool=KEY),
                  CapacityRequested(request_id=2, requester=DEP.token, pool=KEY, gpus=1),  # the release
                  SpecApplied(generation=3, spec=spec(3)))
-    d = model.decide(state, 0.0, pools(free=4))
+    d = DEPLOYMENT.decide(state, 0.0, pools(free=4))
     assert not [o for o in d.commands if isinstance(o.command, StartReplica)], "started on a grant given back"
 
-    answered = model.evolve(state, CapacityGranted(request_id=2, requester=DEP.token, pool=KEY, gpus=1))
-    d = model.decide(answered, 0.0, pools(free=4))
+    answered = DEPLOYMENT.evolve(state, CapacityGranted(request_id=2, requester=DEP.token, pool=KEY, gpus=1))
+    d = DEPLOYMENT.decide(answered, 0.0, pools(free=4))
     assert not d.commands
     assert [m.event for m in d.messages] == [CapacityRequested(request_id=3, requester=DEP.token, pool=KEY,
                                                                gpus=3)], "asks for what it needs instead"
