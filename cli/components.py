@@ -43,6 +43,7 @@ def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None
     """
     from core import metrics, tracing
 
+    os.umask(0o077)  # every file a component creates (databases, logs, state) is private to its user
     logs.configure(component)
     tracing.setup(component)
     metrics.serve_http(metrics_port)
@@ -264,21 +265,46 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
 
 
 @driver.command("process")
-@nats_option()
+@nats_option(required=False)
+@click.option("--nats-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read the NATS URL from this file (keep it 0600): its password stays out of the "
+                   "environment and argv, where replicas of the driver's own user could read it.")
 @data_option
 @click.option("--relist-interval", type=float, default=2.0, show_default=True,
               help="Seconds between re-lists of the processes that run.")
 @click.option("--load-interval", type=float, default=2.0, show_default=True,
               help="Seconds between load measurements (autoscaling).")
+@click.option("--replica-uids", default="61000-70999", show_default=True, metavar="FIRST-LAST",
+              help="As root: the uids replicas run as, one per namespace (no /etc/passwd entry needed).")
+@click.option("--replica-user", type=click.IntRange(1, (1 << 32) - 2), default=None, metavar="UID",
+              help="As root: run every replica as this uid (and gid) instead of one uid per namespace.")
+@click.option("--replica-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where replicas' own directories are made [default: /var/tmp/bosun-replicas-<id> as root, "
+                   "else <data>/process/work].")
 @metrics_option
-def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float,
+def process(nats_url: str | None, nats_file: Path | None, data: Path | None, relist_interval: float,
+            load_interval: float, replica_uids: str, replica_user: int | None, replica_root: Path | None,
             metrics_port: int | None) -> None:
-    """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
-    from dataplane.process import driver as process_driver
+    """Run the process driver: replicas of `process` pools as real OS processes on this machine, each fenced
+    in (docs/security.md): as root, its own uid per namespace; always its own directory, a clean environment."""
+    import dataclasses
 
+    from dataplane.process import driver as process_driver
+    from dataplane.process import fence
+
+    url = nats_file.read_text().strip() if nats_file is not None else nats_url
+    if not url:
+        raise click.UsageError("Missing option '--nats' (or BOSUN_NATS_URL, or --nats-file).")
+    first, _, last = replica_uids.partition("-")
+    if not (first.isdigit() and last.isdigit() and 0 < int(first) <= int(last)):
+        raise click.BadParameter("expected FIRST-LAST, e.g. 61000-70999", param_hint="--replica-uids")
+    fenced = dataclasses.replace(fence.default(data_dir(data)), uids=range(int(first), int(last) + 1),
+                                 user=replica_user)
+    if replica_root is not None:
+        fenced = dataclasses.replace(fenced, root=replica_root.resolve())
     serve_until_signalled("driver-process", lambda stop: process_driver.serve(
-        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
-        metrics_port)
+        url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval,
+        fence=fenced), metrics_port)
 
 
 @sim.command("kill-replica")
@@ -301,14 +327,18 @@ def kill_replica(target: str, replica: str | None, namespace: str, data: Path | 
 @sim.command("set-load")
 @click.argument("target", metavar="KIND/NAME")
 @click.option("-n", "--namespace", default="default", show_default=True)
-@click.option("--rps", type=click.FloatRange(min=0), required=True, help="Requests per second the sim reports.")
+@click.option("--rps", type=click.FloatRange(min=0, max=1e12), required=True,
+              help="Requests per second the sim reports (finite).")
 @data_option
 def set_load(target: str, namespace: str, rps: float, data: Path | None) -> None:
     """Set a deployment's synthetic load: the sim driver reports it, the autoscaler follows it."""
     from dataplane.sim.load import set_load as set_sim_load
 
     kind, _, name = target.rpartition("/")
-    set_sim_load(data_dir(data), namespace, name, rps, kind=_kind_key(kind or "modeldeployment"))
+    try:
+        set_sim_load(data_dir(data), namespace, name, rps, kind=_kind_key(kind or "modeldeployment"))
+    except ValueError as e:  # NaN passes click's range check
+        raise click.BadParameter(str(e), param_hint="--rps") from e
 
 
 def _kind_key(name: str) -> str:

@@ -52,6 +52,9 @@ class KindInfo:
     cluster_scoped: bool = False
     short_names: tuple[str, ...] = ()
     columns: tuple[Column, ...] = ()
+    exec_fields: tuple[str, ...] = ()
+    """Spec fields (API names) that decide what code the resource runs: setting or changing any of them
+    needs the RBAC verb `exec` on top of `apply`."""
     decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

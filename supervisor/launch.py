@@ -29,13 +29,26 @@ def ensure_admin_token(path: Path) -> bool:
 
 def write_private_json(path: Path, obj: object) -> None:
     """Write JSON atomically with mode 0600: it holds credentials."""
+    write_private(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` atomically with mode 0600 (a secret: never world-readable, not even for a moment)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
+        f.write(text)
     tmp.replace(path)
+
+
+def private_data_dir(path: Path) -> None:
+    """Make the data directory (0700) and have everything this process creates from now on be private
+    (umask 077; children inherit it): it holds every tenant's specs, the audit trail, tokens, credentials."""
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, 0o700)
 
 
 def bosun_command() -> list[str]:

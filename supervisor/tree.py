@@ -26,7 +26,15 @@ import structlog
 
 from core import cluster, natsserver
 from supervisor import procs, status, stuck
-from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
+from supervisor.launch import (
+    bosun_command,
+    ensure_admin_token,
+    healthy,
+    http_url,
+    private_data_dir,
+    write_private,
+    write_private_json,
+)
 
 STABLE_AFTER = 10.0
 """A child that ran this long before dying starts its backoff over: a crash loop dies during its start
@@ -80,6 +88,9 @@ class Child:
     restart_at: float | None = None
     inflight: Path | None = None
     """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
+    url_in_file: bool = False
+    """Hand the NATS URL over in a 0600 file (`--nats-file`), not the environment: the process driver's
+    replicas are its children, and when they share its user they can read its environment."""
 
     def backoff(self, now: float) -> float:
         """Seconds to wait before the next start: exponential, reset after a stable run."""
@@ -171,6 +182,7 @@ class Supervisor:
 
     def _prepare(self) -> None:
         """Single instance per data dir, no leftovers of a crashed run, token and credentials in place."""
+        private_data_dir(self.data)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = open(self.run_dir / "up.lock", "w")  # noqa: SIM115 - held until shutdown
         try:
@@ -226,7 +238,7 @@ class Supervisor:
             *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
-            Child("driver-process", ["driver", "process", "--data", data]),
+            Child("driver-process", ["driver", "process", "--data", data], url_in_file=True),
         ]
         self.env = dict(os.environ, BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
@@ -240,8 +252,13 @@ class Supervisor:
                 "BOSUN_INTENT_REPLY_PREFIX": natsserver.CLIENT_INBOX}
 
     def _spawn(self, child: Child) -> None:
+        env, args = {**self.env, **child.env}, child.args
+        if child.url_in_file:
+            url_file = self.run_dir / f"{child.name}.nats"
+            write_private(url_file, env.pop("BOSUN_NATS_URL", ""))
+            args = [*args, "--nats-file", str(url_file)]
         try:
-            child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**self.env, **child.env},
+            child.proc = subprocess.Popen([*bosun_command(), *args], env=env,
                                           stdin=subprocess.DEVNULL,
                                           pass_fds=child.pass_fds,
                                           preexec_fn=procs.die_with_parent())  # main thread only

@@ -6,14 +6,18 @@ can end every one of them, whatever happened to the driver.
 """
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
-from dataplane.process import procs, store
+from dataplane.process import fence, procs, store
 
 SERVER = str(Path(__file__).resolve().parents[1] / "examples" / "process" / "model_server.py")
+PYTHON = shutil.which("python3", path=fence.SAFE_PATH) or sys.executable
+"""An interpreter any replica user can run (this venv's may live under a home directory only root can
+enter); the stand-in server needs nothing but the standard library."""
 
 
 def running(data_dir: Path) -> dict[str, dict[str, str]]:
@@ -48,4 +52,4 @@ def end_all(data_dir: Path, timeout: float = 10.0) -> None:
 
 
 def server_command(*extra: str) -> list[str]:
-    return [sys.executable, SERVER, *extra]
+    return [PYTHON, SERVER, *extra]

@@ -15,6 +15,7 @@ from actors.decisions import Context, Message
 from actors.governance.specs import QuotaLimits
 from core.events import Event
 from core.names import Ref
+from core.numbers import NonNegative
 
 QUOTA_KIND = "quota"
 """The kind whose views (`QuotaView`) autoscalers read from their Context."""
@@ -36,7 +37,7 @@ class QuotaRequested(Event, frozen=True, tag="quota.requested"):
     replicas: int
     """Absolute target: the replicas the requester wants to run."""
     gpus_per_replica: int = 1
-    price_per_gpu_hour: float = 0.0
+    price_per_gpu_hour: NonNegative = 0.0
     """The dearest matching pool's price, as admission charges it."""
     fixed: bool = False
     """A deployment without autoscaling reporting its spec's replicas (admitted already): held in full, so
@@ -58,7 +59,7 @@ class QuotaGranted(Event, frozen=True, tag="quota.granted"):
     limit: str = ""
     """Empty when `wanted` was granted; else the binding limit (`actors.governance.fit`)."""
     gpus_per_replica: int = 1
-    price_per_gpu_hour: float = 0.0
+    price_per_gpu_hour: NonNegative = 0.0
     """As requested: the ledger re-checks the holding with them when its limits change."""
     fixed: bool = False
 
@@ -105,9 +106,11 @@ def quotas_of(ctx: Context, namespace: str) -> list[QuotaView]:
     return sorted((v for v in ctx.of(QUOTA_KIND) if v.ref.namespace == namespace), key=lambda v: v.ref.name)
 
 
-def price_of(ctx: Context, region: str, gpu: str) -> float:
-    """The dearest matching pool's price: what admission charges, so placement cannot pass the budget."""
-    return max((p.price_per_gpu_hour for p in ctx.of(POOL_KIND) if (p.region, p.gpu) == (region, gpu)), default=0.0)
+def price_of(ctx: Context, region: str, gpu: str, namespace: str) -> float:
+    """The dearest matching pool's price among those admitting `namespace`: what admission charges, so
+    placement cannot pass the budget (and a pool the namespace may not use cannot price it)."""
+    return max((p.price_per_gpu_hour for p in ctx.of(POOL_KIND)
+                if (p.region, p.gpu) == (region, gpu) and p.admits(namespace)), default=0.0)
 
 
 def ask(ref: Ref, view: QuotaView, rid: int, replicas: int, gpus_per_replica: int, price: float,

@@ -13,13 +13,15 @@ from msgspec import Meta
 
 from core.kinds import FieldError
 
-VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit")
-Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "*"]
+VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit", "exec")
+Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "exec", "*"]
+"""`exec`: set or change what a resource runs (a ModelDeployment's `command` and `env`); `apply` does not imply it."""
 Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 Limit = Annotated[int, Meta(ge=0, le=100_000_000)]
 Rate = Annotated[float, Meta(ge=0, le=1e12)]
+"""Upper bounds (finite, so sums of them stay finite): a figure past them is a typo or an attack."""
 
 
 class _Spec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,

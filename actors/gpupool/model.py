@@ -200,7 +200,8 @@ def view(state: Pool) -> PoolView | None:
         return None
     return PoolView(ref=state.ref, region=state.spec.region, gpu=state.spec.gpu, capacity=state.spec.gpus,
                     allocated=state.allocated, deleting=state.deleting, driver=state.spec.driver,
-                    price_per_gpu_hour=state.spec.price_per_gpu_hour)
+                    price_per_gpu_hour=state.spec.price_per_gpu_hour, namespaces=state.spec.namespaces,
+                    commands=state.spec.commands)
 
 
 def status_of(state: Pool) -> StatusUpdated | None:

@@ -21,7 +21,7 @@ INFO = KindInfo(
     name="ModelDeployment", plural="modeldeployments", spec_type=ModelDeploymentSpec,
     events=(*EVENTS, *PROTOCOL, ScaleSet),  # ScaleSet: the scale input any scaler writes (core.scale)
     validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
-    short_names=("md", "deployment", "deployments"),
+    short_names=("md", "deployment", "deployments"), exec_fields=("command", "env"),
     columns=(
         Column("MODEL", lambda o: o["spec"].get("model", "")),
         Column("READY", _ready),

@@ -16,7 +16,7 @@ def reports(state: Deployment, ctx: Context) -> tuple[Message, ...]:
     if spec is None or spec.autoscaling is not None:
         return ()
     replicas = 0 if state.deleting else spec.replicas
-    price = price_of(ctx, spec.placement.region, spec.placement.gpu)
+    price = price_of(ctx, spec.placement.region, spec.placement.gpu, state.ref.namespace)
     out: list[Message] = []
     rid = state.reported.last_request
     for view in quotas_of(ctx, state.ref.namespace):

@@ -5,6 +5,7 @@
 - `reported`: what the log has been told (or is promised, via the outbox) about each replica; rows in a
   final state (stopped, lost) are tombstones.
 - `outbox`: observations committed together with the change that caused them, not yet appended.
+- `quarantine`: observations that would not decode (a non-finite number): set aside, never fatal.
 """
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     body BLOB NOT NULL,
     time REAL NOT NULL,
     headers TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    subject TEXT NOT NULL,
+    body BLOB NOT NULL,
+    error TEXT NOT NULL
 );
 """
 

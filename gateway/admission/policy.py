@@ -30,7 +30,14 @@ from gateway.errors import unauthorized
 
 FILTER = f"bosun.ev.*.{CLUSTER_NS}.*.spec"
 """Spec subjects of every cluster-scoped resource: Principals, Roles and RoleBindings among them."""
-BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*"], namespaces=["*"])])}
+GOVERNANCE = ("Principal", "Role", "RoleBinding", "Quota", "GpuPool")
+"""Kinds a `*` among a rule's kinds never covers: whoever may touch identities, policy, limits or shared
+capacity is named for it (a namespace admin with `kinds: ["*"]` must not raise its own Quota)."""
+SHARED = frozenset({"quota", "gpupool"})
+"""Namespaced kinds whose writes reach other namespaces (limits, capacity, prices): only a rule covering
+every namespace, through a binding not limited to one, may write them."""
+WRITES = frozenset({"apply", "delete", "exec"})
+BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*", *GOVERNANCE], namespaces=["*"])])}
 _SPECS: dict[str, type[msgspec.Struct]] = {PRINCIPAL.key: PrincipalSpec, ROLE.key: RoleSpec,
                                            ROLEBINDING.key: RoleBindingSpec}
 _log = structlog.get_logger("bosun.policy")
@@ -150,11 +157,12 @@ class Rbac:
             return None
         wanted = "get" if verb == "diff" else verb
         namespace = ref.namespace if ref is not None else None
+        everywhere = wanted in WRITES and _key(kind) in SHARED
         for binding in self.index.bindings_of(principal.name):
             role = self.index.role(binding.role)
-            if role is None or (binding.namespace is not None and binding.namespace != namespace):
+            if role is None or (binding.namespace is not None and (binding.namespace != namespace or everywhere)):
                 continue
-            if any(allows(rule, wanted, kind, namespace) for rule in role.rules):
+            if any(allows(rule, wanted, kind, None if everywhere else namespace) for rule in role.rules):
                 return None
         where = "in every namespace" if namespace is None else (
             "(cluster-scoped)" if namespace == CLUSTER_NS else f"in namespace {namespace}")
@@ -172,9 +180,18 @@ def allows(rule: Rule, verb: str, kind: str, namespace: str | None) -> bool:
         return rule.verbs == ["*"] and "*" in rule.kinds and "*" in rule.namespaces
     if "*" not in rule.verbs and verb not in rule.verbs:
         return False
-    if "*" not in rule.kinds and not any(_same_kind(k, kind) for k in rule.kinds):
+    wildcard = "*" in rule.kinds and _key(kind) not in _GOVERNANCE_KEYS
+    if not wildcard and not any(_same_kind(k, kind) for k in rule.kinds):
         return False
     return "*" in rule.namespaces or (namespace is not None and namespace in rule.namespaces)
+
+
+_GOVERNANCE_KEYS = frozenset(k.lower() for k in GOVERNANCE)
+
+
+def _key(kind: str) -> str:
+    info = kinds.resolve(kind)
+    return info.key if info is not None else kind.lower()
 
 
 def _same_kind(pattern: str, kind: str) -> bool:

@@ -13,15 +13,19 @@ Admission of a ModelDeployment apply in a namespace with a Quota:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import msgspec
+import structlog
 
+from actors.capacity import admits
 from actors.governance.specs import QuotaSpec
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from core import kinds, subjects
 from core.events import SpecApplied
 from core.log import Log, StoredMessage
+from core.metrics import POISONED
 from core.names import Ref
 from gateway.envelope import event_of
 from gateway.errors import ApiError, ErrorDetail
@@ -29,6 +33,7 @@ from gateway.errors import ApiError, ErrorDetail
 KIND = "modeldeployment"
 RESOURCES = ("gpus", "replicas", "deployments", "cost_per_hour")
 API_NAMES = {"cost_per_hour": "costPerHour"}
+_log = structlog.get_logger("bosun.admission")
 Prices = dict[tuple[str, str], float]
 """(region, gpu) -> the highest pricePerGpuHour among matching pools: a deployment is charged as if
 placed on the dearest pool it could land on, so placement can never take it past the budget."""
@@ -105,22 +110,33 @@ async def snapshot(log: Log, namespace: str) -> Snapshot:
         elif kind == "quota":
             event = event_of(kinds.get("quota"), m)
             if isinstance(event, SpecApplied):
-                quotas.append(msgspec.convert(event.spec, QuotaSpec))
+                try:
+                    quotas.append(msgspec.convert(event.spec, QuotaSpec))
+                except msgspec.ValidationError as e:  # stored before today's rules: skipped, loudly
+                    POISONED.labels("admission", "quota").inc()
+                    _log.error("stored Quota does not decode; not enforced", subject=m.subject, error=str(e))
     expected = max((m.seq for m in deployments.values()), default=0)
     priced = any(q.limits.cost_per_hour is not None for q in quotas)
-    return Snapshot(deployments, quotas, expected, await prices(log) if priced else None)
+    return Snapshot(deployments, quotas, expected, await prices(log, namespace) if priced else None)
 
 
-async def prices(log: Log) -> Prices:
-    """The highest pricePerGpuHour per (region, gpu) over every pool's last spec."""
+async def prices(log: Log, namespace: str | None = None) -> Prices:
+    """The highest pricePerGpuHour per (region, gpu) over the last spec of every pool admitting `namespace`
+    (None: every pool). A pool that cannot take the namespace's replicas cannot price them either."""
     messages, _upto = await log.last_per_subject([POOLS_FILTER])
     out: Prices = {}
     for m in messages:
         event = event_of(kinds.get("gpupool"), m)
-        if isinstance(event, SpecApplied):
-            spec = event.spec
+        if not isinstance(event, SpecApplied):
+            continue
+        spec, own = event.spec, m.subject.split(".")[3]
+        listed = spec.get("namespaces") or []
+        if namespace is not None and not admits(own, listed if isinstance(listed, list) else [], namespace):
+            continue
+        price = spec.get("pricePerGpuHour", 0.0) or 0.0
+        if isinstance(price, (int, float)) and math.isfinite(price):
             key = (str(spec.get("region", "")), str(spec.get("gpu", "")))
-            out[key] = max(out.get(key, 0.0), float(spec.get("pricePerGpuHour", 0.0) or 0.0))
+            out[key] = max(out.get(key, 0.0), float(price))
     return out
 
 
@@ -129,7 +145,12 @@ def usage_of(spec: dict[str, object] | None, priced: Prices | None = None) -> Us
     cost per hour on the dearest pool matching its placement."""
     if spec is None:
         return Usage()
-    typed = msgspec.convert(spec, ModelDeploymentSpec)
+    try:
+        typed = msgspec.convert(spec, ModelDeploymentSpec)
+    except msgspec.ValidationError as e:  # stored before today's rules (e.g. an infinity become null)
+        POISONED.labels("admission", "spec").inc()
+        _log.error("stored spec does not decode; counted as one deployment of no GPUs", error=str(e))
+        return Usage(deployments=1)
     gpus = typed.gpus_per_replica * typed.max_replicas
     price = (priced or {}).get((typed.placement.region, typed.placement.gpu), 0.0)
     return Usage(gpus, typed.max_replicas, 1, gpus * price)

@@ -17,7 +17,9 @@ from litestar.params import Parameter
 
 from core import kinds
 from core.log import Unavailable
+from core.names import Ref
 from gateway.admission import Intent
+from gateway.admission.auth import Authorizer, Principal
 from gateway.errors import ApiError, ErrorDetail, malformed, unavailable
 from gateway.http.envtravel import parse_time
 from gateway.http.glue import body_of, gateway
@@ -72,7 +74,21 @@ async def plan_route(request: Req, latency: Annotated[float | None, Parameter(ge
     settings = Settings(latency=defaults.latency if latency is None else latency,
                         seed=defaults.seed if seed is None else seed)
     with _reading():
-        return await service.plan(gw.log, docs, principal, gw.authorizer, settings=settings)
+        report = await service.plan(gw.log, docs, principal, gw.authorizer, settings=settings)
+    return readable(report, principal, gw.authorizer)
+
+
+def readable(report: PlanReport, principal: Principal, authorizer: Authorizer) -> PlanReport:
+    """The plan as `principal` may see it: only the pools and the other affected resources it may `get`
+    (a plan used to show every pool's capacity and allocation to anyone who could post one)."""
+    def may_get(kind: str, namespace: str, name: str) -> bool:
+        info = kinds.resolve(kind)
+        ref = Ref(info.key, namespace, name) if info is not None else None
+        return info is not None and authorizer.denial(principal, "get", info.name, ref) is None
+
+    pools = [p for p in report.pools if may_get("gpupool", *p.pool.split("/", 1))]
+    affected = [a for a in report.affected if may_get(a.kind, a.namespace, a.name)]
+    return msgspec.structs.replace(report, pools=pools, affected=affected)
 
 
 @post("/v1/policy/test", status_code=200, summary="Replay recorded requests against a proposed policy")
@@ -105,7 +121,7 @@ async def revert_route(request: Req) -> RevertReport:
         deletes = [(c.kind, reverts.ref_of(c)) for c in changes if c.action == "delete"]
         with _reading():
             report = await service.plan(gw.log, docs, principal, gw.authorizer, deletes=deletes)
-        return RevertReport(seq=body.seq, upto=upto, changes=changes, plan=report)
+        return RevertReport(seq=body.seq, upto=upto, changes=changes, plan=readable(report, principal, gw.authorizer))
     applied = [await _apply(gw.admission, change, authorization) for change in changes]
     return RevertReport(seq=body.seq, upto=upto, changes=changes, applied=applied)
 
