@@ -21,7 +21,7 @@ from bench.stats import summary_ms
 
 NS = "bench"
 POOL = {"kind": "GpuPool", "metadata": {"name": "bench-pool", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1_000_000}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1_000_000, "namespaces": ["*"]}}
 
 
 def manifest(i: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from chaos.ledger import ABSENT, Op, outcome_of
 
 NAMESPACE = "chaos"
 POOL = {"kind": "GpuPool", "metadata": {"name": "chaos-pool", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 100_000}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 100_000, "namespaces": ["*"]}}
 
 
 def deployment(name: str, replicas: int, ns: str = NAMESPACE) -> dict[str, Any]:

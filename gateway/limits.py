@@ -85,13 +85,13 @@ def bounded_httptools() -> type[Any]:
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return
-            heads = self._heads
+            was_in_head, heads = self._in_head, self._heads
             super().data_received(data)
-            # Only a chunk in which no head completed is wholly head bytes (at most one chunk of a head goes
-            # uncounted). A chunk that completes a request whose body follows in the same read is not: a
-            # 51 KB PUT arriving in one read used to be counted as 51 KB of headers, and answered 431 after
-            # it had been served.
-            if heads == self._heads and self._in_head:
+            # Only a chunk that began inside a head and in which no head completed is wholly head bytes (at
+            # most one chunk of a head goes uncounted). One that completes a request whose body follows in
+            # the same read is not: a 51 KB PUT arriving in one read used to be counted as 51 KB of headers,
+            # and answered 431 after it had been served.
+            if was_in_head and heads == self._heads and self._in_head:
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                     # no request exists yet, so no audit record: the log line is the trace it leaves

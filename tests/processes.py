@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,3 +54,16 @@ def end_all(data_dir: Path, timeout: float = 10.0) -> None:
 
 def server_command(*extra: str) -> list[str]:
     return [PYTHON, SERVER, *extra]
+
+
+def shared_dir() -> Path:
+    """A directory a replica's own user can read (tmp_path is under root's 0700 pytest directory): for files a
+    test changes while replicas read them. The caller removes it."""
+    folder = Path(tempfile.mkdtemp(prefix="bosun-test-shared-"))
+    folder.chmod(0o755)
+    return folder
+
+
+def write_shared(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o644)

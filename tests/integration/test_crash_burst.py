@@ -19,7 +19,7 @@ from dataplane.sim.store import world_summary
 from tests.integration.test_up_support import Up, http_get, wait_for
 
 POOL = {"kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 200}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 200, "namespaces": ["*"]}}
 
 
 def put(url: str, token: str, manifest: dict[str, Any]) -> tuple[int, Any]:

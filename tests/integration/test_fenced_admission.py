@@ -188,7 +188,8 @@ async def test_a_pool_that_does_not_admit_a_namespace_does_not_price_it(nats_url
     """team-a's own (priced) pool used to make team-b's apply fail QuotaExceeded."""
     policy = {**SANDBOX_POLICY, "quotas": [{"namespace": "team-b", "limits": {"costPerHour": 100}}]}
     async with governed_env(nats_url, tmp_path, policy, projector=False) as env:
-        dear = {**pool("dear", "team-a"), "spec": {**pool("dear", "team-a")["spec"], "pricePerGpuHour": 1e5}}
+        dear = {**pool("dear", "team-a"), "spec": {**pool("dear", "team-a")["spec"], "pricePerGpuHour": 1e5,
+                                                   "namespaces": []}}  # its own namespace only
         assert (await put(env, "admin", dear)).status_code == 202
         r = await put(env, "admin", md("web", ns="team-b"))
         assert r.status_code == 202, r.text

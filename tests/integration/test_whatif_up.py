@@ -23,7 +23,7 @@ LATENCY = "0.3"
 
 def pool(capacity: int = 8) -> dict[str, Any]:
     return {"kind": "GpuPool", "metadata": {"name": "usw2-a100", "namespace": "infra"},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity}}
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity, "namespaces": ["*"]}}
 
 
 def bosun(up: Up, *args: str, token: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
