@@ -127,6 +127,9 @@ def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
 
 
 def decide(state: Pool, now: float, ctx: Context) -> Decision:
+    if state.spec is None and state.deleting and not state.finalized and not state.allocated:
+        # Deleted before any of its specs could be folded (one stored with a poison value): nothing to undo.
+        return Decision(events=(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation),))
     if state.spec is None or state.finalized:
         return Decision()
     spec = state.spec

@@ -205,6 +205,9 @@ class _Fleet(NamedTuple):
 
 def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     spec = state.spec
+    if spec is None and state.deleting and not state.finalized and not (state.replicas or state.grants):
+        # Deleted before any of its specs could be folded (one stored with a poison value): nothing to undo.
+        return Decision(events=(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation),))
     if spec is None or state.finalized:
         return Decision()
     plan = _Plan(state)

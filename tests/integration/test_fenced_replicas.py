@@ -150,3 +150,32 @@ async def test_a_namespace_a_pool_does_not_admit_cannot_place_there(plane: Runni
     assert starts == []
     await apply(log, POOL, pool_spec(2, namespaces=["team-a"]), 2)
     await eventually(lambda: ready(log, dep, 1, 1))
+
+
+async def test_a_resource_whose_stored_spec_never_decoded_can_still_be_deleted(nats_url: str, log: Log) -> None:
+    """A spec stored before the fix (`targetLoadPerReplica: .inf` became `null`) is skipped by evolve; deleting
+    that resource used to leave it Deleting forever (nothing decided, no finalizer removed)."""
+    from core.events import DeletionRequested, SpecApplied
+
+    running = Running()
+    running.start("controller", lambda stop: controller.serve(nats_url, stop=stop, idle_seconds=1.0))
+    try:
+        for ref, spec in ((Ref("modeldeployment", "team-a", "poisoned"),
+                           {"model": "m", "replicas": 1, "placement": {"region": "r", "gpu": "g"},
+                            "autoscaling": {"min": 1, "max": 2, "targetLoadPerReplica": None}}),
+                          (Ref("gpupool", "infra", "poisoned"),
+                           {"region": "r", "gpu": "g", "capacity": 1, "pricePerGpuHour": None})):
+            created = await log.append(subjects.spec(ref), SpecApplied(generation=1, spec=spec, created=True))
+            await log.append(subjects.spec(ref), DeletionRequested(generation=1),
+                             expected_last_subject_seq=created.seq)
+
+            async def finalized(r: Ref = ref) -> bool:
+                from core import kinds
+
+                info = kinds.get(r.kind)
+                types = [m.headers.get("Bosun-Type") async for m in log.read(subjects.ctl(r, info.controller or ""))]
+                return "finalizer.removed" in types
+
+            await eventually(finalized)
+    finally:
+        await running.stop_all()
