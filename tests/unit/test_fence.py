@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from actors.capacity import PoolView
 from actors.governance.specs import RoleBindingSpec, RoleSpec, Rule
+from actors.modeldeployment import process
+from actors.modeldeployment.spec import ModelDeploymentSpec, Placement
 from core.names import Ref
 from dataplane.process import fence, store
 from gateway.admission.auth import Principal
@@ -91,3 +94,30 @@ def test_governance_kinds_must_be_named_and_shared_ones_written_everywhere(
     denial = rbac(rule, bound_to=bound_to).denial(P, verb, kind, Ref(kind.lower(), ns, "x"))
     assert (denial is None) == allowed, denial
 
+
+
+def pool(ns: str = "infra", driver: str = "process", namespaces: tuple[str, ...] = (),
+         commands: tuple[str, ...] = ()) -> PoolView:
+    return PoolView(ref=Ref("gpupool", ns, "local"), region="local", gpu="any", capacity=4, allocated=0,
+                    driver=driver, namespaces=namespaces, commands=commands)
+
+
+def spec(command: tuple[str, ...] | None = ("/usr/bin/python3", "serve.py")) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec(model="m", replicas=1, placement=Placement(region="local", gpu="any"), command=command)
+
+
+@pytest.mark.parametrize("view,deployment,namespace,why", [
+    (pool(), spec(), "infra", None),  # its own namespace
+    (pool(), spec(), "team-a", "does not admit namespace team-a"),
+    (pool(namespaces=("team-a",)), spec(), "team-a", None),
+    (pool(namespaces=("*",)), spec(), "team-b", None),
+    (pool(namespaces=("*",)), spec(None), "team-b", "needs spec.command"),
+    (pool(namespaces=("*",), commands=("/usr/bin/python3",)), spec(), "team-b", None),
+    (pool(namespaces=("*",), commands=("/usr/bin/python3",)), spec(("sh", "-c", "id")), "team-b", "runs only"),
+    (pool(driver="sim"), spec(None), "team-a", "does not admit namespace team-a"),
+    (pool(driver="sim", namespaces=("team-a",)), spec(None), "team-a", None),
+])
+def test_placement_refuses_pools_that_do_not_admit_the_deployment(view: PoolView, deployment: ModelDeploymentSpec,
+                                                                  namespace: str, why: str | None) -> None:
+    refusal = process.refusal(view, deployment, namespace)
+    assert (refusal is None) if why is None else (refusal is not None and why in refusal), refusal
