@@ -57,6 +57,7 @@ class Fence:
     def workdir(self, namespace: str, name: str, replica: str, uid: int | None) -> Path:
         """A fresh, empty directory for one start of `replica`, owned by `uid` (mode 0700)."""
         parent = self.root / namespace / name
+        self.root.parent.mkdir(parents=True, exist_ok=True)
         for d in (self.root, self.root / namespace, parent):
             _private_dir(d, 0o711 if self.drop else 0o700)
         work = parent / replica

@@ -166,7 +166,8 @@ class Rbac:
                 return None
         where = "in every namespace" if namespace is None else (
             "(cluster-scoped)" if namespace == CLUSTER_NS else f"in namespace {namespace}")
-        return f"{principal.name} may not {verb} {kind} {where}"
+        needs = " (it takes a rule naming the kind that covers every namespace)" if everywhere else ""
+        return f"{principal.name} may not {verb} {kind} {where}{needs}"
 
     def grants_any(self, principal: Principal) -> bool:
         """Has `principal` any bound role at all (the admin always)."""

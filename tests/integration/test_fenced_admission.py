@@ -69,6 +69,9 @@ async def test_setting_command_or_env_needs_exec(nats_url: str, tmp_path: Path) 
         # ...but changing the command is.
         other = await put(env, "alice", md("cmd", replicas=2, command=["sh", "-c", "id"]))
         assert other.status_code == 403, other.text
+        planned = await env.client.post("/v1/plan", json=[md("planned", **RUNS)], headers=auth("alice"))
+        item = planned.json()["items"][0]  # a plan judges as admission would
+        assert item["action"] == "refused" and item["error"]["code"] == "Forbidden", planned.text
         nc = await nats.connect(nats_url)
         try:
             status, body = await env.intent(nc, "apply", "modeldeployments", "team-a", "vianats", "alice",
