@@ -39,11 +39,13 @@ def running(data_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def end_all(data_dir: Path, timeout: float = 10.0) -> None:
-    """SIGKILL every replica process of this driver and wait until none is left (a finaliser)."""
+    """SIGKILL every replica process of this driver and wait until none is left, then remove their directories
+    (a finaliser)."""
     deadline = time.monotonic() + timeout
     while True:
         left = list(procs.scan(str(store.home(data_dir))))
         if not left:
+            shutil.rmtree(fence.default(data_dir).root, ignore_errors=True)
             return
         for f in left:
             procs.signal_group(f.identity, signal.SIGKILL)

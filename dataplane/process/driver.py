@@ -281,6 +281,7 @@ class Driver:
             child = procs.spawn(fencing.executable(rec.launch.command), env, log_file, work, uid)
         except (OSError, ValueError, subprocess.SubprocessError, FenceError) as e:
             why = f"cannot start {rec.launch.command[0]!r}: {getattr(e, 'strerror', None) or e}"
+            self.fence.clear(rec.ref.namespace, rec.ref.name, rec.replica)
             delay = self.world.start_failed(rec, why, now, self.causes.get(key, Cause()))
             logger.warning("replica failed to start", replica=rec.replica, error=why, retry_in=delay)
             return

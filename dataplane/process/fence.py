@@ -68,8 +68,14 @@ class Fence:
         return work
 
     def clear(self, namespace: str, name: str, replica: str) -> None:
-        """The replica is gone: its directory too."""
+        """The replica is gone: its directory too, and the folders above it once they are empty (nothing of a
+        finished deployment is left lying in /var/tmp)."""
         shutil.rmtree(self.root / namespace / name / replica, ignore_errors=True)
+        for empty in (self.root / namespace / name, self.root / namespace, self.root):
+            try:
+                os.rmdir(empty)
+            except OSError:  # not empty (other replicas), or gone already
+                return
 
 
 def default(data_dir: Path, drop: bool | None = None) -> Fence:

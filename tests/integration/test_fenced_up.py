@@ -18,6 +18,7 @@ from dataplane.process import procs as process_procs
 from dataplane.process import store as process_store
 from tests.integration.test_http_limits import raw_request
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
+from tests.processes import end_all
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,8 +28,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running = Up(Path(tmp_path_factory.mktemp("fenced")) / "data").start()
     yield running
     running.stop()
-    for f in process_procs.scan(str(process_store.home(running.data))):  # a finaliser: nothing outlives us
-        process_procs.signal_group(f.identity, 9)
+    end_all(running.data)  # a finaliser: nothing outlives us
 
 
 def bosun(up: Up, *args: str) -> subprocess.CompletedProcess[str]:
