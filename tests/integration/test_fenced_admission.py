@@ -136,6 +136,13 @@ async def test_json_out_of_range_numbers_are_refused(nats_url: str, tmp_path: Pa
         r = await env.client.put("/v1/namespaces/team-a/modeldeployments/big", content=body.encode(),
                                  headers={**auth("admin"), "Content-Type": "application/json"})
         assert r.status_code in (400, 422) and r.json()["error"]["code"] in ("Malformed", "Invalid"), r.text
+        nc = await nats.connect(nats_url)
+        try:
+            reply = await nc.request("bosun.intent.modeldeployments.team-a.big", body.encode(),
+                                     headers={**auth("admin"), "Content-Type": "application/json"}, timeout=10)
+            assert reply.headers["Bosun-Status"] in ("400", "422"), reply.data
+        finally:
+            await nc.close()
         yml = b"kind: GpuPool\nmetadata: {name: p, namespace: infra}\nspec: {region: r, gpu: g, capacity: 1,\n" \
               b"  pricePerGpuHour: .inf}\n"
         r = await env.client.put("/v1/namespaces/infra/gpupools/p", content=yml,
