@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench.plane import Plane
-from dataplane.process import procs, store
+from dataplane.process import fence, procs, store
 from dataplane.sim.load import set_load
 
 SERVER = str(Path(__file__).resolve().parents[1] / "examples" / "process" / "model_server.py")
@@ -47,6 +47,7 @@ def run_processes(plane: Plane, replicas: int, timeout: float) -> dict[str, Any]
     finally:
         for f in procs.scan(mark):
             procs.signal_group(f.identity, signal.SIGKILL)
+        shutil.rmtree(fence.default(plane.data).root, ignore_errors=True)  # replicas' own directories
         http.close()
 
 
