@@ -9,6 +9,8 @@ import msgspec
 from actors.decisions import Context, Message
 from core.events import Event
 from core.names import Ref
+from core.numbers import NonNegative
+from core.usage import admits
 
 POOL_KIND = "gpupool"
 """The kind whose views (`PoolView`) deployments read from their Context."""
@@ -25,11 +27,20 @@ class PoolView(msgspec.Struct, frozen=True, kw_only=True):
     deleting: bool = False
     driver: str = "sim"
     """The data-plane driver that actuates the pool (where replica commands for it go)."""
-    price_per_gpu_hour: float = 0.0
+    price_per_gpu_hour: NonNegative = 0.0
+    namespaces: tuple[str, ...] = ("*",)
+    """The namespaces the pool admits besides its own (`spec.namespaces`; `*`: all). A pool's own view always
+    says; the default only serves views built by hand (tests, what-if) and ones stored before it existed."""
+    commands: tuple[str, ...] = ()
+    """The executables the pool runs (`spec.commands`); empty: any."""
 
     @property
     def free(self) -> int:
         return max(0, self.capacity - self.allocated)
+
+    def admits(self, namespace: str) -> bool:
+        """Whether deployments of `namespace` may be placed here (a pool always admits its own namespace)."""
+        return admits(self.ref.namespace, self.namespaces, namespace)
 
 
 class CapacityRequested(Event, frozen=True, tag="capacity.requested"):

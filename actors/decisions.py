@@ -72,7 +72,9 @@ def decode_context(raw: str | bytes, view_types: Mapping[str, type[Any]], defaul
 
 
 def backoff(attempt: int, seed: str, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter, deterministic in (seed, attempt) so replays agree."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    """Exponential backoff with full jitter, deterministic in (seed, attempt) so replays agree. The exponent
+    stops at 64: past it the ceiling is the cap anyway, and 2^1024 overflows a float (a deployment Pending for
+    half an hour made its requeue raise)."""
+    ceiling = min(cap, base * 2 ** min(max(0, attempt - 1), 64))
     digest = hashlib.blake2b(f"{seed}/{attempt}".encode(), digest_size=8).digest()
     return float(ceiling * (int.from_bytes(digest, "big") / 2**64))

@@ -132,6 +132,11 @@ class Kind(Generic[SpecT, StateT]):
     """Its own event types: ctl narrative, inbox protocols it speaks."""
     finalizers: tuple[str, ...] = ()
     """Held from creation until `decide` releases them (`Resource.release`): deletion waits for it."""
+    governance: bool = False
+    """Identities, policy, limits or shared capacity: RBAC's `kinds: ["*"]` never covers it (`KindInfo`)."""
+    exec_fields: tuple[str, ...] = ()
+    """Spec fields (API names) that decide what code a resource runs: setting or changing any of them needs
+    the RBAC verb `exec` on top of `apply` (ModelDeployment's `command` and `env`)."""
     usage: Callable[[SpecT], Usage | None] | None = None
     """What one resource may consume: Quotas charge it at admission and in their ledger; cost and what-if
     price it."""
@@ -160,7 +165,8 @@ class Kind(Generic[SpecT, StateT]):
                         events=self.events, validate=self.validate,
                         controller=(self.controller or plural) if self.decide else None,
                         finalizers=self.finalizers, cluster_scoped=self.cluster_scoped,
-                        short_names=self.short_names, columns=self.columns, usage=self.usage, supply=self.supply)
+                        short_names=self.short_names, columns=self.columns, usage=self.usage, supply=self.supply,
+                        governance=self.governance, exec_fields=self.exec_fields)
 
     @cached_property
     def resource_type(self) -> type[Resource[SpecT, StateT]]:
@@ -248,8 +254,12 @@ def _compile(kind: Kind[Any, Any], decide: Callable[[Any, float, Context], Decis
         return r if own is r.state else replace(r, state=own)
 
     def decide_step(r: Resource[Any, Any], now: float, ctx: Context) -> Decision:
-        if r.gone or (primary and r.applied is None):
+        if r.gone:
             return _NOTHING
+        if primary and r.applied is None:
+            # Deleted before any of its specs could be folded (one stored with a poison value): its `decide`
+            # never ran, so nothing was started to undo; the runtime ends the deletion.
+            return Decision(events=r.release()) if r.deleting and r.finalizers else _NOTHING
         d = decide(r, now, ctx)
         events = _changed_statuses(r.status, d.events)
         reports = quotas.reports(r.ref, usage(r.spec), r.deleting, r.reported, ctx) if usage else ()

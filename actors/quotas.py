@@ -21,10 +21,12 @@ from actors.capacity import POOL_KIND, pool_key
 from actors.decisions import Context, Message
 from core.events import Event
 from core.names import Ref
+from core.numbers import NonNegative
 from core.usage import Usage
 
 Limit = Annotated[int, Meta(ge=0, le=100_000_000)]
 Rate = Annotated[float, Meta(ge=0, le=1e12)]
+"""Upper bounds (finite, so sums of them stay finite): a figure past them is a typo or an attack."""
 
 QUOTA_KIND = "quota"
 """The kind whose views (`QuotaView`) autoscalers read from their Context."""
@@ -56,7 +58,7 @@ class QuotaRequested(Event, frozen=True, tag="quota.requested"):
     replicas: int
     """Absolute target: the replicas the requester wants to run."""
     gpus_per_replica: int = 1
-    price_per_gpu_hour: float = 0.0
+    price_per_gpu_hour: NonNegative = 0.0
     """The dearest matching pool's price, as admission charges it."""
     fixed: bool = False
     """A deployment without autoscaling reporting its spec's replicas (admitted already): held in full, so
@@ -78,7 +80,7 @@ class QuotaGranted(Event, frozen=True, tag="quota.granted"):
     limit: str = ""
     """Empty when `wanted` was granted; else the binding limit (`actors.governance.fit`)."""
     gpus_per_replica: int = 1
-    price_per_gpu_hour: float = 0.0
+    price_per_gpu_hour: NonNegative = 0.0
     """As requested: the ledger re-checks the holding with them when its limits change."""
     fixed: bool = False
 
@@ -125,17 +127,20 @@ def quotas_of(ctx: Context, namespace: str) -> list[QuotaView]:
     return sorted((v for v in ctx.of(QUOTA_KIND) if v.ref.namespace == namespace), key=lambda v: v.ref.name)
 
 
-def price_of(ctx: Context, region: str, gpu: str) -> float:
-    """The dearest matching pool's price: what admission charges, so placement cannot pass the budget."""
-    return max((p.price_per_gpu_hour for p in ctx.of(POOL_KIND) if (p.region, p.gpu) == (region, gpu)), default=0.0)
+def price_of(ctx: Context, region: str, gpu: str, namespace: str) -> float:
+    """The dearest matching pool's price among those admitting `namespace`: what admission charges, so
+    placement cannot pass the budget (and a pool the namespace may not use cannot price it)."""
+    return max((p.price_per_gpu_hour for p in ctx.of(POOL_KIND)
+                if (p.region, p.gpu) == (region, gpu) and p.admits(namespace)), default=0.0)
 
 
-def usage_price(ctx: Context, usage: Usage) -> float:
-    """The price per GPU-hour of `usage`: its named pool's, else the dearest pool of its region and type."""
+def usage_price(ctx: Context, usage: Usage, namespace: str) -> float:
+    """The price per GPU-hour of `usage` by a workload of `namespace`: its named pool's, else the dearest
+    pool of its region and type (a pool that does not admit the namespace prices nothing)."""
     if usage.pool:
         return next((p.price_per_gpu_hour for p in ctx.of(POOL_KIND)
-                     if pool_key(p.ref.namespace, p.ref.name) == usage.pool), 0.0)
-    return price_of(ctx, usage.region, usage.gpu)
+                     if pool_key(p.ref.namespace, p.ref.name) == usage.pool and p.admits(namespace)), 0.0)
+    return price_of(ctx, usage.region, usage.gpu, namespace)
 
 
 def ask(ref: Ref, view: QuotaView, rid: int, replicas: int, gpus_per_replica: int, price: float,
@@ -156,7 +161,7 @@ def reports(ref: Ref, usage: Usage | None, deleting: bool, reported: Asked, ctx:
     if usage is None or usage.elastic or not views:
         return ()
     replicas = 0 if deleting else usage.replicas
-    price = usage_price(ctx, usage)
+    price = usage_price(ctx, usage, ref.namespace)
     out: list[Message] = []
     rid = reported.last_request
     for view in views:

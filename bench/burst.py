@@ -22,7 +22,7 @@ from gateway.client import discover_nats
 
 NS = "bench"
 POOL = {"kind": "GpuPool", "metadata": {"name": "bench-pool", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1_000_000}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1_000_000, "namespaces": ["*"]}}
 
 
 def manifest(i: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Replicas are the stand-in model server (`examples/process/model_server.py`); CPU
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -18,10 +19,12 @@ from typing import Any
 import httpx
 
 from bench.plane import Plane
-from dataplane.process import procs, store
+from dataplane.process import fence, procs, store
 from dataplane.sim.load import set_load
 
 SERVER = str(Path(__file__).resolve().parents[1] / "examples" / "process" / "model_server.py")
+PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
+"""An interpreter a replica's own user can run (as root, replicas drop to a uid of their namespace)."""
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -31,8 +34,10 @@ def run_processes(plane: Plane, replicas: int, timeout: float) -> dict[str, Any]
     mark = str(store.home(plane.data))
     try:
         put(http, "infra", "gpupools", "local", {"region": "local", "gpu": "any", "driver": "process",
-                                                 "devices": [str(i) for i in range(replicas + 4)]})
-        put(http, "infra", "gpupools", "sim", {"region": "sim", "gpu": "any", "capacity": 64})
+                                                 "devices": [str(i) for i in range(replicas + 4)],
+                                                 "namespaces": ["bench"]})
+        put(http, "infra", "gpupools", "sim", {"region": "sim", "gpu": "any", "capacity": 64,
+                                                      "namespaces": ["*"]})
         started = _start(http, plane, replicas, timeout)
         cost = _footprint(mark, _driver_pid(plane.data))
         reaction = {"sim": _sim_reaction(http, plane, timeout), "process": _process_reaction(http, timeout)}
@@ -42,6 +47,7 @@ def run_processes(plane: Plane, replicas: int, timeout: float) -> dict[str, Any]
     finally:
         for f in procs.scan(mark):
             procs.signal_group(f.identity, signal.SIGKILL)
+        shutil.rmtree(fence.default(plane.data).root, ignore_errors=True)  # replicas' own directories
         http.close()
 
 
@@ -73,7 +79,7 @@ def _start(http: httpx.Client, plane: Plane, n: int, timeout: float) -> dict[str
     cpu0 = _cpu(driver)
     put(http, "bench", "modeldeployments", "fleet", {
         "model": "tiny", "replicas": n, "placement": {"region": "local", "gpu": "any"},
-        "command": [sys.executable, SERVER], "readiness": {"httpGet": {"path": "/healthz"}, "periodSeconds": 1}})
+        "command": [PYTHON, SERVER], "readiness": {"httpGet": {"path": "/healthz"}, "periodSeconds": 1}})
     seconds = wait(_ready(http, "fleet", n), timeout, f"{n} process replicas Ready")
     return {"apply_to_all_ready_seconds": round(seconds, 3), "replicas_ready_per_second": round(n / seconds, 1),
             "driver_cpu_seconds_for_start": round(_cpu(driver) - cpu0, 3)}
@@ -104,11 +110,14 @@ def _sim_reaction(http: httpx.Client, plane: Plane, timeout: float) -> float:
 
 
 def _process_reaction(http: httpx.Client, timeout: float) -> float:
-    load = Path(tempfile.mkdtemp(prefix="bosun-bench-load-")) / "rps"
+    folder = Path(tempfile.mkdtemp(prefix="bosun-bench-load-"))
+    folder.chmod(0o755)  # the replica's own user reads it
+    load = folder / "rps"
     load.write_text("10")
+    load.chmod(0o644)
     put(http, "bench", "modeldeployments", "autoproc", {
         "model": "tiny", "replicas": 1, "placement": {"region": "local", "gpu": "any"},
-        "command": [sys.executable, SERVER], "env": {"LOAD_FILE": str(load)},
+        "command": [PYTHON, SERVER], "env": {"LOAD_FILE": str(load)},
         "readiness": {"httpGet": {"path": "/healthz"}, "periodSeconds": 0.5},
         "autoscaling": {"min": 1, "max": 3, "targetLoadPerReplica": 50}})
     wait(_ready(http, "autoproc", 1), timeout, "autoproc Ready")

@@ -16,7 +16,7 @@ from chaos.door import Door
 from chaos.linearizable import Cas, Result, check
 
 HOT: dict[str, Any] = {"kind": "GpuPool", "metadata": {"name": "hot", "namespace": "infra"},
-       "spec": {"region": "eu-west-1", "gpu": "l4", "capacity": 0}}
+       "spec": {"region": "eu-west-1", "gpu": "l4", "capacity": 0, "namespaces": ["*"]}}
 PATH = "/v1/namespaces/infra/gpupools/hot"
 
 

@@ -18,9 +18,9 @@ NAMESPACE = "chaos"
 
 
 def pool(capacity: int) -> dict[str, Any]:
-    """The one pool every chaos deployment is placed in."""
+    """The one pool every chaos deployment is placed in (it admits every namespace)."""
     return {"kind": "GpuPool", "metadata": {"name": "chaos-pool", "namespace": "infra"},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity}}
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity, "namespaces": ["*"]}}
 
 
 POOL = pool(100_000)

@@ -1,5 +1,6 @@
 """Process-level commands: `bosun up`, and each component on its own (`controller`, `projector`,
-`gateway`, `driver sim`), so every piece can run as its own process against an external NATS cluster.
+`gateway`; the drivers in `cli.drivers`), so every piece can run as its own process against an external NATS
+cluster.
 
 Component modules are imported inside the commands: `bosun get` should not pay for litestar, and a
 command only needs the component it runs.
@@ -46,6 +47,7 @@ def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None
     """
     from core import metrics, tracing
 
+    os.umask(0o077)  # every file a component creates (databases, logs, state) is private to its user
     logs.configure(component, settings.log_level, settings.log_format)
     tracing.setup(component, settings)
     metrics.serve_http(metrics_port)
@@ -288,96 +290,6 @@ def _gateway_door(nats_url: str, intents_url: str | None, env: core_settings.Set
                  natscreds.with_user(nats_url, system) if system else None, creds.issuer_seed or None)
 
 
-@click.group()
-def driver() -> None:
-    """Data-plane drivers."""
-
-
-@driver.group(invoke_without_command=True)
-@nats_option(required=False)
-@data_option
-@click.option("--latency", type=float, default=0.05, show_default=True, help="Replica start-up latency (s).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Fault-injection seed.")
-@click.option("--relist-interval", type=float, default=2.0, show_default=True,
-              help="Seconds between drift re-lists.")
-@metrics_option
-@click.pass_context
-def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: float, seed: int, relist_interval: float,
-        metrics_port: int | None) -> None:
-    """Run the simulated GPU-pool driver."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if not nats_url:
-        raise click.UsageError("Missing option '--nats' (or BOSUN_NATS_URL).")
-    from dataplane.sim import driver as sim_driver
-
-    env = environment()
-    nats_url = as_component(nats_url, "driver", env)
-    serve_until_signalled("driver-sim", lambda stop: sim_driver.serve(
-        nats_url, data_dir(data), stop=stop, latency=latency, seed=seed, relist_interval=relist_interval,
-        settings=env), metrics_port, env)
-
-
-@driver.command("process")
-@nats_option()
-@data_option
-@click.option("--relist-interval", type=float, default=2.0, show_default=True,
-              help="Seconds between re-lists of the processes that run.")
-@click.option("--load-interval", type=float, default=2.0, show_default=True,
-              help="Seconds between load measurements (autoscaling).")
-@metrics_option
-def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float,
-            metrics_port: int | None) -> None:
-    """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
-    from dataplane.process import driver as process_driver
-
-    env = environment()
-    nats_url = as_component(nats_url, "driver", env)
-    serve_until_signalled("driver-process", lambda stop: process_driver.serve(
-        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval,
-        settings=env), metrics_port, env)
-
-
-@sim.command("kill-replica")
-@click.argument("target", metavar="KIND/NAME")
-@click.argument("replica", required=False)
-@click.option("-n", "--namespace", default="default", show_default=True)
-@data_option
-def kill_replica(target: str, replica: str | None, namespace: str, data: Path | None) -> None:
-    """Kill replicas behind Bosun's back (demos, drift tests); prints the killed replica ids."""
-    from dataplane import sim as sim_pkg
-
-    kind, _, name = target.rpartition("/")
-    killed = sim_pkg.kill_replica(data_dir(data), namespace, name, replica, kind=_kind_key(kind or "modeldeployment"))
-    for replica_id in killed:
-        click.echo(replica_id)
-    if not killed:
-        raise click.ClickException(f"no running replica of {target} in {namespace}")
-
-
-@sim.command("set-load")
-@click.argument("target", metavar="KIND/NAME")
-@click.option("-n", "--namespace", default="default", show_default=True)
-@click.option("--rps", type=click.FloatRange(min=0), required=True, help="Requests per second the sim reports.")
-@data_option
-def set_load(target: str, namespace: str, rps: float, data: Path | None) -> None:
-    """Set a deployment's synthetic load: the sim driver reports it, the autoscaler follows it."""
-    from dataplane.sim.load import set_load as set_sim_load
-
-    kind, _, name = target.rpartition("/")
-    set_sim_load(data_dir(data), namespace, name, rps, kind=_kind_key(kind or "modeldeployment"))
-
-
-def _kind_key(name: str) -> str:
-    """`ModelDeployment`, `modeldeployments`, a short name ... -> the kind's subject token."""
-    from cli.base import registry
-
-    info = registry().resolve(name)
-    if info is None:
-        raise click.BadParameter(f"unknown kind {name!r}", param_hint="KIND/NAME")
-    return info.key
-
-
 @click.command("nats-env")
 def nats_env() -> None:
     """Print fresh NATS credentials as a compose `.env` (one password per component, the route's, the
@@ -388,5 +300,5 @@ def nats_env() -> None:
         click.echo(f"{name}={value}")
 
 
-COMMANDS = (up, controller, projector, gateway, driver, nats_env)
+COMMANDS = (up, controller, projector, gateway, nats_env)
 """The process commands of the `bosun` group."""

@@ -1,8 +1,8 @@
 """`bosun`: the command-line client of the gateway (docs/design.md, "CLI contract").
 
 Heavy modules (httpx, the kind registry, YAML) are imported inside commands so `bosun --help` stays fast.
-Component commands (`up`, `controller`, `gateway`, `projector`, `driver ...`) come from `cli.components`,
-`replay`/`export` from `cli.replay`, `audit` from `cli.audit`.
+Component commands (`up`, `controller`, `gateway`, `projector`) come from `cli.components`, `driver ...` from
+`cli.drivers`, `replay`/`export` from `cli.replay`, `audit` from `cli.audit`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli import audit, components, cost, logs, replay, retry, whatif
+from cli import audit, components, cost, drivers, logs, replay, retry, whatif
 from cli.base import (
     Settings,
     error,
@@ -313,7 +313,7 @@ def projections_rebuild(settings: Settings) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit, retry.retry,
+for _command in (*components.COMMANDS, drivers.driver, replay.replay, replay.export, audit.audit, retry.retry,
                  whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost):
     main.add_command(_command)
 

@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from core.numbers import Finite, NonNegative
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", rename="camel"):
     """Base of every event and command body."""
@@ -81,12 +83,12 @@ class ReconcileFailed(Event, frozen=True, tag="reconcile.failed"):
 
     error: str
     attempt: int
-    retry_in: float
+    retry_in: NonNegative
     step: str = "decide"
     """Which pure function failed: "decide" or "evolve"."""
     reason: str = "exception"
     """How: "exception", "terminal", "timeout", "memory" or "crash" (its process died in the step)."""
-    since: float = 0.0
+    since: Finite = 0.0
     """When the current run of failures began (wall clock)."""
     outcome: str = "retry"
     """What the runtime does next: "retry" (at `retry_in`), "quarantined" or "failed" (terminal)."""

@@ -63,6 +63,13 @@ class KindInfo:
     """What one resource of this kind may consume, from its typed spec (`core.usage`); None: nothing."""
     supply: Callable[[Any], Supply | None] | None = None
     """What one resource of this kind offers (GPUs at a price), from its typed spec; None: nothing."""
+    governance: bool = False
+    """Identities, policy, limits or shared capacity: a `*` among a Role's kinds never covers it (it must be
+    named), and a namespaced one is written only under a rule covering every namespace (`gateway.admission.
+    policy`): a namespace admin with `kinds: ["*"]` must not raise its own Quota or price a pool."""
+    exec_fields: tuple[str, ...] = ()
+    """Spec fields (API names) that decide what code the resource runs: setting or changing any of them
+    needs the RBAC verb `exec` on top of `apply`."""
     decoder: msgspec.json.Decoder[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -96,3 +96,7 @@ RECONCILE_FAILURES = Counter("bosun_reconcile_failures_total",
                              ["kind", "reason"], registry=REGISTRY)
 QUARANTINED = Gauge("bosun_quarantined_resources", "Resources whose decisions are parked on this host",
                     registry=REGISTRY)
+# -- poison values (core/numbers.py): set aside, never fatal ------------------------------------------
+POISONED = Counter("bosun_quarantined_items_total",
+                   "Undecodable stored rows or messages set aside (the component keeps serving), by component",
+                   ["component", "what"], registry=REGISTRY)

@@ -130,6 +130,28 @@ def user_of(url: str) -> str:
     return unquote(userinfo.split(":", 1)[0]) if userinfo else ""
 
 
+def userinfo(url: str) -> UserPass | None:
+    """The user and password in the first URL of a seed list (None when it carries no password)."""
+    first = url.split(",")[0].strip()
+    info = (first.partition("://")[2] or first).rpartition("@")[0]
+    user, colon, password = info.partition(":")
+    return UserPass(unquote(user), unquote(password)) if colon else None
+
+
+def has_password(url: str) -> bool:
+    """Whether any URL of a seed list carries a password (`user:secret@host`)."""
+    return any(userinfo(u) is not None for u in url.split(","))
+
+
+def without_userinfo(url: str) -> str:
+    """nats://user:secret@host:4222 -> nats://host:4222 (each URL of a comma list)."""
+    out = []
+    for u in url.split(","):
+        scheme, sep, rest = u.strip().partition("://")
+        out.append(f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else scheme.rpartition("@")[2])
+    return ",".join(out)
+
+
 def without_password(url: str) -> str:
     """nats://user:secret@host:4222 -> nats://user@host:4222 (each URL of a comma list)."""
     out = []

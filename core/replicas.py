@@ -8,6 +8,7 @@ from __future__ import annotations
 import msgspec
 
 from core.events import Event
+from core.numbers import NonNegative
 
 
 class Command(Event, frozen=True):
@@ -29,7 +30,7 @@ class Probe(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defa
     """An HTTP GET against the replica's own port: 2xx means ready."""
 
     path: str
-    period_seconds: float = 2.0
+    period_seconds: NonNegative = 2.0
     failure_threshold: int = 3
 
 
@@ -40,8 +41,8 @@ class Launch(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_def
     command: tuple[str, ...]
     env: dict[str, str] = {}
     readiness: Probe | None = None
-    startup_seconds: float = 1.0
-    termination_grace_seconds: float = 10.0
+    startup_seconds: NonNegative = 1.0
+    termination_grace_seconds: NonNegative = 10.0
     load_path: str = ""
     """GET path answering the replica's current load (a number); empty: the driver does not ask."""
 
@@ -134,7 +135,7 @@ class ReplicaStartFailed(Observation, frozen=True, tag="replica.start-failed"):
     pool: str
     reason: str
     attempt: int
-    retry_in: float
+    retry_in: NonNegative
 
     def summary(self) -> str:
         return f"{self.replica} failed to start (attempt {self.attempt}, retry in {self.retry_in:g}s): {self.reason}"
@@ -143,7 +144,7 @@ class ReplicaStartFailed(Observation, frozen=True, tag="replica.start-failed"):
 class LoadObserved(Observation, frozen=True, tag="load.observed"):
     """Requests per second the deployment serves, summed over its replicas, as a driver measured it."""
 
-    rps: float
+    rps: NonNegative
     replicas: int = 0
 
     def summary(self) -> str:

@@ -38,6 +38,15 @@ class Supply(msgspec.Struct, frozen=True, kw_only=True):
     region: str
     gpu: str
     price_per_gpu_hour: float = 0.0
+    namespaces: tuple[str, ...] = ("*",)
+    """The namespaces it serves besides its own (`*`: every one): it prices only their usage (a pool a
+    namespace may not use cannot price that namespace's quota)."""
+
+
+def admits(own: str, listed: Iterable[str], namespace: str) -> bool:
+    """Whether a supplier in namespace `own` that lists `listed` serves workloads of `namespace`."""
+    listed = tuple(listed)
+    return namespace == own or namespace in listed or "*" in listed
 
 
 class Prices(msgspec.Struct, frozen=True):
@@ -47,11 +56,14 @@ class Prices(msgspec.Struct, frozen=True):
     by_type: dict[tuple[str, str], float] = {}
 
     @classmethod
-    def of(cls, offers: Iterable[tuple[str, Supply]]) -> Prices:
-        """Prices from (pool key, supply) pairs."""
+    def of(cls, offers: Iterable[tuple[str, Supply]], namespace: str | None = None) -> Prices:
+        """Prices from (pool key, supply) pairs: for workloads of `namespace`, only the offers serving it
+        (None: every offer)."""
         by_pool: dict[str, float] = {}
         by_type: dict[tuple[str, str], float] = {}
         for pool, s in offers:
+            if namespace is not None and not admits(pool.partition("/")[0], s.namespaces, namespace):
+                continue
             by_pool[pool] = s.price_per_gpu_hour
             key = (s.region, s.gpu)
             by_type[key] = max(by_type.get(key, 0.0), s.price_per_gpu_hour)

@@ -79,13 +79,19 @@ def bounded_httptools() -> type[Any]:
 
         _head_bytes = 0
         _in_head = True
+        _heads = 0
+        """Request heads completed on this connection."""
 
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return
-            was_in_head = self._in_head
+            was_in_head, heads = self._in_head, self._heads
             super().data_received(data)
-            if was_in_head and self._in_head:  # a chunk wholly inside one head: at most one goes uncounted
+            # Only a chunk that began inside a head and in which no head completed is wholly head bytes (at
+            # most one chunk of a head goes uncounted). One that completes a request whose body follows in
+            # the same read is not: a 51 KB PUT arriving in one read used to be counted as 51 KB of headers,
+            # and answered 431 after it had been served.
+            if was_in_head and heads == self._heads and self._in_head:
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                     # no request exists yet, so no audit record: the log line is the trace it leaves
@@ -96,6 +102,7 @@ def bounded_httptools() -> type[Any]:
 
         def on_headers_complete(self) -> None:
             self._in_head, self._head_bytes = False, 0
+            self._heads += 1
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:

@@ -1,8 +1,10 @@
 """Spans of the gateway: one SERVER span per API request, one `admission` span per intent.
 
-The request span continues a caller's `traceparent` when it sends one. Admission runs inside it (or,
-for NATS intents, continues the intent's `traceparent`), and the spec append inside admission stamps the
-event with its own span's context: the controller, the driver and the projector continue that trace.
+The request span continues a trusted caller's `traceparent` (the admin's: operators' own tooling); anyone
+else's starts a new trace linked to theirs, so no tenant can graft its work onto another's trace. Admission
+runs inside it (or, for NATS intents, follows the same rule for the intent's `traceparent`), and the spec
+append inside admission stamps the event with its own span's context: the controller, the driver and the
+projector continue that trace.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ def ref_of_path(path: str, registry: Registry = DEFAULT) -> Ref | None:
 
 
 @contextlib.contextmanager
-def request_span(scope: Any, traceparent: Any = _FROM_SCOPE, registry: Registry = DEFAULT) -> Iterator[Span | None]:
-    """The SERVER span of an API request (None outside `/v1/`), continuing `traceparent` (default: the
-    request's header) when it is well-formed."""
+def request_span(scope: Any, traceparent: Any = _FROM_SCOPE, registry: Registry = DEFAULT,
+                 trusted: bool = False) -> Iterator[Span | None]:
+    """The SERVER span of an API request (None outside `/v1/`): continuing `traceparent` (default: the
+    request's header) when the caller is `trusted`, else a new trace linked to it."""
     path = str(scope.get("path", ""))
     if not path.startswith("/v1/"):
         yield None
@@ -40,10 +43,18 @@ def request_span(scope: Any, traceparent: Any = _FROM_SCOPE, registry: Registry 
     if traceparent is _FROM_SCOPE:
         traceparent = _header(scope, b"traceparent")
     method = str(scope.get("method", ""))
-    with tracing.span(f"{method} {path}", parent=traceparent, ref=ref_of_path(path, registry),
+    parent, links = inbound(traceparent, trusted)
+    with tracing.span(f"{method} {path}", parent=parent, links=links, ref=ref_of_path(path, registry),
                       kind=SpanKind.SERVER, attributes={"http.request.method": method, "url.path": path},
                       root=True) as sp:
         yield sp
+
+
+def inbound(traceparent: str | None, trusted: bool) -> tuple[str | None, tuple[str, ...]]:
+    """(parent, links) for a caller's `traceparent`: its child when trusted, else a link from a new trace."""
+    if not traceparent:
+        return None, ()
+    return (traceparent, ()) if trusted else (None, (traceparent,))
 
 
 def _header(scope: Any, name: bytes) -> str | None:
@@ -67,18 +78,20 @@ def finish_request(sp: Span | None, method: str, route: str, status: int) -> Non
 
 @contextlib.contextmanager
 def admission_span(action: str, kind: str, namespace: str, name: str, traceparent: str | None,
-                   registry: Registry = DEFAULT) -> Iterator[Callable[[int, int | None], None]]:
-    """The admission span: child of the request span when there is one, else of the intent's traceparent.
+                   registry: Registry = DEFAULT, trusted: bool = False
+                   ) -> Iterator[Callable[[int, int | None], None]]:
+    """The admission span: child of the request span when there is one, else of the intent's traceparent
+    (a trusted caller's; anyone else's is linked from a new trace).
 
     Yields `admitted(status, resource_version)`, which records the outcome on both spans.
     """
     outer = trace.get_current_span()
     inside = outer.get_span_context().is_valid
-    parent = None if inside else traceparent
+    parent, links = (None, ()) if inside else inbound(traceparent, trusted)
     info = registry.resolve(kind)
     ref = Ref(info.key if info else kind.lower(), namespace, name)
-    with tracing.span(f"admission {action}", parent=parent, ref=ref, attributes={"bosun.action": action},
-                      root=not inside) as sp:
+    with tracing.span(f"admission {action}", parent=parent, links=links, ref=ref,
+                      attributes={"bosun.action": action}, root=not inside) as sp:
 
         def admitted(status: int, resource_version: int | None) -> None:
             if resource_version is not None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from typing import Annotated
 
 import msgspec
+
+Seq = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+"""A stream sequence as SQLite's INTEGER holds it: a forged larger one is a malformed token, not a 500."""
 
 
 class BadContinue(ValueError):
@@ -23,7 +27,7 @@ class ListCursor(msgspec.Struct, frozen=True, tag="l", array_like=True):
 
 class HistoryCursor(msgspec.Struct, frozen=True, tag="h", array_like=True):
     query: str
-    seq: int
+    seq: Seq
     """Ascending: resume after seq. Tail (descending) pages: resume before seq."""
     tail: bool
 
@@ -61,5 +65,5 @@ def _decode(token: str) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         return _decoder.decode(raw)
-    except (binascii.Error, ValueError, msgspec.DecodeError) as e:
+    except (binascii.Error, ValueError, msgspec.DecodeError) as e:  # ValidationError is a DecodeError
         raise BadContinue("malformed continue token") from e

@@ -38,6 +38,15 @@ def write_private_json(path: Path, obj: object) -> None:
     tmp.replace(path)
 
 
+def private_data_dir(path: Path) -> None:
+    """Make the data directory (0700) and have everything this process creates from now on be private
+    (umask 077; children inherit it): it holds every tenant's specs, the audit trail, tokens, credentials."""
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, 0o700)
+
+
 def bosun_command() -> list[str]:
     """How to run a `bosun` subcommand with this very interpreter."""
     script = Path(sys.executable).parent / "bosun"

@@ -29,7 +29,14 @@ from msgspec.structs import replace
 from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
 from supervisor import procs, status, stuck
-from supervisor.launch import bosun_command, ensure_admin_token, healthy, http_url, write_private_json
+from supervisor.launch import (
+    bosun_command,
+    ensure_admin_token,
+    healthy,
+    http_url,
+    private_data_dir,
+    write_private_json,
+)
 
 STABLE_AFTER = 10.0
 """A child that ran this long before dying starts its backoff over: a crash loop dies during its start
@@ -177,6 +184,7 @@ class Supervisor:
 
     def _prepare(self) -> None:
         """Single instance per data dir, no leftovers of a crashed run, token and credentials in place."""
+        private_data_dir(self.data)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         lock = open(self.run_dir / "up.lock", "w")  # noqa: SIM115 - held until shutdown
         try:
@@ -233,13 +241,24 @@ class Supervisor:
             *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
-            Child("driver-process", ["driver", "process", "--data", data]),
+            Child("driver-process", ["driver", "process", "--data", data], env=self._secretless(nats_url)),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))
         self.env = self.settings.environment(BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
             self._spawn(child)
+
+    def _secretless(self, nats_url: str) -> dict[str, str]:
+        """The process driver's own variables: an external NATS URL's user and password (`--nats`) moved into a
+        private credentials file of its own, so that, like with the embedded server's users, it keeps no secret
+        in its environment or argv (its replicas are its children)."""
+        user = natscreds.userinfo(nats_url)
+        if self.creds is not None or user is None:
+            return {}
+        path = self.run_dir / "driver-nats-credentials.json"
+        natscreds.write_private(path, {"driver": {"user": user.user, "password": user.password}})
+        return {"BOSUN_NATS_URL": natscreds.without_userinfo(nats_url), "BOSUN_NATS_CREDENTIALS": str(path)}
 
     def _spawn(self, child: Child) -> None:
         try:

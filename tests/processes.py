@@ -6,14 +6,19 @@ can end every one of them, whatever happened to the driver.
 """
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from dataplane.process import procs, store
+from dataplane.process import fence, procs, store
 
 SERVER = str(Path(__file__).resolve().parents[1] / "examples" / "process" / "model_server.py")
+PYTHON = shutil.which("python3", path=fence.SAFE_PATH) or sys.executable
+"""An interpreter any replica user can run (this venv's may live under a home directory only root can
+enter); the stand-in server needs nothing but the standard library."""
 
 
 def running(data_dir: Path) -> dict[str, dict[str, str]]:
@@ -34,11 +39,13 @@ def running(data_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def end_all(data_dir: Path, timeout: float = 10.0) -> None:
-    """SIGKILL every replica process of this driver and wait until none is left (a finaliser)."""
+    """SIGKILL every replica process of this driver and wait until none is left, then remove their directories
+    (a finaliser)."""
     deadline = time.monotonic() + timeout
     while True:
         left = list(procs.scan(str(store.home(data_dir))))
         if not left:
+            shutil.rmtree(fence.default(data_dir).root, ignore_errors=True)
             return
         for f in left:
             procs.signal_group(f.identity, signal.SIGKILL)
@@ -48,4 +55,17 @@ def end_all(data_dir: Path, timeout: float = 10.0) -> None:
 
 
 def server_command(*extra: str) -> list[str]:
-    return [sys.executable, SERVER, *extra]
+    return [PYTHON, SERVER, *extra]
+
+
+def shared_dir() -> Path:
+    """A directory a replica's own user can read (tmp_path is under root's 0700 pytest directory): for files a
+    test changes while replicas read them. The caller removes it."""
+    folder = Path(tempfile.mkdtemp(prefix="bosun-test-shared-"))
+    folder.chmod(0o755)
+    return folder
+
+
+def write_shared(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o644)

@@ -191,7 +191,7 @@ class World:
 
 
 def pool_spec(capacity: int, region: str = "us-west-2", gpu: str = "a100") -> dict[str, Any]:
-    return {"region": region, "gpu": gpu, "capacity": capacity}
+    return {"region": region, "gpu": gpu, "capacity": capacity, "namespaces": ["*"]}
 
 
 def deployment_spec(replicas: int, gpus: int = 1, region: str = "us-west-2", gpu: str = "a100",

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from core.events import Event
+from core.numbers import Finite, NonNegative
 
 
 class ScaleRecommended(Event, frozen=True, tag="autoscaler.recommended"):
-    load: float
+    load: NonNegative
     """Requests per second the deployment served (the latest LoadObserved)."""
     raw: int
     """ceil(load / targetLoadPerReplica) within [min, max]: what this load alone asks for."""
@@ -13,7 +14,7 @@ class ScaleRecommended(Event, frozen=True, tag="autoscaler.recommended"):
     """ceil(load / targetLoadPerReplica), unbounded."""
     replicas: int
     """The stabilized recommendation written as the deployment's scale input."""
-    at: float
+    at: Finite
     """Decision time: the stabilization windows look back from it."""
     reason: str = ""
 

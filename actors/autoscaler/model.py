@@ -92,8 +92,9 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
     if state.load is None:  # nothing to recommend yet, but the namespace's Quotas count what it runs
         current = state.current if state.current is not None else min(max(state.replicas, b.min), b.max)
         views = quotas_of(ctx, ref.namespace)
+        price = price_of(ctx, state.region, state.gpu, ref.namespace)
         return Decision(messages=asks.bound(state.quotas, ref, current, current, state.gpus_per_replica,
-                                            price_of(ctx, state.region, state.gpu), views).messages)
+                                            price, views).messages)
     wanted = math.ceil(state.load / b.target_load_per_replica - 1e-9)
     raw = min(max(wanted, b.min), b.max)
     changed = not state.history or state.history[-1].replicas != raw
@@ -106,7 +107,7 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
     limit = f"autoscaling.max {b.max}" if wanted > b.max and desired == b.max else ""
     stabilized, views = desired, quotas_of(ctx, ref.namespace)
     quota = asks.bound(state.quotas, ref, desired, current, state.gpus_per_replica,
-                       price_of(ctx, state.region, state.gpu), views)
+                       price_of(ctx, state.region, state.gpu, ref.namespace), views)
     waiting = quota.replicas < desired and not quota.limit
     if quota.replicas < desired:
         desired, limit = quota.replicas, quota.limit

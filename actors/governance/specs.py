@@ -14,8 +14,9 @@ from msgspec import Meta
 from actors.quotas import QuotaLimits
 from core.kinds import FieldError
 
-VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit")
-Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "*"]
+VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit", "exec")
+Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "exec", "*"]
+"""`exec`: set or change what a resource runs (a ModelDeployment's `command` and `env`); `apply` does not imply it."""
 Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]

@@ -10,13 +10,14 @@ from core.usage import Supply
 
 
 def supply(spec: GpuPoolSpec) -> Supply:
-    return Supply(region=spec.region, gpu=spec.gpu, price_per_gpu_hour=spec.price_per_gpu_hour)
+    return Supply(region=spec.region, gpu=spec.gpu, price_per_gpu_hour=spec.price_per_gpu_hour,
+                  namespaces=spec.namespaces)
 
 
 GPUPOOL = Kind(
     name="GpuPool", plural="gpupools", spec=GpuPoolSpec, state=model.Pool, evolve=model.evolve, decide=model.decide,
     events=PROTOCOL, validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
-    view=model.view, view_type=PoolView, supply=supply, short_names=("pool", "pools"),
+    view=model.view, view_type=PoolView, supply=supply, governance=True, short_names=("pool", "pools"),
     columns=(
         Column("REGION", lambda o: o["spec"].get("region", "")),
         Column("GPU", lambda o: o["spec"].get("gpu", "")),

@@ -23,6 +23,7 @@ from actors.gpupool.spec import GpuPoolSpec
 from actors.kind import Resource
 from core.events import Condition, Event, SpecApplied, StatusUpdated
 from core.replicas import EnsureDevices, EnsurePool, PoolReady, PoolRetired, RetirePool
+from core.usage import admits
 
 CONTROLLER_NAME = "pools"
 FINALIZER = "pools.bosun.dev/allocations"
@@ -116,15 +117,18 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
     for req in state.pending:
         held = allocations.get(req.requester, 0)
         others = allocated - held
-        if req.gpus <= held or (ready and not r.deleting and others + req.gpus <= spec.gpus):
+        tenant = _namespace_of(req.requester)
+        barred = req.gpus > held and not admits(r.ref.namespace, spec.namespaces, tenant)
+        if not barred and (req.gpus <= held or (ready and not r.deleting and others + req.gpus <= spec.gpus)):
             allocations = allocations.set(req.requester, req.gpus)
             allocated = others + req.gpus
             answers.append(CapacityGranted(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus))
-        elif not ready and not r.deleting:
+        elif not barred and not ready and not r.deleting:
             break  # answer once the data plane has the pool; requests stay queued in order
         else:
             why = "pool is being deleted" if r.deleting else (
+                f"does not admit namespace {tenant} (spec.namespaces)" if barred else
                 f"needs {req.gpus - held} more GPU, {max(0, spec.gpus - others - held)} free")
             answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus, available=max(0, spec.gpus - others), reason=why))
@@ -139,6 +143,13 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
         commands.append(Order(spec.driver, _ensure(spec, r.generation), f"{r.ref.token}/ensure/{r.generation}"))
     events.append(_status(r, spec, allocated, ready))
     return Decision(events=tuple(events), commands=tuple(commands))
+
+
+def _namespace_of(requester: str) -> str:
+    """The namespace of a requester (a ref token, `<kind>.<namespace>.<name>`): whatever kind asks, a pool
+    grows only the allocations of the namespaces it admits (placement filters first; this is the backstop)."""
+    parts = requester.split(".")
+    return parts[1] if len(parts) == 3 else ""
 
 
 def _ensure(spec: GpuPoolSpec, generation: int) -> EnsurePool:
@@ -168,4 +179,5 @@ def view(r: Live) -> PoolView | None:
     if spec is None or r.gone or r.state.ready_generation < 1:
         return None
     return PoolView(ref=r.ref, region=spec.region, gpu=spec.gpu, capacity=spec.gpus, allocated=r.state.allocated,
-                    deleting=r.deleting, driver=spec.driver, price_per_gpu_hour=spec.price_per_gpu_hour)
+                    deleting=r.deleting, driver=spec.driver, price_per_gpu_hour=spec.price_per_gpu_hour,
+                    namespaces=spec.namespaces, commands=spec.commands)

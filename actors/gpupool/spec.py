@@ -6,9 +6,13 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from actors.modeldeployment.spec import Token
+from actors.modeldeployment.spec import Arg, Token
 from core.kinds import FieldError
 
+Admitted = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")]
+"""A namespace a pool admits, or `*` for every namespace."""
+MAX_PRICE = 1e6
+"""Per GPU-hour: far above any real price, and low enough that quota sums stay finite."""
 DeviceId = Annotated[str, Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
 """A device id as CUDA_VISIBLE_DEVICES takes it (an index or a UUID-ish token; never a comma)."""
 
@@ -23,7 +27,11 @@ class GpuPoolSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
     """Which data-plane driver actuates the pool's replicas."""
     devices: tuple[DeviceId, ...] = ()
     """`process` pools: the host's GPU ids handed out to replicas (CUDA_VISIBLE_DEVICES)."""
-    price_per_gpu_hour: Annotated[float, Meta(ge=0)] = 0.0
+    price_per_gpu_hour: Annotated[float, Meta(ge=0, le=MAX_PRICE)] = 0.0
+    namespaces: tuple[Admitted, ...] = ()
+    """Namespaces whose deployments may be placed on the pool (`*`: every one); its own always may."""
+    commands: tuple[Arg, ...] = ()
+    """`process` pools: the executables (a replica's `command[0]`, exactly) it runs; empty: any."""
 
     @property
     def gpus(self) -> int:
@@ -38,6 +46,8 @@ def validate(spec: GpuPoolSpec) -> list[FieldError]:
         errors.append(FieldError("$.spec.devices", "only a process pool has devices"))
     if len(set(spec.devices)) != len(spec.devices):
         errors.append(FieldError("$.spec.devices", "device ids must be unique"))
+    if spec.commands and spec.driver != "process":
+        errors.append(FieldError("$.spec.commands", "only a process pool runs commands"))
     if spec.devices and spec.capacity is not None and spec.capacity > len(spec.devices):
         errors.append(FieldError("$.spec.capacity", f"exceeds the {len(spec.devices)} listed devices"))
     return errors

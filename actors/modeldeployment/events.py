@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from core.events import Event
+from core.numbers import Finite
 
 
 class ScaleUpStarted(Event, frozen=True, tag="deployment.scale-up-started"):
@@ -29,7 +30,7 @@ class ScaleDownStarted(Event, frozen=True, tag="deployment.scale-down-started"):
 
 class PlacementFailed(Event, frozen=True, tag="deployment.placement-failed"):
     reason: str
-    since: float = 0.0
+    since: Finite = 0.0
     """Decision time when placement first failed: the requeue wait grows from it."""
 
     def summary(self) -> str:

@@ -31,7 +31,7 @@ MODELDEPLOYMENT = Kind(
     evolve=model.evolve, decide=model.decide, reborn=model.reborn, usage=usage,
     events=(*EVENTS, *PROTOCOL, ScaleSet),  # ScaleSet: the scale input any scaler writes (core.scale)
     validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
-    short_names=("md", "deployment", "deployments"),
+    short_names=("md", "deployment", "deployments"), exec_fields=("command", "env"),
     columns=(
         Column("MODEL", lambda o: o["spec"].get("model", "")),
         Column("READY", _ready),

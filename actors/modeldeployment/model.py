@@ -185,13 +185,15 @@ class _Fleet(NamedTuple):
     """Live replicas that match the spec and sit on a matching pool."""
     stale: list[Replica]
     """Live replicas to retire: the spec or the placement moved on."""
+    refused: list[str]
+    """Why each pool of the right region and GPU may not take this deployment (placement policy)."""
 
 
 def decide(res: Live, now: float, ctx: Context) -> Decision:
     state, spec = res.state, res.spec
     plan = _Plan(res)
     desired = 0 if res.deleting else _target(state, spec)
-    fleet = _fleet(state, spec, ctx)
+    fleet = _fleet(res, ctx)
     used = _used(state)
     missing, started, unschedulable = _plan_scale_up(plan, res, fleet, used, desired)
     _replace_lost(plan, state, started)
@@ -210,13 +212,17 @@ def decide(res: Live, now: float, ctx: Context) -> Decision:
                     wake_at=_requeue(res, now) if unschedulable else None)
 
 
-def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet:
-    candidates = sorted((p for p in ctx.of(POOL_KIND) if _matches(p, spec)), key=lambda p: (-p.free, p.ref.name))
+def _fleet(res: Live, ctx: Context) -> _Fleet:
+    state, spec = res.state, res.spec
+    matching = [p for p in ctx.of(POOL_KIND) if _matches(p, spec)]
+    refusals = {p.ref: process.refusal(p, spec, res.ref.namespace) for p in matching}
+    candidates = sorted((p for p in matching if refusals[p.ref] is None), key=lambda p: (-p.free, p.ref.name))
     keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
     live = [r for r in state.replicas.values() if not r.stopping]
     fresh = [r for r in live if r.pool in keys and r.model == spec.model and r.gpus == spec.gpus_per_replica
              and process.runs_spec(r.driver, r.launch, spec)]
-    return _Fleet(candidates, keys, fresh, [r for r in live if r not in fresh])
+    return _Fleet(candidates, keys, fresh, [r for r in live if r not in fresh],
+                  sorted(why for why in refusals.values() if why is not None))
 
 
 def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
@@ -247,7 +253,7 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
             plan.request(p, state.grants.get(key, 0) + fit * g)
             missing -= fit
             asked = True
-    unschedulable = _why_unschedulable(spec, fleet.candidates, missing) if missing > 0 and not asked else ""
+    unschedulable = _why_unschedulable(spec, fleet, missing) if missing > 0 and not asked else ""
     return missing, started, unschedulable
 
 
@@ -318,8 +324,7 @@ def _target(state: Deployment, spec: ModelDeploymentSpec) -> int:
 
 
 def _matches(p: PoolView, spec: ModelDeploymentSpec) -> bool:
-    return (p.region == spec.placement.region and p.gpu == spec.placement.gpu and not p.deleting
-            and process.placeable(p, spec))
+    return p.region == spec.placement.region and p.gpu == spec.placement.gpu and not p.deleting
 
 
 def _used(state: Deployment) -> dict[str, int]:
@@ -329,9 +334,11 @@ def _used(state: Deployment) -> dict[str, int]:
     return used
 
 
-def _why_unschedulable(spec: ModelDeploymentSpec, candidates: list[PoolView], missing: int) -> str:
+def _why_unschedulable(spec: ModelDeploymentSpec, fleet: _Fleet, missing: int) -> str:
     want = f"{missing} more replica(s) of {spec.gpus_per_replica} {spec.placement.gpu} GPU in {spec.placement.region}"
-    if not candidates:
+    if not fleet.candidates and fleet.refused:
+        return f"no ready GpuPool may take it: {'; '.join(fleet.refused[:3])} (need {want})"
+    if not fleet.candidates:
         return f"no ready GpuPool matches gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
-    free = ", ".join(f"{p.ref.name}: {p.free} free" for p in candidates)
+    free = ", ".join(f"{p.ref.name}: {p.free} free" for p in fleet.candidates)
     return f"insufficient capacity for {want} ({free})"

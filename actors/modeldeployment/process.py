@@ -46,6 +46,16 @@ def runs_spec(driver: str, launch: Launch | None, spec: ModelDeploymentSpec) -> 
     return driver != PROCESS or launch == launch_for(spec)
 
 
-def placeable(pool: PoolView, spec: ModelDeploymentSpec) -> bool:
-    """A process pool can run only a deployment that says what to run."""
-    return pool.driver != PROCESS or spec.command is not None
+def refusal(pool: PoolView, spec: ModelDeploymentSpec, namespace: str) -> str | None:
+    """Why `pool` may not run replicas of `spec`, a deployment of `namespace` (None: it may).
+
+    A pool admits its own namespace and those it lists; a process pool runs only a deployment that says
+    what to run, and only the executables it lists (when it lists any)."""
+    where = f"GpuPool {pool.ref.namespace}/{pool.ref.name}"
+    if not pool.admits(namespace):
+        return f"{where} does not admit namespace {namespace} (spec.namespaces)"
+    if pool.driver == PROCESS and spec.command is None:
+        return f"{where} runs processes: the deployment needs spec.command"
+    if pool.commands and (spec.command is None or spec.command[0] not in pool.commands):
+        return f"{where} runs only {', '.join(pool.commands)} (spec.commands)"
+    return None

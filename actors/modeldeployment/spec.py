@@ -13,7 +13,8 @@ Token = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a
 
 
 Seconds = Annotated[float, Meta(ge=0, le=86_400)]
-Arg = Annotated[str, Meta(min_length=1, max_length=4096)]
+Arg = Annotated[str, Meta(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
+"""One argv word (never a NUL byte: exec cannot carry one)."""
 EnvName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Path = Annotated[str, Meta(min_length=1, max_length=1024, pattern=r"^/[^\s]*$")]
 
@@ -21,7 +22,7 @@ Path = Annotated[str, Meta(min_length=1, max_length=1024, pattern=r"^/[^\s]*$")]
 class Autoscaling(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
     min: Replicas
     max: Replicas
-    target_load_per_replica: Annotated[float, Meta(gt=0)] = 50.0
+    target_load_per_replica: Annotated[float, Meta(gt=0, le=1e9)] = 50.0
     # UNSET (not a default value): a stored spec that does not set them stays exactly as it was.
     scale_down_stabilization_seconds: Seconds | UnsetType = UNSET
     """Default 300: the highest recommendation of this window wins on the way down."""
@@ -70,7 +71,8 @@ class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="cam
     autoscaling: Autoscaling | None = None
     command: Annotated[tuple[Arg, ...], Meta(min_length=1, max_length=256)] | None = None
     """Process pools: the argv each replica runs (one process per replica)."""
-    env: dict[EnvName, Annotated[str, Meta(max_length=32_768)]] = {}
+    env: dict[EnvName, Annotated[str, Meta(max_length=32_768, pattern=r"^[^\x00]*$")]] = {}
+    """Added to the replica's clean environment; names that steer a loader or an interpreter are refused."""
     readiness: Readiness | None = None
     startup_seconds: Seconds = 1.0
     """Without `readiness`: a replica is ready once it has stayed up this long."""
@@ -89,7 +91,29 @@ class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="cam
         return max(self.replicas, self.autoscaling.max if self.autoscaling else 0)
 
 
+RESERVED_ENV = ("BOSUN_", "CUDA_VISIBLE_DEVICES", "LD_", "DYLD_")
+"""Prefixes a spec's `env` may not set: Bosun's own variables and the dynamic loader's."""
+HIJACKING_ENV = frozenset({
+    "PATH", "HOME", "SHELL", "IFS", "ENV", "BASH_ENV", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES",
+    "MALLOC_CHECK_", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PYTHONEXECUTABLE",
+    "PYTHONBREAKPOINT", "PYTHONINSPECT", "PYTHONWARNINGS", "PYTHONPLATLIBDIR", "PERL5LIB", "PERL5OPT",
+    "PERLLIB", "RUBYLIB", "RUBYOPT", "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS", "CLASSPATH"})
+"""Variables that make an interpreter or the C library load or run something other than the command (HOME
+too: user site-packages, shell rc files): with them a pool's command allow-list would mean nothing."""
+
+
+def env_problem(name: str) -> str | None:
+    """Why a spec may not set `name` in a replica's environment, or None."""
+    if name.startswith(RESERVED_ENV):
+        return "reserved: Bosun and the dynamic loader set these"
+    if name in HIJACKING_ENV:
+        return "refused: it steers which code a process loads (the replica gets a clean environment)"
+    return None
+
+
 def validate(spec: ModelDeploymentSpec) -> list[FieldError]:
+    errors = [FieldError(f"$.spec.env.{name}", why) for name in spec.env if (why := env_problem(name))]
     if spec.autoscaling is not None and spec.autoscaling.min > spec.autoscaling.max:
-        return [FieldError("$.spec.autoscaling.min", "must be less than or equal to autoscaling.max")]
-    return []
+        errors.append(FieldError("$.spec.autoscaling.min", "must be less than or equal to autoscaling.max"))
+    return errors

@@ -4,6 +4,11 @@ Order of effects (crash-safe at any instant): commit world + outbox row -> `Log.
 deterministic `Nats-Msg-Id` -> delete the row -> ack the command. A crash before the append leaves the
 row, which is re-sent on the next start; a crash after it re-sends a message JetStream deduplicates (and
 the actors fold idempotently even past the dedup window). Nothing is reported that did not happen.
+
+A poison observation (one that would not decode: msgspec writes NaN and infinities as `null`) once made a
+driver unable to read its own outbox, so it exited at every start. Now none is queued (`add` checks the
+encoded body), and a row that does not decode anyway (written by an older version) is moved to the
+`quarantine` table, logged and counted; everything else is still sent.
 """
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ import sqlite3
 from typing import Any
 
 import msgspec
+import structlog
 
 from core.codec import encode
 from core.log import Log
+from core.metrics import POISONED
 from core.replicas import OBSERVATIONS, Observation
 from dataplane.base.store import transaction
 
@@ -24,6 +31,7 @@ _ANY_OBSERVATION: Any = functools.reduce(operator.or_, OBSERVATIONS)
 _decoder: msgspec.json.Decoder[Observation] = msgspec.json.Decoder(_ANY_OBSERVATION)
 _headers = msgspec.json.Decoder(dict[str, str])
 BATCH = 512
+_log = structlog.get_logger("bosun.driver")
 
 
 class Row(msgspec.Struct, frozen=True):
@@ -37,15 +45,51 @@ class Row(msgspec.Struct, frozen=True):
 
 def add(conn: sqlite3.Connection, subject: str, event: Observation, msg_id: str, now: float,
         headers: dict[str, str] | None = None) -> None:
-    """Queue an observation; call inside the transaction that changed the world."""
+    """Queue an observation; call inside the transaction that changed the world. One that would not decode
+    is quarantined instead (the world change it describes still commits)."""
+    body = encode(event)
+    try:
+        _decoder.decode(body)
+    except msgspec.DecodeError as e:
+        quarantine(conn, subject, body, str(e), now)
+        return
     conn.execute("INSERT INTO outbox (subject, msg_id, body, time, headers) VALUES (?, ?, ?, ?, ?)",
-                 (subject, msg_id, encode(event), now, msgspec.json.encode(headers or {}).decode()))
+                 (subject, msg_id, body, now, msgspec.json.encode(headers or {}).decode()))
+
+
+def quarantine(conn: sqlite3.Connection, subject: str, body: bytes, error: str, now: float,
+               what: str = "observation") -> None:
+    """Set an undecodable item aside: kept for inspection, logged, counted (`bosun_quarantined_items_total`)."""
+    conn.execute("INSERT INTO quarantine (time, subject, body, error) VALUES (?, ?, ?, ?)",
+                 (now, subject, body, error))
+    POISONED.labels("driver", what).inc()
+    _log.error(f"undecodable {what} quarantined", subject=subject, error=error)
 
 
 def pending(conn: sqlite3.Connection, limit: int = BATCH) -> list[Row]:
+    """The next rows to send; rows that do not decode are moved to `quarantine` on the way."""
     rows = conn.execute("SELECT * FROM outbox ORDER BY id LIMIT ?", (limit,)).fetchall()
-    return [Row(r["id"], r["subject"], r["msg_id"], _decoder.decode(r["body"]), r["time"],
-                _headers.decode(r["headers"])) for r in rows]
+    out, poisoned = [], []
+    for r in rows:
+        try:
+            out.append(Row(r["id"], r["subject"], r["msg_id"], _decoder.decode(r["body"]), r["time"],
+                           _headers.decode(r["headers"])))
+        except msgspec.DecodeError as e:
+            poisoned.append((r, str(e)))
+    if poisoned:
+        with transaction(conn):
+            for r, error in poisoned:
+                quarantine(conn, r["subject"], r["body"], error, r["time"])
+                conn.execute("DELETE FROM outbox WHERE id = ?", (r["id"],))
+        if not out:
+            return pending(conn, limit)
+    return out
+
+
+def quarantined(conn: sqlite3.Connection) -> list[dict[str, object]]:
+    """What was set aside, oldest first (operators, tests)."""
+    return [{"time": r["time"], "subject": r["subject"], "error": r["error"]}
+            for r in conn.execute("SELECT * FROM quarantine ORDER BY id")]
 
 
 def sent(conn: sqlite3.Connection, ids: list[int]) -> None:

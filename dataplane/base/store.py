@@ -8,6 +8,7 @@
 - `deliveries`: every start command handed to the driver (its stream sequence, and how many times it came),
   recorded before the driver decides anything about it: the evidence that the control plane asked to
   start a replica twice even when the driver's own dedup ("exists") absorbed the second ask.
+- `quarantine`: observations that would not decode (a non-finite number): set aside, never fatal.
 """
 from __future__ import annotations
 
@@ -45,6 +46,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     body BLOB NOT NULL,
     time REAL NOT NULL,
     headers TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    subject TEXT NOT NULL,
+    body BLOB NOT NULL,
+    error TEXT NOT NULL
 );
 """
 

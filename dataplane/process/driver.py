@@ -5,6 +5,8 @@ work: spawns pending replicas, notices exits, runs readiness probes, escalates S
 the grace period. Replicas outlive the driver (they lead their own sessions): a restarted driver
 re-lists them from the records (pid + start time) and by their environment marker, adopts what it
 recorded and stops anything it did not, so a kill -9 anywhere never double-starts or orphans a replica.
+Each replica runs fenced in (`fence.py`): its own user when the driver is root, its own directory, a
+clean environment.
 """
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ from core.settings import DEFAULTS, Settings
 from dataplane.base.ledger import Cause
 from dataplane.base.outbox import Outbox
 from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
+from dataplane.process import fence as fencing
 from dataplane.process import probes, procs, store
+from dataplane.process.fence import Fence, FenceError
 from dataplane.process.load import LoadMeter
 from dataplane.process.world import Record, World
 
@@ -45,16 +49,20 @@ logger = structlog.get_logger()
 
 
 async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_interval: float = 2.0,
-                load_interval: float = 2.0, settings: Settings = DEFAULTS) -> None:
-    """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`.
-    `settings` are what the command read at its entry."""
+                load_interval: float = 2.0, settings: Settings = DEFAULTS, fence: Fence | None = None) -> None:
+    """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`,
+    its replicas run fenced as `fence` says (default: `fence.default`). `settings` are what the command read
+    at its entry."""
     world = World(store.connect(data_dir))
+    fenced = fence or fencing.default(Path(data_dir))
+    if not fenced.drop:
+        logger.warning("not root: replicas run as the driver's own user (see docs/security.md)")
     try:
         nc = await corelog.connect(nats_url, "bosun-driver-process")
         try:
             log = corelog.Log(nc)
             await ready.ensure(log, stop)  # waits for the gateway to create the stream
-            await Driver(world, log, Path(data_dir), relist_interval, load_interval).run(stop)
+            await Driver(world, log, Path(data_dir), relist_interval, load_interval, fenced).run(stop)
         finally:
             await nc.close()
     finally:
@@ -63,8 +71,9 @@ async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_in
 
 class Driver:
     def __init__(self, world: World, log: corelog.Log, data_dir: Path, relist_interval: float,
-                 load_interval: float) -> None:
+                 load_interval: float, fence: Fence | None = None) -> None:
         self.world = world
+        self.fence = fence or fencing.default(data_dir)
         self.log = log
         self.data_dir = data_dir
         self.mark = str(store.home(data_dir))
@@ -120,6 +129,7 @@ class Driver:
                         procs.signal_group(rec.identity, signal.SIGTERM)
                     logger.info("replica adopted", replica=rec.replica, pid=rec.identity.pid, state=rec.state)
                 else:
+                    self.fence.clear(rec.ref.namespace, rec.ref.name, rec.replica)
                     outcome = self.world.exited(rec, "process exited while the driver was down", now)
                     logger.warning("replica gone while the driver was down", replica=rec.replica, outcome=outcome)
             elif rec.spawned and key in found:
@@ -255,21 +265,25 @@ class Driver:
         self.children.pop(key, None)
         self.probed.pop(key, None)
         self.killed.discard(key)
+        self.fence.clear(rec.ref.namespace, rec.ref.name, rec.replica)
         outcome = self.world.exited(rec, reason, now)
         logger.warning("replica process exited", replica=rec.replica, reason=reason, outcome=outcome)
 
     def _spawn(self, rec: Record, now: float) -> None:
         key = (rec.token, rec.replica)
         rec = self.world.begin_spawn(rec, procs.free_port())
-        env = procs.environment(rec.launch.env, {
-            "BOSUN_REPLICA": rec.replica, "BOSUN_PORT": str(rec.port), "BOSUN_MODEL": rec.model,
-            "CUDA_VISIBLE_DEVICES": rec.devices, procs.MARK_DRIVER: self.mark,
-            procs.MARK_RECORD: f"{rec.token}/{rec.replica}/{rec.spawned}"})
         log_file = store.log_file(self.data_dir, rec.token, rec.replica)
         try:
-            child = procs.spawn(rec.launch.command, env, log_file)
-        except OSError as e:
-            why = f"cannot start {rec.launch.command[0]!r}: {e.strerror or e}"
+            uid = self.fence.uid(self.world.conn, rec.ref.namespace)
+            work = self.fence.workdir(rec.ref.namespace, rec.ref.name, rec.replica, uid)
+            env = fencing.environment(rec.launch.env, {
+                "BOSUN_REPLICA": rec.replica, "BOSUN_PORT": str(rec.port), "BOSUN_MODEL": rec.model,
+                "CUDA_VISIBLE_DEVICES": rec.devices, procs.MARK_DRIVER: self.mark,
+                procs.MARK_RECORD: f"{rec.token}/{rec.replica}/{rec.spawned}"}, work)
+            child = procs.spawn(fencing.executable(rec.launch.command), env, log_file, work, uid)
+        except (OSError, ValueError, subprocess.SubprocessError, FenceError) as e:
+            why = f"cannot start {rec.launch.command[0]!r}: {getattr(e, 'strerror', None) or e}"
+            self.fence.clear(rec.ref.namespace, rec.ref.name, rec.replica)
             delay = self.world.start_failed(rec, why, now, self.causes.get(key, Cause()))
             logger.warning("replica failed to start", replica=rec.replica, error=why, retry_in=delay)
             return

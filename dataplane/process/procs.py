@@ -12,15 +12,14 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 MARK_DRIVER = "BOSUN_PROCESS_DRIVER"
 MARK_RECORD = "BOSUN_PROCESS_RECORD"
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
-"""The driver's own environment that replicas inherit: never its NATS URL or credentials."""
 PROC = Path("/proc")
 
 
@@ -69,21 +68,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def environment(extra: Mapping[str, str], bosun: Mapping[str, str]) -> dict[str, str]:
-    """A replica's environment: a few of the driver's variables, the spec's `env`, then Bosun's (which win)."""
-    base = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
-    return {**base, **extra, **bosun}
+def spawn(argv: list[str], env: dict[str, str], log_file: Path, cwd: Path,
+          uid: int | None = None) -> subprocess.Popen[bytes]:
+    """Start a replica in its own session (its own process group) and directory, stdout and stderr to its log
+    file (opened here, by the driver); as `uid` (and gid `uid`, no supplementary groups) when given.
 
-
-def spawn(argv: tuple[str, ...], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
-    """Start a replica in its own session (its own process group), stdout and stderr to its log file.
-
-    Raises OSError when the command cannot be executed at all (missing executable, not executable).
+    Raises OSError when the command cannot be executed at all (missing executable, not executable, not
+    readable by `uid`), SubprocessError when the process could not become `uid`.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    who: dict[str, Any] = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
     with open(log_file, "ab") as out:
-        return subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, umask=0o077,
+                                **who)
 
 
 def identity(pid: int) -> Identity | None:

@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS replicas (
     PRIMARY KEY (token, replica)
 );
 CREATE INDEX IF NOT EXISTS replicas_by_pool ON replicas (pool);
+CREATE TABLE IF NOT EXISTS tenants (
+    namespace TEXT PRIMARY KEY,
+    uid INTEGER NOT NULL UNIQUE              -- the user its replicas run as (dataplane/process/fence.py)
+);
 """
 
 

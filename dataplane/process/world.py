@@ -8,6 +8,7 @@ current truth under the same message ids, and a replica id in a final state is n
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import msgspec
 
@@ -22,6 +23,7 @@ from core.replicas import (
     StartReplica,
     StopReplica,
 )
+from dataplane.base import outbox
 from dataplane.base.ledger import NO_CAUSE, Cause, Ledger
 from dataplane.process import store
 from dataplane.process.procs import Identity
@@ -117,11 +119,33 @@ class World(Ledger):
     # ---- process events (from the shell's monitor) ---------------------------------------------------
 
     def records(self) -> list[Record]:
-        return [_record(r) for r in self.conn.execute("SELECT * FROM replicas ORDER BY token, replica")]
+        out = []
+        for row in self.conn.execute("SELECT * FROM replicas ORDER BY token, replica").fetchall():
+            try:
+                out.append(_record(row))
+            except msgspec.DecodeError as e:
+                self._set_aside(row, str(e))
+        return out
 
     def record(self, token: str, rid: str) -> Record | None:
         row = self.conn.execute("SELECT * FROM replicas WHERE token=? AND replica=?", (token, rid)).fetchone()
-        return None if row is None else _record(row)
+        try:
+            return None if row is None else _record(row)
+        except msgspec.DecodeError as e:
+            self._set_aside(row, str(e))
+            return None
+
+    def _set_aside(self, row: sqlite3.Row, error: str) -> None:
+        """A record that does not decode (written by an older version): dropped and reported lost (its process,
+        if any, is then a stranger the re-list stops), its row kept in `quarantine`; never a crash loop."""
+        now = time.time()
+        ref = Ref.parse(row["token"])
+        with store.transaction(self.conn):
+            outbox.quarantine(self.conn, f"record/{row['token']}/{row['replica']}", bytes(row["launch"]), error, now,
+                               "record")
+            self.conn.execute("DELETE FROM replicas WHERE token=? AND replica=?", (row["token"], row["replica"]))
+            self._lose(ref, row["replica"], row["pool"], "the driver's record of this replica does not decode",
+                       now, NO_CAUSE)
 
     def begin_spawn(self, rec: Record, port: int) -> Record:
         """Number this spawn (its marker) and its port before the process exists: a crash right after

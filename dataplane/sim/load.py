@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS loads (
 
 def set_load(data_dir: Path, namespace: str, name: str, rps: float, kind: str = "modeldeployment") -> None:
     """Set the load the sim will report for a deployment (straight in the world DB, like kill-replica)."""
+    if not 0 <= rps <= 1e12:  # NaN fails both comparisons
+        raise ValueError(f"a load is a finite number of requests per second, not {rps!r}")
     with opened(data_dir) as conn:
         conn.executescript(SCHEMA)
         with transaction(conn):

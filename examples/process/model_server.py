@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A stand-in model server for the `process` driver (stdlib only): what a real one would expose.
 
 Listens on 127.0.0.1:$BOSUN_PORT and answers

@@ -101,10 +101,19 @@ class Admission:
     async def handle(self, intent: Intent) -> Outcome:
         """Admit `intent`; never raises for a refusal — the Outcome carries the error and its status."""
         with admission_span(intent.action, intent.kind, intent.namespace, intent.name,
-                            intent.traceparent, self.registry) as admitted:
+                            intent.traceparent, self.registry, self.trusts(intent.authorization)) as admitted:
             outcome = await self._handle(intent)
             admitted(outcome.status, getattr(outcome.body, "resource_version", None))
             return outcome
+
+    def trusts(self, authorization: str | None) -> bool:
+        """Whether a caller's trace context may be continued: the admin's (operators' tooling) only."""
+        if not authorization:
+            return False
+        try:
+            return self.authenticator.authenticate(authorization).admin
+        except ApiError:
+            return False
 
     async def _handle(self, intent: Intent) -> Outcome:
         traceparent = valid_traceparent(intent.traceparent)
@@ -161,6 +170,8 @@ class Admission:
             if now.state == "deleting":
                 raise conflict(f"{valid.info.name} {valid.ref.namespace}/{valid.ref.name} is being deleted",
                                "BeingDeleted")
+            if sets_code(valid.info, now.spec if now.state == "live" else None, valid.spec):
+                authorize(self.authorizer, principal, "exec", valid.info.name, valid.ref)
             if snap is not None:
                 quota.check(snap.quotas, snap.usage(),
                             snap.usage_of(valid.info, now.spec if now.state == "live" else None),
@@ -221,7 +232,8 @@ class Admission:
             principal: Principal | None = self.authenticator.authenticate(intent.authorization)
         except ApiError:
             principal = None
-        return self._refused(intent, principal, valid_traceparent(intent.traceparent), error)
+        theirs = intent.traceparent if principal is not None and principal.admin else None
+        return self._refused(intent, principal, valid_traceparent(theirs), error)
 
     def _refused(self, intent: Intent, principal: Principal | None, traceparent: str,
                  error: ApiError) -> Outcome:
@@ -312,12 +324,19 @@ def check_if_match(if_match: int | None, now: cur.Current) -> None:
         raise conflict(f"resourceVersion is {now.seq}, not {if_match}")
 
 
+def sets_code(info: KindInfo, before: dict[str, object] | None, after: dict[str, object]) -> bool:
+    """Whether writing `after` over `before` sets or changes what the resource runs (its `exec_fields`):
+    that needs `exec`. Scaling a deployment whose command someone else set does not."""
+    return any(after.get(f) and after.get(f) != (before or {}).get(f) for f in info.exec_fields)
+
+
 def content_digest(spec: dict[str, object], labels: dict[str, str]) -> str:
     return hashlib.sha256(_canonical.encode({"spec": spec, "labels": labels})).hexdigest()[:16]
 
 
 def valid_traceparent(value: str | None) -> str:
-    """The current span's traceparent (admission's), else the caller's when well-formed, else a fresh one."""
+    """The current span's traceparent (admission's), else `value` (a trusted caller's) when well-formed, else
+    a fresh one."""
     current = tracing.traceparent_of()
     if current is not None:
         return current

@@ -31,7 +31,12 @@ from gateway.errors import unauthorized
 
 FILTER = f"bosun.ev.*.{CLUSTER_NS}.*.spec"
 """Spec subjects of every cluster-scoped resource: Principals, Roles and RoleBindings among them."""
+WRITES = frozenset({"apply", "delete", "exec"})
+"""Verbs that write: on a namespaced governance kind (`Kind(governance=True)`: the quotas, the pools), only a
+rule covering every namespace, through a binding not limited to one, grants them (their writes reach other
+namespaces: limits, capacity, prices)."""
 BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*"], namespaces=["*"])])}
+"""The admin role grants everything, the governance kinds included (`Rbac` names them in its rule)."""
 _SPECS: dict[str, type[msgspec.Struct]] = {PRINCIPAL.info.key: PrincipalSpec, ROLE.info.key: RoleSpec,
                                            ROLEBINDING.info.key: RoleBindingSpec}
 _INFOS = {k.info.key: k.info for k in (PRINCIPAL, ROLE, ROLEBINDING)}
@@ -153,15 +158,26 @@ class Rbac:
             return None
         wanted = "get" if verb == "diff" else verb
         namespace = ref.namespace if ref is not None else None
+        info = self.registry.resolve(kind)
+        everywhere = wanted in WRITES and info is not None and info.governance and not info.cluster_scoped
         for binding in self.index.bindings_of(principal.name):
-            role = self.index.role(binding.role)
-            if role is None or (binding.namespace is not None and binding.namespace != namespace):
+            rules = self.rules_of(binding.role)
+            if rules is None or (binding.namespace is not None and (binding.namespace != namespace or everywhere)):
                 continue
-            if any(allows(rule, wanted, kind, namespace, self.registry) for rule in role.rules):
+            if any(allows(rule, wanted, kind, None if everywhere else namespace, self.registry) for rule in rules):
                 return None
         where = "in every namespace" if namespace is None else (
             "(cluster-scoped)" if namespace == CLUSTER_NS else f"in namespace {namespace}")
-        return f"{principal.name} may not {verb} {kind} {where}"
+        needs = " (it takes a rule naming the kind that covers every namespace)" if everywhere else ""
+        return f"{principal.name} may not {verb} {kind} {where}{needs}"
+
+    def rules_of(self, role: str) -> list[Rule] | None:
+        """The rules of role `role` (None: no such role); the built-in admin's names every governance kind."""
+        if role == ADMIN:
+            return [Rule(verbs=["*"], kinds=["*", *(k.name for k in self.registry.kinds() if k.governance)],
+                         namespaces=["*"])]
+        spec = self.index.role(role)
+        return None if spec is None else spec.rules
 
     def grants_any(self, principal: Principal) -> bool:
         """Has `principal` any bound role at all (the admin always)."""
@@ -175,7 +191,9 @@ def allows(rule: Rule, verb: str, kind: str, namespace: str | None, registry: Re
         return rule.verbs == ["*"] and "*" in rule.kinds and "*" in rule.namespaces
     if "*" not in rule.verbs and verb not in rule.verbs:
         return False
-    if "*" not in rule.kinds and not any(_same_kind(k, kind, registry) for k in rule.kinds):
+    info = registry.resolve(kind)
+    wildcard = "*" in rule.kinds and not (info is not None and info.governance)  # governance kinds are named
+    if not wildcard and not any(_same_kind(k, kind, registry) for k in rule.kinds):
         return False
     return "*" in rule.namespaces or (namespace is not None and namespace in rule.namespaces)
 

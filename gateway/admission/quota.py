@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
+import structlog
 
 from actors.controller import Registry
 from actors.governance.kinds import QUOTA
@@ -26,6 +27,7 @@ from core import subjects
 from core.events import SpecApplied
 from core.kinds import KindInfo
 from core.log import Log, StoredMessage
+from core.metrics import POISONED
 from core.names import Ref
 from core.usage import Prices
 from gateway.envelope import event_of
@@ -34,6 +36,7 @@ from gateway.errors import ApiError, ErrorDetail
 RESOURCES = ("gpus", "replicas", "deployments", "cost_per_hour")
 API_NAMES = {"cost_per_hour": "costPerHour"}
 QUOTA_KIND = QUOTA.info.key
+_log = structlog.get_logger("bosun.admission")
 
 
 @dataclass(frozen=True)
@@ -115,23 +118,28 @@ async def snapshot(log: Log, namespace: str, registry: Registry) -> Snapshot:
         if kind == QUOTA_KIND:
             event = event_of(info, m)
             if isinstance(event, SpecApplied):
-                quotas.append(msgspec.convert(event.spec, QuotaSpec))
+                try:
+                    quotas.append(msgspec.convert(event.spec, QuotaSpec))
+                except msgspec.ValidationError as e:  # stored before today's rules: skipped, loudly
+                    POISONED.labels("admission", "quota").inc()
+                    _log.error("stored Quota does not decode; not enforced", subject=m.subject, error=str(e))
         elif governs(info):
             workloads[(kind, name)] = m
     expected = max((m.seq for m in messages), default=0)
     priced = any(q.limits.cost_per_hour is not None for q in quotas)
-    return Snapshot(registry, workloads, quotas, expected, await prices(log, registry) if priced else None)
+    return Snapshot(registry, workloads, quotas, expected, await prices(log, registry, namespace) if priced else None)
 
 
-async def prices(log: Log, registry: Registry) -> Prices:
-    """GPU prices from the last spec of every resource whose kind supplies GPUs (the pools)."""
+async def prices(log: Log, registry: Registry, namespace: str | None = None) -> Prices:
+    """GPU prices from the last spec of every resource whose kind supplies GPUs (the pools), for workloads of
+    `namespace` (None: any): a pool that cannot take the namespace's replicas cannot price them either."""
     suppliers = registry.suppliers()
     if not suppliers:
         return Prices()
     messages, _upto = await log.last_per_subject([f"bosun.ev.{info.key}.*.*.spec" for info in suppliers])
     offers = []
     for m in messages:
-        _, _, kind, namespace, name, _ = m.subject.split(".")
+        _, _, kind, pool_ns, name, _ = m.subject.split(".")
         info = registry.kind(kind)
         event = event_of(info, m)
         try:
@@ -139,13 +147,18 @@ async def prices(log: Log, registry: Registry) -> Prices:
         except msgspec.ValidationError:  # a spec today's type refuses offers nothing
             continue
         if supply is not None:
-            offers.append((f"{namespace}/{name}", supply))
-    return Prices.of(offers)
+            offers.append((f"{pool_ns}/{name}", supply))
+    return Prices.of(offers, namespace)
 
 
 def charge(info: KindInfo, spec: dict[str, object] | None, priced: Prices | None = None) -> Charge:
     """What a workload may consume at most (its kind's usage of `spec`), and what that costs per hour."""
-    usage = info.usage_of(spec)
+    try:
+        usage = info.usage_of(spec)
+    except msgspec.ValidationError as e:  # stored before today's rules (e.g. an infinity become null)
+        POISONED.labels("admission", "spec").inc()
+        _log.error("stored spec does not decode; counted as one workload of no GPUs", kind=info.name, error=str(e))
+        return Charge(deployments=1)
     if usage is None:
         return Charge()
     return Charge(usage.gpus, usage.replicas, 1, priced.cost_per_hour(usage) if priced else 0.0)

@@ -2,7 +2,7 @@
 
 Pure (no I/O): HTTP PUT, NATS intents and `POST /v1/diff` all call `validate`, so a manifest is
 judged identically whichever door it came through. The result carries the NORMALIZED spec
-(`msgspec.to_builtins` of the typed spec), which is what the log stores and what "unchanged" compares.
+(the typed spec as JSON data), which is what the log stores and what "unchanged" compares.
 """
 from __future__ import annotations
 
@@ -150,7 +150,9 @@ def _spec(info: KindInfo, raw: Any) -> dict[str, Any]:
     problems = info.validate(typed)
     if problems:
         raise invalid(problems)
-    return msgspec.to_builtins(typed)  # type: ignore[no-any-return]
+    # As the log will hold it (JSON: tuples become lists), so "unchanged" and "does it set new code?" compare
+    # like with like: a re-applied command was a tuple here and a list in the log, never equal.
+    return msgspec.json.decode(msgspec.json.encode(typed))  # type: ignore[no-any-return]
 
 
 def spec_detail(error: str) -> ErrorDetail:

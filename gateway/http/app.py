@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar
@@ -16,7 +17,6 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors.controller import Registry
 from gateway.http import audit as audits
 from gateway.http import controllers, costs, diff, ops, plans, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
@@ -39,7 +39,7 @@ def create_litestar(gw: Gateway) -> Litestar:
                         *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *costs.ROUTES, *controllers.ROUTES,
                         *retry.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[lambda app: timed(app, gw.registry)],
+        middleware=[timed(gw)],
         state=State({"gateway": gw}),
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(title="Bosun", version="0.1.0", path="/schema"),
@@ -47,9 +47,13 @@ def create_litestar(gw: Gateway) -> Litestar:
     )
 
 
-def timed(app: ASGIApp, registry: Registry) -> ASGIApp:
-    """Request latency by method, route template and status (templates, not paths: bounded labels)."""
+def timed(gw: Gateway) -> Callable[[ASGIApp], ASGIApp]:
+    """Request latency by method, route template and status (templates, not paths: bounded labels), in the
+    request's span (which continues the caller's trace only when `gw` trusts the caller)."""
+    return functools.partial(_timed, gw)
 
+
+def _timed(gw: Gateway, app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -63,7 +67,8 @@ def timed(app: ASGIApp, registry: Registry) -> ASGIApp:
                 status = message["status"]
             await send(message)
 
-        with request_span(scope, registry=registry) as sp:
+        trusted = gw.admission.trusts(_authorization(scope))
+        with request_span(scope, registry=gw.registry, trusted=trusted) as sp:
             try:
                 await app(scope, receive, sending)
             finally:
@@ -72,6 +77,13 @@ def timed(app: ASGIApp, registry: Registry) -> ASGIApp:
                 finish_request(sp, scope.get("method", ""), route, status)
 
     return middleware
+
+
+def _authorization(scope: Any) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
 
 
 @functools.lru_cache(maxsize=1024)

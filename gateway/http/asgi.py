@@ -77,7 +77,8 @@ class App:
         started = time.perf_counter()
         h = headers_of(scope)
         status = 500
-        with request_span(scope, h.get("traceparent"), self.gw.registry) as sp:
+        trusted = self.gw.admission.trusts(h.get("authorization"))
+        with request_span(scope, h.get("traceparent"), self.gw.registry, trusted) as sp:
             try:
                 try:
                     status, body = await self._admit(receive, action, ns, kind, name, h)

@@ -9,6 +9,7 @@ import nats.errors
 from litestar import MediaType, Request, Response, get, post
 
 from core import metrics as engine_metrics
+from core.names import Ref
 from gateway import openapi
 from gateway.errors import ApiError, unavailable
 from gateway.http import resource_metrics
@@ -55,7 +56,15 @@ async def readiness(gw: Gateway) -> tuple[list[str], int | None]:
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    per_resource = await resource_metrics.exposition(gateway(request).reads)
+    """The engine's metrics for anyone (they name no tenant); per-resource gauges and spend only with a
+    bearer token, and only of what its principal may `list` (a scraper gets a token like any client)."""
+    gw = gateway(request)
+    authorization = request.headers.get("authorization")
+    per_resource = b""
+    if authorization:
+        principal = gw.principal(authorization)
+        per_resource = await resource_metrics.exposition(gw.reads, lambda kind, ns: gw.authorizer.denial(
+            principal, "list", kind, Ref(kind, ns, "")) is None, [k.key for k in gw.registry.consumers()])
     return Response(exposition() + engine_metrics.exposition() + per_resource, media_type=CONTENT_TYPE)
 
 

@@ -16,10 +16,13 @@ import msgspec
 from litestar import Request, post
 from litestar.params import Parameter
 
+from actors.capacity import POOL_KIND
+from actors.controller import Registry
 from analysis.whatif.planner import Settings
 from core.log import Unavailable
+from core.names import Ref
 from gateway.admission import Intent
-from gateway.admission.auth import grants_any
+from gateway.admission.auth import Authorizer, Principal, grants_any
 from gateway.errors import ApiError, ErrorDetail, forbidden, malformed, unavailable
 from gateway.http.diff import refuse_unless_any_allowed
 from gateway.http.envtravel import parse_time
@@ -77,7 +80,21 @@ async def plan_route(request: Req, latency: Annotated[float | None, Parameter(ge
     settings = Settings(latency=defaults.latency if latency is None else latency,
                         seed=defaults.seed if seed is None else seed)
     with _reading():
-        return await service.plan(gw.log, docs, principal, gw.authorizer, settings=settings)
+        report = await service.plan(gw.log, docs, principal, gw.authorizer, settings=settings)
+    return readable(report, principal, gw.authorizer, gw.registry)
+
+
+def readable(report: PlanReport, principal: Principal, authorizer: Authorizer, registry: Registry) -> PlanReport:
+    """The plan as `principal` may see it: only the pools and the other affected resources it may `get`
+    (a plan used to show every pool's capacity and allocation to anyone who could post one)."""
+    def may_get(kind: str, namespace: str, name: str) -> bool:
+        info = registry.resolve(kind)
+        ref = Ref(info.key, namespace, name) if info is not None else None
+        return info is not None and authorizer.denial(principal, "get", info.name, ref) is None
+
+    pools = [p for p in report.pools if may_get(POOL_KIND, *p.pool.split("/", 1))]
+    affected = [a for a in report.affected if may_get(a.kind, a.namespace, a.name)]
+    return msgspec.structs.replace(report, pools=pools, affected=affected)
 
 
 @post("/v1/policy/test", status_code=200, summary="Replay recorded requests against a proposed policy")
@@ -110,7 +127,8 @@ async def revert_route(request: Req) -> RevertReport:
         deletes = [(c.kind, reverts.ref_of(c)) for c in changes if c.action == "delete"]
         with _reading():
             report = await service.plan(gw.log, docs, principal, gw.authorizer, deletes=deletes)
-        return RevertReport(seq=body.seq, upto=upto, changes=changes, plan=report)
+        return RevertReport(seq=body.seq, upto=upto, changes=changes, plan=readable(report, principal, gw.authorizer,
+                                                                                gw.registry))
     applied = [await _apply(gw.admission, change, authorization) for change in changes]
     return RevertReport(seq=body.seq, upto=upto, changes=changes, applied=applied)
 

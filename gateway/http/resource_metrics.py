@@ -7,6 +7,7 @@ indexed scan (~10k rows in tens of milliseconds) and can never disagree with `bo
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -15,7 +16,20 @@ PHASES = ("Pending", "Progressing", "Ready", "Degraded", "Deleting")
 LABELS = ["kind", "namespace", "name"]
 
 
-async def exposition(reads: Any) -> bytes:
+Visible = Callable[[str, str], bool]
+"""(kind key, namespace) -> whether the scraper may see that namespace's resources of that kind."""
+
+
+async def exposition(reads: Any, visible: Visible = lambda _kind, _ns: True, consumers: Sequence[str] = ()) -> bytes:
+    """The gauges of what `visible` lets the scraper see; a namespace's spend only when it may see the
+    resources of every kind that spends (`consumers`: the kind keys that declare a usage)."""
+    seen: dict[tuple[str, str], bool] = {}
+
+    def shown(kind: str, namespace: str) -> bool:
+        if (kind, namespace) not in seen:
+            seen[kind, namespace] = visible(kind, namespace)
+        return seen[kind, namespace]
+
     gauges = getattr(reads, "resource_gauges", None)
     if gauges is None:
         return b""
@@ -25,6 +39,8 @@ async def exposition(reads: Any) -> bytes:
     phase = Gauge("bosun_resource_phase", "1 for the resource's current phase, 0 for the others",
                   [*LABELS, "phase"], registry=registry)
     for kind, namespace, name, current, want, have in await gauges():
+        if not shown(kind, namespace):
+            continue
         ids = (kind, namespace, name)
         if want is not None:
             desired.labels(*ids).set(want)
@@ -37,5 +53,6 @@ async def exposition(reads: Any) -> bytes:
         cost = Gauge("bosun_cost_per_hour", "GPU spend rate of the namespace's running replicas (per hour)",
                      ["namespace"], registry=registry)
         for namespace, rate in await rates():
-            cost.labels(namespace).set(rate)
+            if all(shown(kind, namespace) for kind in consumers):
+                cost.labels(namespace).set(rate)
     return generate_latest(registry)

@@ -29,8 +29,8 @@ POLICY: dict[str, Any] = {
     "roles": [
         {"name": "deployer-a", "rules": [{"verbs": ["get", "list", "watch", "apply", "delete"],
                                           "kinds": ["ModelDeployment"], "namespaces": ["team-a"]}]},
-        {"name": "deployer-b", "rules": [{"verbs": ["get", "list", "watch", "apply", "delete"],
-                                          "kinds": ["ModelDeployment"], "namespaces": ["team-b"]}]},
+        {"name": "deployer-b", "rules": [{"verbs": ["get", "list", "watch", "apply", "delete", "exec"],
+                                          "kinds": ["ModelDeployment"], "namespaces": ["team-b"]}]},  # sets env
     ],
     # carol: a principal without any rights; erin: team-a's, until the revocation test takes it away
     "bindings": [{"principal": "alice", "role": "deployer-a"}, {"principal": "dave", "role": "deployer-b"},

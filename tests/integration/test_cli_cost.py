@@ -13,7 +13,7 @@ from tests.integration.test_controller import Running
 MANIFESTS = """\
 kind: GpuPool
 metadata: {name: pool-a, namespace: infra}
-spec: {region: us-west-2, gpu: a100, capacity: 8, pricePerGpuHour: 1.5}
+spec: {region: us-west-2, gpu: a100, capacity: 8, pricePerGpuHour: 1.5, namespaces: ["*"]}
 ---
 kind: ModelDeployment
 metadata: {name: chat, namespace: demo}

@@ -19,7 +19,7 @@ BOSUN = str(Path(sys.executable).parent / "bosun")
 MANIFESTS = """\
 kind: GpuPool
 metadata: {name: pool-a, namespace: infra}
-spec: {region: us-west-2, gpu: a100, capacity: 8}
+spec: {region: us-west-2, gpu: a100, capacity: 8, namespaces: ["*"]}
 ---
 kind: ModelDeployment
 metadata: {name: chat, namespace: demo, labels: {app: chat}}

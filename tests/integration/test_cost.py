@@ -20,7 +20,8 @@ BUDGET = {**POLICY, "quotas": [{"namespace": "team-a", "limits": {"costPerHour":
 
 def priced_pool(name: str, price: float, capacity: int = 8) -> dict[str, Any]:
     return {"kind": "GpuPool", "metadata": {"name": name, "namespace": "infra"},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity, "pricePerGpuHour": price}}
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity, "pricePerGpuHour": price,
+                     "namespaces": ["*"]}}
 
 
 async def test_budget_is_enforced_at_admission_against_the_most_a_deployment_may_cost(
@@ -73,7 +74,7 @@ async def _run_and_bill(env: Any) -> None:
 
     running = await eventually(lambda: billed(12.0))  # 2 replicas x 2 GPU x 3.0
     assert [(d["name"], d["replicas"], d["gpus"]) for d in running["deployments"]] == [("chat", 2, 4)]
-    metrics = (await env.client.get("/metrics")).text
+    metrics = (await env.client.get("/metrics", headers=auth("admin"))).text  # tenants only with a token
     assert 'bosun_cost_per_hour{namespace="team-a"} 12.0' in metrics
     assert (await env.client.delete("/v1/namespaces/team-a/md/chat", headers=auth("admin"))).status_code == 202
     done = await eventually(lambda: billed(0.0))

@@ -25,7 +25,7 @@ from tests.integration.test_up_support import Up, http_get, wait_for
 
 def pool(capacity: int) -> dict[str, Any]:
     return {"kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity}}
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": capacity, "namespaces": ["*"]}}
 
 
 POOL = pool(40)

@@ -82,7 +82,8 @@ async def test_kind_names_are_case_insensitive_singular_plural_short(env: Env) -
         assert r.status_code == 202, (kind, r.json())
     r = await env.client.put(path("infra", "gpupools", "pool-a"),
                              json={"kind": "gpupool", "metadata": {"name": "pool-a"},
-                                   "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8}}, headers=AUTH)
+                                   "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8,
+                                            "namespaces": ["*"]}}, headers=AUTH)
     assert r.status_code == 202
 
 

@@ -94,7 +94,7 @@ async def test_read_matrix(nats_url: str, tmp_path: Path) -> None:
         cases = {  # (who, path) -> status
             ("bob", "/v1/namespaces/team-b/modeldeployments"): 200,
             ("bob", "/v1/modeldeployments"): 200,
-            ("bob", "/v1/gpupools"): 200,
+            ("bob", "/v1/gpupools"): 403,  # `kinds: ["*"]` never covers the governance kinds (#23)
             ("bob", "/v1/namespaces/team-a/modeldeployments/web/history"): 403,
             ("bob", "/v1/audit"): 403,
             ("alice", "/v1/namespaces/team-a/modeldeployments"): 200,

@@ -86,4 +86,4 @@ def md(name: str, ns: str = "team-a", replicas: int = 1, gpus: int = 1, **spec: 
 
 def pool(name: str, ns: str) -> dict[str, Any]:
     return {"kind": "GpuPool", "metadata": {"name": name, "namespace": ns},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8}}
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8, "namespaces": ["*"]}}

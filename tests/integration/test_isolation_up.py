@@ -57,7 +57,8 @@ def doc(kind: str, name: str, spec: dict[str, Any], ns: str = NS) -> dict[str, A
     return {"kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-POOL = doc("GpuPool", "usw2-a100", {"region": "us-west-2", "gpu": "a100", "capacity": 64}, "infra")
+POOL = doc("GpuPool", "usw2-a100", {"region": "us-west-2", "gpu": "a100", "capacity": 64,
+                                                  "namespaces": ["*"]}, "infra")
 
 
 def deployment(name: str) -> dict[str, Any]:

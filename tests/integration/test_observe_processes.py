@@ -88,8 +88,11 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def scrape(url: str) -> dict[str, float]:
-    with urllib.request.urlopen(url, timeout=5) as r:
+def scrape(url: str, token: str | None = None) -> dict[str, float]:
+    """Prometheus text as {series: value}; with `token`, as a scraper with a bearer token (the gateway's
+    per-resource gauges are only for callers who may list those resources)."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(req, timeout=5) as r:
         text = r.read().decode()
     out: dict[str, float] = {}
     for line in text.splitlines():
@@ -114,7 +117,7 @@ def collector() -> Iterator[Collector]:
 
 
 POOL = {"kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8, "namespaces": ["*"]}}
 CHAT = {"kind": "ModelDeployment", "metadata": {"name": "chat", "namespace": "demo"},
         "spec": {"model": "llama-3-8b", "replicas": 2, "placement": {"region": "us-west-2", "gpu": "a100"}}}
 MD = 'kind="modeldeployment",name="chat",namespace="demo"'
@@ -157,14 +160,14 @@ def test_one_apply_one_trace_across_processes_with_metrics_and_logs(
         seen: list[tuple[float | None, float | None]] = []
 
         def converged() -> bool:
-            m = scrape(base + "/metrics")
+            m = scrape(base + "/metrics", token)
             ready = m.get(f"bosun_ready_replicas{{{MD}}}")
             seen.append((ready, m.get(f'bosun_resource_phase{{{MD},phase="Ready"}}')))
             return ready == 2.0
         wait_for(converged, 60, "bosun_ready_replicas to reach 2", interval=0.1)
         assert any(r == 0.0 for r, _ in seen), seen  # observed while progressing, then converged
         assert seen[-1] == (2.0, 1.0)
-        gw = scrape(base + "/metrics")
+        gw = scrape(base + "/metrics", token)
         assert gw[f"bosun_desired_replicas{{{MD}}}"] == 2.0
         assert gw[f'bosun_resource_phase{{{MD},phase="Progressing"}}'] == 0.0
         assert any(k.startswith("bosun_log_append_duration_seconds_count") for k in gw)

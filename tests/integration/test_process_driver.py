@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import shutil
 import signal
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,14 @@ from core.replicas import ReplicaLost, ReplicaStartFailed, StartReplica
 from dataplane.process import driver as process_driver
 from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import Running, apply, ready, status
-from tests.processes import end_all, running, server_command
+from tests.processes import PYTHON, end_all, running, server_command, shared_dir, write_shared
 
 POOL = Ref("gpupool", "infra", "local")
 
 
 def pool_spec(devices: int = 4) -> dict[str, Any]:
-    return {"region": "local", "gpu": "any", "driver": "process", "devices": [str(i) for i in range(devices)]}
+    return {"region": "local", "gpu": "any", "driver": "process", "devices": [str(i) for i in range(devices)],
+            "namespaces": ["team-a"]}
 
 
 def dep_spec(replicas: int, command: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -55,6 +56,13 @@ async def plane(nats_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     finally:
         await running_.stop_all()
         end_all(tmp_path)
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    folder = shared_dir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 async def events(log: Log, ref: Ref, subject: str) -> list[Event]:
@@ -120,7 +128,7 @@ async def test_bad_command_is_reported_and_retried_with_backoff(plane: Running, 
     crashing = Ref("modeldeployment", "team-a", "crashing")
     await apply(log, POOL, pool_spec(4), 1)
     await apply(log, missing, dep_spec(1, ["/nonexistent/model-server"]), 1)
-    await apply(log, crashing, dep_spec(1, [sys.executable, "-c", "print('weights not found'); exit(3)"]), 1)
+    await apply(log, crashing, dep_spec(1, [PYTHON, "-c", "print('weights not found'); exit(3)"]), 1)
 
     async def failing(ref: Ref, text: str) -> bool:
         st = await status(log, ref)
@@ -142,21 +150,22 @@ async def test_bad_command_is_reported_and_retried_with_backoff(plane: Running, 
         assert [s.replica for s in starts] == [f"{ref.name}-1"]
 
 
-async def test_readiness_failures_replace_the_replica(plane: Running, log: Log, tmp_path: Path) -> None:
+async def test_readiness_failures_replace_the_replica(plane: Running, log: Log, tmp_path: Path, shared: Path) -> None:
     dep = Ref("modeldeployment", "team-a", "flaky")
-    health = tmp_path / "health"
+    health = shared / "health"
+    write_shared(health, "ok")
     await apply(log, POOL, pool_spec(2), 1)
     await apply(log, dep, dep_spec(1, env={"HEALTH_FILE": str(health)}), 1)
     await eventually(lambda: ready(log, dep, 1, 1))
     first = running(tmp_path)["flaky-1"]["pid"]
-    health.write_text("fail")
+    write_shared(health, "fail")
 
     async def condemned() -> list[ReplicaLost]:
         return [e for e in await events(log, dep, subjects.obs(dep)) if isinstance(e, ReplicaLost)]
 
     lost = await eventually(condemned)
     assert lost[0].replica == "flaky-1" and "readiness probe GET /healthz failed" in lost[0].reason
-    health.write_text("ok")
+    write_shared(health, "ok")
 
     async def back() -> bool:
         now = running(tmp_path)
@@ -170,7 +179,7 @@ async def test_stop_escalates_to_sigkill_after_the_grace_period(plane: Running, 
     dep = Ref("modeldeployment", "team-a", "stubborn")
     ignore_term = ("import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
                    "print('ignoring SIGTERM', flush=True); signal.pause()")
-    stubborn = [sys.executable, "-c", ignore_term]
+    stubborn = [PYTHON, "-c", ignore_term]
     spec = {"model": "tiny", "replicas": 1, "placement": {"region": "local", "gpu": "any"}, "command": stubborn,
             "startupSeconds": 0.2, "terminationGracePeriodSeconds": 0.5}
     await apply(log, POOL, pool_spec(2), 1)
@@ -184,17 +193,18 @@ async def test_stop_escalates_to_sigkill_after_the_grace_period(plane: Running, 
     assert "ignoring SIGTERM" in text
 
 
-async def test_autoscaler_follows_the_load_replicas_report(plane: Running, log: Log, tmp_path: Path) -> None:
+async def test_autoscaler_follows_the_load_replicas_report(plane: Running, log: Log, tmp_path: Path,
+                                                          shared: Path) -> None:
     """Each replica answers its own load on GET /load; the driver sums them per deployment."""
     dep = Ref("modeldeployment", "team-a", "scaled")
-    per_replica = tmp_path / "load"
-    per_replica.write_text("20")
+    per_replica = shared / "load"
+    write_shared(per_replica, "20")
     spec = dep_spec(1, env={"LOAD_FILE": str(per_replica)},
                     autoscaling={"min": 1, "max": 3, "targetLoadPerReplica": 50, "scaleDownStabilizationSeconds": 1})
     await apply(log, POOL, pool_spec(4), 1)
     await apply(log, dep, spec, 1)
     await eventually(lambda: ready(log, dep, 1, 1))
-    per_replica.write_text("120")  # 120 rps on one replica: 3 wanted, then 360 over 3: limited at max 3
+    write_shared(per_replica, "120")  # 120 rps on one replica: 3 wanted, then 360 over 3: limited at max 3
 
     async def limited() -> bool:
         st = await status(log, dep)
@@ -203,7 +213,7 @@ async def test_autoscaler_follows_the_load_replicas_report(plane: Running, log: 
 
     await eventually(limited)
     assert set(running(tmp_path)) == {"scaled-1", "scaled-2", "scaled-3"}
-    per_replica.write_text("0")
+    write_shared(per_replica, "0")
 
     async def back_to_min() -> bool:
         return len(running(tmp_path)) == 1 and await ready(log, dep, 1, 1)

@@ -14,7 +14,7 @@ import pytest
 from actors import serving as controller
 from core.log import Log
 from core.names import Ref
-from dataplane.process import procs, store
+from dataplane.process import fence, procs, store
 from supervisor.launch import bosun_command
 from tests.conftest import eventually
 from tests.integration.test_controller import Running, apply, ready
@@ -111,9 +111,10 @@ async def test_a_replica_spawned_just_before_a_crash_is_adopted_not_started_twic
                                          launch=launch), 0) == "admitted"
     (rec,) = world.records()
     rec = world.begin_spawn(rec, procs.free_port())
-    env = procs.environment({}, {procs.MARK_DRIVER: str(store.home(tmp_path)),
-                                 procs.MARK_RECORD: f"{ref.token}/chat-1/{rec.spawned}", "BOSUN_REPLICA": "chat-1"})
-    child = procs.spawn(launch.command, env, tmp_path / "chat-1.log")  # ... and the driver dies here
+    env = fence.environment({}, {procs.MARK_DRIVER: str(store.home(tmp_path)),
+                                 procs.MARK_RECORD: f"{ref.token}/chat-1/{rec.spawned}", "BOSUN_REPLICA": "chat-1"},
+                            tmp_path)
+    child = procs.spawn(list(launch.command), env, tmp_path / "chat-1.log", tmp_path)  # ... and the driver dies here
     try:
         Driver(world, log, tmp_path, relist_interval=1.0, load_interval=1.0).recover(1.0)
         (adopted,) = world.records()

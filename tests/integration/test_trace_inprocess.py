@@ -18,7 +18,7 @@ EXPORTER = exporter()
 
 
 POOL = {"kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8, "namespaces": ["*"]}}
 
 
 def trace_of(spans: list[ReadableSpan], trace_id: int) -> list[ReadableSpan]:

@@ -24,7 +24,7 @@ from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 ROOT = Path(__file__).parents[2]
 DEADLINE = 60.0
 POOL = {"kind": "GpuPool", "metadata": {"name": "a100", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 64}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 64, "namespaces": ["*"]}}
 
 pytestmark = pytest.mark.timeout(240)
 

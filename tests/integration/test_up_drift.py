@@ -35,7 +35,7 @@ def test_replica_killed_behind_bosuns_back_is_replaced(tmp_path: Path) -> None:
     try:
         assert put(up, "/v1/namespaces/infra/gpupools/pool-a", {
             "kind": "GpuPool", "metadata": {"name": "pool-a", "namespace": "infra"},
-            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8}}) == 202
+            "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 8, "namespaces": ["*"]}}) == 202
         assert put(up, DEPLOYMENT, {
             "kind": "ModelDeployment", "metadata": {"name": "web", "namespace": "demo"},
             "spec": {"model": "llama-3-8b", "replicas": 2, "gpusPerReplica": 1,

@@ -17,7 +17,7 @@ from tests.integration.test_up_support import BOSUN, Up, wait_for
 ROOT = Path(__file__).parents[2]
 DEADLINE = 60.0
 POOL = {"kind": "GpuPool", "metadata": {"name": "p", "namespace": "infra"},
-        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1, "pricePerGpuHour": 2.0}}
+        "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1, "pricePerGpuHour": 2.0, "namespaces": ["*"]}}
 QUOTA = {"kind": "Quota", "metadata": {"name": "one-gpu", "namespace": "team-b"}, "spec": {"limits": {"gpus": 1}}}
 
 pytestmark = pytest.mark.timeout(300)

@@ -42,7 +42,7 @@ def pool(capacity: int = 8, site: Site | None = None) -> dict[str, Any]:
     """The site's pool; without one, `usw2-a100` in us-west-2 (what `md` places into: other modules use it)."""
     name, region = (site.pool, site.region) if site else ("usw2-a100", "us-west-2")
     return {"kind": "GpuPool", "metadata": {"name": name, "namespace": "infra"},
-            "spec": {"region": region, "gpu": "a100", "capacity": capacity}}
+            "spec": {"region": region, "gpu": "a100", "capacity": capacity, "namespaces": ["*"]}}
 
 
 def bosun(up: Up, *args: str, token: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

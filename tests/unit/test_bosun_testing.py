@@ -8,7 +8,7 @@ from bosun.testing import Actor, World
 from core.names import Ref
 from examples.kinds.notebook import NOTEBOOK
 
-POOL = {"region": "us-west-2", "gpu": "a100", "capacity": 1}
+POOL = {"region": "us-west-2", "gpu": "a100", "capacity": 1, "namespaces": ["*"]}
 NB = {"image": "jupyter", "pool": "infra/p"}
 
 
@@ -65,3 +65,31 @@ def test_against_the_sim_the_shipped_kinds_run_too() -> None:
     w.run()
     chat = w.status("md", "team-a/chat")
     assert chat is not None and chat.phase == "Ready" and chat.fields["readyReplicas"] == 3
+
+
+def test_against_the_sim_a_pool_grants_no_kind_of_a_namespace_it_does_not_admit() -> None:
+    """Pool admission (`spec.namespaces`) holds for every kind that claims GPUs through the capacity protocol,
+    not only for the deployments whose placement filters pools: the pool itself refuses to grow the others."""
+    w = World(NOTEBOOK)
+    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 1})  # admits only infra
+    w.apply("Notebook", "team-a/one", NB)
+    w.run(until=lambda w: w.resource("Notebook", "team-a/one") is not None
+          and w.resource("Notebook", "team-a/one").claim.attempt >= 1)
+    one = w.status("Notebook", "team-a/one")
+    assert one is not None and one.phase == "Pending" and "does not admit namespace team-a" in str(one.conditions)
+    assert w.view("GpuPool", "infra/p").allocated == 0
+    w.apply("GpuPool", "infra/p", {**POOL, "namespaces": ["team-a"]})
+    w.run(until=lambda w: w.status("Notebook", "team-a/one").phase == "Ready")  # type: ignore[union-attr]
+    assert w.view("GpuPool", "infra/p").allocated == 1
+
+
+def test_against_the_sim_a_deployment_a_pool_does_not_admit_waits_and_says_why() -> None:
+    """Unschedulable for a long while (simulated): its requeue backs off to the cap, never overflows."""
+    w = World()
+    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 4})
+    w.apply("ModelDeployment", "team-a/chat", {"model": "m", "replicas": 1,
+                                                "placement": {"region": "us-west-2", "gpu": "a100"}})
+    w.run(until=lambda w: w.now > 10_000.0)
+    chat = w.status("md", "team-a/chat")
+    assert chat is not None and chat.phase == "Pending"
+    assert "GpuPool infra/p does not admit namespace team-a" in str(chat.conditions)

@@ -317,3 +317,9 @@ def test_step_folds_then_decides_once() -> None:
     outcome = kernel.step(a, [(1, C_SPEC, spec("write")), (2, subjects.obs(C), spec("write"))], 100.0)
     assert isinstance(outcome, Decision) and len(kernel.writes(a, outcome)) == 3
     assert a.state.folds == 2 and a.causes == [1, 2]
+
+
+def test_backoff_stays_at_its_cap_however_many_attempts() -> None:
+    """2 ** 1024 does not fit a float: a resource waiting long enough used to make its own requeue raise."""
+    assert 0.0 <= backoff(1025, C.token, base=0.5, cap=5.0) <= 5.0
+    assert 0.0 <= backoff(10**6, C.token) <= 30.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.autoscaler.kind import AUTOSCALER
+from actors.capacity import PoolView
 from actors.decisions import Context
 from actors.governance.kinds import QUOTA as QUOTA_KIND
 from actors.quotas import QuotaAnswered, QuotaGranted, QuotaRequested
@@ -111,8 +112,12 @@ def test_budget_counts_the_dearest_matching_pool() -> None:
     w = World({"costPerHour": 10.0})
     a = w.add("a")
     w.scalers[a] = scaler.evolve(w.scalers[a], LoadObserved(rps=100))
-    pool: Any = type("P", (), {"region": "r", "gpu": "g", "price_per_gpu_hour": 3.0})()
-    d = scaler.decide(w.scalers[a], 100.0, Context(views={"quota": (ledger.view(w.ledger),), "gpupool": (pool,)}))
+    pool = PoolView(ref=Ref("gpupool", "infra", "p"), region="r", gpu="g", capacity=8, allocated=0,
+                    price_per_gpu_hour=3.0)
+    elsewhere = PoolView(ref=Ref("gpupool", "other", "dear"), region="r", gpu="g", capacity=8, allocated=0,
+                         price_per_gpu_hour=300.0, namespaces=())  # admits only its own namespace: not priced
+    views = {"quota": (ledger.view(w.ledger),), "gpupool": (pool, elsewhere)}
+    d = scaler.decide(w.scalers[a], 100.0, Context(views=views))
     [ask] = d.messages
     assert isinstance(ask.event, QuotaRequested) and ask.event.price_per_gpu_hour == 3.0
     w.ledger = ledger.evolve(w.ledger, ask.event)

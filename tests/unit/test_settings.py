@@ -22,7 +22,7 @@ NAME = re.compile(r"\bBOSUN_[A-Z][A-Z0-9_]*[A-Z0-9]\b")
 READS_ENVIRONMENT = {
     "core/settings.py": "the one module that reads it",
     "actors/registry.py": "BOSUN_KINDS, until the kind registry takes it from Settings (issue #22, part 2)",
-    "dataplane/process/procs.py": "passes PATH, HOME and locale on to replicas: not configuration",
+    "dataplane/process/fence.py": "passes the locale on to replicas' clean environment: not configuration",
 }
 TABLE = ROOT / "docs" / "configuration.md"
 

@@ -79,7 +79,8 @@ def test_a_pending_deployment_retrying_forever_still_ends_the_plan() -> None:
 def test_cost_per_hour_follows_the_gpus_priced_pools_allocate() -> None:
     base = run({}, created(POOL, pool_spec(8)))
     priced = msgspec.structs.replace(base.after[POOL], applied=GpuPoolSpec(region="us-west-2", gpu="a100",
-                                                                        capacity=8, price_per_gpu_hour=2.5))
+                                                                        capacity=8, price_per_gpu_hour=2.5,
+                                                                        namespaces=("*",)))
     sim = run({**base.after, POOL: priced}, created(CHAT, deployment_spec(3)), start=2_000.0)
     assert outcome.cost_per_hour(CHAT, sim.before) == 0.0
     assert outcome.cost_per_hour(CHAT, sim.after) == 7.5

@@ -186,11 +186,11 @@ class Replay:
         if principal.admin:
             return "admin"
         for name, binding in sorted(self.index.bindings.items()):
-            role = self.index.role(binding.role)
-            if binding.principal != principal.name or role is None or (
+            rules = self.rbac.rules_of(binding.role)
+            if binding.principal != principal.name or rules is None or (
                     binding.namespace is not None and binding.namespace != ref.namespace):
                 continue
-            if any(allows(rule, verb, kind, ref.namespace) for rule in role.rules):
+            if any(allows(rule, verb, kind, ref.namespace, self.rbac.registry) for rule in rules):
                 return f"role {binding.role} (binding {name})"
         return ""
 

@@ -21,6 +21,7 @@ from core.events import DeletionRequested, SpecApplied
 from core.log import Log
 from core.names import Ref
 from gateway.admission import current
+from gateway.admission.admit import sets_code
 from gateway.admission.auth import Authorizer, Principal, authorize
 from gateway.admission.validation import DEFAULT_NAMESPACE, validate
 from gateway.errors import ApiError, ErrorInfo, conflict
@@ -102,6 +103,8 @@ async def _judge(log: Log, doc: Any, principal: Principal, authorizer: Authorize
     action = "update" if now.state == "live" else "create"
     try:
         authorize(authorizer, principal, "apply", kind, valid.ref)
+        if sets_code(valid.info, now.spec if now.state == "live" else None, valid.spec):
+            authorize(authorizer, principal, "exec", kind, valid.ref)  # as admission would
         await ledgers.charge(valid, now)
     except ApiError as e:
         return _Judged(valid.ref, kind, "refused", diff, e.body.error, None)
