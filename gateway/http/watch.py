@@ -94,10 +94,11 @@ async def stream(gw: Gateway, f: Filters, since: int | None, recheck: Recheck = 
             continue
         for change in changes:
             yield frame(change.type, change.seq, change.object)
-        if len(changes) >= PAGE:
+        if changes:  # first past what was sent: changes may have committed after `through` was read
             cursor = changes[-1].seq
+        if len(changes) >= PAGE:
             continue
-        cursor = max(cursor, through)
+        cursor = max(cursor, through)  # every change up to `through` was in this (unfilled) page
         left = FALLBACK_POLL if deadline is None else min(FALLBACK_POLL, deadline - loop.time())
         if left <= 0:
             return
