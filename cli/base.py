@@ -16,8 +16,8 @@ import click
 
 if TYPE_CHECKING:
     from actors.controller import Registry
-    from core.kinds import KindInfo
-    from gateway.client import Client
+    from bosun.client import Client
+    from cli.kinds import ApiKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_NS = "default"
@@ -28,11 +28,15 @@ class Settings:
     server: str | None
     token: str | None
     data: Path
+    context: str | None = None
+    """`--context NAME` (`cli.contexts`)."""
 
-    def client(self) -> Client:
-        from gateway.client import Client, discover
+    def client(self, timeout: float = 30.0) -> Client:
+        from bosun.client import Client
+        from cli.contexts import connection
 
-        return Client(discover(self.server, self.token, self.data))
+        server, token = connection(self)
+        return Client(server, token, timeout=timeout)
 
 
 def reports_errors(fn: F) -> F:
@@ -40,13 +44,16 @@ def reports_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from gateway.client import ClientError
+        from bosun.errors import BosunError
+        from cli.contexts import ConfigError
         from gateway.errors import ApiError
 
         try:
             return fn(*args, **kwargs)
-        except (ClientError, ApiError) as e:
-            fail(e.code, e.message, [(d.field, d.message) for d in e.details])
+        except (BosunError, ApiError) as e:
+            fail(e.code, e.message, [(d.field, d.message) for d in e.details if d.message != e.message])
+        except ConfigError as e:
+            fail("BadConfig", str(e))
 
     return wrapper  # type: ignore[return-value]
 
@@ -62,24 +69,23 @@ def error(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> N
         click.echo(f"  {field}: {why}", err=True)
 
 
-@functools.cache
 def registry() -> Registry:
-    """The CLI's registry of kinds (shipped + BOSUN_KINDS), built on first use: `--help` never pays for it."""
-    from actors.registry import load
+    """The CLI's own registry of kinds (shipped + BOSUN_KINDS), for what runs actor code here (`replay`)."""
+    from cli.kinds import registry as own
 
-    return load()
-
-
-def kind_info(name: str) -> KindInfo:
-    from gateway.client import ClientError
-
-    info = registry().resolve(name)
-    if info is None:
-        raise ClientError(0, "UnknownKind", f"unknown kind {name!r}")
-    return info
+    return own()
 
 
-def split_ref(ref: str, name: str | None) -> tuple[KindInfo, str | None]:
+def kind_info(name: str) -> ApiKind:
+    """A kind by any of its names, as the server serves it (`cli.kinds`)."""
+    from cli.kinds import resolve
+
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.find_object(Settings) if ctx is not None else None
+    return resolve(settings or Settings(None, None, Path(".bosun")), name)
+
+
+def split_ref(ref: str, name: str | None) -> tuple[ApiKind, str | None]:
     """`KIND/NAME`, or `KIND` plus an optional separate NAME argument."""
     kind, _, inline = ref.partition("/")
     return kind_info(kind), inline or name

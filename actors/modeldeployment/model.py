@@ -219,11 +219,14 @@ def decide(state: Deployment, now: float, ctx: Context) -> Decision:
     for order in plan.commands:
         placed = evolve(placed, order.command)
     acted = bool(plan.commands or plan.messages)
-    narrate(plan.events, state, placed, spec, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
+    wake = narrate(plan.events, state, placed, spec, Outcome(desired, fresh_ready, unschedulable, finished, acted),
+                   now)
     if finished:
         plan.events.append(FinalizerRemoved(finalizer=FINALIZER, generation=state.generation))
+    requeue = _requeue(state, now) if unschedulable else None
     return Decision(events=tuple(plan.events), messages=(*plan.messages, *quota.reports(state, ctx)),
-                    commands=tuple(plan.commands), wake_at=_requeue(state, now) if unschedulable else None)
+                    commands=tuple(plan.commands),
+                    wake_at=min((t for t in (requeue, wake) if t is not None), default=None))
 
 
 def _fleet(state: Deployment, spec: ModelDeploymentSpec, ctx: Context) -> _Fleet:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from actors.modeldeployment import deadline
 from actors.modeldeployment.events import PlacementFailed, ScaleDownStarted, ScaleUpCompleted, ScaleUpStarted
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Phase
@@ -22,11 +23,12 @@ class Outcome(NamedTuple):
 
 
 def narrate(events: list[Event], state: Deployment, placed: Deployment, spec: ModelDeploymentSpec,
-            outcome: Outcome, now: float) -> None:
+            outcome: Outcome, now: float) -> float | None:
     """Append the decision's story: scale-up/down started, placement failed, completed, the new status.
 
     `placed` is the state once the decision's commands are folded: a replica being started is placed
-    now, not one observation later (one StatusUpdated fewer per scale-up).
+    now, not one observation later (one StatusUpdated fewer per scale-up). Returns when to look again
+    for the progress deadline (`deadline.py`), if one is running.
     """
     desired = outcome.desired
     current = sum(1 for r in state.replicas.values() if not r.stopping)
@@ -38,10 +40,12 @@ def narrate(events: list[Event], state: Deployment, placed: Deployment, spec: Mo
     if outcome.unschedulable and not state.placement_failed:
         events.append(PlacementFailed(reason=outcome.unschedulable, since=now))
     status = _status(placed, spec, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
+    status, wake = deadline.progress(status, state.status, spec, now)
     if status.phase == "Ready" and (state.status is None or state.status.phase != "Ready") and desired > 0:
         events.append(ScaleUpCompleted(replicas=desired))
     if state.status is None or _differs(state.status, status):
         events.append(status)
+    return wake
 
 
 def _status(state: Deployment, spec: ModelDeploymentSpec, desired: int, fresh_ready: int, unschedulable: str,

@@ -1,18 +1,22 @@
 """`POST /v1/diff`: manifests in, per-resource plan out — what `apply` would do, without doing it.
 
 Each document is judged by the same `validate` as admission and compared with the log's current spec,
-so "unchanged" here means exactly "apply would append nothing".
+so "unchanged" here means exactly "apply would append nothing". It is also the server-side dry-run of a
+whole set (`bosun apply` sends every document here before writing any): `?verb=apply` authorizes each
+as the apply would, and a document's `metadata.resourceVersion` is checked as its If-Match would be.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, post
+from litestar.params import Parameter
 
 from core.log import Log
 from gateway.admission import current
-from gateway.admission.auth import Authorizer, Principal, authorize, grants_any
+from gateway.admission.admit import check_if_match, parse_if_match
+from gateway.admission.auth import Authorizer, Principal, Verb, authorize, grants_any
 from gateway.admission.validation import DEFAULT_NAMESPACE, validate
 from gateway.errors import ApiError, ErrorInfo, forbidden
 from gateway.http.glue import body_of, gateway
@@ -41,19 +45,26 @@ class Plan(msgspec.Struct, frozen=True):
     items: list[PlanItem]
 
 
-async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer) -> Plan:
-    return Plan([await plan_one(log, doc, principal, authorizer) for doc in docs])
+async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer,
+               verb: Verb = "diff") -> Plan:
+    return Plan([await plan_one(log, doc, principal, authorizer, verb) for doc in docs])
 
 
-async def plan_one(log: Log, doc: Any, principal: Principal, authorizer: Authorizer) -> PlanItem:
+async def plan_one(log: Log, doc: Any, principal: Principal, authorizer: Authorizer,
+                   verb: Verb = "diff") -> PlanItem:
     try:
         valid = validate(doc)
-        authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
+        authorize(authorizer, principal, verb, valid.info.name, valid.ref)
+        if_match = parse_if_match(_version_in(doc))
     except ApiError as e:
         return _invalid(doc, e)
     now = await current.read(log, valid.info, valid.ref)
     item = PlanItem(valid.info.name, valid.ref.namespace, valid.ref.name, "create")
     desired = {"metadata": {"labels": valid.labels}, "spec": valid.spec}
+    try:
+        check_if_match(if_match, now)
+    except ApiError as e:
+        return msgspec.structs.replace(item, action="invalid", error=e.body.error)
     if now.state == "deleting":
         error = ApiError(409, "BeingDeleted", "the resource is being deleted")
         return msgspec.structs.replace(item, action="invalid", error=error.body.error)
@@ -83,6 +94,13 @@ def _numbers(*values: Any) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+def _version_in(doc: dict[str, Any]) -> str | None:
+    """`metadata.resourceVersion` as an If-Match header would carry it (None: absent)."""
+    meta = doc.get("metadata")
+    value = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return None if value is None or value == "" else str(value)
+
+
 def _invalid(doc: Any, error: ApiError) -> PlanItem:
     meta = doc.get("metadata") if isinstance(doc, dict) else None
     meta = meta if isinstance(meta, dict) else {}
@@ -92,13 +110,14 @@ def _invalid(doc: Any, error: ApiError) -> PlanItem:
 
 
 @post("/v1/diff", status_code=200, summary="Plan of what applying these manifests would do")
-async def diff_route(request: Request[Any, Any, Any]) -> Plan:
+async def diff_route(request: Request[Any, Any, Any],
+                     verb: Annotated[Literal["diff", "apply"], Parameter(query="verb")] = "diff") -> Plan:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed
         raise forbidden(f"{principal.name} may not diff anything: no role is bound to it")
     docs = await parse(await body_of(request), request.headers.get("content-type"))
-    return await plan(gw.log, docs, principal, gw.authorizer)
+    return await plan(gw.log, docs, principal, gw.authorizer, verb)
 
 
 ROUTES = [diff_route]

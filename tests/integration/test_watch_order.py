@@ -63,6 +63,6 @@ async def _apply(env: Env, name: str) -> int:
 async def _seqs(frames: Any) -> Any:
     async for chunk in frames:
         text = chunk.decode()
-        if text.startswith("event: ADDED") or text.startswith("event: MODIFIED"):
+        if text.startswith(("event: ADDED", "event: MODIFIED")):
             yield int(text.split("\nid: ")[1].split("\n")[0])
         await asyncio.sleep(0)
