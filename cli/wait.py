@@ -83,6 +83,8 @@ class Progress:
         from bosun.readiness import line
 
         for target, verdict in results:
+            if verdict.reason == "Watching":  # nothing heard yet
+                continue
             text = line(target, verdict)
             if self.printed.get(str(target)) != text:
                 self.printed[str(target)] = text
@@ -125,7 +127,7 @@ def run(client: Client, targets: Sequence[Target], timeout: float) -> None:
     except WaitFailed:
         error("Failed", "not everything can become ready:")
     else:
-        click.echo(f"{len(targets)} ready in {progress.elapsed():.1f}s")
+        click.echo(f"all {len(targets)} done in {progress.elapsed():.1f}s")
         return
     for text in summary(progress.results):
         click.echo(f"  {text}", err=True)

@@ -9,6 +9,8 @@ without the field gets no condition and no field: its history replays exactly as
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from msgspec.structs import replace
 
 from actors.modeldeployment.spec import ModelDeploymentSpec
@@ -25,8 +27,8 @@ def progress(status: StatusUpdated, previous: StatusUpdated | None, spec: ModelD
         return status, None
     before = previous.fields if previous is not None and \
         previous.observed_generation == status.observed_generation else {}
-    since, ready = before.get("lastProgressAt"), status.fields.get("readyReplicas", 0)
-    if not isinstance(since, (int, float)) or ready > before.get("readyReplicas", 0):
+    since, ready = _epoch(before.get("lastProgressAt")), status.fields.get("readyReplicas", 0)
+    if since is None or ready > before.get("readyReplicas", 0):
         since = now
     due = since + deadline
     if status.phase == "Ready":
@@ -39,4 +41,18 @@ def progress(status: StatusUpdated, previous: StatusUpdated | None, spec: ModelD
         condition, wake = Condition(type="Progressing", status="True", reason="RollingOut",
                                     message=f"progress deadline {deadline:g}s"), due
     return replace(status, conditions=(*status.conditions, condition),
-                   fields={**status.fields, "lastProgressAt": since}), wake
+                   fields={**status.fields, "lastProgressAt": _stamp(since)}), wake
+
+
+def _stamp(epoch: float) -> str:
+    """RFC 3339 with milliseconds, as people (and `metadata.createdAt`) read times."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

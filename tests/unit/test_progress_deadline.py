@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from actors.decisions import Context, Decision
-from actors.modeldeployment import model
+from actors.modeldeployment import deadline, model
+from actors.modeldeployment.spec import ModelDeploymentSpec
 from core.events import Condition, SpecApplied, StatusUpdated
 from tests.simworld import deployment_spec
 from tests.unit.test_modeldeployment import fold, pools
@@ -36,7 +39,7 @@ def test_no_progress_past_the_deadline_sets_progressing_false_at_the_wakeup() ->
     state, d = _settle(state, 100.0, pools())  # no pool matches h100: unschedulable, no progress possible
     first = _progressing(_status(d))
     assert first is not None and (first.status, first.reason) == ("True", "RollingOut")
-    assert _status(d).fields["lastProgressAt"] == 100.0
+    assert _status(d).fields["lastProgressAt"] == "1970-01-01T00:01:40.000Z"
     assert d.wake_at is not None and d.wake_at <= 130.0
     state, d = _settle(state, 129.0, pools())
     assert not any(isinstance(e, StatusUpdated) for e in d.events)  # nothing new to say before the deadline
@@ -48,7 +51,7 @@ def test_no_progress_past_the_deadline_sets_progressing_false_at_the_wakeup() ->
 
 def test_more_ready_replicas_is_progress_and_restarts_the_clock() -> None:
     before = StatusUpdated(observed_generation=1, phase="Progressing",
-                           fields={"readyReplicas": 1, "lastProgressAt": 10.0})
+                           fields={"readyReplicas": 1, "lastProgressAt": "1970-01-01T00:00:10.000Z"})
     after = StatusUpdated(observed_generation=1, phase="Progressing", fields={"readyReplicas": 2})
     import msgspec
 
@@ -57,11 +60,12 @@ def test_more_ready_replicas_is_progress_and_restarts_the_clock() -> None:
 
     spec = msgspec.convert(_spec(progressDeadlineSeconds=30), ModelDeploymentSpec)
     moved, wake = deadline.progress(after, before, spec, 35.0)
-    assert moved.fields["lastProgressAt"] == 35.0 and wake == 65.0
+    assert moved.fields["lastProgressAt"] == "1970-01-01T00:00:35.000Z" and wake == 65.0
     same, _ = deadline.progress(StatusUpdated(observed_generation=1, phase="Progressing",
                                               fields={"readyReplicas": 1}), before, spec, 45.0)
     late = _progressing(same)
-    assert same.fields["lastProgressAt"] == 10.0 and late is not None and late.reason == "ProgressDeadlineExceeded"
+    assert same.fields["lastProgressAt"] == "1970-01-01T00:00:10.000Z"
+    assert late is not None and late.reason == "ProgressDeadlineExceeded"
 
 
 def test_without_a_deadline_the_status_is_what_it_always_was() -> None:
