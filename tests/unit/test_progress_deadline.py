@@ -53,11 +53,6 @@ def test_more_ready_replicas_is_progress_and_restarts_the_clock() -> None:
     before = StatusUpdated(observed_generation=1, phase="Progressing",
                            fields={"readyReplicas": 1, "lastProgressAt": "1970-01-01T00:00:10.000Z"})
     after = StatusUpdated(observed_generation=1, phase="Progressing", fields={"readyReplicas": 2})
-    import msgspec
-
-    from actors.modeldeployment import deadline
-    from actors.modeldeployment.spec import ModelDeploymentSpec
-
     spec = msgspec.convert(_spec(progressDeadlineSeconds=30), ModelDeploymentSpec)
     moved, wake = deadline.progress(after, before, spec, 35.0)
     assert moved.fields["lastProgressAt"] == "1970-01-01T00:00:35.000Z" and wake == 65.0
