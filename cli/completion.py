@@ -39,9 +39,10 @@ def kinds(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[
 
 
 def refs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-    """`KIND` first, then `KIND/NAME` with the names of that kind in the chosen namespace."""
+    """`KIND` first, then (once `KIND/` is typed) `KIND/NAME` with the names of that kind in the namespace
+    given before it (`-n NS`, or `-A`)."""
     if "/" not in incomplete:
-        return [CompletionItem(f"{c.value}/", type="plain") for c in kinds(ctx, param, incomplete)]
+        return kinds(ctx, param, incomplete)
     kind, _, prefix = incomplete.partition("/")
     try:
         namespace = None if ctx.params.get("all_namespaces") else ctx.params.get("namespace") or DEFAULT_NS

@@ -126,9 +126,11 @@ def db_dir_option(f: F) -> F:
 @click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,
               help="Controller hosts sharing the partitions, each supervised (kill -9 one: another takes "
                    "over) [default: 2 with --cluster, else 1].")
+@click.option("--keep-replicas", is_flag=True,
+              help="On exit, leave the process replicas it started running (the next `bosun up` adopts them).")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
-       hosts: int | None) -> None:
+       hosts: int | None, keep_replicas: bool) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
@@ -138,7 +140,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
-                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())), hosts=hosts or 0)
+                   sync=sync, cluster=cluster_size, controllers=tuple(groups(extra_modules())), hosts=hosts or 0,
+                   keep_replicas=keep_replicas)
     try:
         sys.exit(Supervisor(cfg).run())
     except UpError as e:
@@ -270,15 +273,17 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
               help="Seconds between re-lists of the processes that run.")
 @click.option("--load-interval", type=float, default=2.0, show_default=True,
               help="Seconds between load measurements (autoscaling).")
+@click.option("--stop-replicas-on-exit", "stop_replicas", is_flag=True,
+              help="Stop the replicas it runs when it is stopped (default: they run on, adopted at restart).")
 @metrics_option
-def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float,
+def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float, stop_replicas: bool,
             metrics_port: int | None) -> None:
     """Run the process driver: replicas of `process` pools as real OS processes on this machine."""
     from dataplane.process import driver as process_driver
 
     serve_until_signalled("driver-process", lambda stop: process_driver.serve(
-        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval),
-        metrics_port)
+        nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval,
+        stop_replicas=stop_replicas), metrics_port)
 
 
 @sim.command("kill-replica")

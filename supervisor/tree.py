@@ -63,6 +63,8 @@ class UpConfig:
     cannot stall another's. The main controller runs every other kind."""
     hosts: int = 0
     """Controller hosts per scope, sharing its partitions (`--controllers`); 0: 2 on a cluster, else 1."""
+    keep_replicas: bool = False
+    """`--keep-replicas`: the process driver leaves its replicas running when `bosun up` stops."""
 
 
 @dataclass
@@ -226,7 +228,8 @@ class Supervisor:
             *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
-            Child("driver-process", ["driver", "process", "--data", data]),
+            Child("driver-process", ["driver", "process", "--data", data,
+                                     *([] if self.cfg.keep_replicas else ["--stop-replicas-on-exit"])]),
         ]
         self.env = dict(os.environ, BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:

@@ -5,6 +5,8 @@ work: spawns pending replicas, notices exits, runs readiness probes, escalates S
 the grace period. Replicas outlive the driver (they lead their own sessions): a restarted driver
 re-lists them from the records (pid + start time) and by their environment marker, adopts what it
 recorded and stops anything it did not, so a kill -9 anywhere never double-starts or orphans a replica.
+Asked to (`--stop-replicas-on-exit`: what `bosun up` runs it with), a driver told to stop stops its
+replicas first, so a Ctrl-C on `bosun up` leaves no process of it behind.
 """
 from __future__ import annotations
 
@@ -39,20 +41,29 @@ CONSUMER = "driver-process"
 FETCH_BATCH = 128
 TICK = 0.25
 ACK_WAIT = 10.0
+EXIT_GRACE = 3.0
+"""Seconds replicas get to exit on SIGTERM when the driver stops them on its way out (then SIGKILL): inside
+the component's own stop grace (`cli.components.STOP_GRACE`)."""
 
 logger = structlog.get_logger()
 
 
 async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_interval: float = 2.0,
-                load_interval: float = 2.0) -> None:
-    """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`."""
+                load_interval: float = 2.0, stop_replicas: bool = False) -> None:
+    """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`.
+    `stop_replicas`: then stop every replica it runs (a later start finds them gone and reports it)."""
     world = World(store.connect(data_dir))
     try:
         nc = await corelog.connect(nats_url, "bosun-driver-process")
         try:
             log = corelog.Log(nc)
             await log.ensure()
-            await Driver(world, log, Path(data_dir), relist_interval, load_interval).run(stop)
+            driver = Driver(world, log, Path(data_dir), relist_interval, load_interval)
+            try:
+                await driver.run(stop)
+            finally:
+                if stop_replicas and stop.is_set():
+                    await driver.stop_replicas(EXIT_GRACE)
         finally:
             await nc.close()
     finally:
@@ -103,6 +114,28 @@ class Driver:
             await cancel_all([*loops, stopper])
             await feed.stop()
             await self.http.aclose()
+
+    async def stop_replicas(self, grace: float) -> None:
+        """SIGTERM every replica process of this driver, SIGKILL what still runs after `grace` seconds."""
+        running = [f.identity for f in procs.scan(self.mark)]
+        for who in running:
+            procs.signal_group(who, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(self._alive(who) for who in running):
+            await asyncio.sleep(0.05)
+        for who in running:
+            if self._alive(who):
+                procs.signal_group(who, signal.SIGKILL)
+        for child in self.children.values():
+            child.poll()
+        logger.info("replicas stopped on exit", count=len(running))
+
+    def _alive(self, who: procs.Identity) -> bool:
+        for child in self.children.values():  # reap our own, or they linger as zombies
+            if child.pid == who.pid:
+                child.poll()
+        return procs.alive(who)
 
     # ---- recovery and re-list ------------------------------------------------------------------------
 
