@@ -113,8 +113,17 @@ _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
 }
 
 
-_MEDIA = {("get", "/v1/watch"): "text/event-stream"}
-"""Success bodies Litestar cannot type (streams)."""
+_EVENT = {
+    "type": "object",
+    "description": "One Server-Sent Event (`GET /v1/watch`)",
+    "properties": {
+        "event": {"type": "string", "enum": ["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]},
+        "id": {"type": "string", "description": "The stream sequence of the change"},
+        "data": {"type": "string", "description": "JSON: the object; `{}` for BOOKMARK; `{error}` for ERROR"},
+    },
+}
+_MEDIA = {("get", "/v1/watch"): ("text/event-stream", _EVENT)}
+"""Success bodies Litestar cannot type (streams): media type, and the schema of each event."""
 
 
 def complete(document: dict[str, Any], kinds: list[KindInfo] | None = None) -> dict[str, Any]:
@@ -154,7 +163,7 @@ def _complete_operation(method: str, path: str, op: dict[str, Any], error_schema
     media = _MEDIA.get((method, path))
     ok = responses.get("200")
     if media is not None and isinstance(ok, dict):
-        ok["content"] = {media: {"schema": {"type": "string"}}}
+        ok["content"] = {media[0]: {"schema": media[1]}}
     body = _bodies(manifest).get((method, path))
     if body is not None and "requestBody" not in op:
         op["requestBody"] = body
