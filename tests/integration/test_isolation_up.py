@@ -163,7 +163,7 @@ def test_after_kill_9_of_the_tree_the_poisoned_steps_are_not_run_again(plane: Up
 def test_retry_is_an_audited_intent_that_runs_the_step_again(plane: Up) -> None:
     with client(plane) as c:
         before = failures(c, "HangKind", "bad")
-        version = c.get("HangKind", NS, "bad")["metadata"]["resourceVersion"]
+        version = c.get("HangKind", "bad", namespace=NS)["metadata"]["resourceVersion"]
         with pytest.raises(BosunError) as missing:
             c.retry("HangKind", "nobody", namespace=NS)
         assert missing.value.status == 404 and missing.value.code == "NotFound"
@@ -176,7 +176,7 @@ def test_retry_is_an_audited_intent_that_runs_the_step_again(plane: Up) -> None:
         check_bad(c, "HangKind")
         types = [i["type"] for i in c.history("HangKind", "bad", namespace=NS)["items"]]
         assert "retry.requested" in types
-        assert c.get("HangKind", NS, "bad")["metadata"]["resourceVersion"] == version
+        assert c.get("HangKind", "bad", namespace=NS)["metadata"]["resourceVersion"] == version
 
         def audited() -> bool:
             items = c.call("GET", "/v1/audit", params={"name": "bad", "namespace": NS})["items"]
