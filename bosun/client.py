@@ -26,7 +26,16 @@ import httpx
 
 from bosun import calls
 from bosun.calls import DEFAULT_NAMESPACE, Applied, Call, Manifest
-from bosun.errors import BosunError, Detail, NotFound, Unreachable, WaitFailed, WaitTimeout, from_response
+from bosun.errors import (
+    BosunError,
+    Detail,
+    NotFound,
+    Unreachable,
+    WaitFailed,
+    WaitTimeout,
+    from_event,
+    from_response,
+)
 from bosun.readiness import Target, Verdict, Want, summary
 from bosun.watching import SSE, Waiter, WatchEvent
 
@@ -199,7 +208,7 @@ class Client(_Base):
                     if event is None:
                         continue
                     if event.type == "ERROR":
-                        raise from_response(400, json.dumps(event.object).encode())
+                        raise from_event(event.object)
                     yield event
         except httpx.HTTPError as e:
             raise Unreachable(0, "Unreachable", f"{self.server}: {e}") from e
@@ -325,7 +334,7 @@ class AsyncClient(_Base):
                     if event is None:
                         continue
                     if event.type == "ERROR":
-                        raise from_response(400, json.dumps(event.object).encode())
+                        raise from_event(event.object)
                     yield event
         except httpx.HTTPError as e:
             raise Unreachable(0, "Unreachable", f"{self.server}: {e}") from e

@@ -66,6 +66,15 @@ _BY_STATUS: dict[int, type[BosunError]] = {400: Invalid, 401: Unauthorized, 403:
                                            409: Conflict, 422: Invalid, 503: Unavailable}
 
 
+_STATUS_OF = {"Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "UnknownKind": 404}
+
+
+def from_event(data: dict[str, Any]) -> BosunError:
+    """The exception an `ERROR` event of a watch carries (its status guessed from its code)."""
+    code = str((data.get("error") or {}).get("code", "")) if isinstance(data, dict) else ""
+    return from_response(_STATUS_OF.get(code, 500), json.dumps(data).encode())
+
+
 def from_response(status: int, body: bytes) -> BosunError:
     """The exception for an error answer: the API's own code, message and details when the body has them."""
     cls = _BY_STATUS.get(status, BosunError)
