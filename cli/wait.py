@@ -94,18 +94,25 @@ class Progress:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def _cells(self) -> list[tuple[str, str, str, str, str]]:
+        return [(_MARKS[v.state], str(t), v.phase or "-", v.replicas,
+                 f"{v.reason}: {v.message}" if v.message else v.reason) for t, v in self.results]
+
     def __rich__(self) -> Any:
-        from rich.table import Table
+        """One line per target, columns aligned, each cut to the terminal's width (the reason gives way)."""
+        from rich.console import Group
         from rich.text import Text
 
-        table = Table.grid(padding=(0, 2))
-        for target, verdict in self.results:
-            why = f"{verdict.reason}: {verdict.message}" if verdict.message else verdict.reason
-            style = {"ready": "green", "gone": "green", "failed": "red"}.get(verdict.state, "yellow")
-            table.add_row(Text(_MARKS[verdict.state], style=style), str(target), verdict.phase or "-",
-                          verdict.replicas, Text(why, overflow="ellipsis", no_wrap=True))
-        table.add_row("", Text(f"{self.elapsed():.1f}s", style="dim"), "", "", "")
-        return table
+        cells = self._cells()
+        widths = [max((len(c[i]) for c in cells), default=0) for i in range(4)]
+        lines = []
+        for (mark, *rest), (_, verdict) in zip(cells, self.results, strict=True):
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(mark, style={"ready": "green", "gone": "green", "failed": "red"}.get(verdict.state, "yellow"))
+            line.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(rest, [*widths[1:], 0], strict=True)))
+            lines.append(line)
+        lines.append(Text(f"{self.elapsed():.1f}s", style="dim"))
+        return Group(*lines)
 
 
 _MARKS = {"ready": "✓", "gone": "✓", "failed": "✗", "waiting": "…"}
