@@ -18,7 +18,7 @@ import nats
 
 from bench.plane import Plane
 from bench.stats import summary_ms
-from gateway.client import discover_nats
+from bosun.client import local_nats
 
 NS = "bench"
 POOL = {"kind": "GpuPool", "metadata": {"name": "bench-pool", "namespace": "infra"},
@@ -31,7 +31,7 @@ def manifest(i: int) -> dict[str, Any]:
 
 
 async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 256) -> None:
-    nc = await nats.connect(**discover_nats(plane.token, plane.data).options())
+    nc = await nats.connect(**local_nats(plane.data, plane.token).options())
     sem = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {plane.token}"}
 

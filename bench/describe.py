@@ -108,11 +108,11 @@ def run_describe(resources: int, samples: int) -> dict[str, Any]:
 
 
 def report(work: Path, port: int, resources: int, samples: int) -> dict[str, Any]:
+    from bosun.client import Client
     from cli.describe import gather, render
-    from gateway.client import Client, Connection
 
     token = _wait_token(work / "admin.token")
-    client = Client(Connection(f"http://127.0.0.1:{port}", token))
+    client = Client(f"http://127.0.0.1:{port}", token)
     _wait_up(client)
     rng = random.Random(7)
     timings = []
@@ -145,7 +145,7 @@ def _wait_token(path: Path) -> str:
 def _wait_up(client: Any) -> None:
     for _ in range(600):
         try:
-            client.get("modeldeployments", "team-0", "md-0")
+            client.get("modeldeployments", "md-0", namespace="team-0")
             return
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.1)

@@ -14,7 +14,7 @@ from typing import Self
 
 import httpx
 
-from gateway.client import discover
+from bosun.client import local
 
 
 class Plane:
@@ -62,11 +62,11 @@ class Plane:
 
     @property
     def url(self) -> str:
-        return discover(None, None, self.data).server
+        return local(self.data)[0]
 
     @property
     def token(self) -> str:
-        return discover(None, None, self.data).token or ""
+        return local(self.data)[1] or ""
 
     @property
     def client_nats(self) -> str:

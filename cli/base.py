@@ -19,8 +19,8 @@ from core import settings as core_settings
 
 if TYPE_CHECKING:
     from actors.controller import Registry
-    from core.kinds import KindInfo
-    from gateway.client import Client
+    from bosun.client import Client
+    from cli.kinds import ApiKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_NS = "default"
@@ -33,11 +33,21 @@ class Settings:
     data: Path
     env: core_settings.Settings = core_settings.DEFAULTS
     """Every variable of the environment, read once when the `bosun` group starts (`environment()`)."""
+    context: str | None = None
+    """`--context NAME`, else BOSUN_CONTEXT (`cli.contexts`)."""
 
-    def client(self) -> Client:
-        from gateway.client import Client, discover
+    @classmethod
+    def of(cls, env: core_settings.Settings, server: str | None = None, token: str | None = None,
+           data: Path | str | None = None, context: str | None = None) -> Settings:
+        """This invocation's settings: the flags given, else the environment's variables."""
+        return cls(server or env.server, token or env.token, Path(data or env.data), env, context or env.context)
 
-        return Client(discover(self.server, self.token, self.data))
+    def client(self, timeout: float = 30.0) -> Client:
+        from bosun.client import Client
+        from cli.contexts import connection
+
+        server, token = connection(self)
+        return Client(server, token, timeout=timeout)
 
 
 def read_environment() -> core_settings.Settings:
@@ -60,13 +70,16 @@ def reports_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from gateway.client import ClientError
+        from bosun.errors import BosunError
+        from cli.contexts import ConfigError
         from gateway.errors import ApiError
 
         try:
             return fn(*args, **kwargs)
-        except (ClientError, ApiError) as e:
-            fail(e.code, e.message, [(d.field, d.message) for d in e.details])
+        except (BosunError, ApiError) as e:
+            fail(e.code, e.message, [(d.field, d.message) for d in e.details if d.message != e.message])
+        except ConfigError as e:
+            fail("BadConfig", str(e))
 
     return wrapper  # type: ignore[return-value]
 
@@ -82,24 +95,23 @@ def error(code: str, message: str, details: Sequence[tuple[str, str]] = ()) -> N
         click.echo(f"  {field}: {why}", err=True)
 
 
-@functools.cache
 def registry() -> Registry:
-    """The CLI's registry of kinds (shipped + BOSUN_KINDS), built on first use: `--help` never pays for it."""
-    from actors.registry import load
+    """The CLI's own registry of kinds (shipped + BOSUN_KINDS), for what runs actor code here (`replay`)."""
+    from cli.kinds import registry as own
 
-    return load()
-
-
-def kind_info(name: str) -> KindInfo:
-    from gateway.client import ClientError
-
-    info = registry().resolve(name)
-    if info is None:
-        raise ClientError(0, "UnknownKind", f"unknown kind {name!r}")
-    return info
+    return own()
 
 
-def split_ref(ref: str, name: str | None) -> tuple[KindInfo, str | None]:
+def kind_info(name: str) -> ApiKind:
+    """A kind by any of its names, as the server serves it (`cli.kinds`)."""
+    from cli.kinds import resolve
+
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.find_object(Settings) if ctx is not None else None
+    return resolve(settings or Settings.of(environment()), name)
+
+
+def split_ref(ref: str, name: str | None) -> tuple[ApiKind, str | None]:
     """`KIND/NAME`, or `KIND` plus an optional separate NAME argument."""
     kind, _, inline = ref.partition("/")
     return kind_info(kind), inline or name

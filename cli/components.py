@@ -149,9 +149,11 @@ def db_dir_option(f: F) -> F:
 @click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,
               help="Controller hosts sharing the partitions, each supervised (kill -9 one: another takes "
                    "over) [default: 2 with --cluster, else 1].")
+@click.option("--keep-replicas", is_flag=True,
+              help="On exit, leave the process replicas it started running (the next `bosun up` adopts them).")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
-       hosts: int | None) -> None:
+       hosts: int | None, keep_replicas: bool) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
@@ -162,7 +164,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
 
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
-                   sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0)
+                   sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0,
+                   keep_replicas=keep_replicas)
     try:
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:

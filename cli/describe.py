@@ -20,9 +20,9 @@ APPLIES = ["spec.applied", "deletion.requested"]
 
 
 class Client(Protocol):
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]: ...
+    def get(self, kind: str, name: str, *, namespace: str = ...) -> dict[str, Any]: ...
 
-    def history(self, kind: str, namespace: str, name: str, since: int | None = None,
+    def history(self, kind: str, name: str, *, namespace: str = ..., since: int | None = None,
                 types: list[str] | None = None, limit: int | None = None) -> dict[str, Any]: ...
 
 
@@ -38,16 +38,16 @@ class Facts:
 
 
 def gather(client: Client, kind: str, namespace: str, name: str, last: int = 10) -> tuple[dict[str, Any], Facts]:
-    obj = client.get(kind, namespace, name)
-    window = client.history(kind, namespace, name, limit=WINDOW)["items"]
+    obj = client.get(kind, name, namespace=namespace)
+    window = client.history(kind, name, namespace=namespace, limit=WINDOW)["items"]
     applies = [e for e in window if e.get("slice") == "spec"]
     if not applies:
-        applies = client.history(kind, namespace, name, types=APPLIES, limit=1)["items"]
+        applies = client.history(kind, name, namespace=namespace, types=APPLIES, limit=1)["items"]
     seq_times = {int(e["seq"]): str(e.get("time", "")) for e in window}
     for cond in (obj.get("status") or {}).get("conditions") or []:
         seq = int(cond.get("lastTransitionSeq") or 0)
         if seq and seq not in seq_times:
-            found = client.history(kind, namespace, name, since=seq - 1, limit=1)["items"]
+            found = client.history(kind, name, namespace=namespace, since=seq - 1, limit=1)["items"]
             if found and int(found[0]["seq"]) == seq:
                 seq_times[seq] = str(found[0].get("time", ""))
     return obj, Facts(recent=window[-last:], pending=pending_commands(window),

@@ -62,10 +62,12 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
 @click.option("--replica-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where replicas' own directories are made [default: /var/tmp/bosun-replicas-<id> as root, "
                    "else <data>/process/work].")
+@click.option("--stop-replicas-on-exit", "stop_replicas", is_flag=True,
+              help="Stop the replicas it runs when it is stopped (default: they run on, adopted at restart).")
 @metrics_option
-def process(nats_url: str, data: Path | None, relist_interval: float,
-            load_interval: float, replica_uids: str, replica_user: int | None, replica_root: Path | None,
-            metrics_port: int | None) -> None:
+def process(nats_url: str, data: Path | None, relist_interval: float, load_interval: float, replica_uids: str,
+            replica_user: int | None, replica_root: Path | None, stop_replicas: bool, metrics_port: int | None
+            ) -> None:
     """Run the process driver: replicas of `process` pools as real OS processes on this machine, each fenced
     in (docs/security.md): as root, its own uid per namespace; always its own directory, a clean environment.
     Its NATS user comes from the credentials file (BOSUN_NATS_CREDENTIALS): no secret in its environment or
@@ -91,7 +93,7 @@ def process(nats_url: str, data: Path | None, relist_interval: float,
     nats_url = as_component(nats_url, "driver", env)
     serve_until_signalled("driver-process", lambda stop: process_driver.serve(
         nats_url, data_dir(data), stop=stop, relist_interval=relist_interval, load_interval=load_interval,
-        settings=env, fence=fenced), metrics_port, env)
+        settings=env, fence=fenced, stop_replicas=stop_replicas), metrics_port, env)
 
 
 @sim.command("kill-replica")

@@ -6,16 +6,29 @@ Component commands (`up`, `controller`, `gateway`, `projector`) come from `cli.c
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli import audit, components, cost, drivers, logs, replay, retry, whatif
+from cli import (
+    apply,
+    audit,
+    completion,
+    components,
+    config,
+    cost,
+    drivers,
+    explain,
+    logs,
+    replay,
+    retry,
+    wait,
+    whatif,
+)
+from cli import watch as watching
 from cli.base import (
     Settings,
-    error,
     fail,
     kind_info,
     namespace_option,
@@ -24,6 +37,7 @@ from cli.base import (
     reports_errors,
     split_ref,
 )
+from cli.completion import refs as complete_refs
 
 
 class _Bosun(click.Group):
@@ -40,43 +54,23 @@ class _Bosun(click.Group):
 
 
 @click.group(cls=_Bosun)
+@click.version_option(package_name="bosun", prog_name="bosun")
 @click.option("--server", help="Gateway URL  [default: BOSUN_SERVER, else <data>/connection.json]")
 @click.option("--token", help="Bearer token  [default: BOSUN_TOKEN, else the connection's tokenFile]")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="Bosun data directory  [default: BOSUN_DATA, else ./.bosun]")
+@click.option("--context", "context_name", metavar="NAME",
+              help="A context of ~/.config/bosun/config.yaml  [default: BOSUN_CONTEXT; `bosun config get-contexts`]")
 @click.pass_context
-def main(ctx: click.Context, server: str | None, token: str | None, data: Path | None) -> None:
+def main(ctx: click.Context, server: str | None, token: str | None, data: Path | None,
+         context_name: str | None) -> None:
     """Bosun: an event-sourced, actor-based control plane."""
     env = read_environment()  # every BOSUN_* variable, once (core/settings.py, docs/configuration.md)
-    ctx.obj = Settings(server or env.server, token or env.token, data or Path(env.data), env)
+    ctx.obj = Settings.of(env, server, token, data, context_name)
 
 
 @main.command()
-@click.option("-f", "--filename", "sources", multiple=True, required=True, help="FILE, DIR or - (stdin).")
-@namespace_option
-@pass_settings
-@reports_errors
-def apply(settings: Settings, sources: tuple[str, ...], namespace: str) -> None:
-    """Apply manifests: prints `kind/name created|configured|unchanged`."""
-    from gateway.client import ClientError, address
-    from gateway.manifests import load
-
-    docs = [doc for source in sources for doc in load(source)]
-    failed = False
-    with settings.client() as client:
-        for doc in docs:
-            try:
-                kind, _, name = address(doc, namespace)
-                click.echo(f"{kind_info(kind).key}/{name} {client.apply(doc, namespace)['result']}")
-            except ClientError as e:
-                failed = True
-                error(e.code, e.message, [(d.field, d.message) for d in e.details])
-    if failed:
-        sys.exit(1)
-
-
-@main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_refs)
 @click.argument("name", required=False)
 @namespace_option
 @click.option("-A", "--all-namespaces", is_flag=True)
@@ -105,12 +99,12 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
     info, name = split_ref(ref, name)
     with settings.client() as client:
         if name:
-            items = [client.get(info.plural, namespace, name, at=at, at_time=at_time)]
+            items = [client.get(info.plural, name, namespace=namespace, at=at, at_time=at_time)]
             shaped: Any = items[0]
         else:
             every = all_namespaces or info.cluster_scoped  # a Role or Principal lives in no namespace
-            items = list(client.list(info.plural, None if every else namespace, selector, phase, limit,
-                                     at=at, at_time=at_time))
+            items = list(client.list(info.plural, namespace=None if every else namespace, selector=selector,
+                                     phase=phase, limit=limit, at=at, at_time=at_time))
             shaped = {"items": items, "continue": None}
     if output in ("json", "yaml"):
         click.echo(out.to_json(shaped) if output == "json" else out.to_yaml(shaped).rstrip())
@@ -125,7 +119,7 @@ def get(settings: Settings, ref: str, name: str | None, namespace: str, all_name
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_refs)
 @click.argument("name", required=False)
 @namespace_option
 @pass_settings
@@ -143,56 +137,7 @@ def describe(settings: Settings, ref: str, name: str | None, namespace: str) -> 
 
 
 @main.command()
-@click.option("-f", "--filename", "sources", multiple=True)
-@namespace_option
-@click.option("--from", "start", type=int, help="With --to: what changed between two stream sequences.")
-@click.option("--to", "end", type=int, help="Second stream sequence (default: now).")
-@pass_settings
-@reports_errors
-def diff(settings: Settings, sources: tuple[str, ...], namespace: str, start: int | None,
-         end: int | None) -> None:
-    """What apply would do. Exit 0: nothing would change; 1: something would; 2: invalid manifests.
-
-    With --from SEQ1 [--to SEQ2]: the resources that changed between two points and their field diffs
-    (-n limits it to one namespace only when given explicitly).
-    """
-    from cli import output as out
-    from gateway.manifests import load
-
-    if start is not None or end is not None:
-        from cli.replay import diff_points
-
-        source = click.get_current_context().get_parameter_source("namespace")
-        ns = namespace if source is not None and source.name != "DEFAULT" else None
-        with settings.client() as client:
-            diff_points(client, start or 0, end, ns)
-        return
-    if not sources:
-        fail("Invalid", "diff needs -f FILE, or --from SEQ [--to SEQ]")
-
-    docs = [_with_namespace(doc, namespace) for source in sources for doc in load(source)]
-    with settings.client() as client:
-        plan = client.diff(docs)["items"]
-    for item in plan:
-        click.echo(f"{item['kind'].lower()}/{item['name']} ({item['namespace']}): {item['action']}")
-        for change in item.get("diff", []):
-            click.echo(f"  {change['path']}: {out.scalar(change.get('from'))} -> {out.scalar(change.get('to'))}")
-        if item.get("error"):
-            err = item["error"]
-            error(err["code"], err["message"], [(d["field"], d["message"]) for d in err.get("details", [])])
-    actions = {item["action"] for item in plan}
-    sys.exit(2 if "invalid" in actions else 1 if actions & {"create", "update"} else 0)
-
-
-def _with_namespace(doc: Any, namespace: str) -> Any:
-    """Manifests without a namespace go to `-n` (as apply does), so the plan matches."""
-    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and not doc["metadata"].get("namespace"):
-        return {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
-    return doc
-
-
-@main.command()
-@click.argument("ref", required=False)
+@click.argument("ref", required=False, shell_complete=complete_refs)
 @click.argument("name", required=False)
 @namespace_option
 @click.option("-f", "--filename", "sources", multiple=True)
@@ -200,7 +145,7 @@ def _with_namespace(doc: Any, namespace: str) -> Any:
 @reports_errors
 def delete(settings: Settings, ref: str | None, name: str | None, namespace: str, sources: tuple[str, ...]) -> None:
     """Request deletion of KIND/NAME or of every manifest in -f; objects go once finalizers ran."""
-    from gateway.client import address
+    from bosun.calls import address
     from gateway.manifests import load
 
     targets: list[tuple[str, str, str]] = []
@@ -215,12 +160,12 @@ def delete(settings: Settings, ref: str | None, name: str | None, namespace: str
         fail("Invalid", "delete needs KIND/NAME or -f FILE")
     with settings.client() as client:
         for kind, ns, obj_name in targets:
-            result = client.delete(kind, ns, obj_name)["result"]
+            result = client.delete(kind, obj_name, namespace=ns).result
             click.echo(f"{kind_info(kind).key}/{obj_name} {'deleted' if result == 'deleted' else 'deleting'}")
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_refs)
 @click.argument("name", required=False)
 @namespace_option
 @click.option("-o", "--output", type=click.Choice(["json", "yaml"]))
@@ -248,7 +193,8 @@ def history(settings: Settings, ref: str, name: str | None, namespace: str, outp
             export_history(client, info.key, namespace, name, export_file)  # type: ignore[arg-type]
         return
     with settings.client() as client:
-        page = client.history(info.plural, namespace, name, since, list(types) or None, limit)  # type: ignore[arg-type]
+        page = client.history(info.plural, name, namespace=namespace, since=since,  # type: ignore[arg-type]
+                              types=list(types) or None, limit=limit)
     if output:
         click.echo(out.to_json(page) if output == "json" else out.to_yaml(page).rstrip())
     else:
@@ -273,31 +219,6 @@ def _history_table(items: list[dict[str, Any]], header: bool = False) -> None:
     click.echo(table if header else "\n".join(table.splitlines()[1:]))
 
 
-@main.command()
-@click.argument("kind", required=False)
-@click.option("-n", "--namespace")
-@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (the default without -n).")
-@click.option("-l", "--selector")
-@click.option("--phase")
-@pass_settings
-@reports_errors
-def watch(settings: Settings, kind: str | None, namespace: str | None, all_namespaces: bool,
-          selector: str | None, phase: str | None) -> None:
-    """One line per change, as it happens (Ctrl-C to stop)."""
-    info = kind_info(kind) if kind else None
-    namespace = None if all_namespaces else namespace
-    with settings.client() as client:
-        try:
-            for event, seq, obj in client.watch(kind=info.key if info else None, namespace=namespace,
-                                                labelSelector=selector, phase=phase):
-                meta, status = obj.get("metadata", {}), obj.get("status") or {}
-                click.echo(f"{seq:>8} {event:<8} {obj.get('kind', '').lower()}/{meta.get('name')} "
-                           f"-n {meta.get('namespace', '')} phase={status.get('phase', '')} "
-                           f"generation={meta.get('generation', '')}")
-        except KeyboardInterrupt:
-            pass
-
-
 @main.group()
 def projections() -> None:
     """Read-model maintenance."""
@@ -309,12 +230,14 @@ def projections() -> None:
 def projections_rebuild(settings: Settings) -> None:
     """Rebuild the read model from the whole log, then swap it in."""
     with settings.client() as client:
-        summary = client.rebuild()
+        summary = client.call("POST", "/v1/projections/rebuild", timeout=300)
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
 for _command in (*components.COMMANDS, drivers.driver, replay.replay, replay.export, audit.audit, retry.retry,
-                 whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost):
+                 whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost, apply.apply, apply.diff,
+                 watching.watch, wait.wait, explain.api_resources, explain.explain, config.config,
+                 completion.completion):
     main.add_command(_command)
 
 

@@ -26,9 +26,9 @@ from cli.base import (
 
 if TYPE_CHECKING:
     from analysis.replay import Divergence, Recorded, Write
+    from bosun.client import Client
     from core.log import StoredMessage
     from core.names import Ref
-    from gateway.client import Client
 
 WIDTH = 120
 
@@ -56,7 +56,8 @@ def _source(settings: Settings, refs: list[Ref], everything: bool, from_file: Pa
             fail("BadBundle", str(e))
     else:
         with settings.client() as client:
-            body = client.bundle([f"{r.kind}/{r.namespace}/{r.name}" for r in refs], everything, at)
+            body = client.bundle([f"{r.kind}/{r.namespace}/{r.name}" for r in refs], everything=everything,
+                                 up_to=at)
         head, messages = bundles.from_bytes(body)
     named = [bundles.ref_of(t) for t in head.refs]
     return named, [m for m in messages if at is None or m.seq <= at]
@@ -237,15 +238,16 @@ def export(settings: Settings, at: int | None, at_time: str | None, namespace: s
            output: str) -> None:
     """The environment as applyable manifests: `bosun export --at SEQ > env.yaml`."""
     from cli import output as out
+    from cli.kinds import served
     from gateway.http.envtravel import manifest
 
     docs: list[dict[str, Any]] = []
     with settings.client() as client:
-        for info in registry().kinds():
+        for entry in served(settings):
             if at is None and at_time is None:
-                objs = list(client.list(info.plural, namespace))
+                objs = list(client.list(entry["plural"], namespace=namespace))
             else:
-                objs = list(client.list(info.plural, namespace, at=at, at_time=at_time))
+                objs = list(client.list(entry["plural"], namespace=namespace, at=at, at_time=at_time))
             docs += [manifest(o) for o in objs]
     if output == "json":
         click.echo(out.to_json(docs))
@@ -271,7 +273,7 @@ def follow_history(client: Client, kind: str, namespace: str, name: str, since: 
     """`history --follow`: keep printing new entries after `since` until interrupted."""
     try:
         while True:
-            page = client.history(kind, namespace, name, since, types)
+            page = client.history(kind, name, namespace=namespace, since=since, types=types)
             if page["items"]:
                 render(page["items"])
                 since = max(since, max(int(e["seq"]) for e in page["items"]))
@@ -285,7 +287,8 @@ def diff_points(client: Client, start: int, end: int | None, namespace: str | No
     """`diff --from SEQ1 --to SEQ2`: which resources changed, with field diffs of spec and status."""
     from cli import output as out
 
-    result = client.diff_points(start, end, namespace)
+    result = client.call("GET", "/v1/diff", params={k: v for k, v in {"from": start, "to": end,
+                                                                      "namespace": namespace}.items() if v is not None})
     for item in result["items"]:
         click.echo(f"{item['kind'].lower()}/{item['name']} ({item['namespace']}): {item['action']}")
         for change in item.get("diff", []):

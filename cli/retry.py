@@ -23,5 +23,5 @@ def retry(settings: Settings, ref: str, name: str | None, namespace: str) -> Non
         fail("Invalid", "retry needs KIND/NAME")
     assert name is not None
     with settings.client() as client:
-        client.retry(info.key, namespace, name)
+        client.retry(info.key, name, namespace=namespace)
     click.echo(f"{info.key}/{name} retrying")

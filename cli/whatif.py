@@ -40,8 +40,25 @@ def plan(settings: Settings, sources: tuple[str, ...], namespace: str, latency: 
         report = client.call("POST", "/v1/plan", json=docs, params=params, timeout=300)
     if not _print(report, output):
         click.echo(render_plan(report))
-    if any(item["action"] in ("invalid", "refused") for item in report["items"]):
+    failures = predicted_failures(report)
+    for text in failures:
+        click.echo(f"predicted failure: {text}", err=True)
+    if failures or any(item["action"] in ("invalid", "refused") for item in report["items"]):
         sys.exit(1)
+
+
+def predicted_failures(report: dict[str, Any]) -> list[str]:
+    """Resources the plan does not see become Ready: Failed or Degraded, or (once the fork is quiescent,
+    so nothing more would happen) left short of Ready, e.g. Unschedulable for lack of capacity."""
+    out = []
+    for item in report["items"]:
+        p = item.get("predicted") or {}
+        phase = p.get("phase") or ""
+        stuck = report.get("quiescent") and phase not in ("", "Ready", "Deleting") and not p.get("ready")
+        if phase in ("Failed", "Degraded") or stuck:
+            out.append(f"{item['kind'].lower()}/{item['namespace']}/{item['name']}: {phase}"
+                       f" {p.get('reason', '')}: {p.get('message', '')}".rstrip(": "))
+    return out
 
 
 @click.group()

@@ -32,6 +32,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The bearer token (`--token`); else the connection file's `tokenFile`."""
     data: str = field(default="./.bosun", name="BOSUN_DATA")
     """The data directory (`--data`) of every command."""
+    context: str | None = field(default=None, name="BOSUN_CONTEXT")
+    """A context of the CLI's config file (`--context`; `bosun config`): the gateway and token it names."""
+    config_home: str | None = field(default=None, name="XDG_CONFIG_HOME")
+    """The base directory of user configuration: the CLI's contexts are in `<it>/bosun/config.yaml`, else in
+    `~/.config/bosun/config.yaml`."""
 
     # -- every component --------------------------------------------------------------------------
     nats_url: str | None = field(default=None, name="BOSUN_NATS_URL")

@@ -1,7 +1,7 @@
 """The one error shape of the API, `{"error": {"code", "message", "details"}}`, and its constructors.
 
-Framework-free on purpose: admission raises `ApiError` for HTTP and NATS alike, and the CLI decodes
-the same Structs from replies.
+Framework-free on purpose: admission raises `ApiError` for HTTP and NATS alike, and the Python client
+(`bosun.errors`) raises the same shape.
 """
 from __future__ import annotations
 
@@ -90,17 +90,6 @@ def invalid(details: list[ErrorDetail] | list[FieldError], message: str | None =
 
 def unavailable(message: str = "the log is unavailable") -> ApiError:
     return ApiError(503, "Unavailable", message)
-
-
-_decoder = msgspec.json.Decoder(ErrorBody)
-
-
-def decode_error(data: bytes) -> ErrorInfo | None:
-    """The error of a reply body, or None when it is not one (used by the CLI and tests)."""
-    try:
-        return _decoder.decode(data).error
-    except msgspec.DecodeError:
-        return None
 
 
 def as_json(error: ApiError) -> dict[str, Any]:

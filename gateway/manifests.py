@@ -13,7 +13,7 @@ import msgspec
 import yaml
 
 from gateway import bounds, yamlbounds
-from gateway.errors import ApiError, malformed, too_large, unsupported_media
+from gateway.errors import ApiError, ErrorDetail, malformed, too_large, unsupported_media
 
 MAX_BODY = 1 << 20
 """Largest accepted body (1 MiB): also JetStream's max message size for the stream."""
@@ -81,11 +81,29 @@ def _json(data: bytes) -> list[Any]:
         raise bounds.too_complex(f"documents are nested deeper than {bounds.MAX_DEPTH} levels") from None
 
 
+class YamlSyntax(ApiError):
+    """Malformed YAML at `line`, `column` (1-based), said once: where, what, and what it was parsing."""
+
+    def __init__(self, problem: str, line: int, column: int) -> None:
+        message = f"malformed YAML at line {line}, column {column}: {problem}"
+        super().__init__(400, "Malformed", message, [ErrorDetail("$", message)])
+        self.problem, self.line, self.column = problem, line, column
+
+
+def yaml_syntax(e: yaml.YAMLError) -> ApiError:
+    if not isinstance(e, yaml.MarkedYAMLError) or e.problem_mark is None:
+        return malformed(f"malformed YAML: {' '.join(str(e).split())}")
+    problem = e.problem or "syntax error"
+    if e.context and e.context_mark is not None:
+        problem += f" ({e.context} that starts at line {e.context_mark.line + 1})"
+    return YamlSyntax(problem, e.problem_mark.line + 1, e.problem_mark.column + 1)
+
+
 def _yaml(data: bytes, heavy: int | None = None) -> list[Any]:
     try:
         return yamlbounds.load_all(data, heavy)  # a SafeLoader, alias expansion bounded before construction
     except yaml.YAMLError as e:
-        raise malformed(f"malformed YAML: {' '.join(str(e).split())}") from e
+        raise yaml_syntax(e) from e
     except (UnicodeDecodeError, ValueError) as e:
         raise malformed(f"malformed body: {e}") from e
     except RecursionError:

@@ -5,7 +5,8 @@ Litestar derives paths, parameters and success bodies from the handlers, but doc
 come from middleware (431, 413) as well as from a handler, so the error responses are added here to every
 operation, generically: routes other modules add later get them too. Also added: the request bodies the
 write routes read raw (JSON or YAML manifests), the headers they read (`If-Match`, `Last-Event-ID`) and
-bearer authentication.
+bearer authentication; and every kind served: `<Kind>` (the object), `<Kind>Manifest` (what a write takes,
+its spec schema generated from the kind's msgspec type, `gateway.schemas`), so editors can validate files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from core.kinds import KindInfo
+from gateway import schemas
 from gateway.errors import ErrorBody
 
 _IDEMPOTENCY_KEY = {
@@ -58,22 +61,25 @@ _MANIFEST: dict[str, Any] = {
         "spec": {"type": "object"},
     },
 }
-_BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("put", "/v1/namespaces/{ns}/{kind}/{name}"): {
-        "required": True,
-        "content": {
-            "application/json": {"schema": _MANIFEST},
-            "application/yaml": {"schema": {"type": "string"}},
+
+
+def _bodies(manifest: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        ("put", "/v1/namespaces/{ns}/{kind}/{name}"): {
+            "required": True,
+            "content": {
+                "application/json": {"schema": manifest},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
         },
-    },
-    ("post", "/v1/diff"): {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"oneOf": [_MANIFEST, {"type": "array", "items": _MANIFEST}]}},
-            "application/yaml": {"schema": {"type": "string"}},
+        ("post", "/v1/diff"): {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"oneOf": [manifest, {"type": "array", "items": manifest}]}},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
         },
-    },
-}
+    }
 _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("put", "/v1/namespaces/{ns}/{kind}/{name}"): [
         {
@@ -107,30 +113,45 @@ _HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
 }
 
 
-_MEDIA = {("get", "/v1/watch"): "text/event-stream"}
-"""Success bodies Litestar cannot type (streams)."""
+_EVENT = {
+    "type": "object",
+    "description": "One Server-Sent Event (`GET /v1/watch`)",
+    "properties": {
+        "event": {"type": "string", "enum": ["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]},
+        "id": {"type": "string", "description": "The stream sequence of the change"},
+        "data": {"type": "string", "description": "JSON: the object; `{}` for BOOKMARK; `{error}` for ERROR"},
+    },
+}
+_MEDIA = {("get", "/v1/watch"): ("text/event-stream", _EVENT)}
+"""Success bodies Litestar cannot type (streams): media type, and the schema of each event."""
 
 
-def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """`document` (Litestar's) with the error responses, bodies, headers and security of the wire."""
+def complete(document: dict[str, Any], kinds: list[KindInfo] | None = None) -> dict[str, Any]:
+    """`document` (Litestar's) with the error responses, bodies, headers and security of the wire, and the
+    schemas of `kinds`."""
     doc = copy.deepcopy(document)
     components = doc.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
+    found = components.setdefault("schemas", {})
     (error_schema,), defs = msgspec.json.schema_components(
         [ErrorBody], ref_template="#/components/schemas/{name}"
     )
-    schemas.update(defs)
+    found.update(defs)
+    manifest = _MANIFEST
+    if kinds:
+        found.update(schemas.components(kinds))
+        manifest = {"oneOf": [{"$ref": f"#/components/schemas/{k.name}Manifest"} for k in kinds]}
     components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
     doc["security"] = [{"bearer": []}]
     for path, operations in doc.get("paths", {}).items():
         for method, op in operations.items():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
-            _complete_operation(method, path, op, error_schema)
+            _complete_operation(method, path, op, error_schema, manifest)
     return doc
 
 
-def _complete_operation(method: str, path: str, op: dict[str, Any], error_schema: dict[str, Any]) -> None:
+def _complete_operation(method: str, path: str, op: dict[str, Any], error_schema: dict[str, Any],
+                        manifest: dict[str, Any]) -> None:
     responses = op["responses"]
     for status, description in ERRORS.items():
         responses[str(status)] = {
@@ -142,8 +163,8 @@ def _complete_operation(method: str, path: str, op: dict[str, Any], error_schema
     media = _MEDIA.get((method, path))
     ok = responses.get("200")
     if media is not None and isinstance(ok, dict):
-        ok["content"] = {media: {"schema": {"type": "string"}}}
-    body = _BODIES.get((method, path))
+        ok["content"] = {media[0]: {"schema": media[1]}}
+    body = _bodies(manifest).get((method, path))
     if body is not None and "requestBody" not in op:
         op["requestBody"] = body
     names = {p.get("name", "").lower() for p in op.get("parameters", [])}

@@ -73,6 +73,8 @@ class UpConfig:
     cannot stall another's. The main controller runs every other kind."""
     hosts: int = 0
     """Controller hosts per scope, sharing its partitions (`--controllers`); 0: 2 on a cluster, else 1."""
+    keep_replicas: bool = False
+    """`--keep-replicas`: the process driver leaves its replicas running when `bosun up` stops."""
 
 
 @dataclass
@@ -241,7 +243,9 @@ class Supervisor:
             *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
-            Child("driver-process", ["driver", "process", "--data", data], env=self._secretless(nats_url)),
+            Child("driver-process", ["driver", "process", "--data", data,
+                                     *([] if self.cfg.keep_replicas else ["--stop-replicas-on-exit"])],
+                  env=self._secretless(nats_url)),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))

@@ -205,11 +205,12 @@ def decide(res: Live, now: float, ctx: Context) -> Decision:
     for order in plan.commands:
         placed = fold(placed, plan.token, order.command)
     acted = bool(plan.commands or plan.messages)
-    narrate(plan.events, res, placed, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
+    wake = narrate(plan.events, res, placed, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
     if finished:
         plan.events.extend(res.release())
+    requeue = _requeue(res, now) if unschedulable else None
     return Decision(events=tuple(plan.events), messages=tuple(plan.messages), commands=tuple(plan.commands),
-                    wake_at=_requeue(res, now) if unschedulable else None)
+                    wake_at=min((t for t in (requeue, wake) if t is not None), default=None))
 
 
 def _fleet(res: Live, ctx: Context) -> _Fleet:

@@ -77,6 +77,8 @@ class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="cam
     startup_seconds: Seconds = 1.0
     """Without `readiness`: a replica is ready once it has stayed up this long."""
     termination_grace_period_seconds: Seconds = 10.0
+    progress_deadline_seconds: Annotated[float, Meta(gt=0, le=86_400)] | None = None
+    """Seconds a rollout may go without progress before Progressing=False, ProgressDeadlineExceeded."""
 
     @property
     def desired(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from actors.kind import Resource
+from actors.modeldeployment import deadline
 from actors.modeldeployment.events import PlacementFailed, ScaleDownStarted, ScaleUpCompleted, ScaleUpStarted
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Phase
@@ -23,11 +24,12 @@ class Outcome(NamedTuple):
 
 
 def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment], placed: Deployment,
-            outcome: Outcome, now: float) -> None:
+            outcome: Outcome, now: float) -> float | None:
     """Append the decision's story: scale-up/down started, placement failed, completed, the new status.
 
     `placed` is the state once the decision's commands are folded: a replica being started is placed
-    now, not one observation later (one StatusUpdated fewer per scale-up).
+    now, not one observation later (one StatusUpdated fewer per scale-up). Returns when to look again
+    for the progress deadline (`deadline.py`), if one is running.
     """
     state, desired = res.state, outcome.desired
     current = sum(1 for r in state.replicas.values() if not r.stopping)
@@ -39,9 +41,11 @@ def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment],
     if outcome.unschedulable and not state.placement_failed:
         events.append(PlacementFailed(reason=outcome.unschedulable, since=now))
     status = _status(res, placed, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
+    status, wake = deadline.progress(status, res.status, res.spec, now)
     if status.phase == "Ready" and (res.status is None or res.status.phase != "Ready") and desired > 0:
         events.append(ScaleUpCompleted(replicas=desired))
     events.append(status)
+    return wake
 
 
 def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, desired: int, fresh_ready: int,

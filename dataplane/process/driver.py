@@ -6,7 +6,8 @@ the grace period. Replicas outlive the driver (they lead their own sessions): a 
 re-lists them from the records (pid + start time) and by their environment marker, adopts what it
 recorded and stops anything it did not, so a kill -9 anywhere never double-starts or orphans a replica.
 Each replica runs fenced in (`fence.py`): its own user when the driver is root, its own directory, a
-clean environment.
+clean environment. Asked to (`--stop-replicas-on-exit`: what `bosun up` runs it with), a driver told to stop
+stops its replicas first, so a Ctrl-C on `bosun up` leaves no process of it behind.
 """
 from __future__ import annotations
 
@@ -44,15 +45,20 @@ CONSUMER = "driver-process"
 FETCH_BATCH = 128
 TICK = 0.25
 ACK_WAIT = 10.0
+EXIT_GRACE = 3.0
+"""Seconds replicas get to exit on SIGTERM when the driver stops them on its way out (then SIGKILL): inside
+the component's own stop grace (`cli.components.STOP_GRACE`)."""
 
 logger = structlog.get_logger()
 
 
 async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_interval: float = 2.0,
-                load_interval: float = 2.0, settings: Settings = DEFAULTS, fence: Fence | None = None) -> None:
+                load_interval: float = 2.0, settings: Settings = DEFAULTS, fence: Fence | None = None,
+                stop_replicas: bool = False) -> None:
     """Run the process driver until `stop` is set; its records and replica logs live in `<data_dir>/process`,
     its replicas run fenced as `fence` says (default: `fence.default`). `settings` are what the command read
-    at its entry."""
+    at its entry. `stop_replicas`: then stop every replica it runs (a later start finds them gone and reports
+    it)."""
     world = World(store.connect(data_dir))
     fenced = fence or fencing.default(Path(data_dir))
     if not fenced.drop:
@@ -62,7 +68,12 @@ async def serve(nats_url: str, data_dir: Path, *, stop: asyncio.Event, relist_in
         try:
             log = corelog.Log(nc)
             await ready.ensure(log, stop)  # waits for the gateway to create the stream
-            await Driver(world, log, Path(data_dir), relist_interval, load_interval, fenced).run(stop)
+            driver = Driver(world, log, Path(data_dir), relist_interval, load_interval, fenced)
+            try:
+                await driver.run(stop)
+            finally:
+                if stop_replicas and stop.is_set():
+                    await driver.stop_replicas(EXIT_GRACE)
         finally:
             await nc.close()
     finally:
@@ -114,6 +125,33 @@ class Driver:
             await cancel_all([*loops, stopper])
             await feed.stop()
             await self.http.aclose()
+
+    async def stop_replicas(self, grace: float) -> None:
+        """SIGTERM every replica process of this driver, SIGKILL what still runs after `grace` seconds."""
+        running = list(procs.scan(self.mark))
+        for found in running:
+            procs.signal_group(found.identity, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(self._alive(found.identity) for found in running):
+            await asyncio.sleep(0.05)
+        for found in running:
+            if self._alive(found.identity):
+                procs.signal_group(found.identity, signal.SIGKILL)
+        for child in self.children.values():
+            child.poll()
+        for found in running:  # their directories go with them (a restart would clear them too, if it came)
+            token, _, rest = found.record.partition("/")
+            with contextlib.suppress(ValueError):
+                ref = Ref.parse(token)
+                self.fence.clear(ref.namespace, ref.name, rest.partition("/")[0])
+        logger.info("replicas stopped on exit", count=len(running))
+
+    def _alive(self, who: procs.Identity) -> bool:
+        for child in self.children.values():  # reap our own, or they linger as zombies
+            if child.pid == who.pid:
+                child.poll()
+        return procs.alive(who)
 
     # ---- recovery and re-list ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import msgspec
 from actors.controller import DEFAULT, Registry
 from core.kinds import KindInfo
 from core.names import CLUSTER_NS, Ref, name_problem
+from gateway import suggestions
 from gateway.errors import ErrorDetail, invalid, malformed, mismatch, unknown_kind
 
 DEFAULT_NAMESPACE = "default"
@@ -60,7 +61,7 @@ def validate(doc: Any, target: Target = Target(), default_namespace: str = DEFAU
         raise malformed(f"a manifest must be an object, not {type(doc).__name__}")
     unknown = sorted(str(k) for k in doc if k not in TOP_LEVEL)
     if unknown:
-        raise invalid([ErrorDetail(f"$.{k}", "unknown field") for k in unknown])
+        raise invalid([ErrorDetail(f"$.{k}", suggestions.hint(k, TOP_LEVEL)) for k in unknown])
     info = _kind(doc.get("kind"), target.kind, registry)
     meta = doc.get("metadata", {})
     if not isinstance(meta, dict):
@@ -146,7 +147,7 @@ def _spec(info: KindInfo, raw: Any) -> dict[str, Any]:
     try:
         typed = msgspec.convert(raw, info.spec_type)
     except msgspec.ValidationError as e:
-        raise invalid([spec_detail(str(e))]) from e
+        raise invalid([spec_detail(str(e), info.spec_type)]) from e
     problems = info.validate(typed)
     if problems:
         raise invalid(problems)
@@ -155,12 +156,14 @@ def _spec(info: KindInfo, raw: Any) -> dict[str, Any]:
     return msgspec.json.decode(msgspec.json.encode(typed))  # type: ignore[no-any-return]
 
 
-def spec_detail(error: str) -> ErrorDetail:
-    """msgspec's "Expected `int` >= 0 - at `$.replicas`" as `{field: $.spec.replicas, message}`."""
+def spec_detail(error: str, spec_type: type | None = None) -> ErrorDetail:
+    """msgspec's "Expected `int` >= 0 - at `$.replicas`" as `{field: $.spec.replicas, message}`; an unknown
+    field names the closest valid one (`$.spec.placment: unknown field (did you mean placement?)`)."""
     m = _AT.match(error)
     message, where = (m["msg"], f"$.spec{m['path']}") if m else (error, "$.spec")
     unknown = _UNKNOWN.match(message)
     if unknown:  # point at the offending field itself
-        return ErrorDetail(f"{where}.{unknown['field']}", "unknown field")
+        valid = suggestions.fields_at(spec_type, where.removeprefix("$.spec")) if spec_type else []
+        return ErrorDetail(f"{where}.{unknown['field']}", suggestions.hint(unknown["field"], valid))
     return ErrorDetail(where, message)
 

@@ -18,7 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http import audit as audits
-from gateway.http import controllers, costs, diff, ops, plans, reads, replays, retry, watch, writes
+from gateway.http import controllers, costs, diff, kinds, ops, plans, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
 from gateway.http.context import Gateway
 from gateway.http.glue import EXCEPTION_HANDLERS
@@ -37,7 +37,7 @@ def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
                         *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *costs.ROUTES, *controllers.ROUTES,
-                        *retry.ROUTES, *ui.ROUTES],
+                        *retry.ROUTES, *kinds.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed(gw)],
         state=State({"gateway": gw}),

@@ -1,19 +1,23 @@
 """`POST /v1/diff`: manifests in, per-resource plan out — what `apply` would do, without doing it.
 
 Each document is judged by the same `validate` as admission and compared with the log's current spec,
-so "unchanged" here means exactly "apply would append nothing".
+so "unchanged" here means exactly "apply would append nothing". It is also the server-side dry-run of a
+whole set (`bosun apply` sends every document here before writing any): `?verb=apply` authorizes each
+as the apply would, and a document's `metadata.resourceVersion` is checked as its If-Match would be.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, post
+from litestar.params import Parameter
 
 from actors.controller import DEFAULT, Registry
 from core.log import Log
 from gateway.admission import current
-from gateway.admission.auth import Authorizer, Principal, authorize, grants_any
+from gateway.admission.admit import check_if_match, parse_if_match, sets_code
+from gateway.admission.auth import Authorizer, Principal, Verb, authorize, grants_any
 from gateway.admission.validation import DEFAULT_NAMESPACE, validate
 from gateway.errors import ApiError, ErrorInfo, forbidden
 from gateway.http.glue import body_of, gateway
@@ -43,8 +47,8 @@ class Plan(msgspec.Struct, frozen=True):
 
 
 def refuse_unless_any_allowed(docs: list[Any], principal: Principal, authorizer: Authorizer,
-                              registry: Registry = DEFAULT) -> None:
-    """Refuse (403) a request whose every document the caller may not `diff`.
+                              registry: Registry = DEFAULT, verb: Verb = "diff") -> None:
+    """Refuse (403) a request whose every document the caller may not `verb` (`diff`, or `apply` for a dry run).
 
     Why the whole request: judged item by item it would still answer 200 with what the route computes
     around the items — a plan's pools and predictions named a pool of a namespace the caller cannot read
@@ -54,7 +58,7 @@ def refuse_unless_any_allowed(docs: list[Any], principal: Principal, authorizer:
     for doc in docs:
         try:
             valid = validate(doc, registry=registry)
-            authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
+            authorize(authorizer, principal, verb, valid.info.name, valid.ref)
         except ApiError as e:
             if e.status != 403:
                 return
@@ -66,20 +70,27 @@ def refuse_unless_any_allowed(docs: list[Any], principal: Principal, authorizer:
 
 
 async def plan(log: Log, docs: list[Any], principal: Principal, authorizer: Authorizer,
-               registry: Registry = DEFAULT) -> Plan:
-    return Plan([await plan_one(log, doc, principal, authorizer, registry) for doc in docs])
+               registry: Registry = DEFAULT, verb: Verb = "diff") -> Plan:
+    return Plan([await plan_one(log, doc, principal, authorizer, registry, verb) for doc in docs])
 
 
 async def plan_one(log: Log, doc: Any, principal: Principal, authorizer: Authorizer,
-                   registry: Registry = DEFAULT) -> PlanItem:
+                   registry: Registry = DEFAULT, verb: Verb = "diff") -> PlanItem:
     try:
         valid = validate(doc, registry=registry)
-        authorize(authorizer, principal, "diff", valid.info.name, valid.ref)
+        authorize(authorizer, principal, verb, valid.info.name, valid.ref)
+        if_match = parse_if_match(_version_in(doc))
     except ApiError as e:
         return _invalid(doc, e)
     now = await current.read(log, valid.info, valid.ref)
     item = PlanItem(valid.info.name, valid.ref.namespace, valid.ref.name, "create")
     desired = {"metadata": {"labels": valid.labels}, "spec": valid.spec}
+    try:
+        check_if_match(if_match, now)
+        if verb == "apply" and sets_code(valid.info, now.spec if now.state == "live" else None, valid.spec):
+            authorize(authorizer, principal, "exec", valid.info.name, valid.ref)  # as admission will
+    except ApiError as e:
+        return msgspec.structs.replace(item, action="invalid", error=e.body.error)
     if now.state == "deleting":
         error = ApiError(409, "BeingDeleted", "the resource is being deleted")
         return msgspec.structs.replace(item, action="invalid", error=error.body.error)
@@ -109,6 +120,13 @@ def _numbers(*values: Any) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+def _version_in(doc: dict[str, Any]) -> str | None:
+    """`metadata.resourceVersion` as an If-Match header would carry it (None: absent)."""
+    meta = doc.get("metadata")
+    value = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return None if value is None or value == "" else str(value)
+
+
 def _invalid(doc: Any, error: ApiError) -> PlanItem:
     meta = doc.get("metadata") if isinstance(doc, dict) else None
     meta = meta if isinstance(meta, dict) else {}
@@ -118,14 +136,15 @@ def _invalid(doc: Any, error: ApiError) -> PlanItem:
 
 
 @post("/v1/diff", status_code=200, summary="Plan of what applying these manifests would do")
-async def diff_route(request: Request[Any, Any, Any]) -> Plan:
+async def diff_route(request: Request[Any, Any, Any],
+                     verb: Annotated[Literal["diff", "apply"], Parameter(query="verb")] = "diff") -> Plan:
     gw = gateway(request)
     principal = gw.principal(request.headers.get("authorization"))
     if not grants_any(gw.authorizer, principal):  # refused before its body is read or parsed
         raise forbidden(f"{principal.name} may not diff anything: no role is bound to it")
     docs = await parse(await body_of(request), request.headers.get("content-type"))
-    refuse_unless_any_allowed(docs, principal, gw.authorizer, gw.registry)
-    return await plan(gw.log, docs, principal, gw.authorizer, gw.registry)
+    refuse_unless_any_allowed(docs, principal, gw.authorizer, gw.registry, verb)
+    return await plan(gw.log, docs, principal, gw.authorizer, gw.registry, verb)
 
 
 ROUTES = [diff_route]

@@ -70,7 +70,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/openapi.json", summary="The OpenAPI document", include_in_schema=False, media_type=MediaType.JSON)
 async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return openapi.complete(request.app.openapi_schema.to_schema())
+    return openapi.complete(request.app.openapi_schema.to_schema(), gateway(request).registry.kinds())
 
 
 @post("/v1/projections/rebuild", status_code=200, summary="Rebuild the read model from the log")

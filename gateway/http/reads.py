@@ -134,7 +134,18 @@ async def history(request: Req, ns: str, kind: str, name: str, limit: Limit = 10
                                              wanted, tail=since is None)
     except ValueError as e:
         raise malformed(str(e)) from e
+    if not items and not continue_token and not await _ever_existed(request, info, ref):
+        raise not_found(f"{info.name} {ns}/{name} has no history: it never existed")
     return {"items": items, "continue": more}
+
+
+async def _ever_existed(request: Req, info: KindInfo, ref: Ref) -> bool:
+    """An empty page of a resource that exists, or did (its timeline outlives it), is just empty."""
+    reads = gateway(request).reads
+    if await reads.get(info.key, ref.namespace, ref.name) is not None:
+        return True
+    items, _ = await reads.history(info.key, ref.namespace, ref.name, 1, None, None, None, tail=True)
+    return bool(items)
 
 
 ROUTES = [get_resource, list_namespaced, list_all, history]

@@ -72,6 +72,11 @@ async def test_setting_command_or_env_needs_exec(nats_url: str, tmp_path: Path) 
         planned = await env.client.post("/v1/plan", json=[md("planned", **RUNS)], headers=auth("alice"))
         item = planned.json()["items"][0]  # a plan judges as admission would
         assert item["action"] == "refused" and item["error"]["code"] == "Forbidden", planned.text
+        dry = await env.client.post("/v1/diff?verb=apply", json=[md("dry", **RUNS), md("cmd", replicas=3, **RUNS)],
+                                    headers=auth("alice"))  # the set dry run of `bosun apply`, the same way
+        refused, scaled_again = dry.json()["items"]
+        assert refused["action"] == "invalid" and refused["error"]["code"] == "Forbidden", dry.text
+        assert "exec" in refused["error"]["message"] and scaled_again["action"] == "update", dry.text
         nc = await nats.connect(nats_url)
         try:
             status, body = await env.intent(nc, "apply", "modeldeployments", "team-a", "vianats", "alice",

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import Client, ClientError, discover
+from bosun import BosunError, Client
 from tests.integration.test_up_support import BOSUN, Up, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -50,7 +50,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def client(up: Up) -> Client:
-    return Client(discover(None, None, up.data))
+    return Client.local(up.data)
 
 
 def doc(kind: str, name: str, spec: dict[str, Any], ns: str = NS) -> dict[str, Any]:
@@ -68,8 +68,8 @@ def deployment(name: str) -> dict[str, Any]:
 
 def phase_of(c: Client, kind: str, name: str, ns: str = NS) -> dict[str, Any] | None:
     try:
-        return c.get(kind, ns, name)["status"] or None
-    except ClientError:
+        return c.get(kind, name, namespace=ns)["status"] or None
+    except BosunError:
         return None
 
 
@@ -81,7 +81,7 @@ def wait_phase(c: Client, kind: str, name: str, phase: str, ns: str = NS) -> dic
 
 
 def failures(c: Client, kind: str, name: str) -> int:
-    items = c.history(kind, NS, name, types=["reconcile.failed"])["items"]
+    items = c.history(kind, name, namespace=NS, types=["reconcile.failed"])["items"]
     return len(items)
 
 
@@ -103,7 +103,7 @@ def check_bad(c: Client, kind: str, name: str = "bad") -> dict[str, Any]:
 def poison(c: Client, name: str) -> None:
     """A `name` of every bad kind, with `bad: true`, until each is parked (Failed when terminal)."""
     for kind in MODES:
-        c.apply(doc(kind, name, {"bad": True}), NS)
+        c.apply(doc(kind, name, {"bad": True}), namespace=NS)
     for kind in MODES:
         check_bad(c, kind, name)
     # Overruns and crashes are retried once, a transient error a few times with backoff; then parked.
@@ -119,10 +119,10 @@ POISONED: dict[str, Any] = {}
 def poisoned(plane: Up) -> Up:
     """The shared tree with the pool, a deployment, a good resource of each kind and every `bad` one parked."""
     with client(plane) as c:
-        c.apply(POOL, "infra")
+        c.apply(POOL, namespace="infra")
         for kind in MODES:
-            c.apply(doc(kind, "good", {}), NS)
-        c.apply(deployment("chat"), "team-a")
+            c.apply(doc(kind, "good", {}), namespace=NS)
+        c.apply(deployment("chat"), namespace="team-a")
         poison(c, "bad")
     POISONED.update(json.loads((plane.data / "run" / "components.json").read_text()))
     return plane
@@ -170,9 +170,9 @@ def test_after_kill_9_of_the_tree_the_poisoned_steps_are_not_run_again(poisoned:
     plane.kill_top() if plane.proc and plane.proc.poll() is None else None
     plane.start(timeout=120)
     with client(plane) as c:
-        c.apply(deployment("embed"), "team-a")
+        c.apply(deployment("embed"), namespace="team-a")
         for kind in MODES:
-            c.apply(doc(kind, "good-2", {}), NS)
+            c.apply(doc(kind, "good-2", {}), namespace=NS)
         wait_phase(c, "ModelDeployment", "embed", "Ready", "team-a")
         for kind in MODES:
             wait_phase(c, kind, "good-2", "Ready")
@@ -187,9 +187,9 @@ def test_retry_is_an_audited_intent_that_runs_the_step_again(poisoned: Up) -> No
     plane = poisoned
     with client(plane) as c:
         before = failures(c, "HangKind", "bad")
-        version = c.get("HangKind", NS, "bad")["metadata"]["resourceVersion"]
-        with pytest.raises(ClientError) as missing:
-            c.retry("HangKind", NS, "nobody")
+        version = c.get("HangKind", "bad", namespace=NS)["metadata"]["resourceVersion"]
+        with pytest.raises(BosunError) as missing:
+            c.retry("HangKind", "nobody", namespace=NS)
         assert missing.value.status == 404 and missing.value.code == "NotFound"
     out = subprocess.run([BOSUN, "--data", str(plane.data), "retry", "hangkind/bad", "-n", NS],
                          capture_output=True, text=True, timeout=30)
@@ -198,9 +198,9 @@ def test_retry_is_an_audited_intent_that_runs_the_step_again(poisoned: Up) -> No
         wait_for(lambda: failures(c, "HangKind", "bad") > before, DEADLINE, "the retried decide to run (and time out)",
                  interval=0.2)
         check_bad(c, "HangKind")
-        types = [i["type"] for i in c.history("HangKind", NS, "bad")["items"]]
+        types = [i["type"] for i in c.history("HangKind", "bad", namespace=NS)["items"]]
         assert "retry.requested" in types
-        assert c.get("HangKind", NS, "bad")["metadata"]["resourceVersion"] == version
+        assert c.get("HangKind", "bad", namespace=NS)["metadata"]["resourceVersion"] == version
 
         def audited() -> bool:
             items = c.call("GET", "/v1/audit", params={"name": "bad", "namespace": NS})["items"]
@@ -215,7 +215,7 @@ def test_a_spec_change_lifts_the_quarantine(plane: Up) -> None:
     with client(plane) as c:  # resources of its own: the `bad` ones stay parked for the other tests
         poison(c, "sick")
         for kind in MODES:
-            c.apply(doc(kind, "sick", {"bad": False, "note": "fixed"}), NS)
+            c.apply(doc(kind, "sick", {"bad": False, "note": "fixed"}), namespace=NS)
         for kind in MODES:
             status = wait_phase(c, kind, "sick", "Ready")
             assert "failure" not in status

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import Client, ClientError, discover
+from bosun import BosunError, Client
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -62,8 +62,8 @@ def deployment(name: str) -> dict[str, Any]:
 
 def ready(c: Client, name: str) -> bool:
     try:
-        return bool((c.get("ModelDeployment", "team-a", name)["status"] or {}).get("phase") == "Ready")
-    except ClientError:
+        return bool((c.get("ModelDeployment", name, namespace="team-a")["status"] or {}).get("phase") == "Ready")
+    except BosunError:
         return False
 
 
@@ -91,13 +91,13 @@ def test_every_host_of_every_scope_is_listed_with_its_partitions_and_kinds(plane
 def test_a_stopped_host_is_taken_over_and_rejoins(plane: Up) -> None:
     wait_for(lambda: shared(plane, "", 2), DEADLINE, "two main hosts sharing 16")
     pid = pid_of(plane, "controller-2")
-    with Client(discover(None, None, plane.data)) as c:
-        c.apply(POOL, "infra")
+    with Client.local(plane.data) as c:
+        c.apply(POOL, namespace="infra")
         os.kill(pid, signal.SIGSTOP)
         try:
             wait_for(lambda: shared(plane, "", 1), DEADLINE, "the other host holding all 16")
             for n in range(6):
-                c.apply(deployment(f"while-stopped-{n}"), "team-a")
+                c.apply(deployment(f"while-stopped-{n}"), namespace="team-a")
             wait_for(lambda: all(ready(c, f"while-stopped-{n}") for n in range(6)), DEADLINE, "deployments Ready")
         finally:
             os.kill(pid, signal.SIGCONT)
@@ -110,9 +110,9 @@ def test_a_host_killed_with_9_is_restarted_and_shares_again(plane: Up) -> None:
     pid = pid_of(plane, "controller")
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: pid_of(plane, "controller") != pid, DEADLINE, "the supervisor restarting it")
-    with Client(discover(None, None, plane.data)) as c:
+    with Client.local(plane.data) as c:
         for n in range(6):
-            c.apply(deployment(f"after-kill-{n}"), "team-a")
+            c.apply(deployment(f"after-kill-{n}"), namespace="team-a")
         wait_for(lambda: all(ready(c, f"after-kill-{n}") for n in range(6)), DEADLINE, "deployments Ready")
     wait_for(lambda: shared(plane, "", 2), DEADLINE, "two main hosts sharing 16 again")
     components = json.loads((plane.data / "run" / "components.json").read_text())

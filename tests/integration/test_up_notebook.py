@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.client import Client, ClientError, discover
+from bosun import BosunError, Client
 from tests.integration.test_up_support import BOSUN, Up, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -42,22 +42,22 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 def status(c: Client, name: str, ns: str = "team-a") -> dict[str, Any] | None:
     try:
-        return c.get("Notebook", ns, name)["status"]  # type: ignore[no-any-return]
-    except ClientError:
+        return c.get("Notebook", name, namespace=ns)["status"]  # type: ignore[no-any-return]
+    except BosunError:
         return None
 
 
 def allocated(c: Client) -> int | None:
-    return (c.get("GpuPool", "infra", "p")["status"] or {}).get("allocatedGpus")
+    return (c.get("GpuPool", "p", namespace="infra")["status"] or {}).get("allocatedGpus")
 
 
 def test_notebooks_are_governed_billed_retried_and_give_their_gpu_back(plane: Up) -> None:
-    with Client(discover(None, None, plane.data)) as c:
-        c.apply(POOL, "infra")
-        c.apply(QUOTA, "team-b")
-        c.apply(notebook("one", "team-b"), "team-b")
-        with pytest.raises(ClientError) as refused:  # 1 GPU is all the Quota allows
-            c.apply(notebook("two", "team-b"), "team-b")
+    with Client.local(plane.data) as c:
+        c.apply(POOL)
+        c.apply(QUOTA)
+        c.apply(notebook("one", "team-b"))
+        with pytest.raises(BosunError) as refused:  # 1 GPU is all the Quota allows
+            c.apply(notebook("two", "team-b"))
         assert refused.value.code == "QuotaExceeded"
         wait_for(lambda: (status(c, "one", "team-b") or {}).get("phase") == "Ready", DEADLINE, "one Ready")
 
@@ -66,7 +66,7 @@ def test_notebooks_are_governed_billed_retried_and_give_their_gpu_back(plane: Up
         assert shown.returncode == 0, shown.stderr
         assert re.search(r"team-b\s+one\s+1\s+1\s+2\.00", shown.stdout), shown.stdout
 
-        c.apply(notebook("three"), "team-a")  # the pool's one GPU is taken: refused, retried, and said so
+        c.apply(notebook("three"))  # the pool's one GPU is taken: refused, retried, and said so
 
         def retrying() -> bool:
             s = status(c, "three") or {}
@@ -74,9 +74,9 @@ def test_notebooks_are_governed_billed_retried_and_give_their_gpu_back(plane: Up
             return s.get("phase") == "Pending" and "needs 1 more GPU, 0 free; retry" in ready.get("message", "")
 
         wait_for(retrying, DEADLINE, "three Pending, retrying")
-        c.delete("Notebook", "team-b", "one")
+        c.delete("Notebook", "one", namespace="team-b")
         wait_for(lambda: status(c, "one", "team-b") is None, DEADLINE, "one gone")
         wait_for(lambda: (status(c, "three") or {}).get("phase") == "Ready", DEADLINE, "three Ready")
-        c.delete("Notebook", "team-a", "three")
+        c.delete("Notebook", "three", namespace="team-a")
         wait_for(lambda: status(c, "three") is None, DEADLINE, "three gone")
         wait_for(lambda: allocated(c) == 0, DEADLINE, "the pool back to 0 allocated")

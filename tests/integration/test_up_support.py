@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.client import discover
+from bosun.client import local
 from supervisor import procs
 
 BOSUN = str(Path(sys.executable).parent / "bosun")
@@ -88,11 +88,11 @@ class Up:
 
     @property
     def url(self) -> str:
-        return discover(None, None, self.data).server
+        return local(self.data)[0]
 
     @property
     def token(self) -> str:
-        return discover(None, None, self.data).token or ""
+        return local(self.data)[1] or ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

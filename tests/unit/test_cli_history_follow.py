@@ -11,7 +11,7 @@ class _Client:
         self.pages = [[{"seq": 5}], [], [{"seq": 7}, {"seq": 9}]]
         self.asked: list[int] = []
 
-    def history(self, kind: str, namespace: str, name: str, since: int, types: Any) -> dict[str, Any]:
+    def history(self, kind: str, name: str, *, namespace: str, since: int, types: Any) -> dict[str, Any]:
         self.asked.append(since)
         if not self.pages:
             raise KeyboardInterrupt

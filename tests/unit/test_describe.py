@@ -37,10 +37,10 @@ def test_ready_replicas_per_pool_are_folded_from_observations() -> None:
 
 
 class FakeClient:
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    def get(self, kind: str, name: str, *, namespace: str = "default") -> dict[str, Any]:
         return OBJ
 
-    def history(self, kind: str, namespace: str, name: str, since: int | None = None,
+    def history(self, kind: str, name: str, *, namespace: str = "default", since: int | None = None,
                 types: list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
         return {"items": TIMELINE[-(limit or 100):], "continue": None}
 

@@ -6,15 +6,19 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from actors.capacity import PoolView
 from actors.governance.specs import RoleBindingSpec, RoleSpec, Rule
 from actors.modeldeployment import process
 from actors.modeldeployment.spec import ModelDeploymentSpec, Placement
+from cli.main import main
+from core import natscreds
 from core.names import Ref
 from dataplane.process import fence, store
 from gateway.admission.auth import Principal
 from gateway.admission.policy import PolicyIndex, Rbac
+from supervisor.tree import Supervisor, UpConfig
 from tests.conftest import REGISTRY
 
 
@@ -121,3 +125,33 @@ def test_placement_refuses_pools_that_do_not_admit_the_deployment(view: PoolView
                                                                   namespace: str, why: str | None) -> None:
     refusal = process.refusal(view, deployment, namespace)
     assert (refusal is None) if why is None else (refusal is not None and why in refusal), refusal
+
+
+# ---- the process driver keeps no secret in its environment or argv ---------------------------------------
+
+
+def test_a_nats_url_s_password_is_told_apart_and_taken_out() -> None:
+    url = "nats://driver:s3cr%40t@10.0.0.1:4222,nats://driver:s3cr%40t@10.0.0.2:4222"
+    assert natscreds.has_password(url) and not natscreds.has_password("nats://10.0.0.1:4222,10.0.0.2:4222")
+    assert not natscreds.has_password("nats://just-a-user@h:4222")
+    assert natscreds.userinfo(url) == natscreds.UserPass("driver", "s3cr@t")
+    assert natscreds.without_userinfo(url) == "nats://10.0.0.1:4222,nats://10.0.0.2:4222"
+
+
+def test_the_process_driver_refuses_a_password_in_its_nats_url(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["driver", "process", "--data", str(tmp_path), "--nats",
+                                       "nats://driver:hunter2@127.0.0.1:1"])
+    assert result.exit_code == 2 and "BOSUN_NATS_CREDENTIALS" in result.output, result.output
+
+
+def test_bosun_up_hands_an_external_nats_user_to_the_driver_in_a_private_file(tmp_path: Path) -> None:
+    """`bosun up --nats URL` with a user in the URL: the process driver gets a credentials file, not the secret."""
+    up = Supervisor(UpConfig(data=tmp_path, nats_url="nats://bosun:hunter2@127.0.0.1:4222"))
+    up.run_dir.mkdir(parents=True)
+    env = up._secretless("nats://bosun:hunter2@127.0.0.1:4222")
+    assert "hunter2" not in " ".join(env.values())
+    assert env["BOSUN_NATS_URL"] == "nats://127.0.0.1:4222"
+    path = Path(env["BOSUN_NATS_CREDENTIALS"])
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert natscreds.url_for(env["BOSUN_NATS_URL"], "driver", path) == "nats://bosun:hunter2@127.0.0.1:4222"
+    assert up._secretless("nats://127.0.0.1:4222") == {}  # nothing to hide: nothing changes
