@@ -19,6 +19,7 @@ from actors.capacity import CapacityGranted, CapacityRequested, answers_for, req
 from actors.decisions import Decision, backoff
 from core.events import Event
 from core.names import Ref
+from core.numbers import Finite
 
 RETRY_CAP = 10.0
 """Longest wait between two requests of a refused claim (seconds)."""
@@ -27,7 +28,7 @@ RETRY_CAP = 10.0
 class ClaimRetrying(Event, frozen=True, tag="claim.retrying"):
     pool: str
     attempt: int
-    at: float
+    at: Finite
     reason: str
 
     def summary(self) -> str:

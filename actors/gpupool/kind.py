@@ -11,7 +11,7 @@ from core.usage import Supply
 
 def supply(spec: GpuPoolSpec) -> Supply:
     return Supply(region=spec.region, gpu=spec.gpu, price_per_gpu_hour=spec.price_per_gpu_hour,
-                  namespaces=spec.namespaces)
+                  namespaces=spec.admitted)
 
 
 GPUPOOL = Kind(

@@ -118,7 +118,7 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
         held = allocations.get(req.requester, 0)
         others = allocated - held
         tenant = _namespace_of(req.requester)
-        barred = req.gpus > held and not admits(r.ref.namespace, spec.namespaces, tenant)
+        barred = req.gpus > held and not admits(r.ref.namespace, spec.admitted, tenant)
         if not barred and (req.gpus <= held or (ready and not r.deleting and others + req.gpus <= spec.gpus)):
             allocations = allocations.set(req.requester, req.gpus)
             allocated = others + req.gpus
@@ -180,4 +180,4 @@ def view(r: Live) -> PoolView | None:
         return None
     return PoolView(ref=r.ref, region=spec.region, gpu=spec.gpu, capacity=spec.gpus, allocated=r.state.allocated,
                     deleting=r.deleting, driver=spec.driver, price_per_gpu_hour=spec.price_per_gpu_hour,
-                    namespaces=spec.namespaces, commands=spec.commands)
+                    namespaces=spec.admitted, commands=spec.commands)

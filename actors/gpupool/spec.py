@@ -28,10 +28,19 @@ class GpuPoolSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
     devices: tuple[DeviceId, ...] = ()
     """`process` pools: the host's GPU ids handed out to replicas (CUDA_VISIBLE_DEVICES)."""
     price_per_gpu_hour: Annotated[float, Meta(ge=0, le=MAX_PRICE)] = 0.0
-    namespaces: tuple[Admitted, ...] = ()
-    """Namespaces whose deployments may be placed on the pool (`*`: every one); its own always may."""
+    namespaces: tuple[Admitted, ...] | None = None
+    """Namespaces whose workloads may use the pool (`*`: every one); its own always may. Unset (`admitted`): a
+    pool that runs tenants' code (`process`, later `node`) admits only its own namespace; a `sim` pool, which
+    runs none, every namespace (the contract's example places team-a on an infra pool that lists none)."""
     commands: tuple[Arg, ...] = ()
     """`process` pools: the executables (a replica's `command[0]`, exactly) it runs; empty: any."""
+
+    @property
+    def admitted(self) -> tuple[str, ...]:
+        """The namespaces it admits besides its own: `namespaces`, else its driver's default."""
+        if self.namespaces is not None:
+            return self.namespaces
+        return ("*",) if self.driver == "sim" else ()
 
     @property
     def gpus(self) -> int:

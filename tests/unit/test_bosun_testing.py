@@ -71,7 +71,7 @@ def test_against_the_sim_a_pool_grants_no_kind_of_a_namespace_it_does_not_admit(
     """Pool admission (`spec.namespaces`) holds for every kind that claims GPUs through the capacity protocol,
     not only for the deployments whose placement filters pools: the pool itself refuses to grow the others."""
     w = World(NOTEBOOK)
-    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 1})  # admits only infra
+    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 1, "namespaces": []})  # infra only
     w.apply("Notebook", "team-a/one", NB)
     w.run(until=lambda w: w.resource("Notebook", "team-a/one") is not None
           and w.resource("Notebook", "team-a/one").claim.attempt >= 1)
@@ -86,10 +86,22 @@ def test_against_the_sim_a_pool_grants_no_kind_of_a_namespace_it_does_not_admit(
 def test_against_the_sim_a_deployment_a_pool_does_not_admit_waits_and_says_why() -> None:
     """Unschedulable for a long while (simulated): its requeue backs off to the cap, never overflows."""
     w = World()
-    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 4})
+    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 4, "namespaces": []})
     w.apply("ModelDeployment", "team-a/chat", {"model": "m", "replicas": 1,
                                                 "placement": {"region": "us-west-2", "gpu": "a100"}})
     w.run(until=lambda w: w.now > 10_000.0)
     chat = w.status("md", "team-a/chat")
     assert chat is not None and chat.phase == "Pending"
     assert "GpuPool infra/p does not admit namespace team-a" in str(chat.conditions)
+
+
+def test_against_the_sim_a_sim_pool_that_lists_no_namespace_serves_every_one() -> None:
+    """The contract's example domain: team-a's deployment on infra's sim pool, no `namespaces` written (a sim
+    pool runs no tenant code; a process pool that lists none serves only its own namespace)."""
+    w = World()
+    w.apply("GpuPool", "infra/p", {"region": "us-west-2", "gpu": "a100", "capacity": 4})
+    w.apply("ModelDeployment", "team-a/chat", {"model": "m", "replicas": 2,
+                                                "placement": {"region": "us-west-2", "gpu": "a100"}})
+    w.run()
+    chat = w.status("md", "team-a/chat")
+    assert chat is not None and chat.phase == "Ready" and w.view("GpuPool", "infra/p").namespaces == ("*",)

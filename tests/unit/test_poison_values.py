@@ -18,8 +18,9 @@ import msgspec.inspect as mi
 import pytest
 from click.testing import CliRunner
 
+import bosun
 from cli.main import main
-from core.events import COMMON_EVENTS
+from core.events import COMMON_EVENTS, Event
 from core.replicas import COMMANDS, OBSERVATIONS, LoadObserved, ReplicaReady
 from dataplane.base import outbox
 from dataplane.base.store import LEDGER_SCHEMA
@@ -58,6 +59,8 @@ def _floats(t: Any, where: str, seen: set[type]) -> Iterator[tuple[str, mi.Float
 def every_wire_type() -> list[type]:
     assert REGISTRY  # the shipped kinds are registered
     types: set[type] = set(COMMON_EVENTS + COMMANDS + OBSERVATIONS)
+    # the events of the Kind API too (a kind's claims...), whichever kinds this run happened to load
+    types.update(v for v in (getattr(bosun, n) for n in bosun.__all__) if isinstance(v, type) and issubclass(v, Event))
     for info in REGISTRY.kinds():
         types.add(info.spec_type)
         types.update(info.events)
