@@ -92,12 +92,23 @@ class Observation(Event, frozen=True):
     """What a driver saw; appended on the resource's `obs` slice."""
 
 
-class ReplicaStarted(Observation, frozen=True, tag="replica.started"):
+class ReplicaStarted(Observation, frozen=True, tag="replica.started", omit_defaults=True):
+    """The replica's process (or simulated slot) exists. Where it runs rides along when the driver knows it,
+    so `describe`, the dashboard and an operator's `kill -9` can find it; the defaults (what older events
+    and the sim say) are left out of the encoding, so sim observations stay byte-identical."""
+
     replica: str
     pool: str
+    node: str = ""
+    pid: int = 0
+    port: int = 0
+    devices: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        return f"{self.replica} starting on {self.pool}"
+        where = ", ".join(part for part in (f"node {self.node}" if self.node else "",
+                                            f"pid {self.pid}" if self.pid else "",
+                                            f"port {self.port}" if self.port else "") if part)
+        return f"{self.replica} starting on {self.pool}" + (f" ({where})" if where else "")
 
 
 class ReplicaReady(Observation, frozen=True, tag="replica.ready"):

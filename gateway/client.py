@@ -96,6 +96,10 @@ class Client:
             if not token or limit:
                 return
 
+    def replicas(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", f"/v1/namespaces/{namespace}/{kind}/{name}/replicas")
+        return result
+
     def history(self, kind: str, namespace: str, name: str, since: int | None = None,
                 types: list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
         params = _params(since=since, limit=limit, type=",".join(types) if types else None)

@@ -28,6 +28,7 @@ from gateway.admission.auth import Authenticator, Authorizer
 from gateway.admission.governance import governed_admission
 from gateway.http.app import create_app
 from gateway.http.context import Changes, Gateway, ReadModel
+from gateway.http.ui import traces
 from gateway.intents.responder import Responder
 
 CHANGED_SUBJECT = "bosun.sys.projections.changed"
@@ -55,15 +56,17 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
                 host: str = "127.0.0.1", port: int = 0, fd: int | None = None,
                 authorizer: Authorizer | None = None, on_ready: Callable[[str], None] | None = None,
                 policy: Path | None = None, intents_url: str | None = None,
-                reply_prefix: str = natsserver.DEFAULT_INBOX) -> None:
+                reply_prefix: str = natsserver.DEFAULT_INBOX, trace_url: str | None = None) -> None:
     """Serve until `stop` is set. `on_ready(url)` is called once the socket accepts connections.
 
     `intents_url` is the responder user's connection (intents are answered with its rights, which reach
     only the client inbox space); without it intents are answered on the internal connection, and only
-    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to."""
+    the reply-subject check guards them. `reply_prefix` is the inbox prefix replies may go to. `trace_url`:
+    the dashboard's trace link template (None: `BOSUN_TRACE_URL`, read here once)."""
     from actors.registry import load
 
     registry = load()
+    traced = traces.template(trace_url)
     nc = await ready.connect(nats_url, "bosun-gateway")  # waits for the cluster (core.ready)
     intents_nc = await ready.connect(intents_url, "bosun-gateway-intents") if intents_url else None
     try:
@@ -74,12 +77,12 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
             door = Door(intents_nc or nc, reply_prefix)
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
                 gw = Gateway(nc, log, Admission(log, Authenticator.from_file(token_file), authorizer), reads,
-                             registry=registry)
+                             registry=registry, trace_url=traced)
                 await _run(gw, stop, host, port, fd, on_ready, door)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy)
                 try:
-                    gw = Gateway(nc, log, governed.admission, reads, registry=registry)
+                    gw = Gateway(nc, log, governed.admission, reads, registry=registry, trace_url=traced)
                     await _run(gw, stop, host, port, fd, on_ready, door)
                 finally:
                     await governed.close()

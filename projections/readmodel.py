@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from core import kinds
-from projections import audit, generations, pages, schema, selectors, usage
+from projections import audit, generations, pages, replica_table, schema, selectors, spend, usage
 
 CHANGED = "bosun.sys.projections.changed"
 """Core-NATS notification published by the projector after every commit: `{"seq": <checkpoint>}`."""
@@ -226,6 +226,17 @@ class ReadModel:
     async def cost(self, namespace: str | None, now: float) -> builtins.list[dict[str, Any]]:
         """Spend rate and accumulated GPU-hours/cost per namespace and deployment (`GET /v1/cost`)."""
         return await usage.query(self._fetch, namespace, now)
+
+    async def spend(self, namespace: str | None, since: float | None, now: float,
+                    points: int) -> builtins.list[spend.Point]:
+        """GPUs in use, spend rate and accumulated cost over time (`GET /v1/cost/series`)."""
+        sql = "SELECT gpus, price, started_at, stopped_at FROM replica_usage WHERE started_at IS NOT NULL"
+        rows = await self._fetch(sql + " AND namespace = ?" if namespace else sql, (namespace,) if namespace else ())
+        return spend.series(((int(g), float(p), float(a), b) for g, p, a, b in rows), since, now, points)
+
+    async def replicas(self, kind: str, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
+        """The resource's replicas (live ones, then the latest ended): `GET …/{name}/replicas`."""
+        return await replica_table.query(self._fetch, _kind(kind), namespace, name)
 
     async def cost_rates(self) -> builtins.list[tuple[str, float]]:
         return await usage.rates(self._fetch)

@@ -13,8 +13,8 @@ from msgspec import Meta
 
 from core.kinds import FieldError
 
-VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit")
-Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "*"]
+VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit", "logs")
+Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "logs", "*"]
 Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
