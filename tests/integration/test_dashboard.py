@@ -34,8 +34,11 @@ from tests.integration.test_dashboard_support import (
     rows_when,
     screenshot,
     severe_logs,
+    sign_in,
+    sign_out,
     start_browser,
     viewport,
+    visit,
     wait,
 )
 from tests.integration.test_up_support import BOSUN, Up
@@ -87,30 +90,6 @@ def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if request.session.testsfailed > failed_before:
         shot = screenshot(browser, tmp_path / f"{request.node.name}.png")
         print(f"\nscreenshot of the failed test: {shot}")
-
-
-def sign_in(driver: WebDriver, up: Up, token: str) -> None:
-    driver.get(up.url + "/ui/")
-    box = wait(driver, lambda d: by_testid(d, "login-token")[0], "the login form")
-    box.send_keys(token, Keys.ENTER)
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
-
-
-def visit(driver: WebDriver, up: Up, route: str = "#/", token: str | None = None) -> None:
-    """Open a route of the page as `token` (default: admin), signing in through the form if needed."""
-    token = token or up.token
-    driver.get(f"{up.url}/ui/{route}")
-    if driver.execute_script("return sessionStorage.getItem('bosun.token')") != token:
-        driver.execute_script("sessionStorage.clear()")
-        driver.refresh()
-        box = wait(driver, lambda d: by_testid(d, "login-token")[0], "the login form")
-        box.send_keys(token, Keys.ENTER)
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
-
-
-def sign_out(driver: WebDriver) -> None:
-    driver.find_element(By.ID, "logout").click()
-    wait(driver, lambda d: by_testid(d, "login-token"), "the login form after signing out")
 
 
 def test_the_page_is_served_by_the_gateway_with_a_strict_policy(up: Up) -> None:
