@@ -258,7 +258,7 @@ def test_the_replica_table_lists_real_pids_and_follows_a_kill(up: Up, page: WebD
     for rid, proc in procs.items():
         assert table[rid]["PID"] == proc["pid"] and table[rid]["Port"] == proc["BOSUN_PORT"]
         assert table[rid]["Devices"] == proc["CUDA_VISIBLE_DEVICES"] and table[rid]["State"] == "ready"
-        assert table[rid]["Node"] == "—" and re.fullmatch(r"\d+[smhd]", table[rid]["Age"])
+        assert table[rid]["Node"] == "" and re.fullmatch(r"\d+[smhd]", table[rid]["Age"])
     victim = sorted(procs)[0]
     os.kill(int(procs[victim]["pid"]), signal.SIGKILL)  # the README's `kill -9 <pid of a replica>`
     wait(page, lambda d: all(r["State"] == "ready" and r["PID"] not in (procs[victim]["pid"],)
@@ -270,7 +270,8 @@ def test_the_replica_table_lists_real_pids_and_follows_a_kill(up: Up, page: WebD
     assert severe_logs(page) == []
 
 
-def test_the_log_tail_of_a_replica(up: Up, page: WebDriver) -> None:
+def test_the_log_tail_of_a_replica(up: Up, page: WebDriver, tmp_path: Path) -> None:
+    viewport(page, *PHONE)
     visit(page, up, "#/r/ModelDeployment/demo/echo", OPERATOR)
     panel = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "details.logs:not([hidden])"), "the log panel")
     panel.find_element(By.TAG_NAME, "summary").click()
@@ -278,6 +279,9 @@ def test_the_log_tail_of_a_replica(up: Up, page: WebDriver) -> None:
     port = replica_rows(page)[chosen]["Port"]
     wait(page, lambda d: f"serving tiny-echo on port {port}" in by_testid(d, "log-tail")[0].text,
          "the replica's own output")
+    page.execute_script("arguments[0].scrollIntoView()", panel)
+    print(f"\nscreenshot: {screenshot(page, tmp_path / 'phone-log-tail.png')}")
+    viewport(page, *DESKTOP)
     visit(page, up, "#/r/ModelDeployment/demo/echo", VIEWER)  # no `logs` verb: no log panel at all
     wait(page, lambda d: replica_rows(d), "the replica rows for the viewer")
     wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=actions][data-ready=yes]"), "its rights known")
@@ -332,7 +336,7 @@ def test_the_cost_view_is_a_table_and_a_chart(up: Up, page: WebDriver) -> None:
 # ---- actions -------------------------------------------------------------------------------------------------
 
 
-def test_actions_are_offered_by_rbac_and_done_after_confirmation(up: Up, page: WebDriver) -> None:
+def test_actions_are_offered_by_rbac_and_done_after_confirmation(up: Up, page: WebDriver, tmp_path: Path) -> None:
     chat = "#/r/ModelDeployment/team-a/chat"
     visit(page, up, chat, VIEWER)
     bar = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=actions][data-ready=yes]"), "vic's rights")
@@ -356,6 +360,7 @@ def test_actions_are_offered_by_rbac_and_done_after_confirmation(up: Up, page: W
     to = wait(page, lambda d: by_testid(d, "scale-to")[0], "the scale dialog again")
     to.clear()
     to.send_keys("3")
+    print(f"\nscreenshot: {screenshot(page, tmp_path / 'desktop-scale-dialog.png')}")
     by_testid(page, "confirm")[0].click()
     wait_for(lambda: http("GET", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token)[1].get("spec", {})
              .get("replicas") == 3, 10, "chat scaled to 3 through the page")

@@ -60,10 +60,11 @@ export function replicasPanel(kind, ns, name) {
 function row(r) {
   const since = r.startedAt || r.requestedAt;
   const age = since ? span((Date.now() - Date.parse(since)) / 1000) : "—";
-  const cells = [r.replica, h("span", { class: `phase phase-${STATE_CLASS[r.state] ?? ""}` }, r.state), r.node || "—",
-    r.pid ?? "—", r.port ?? "—", (r.devices || []).join(", ") || "—",
+  // Unknown cells stay empty (a dash on a wide screen, left out of a phone's card): sim replicas have no process.
+  const cells = [r.replica, h("span", { class: `phase phase-${STATE_CLASS[r.state] ?? ""}` }, r.state), r.node || "",
+    r.pid ?? "", r.port ?? "", (r.devices || []).join(", "),
     h("time", { datetime: since || "", title: since ? `${r.state === "ready" ? "ready" : "asked"} ${relative(r.readyAt || since)}` : "" }, age),
-    r.lastError ? h("span", { class: "reason bad" }, r.lastError) : "—"];
+    r.lastError ? h("span", { class: "reason bad" }, r.lastError) : ""];
   return h("tr", { "data-testid": "replica-row", "data-replica": r.replica, "data-state": r.state,
     "data-pid": r.pid ?? "", class: ["lost", "restarting"].includes(r.state) ? "stuck" : "" },
   cells.map((c, i) => h("td", { "data-label": COLUMNS[i] }, c)));
@@ -103,9 +104,14 @@ function logPanel(path, [kind, namespace, name]) {
   for (const control of [pick, lines]) control.addEventListener("change", load);
   el.addEventListener("toggle", load);
 
-  // Called with every replica listing: the choices follow the replicas (live ones first).
-  async function offer(items) {
-    if (!items.length) return;
+  // Called with every replica listing: the choices follow the replicas that run as processes (live ones
+  // first); simulated replicas have no log to show.
+  async function offer(listed) {
+    const items = listed.filter((r) => r.driver && r.driver !== "sim");
+    if (!items.length) {
+      el.hidden = true;
+      return;
+    }
     if (allowed === null) allowed = (await canI([{ verb: "logs", kind, namespace, name }]))[0].allowed;
     el.hidden = !allowed;
     const ids = items.map((r) => r.replica);
