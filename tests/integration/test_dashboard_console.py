@@ -128,6 +128,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
     failed_before = request.session.testsfailed
     viewport(browser, *DESKTOP)
+    severe_logs(browser)  # each test answers for its own console errors, not for a page a previous one left
     yield browser
     if request.session.testsfailed > failed_before:
         print(f"\nscreenshot of the failed test: {screenshot(browser, tmp_path / f'{request.node.name}.png')}")
@@ -365,6 +366,12 @@ def test_actions_are_offered_by_rbac_and_done_after_confirmation(up: Up, page: W
     wait_for(lambda: http("GET", up.url + "/v1/namespaces/team-a/modeldeployments/chat", up.token)[1].get("spec", {})
              .get("replicas") == 3, 10, "chat scaled to 3 through the page")
     wait(page, lambda d: '"replicas": 3' in by_testid(d, "spec")[0].text, "the page follows")
+
+    visit(page, up, "#/r/ModelDeployment/team-a/zz-stuck", OPERATOR)  # not Ready: retry is offered too
+    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-action=retry]:not([hidden])"), "retry offered").click()
+    wait(page, lambda d: by_testid(d, "confirm")[0], "the retry dialog").click()
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=timeline-entry][data-type='retry.requested']"),
+         "the retry in the timeline")
 
     assert http("PUT", up.url + "/v1/namespaces/team-a/modeldeployments/doomed", up.token,
                 deployment("doomed", "team-a", 1))[0] == 202

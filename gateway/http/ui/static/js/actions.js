@@ -5,8 +5,9 @@
 import { canI, kindPath, send } from "./api.js";
 import { clear, errorBox, h } from "./dom.js";
 
-// The action bar for `kind ns/name`; `current()` gives the object as last loaded (for scale and retry).
-export function actionBar(kind, ns, name, current, say) {
+// The action bar for `kind ns/name`; `current()` gives the object as last loaded (for scale and retry);
+// `done()` after an accepted action (the view reloads: a retry changes no object, so no watch event says so).
+export function actionBar(kind, ns, name, current, say, done = () => {}) {
   const path = kindPath(kind, ns, name);
   const bar = h("div", { class: "actions", "data-testid": "actions", role: "group", "aria-label": "Actions" });
   const dialog = h("dialog", { class: "confirm", "aria-labelledby": "confirm-h" });
@@ -66,6 +67,7 @@ export function actionBar(kind, ns, name, current, say) {
     try {
       await fn();
       say(`${what}: accepted`);
+      done();
     } catch (e) {
       say(`${what} refused: ${e.code} ${e.message}`);
       bar.append(errorBox(e));

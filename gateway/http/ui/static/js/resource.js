@@ -35,7 +35,7 @@ export function show(main, kind, ns, name, say) {
   const olderButton = h("button", { type: "button", hidden: true, on: { click: () => loadOlder() } },
     "Load older entries");
   const travel = travelControl(path, (at) => travelTo(at));
-  const actions = actionBar(kind, ns, name, () => state.obj, say);
+  const actions = actionBar(kind, ns, name, () => state.obj, say, () => setTimeout(load, 300));
   const replicas = replicasPanel(kind, ns, name);
   const charts = h("section", { class: "panel charts-panel", "aria-label": "History charts", hidden: true });
   const body = h("div", { hidden: true }, summary, replicas.el, charts, travel.el, banner,
