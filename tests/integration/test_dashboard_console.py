@@ -249,6 +249,36 @@ def test_no_raw_epoch_or_long_float_on_any_page(up: Up, page: WebDriver) -> None
     assert severe_logs(page) == []
 
 
+def test_the_pages_formatting_rules(up: Up, page: WebDriver) -> None:
+    """`js/format.js` and the search's matcher, run in this browser on a table of cases."""
+    visit(page, up)
+    now = time.time()
+    cases = page.execute_async_script("""
+        const [now, done] = arguments;
+        Promise.all([import('/ui/js/format.js'), import('/ui/js/env.js')]).then(([f, env]) => {
+          const obj = {kind: 'ModelDeployment', metadata: {name: 'chat', namespace: 'team-a', labels: {app: 'chat'}}};
+          done({
+            relative: [f.relative(now - 125, now * 1000), f.relative(now + 9.6, now * 1000), f.relative(now, now * 1000),
+                       f.relative('2020-01-01T00:00:00Z', Date.parse('2020-01-03T00:00:01Z'))],
+            num: [f.num(0.0036136555009418066), f.num(12345.678), f.num(5), f.num(null), f.num(1e-9)],
+            money: [f.money(0.009034138752354516), f.money(5), f.money(1234.5), f.money(0)],
+            ranges: [f.ranges([0, 1, 2, 3, 7, 9, 10, 11]), f.ranges([4])],
+            humane: [f.humane('leaseExpiresAt', now + 3.5), f.humane('lag', 0), f.humane('partitions', [0, 1, 2]),
+                     f.humane('kinds', ['gpupool', 'quota']), f.humane('x', {a: 1.23456789})],
+            readable: f.readable({at: 1796638408.88, cost: 0.009034138752354516, n: 3}),
+            search: ['chat', 'team-a', 'app=chat', 'app=embed', 'CHAT app', 'nope'].map(q => env.matches(obj, q)),
+          });
+        }, e => done(String(e)));""", now)
+    assert cases["relative"] == ["2m ago", "in 9s", "just now", "2d ago"]
+    assert cases["num"] == ["0.0036", "12,345.68", "5", "—", "0"]
+    assert cases["money"] == ["$0.009", "$5.00", "$1,234.50", "$0.00"]
+    assert cases["ranges"] == ["0–3, 7, 9–11", "4"]
+    assert cases["humane"] == ["in 3s", "0", "0–2", "gpupool, quota", "a=1.23"]
+    assert cases["readable"]["at"].endswith("ago)") and cases["readable"]["cost"] == 0.009034
+    assert cases["search"] == [True, True, True, False, True, False]
+    assert severe_logs(page) == []
+
+
 # ---- one deployment ---------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@
 const UNITS = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
 const EPOCH_MIN = 946684800;  // 2000-01-01: a number above this under a time-ish key is an instant
 const EPOCH_MAX = 4102444800;  // 2100-01-01
-const TIME_KEY = /(At|Time|time|expires|Expires|since|Since)$/;
+const TIME_KEY = /(^at|At|Time|^time|expires|Expires|^since|Since)$/;
 
 // Milliseconds since the epoch of an RFC 3339 string or epoch seconds; NaN when it is neither.
 export function millis(when) {
@@ -83,6 +83,8 @@ export function readable(value, key = "") {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, readable(v, k)]));
   }
   if (typeof value === "number" && isInstant(key, value)) return `${new Date(value * 1000).toISOString()} (${relative(value)})`;
-  if (typeof value === "number" && !Number.isInteger(value)) return Number(value.toPrecision(6));
+  if (typeof value === "number" && !Number.isInteger(value)) {
+    return Number(Math.abs(value) >= 1 ? value.toFixed(4) : value.toPrecision(4));
+  }
   return value;
 }
