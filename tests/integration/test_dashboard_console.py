@@ -259,7 +259,8 @@ def test_the_pages_formatting_rules(up: Up, page: WebDriver) -> None:
           const obj = {kind: 'ModelDeployment', metadata: {name: 'chat', namespace: 'team-a', labels: {app: 'chat'}}};
           done({
             relative: [f.relative(now - 125, now * 1000), f.relative(now + 9.6, now * 1000),
-                       f.relative(now, now * 1000), f.relative('2020-01-01T00:00:00Z', Date.parse('2020-01-03T00:00:01Z'))],
+                       f.relative(now, now * 1000),
+                       f.relative('2020-01-01T00:00:00Z', Date.parse('2020-01-03T00:00:01Z'))],
             num: [f.num(0.0036136555009418066), f.num(12345.678), f.num(5), f.num(null), f.num(1e-9)],
             money: [f.money(0.009034138752354516), f.money(5), f.money(1234.5), f.money(0)],
             ranges: [f.ranges([0, 1, 2, 3, 7, 9, 10, 11]), f.ranges([4])],
