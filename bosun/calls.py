@@ -121,6 +121,10 @@ def page(kind: str, namespace: str | None, selector: str | None, phase: str | No
                                     **{"continue": token}))
 
 
+def replicas(kind: str, name: str, namespace: str) -> Call:
+    return Call("GET", resource(kind, namespace, name) + "/replicas")
+
+
 def history(kind: str, name: str, namespace: str, since: int | None, types: list[str] | None,
             limit: int | None) -> Call:
     return Call("GET", resource(kind, namespace, name) + "/history",

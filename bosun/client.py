@@ -211,6 +211,12 @@ class Client(_Base):
             raise from_response(r.status_code, r.content)
         return r.content
 
+    def replicas(self, kind: str, name: str, *, namespace: str = DEFAULT_NAMESPACE) -> builtins.list[dict[str, Any]]:
+        """The resource's replicas, live ones first then the latest ended: `{replica, state, pool, driver, node,
+        pid, port, devices, requestedAt, startedAt, readyAt, endedAt, lastError, ...}` (`GET …/replicas`)."""
+        items: builtins.list[dict[str, Any]] = self._run(calls.replicas(kind, name, namespace))["items"]
+        return items
+
     def history(self, kind: str, name: str, *, namespace: str = DEFAULT_NAMESPACE, since: int | None = None,
                 types: builtins.list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
         """The resource's timeline `{items, continue}`: the newest `limit` events, or those after `since`."""
@@ -337,6 +343,11 @@ class AsyncClient(_Base):
 
     async def retry(self, kind: str, name: str, *, namespace: str = DEFAULT_NAMESPACE) -> Applied:
         return Applied.of((kind, namespace, name), await self._run(calls.retry(kind, name, namespace)))
+
+    async def replicas(self, kind: str, name: str, *, namespace: str = DEFAULT_NAMESPACE
+                       ) -> builtins.list[dict[str, Any]]:
+        items: builtins.list[dict[str, Any]] = (await self._run(calls.replicas(kind, name, namespace)))["items"]
+        return items
 
     async def history(self, kind: str, name: str, *, namespace: str = DEFAULT_NAMESPACE,
                       since: int | None = None, types: builtins.list[str] | None = None,

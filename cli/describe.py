@@ -1,9 +1,10 @@
 """`bosun describe`: "what is going on with X" as one human page.
 
-Summary and spec, phase and conditions with since-when, readiness per pool, the last N timeline entries
-with the events that caused each, commands not yet observed by their driver, and the trace id of the
-latest apply. `gather` makes a handful of indexed read-model queries (the object, the tail of its
-timeline, and point lookups), so it answers in milliseconds on any store size.
+Summary and spec, phase and conditions with since-when, readiness per pool, the replicas (node, pid, port,
+devices: what `kill -9` needs), the last N timeline entries with the events that caused each, commands not
+yet observed by their driver, and the trace id of the latest apply. `gather` makes a handful of indexed
+read-model queries (the object, the tail of its timeline, its replicas, and point lookups), so it answers in
+milliseconds on any store size.
 """
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bosun.errors import NotFound
 from cli.output import age, table, to_yaml
 
 CONVENTION = ("phase", "observedGeneration", "conditions")
 WINDOW = 500
 """Timeline entries read to match commands with observations and count ready replicas per pool."""
 APPLIES = ["spec.applied", "deletion.requested"]
+ENDED_SHOWN = 5
+"""Stopped or lost replicas listed after the live ones (the latest first)."""
 
 
 class Client(Protocol):
@@ -24,6 +28,8 @@ class Client(Protocol):
 
     def history(self, kind: str, name: str, *, namespace: str = ..., since: int | None = None,
                 types: list[str] | None = None, limit: int | None = None) -> dict[str, Any]: ...
+
+    def replicas(self, kind: str, name: str, *, namespace: str = ...) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -35,6 +41,7 @@ class Facts:
     ready_by_pool: dict[str, int] = field(default_factory=dict)
     apply_trace: str | None = None
     seq_times: dict[int, str] = field(default_factory=dict)
+    replicas: list[dict[str, Any]] = field(default_factory=list)
 
 
 def gather(client: Client, kind: str, namespace: str, name: str, last: int = 10) -> tuple[dict[str, Any], Facts]:
@@ -52,7 +59,16 @@ def gather(client: Client, kind: str, namespace: str, name: str, last: int = 10)
                 seq_times[seq] = str(found[0].get("time", ""))
     return obj, Facts(recent=window[-last:], pending=pending_commands(window),
                       ready_by_pool=ready_by_pool(window, obj), seq_times=seq_times,
-                      apply_trace=applies[-1].get("traceId") if applies else None)
+                      apply_trace=applies[-1].get("traceId") if applies else None,
+                      replicas=replicas_of(client, kind, namespace, name))
+
+
+def replicas_of(client: Client, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The resource's replicas (`GET …/replicas`); none from a gateway that predates the route."""
+    try:
+        return client.replicas(kind, name, namespace=namespace)
+    except NotFound:
+        return []
 
 
 def pending_commands(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,6 +134,8 @@ def render(obj: dict[str, Any], recent: list[dict[str, Any]] | Facts, now: float
         pools = sorted({*placed, *facts.ready_by_pool})
         rows = [[p, str(placed.get(p, 0)), str(facts.ready_by_pool.get(p, 0))] for p in pools]
         lines += ["Readiness by pool:", _indent(table(["POOL", "PLACED", "READY"], rows))]
+    if facts.replicas:
+        lines += ["Replicas:", _indent(replica_table(facts.replicas, now))]
     events = [[str(e.get("seq", "")), _ago(e.get("time"), now), e.get("slice", ""), e.get("type", ""),
                _causes(e), e.get("summary", "")] for e in facts.recent]
     lines += ["Recent events:", _indent(table(["SEQ", "AGE", "SLICE", "TYPE", "CAUSED-BY", "SUMMARY"], events))
@@ -127,6 +145,17 @@ def render(obj: dict[str, Any], recent: list[dict[str, Any]] | Facts, now: float
     lines += ["Pending commands (not yet observed):",
               _indent(table(["SEQ", "AGE", "TYPE", "SUMMARY"], pend)) if pend else "  <none>"]
     return "\n".join(lines)
+
+
+def replica_table(replicas: list[dict[str, Any]], now: float) -> str:
+    """Live replicas, then the latest ENDED_SHOWN ended ones; AGE since started (else since asked for)."""
+    live = [r for r in replicas if r.get("state") not in ("stopped", "lost")]
+    ended = [r for r in replicas if r.get("state") in ("stopped", "lost")][:ENDED_SHOWN]
+    rows = [[str(r.get("replica", "")), str(r.get("state", "")), r.get("node") or "-", str(r.get("pid") or "-"),
+             str(r.get("port") or "-"), ",".join(r.get("devices") or ()) or "-", r.get("pool") or "-",
+             _ago(r.get("startedAt") or r.get("requestedAt"), now) or "-", (r.get("lastError") or "")[:80]]
+            for r in [*live, *ended]]
+    return table(["REPLICA", "STATE", "NODE", "PID", "PORT", "DEVICES", "POOL", "AGE", "LAST ERROR"], rows)
 
 
 def _causes(e: dict[str, Any]) -> str:

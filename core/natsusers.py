@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core import logtail
+
 STREAM = "BOSUN"
 PARTITIONED = "BOSUN_P"
 BUCKETS = ("bosun-snapshots", "bosun-leases", "bosun-checkpoints")
@@ -25,6 +27,8 @@ CALLOUT_REPLIES = "$SYS._INBOX.>"
 """Where nats-server waits for the callout's answers (its internal reply inboxes)."""
 ADMIN_PRINCIPAL = "admin"
 """The admin token's principal (`gateway.admission.auth.ADMIN`): `connection.json`'s inbox names it."""
+LOG_TAILS = logtail.PREFIX
+"""The gateway asks `bosun.sys.logs.<driver>` for a replica's last lines (`core/logtail.py`)."""
 CLIENT_INBOX = "_INBOX"
 """Clients' inbox prefix is `_INBOX.<principal>`: the only replies a client may read are its own."""
 
@@ -73,10 +77,11 @@ NEVER = ("$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MS
 GATEWAY = Role(
     "gateway", "gateway",
     publish=("bosun.ev.*.*.*.spec", "bosun.ev.*.*.*.inbox", "bosun.audit.>", "bosun.sys.projections.rebuild",
-             "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"),
+             f"{LOG_TAILS}.>", "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"),
     subscribe=(inbox_of("gateway") + ".>", "bosun.sys.projections.changed"),
     deny_publish=NEVER,
-    doc="appends specs (and retry requests) and audit records; manages the stream and buckets; reads")
+    doc="appends specs (and retry requests) and audit records; manages the stream and buckets; reads; asks "
+        "drivers for replicas' log tails")
 DOOR = Role(
     "door", "gateway-door",
     publish=(CLIENT_INBOX + ".>", CALLOUT_REPLIES),
@@ -114,9 +119,10 @@ DRIVER = Role(
              *(f"$JS.API.CONSUMER.INFO.{STREAM}.driver-{d}" for d in DRIVERS),
              *(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.driver-{d}" for d in DRIVERS),
              *(f"$JS.ACK.{STREAM}.driver-{d}.>" for d in DRIVERS)),
-    subscribe=(inbox_of("driver") + ".>",),
-    deny_publish=NEVER,
-    doc="reads its own commands (bosun.cmd.<driver>.>) and appends observations (obs)")
+    subscribe=(inbox_of("driver") + ".>", f"{LOG_TAILS}.process"),
+    deny_publish=NEVER, responses=True,
+    doc="reads its own commands (bosun.cmd.<driver>.>) and appends observations (obs); the process driver "
+        "answers log-tail requests (into the asker's inbox only: `allow_responses`)")
 
 BENCH = Role(
     "bench", "bench",

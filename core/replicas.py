@@ -5,10 +5,18 @@ Every command is idempotent at the driver (keyed by replica id), so a redelivery
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+from msgspec import Meta
 
 from core.events import Event
 from core.numbers import NonNegative
+
+Pid = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+"""A process id (pid_t is a signed 32-bit int); 0: none known."""
+Port = Annotated[int, Meta(ge=0, le=65535)]
+"""A TCP port; 0: none known."""
 
 
 class Command(Event, frozen=True):
@@ -93,12 +101,23 @@ class Observation(Event, frozen=True):
     """What a driver saw; appended on the resource's `obs` slice."""
 
 
-class ReplicaStarted(Observation, frozen=True, tag="replica.started"):
+class ReplicaStarted(Observation, frozen=True, tag="replica.started", omit_defaults=True):
+    """The replica's process (or simulated slot) exists. Where it runs rides along when the driver knows it,
+    so `describe`, the dashboard and an operator's `kill -9` can find it; the defaults (what older events
+    and the sim say) are left out of the encoding, so sim observations stay byte-identical."""
+
     replica: str
     pool: str
+    node: Annotated[str, Meta(max_length=253)] = ""
+    pid: Pid = 0
+    port: Port = 0
+    devices: tuple[Annotated[str, Meta(max_length=64)], ...] = ()
 
     def summary(self) -> str:
-        return f"{self.replica} starting on {self.pool}"
+        where = ", ".join(part for part in (f"node {self.node}" if self.node else "",
+                                            f"pid {self.pid}" if self.pid else "",
+                                            f"port {self.port}" if self.port else "") if part)
+        return f"{self.replica} starting on {self.pool}" + (f" ({where})" if where else "")
 
 
 class ReplicaReady(Observation, frozen=True, tag="replica.ready"):

@@ -30,6 +30,7 @@ from gateway.admission.governance import governed_admission
 from gateway.admission.policy import PolicyIndex
 from gateway.http.app import create_app
 from gateway.http.context import Changes, Gateway, ReadModel
+from gateway.http.ui import traces
 from gateway.intents.callout import Callout, grant_of
 from gateway.intents.claims import Signer
 from gateway.intents.responder import Responder
@@ -70,10 +71,12 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
     clients are not principals. `callout_seed` (with `intents_url`) answers nats-server's auth callout:
     clients connect with their token and reply under `_INBOX.<principal>` (`intents/callout.py`);
     `system_url` (the system account's user) closes connections whose rights changed. `settings` (read at
-    the command's entry) give the append deadline and the stream's replicas."""
+    the command's entry) give the append deadline, the stream's replicas and the dashboard's trace link
+    template (`BOSUN_TRACE_URL`)."""
     from actors.registry import load
 
     registry = load()
+    traced = traces.template(settings.trace_url)
     nc = await ready.connect(nats_url, "bosun-gateway")  # waits for the cluster (core.ready)
     intents_nc = await ready.connect(intents_url, "bosun-gateway-door") if intents_url else None
     system_nc = await ready.connect(system_url, "bosun-gateway-revocation") if system_url else None
@@ -86,13 +89,13 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
             if authorizer is not None:  # an explicit policy (tests): no RBAC index
                 admission = Admission(log, Authenticator.from_file(token_file), authorizer,
                                       append_deadline=settings.append_deadline, registry=registry)
-                gw = Gateway(nc, log, admission, reads, registry=registry)
+                gw = Gateway(nc, log, admission, reads, registry=registry, trace_url=traced)
                 await _run(gw, stop, host, port, fd, on_ready, door, None)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy,
                                                     settings.append_deadline, registry)
                 try:
-                    gw = Gateway(nc, log, governed.admission, reads, registry=registry)
+                    gw = Gateway(nc, log, governed.admission, reads, registry=registry, trace_url=traced)
                     await _run(gw, stop, host, port, fd, on_ready, door, governed.index)
                 finally:
                     await governed.close()

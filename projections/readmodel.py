@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from actors.controller import DEFAULT, Registry
-from projections import audit, generations, pages, schema, selectors, usage
+from projections import audit, generations, pages, replica_table, schema, selectors, spend, usage
 
 CHANGED = "bosun.sys.projections.changed"
 """Core-NATS notification published by the projector after every commit: `{"seq": <checkpoint>}`."""
@@ -229,6 +229,16 @@ class ReadModel:
                    ) -> builtins.list[dict[str, Any]]:
         """Spend rate and accumulated GPU-hours/cost per namespace and workload (`GET /v1/cost`), of `kinds`."""
         return await usage.query(self._fetch, namespace, now, kinds)
+
+    async def spend(self, namespace: str | None, since: float | None, now: float, points: int,
+                    kinds: Sequence[str] | None = None) -> builtins.list[spend.Point]:
+        """GPUs in use, spend rate and accumulated cost over time (`GET /v1/cost/series`), of `kinds`."""
+        rows = await self._fetch(*usage.lifetimes_sql(namespace, kinds))
+        return spend.series(((int(g), float(p), float(a), b) for g, p, a, b in rows), since, now, points)
+
+    async def replicas(self, kind: str, namespace: str, name: str) -> builtins.list[dict[str, Any]]:
+        """The resource's replicas (live ones, then the latest ended): `GET …/{name}/replicas`."""
+        return await replica_table.query(self._fetch, self._kind(kind), namespace, name)
 
     async def cost_rates(self) -> builtins.list[tuple[str, float]]:
         return await usage.rates(self._fetch)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from projections import audit, usage
+from projections import audit, replica_table, usage
 
 VERSION = 1
 BUSY_TIMEOUT_MS = 5000
@@ -61,9 +61,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 INSERT OR IGNORE INTO meta (key, value) VALUES ('changes_horizon', '0');
 """
 
-DDL += audit.DDL + usage.DDL
+DDL += audit.DDL + usage.DDL + replica_table.DDL
 TABLES = ("resources", "labels", "timeline", "changes", "checkpoint", "meta", "audit",
-          "replica_usage")
+          "replica_usage", "replicas")
 
 
 def connect_writer(path: Path) -> sqlite3.Connection:

@@ -23,7 +23,7 @@ import msgspec
 
 from actors.controller import DEFAULT, Registry
 from core.log import StoredMessage
-from projections import audit, batches, reducer, schema, usage
+from projections import audit, batches, reducer, replica_table, schema, usage
 from projections.batches import Key, Plan
 from projections.reducer import Row
 
@@ -128,6 +128,7 @@ class Writer:
             changes = self._write(plan, current)
             audit.write(db, fresh)
             usage.write(db, fresh, self.registry)
+            replica_table.write(db, fresh)
             db.execute(_CHECKPOINT, (target,))
             db.execute("COMMIT")
         except BaseException:  # nothing remembered is trusted across a failure: recount, reread

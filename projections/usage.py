@@ -95,6 +95,20 @@ def _price(db: sqlite3.Connection, pool: str, registry: Registry) -> float:
     return 0.0
 
 
+def lifetimes_sql(namespace: str | None, kinds: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """The query of every started replica's (gpus, price, started_at, stopped_at) in `namespace` (None: all),
+    of workloads of `kinds` (None: all; rows recorded before kinds were, kind '', always count)."""
+    sql = "SELECT gpus, price, started_at, stopped_at FROM replica_usage WHERE started_at IS NOT NULL"
+    params: list[Any] = []
+    if namespace:
+        sql += " AND namespace = ?"
+        params.append(namespace)
+    if kinds is not None:
+        sql += f" AND kind IN ({','.join('?' * (len(kinds) + 1))})"
+        params.extend(["", *kinds])
+    return sql, params
+
+
 async def query(fetch: Fetch, namespace: str | None, now: float, kinds: Sequence[str] | None = None
                 ) -> list[dict[str, Any]]:
     """Per namespace and workload: spend rate now, GPU-hours and cost so far (running replicas up to `now`).

@@ -14,9 +14,10 @@ from msgspec import Meta
 from actors.quotas import QuotaLimits
 from core.kinds import FieldError
 
-VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit", "exec")
-Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "exec", "*"]
-"""`exec`: set or change what a resource runs (a ModelDeployment's `command` and `env`); `apply` does not imply it."""
+VERBS = ("get", "list", "watch", "apply", "delete", "history", "audit", "exec", "logs")
+Verb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "exec", "logs", "*"]
+"""`exec`: set or change what a resource runs (a ModelDeployment's `command` and `env`); `apply` does not imply it.
+`logs`: read a replica's log tail (a process's output may hold what its spec does not)."""
 Name = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 Pattern = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?)$")]
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]

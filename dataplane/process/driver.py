@@ -27,10 +27,12 @@ from nats.js import api
 from core import dropped, ready, subjects
 from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
+from core.logtail import TailRequest
 from core.metrics import COMMANDS, observe_consumer, sample_every
 from core.names import Ref
 from core.replicas import EnsurePool, RetirePool, StartReplica, StopReplica
 from core.settings import DEFAULTS, Settings
+from dataplane.base import logtail
 from dataplane.base.ledger import Cause
 from dataplane.base.outbox import Outbox
 from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
@@ -110,6 +112,7 @@ class Driver:
             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_ack_pending=FETCH_BATCH * 4))
         self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH))
         await feed.start()
+        tails = await logtail.serve(self.log.nc, DRIVER, self._log_of)
         loops = [asyncio.create_task(self._commands(feed), name="process-commands"),
                  asyncio.create_task(self._monitor(), name="process-monitor"),
                  asyncio.create_task(self._relist(), name="process-relist"),
@@ -123,6 +126,8 @@ class Driver:
                     task.result()
         finally:
             await cancel_all([*loops, stopper])
+            with contextlib.suppress(nats.errors.Error):
+                await tails.unsubscribe()
             await feed.stop()
             await self.http.aclose()
 
@@ -152,6 +157,10 @@ class Driver:
             if child.pid == who.pid:
                 child.poll()
         return procs.alive(who)
+
+    def _log_of(self, asked: TailRequest) -> Path:
+        """A replica's own stdout/stderr file (the log tail's only source)."""
+        return store.log_file(self.data_dir, f"{asked.kind}.{asked.namespace}.{asked.name}", asked.replica)
 
     # ---- recovery and re-list ------------------------------------------------------------------------
 

@@ -162,8 +162,9 @@ class World(Ledger):
         with store.transaction(self.conn) as c:
             c.execute("UPDATE replicas SET state='starting', pid=?, start_time=?, port=?, up_since=?"
                       " WHERE token=? AND replica=?", (who.pid, who.start_time, port, now, rec.token, rec.replica))
-            self._report(rec.ref, ReplicaStarted(replica=rec.replica, pool=rec.pool),
-                         self._id(rec.token, rec.replica, "started"), now, cause)
+            started = ReplicaStarted(replica=rec.replica, pool=rec.pool, pid=who.pid, port=port,
+                                     devices=tuple(d for d in rec.devices.split(",") if d))
+            self._report(rec.ref, started, self._id(rec.token, rec.replica, "started"), now, cause)
 
     def start_failed(self, rec: Record, reason: str, now: float, cause: Cause = NO_CAUSE) -> float:
         """The start failed (could not exec, or exited before ready): wait, then retry; returns the wait."""

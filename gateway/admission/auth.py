@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 from core.names import Ref
 from gateway.errors import forbidden, unauthorized
 
-Verb = Literal["apply", "delete", "get", "list", "watch", "history", "diff", "rebuild", "exec"]
+Verb = Literal["apply", "delete", "get", "list", "watch", "history", "diff", "rebuild", "exec", "logs"]
 ADMIN = "admin"
 
 

@@ -17,8 +17,23 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.http import (
+    access,
+    controllers,
+    costs,
+    diff,
+    kinds,
+    ops,
+    plans,
+    reads,
+    replays,
+    replicas,
+    retry,
+    spend,
+    watch,
+    writes,
+)
 from gateway.http import audit as audits
-from gateway.http import controllers, costs, diff, kinds, ops, plans, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
 from gateway.http.context import Gateway
 from gateway.http.glue import EXCEPTION_HANDLERS
@@ -37,7 +52,8 @@ def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
                         *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *costs.ROUTES, *controllers.ROUTES,
-                        *retry.ROUTES, *kinds.ROUTES, *ui.ROUTES],
+                        *retry.ROUTES, *kinds.ROUTES, *replicas.ROUTES, *access.ROUTES, *spend.ROUTES,
+                        *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[timed(gw)],
         state=State({"gateway": gw}),

@@ -43,6 +43,11 @@ class ReadModel(Protocol):
     async def cost(self, namespace: str | None, now: float, kinds: Sequence[str] | None = None
                    ) -> builtins.list[dict[str, Any]]: ...
 
+    async def replicas(self, kind: str, namespace: str, name: str) -> builtins.list[dict[str, Any]]: ...
+
+    async def spend(self, namespace: str | None, since: float | None, now: float, points: int,
+                    kinds: Sequence[str] | None = None) -> builtins.list[Any]: ...
+
     async def changed_since(self, seq: int, kind: str | None = None, namespace: str | None = None,
                             label_selector: str | None = None, phase: str | None = None,
                             limit: int = 500) -> list[Any]: ...
@@ -90,6 +95,8 @@ class Gateway:
     """Readiness: how far (in stream messages) the read model may trail the log."""
     registry: Registry = DEFAULT
     """The kinds this gateway serves (`actors.registry.load()`, built once by `server.serve`)."""
+    trace_url: str = ""
+    """Link template of a trace UI, `{traceId}` replaced (`BOSUN_TRACE_URL`); empty: trace ids are not links."""
 
     @property
     def authorizer(self) -> Authorizer:

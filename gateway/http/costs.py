@@ -14,7 +14,9 @@ from litestar import Request, get
 from litestar.params import Parameter
 
 from core.names import Ref, name_problem
+from gateway.admission.auth import Principal
 from gateway.errors import ApiError, malformed
+from gateway.http.context import Gateway
 from gateway.http.glue import gateway
 
 
@@ -23,9 +25,18 @@ async def get_cost(request: Request[Any, Any, Any],
                    namespace: Annotated[str | None, Parameter(query="namespace")] = None) -> dict[str, Any]:
     gw = gateway(request)
     caller = gw.principal(request.headers.get("authorization"))
+    allowed = readable_kinds(gw, caller, namespace)
+    now = time.time()
+    items = await gw.reads.cost(namespace or None, now, allowed)
+    return {"items": items, "at": now}
+
+
+def readable_kinds(gw: Gateway, caller: Principal, namespace: str | None) -> list[str]:
+    """The kind keys of the workloads whose cost `caller` may read in `namespace` (None: everywhere): every
+    kind that declares a usage and that it may list there. Refused when it may list none of them."""
     problem = name_problem(namespace) if namespace else None
     if problem:
-        raise malformed(f"namespace: {problem}")
+        raise malformed(f"namespace: {problem}", "namespace")
     allowed: list[str] = []
     refused: ApiError | None = None
     for info in gw.registry.consumers():
@@ -36,9 +47,7 @@ async def get_cost(request: Request[Any, Any, Any],
             refused = refused or e
     if refused is not None and not allowed:
         raise refused
-    now = time.time()
-    items = await gw.reads.cost(namespace or None, now, allowed)
-    return {"items": items, "at": now}
+    return allowed
 
 
 ROUTES = [get_cost]

@@ -12,13 +12,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -27,6 +28,9 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--disable-default-apps")
+if TYPE_CHECKING:
+    from tests.integration.test_up_support import Up
+
 DESKTOP = (1280, 800)
 PHONE = (390, 844)
 T = TypeVar("T")
@@ -128,3 +132,34 @@ def deployment(name: str, namespace: str, replicas: int, **labels: str) -> dict[
     return {"kind": "ModelDeployment", "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {"model": "llama-3-8b", "replicas": replicas, "gpusPerReplica": 1,
                      "placement": {"region": "us-west-2", "gpu": "a100"}}}
+
+
+def sign_in(driver: WebDriver, up: Up, token: str) -> None:
+    """Through the login form, whatever an earlier test left signed in."""
+    driver.get(up.url + "/ui/")
+    driver.execute_script("sessionStorage.clear()")
+    driver.refresh()
+    box = wait(driver, lambda d: by_testid(d, "login-token")[0], "the login form")
+    box.send_keys(token, Keys.ENTER)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
+
+
+def visit(driver: WebDriver, up: Up, route: str = "#/", token: str | None = None) -> None:
+    """Open a route of the page as `token` (default: admin), signing in through the form if needed.
+
+    Another principal's session is ended before the route loads, so the page never asks anything as them."""
+    token = token or up.token
+    if driver.current_url.startswith(up.url) and \
+            driver.execute_script("return sessionStorage.getItem('bosun.token')") not in (None, token):
+        driver.execute_script("sessionStorage.clear()")
+        driver.get("about:blank")
+    driver.get(f"{up.url}/ui/{route}")
+    if driver.execute_script("return sessionStorage.getItem('bosun.token')") != token:
+        box = wait(driver, lambda d: by_testid(d, "login-token")[0], "the login form")
+        box.send_keys(token, Keys.ENTER)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#nav:not([hidden])"), "signed in")
+
+
+def sign_out(driver: WebDriver) -> None:
+    driver.find_element(By.ID, "logout").click()
+    wait(driver, lambda d: by_testid(d, "login-token"), "the login form after signing out")

@@ -275,14 +275,16 @@ JOBS = {  # job -> (how to try it, the subject a refusal names)
     "answer connects": ("sub", "$SYS.REQ.USER.AUTH"),
     "read replies": ("sub", "_INBOX.>"),
     "read the gateway's replies": ("sub", "_INBOX_gateway.>"),
+    "ask for a replica's log": ("pub", "bosun.sys.logs.process"),
+    "answer log requests": ("sub", "bosun.sys.logs.process"),
 }
 ALLOWED = {
     "gateway": {"append a spec", "append a RoleBinding", "append audit", "read a bucket", "read every spec",
-                "read the gateway's replies"},
+                "read the gateway's replies", "ask for a replica's log"},
     "door": {"answer intents", "answer connects"},
     "controller": {"append ctl", "append a command", "write a lease", "read a bucket", "read every spec"},
     "projector": set(),
-    "driver": {"append obs"},
+    "driver": {"append obs", "answer log requests"},
     "bench": set(),
 }
 

@@ -44,6 +44,19 @@ class FakeClient:
                 types: list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
         return {"items": TIMELINE[-(limit or 100):], "continue": None}
 
+    def replicas(self, kind: str, name: str, *, namespace: str = "default") -> list[dict[str, Any]]:
+        return REPLICAS
+
+
+REPLICAS = [
+    {"replica": "r1", "state": "ready", "node": "", "pid": 4242, "port": 35001, "devices": ["0", "1"],
+     "pool": "p/a", "startedAt": "2026-01-01T00:00:10Z", "lastError": ""},
+    {"replica": "r2", "state": "restarting", "node": "", "pid": None, "port": None, "devices": [], "pool": "p/b",
+     "requestedAt": T, "lastError": "exited with code 3"},
+    *({"replica": f"old-{i}", "state": "lost", "pid": 100 + i, "pool": "p/a", "lastError": "killed by SIGKILL"}
+      for i in range(8)),
+]
+
 
 def test_page_shows_causes_pending_commands_pool_readiness_and_the_apply_trace() -> None:
     obj, facts = gather(FakeClient(), "modeldeployments", "demo", "chat", last=10)
@@ -58,3 +71,14 @@ def test_page_shows_causes_pending_commands_pool_readiness_and_the_apply_trace()
 
 def test_render_still_takes_a_plain_list_of_recent_events() -> None:
     assert "Recent events:" in render(OBJ, TIMELINE[:2], now=0)
+
+
+def test_page_lists_replicas_with_node_pid_port_and_devices() -> None:
+    obj, facts = gather(FakeClient(), "modeldeployments", "demo", "chat", last=10)
+    page = render(obj, facts, now=1767225600.0 + 30)
+    section = page[page.index("\nReplicas:") + 1:page.index("Recent events:")].splitlines()
+    assert section[1].split() == ["REPLICA", "STATE", "NODE", "PID", "PORT", "DEVICES", "POOL", "AGE", "LAST", "ERROR"]
+    assert section[2].split() == ["r1", "ready", "-", "4242", "35001", "0,1", "p/a", "20s"]
+    assert section[3].split()[:8] == ["r2", "restarting", "-", "-", "-", "-", "p/b", "30s"]
+    assert "exited with code 3" in section[3]
+    assert len(section) == 4 + 5  # the live ones, then only the latest ended ones

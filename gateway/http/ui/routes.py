@@ -6,6 +6,7 @@ no third-party code. Every datum it shows comes from the public `/v1` API with t
 it sees exactly what that Principal may see. The exception is `GET /ui/kinds.json`: the registered kinds
 (schema, not data, like the OpenAPI document), which the page needs to list every resource for a
 Principal allowed only some kinds; it doubles as the login check, so it requires a valid token.
+`GET /ui/config.json` says where trace ids link to (`BOSUN_TRACE_URL`, read once when the gateway starts).
 """
 from __future__ import annotations
 
@@ -53,8 +54,20 @@ async def ui_kinds(request: Request[Any, Any, Any]) -> KindList:
                      for k in sorted(gateway(request).registry.kinds(), key=lambda k: k.name)])
 
 
+class UiConfig(msgspec.Struct, frozen=True, rename="camel"):
+    trace_url: str
+    """Link template of the trace UI (`{traceId}` is replaced); empty when none is configured."""
+
+
+@get("/ui/config.json", summary="The dashboard's settings (trace links); needs a valid token", include_in_schema=False)
+async def ui_config(request: Request[Any, Any, Any]) -> UiConfig:
+    gw = gateway(request)
+    gw.principal(request.headers.get("authorization"))
+    return UiConfig(gw.trace_url)
+
+
 STATIC_ROUTER = create_static_files_router(
     path="/ui", directories=[STATIC], html_mode=True, name="ui", include_in_schema=False,
     cache_control=CacheControlHeader(no_cache=True), after_request=_secure)
 
-ROUTES = [ui_kinds, STATIC_ROUTER]
+ROUTES = [ui_kinds, ui_config, STATIC_ROUTER]

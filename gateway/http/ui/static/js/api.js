@@ -7,6 +7,7 @@ const KEY = "bosun.token";
 export const session = {
   token: sessionStorage.getItem(KEY),
   kinds: [],
+  config: { traceUrl: "" },  // /ui/config.json: where trace ids link to
   probing: false,  // true while the login form tries a token: a 401 then means "wrong token", not "signed out"
   onUnauthorized: () => {},
 };
@@ -60,6 +61,31 @@ export async function api(path, params = {}, signal = undefined) {
   const response = await fetch(url(path, params), { headers: headers({ Accept: "application/json" }), signal });
   if (!response.ok) throw await failure(response);
   return response.json();
+}
+
+// A write (PUT, DELETE, POST) with a JSON body; answers the parsed reply, throws ApiError like `api`.
+export async function send(method, path, body = undefined, extra = {}) {
+  const init = { method, headers: headers({ Accept: "application/json", ...extra }) };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url(path), init);
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
+}
+
+// May this token do these things? `POST /v1/access/review` (RBAC's answer for the caller itself):
+// checks [{verb, kind, namespace, name}] -> the same list with `allowed`. A gateway without the route
+// answers "no" to everything, so nothing is offered that might be refused.
+export async function canI(checks) {
+  if (!(await hasRoute("/v1/access/review"))) return checks.map((c) => ({ ...c, allowed: false }));
+  try {
+    const answer = await send("POST", "/v1/access/review", { checks });
+    return answer.results;
+  } catch {
+    return checks.map((c) => ({ ...c, allowed: false }));
+  }
 }
 
 // Public, unauthenticated: which routes this gateway has (panels for routes still being built stay

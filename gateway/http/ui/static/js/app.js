@@ -5,9 +5,9 @@
 
 import { api, clearToken, session, setToken } from "./api.js";
 import * as audit from "./audit.js";
+import { costAvailable, showCost } from "./cost.js";
 import { clear, errorBox, h } from "./dom.js";
 import * as env from "./env.js";
-import { costAvailable, showCost } from "./extras.js";
 import * as resource from "./resource.js";
 
 const main = document.getElementById("main");
@@ -32,6 +32,7 @@ function parseHash() {
 
 async function loadKinds() {
   session.kinds = (await api("/ui/kinds.json")).items;
+  session.config = await api("/ui/config.json").catch(() => ({ traceUrl: "" }));
 }
 
 function login(message) {

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { ago, clear, errorBox, h, isoTime } from "./dom.js";
+import { traceRef } from "./timeline.js";
 
 const FIELDS = [["principal", "Principal"], ["namespace", "Namespace"], ["kind", "Kind"], ["name", "Name"]];
 const PAGE = 100;
@@ -72,5 +73,5 @@ function row(r) {
     h("td", { "data-label": "Decision" }, h("span", { class: denied ? "phase phase-failed" : "phase phase-ready" }, r.decision)),
     h("td", { "data-label": "Reason" }, [r.code, r.reason].filter((x, i, all) => x && all.indexOf(x) === i).join(": ")),
     h("td", { "data-label": "Status" }, r.status ?? ""),
-    h("td", { "data-label": "Trace" }, r.traceId ? h("code", {}, r.traceId) : ""));
+    h("td", { "data-label": "Trace" }, r.traceId ? traceRef(r.traceId) : ""));
 }

@@ -1,16 +1,47 @@
 // The environment view: every resource the Principal may see, kept live by `GET /v1/watch`.
 // Kind, namespace and label selector go to the server (they are what RBAC and the watch filter on);
-// phase filters on the page, so the counts per phase always cover the whole listing.
+// phase, the search box (name or label) and the sort order work on the page, so the counts per phase
+// always cover the whole listing. Problems sort first by default: failed and degraded, then stuck
+// (unschedulable, past their deadline, crash-looping), each highlighted with its reason.
 
 import { session } from "./api.js";
 import { ago, clear, errorBox, h, isoTime } from "./dom.js";
 import { controllersPanel } from "./extras.js";
 import { watch } from "./sse.js";
-import { keyOf, phaseClass, phaseOf, poolsOf, readyOf, reasonOf, troubled } from "./status.js";
+import { keyOf, phaseClass, phaseOf, poolsOf, problem, rank, readyOf, reasonOf } from "./status.js";
 
 const PHASES = ["Ready", "Progressing", "Pending", "Degraded", "Failed", "Deleting"];
 const COLUMNS = ["Kind", "Namespace", "Name", "Phase", "Ready", "Pools", "Age", "Reason"];
 const AGE_TICK_MS = 5000;
+const SORTS = {
+  problems: ["Problems first", (a, b) => rank(a) - rank(b) || byKey(a, b)],
+  name: ["Name", (a, b) => a.metadata.name.localeCompare(b.metadata.name) || byKey(a, b)],
+  newest: ["Newest", (a, b) => created(b) - created(a) || byKey(a, b)],
+  oldest: ["Oldest", (a, b) => created(a) - created(b) || byKey(a, b)],
+  kind: ["Kind, namespace", byKey],
+};
+
+function byKey(a, b) {
+  return keyOf(a).localeCompare(keyOf(b));
+}
+
+function created(obj) {
+  return Date.parse(obj.metadata.createdAt) || 0;
+}
+
+// The search box: every word must match. `key=value` matches a label; anything else is a substring of
+// the name, namespace, kind, or a label's key or value.
+export function matches(obj, query) {
+  const labels = Object.entries(obj.metadata.labels || {});
+  return query.toLowerCase().split(/\s+/).filter(Boolean).every((word) => {
+    if (word.includes("=")) {
+      const [k, v] = word.split("=", 2);
+      return labels.some(([lk, lv]) => lk.toLowerCase() === k && lv.toLowerCase() === v);
+    }
+    const hay = [obj.metadata.name, obj.metadata.namespace || "", obj.kind, ...labels.flat()];
+    return hay.some((text) => String(text).toLowerCase().includes(word));
+  });
+}
 
 export function resourceHref(obj) {
   const ns = obj.metadata.namespace || "_cluster";
@@ -21,6 +52,7 @@ export function show(main, params) {
   const filters = {
     kind: params.get("kind") || "", namespace: params.get("namespace") || "",
     labelSelector: params.get("labelSelector") || "", phase: params.get("phase") || "",
+    q: params.get("q") || "", sort: SORTS[params.get("sort")] ? params.get("sort") : "",
   };
   const rows = new Map();
   const trs = new Map();
@@ -37,15 +69,27 @@ export function show(main, params) {
   const form = filterForm(filters, (changed) => {
     Object.assign(filters, changed);
     saveFilters(filters);
-    if (!("phase" in changed) || Object.keys(changed).length > 1) restart();
+    const local = ["phase", "sort"];
+    if (Object.keys(changed).some((k) => !local.includes(k))) restart();
     else schedule();
   });
+  const search = h("input", { type: "search", id: "f-q", "data-testid": "search", value: filters.q,
+    placeholder: "Search name or label (app=chat)", autocomplete: "off", spellcheck: "false",
+    "aria-label": "Search resources by name or label" });
+  const searched = () => {
+    if (filters.q === search.value.trim()) return;
+    filters.q = search.value.trim();
+    saveFilters(filters);
+    schedule();
+  };
+  for (const event of ["input", "change", "search"]) search.addEventListener(event, searched);
   const table = h("table", { class: "resources" },
     h("caption", { class: "sr-only" }, "Resources"),
     h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))), tbody);
   const controllers = controllersPanel();
   clear(main, h("div", { class: "title" }, h("h1", { tabindex: "-1" }, "Environment"), status),
-    form, counts, notice, h("div", { class: "scroll" }, table), empty, controllers.el);
+    h("div", { class: "searchbar", role: "search" }, search), form, counts, notice,
+    h("div", { class: "scroll" }, table), empty, controllers.el);
 
   function open(query, kindName, fallback) {
     const w = watch(query, {
@@ -110,9 +154,9 @@ export function show(main, params) {
   }
 
   function render() {
-    const all = [...rows.values()].sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+    const all = [...rows.values()].sort(SORTS[filters.sort || "problems"][1]);
     paintCounts(all);
-    const shown = all.filter((o) => !filters.phase || phaseOf(o) === filters.phase);
+    const shown = all.filter((o) => (!filters.phase || phaseOf(o) === filters.phase) && matches(o, filters.q));
     const keep = new Set(shown.map(keyOf));
     for (const [key, tr] of trs) if (!keep.has(key)) { tr.remove(); trs.delete(key); }
     shown.forEach((obj, i) => {
@@ -123,6 +167,7 @@ export function show(main, params) {
       if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
     });
     empty.hidden = shown.length > 0;
+    empty.textContent = all.length ? "Nothing matches the search and filters." : "No resources yet.";
     form.querySelector("datalist").replaceChildren(
       ...[...new Set(all.map((o) => o.metadata.namespace).filter(Boolean))].sort().map((ns) => h("option", { value: ns })));
   }
@@ -175,20 +220,22 @@ function newRow(obj) {
 
 function fillRow(tr, obj) {
   const phase = phaseOf(obj);
-  const bad = troubled(obj);
+  const trouble = problem(obj);
   const reason = reasonOf(obj);
-  const cells = [phase, readyOf(obj), poolsOf(obj), ago(obj.metadata.createdAt), reason, bad];
+  const cells = [phase, readyOf(obj), poolsOf(obj), ago(obj.metadata.createdAt), reason, trouble];
   const sig = JSON.stringify(cells);
   if (tr.dataset.sig === sig) return;
   tr.dataset.sig = sig;
   tr.dataset.phase = phase;
-  tr.classList.toggle("troubled", bad);
+  tr.dataset.problem = trouble;
+  tr.classList.toggle("troubled", trouble === "bad");
+  tr.classList.toggle("stuck", trouble === "stuck");
   const [, , , phaseCell, ready, pools, age, why] = tr.children;
-  clear(phaseCell, h("span", { class: phaseClass(phase) }, bad ? `⚠ ${phase}` : phase));
+  clear(phaseCell, h("span", { class: phaseClass(phase) }, trouble ? `⚠ ${phase}` : phase));
   ready.textContent = readyOf(obj);
   pools.textContent = poolsOf(obj);
   clear(age, h("time", { datetime: obj.metadata.createdAt, title: isoTime(obj.metadata.createdAt) }, ago(obj.metadata.createdAt)));
-  clear(why, h("span", { class: bad ? "reason bad" : "reason muted" }, reason));
+  clear(why, h("span", { class: trouble ? `reason ${trouble}` : "reason muted" }, reason));
 }
 
 // ArrowUp/ArrowDown move between the rows' links (Tab still goes through them in order).
@@ -209,12 +256,16 @@ function filterForm(filters, onChange) {
   const field = (name, label, control) => h("span", { class: "field" }, h("label", { for: `f-${name}` }, label), control);
   const text = (name, label, placeholder) => field(name, label, h("input", { id: `f-${name}`, name, value: filters[name],
     placeholder, autocomplete: "off", spellcheck: "false", list: name === "namespace" ? "f-namespaces" : null }));
-  const form = h("form", { class: "filters", role: "search", "aria-label": "Filter resources" },
+  const sortSelect = h("select", { name: "sort", id: "f-sort" },
+    Object.entries(SORTS).map(([key, [label]]) => h("option", { value: key, selected: key === (filters.sort || "problems") }, label)));
+  const form = h("form", { class: "filters", "aria-label": "Filter resources" },
     field("kind", "Kind", kindSelect), text("namespace", "Namespace", "all"), h("datalist", { id: "f-namespaces" }),
-    text("labelSelector", "Labels", "app=chat,tier!=dev"), field("phase", "Phase", phaseSelect));
+    text("labelSelector", "Labels", "app=chat,tier!=dev"), field("phase", "Phase", phaseSelect),
+    field("sort", "Sort", sortSelect));
   let timer = null;
   const read = () => ({ kind: kindSelect.value, namespace: form.elements.namespace.value.trim(),
-    labelSelector: form.elements.labelSelector.value.trim(), phase: phaseSelect.value });
+    labelSelector: form.elements.labelSelector.value.trim(), phase: phaseSelect.value,
+    sort: sortSelect.value === "problems" ? "" : sortSelect.value });
   const changed = () => {
     const now = read();
     const diff = Object.fromEntries(Object.entries(now).filter(([k, v]) => filters[k] !== v));

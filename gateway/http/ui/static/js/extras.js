@@ -1,19 +1,24 @@
-// Panels for routes other issues are adding (`GET /v1/controllers`, `GET /v1/cost`): shown only once
-// the gateway's OpenAPI document lists the route, so they light up when it lands, with no 404 probes.
+// Panels for routes other issues add (`GET /v1/controllers`): shown only once the gateway's OpenAPI
+// document lists the route, so they light up when it lands, with no 404 probes.
 
 import { api, hasRoute } from "./api.js";
-import { clear, errorBox, h, show } from "./dom.js";
+import { clear, errorBox, h } from "./dom.js";
+import { humane } from "./format.js";
 
 const REFRESH_MS = 5000;
 
-// Rows of objects as a table; nested values as compact JSON, columns from the first rows' keys.
+// Rows of objects as a table, every value humane (instants relative, numbers rounded, lists as ranges).
+// `columns`: [key, label] pairs (default: the first rows' keys).
 export function genericTable(items, columns = null, testid = null) {
-  const keys = columns || [...new Set(items.slice(0, 20).flatMap((item) => Object.keys(item)))];
-  return h("div", { class: "scroll" }, h("table", { class: "generic" },
-    h("thead", {}, h("tr", {}, keys.map((k) => h("th", { scope: "col" }, k)))),
+  const keys = columns || [...new Set(items.slice(0, 20).flatMap((item) => Object.keys(item)))].map((k) => [k, k]);
+  return h("div", { class: "scroll" }, h("table", { class: "generic compact" },
+    h("thead", {}, h("tr", {}, keys.map(([, label]) => h("th", { scope: "col" }, label)))),
     h("tbody", {}, items.map((item) => h("tr", { "data-testid": testid },
-      keys.map((k) => h("td", { "data-label": k }, show(item[k]))))))));
+      keys.map(([k, label]) => h("td", { "data-label": label }, humane(k, item[k]))))))));
 }
+
+const HOSTS = [["hostId", "Host"], ["scope", "Scope"], ["partitions", "Partitions"], ["leaseExpiresAt", "Lease expires"],
+  ["lag", "Lag"], ["actors", "Actors"]];
 
 // Controller hosts and the partitions each owns (issue "cluster"), refreshed while shown.
 export function controllersPanel() {
@@ -27,7 +32,7 @@ export function controllersPanel() {
       const answer = await api("/v1/controllers");
       const items = answer.items || [];
       clear(body, items.length
-        ? genericTable(items, ["hostId", "partitions", "leaseExpiresAt", "lag", "actors"], "controller-row")
+        ? genericTable(items.map((i) => ({ ...i, scope: i.scope || "main" })), HOSTS, "controller-row")
         : h("p", { class: "muted" }, "No controller host holds a lease."));
     } catch (e) {
       // listed but not answering (404), or not this principal's to see (401/403): stay out of the way
@@ -42,43 +47,4 @@ export function controllersPanel() {
     refresh();
   });
   return { el, stop() { stopped = true; clearTimeout(timer); } };
-}
-
-export async function costAvailable() {
-  return hasRoute("/v1/cost");
-}
-
-// Spend per namespace and deployment (issue "cost"): whatever `GET /v1/cost` answers, as tables.
-export function showCost(main, params) {
-  const namespace = params.get("namespace") || "";
-  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  const input = h("input", { id: "cost-ns", name: "namespace", value: namespace, placeholder: "all", autocomplete: "off" });
-  const form = h("form", { class: "filters", role: "search" }, h("span", { class: "field" }, h("label", { for: "cost-ns" }, "Namespace"), input),
-    h("button", { type: "submit" }, "Show"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    location.hash = `#/cost${input.value.trim() ? `?namespace=${encodeURIComponent(input.value.trim())}` : ""}`;
-  });
-  clear(main, h("div", { class: "title" }, h("h1", { tabindex: "-1" }, "Cost")), form, body);
-  costAvailable().then(async (present) => {
-    if (!present) { clear(body, h("p", { class: "muted" }, "This gateway has no cost route yet.")); return; }
-    try {
-      clear(body, costTables(await api("/v1/cost", { namespace })));
-    } catch (e) {
-      clear(body, e.status === 404 && !namespace ? h("p", { class: "muted" }, "No cost route answers yet.") : errorBox(e));
-    }
-  });
-  return { stop() {} };
-}
-
-function costTables(answer) {
-  const parts = [];
-  for (const [key, value] of Object.entries(answer || {})) {
-    if (Array.isArray(value) && value.length && typeof value[0] === "object") {
-      parts.push(h("h2", {}, key), genericTable(value, null, "cost-row"));
-    } else if (!Array.isArray(value)) {
-      parts.push(h("p", {}, h("b", {}, `${key}: `), show(value)));
-    }
-  }
-  return parts.length ? parts : h("p", { class: "muted" }, "No cost recorded yet.");
 }

@@ -1,11 +1,16 @@
-// One resource's story: spec, status and conditions (with since-when), pending commands and the
-// timeline with causes and trace ids; time travel over its sequences and a diff between two of them.
+// One resource's story: spec, status and conditions (with since-when), its replicas and their logs,
+// charts of its history, pending commands and the timeline with causes and trace ids; time travel over
+// its sequences and a diff between two of them; the actions its token may take (scale, retry, delete).
 // Kept live by a watch of its kind and namespace, from its last known sequence on.
 
+import { actionBar } from "./actions.js";
 import { api, kindPath } from "./api.js";
+import { historyCharts } from "./charts.js";
 import { ago, clear, debounce, errorBox, h, pretty } from "./dom.js";
+import { readable } from "./format.js";
+import { replicasPanel } from "./replicas.js";
 import { watch } from "./sse.js";
-import { phaseClass, phaseOf, reasonOf, troubled } from "./status.js";
+import { phaseClass, phaseOf, problem, reasonOf } from "./status.js";
 import { actorOf, pendingCommands, timeline } from "./timeline.js";
 import { travelControl } from "./travel.js";
 
@@ -30,7 +35,10 @@ export function show(main, kind, ns, name, say) {
   const olderButton = h("button", { type: "button", hidden: true, on: { click: () => loadOlder() } },
     "Load older entries");
   const travel = travelControl(path, (at) => travelTo(at));
-  const body = h("div", { hidden: true }, summary, travel.el, banner,
+  const actions = actionBar(kind, ns, name, () => state.obj, say, () => setTimeout(load, 300));
+  const replicas = replicasPanel(kind, ns, name);
+  const charts = h("section", { class: "panel charts-panel", "aria-label": "History charts", hidden: true });
+  const body = h("div", { hidden: true }, summary, replicas.el, charts, travel.el, banner,
     h("div", { class: "columns" },
       h("section", { class: "panel", "aria-labelledby": "spec-h" }, h("h2", { id: "spec-h" }, "Spec"), spec),
       h("section", { class: "panel", "aria-labelledby": "status-h" }, h("h2", { id: "status-h" }, "Status"),
@@ -57,11 +65,15 @@ export function show(main, kind, ns, name, say) {
       paintHistory();
     }
     if (state.at === null) paintObject(state.obj);
+    actions.refresh();
     if (!live) follow();
   }
   const reload = debounce(load, 100);
 
   function paintHistory() {
+    const drawn = historyCharts(state.history);
+    charts.hidden = !drawn;
+    clear(charts, drawn);
     travel.update(state.history);
     times.render(state.history, state.at);
     olderButton.hidden = !state.older;
@@ -123,12 +135,12 @@ export function show(main, kind, ns, name, say) {
   // The h1 stays the same element (the router focuses it on arrival); only the phase badge changes.
   const title = h("h1", { tabindex: "-1" }, `${kind} `, h("span", { class: "muted" }, ns === "_cluster" ? "" : `${ns}/`), name);
   const badge = h("span", { "data-testid": "phase" });
-  heading.append(title, badge);
+  heading.append(title, badge, actions.el);
 
   function paintHeading(obj) {
     const phase = obj ? phaseOf(obj) : "";
     badge.className = obj ? phaseClass(phase) : "";
-    badge.textContent = obj ? (troubled(obj) ? `⚠ ${phase}` : phase) : "";
+    badge.textContent = obj ? (problem(obj) ? `⚠ ${phase}` : phase) : "";
   }
 
   function paintObject(obj) {
@@ -146,12 +158,12 @@ export function show(main, kind, ns, name, say) {
     clear(summary, h("dl", { class: "facts" },
       fact("Generation", `${meta.generation} (observed ${st.observedGeneration ?? "—"})`),
       fact("Resource version", meta.resourceVersion),
-      fact("Created", `${meta.createdAt} (${ago(meta.createdAt)} ago)`),
+      fact("Created", h("time", { datetime: meta.createdAt, title: meta.createdAt }, `${ago(meta.createdAt)} ago`)),
       fact("Labels", Object.entries(meta.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"),
       meta.deletionRequested ? fact("Deletion", "requested") : null,
-      reason ? fact("Reason", h("span", { class: troubled(obj) ? "reason bad" : "" }, reason)) : null));
+      reason ? fact("Reason", h("span", { class: problem(obj) ? `reason ${problem(obj)}` : "" }, reason)) : null));
     spec.textContent = pretty(obj.spec);
-    status.textContent = pretty(Object.fromEntries(Object.entries(st).filter(([k]) => !CONVENTION.has(k))));
+    status.textContent = pretty(readable(Object.fromEntries(Object.entries(st).filter(([k]) => !CONVENTION.has(k)))));
     paintConditions(st.conditions || []);
   }
 
@@ -186,6 +198,7 @@ export function show(main, kind, ns, name, say) {
   return {
     stop() {
       stopped = true;
+      replicas.stop();
       reload.cancel();
       if (live) live.close();
     },

@@ -6,12 +6,17 @@
 import { failure, session, url } from "./api.js";
 
 const RETRY_MS = 1000;
+const open = new Set();
+// Leaving the page ends its streams first: a stream the browser cuts off at unload is kept (drained) for a
+// while and holds one of the six connections per host, so a reload could wait for a free one.
+window.addEventListener("pagehide", () => { for (const c of open) c.abort(); });
 
 // `query`: the watch filters (kind, namespace, labelSelector, phase, resourceVersion). Handlers:
 // onEvent(type, seq, object), onReset() before a reconnect's fresh listing, onState({live, error}).
 export function watch(query, handlers) {
   const { onEvent, onReset = () => {}, onState = () => {} } = handlers;
   const controller = new AbortController();
+  open.add(controller);
   let closed = false;
 
   async function once(target) {
@@ -75,6 +80,7 @@ export function watch(query, handlers) {
   return {
     close() {
       closed = true;
+      open.delete(controller);
       controller.abort();
     },
   };

@@ -2,6 +2,9 @@
 // attention. Shared by the list and the resource view so both say the same thing.
 
 const BAD_PHASES = new Set(["Degraded", "Failed"]);
+// Reasons that mean "waiting will not fix this": no capacity, past its deadline, replicas failing to start.
+const STUCK_REASONS = new Set(["Unschedulable", "InsufficientCapacity", "ProgressDeadlineExceeded", "StartFailed",
+  "QuotaExceeded"]);
 
 export const keyOf = (obj) => `${obj.kind}/${obj.metadata.namespace || ""}/${obj.metadata.name}`;
 
@@ -19,6 +22,24 @@ export function troubled(obj) {
   return BAD_PHASES.has(phaseOf(obj)) || quarantined(obj);
 }
 
+// Not failed, but not getting anywhere on its own: unschedulable, past its progress deadline, crash-looping.
+export function stuck(obj) {
+  return !troubled(obj) && conditions(obj).some((c) => STUCK_REASONS.has(c.reason) && !(c.type === "Ready" && c.status === "True"));
+}
+
+// "bad" (Degraded, Failed, quarantined), "stuck", or "" (fine, or on its way): what the list highlights.
+export function problem(obj) {
+  return troubled(obj) ? "bad" : stuck(obj) ? "stuck" : "";
+}
+
+// Sort rank, problems first: bad, stuck, then everything still moving, then the settled.
+export function rank(obj) {
+  const p = problem(obj);
+  if (p === "bad") return 0;
+  if (p === "stuck") return 1;
+  return phaseOf(obj) === "Ready" ? 3 : 2;
+}
+
 export function phaseOf(obj) {
   return (obj.status && obj.status.phase) || "Unknown";
 }
@@ -30,7 +51,8 @@ export function reasonOf(obj) {
   const failing = all.filter((c) => c.status !== "True" && c.type !== "Ready");
   const quarantine = all.find((c) => c.type === "Quarantined" && c.status === "True");
   const ready = all.find((c) => c.type === "Ready");
-  const pick = troubled(obj) ? (quarantine || failing[0] || ready) : (ready || failing[0]);
+  const stuckOne = all.find((c) => STUCK_REASONS.has(c.reason) && !(c.type === "Ready" && c.status === "True"));
+  const pick = troubled(obj) ? (quarantine || failing[0] || ready) : (stuckOne || ready || failing[0]);
   if (!pick) return "";
   return [pick.reason, pick.message].filter(Boolean).join(": ");
 }
