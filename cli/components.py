@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import click
 import structlog
+from msgspec.structs import replace
 
 from cli.base import environment
 from core import logs, loops
@@ -147,13 +148,18 @@ def db_dir_option(f: F) -> F:
 @click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,
               help="Controller hosts sharing the partitions, each supervised (kill -9 one: another takes "
                    "over) [default: 2 with --cluster, else 1].")
+@click.option("--retain", default=None, metavar="DURATION", callback=lambda _c, _p, v: _retention(v),
+              help="Archive messages older than this (e.g. 30d; BOSUN_RETAIN) and let them leave the stream; "
+                   "history stays whole [default: keep everything in the stream].")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
-       hosts: int | None) -> None:
+       hosts: int | None, retain: str | None) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
     env = environment()
+    if retain:
+        env = replace(env, retain=retain)
     logs.configure("up", env.log_level, env.log_format)
     from actors.registry import sources
     from actors.scope import groups
@@ -165,6 +171,17 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:
         raise click.ClickException(str(e)) from e
+
+
+def _retention(value: str | None) -> str | None:
+    from core import durations
+
+    if value:
+        try:
+            durations.parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--retain") from e
+    return value
 
 
 def _sync_policy(value: str) -> str:

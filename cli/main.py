@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cli import audit, components, cost, logs, replay, retry, whatif
+from cli import audit, components, cost, lifecycle, logs, replay, retry, whatif
 from cli.base import (
     Settings,
     error,
@@ -314,7 +314,7 @@ def projections_rebuild(settings: Settings) -> None:
 
 
 for _command in (*components.COMMANDS, replay.replay, replay.export, audit.audit, retry.retry,
-                 whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost):
+                 whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost, *lifecycle.COMMANDS):
     main.add_command(_command)
 
 

@@ -20,13 +20,11 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from core import objects, segments
+from core.engine import Engine
 from core.stored import StoredMessage
-
-if TYPE_CHECKING:
-    from core.log import Log
 
 BUCKET = "bosun-archive"
 """The archive's Object Store and its KV bucket (streams `OBJ_bosun-archive` and `KV_bosun-archive`)."""
@@ -58,7 +56,7 @@ class Segment(NamedTuple):
     info: objects.Info
 
 
-async def ensure(log: Log) -> None:
+async def ensure(log: Engine) -> None:
     """Create the archive's buckets when absent (the archiver's user may; readers only read them)."""
     import nats.js.errors
     from nats.js import api
@@ -80,7 +78,7 @@ def key_subject(key: str) -> str:
     return f"$KV.{BUCKET}.{key}"
 
 
-async def kv_get(log: Log, key: str) -> bytes | None:
+async def kv_get(log: Engine, key: str) -> bytes | None:
     """The value of one key of the archive's KV bucket (None: no key, or no bucket)."""
     found = None
     async with contextlib.aclosing(log.direct({"multi_last": [key_subject(key)], "batch": 1}, kv_stream())) as got:
@@ -94,7 +92,7 @@ class Archive:
     """A process's view of the archive: the head, the segment catalogue (listed incrementally: the
     bucket is write-once, so what was listed never changes) and caches of indexes and segment bodies."""
 
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Engine) -> None:
         self.log = log
         self._head = Head(0, -PURGE_GRACE)
         self._segments: list[Segment] = []
@@ -118,7 +116,7 @@ class Archive:
 
     # ---- catalogue -----------------------------------------------------------------------------------
 
-    async def segments(self, through: int = 0) -> list[Segment]:
+    async def catalogue(self, through: int = 0) -> list[Segment]:
         """Every segment, ascending; listed again when those known end below `through`."""
         if not self._segments or self._segments[-1].hi < through or not through:
             await self._list()
@@ -148,7 +146,7 @@ class Archive:
         """Archived messages on `subject_filter` in `start..end`, in stream order."""
         if end < start:
             return
-        await self.segments(end)
+        await self.catalogue(end)
         everything = segments.matches_all(subject_filter)
         for seg in self.overlapping(start, end):
             if everything:

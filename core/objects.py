@@ -20,17 +20,14 @@ import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import msgspec
 import nats.errors
 import nats.js.errors
 from nats.js import api
 
+from core.engine import Engine
 from core.stored import Conflict, StoredMessage, Unavailable
-
-if TYPE_CHECKING:
-    from core.log import Log
 
 DIGEST = "SHA-256="
 MAX_MSGS_PER_SUBJECT = 10077
@@ -95,7 +92,7 @@ def digest_of(data: bytes) -> str:
     return DIGEST + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
 
 
-async def ensure(log: Log, bucket: str, write_once: bool, max_msg_size: int = -1) -> None:
+async def ensure(log: Engine, bucket: str, write_once: bool, max_msg_size: int = -1) -> None:
     """Create the bucket's stream if absent (only its owner's user may)."""
     try:
         await log.jsm.stream_info(stream(bucket))
@@ -104,7 +101,7 @@ async def ensure(log: Log, bucket: str, write_once: bool, max_msg_size: int = -1
             await log.jsm.add_stream(stream_config(bucket, log.replicas, write_once, max_msg_size))
 
 
-async def info(log: Log, bucket: str, name: str) -> Info | None:
+async def info(log: Engine, bucket: str, name: str) -> Info | None:
     """The object's info; None when there is no such object (or no such bucket)."""
     subject = meta_subject(bucket, name)
     found = None
@@ -116,13 +113,13 @@ async def info(log: Log, bucket: str, name: str) -> Info | None:
     return None if got.deleted else got
 
 
-async def get(log: Log, bucket: str, name: str) -> bytes | None:
+async def get(log: Engine, bucket: str, name: str) -> bytes | None:
     """The object's bytes (digest checked); None when there is no such object."""
     got = await info(log, bucket, name)
     return None if got is None else await read(log, got)
 
 
-async def read(log: Log, got: Info) -> bytes:
+async def read(log: Engine, got: Info) -> bytes:
     parts: list[bytes] = []
     subject = chunk_subject(got.bucket, got.nuid)
     async for m in _scan(log, got.bucket, {"seq": 1, "next_by_subj": subject, "batch": max(1, got.chunks)}):
@@ -134,7 +131,7 @@ async def read(log: Log, got: Info) -> bytes:
     return data
 
 
-async def listing(log: Log, bucket: str, after: int = 0) -> AsyncIterator[tuple[int, Info]]:
+async def listing(log: Engine, bucket: str, after: int = 0) -> AsyncIterator[tuple[int, Info]]:
     """(stream sequence, info) of every meta message after stream sequence `after`, oldest first. In a
     write-once bucket every meta is an object of its own, so a reader can list only what is new."""
     async for m in _scan(log, bucket, {"seq": after + 1, "next_by_subj": f"$O.{bucket}.M.>", "batch": 10_000},
@@ -142,10 +139,12 @@ async def listing(log: Log, bucket: str, after: int = 0) -> AsyncIterator[tuple[
         yield m.seq, _info.decode(m.data)
 
 
-async def put(log: Log, bucket: str, name: str, data: bytes, *, write_once: bool,
+async def put(log: Engine, bucket: str, name: str, data: bytes, *, write_once: bool,
               headers: dict[str, list[str]] | None = None) -> Info:
     """Store `data` as object `name`. In a write-once bucket the object is one chunk whose nuid is the
-    name's digest: a retry after a crash meets its own chunk (and meta) and succeeds without writing."""
+    name's digest: a retry after a crash meets its own chunk (and meta) and succeeds without writing.
+    In an ordinary bucket a newer object of the name replaces the older one; the older one's chunks stay
+    until someone allowed to purge the bucket removes them (`chunk_subject` of its nuid)."""
     digest = digest_of(data)
     if write_once:
         nuid, chunks = hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()[:22], [data]
@@ -153,7 +152,6 @@ async def put(log: Log, bucket: str, name: str, data: bytes, *, write_once: bool
         nuid = log.nc._nuid.next().decode()
         chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
         chunks = [c for c in chunks if c]
-    previous = None if write_once else await info(log, bucket, name)
     for chunk in chunks:
         await _publish(log, chunk_subject(bucket, nuid), chunk, {}, write_once)
     made = Info(name=name, bucket=bucket, nuid=nuid, size=len(data), chunks=len(chunks), digest=digest,
@@ -166,12 +164,10 @@ async def put(log: Log, bucket: str, name: str, data: bytes, *, write_once: bool
         if existing is None or existing.digest != digest:
             raise Conflict(f"object {bucket}/{name} exists with other contents")
         return existing
-    if previous is not None and previous.nuid != nuid:
-        await log.jsm.purge_stream(stream(bucket), subject=chunk_subject(bucket, previous.nuid))
     return made
 
 
-async def _publish(log: Log, subject: str, data: bytes, hdrs: dict[str, str], write_once: bool) -> bool:
+async def _publish(log: Engine, subject: str, data: bytes, hdrs: dict[str, str], write_once: bool) -> bool:
     """Append one message; False when a write-once subject already holds one."""
     ack = await log.replies.publish(subject, data, hdrs)
     if ack.error is None:
@@ -181,7 +177,7 @@ async def _publish(log: Log, subject: str, data: bytes, hdrs: dict[str, str], wr
     raise Unavailable(f"{subject}: {ack.error.description} ({ack.error.err_code})")
 
 
-async def _scan(log: Log, bucket: str, req: dict[str, object],
+async def _scan(log: Engine, bucket: str, req: dict[str, object],
                 until_empty: bool = False) -> AsyncIterator[StoredMessage]:
     """Direct-get batches on the bucket's stream (a missing bucket reads as empty). `until_empty`: ask
     again from after the last message until a batch comes back short (listings longer than a batch)."""

@@ -28,7 +28,7 @@ import msgspec
 import nats.errors
 import structlog
 
-from core import archive, objects, ready, retention, segments
+from core import archive, natsusers, objects, ready, retention, segments
 from core.log import Log, StoredMessage
 from core.retention import Hold
 from core.settings import DEFAULTS, Settings
@@ -40,8 +40,6 @@ log = structlog.get_logger("bosun.archiver")
 SEGMENT_MESSAGES = 4096
 SEGMENT_RAW = 8 << 20
 TICK = 1.0
-SNAPSHOT_SUBJECT = "bosun.sys.projections.snapshot"
-"""Core-NATS request answered by one projector (a queue group) once its snapshot is stored."""
 SNAPSHOT_TIMEOUT = 120.0
 
 
@@ -69,7 +67,7 @@ class Archiver:
     async def prepare(self) -> None:
         """Create the archive's buckets (ours), find the head and how far the stream was purged."""
         await archive.ensure(self.log)
-        found = await self.log.archive.segments()
+        found = await self.log.archive.catalogue()
         self.head = max((await self.log.archive.head(max_age=0)).seq, found[-1].hi if found else 0)
         previous = await status.read(self.log)
         self.purged = min(previous.purged, self.head) if previous is not None else 0
@@ -122,7 +120,7 @@ class Archiver:
                                   "past the retention")
             batch = []
         if first is None:
-            first = await self._message_after(self.head)
+            first = await holds.first_after(self.log, self.head)
         self.oldest = None if first is None else status.Oldest(seq=first.seq, time=first.time, held_by=blocked)
         if not batch:
             return False
@@ -135,12 +133,6 @@ class Archiver:
         if self.no_projector and time.monotonic() - self.snapshot_asked > 60:
             self.no_projector = False
         return not self.no_projector
-
-    async def _message_after(self, seq: int) -> StoredMessage | None:
-        async with contextlib.aclosing(self.log.read_stream(">", seq + 1, batch=1)) as messages:
-            async for m in messages:
-                return m
-        return None
 
     async def _take(self, limit: int, now: float) -> tuple[list[StoredMessage], int, Hold | None,
                                                           StoredMessage | None]:
@@ -189,7 +181,7 @@ class Archiver:
             return
         self.snapshot_asked = time.monotonic()
         try:
-            reply = await self.log.nc.request(SNAPSHOT_SUBJECT, msgspec.json.encode({"head": self.head}),
+            reply = await self.log.nc.request(natsusers.SNAPSHOT_REQUEST, msgspec.json.encode({"head": self.head}),
                                               timeout=SNAPSHOT_TIMEOUT)
         except nats.errors.NoRespondersError:
             self.no_projector = True
@@ -197,13 +189,19 @@ class Archiver:
         except nats.errors.TimeoutError:
             log.warning("no projection snapshot in time; archiving waits for one")
             return
+        self.no_projector = False
         answer = msgspec.json.decode(reply.data)
-        if isinstance(answer, dict) and isinstance(answer.get("seq"), int):
-            snap = holds.Snapshot(seq=answer["seq"], bytes=int(answer.get("bytes", 0)), at=self.clock())
-            await self.log.kv_put(archive.BUCKET, archive.SNAPSHOT, msgspec.json.encode(snap))
-            log.info("projection snapshot stored", seq=snap.seq, bytes=snap.bytes)
-        else:
+        if not (isinstance(answer, dict) and isinstance(answer.get("seq"), int)):
             log.warning("projection snapshot failed", answer=answer)
+            return
+        before = await holds.snapshot(self.log)
+        snap = holds.Snapshot(seq=answer["seq"], bytes=int(answer.get("bytes", 0)), at=self.clock(),
+                              nuid=str(answer.get("nuid", "")))
+        await self.log.kv_put(archive.BUCKET, archive.SNAPSHOT, msgspec.json.encode(snap))
+        if before is not None and before.nuid and before.nuid != snap.nuid:  # the replaced one's chunks
+            await self.log.jsm.purge_stream(objects.stream(archive.PROJECTIONS),
+                                            subject=objects.chunk_subject(archive.PROJECTIONS, before.nuid))
+        log.info("projection snapshot stored", seq=snap.seq, bytes=snap.bytes)
 
     # ---- purging ---------------------------------------------------------------------------------------
 
@@ -214,7 +212,7 @@ class Archiver:
         if due <= self.purged:
             return
         subjects: set[str] = set()
-        await self.log.archive.segments(due)
+        await self.log.archive.catalogue(due)
         for seg in self.log.archive.overlapping(self.purged + 1, due):
             subjects.update((await self.log.archive.index(seg)).subjects)
         requests = await purging.purge_archived(self.log, due, subjects)
@@ -224,7 +222,7 @@ class Archiver:
         self.moves = [(h, at) for h, at in self.moves if h > due]
 
     async def _status(self, paused_by: str = "") -> status.Status:
-        found = await self.log.archive.segments(self.head) if self.head else []
+        found = await self.log.archive.catalogue(self.head) if self.head else []
         return status.Status(retain=self.retain, head=self.head, purged=self.purged, segments=len(found),
                              messages=sum(s.messages for s in found), bytes=sum(s.bytes for s in found),
                              oldest=self.oldest, paused_by=paused_by, updated_at=self.clock())

@@ -8,7 +8,7 @@ import nats.js.errors
 
 from core import archive, partitioned, retention
 from core import log as corelog
-from core.log import Log
+from core.log import Log, StoredMessage
 from core.retention import Hold
 
 CONTROLLER_PREFIX = "controller-"
@@ -21,6 +21,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     seq: int = 0
     bytes: int = 0
     at: float = 0.0
+    nuid: str = ""
+    """Its chunks' id: the archiver purges the chunks of the one it replaces."""
 
 
 async def gather(log: Log, projectors: bool = True) -> list[Hold]:
@@ -45,6 +47,14 @@ async def gather(log: Log, projectors: bool = True) -> list[Hold]:
         holds.append(Hold(kind="projections", name="projection snapshot", seq=0,
                           detail="no projection snapshot yet"))
     return [h for h in holds if h is not None]
+
+
+async def first_after(log: Log, seq: int) -> StoredMessage | None:
+    """The stream's first message after `seq` (the oldest not archived, for `seq` = the archive's head)."""
+    async with contextlib.aclosing(log.read_stream(">", seq + 1, batch=1)) as messages:
+        async for m in messages:
+            return m
+    return None
 
 
 async def snapshot(log: Log) -> Snapshot | None:

@@ -234,6 +234,7 @@ class Supervisor:
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data]),
+            *([Child("archiver", ["archiver"])] if self.settings.retain else []),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))

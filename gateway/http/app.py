@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.controller import Registry
 from gateway.http import audit as audits
-from gateway.http import controllers, costs, diff, ops, plans, reads, replays, retry, watch, writes
+from gateway.http import controllers, costs, diff, logs, ops, plans, reads, replays, retry, watch, writes
 from gateway.http.asgi import App
 from gateway.http.context import Gateway
 from gateway.http.glue import EXCEPTION_HANDLERS
@@ -37,7 +37,7 @@ def create_litestar(gw: Gateway) -> Litestar:
     return Litestar(
         route_handlers=[*writes.ROUTES, *reads.ROUTES, *diff.ROUTES, *watch.ROUTES, *ops.ROUTES,
                         *replays.ROUTES, *audits.ROUTES, *plans.ROUTES, *costs.ROUTES, *controllers.ROUTES,
-                        *retry.ROUTES, *ui.ROUTES],
+                        *logs.ROUTES, *retry.ROUTES, *ui.ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[lambda app: timed(app, gw.registry)],
         state=State({"gateway": gw}),
