@@ -53,6 +53,8 @@ def describe(body: dict[str, Any]) -> str:
         held = oldest.get("heldBy") or {}
         why = f"{held.get('kind')} {held.get('name')}: {held.get('detail')}" if held else "nothing: next pass"
         lines.append(f"oldest unarchived: seq {oldest['seq']}, held by {why}")
+        for hold in body.get("holds") or []:
+            lines.append(f"  hold: {hold['kind']} {hold['name']} at seq {hold['seq']}: {hold.get('detail', '')}")
     if body.get("pausedBy"):
         lines.append(f"paused by: {body['pausedBy']}")
     return "\n".join(lines)

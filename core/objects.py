@@ -153,7 +153,8 @@ async def put(log: Engine, bucket: str, name: str, data: bytes, *, write_once: b
         chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
         chunks = [c for c in chunks if c]
     for chunk in chunks:
-        await _publish(log, chunk_subject(bucket, nuid), chunk, {}, write_once)
+        if not await _publish(log, chunk_subject(bucket, nuid), chunk, {}, write_once):
+            await _same_chunk(log, bucket, nuid, chunk)  # a retry meets its own chunk, or something else
     made = Info(name=name, bucket=bucket, nuid=nuid, size=len(data), chunks=len(chunks), digest=digest,
                 mtime=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"), headers=headers,
                 options=Options(max_chunk_size=len(data) if write_once else CHUNK))
@@ -165,6 +166,13 @@ async def put(log: Engine, bucket: str, name: str, data: bytes, *, write_once: b
             raise Conflict(f"object {bucket}/{name} exists with other contents")
         return existing
     return made
+
+
+async def _same_chunk(log: Engine, bucket: str, nuid: str, chunk: bytes) -> None:
+    async for m in _scan(log, bucket, {"multi_last": [chunk_subject(bucket, nuid)], "batch": 1}):
+        if m.data == chunk:
+            return
+    raise Conflict(f"chunk {bucket}/{nuid} exists with other contents")
 
 
 async def _publish(log: Engine, subject: str, data: bytes, hdrs: dict[str, str], write_once: bool) -> bool:

@@ -40,7 +40,7 @@ log = structlog.get_logger("bosun.archiver")
 SEGMENT_MESSAGES = 4096
 SEGMENT_RAW = 8 << 20
 TICK = 1.0
-SNAPSHOT_TIMEOUT = 120.0
+SNAPSHOT_TIMEOUT = 60.0
 
 
 class Archiver:
@@ -63,6 +63,7 @@ class Archiver:
         self.oldest: status.Oldest | None = None
         self.snapshot_asked = 0.0
         self.no_projector = False
+        self._snapshotting: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
         """Create the archive's buckets (ours), find the head and how far the stream was purged."""
@@ -77,14 +78,18 @@ class Archiver:
 
     async def run(self, stop: asyncio.Event) -> None:
         await ready.retrying("archive buckets", self.prepare, stop)
-        while not stop.is_set():
-            busy = False
-            try:
-                busy = await self.step()
-            except ready.TRANSIENT as e:
-                log.warning("archiving pass failed; retrying", error=str(e) or type(e).__name__)
-            if not busy:
-                await ready.wait(stop, TICK)
+        try:
+            while not stop.is_set():
+                busy = False
+                try:
+                    busy = await self.step()
+                except ready.TRANSIENT as e:
+                    log.warning("archiving pass failed; retrying", error=str(e) or type(e).__name__)
+                if not busy:
+                    await ready.wait(stop, TICK)
+        finally:
+            if self._snapshotting is not None:
+                self._snapshotting.cancel()
 
     async def step(self) -> bool:
         """One pass; True when it wrote a segment (another may follow at once)."""
@@ -112,7 +117,7 @@ class Archiver:
         batch, raw, young, first = await self._take(last if held is None else held.seq, now)
         blocked = retention.lowest([young, held])
         if blocked is not None and blocked.kind == "projections":
-            await self._ask_snapshot()
+            self._ask_snapshot()
         full = len(batch) >= self.segment_messages or raw >= SEGMENT_RAW
         if batch and not full and now - batch[0].time < self.retain + self.linger:
             blocked = Hold(kind="retention", name="segment", seq=self.head,
@@ -175,11 +180,23 @@ class Archiver:
         self.moves.append((hi, time.monotonic()))
         log.info("segment archived", lo=lo, hi=hi, messages=len(batch), bytes=len(body), raw=raw)
 
-    async def _ask_snapshot(self) -> None:
-        """A read model's snapshot is what holds archiving: ask one projector for a newer one."""
+    def _ask_snapshot(self) -> None:
+        """A read model's snapshot is what holds archiving: ask one projector for a newer one, in the
+        background (a stopped projector must not stall the passes: its consumer holds archiving anyway)."""
+        if self._snapshotting is not None and not self._snapshotting.done():
+            return
         if time.monotonic() - self.snapshot_asked < max(2.0, min(self.retain, 60.0)):
             return
         self.snapshot_asked = time.monotonic()
+        self._snapshotting = asyncio.ensure_future(self._snapshot())
+
+    async def _snapshot(self) -> None:
+        try:
+            await self._request_snapshot()
+        except ready.TRANSIENT as e:
+            log.warning("projection snapshot not stored", error=str(e) or type(e).__name__)
+
+    async def _request_snapshot(self) -> None:
         try:
             reply = await self.log.nc.request(natsusers.SNAPSHOT_REQUEST, msgspec.json.encode({"head": self.head}),
                                               timeout=SNAPSHOT_TIMEOUT)

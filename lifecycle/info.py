@@ -38,6 +38,9 @@ class LogInfo(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     archive: ArchiveInfo
     oldest_unarchived: Oldest | None = None
     """The oldest message not archived yet and what keeps it in the stream (null: nothing left to archive)."""
+    holds: list[Hold] = []
+    """Everything holding messages in the stream now, lowest first (`oldestUnarchived.heldBy` is the first
+    that applies)."""
     purged_through: int = 0
     archiver_updated_at: float | None = None
     paused_by: str = ""
@@ -53,16 +56,19 @@ async def log_info(log: Log) -> LogInfo:
                            messages=sum(s.messages for s in found))
     first = await holds.first_after(log, head)
     oldest = None
+    live: list[Hold] = []
     if first is not None:
         if st is None:
             held: Hold | None = NO_RETENTION
         else:
-            live = await holds.gather(log, projectors=False)
-            held = retention.lowest([*live, retention.age_hold(first.seq, first.time, time.time(), st.retain)])
+            age = retention.age_hold(first.seq, first.time, time.time(), st.retain)
+            live = sorted([*await holds.gather(log, projectors=False), *([age] if age else [])],
+                          key=lambda h: h.seq)
+            held = retention.lowest(live)
             if held is None and st.oldest is not None:
                 held = st.oldest.held_by
         oldest = Oldest(seq=first.seq, time=first.time, held_by=held)
     return LogInfo(first_seq=state.first_seq, last_seq=state.last_seq, messages=state.messages,
                    bytes=state.bytes, retain=durations.render(st.retain) if st else None, archive=archived,
-                   oldest_unarchived=oldest, purged_through=st.purged if st else 0,
+                   oldest_unarchived=oldest, holds=live, purged_through=st.purged if st else 0,
                    archiver_updated_at=st.updated_at if st else None, paused_by=st.paused_by if st else "")
