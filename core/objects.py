@@ -92,6 +92,11 @@ def digest_of(data: bytes) -> str:
     return DIGEST + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def once_nuid(bucket: str, name: str) -> str:
+    """The chunk id of a write-once object: its name's digest, so a retry writes the same subject."""
+    return hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()[:22]
+
+
 async def ensure(log: Engine, bucket: str, write_once: bool, max_msg_size: int = -1) -> None:
     """Create the bucket's stream if absent (only its owner's user may)."""
     try:
@@ -147,7 +152,7 @@ async def put(log: Engine, bucket: str, name: str, data: bytes, *, write_once: b
     until someone allowed to purge the bucket removes them (`chunk_subject` of its nuid)."""
     digest = digest_of(data)
     if write_once:
-        nuid, chunks = hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()[:22], [data]
+        nuid, chunks = once_nuid(bucket, name), [data]
     else:
         nuid = log.nc._nuid.next().decode()
         chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]

@@ -21,6 +21,8 @@ from core.stored import StoredMessage
 FORMAT = 1
 SEGMENT = "seg"
 INDEX = "idx"
+READ_HEADERS = frozenset({"Nats-Num-Pending", "Nats-Last-Sequence", "Nats-UpTo-Sequence"})
+"""What a direct get adds about the read itself (how many follow): not part of the message, not archived."""
 LEVEL = 6
 """zlib level: JSON events shrink ~8x at 6; 9 costs twice the CPU for a few percent more."""
 
@@ -71,8 +73,16 @@ def parse_name(text: str) -> tuple[str, int, int] | None:
 
 def encode(messages: Iterable[StoredMessage]) -> tuple[bytes, int]:
     """(compressed body, raw bytes) of `messages` in stream order."""
-    raw = b"".join(bundles.encode_line(m) for m in messages)
+    raw = b"".join(bundles.encode_line(stored(m)) for m in messages)
     return zlib.compress(raw, LEVEL), len(raw)
+
+
+def stored(message: StoredMessage) -> StoredMessage:
+    """The message as the stream stores it, without its read's `READ_HEADERS`."""
+    if READ_HEADERS.isdisjoint(message.headers):
+        return message
+    hdrs = {k: v for k, v in message.headers.items() if k not in READ_HEADERS}
+    return StoredMessage(message.seq, message.subject, hdrs, message.data, message.time)
 
 
 def decode(blob: bytes) -> list[StoredMessage]:
