@@ -18,7 +18,7 @@ import click
 import structlog
 from msgspec.structs import replace
 
-from cli.base import environment
+from cli.base import duration, environment
 from core import logs, loops
 from core import settings as core_settings
 
@@ -148,7 +148,7 @@ def db_dir_option(f: F) -> F:
 @click.option("--controllers", "hosts", type=click.IntRange(1, 8), default=None,
               help="Controller hosts sharing the partitions, each supervised (kill -9 one: another takes "
                    "over) [default: 2 with --cluster, else 1].")
-@click.option("--retain", default=None, metavar="DURATION", callback=lambda _c, _p, v: _retention(v),
+@click.option("--retain", default=None, metavar="DURATION", callback=duration,
               help="Archive messages older than this (e.g. 30d; BOSUN_RETAIN) and let them leave the stream; "
                    "history stays whole [default: keep everything in the stream].")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
@@ -171,17 +171,6 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:
         raise click.ClickException(str(e)) from e
-
-
-def _retention(value: str | None) -> str | None:
-    from core import durations
-
-    if value:
-        try:
-            durations.parse(value)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--retain") from e
-    return value
 
 
 def _sync_policy(value: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cli import output as out
-from cli.base import Settings, environment, fail, pass_settings, reports_errors
+from cli.base import Settings, duration, environment, fail, pass_settings, reports_errors
 from cli.components import (
     as_component,
     data_dir,
@@ -131,7 +131,7 @@ def _plane_nats(nats_url: str | None, data: Path) -> str:
 
 @click.command("archiver")
 @nats_option()
-@click.option("--retain", required=True, default=lambda: environment().retain, metavar="DURATION",
+@click.option("--retain", required=True, default=lambda: environment().retain, metavar="DURATION", callback=duration,
               help="Archive messages older than this (e.g. 30d) [default: BOSUN_RETAIN].")
 @click.option("--segment-messages", type=click.IntRange(1, 100_000), default=4096, show_default=True,
               help="Messages per archive segment at most.")
@@ -141,10 +141,7 @@ def archiver(nats_url: str, retain: str, segment_messages: int, metrics_port: in
     from core import durations
     from lifecycle import archiver as lifecycle_archiver
 
-    try:
-        seconds = durations.parse(retain)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--retain") from e
+    seconds = durations.parse(retain)
     env = environment()
     nats_url = as_component(nats_url, "archiver", env)
     serve_until_signalled("archiver", lambda stop: lifecycle_archiver.serve(

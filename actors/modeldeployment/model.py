@@ -26,6 +26,7 @@ from actors.decisions import Context, Decision, Message, Order, backoff
 from actors.kind import Resource
 from actors.modeldeployment import process
 from actors.modeldeployment.events import (
+    NO_MATCHING_POOL,
     PlacementFailed,
     ReplicaReplaced,
     ScaleDownStarted,
@@ -332,6 +333,6 @@ def _used(state: Deployment) -> dict[str, int]:
 def _why_unschedulable(spec: ModelDeploymentSpec, candidates: list[PoolView], missing: int) -> str:
     want = f"{missing} more replica(s) of {spec.gpus_per_replica} {spec.placement.gpu} GPU in {spec.placement.region}"
     if not candidates:
-        return f"no ready GpuPool matches gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
+        return f"{NO_MATCHING_POOL} gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
     free = ", ".join(f"{p.ref.name}: {p.free} free" for p in candidates)
     return f"insufficient capacity for {want} ({free})"
