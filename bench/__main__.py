@@ -230,6 +230,22 @@ def plan(resources: int, samples: int, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--seconds", default=600.0, show_default=True, help="How long the steady load runs.")
+@click.option("--retain", default="60s", show_default=True, help="`bosun up --retain`.")
+@click.option("--rate", default=20.0, show_default=True, help="Spec changes per second (each one also a status).")
+@click.option("--every", default=30.0, show_default=True,
+              help="Seconds between samples (stream and archive sizes, a cold restart, history reads).")
+@click.option("--reads", default=20, show_default=True, help="History reads of the archived range per sample.")
+@json_option
+def retention(seconds: float, retain: str, rate: float, every: float, reads: int, as_json: bool) -> None:
+    """Steady load on a bounded log: stream bytes plateau, cold restarts stay flat, archived history reads
+    (p50/p99), the archiver's CPU per message."""
+    from bench.retention import run_retention
+
+    _report("retention", run_retention(seconds, retain, rate, every, reads), as_json)
+
+
+@main.command()
 @click.option("--from", "tag", default="v0.1.0", show_default=True, help="The release upgraded from (a git tag).")
 @click.option("--deployments", default=4, show_default=True, help="Converged deployments the upgrade must not touch.")
 @click.option("--settle", default=3.0, show_default=True, help="Seconds between two component replacements.")
