@@ -15,6 +15,7 @@ t + PURGE_GRACE, and reads what is at or below h from the archive.
 """
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import time
@@ -22,9 +23,13 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import NamedTuple, TypeVar
 
+import nats.errors
+import nats.js.errors
+from nats.js import api
+
 from core import objects, segments
 from core.engine import Engine
-from core.stored import StoredMessage
+from core.stored import StoredMessage, Unavailable
 
 BUCKET = "bosun-archive"
 """The archive's Object Store and its KV bucket (streams `OBJ_bosun-archive` and `KV_bosun-archive`)."""
@@ -58,9 +63,6 @@ class Segment(NamedTuple):
 
 async def ensure(log: Engine) -> None:
     """Create the archive's buckets when absent (the archiver's user may; readers only read them)."""
-    import nats.js.errors
-    from nats.js import api
-
     await objects.ensure(log, BUCKET, write_once=True, max_msg_size=MAX_CHUNK + 64 * 1024)
     await objects.ensure(log, PROJECTIONS, write_once=False)
     try:
@@ -88,6 +90,16 @@ async def kv_get(log: Engine, key: str) -> bytes | None:
     return found
 
 
+async def leader_get(log: Engine, key: str) -> bytes | None:
+    """`kv_get` from the stream leader: on a cluster a lagging replica could answer a direct get with an
+    old head, and a reader trusting it could miss what was purged meanwhile."""
+    try:
+        raw = await log.jsm.get_msg(kv_stream(), subject=key_subject(key))
+    except (nats.js.errors.NotFoundError, nats.errors.NoRespondersError):
+        return None
+    return raw.data
+
+
 class Archive:
     """A process's view of the archive: the head, the segment catalogue (listed incrementally: the
     bucket is write-once, so what was listed never changes) and caches of indexes and segment bodies."""
@@ -109,7 +121,7 @@ class Archive:
         if time.monotonic() - self._head.at <= max_age:
             return self._head
         asked = time.monotonic()
-        raw = await kv_get(self.log, HEAD)
+        raw = await leader_get(self.log, HEAD)
         seq = int(raw) if raw and raw.strip().isdigit() else 0
         self._head = Head(max(seq, self._head.seq), asked)
         return self._head
@@ -117,10 +129,16 @@ class Archive:
     # ---- catalogue -----------------------------------------------------------------------------------
 
     async def catalogue(self, through: int = 0) -> list[Segment]:
-        """Every segment, ascending; listed again when those known end below `through`."""
+        """Every segment, ascending; listed again when those known end below `through` — which they must
+        reach (the head said so): a replica that lags is asked again, then it is an error, never a gap."""
         if not self._segments or self._segments[-1].hi < through or not through:
             await self._list()
-        return self._segments
+        for _ in range(20):
+            if not through or (self._segments and self._segments[-1].hi >= through):
+                return self._segments
+            await asyncio.sleep(0.1)
+            await self._list()
+        raise Unavailable(f"the archive's catalogue does not reach its head {through} yet")
 
     async def _list(self) -> None:
         found: list[Segment] = []

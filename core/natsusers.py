@@ -77,8 +77,9 @@ _ERASE = ("$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MSG.DELETE.>", "$JS.API.STR
 NEVER = ("$JS.API.STREAM.PURGE.>", *_ERASE)
 """No component may erase history: purge, delete a stream or a message, or restore one over it (the
 archiver alone may purge: what it archived)."""
-_ARCHIVE_READ = tuple(f"$JS.API.DIRECT.GET.{s}" for s in (f"KV_{ARCHIVE}", f"OBJ_{ARCHIVE}",
-                                                           f"OBJ_{PROJECTION_SNAPSHOTS}"))
+_ARCHIVE_READ = (*(f"$JS.API.DIRECT.GET.{s}"
+                   for s in (f"KV_{ARCHIVE}", f"OBJ_{ARCHIVE}", f"OBJ_{PROJECTION_SNAPSHOTS}")),
+                 f"$JS.API.STREAM.MSG.GET.KV_{ARCHIVE}")
 """Reading the archive (`core.archive`): its head, catalogue, segments, and the projection snapshot."""
 
 GATEWAY = Role(
