@@ -19,6 +19,7 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import secrets
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -154,7 +155,7 @@ async def put(log: Engine, bucket: str, name: str, data: bytes, *, write_once: b
     if write_once:
         nuid, chunks = once_nuid(bucket, name), [data]
     else:
-        nuid = log.nc._nuid.next().decode()
+        nuid = secrets.token_hex(11)
         chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
         chunks = [c for c in chunks if c]
     for chunk in chunks:
