@@ -249,15 +249,23 @@ class Log:
             moved = False
             async with contextlib.aclosing(self.read_stream(filter_subject, seq, up_to_seq, batch)) as stream:
                 async for m in stream:
-                    if time.monotonic() - head.at >= archive.PURGE_GRACE * 0.8:
-                        head = await self.archive.head(max_age=0)
-                        if head.seq >= seq:  # what lay between may have left the stream: read it archived
-                            moved = True
-                            break
+                    head, moved = await self._recheck(head, seq)
+                    if moved:
+                        break
                     yield m
                     seq = m.seq + 1
             if not moved:
+                head, moved = await self._recheck(head, seq)  # nor after the last one: the end is whole
+            if not moved:
                 return
+
+    async def _recheck(self, head: archive.Head, seq: int) -> tuple[archive.Head, bool]:
+        """`head`, asked again once too old to trust, and whether it moved to or past `seq` (what lay from
+        `seq` on may then have left the stream since it was read: it is read from the archive)."""
+        if time.monotonic() - head.at < archive.PURGE_GRACE * 0.8:
+            return head, False
+        head = await self.archive.head(max_age=0)
+        return head, head.seq >= seq
 
     async def read_stream(self, filter_subject: str, start_seq: int = 1, up_to_seq: int | None = None,
                           batch: int = 1024) -> AsyncGenerator[StoredMessage, None]:

@@ -145,7 +145,8 @@ ARCHIVER = Role(
 BACKUP = Role(
     "backup", "backup",
     publish=(*_INFO, "$JS.API.STREAM.SNAPSHOT.*", "$JS.SNAPSHOT.ACK.>", f"$KV.{ARCHIVE}.lease",
-             f"$JS.API.DIRECT.GET.KV_{ARCHIVE}", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES"),
+             f"$JS.API.DIRECT.GET.KV_{ARCHIVE}", f"$JS.API.STREAM.MSG.GET.KV_{ARCHIVE}", "$JS.API.STREAM.LIST",
+             "$JS.API.STREAM.NAMES"),
     subscribe=(inbox_of("backup") + ".>",),
     deny_publish=NEVER,
     doc="`bosun backup`: snapshots of the stream, the archive and the buckets (reads only), holding the "
