@@ -117,6 +117,9 @@ class Projector:
             generations.flip(db_dir, generation)
         else:
             writer = await Writer.open(generations.path(db_dir, generation), registry)
+        head = (await bosun_log.archive.head(max_age=0)).seq
+        if writer.checkpoint < head:  # archived past it (no snapshot to start from): fold the archive first
+            await rebuilding.catch_up(bosun_log, writer, head)
         for other in generations.on_disk(db_dir):
             if other != generation:  # older ones are retired, newer ones are half-built rebuilds
                 generations.remove(db_dir, other)
