@@ -15,6 +15,7 @@ dependencies (a `.pth` file: no download), cached under `--cache`.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -59,7 +60,7 @@ def old_release(tag: str, cache: Path) -> Release:
     src = root / "src"
     src.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", tag], capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(src, filter="data")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True)
     site = Path(subprocess.run([str(root / "venv" / "bin" / "python"), "-c",

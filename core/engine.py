@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
-from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.manager import JetStreamManager
 
@@ -16,7 +15,6 @@ from core.stored import StoredMessage
 
 
 class Engine(Protocol):
-    nc: NATS
     js: JetStreamContext
     jsm: JetStreamManager
     replies: Replies

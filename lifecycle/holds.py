@@ -30,13 +30,12 @@ async def gather(log: Log, projectors: bool = True) -> list[Hold]:
     `projectors`: some projector answers snapshot requests, so until there is a snapshot nothing goes (a
     read model made later starts from one; with no projector it folds the archive instead)."""
     holds: list[Hold | None] = []
-    for stream in (log.stream,):
-        for info in await log.jsm.consumers_info(stream):
-            name = info.name or ""
-            if name.startswith(CONTROLLER_PREFIX):
-                continue
-            acked = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
-            holds.append(retention.consumer_hold(name, acked, info.num_pending or 0, info.num_ack_pending or 0))
+    for info in await log.jsm.consumers_info(log.stream):
+        name = info.name or ""
+        if name.startswith(CONTROLLER_PREFIX):
+            continue
+        acked = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        holds.append(retention.consumer_hold(name, acked, info.num_pending or 0, info.num_ack_pending or 0))
     holds.extend(retention.checkpoint_holds(await log.kv_entries(corelog.CHECKPOINTS)))
     holds.append(await _copy(log))
     snap = await snapshot(log)
