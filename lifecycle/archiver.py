@@ -40,6 +40,7 @@ log = structlog.get_logger("bosun.archiver")
 SEGMENT_MESSAGES = 4096
 SEGMENT_RAW = 8 << 20
 TICK = 1.0
+MAX_TICK = 10.0
 SNAPSHOT_TIMEOUT = 60.0
 
 
@@ -54,6 +55,9 @@ class Archiver:
         """A partial segment waits until its oldest message is this much past the retention: segments
         hold minutes of messages, not one tick's."""
         self.grace = grace
+        self.tick = min(MAX_TICK, max(TICK, retain / 12))
+        """Seconds between passes with nothing to write: a pass costs a dozen requests whatever it finds,
+        and a message need not leave the stream the second its retention ends."""
         self.clock = clock
         self.lease = Lease(lg, f"archiver@{socket.gethostname()}")
         self.head = 0
@@ -86,7 +90,7 @@ class Archiver:
                 except ready.TRANSIENT as e:
                     log.warning("archiving pass failed; retrying", error=str(e) or type(e).__name__)
                 if not busy:
-                    await ready.wait(stop, TICK)
+                    await ready.wait(stop, self.tick)
         finally:
             if self._snapshotting is not None:
                 self._snapshotting.cancel()
