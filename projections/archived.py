@@ -16,19 +16,35 @@ from typing import Any
 import msgspec
 
 from core import subjects
-from core.log import Log, StoredMessage
+from core.log import Log, StoredMessage, Unavailable
 from core.names import Ref
 from projections import pages, reducer, timeline
 from projections.readmodel import Page, ReadModel
 
 _decode = msgspec.json.Decoder()
+FLOOR_TRIES = 5
 
 
 async def history(reads: ReadModel, log: Log, kind: str, namespace: str, name: str, limit: int = 100,
                   continue_token: str | None = None, since_seq: int | None = None,
                   types: Sequence[str] | None = None, tail: bool = False) -> Page:
-    """`ReadModel.history`, with the archived part of the timeline read from the log."""
+    """`ReadModel.history`, with the archived part of the timeline read from the log.
+
+    The read model may prune its timeline further while a page is being made (a projection snapshot):
+    a page made across a floor that moved is made again, so no item falls between the two sources."""
     floor = await reads.timeline_floor()
+    for _ in range(FLOOR_TRIES):
+        page = await _page(reads, log, kind, namespace, name, limit, continue_token, since_seq, types, tail, floor)
+        moved = await reads.timeline_floor()
+        if moved == floor:
+            return page
+        floor = moved
+    raise Unavailable("the read model's timeline kept moving under the history read; try again")
+
+
+async def _page(reads: ReadModel, log: Log, kind: str, namespace: str, name: str, limit: int,
+                continue_token: str | None, since_seq: int | None, types: Sequence[str] | None, tail: bool,
+                floor: int) -> Page:
     since = since_seq or 0
     if floor <= since:
         return await reads.history(kind, namespace, name, limit, continue_token, since_seq, types, tail)
