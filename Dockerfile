@@ -18,6 +18,7 @@ COPY gateway ./gateway
 COPY dataplane ./dataplane
 COPY cli ./cli
 COPY supervisor ./supervisor
+COPY lifecycle ./lifecycle
 COPY bench ./bench
 COPY chaos ./chaos
 COPY corpus ./corpus

@@ -318,7 +318,12 @@ def _write_new(subject: str, event: Event, key: str | None) -> Write:
 
 
 def _write(message: StoredMessage, event: Event | None) -> Write:
-    return Write(message.subject, message.headers.get(H.TYPE, "unknown"), message.data, _summary(event),
+    """A recorded write as compared: its exact body, or — written under an older schema of its type — the
+    body today's code reads it as (upcast: the upcaster says what it means now)."""
+    body = message.data
+    if event is not None and message.headers.get(H.SCHEMA, str(type(event).version)) != str(type(event).version):
+        body = codec.encode(event)
+    return Write(message.subject, message.headers.get(H.TYPE, "unknown"), body, _summary(event),
                  message.headers.get(H.MSG_ID, ""))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -226,6 +227,46 @@ def plan(resources: int, samples: int, as_json: bool) -> None:
     from bench.plan import run_plan
 
     _report("plan", run_plan(resources, samples), as_json)
+
+
+@main.command()
+@click.option("--seconds", default=600.0, show_default=True, help="How long the steady load runs.")
+@click.option("--retain", default="60s", show_default=True, help="`bosun up --retain`.")
+@click.option("--rate", default=20.0, show_default=True, help="Spec changes per second (each one also a status).")
+@click.option("--every", default=30.0, show_default=True,
+              help="Seconds between samples (stream and archive sizes, a cold restart, history reads).")
+@click.option("--reads", default=20, show_default=True, help="History reads of the archived range per sample.")
+@json_option
+def retention(seconds: float, retain: str, rate: float, every: float, reads: int, as_json: bool) -> None:
+    """Steady load on a bounded log: stream bytes plateau, cold restarts stay flat, archived history reads
+    (p50/p99), the archiver's CPU per message."""
+    from bench.retention import run_retention
+
+    _report("retention", run_retention(seconds, retain, rate, every, reads), as_json)
+
+
+@main.command()
+@click.option("--from", "tag", default="v0.1.0", show_default=True, help="The release upgraded from (a git tag).")
+@click.option("--deployments", default=4, show_default=True, help="Converged deployments the upgrade must not touch.")
+@click.option("--settle", default=3.0, show_default=True, help="Seconds between two component replacements.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path.home() / ".cache" / "bosun",
+              show_default=True, help="Where the tag's code and venv are kept.")
+@click.option("--record-fixture", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save the old plane's whole log as a bundle (the suite's upgrade fixture).")
+@json_option
+def upgrade(tag: str, deployments: int, settle: float, cache: Path, record_fixture: Path | None,
+            as_json: bool) -> None:
+    """A rolling upgrade from TAG to this code under writes: lost writes, restarted replicas, replay --check."""
+    import tempfile
+
+    from bench.upgrade import old_release, rolling_upgrade, this_release
+
+    with tempfile.TemporaryDirectory(prefix="bosun-upgrade-") as tmp:
+        result = rolling_upgrade(old_release(tag, cache), this_release(), Path(tmp), deployments, settle,
+                                 record_fixture)
+    _report("upgrade", result, as_json)
+    if not result["ok"]:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

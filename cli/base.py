@@ -117,5 +117,17 @@ def split_ref(ref: str, name: str | None) -> tuple[ApiKind, str | None]:
     return kind_info(kind), inline or name
 
 
+def duration(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: the option's value must be a duration (`core.durations`)."""
+    from core import durations
+
+    if value:
+        try:
+            durations.parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=f"--{param.name}") from e
+    return value
+
+
 pass_settings = click.make_pass_decorator(Settings)
 namespace_option = click.option("-n", "--namespace", default=DEFAULT_NS, show_default=True)

@@ -17,8 +17,9 @@ from typing import Any, NamedTuple, TypeVar
 
 import click
 import structlog
+from msgspec.structs import replace
 
-from cli.base import environment
+from cli.base import duration, environment
 from core import logs, loops
 from core import settings as core_settings
 
@@ -151,13 +152,18 @@ def db_dir_option(f: F) -> F:
                    "over) [default: 2 with --cluster, else 1].")
 @click.option("--keep-replicas", is_flag=True,
               help="On exit, leave the process replicas it started running (the next `bosun up` adopts them).")
+@click.option("--retain", default=None, metavar="DURATION", callback=duration,
+              help="Archive messages older than this (e.g. 30d; BOSUN_RETAIN) and let them leave the stream; "
+                   "history stays whole [default: keep everything in the stream].")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
-       hosts: int | None, keep_replicas: bool) -> None:
+       hosts: int | None, keep_replicas: bool, retain: str | None) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
     env = environment()
+    if retain:
+        env = replace(env, retain=retain)
     logs.configure("up", env.log_level, env.log_format)
     from actors.registry import sources
     from actors.scope import groups

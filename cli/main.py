@@ -20,6 +20,7 @@ from cli import (
     cost,
     drivers,
     explain,
+    lifecycle,
     logs,
     replay,
     retry,
@@ -237,7 +238,7 @@ def projections_rebuild(settings: Settings) -> None:
 for _command in (*components.COMMANDS, drivers.driver, replay.replay, replay.export, audit.audit, retry.retry,
                  whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost, apply.apply, apply.diff,
                  watching.watch, wait.wait, explain.api_resources, explain.explain, config.config,
-                 completion.completion):
+                 completion.completion, *lifecycle.COMMANDS):
     main.add_command(_command)
 
 

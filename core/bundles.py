@@ -15,8 +15,8 @@ from typing import IO
 
 import msgspec
 
-from core.log import StoredMessage
 from core.names import Ref
+from core.stored import StoredMessage
 
 FORMAT = 1
 

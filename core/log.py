@@ -21,8 +21,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
+from core import archive, natsusers, subjects
 from core import headers as H
-from core import natsusers, subjects
 from core.codec import encode, event_headers
 from core.events import Event
 from core.natscreds import user_of
@@ -94,6 +94,8 @@ class Log:
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
         self.replies = Replies(nc, timeout=10)
+        self.archive = archive.Archive(self)
+        """What has left the stream for the archive (`core.archive`): `read` reads both as one."""
 
     async def ensure(self, replicas: int | None = None) -> None:
         """Create the stream and buckets if absent; idempotent, safe to call from every component.
@@ -105,7 +107,10 @@ class Log:
             name=self.stream, subjects=[subjects.EVENTS, subjects.COMMANDS, subjects.AUDIT],
             storage=api.StorageType.FILE,
             num_replicas=replicas, duplicate_window=DUPLICATE_WINDOW, allow_direct=True, max_msg_size=1 << 20,
-            deny_delete=True, deny_purge=True,  # history is never erased, whoever asks (docs/security.md)
+            # No message is ever deleted, whoever asks. Purging is refused by the permission table instead
+            # of the stream: only the archiver's user may purge, and only what is archived (docs/security.md);
+            # a stream lock could never be lifted again, and retention would be impossible for good.
+            deny_delete=True, deny_purge=False,
         )
         manage = manages(self.nc)
         try:
@@ -115,6 +120,7 @@ class Log:
                 raise Unavailable(f"stream {self.stream} not created yet (the gateway creates it)") from None
             await self.jsm.add_stream(config)
         else:
+            config.deny_purge = bool(current.deny_purge)  # a stream locked by an earlier build stays locked
             if manage and _differs(current, config):
                 await self.jsm.update_stream(config)
         for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
@@ -221,7 +227,50 @@ class Log:
 
     async def read(self, filter_subject: str, start_seq: int = 1, up_to_seq: int | None = None,
                    batch: int = 1024) -> AsyncGenerator[StoredMessage, None]:
-        """Messages on `filter_subject` from `start_seq` (through `up_to_seq`), in stream order.
+        """Messages on `filter_subject` from `start_seq` (through `up_to_seq`), in stream order: the archive
+        and the stream as ONE sequence space (`core.archive`).
+
+        What is at or below the archive's head comes from the archive; the rest from the stream, trusted
+        for PURGE_GRACE seconds after the head was learnt (nothing above it leaves the stream before).
+        A read still going past that asks for the head again; when the head moved past what was read, it
+        goes on from the archive, so a message is never skipped nor yielded twice. With no archive (no
+        retention, the default) the head is 0 and this is the stream read alone (`read_stream`).
+        """
+        seq = max(1, start_seq)
+        head = await self.archive.head()
+        while up_to_seq is None or seq <= up_to_seq:
+            if seq <= head.seq:
+                end = head.seq if up_to_seq is None else min(head.seq, up_to_seq)
+                async with contextlib.aclosing(self.archive.read(filter_subject, seq, end)) as archived:
+                    async for m in archived:
+                        yield m
+                seq = end + 1
+                continue
+            moved = False
+            async with contextlib.aclosing(self.read_stream(filter_subject, seq, up_to_seq, batch)) as stream:
+                async for m in stream:
+                    head, moved = await self._recheck(head, seq)
+                    if moved:
+                        break
+                    yield m
+                    seq = m.seq + 1
+            if not moved:
+                head, moved = await self._recheck(head, seq)  # nor after the last one: the end is whole
+            if not moved:
+                return
+
+    async def _recheck(self, head: archive.Head, seq: int) -> tuple[archive.Head, bool]:
+        """`head`, asked again once too old to trust, and whether it moved to or past `seq` (what lay from
+        `seq` on may then have left the stream since it was read: it is read from the archive)."""
+        if time.monotonic() - head.at < archive.PURGE_GRACE * 0.8:
+            return head, False
+        head = await self.archive.head(max_age=0)
+        return head, head.seq >= seq
+
+    async def read_stream(self, filter_subject: str, start_seq: int = 1, up_to_seq: int | None = None,
+                          batch: int = 1024) -> AsyncGenerator[StoredMessage, None]:
+        """Messages on `filter_subject` from `start_seq` (through `up_to_seq`) as the stream holds them
+        (the archiver's own read, of what is not archived yet; everyone else reads through `read`).
 
         Uses direct-get batches, so a long history streams without creating a consumer. Any replica of the
         stream (or a mirror of it) answers a direct get, and one that lags the leader ends its answer
@@ -282,11 +331,20 @@ class Log:
                     found[message.subject.removeprefix(prefix)] = message.data
         return found
 
-    async def _direct(self, req: dict[str, Any],
-                      stream: str | None = None) -> AsyncGenerator[tuple[StoredMessage | None, dict[str, str]], None]:
+    async def direct(self, req: dict[str, Any], stream: str) -> AsyncGenerator[StoredMessage, None]:
+        """The messages of one direct-get batch request to `stream` (another stream than the log's: a
+        bucket's); a stream that does not exist reads as empty."""
+        async with contextlib.aclosing(self._direct(req, stream, missing_ok=True)) as replies:
+            async for message, _ in replies:
+                if message is not None:
+                    yield message
+
+    async def _direct(self, req: dict[str, Any], stream: str | None = None,
+                      missing_ok: bool = False) -> AsyncGenerator[tuple[StoredMessage | None, dict[str, str]], None]:
         """One direct-get batch request: yields (message, headers) per message, then (None, end headers).
 
-        The end is a status message: 204 end of batch, 404 nothing (more) to read; others are failures.
+        The end is a status message: 204 end of batch, 404 nothing (more) to read; others are failures
+        (503, nobody answers: the stream does not exist — the end too when `missing_ok`).
         """
         async with self.replies.stream() as (inbox, queue):
             await self.nc.publish(f"$JS.API.DIRECT.GET.{stream or self.stream}", msgspec.json.encode(req),
@@ -298,7 +356,7 @@ class Log:
                     raise Unavailable("direct get timed out") from e
                 hdrs = dict(msg.headers or {})
                 status = hdrs.get("Status")
-                if status in ("204", "404"):
+                if status in ("204", "404") or (missing_ok and status == "503"):
                     yield None, hdrs
                     return
                 if status:

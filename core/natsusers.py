@@ -2,10 +2,12 @@
 
 Every component connects as its own user, allowed only its job (docs/security.md, "NATS identities"):
 the gateway appends `spec` and `audit`; a controller host writes `ctl`/`inbox`/`cmd` and its buckets; a
-driver reads its own commands and appends `obs`; the projector only reads and keeps its consumer. Nobody
-may purge the stream or delete a message (the stream also says `deny_purge`/`deny_delete`). Clients are
-no static user at all: they connect with their Bosun token and get their permissions from RBAC through
-the gateway's auth callout (`gateway/intents/callout.py`).
+driver reads its own commands and appends `obs`; the projector only reads and keeps its consumer (and
+stores its snapshot when the archiver asks). Nobody may delete a message (the stream says `deny_delete`)
+and only the archiver may purge: it takes archived messages out of the stream (docs/lifecycle.md); the
+archive itself is write-once, for everyone. A backup only reads (stream snapshots). Clients are no static
+user at all: they connect with their Bosun token and get their permissions from RBAC through the gateway's
+auth callout (`gateway/intents/callout.py`).
 
 The embedded server's config and compose.yaml are both written from this table; the tests try every
 component's credentials at every other component's job.
@@ -19,6 +21,10 @@ from core import logtail
 STREAM = "BOSUN"
 PARTITIONED = "BOSUN_P"
 BUCKETS = ("bosun-snapshots", "bosun-leases", "bosun-checkpoints")
+ARCHIVE = "bosun-archive"
+"""The archive's write-once Object Store (`OBJ_`) and its KV bucket (`KV_`): `core.archive`."""
+PROJECTION_SNAPSHOTS = "bosun-projections"
+SNAPSHOT_REQUEST = "bosun.sys.projections.snapshot"
 DRIVERS = ("sim", "process")
 PROJECTOR_DURABLE = "projector"
 SYSTEM_ACCOUNT = "SYS"
@@ -70,9 +76,15 @@ def _consumers(stream: str, durable: str | None = None) -> tuple[str, ...]:
 
 _INFO = ("$JS.API.INFO", "$JS.API.STREAM.INFO.*")
 _READ_ALL = ("$JS.API.DIRECT.GET.>", "$JS.API.STREAM.MSG.GET.*")
-NEVER = ("$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MSG.DELETE.>",
-         "$JS.API.STREAM.RESTORE.>", "$JS.API.ACCOUNT.PURGE.>", "$JS.API.SERVER.REMOVE")
-"""No component may erase history: purge, delete a stream or a message, or restore one over it."""
+_ERASE = ("$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MSG.DELETE.>", "$JS.API.STREAM.RESTORE.>",
+          "$JS.API.ACCOUNT.PURGE.>", "$JS.API.SERVER.REMOVE")
+NEVER = ("$JS.API.STREAM.PURGE.>", *_ERASE)
+"""No component may erase history: purge, delete a stream or a message, or restore one over it (the
+archiver alone may purge: what it archived)."""
+_ARCHIVE_READ = (*(f"$JS.API.DIRECT.GET.{s}"
+                   for s in (f"KV_{ARCHIVE}", f"OBJ_{ARCHIVE}", f"OBJ_{PROJECTION_SNAPSHOTS}")),
+                 f"$JS.API.STREAM.MSG.GET.KV_{ARCHIVE}")
+"""Reading the archive (`core.archive`): its head, catalogue, segments, and the projection snapshot."""
 
 GATEWAY = Role(
     "gateway", "gateway",
@@ -108,10 +120,11 @@ PROJECTOR = Role(
     "projector", "projector",
     publish=(*_INFO, f"$JS.API.DIRECT.GET.{STREAM}", f"$JS.API.DIRECT.GET.{STREAM}.>",
              f"$JS.API.STREAM.MSG.GET.{STREAM}", *_consumers(STREAM, PROJECTOR_DURABLE),
-             "bosun.sys.projections.changed"),
-    subscribe=(inbox_of("projector") + ".>", "bosun.sys.projections.rebuild"),
+             "bosun.sys.projections.changed", *_ARCHIVE_READ, f"$O.{PROJECTION_SNAPSHOTS}.>"),
+    subscribe=(inbox_of("projector") + ".>", "bosun.sys.projections.rebuild", SNAPSHOT_REQUEST),
     deny_publish=NEVER, responses=True,
-    doc="reads the log through its own consumer; announces commits; answers the gateway's rebuild")
+    doc="reads the log through its own consumer and the archive; announces commits; answers the gateway's "
+        "rebuild and the archiver's snapshot requests (its snapshot goes to bosun-projections)")
 DRIVER = Role(
     "driver", "driver",
     publish=("bosun.ev.*.*.*.obs", *_INFO,
@@ -124,6 +137,26 @@ DRIVER = Role(
     doc="reads its own commands (bosun.cmd.<driver>.>) and appends observations (obs); the process driver "
         "answers log-tail requests (into the asker's inbox only: `allow_responses`)")
 
+ARCHIVER = Role(
+    "archiver", "archiver",
+    publish=(*_INFO, *_READ_ALL, f"$JS.API.STREAM.PURGE.{STREAM}", f"$JS.API.STREAM.PURGE.{PARTITIONED}",
+             f"$JS.API.STREAM.PURGE.OBJ_{PROJECTION_SNAPSHOTS}", f"$JS.API.CONSUMER.LIST.{STREAM}",
+             *(f"$JS.API.STREAM.CREATE.{s}" for s in (f"KV_{ARCHIVE}", f"OBJ_{ARCHIVE}",
+                                                     f"OBJ_{PROJECTION_SNAPSHOTS}")),
+             f"$O.{ARCHIVE}.>", f"$KV.{ARCHIVE}.>", SNAPSHOT_REQUEST),
+    subscribe=(inbox_of("archiver") + ".>",),
+    deny_publish=_ERASE,
+    doc="archives messages older than the retention (write-once bucket), then purges them from the stream "
+        "and BOSUN_P, keeping every fenced subject's last message; asks for projection snapshots")
+BACKUP = Role(
+    "backup", "backup",
+    publish=(*_INFO, "$JS.API.STREAM.SNAPSHOT.*", "$JS.SNAPSHOT.ACK.>", f"$KV.{ARCHIVE}.lease",
+             f"$JS.API.DIRECT.GET.KV_{ARCHIVE}", f"$JS.API.STREAM.MSG.GET.KV_{ARCHIVE}", "$JS.API.STREAM.LIST",
+             "$JS.API.STREAM.NAMES"),
+    subscribe=(inbox_of("backup") + ".>",),
+    deny_publish=NEVER,
+    doc="`bosun backup`: snapshots of the stream, the archive and the buckets (reads only), holding the "
+        "archive's lease meanwhile so nothing moves between them")
 BENCH = Role(
     "bench", "bench",
     publish=("ceiling.>", *_INFO, "$JS.API.STREAM.CREATE.CEILING", "$JS.API.STREAM.DELETE.CEILING",
@@ -131,10 +164,10 @@ BENCH = Role(
     subscribe=(inbox_of("bench") + ".>",),
     doc="`bosun bench`'s engine ceiling: its own CEILING stream, and stream counts; no Bosun subject")
 
-ROLES: tuple[Role, ...] = (GATEWAY, DOOR, SYSTEM, CONTROLLER, PROJECTOR, DRIVER, BENCH)
+ROLES: tuple[Role, ...] = (GATEWAY, DOOR, SYSTEM, CONTROLLER, PROJECTOR, DRIVER, ARCHIVER, BACKUP, BENCH)
 """Every static user; the credentials file has one entry per role key."""
 COMPONENT_ROLES = {"gateway": GATEWAY, "controller": CONTROLLER, "projector": PROJECTOR,
-                   "driver-sim": DRIVER, "driver-process": DRIVER}
+                   "driver-sim": DRIVER, "driver-process": DRIVER, "archiver": ARCHIVER}
 
 
 def role(key: str) -> Role:

@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, field
 
+from core import durations
+
 Seconds = Annotated[float, Meta(gt=0)]
 
 
@@ -64,6 +66,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     # -- supervisor (`bosun up`) ------------------------------------------------------------------
     step_kill_after: Seconds = field(default=15.0, name="BOSUN_STEP_KILL_AFTER")
 
+    # -- archiver -----------------------------------------------------------------------------------
+    retain: str | None = field(default=None, name="BOSUN_RETAIN")
+    """How long messages stay in the stream before they move to the archive (`bosun up --retain`, e.g.
+    `30d`); unset: keep everything in the stream, as before retention existed (docs/lifecycle.md)."""
+
     # -- gateway ------------------------------------------------------------------------------------
     append_deadline: Annotated[float, Meta(ge=0)] = field(default=15.0, name="BOSUN_APPEND_DEADLINE")
     nats_intents_url: str | None = field(default=None, name="BOSUN_NATS_INTENTS_URL")
@@ -78,6 +85,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     otel_sdk_disabled: str = field(default="", name="OTEL_SDK_DISABLED")
     otel_service_name: str | None = field(default=None, name="OTEL_SERVICE_NAME")
     otel_traces_exporter: str = field(default="none", name="OTEL_TRACES_EXPORTER")
+
+    def __post_init__(self) -> None:
+        if self.retain is not None:
+            try:
+                durations.parse(self.retain)
+            except ValueError as e:  # msgspec reports it as a ValidationError: name the variable in it
+                raise ValueError(f"BOSUN_RETAIN: {e}") from None
+
+    @property
+    def retain_seconds(self) -> float | None:
+        """BOSUN_RETAIN in seconds; None: keep everything."""
+        return None if self.retain is None else durations.parse(self.retain)
 
     @property
     def kind_modules(self) -> list[str]:

@@ -25,12 +25,12 @@ from nats.js import api
 
 from actors.controller import DEFAULT, Registry
 from actors.registry import load
-from core import dropped, ready, subjects
+from core import dropped, natsusers, ready, subjects
 from core.feed import Delivery, Feed
 from core.log import Log, StoredMessage
 from core.metrics import sample_every
 from core.settings import DEFAULTS, Settings
-from projections import generations, telemetry
+from projections import generations, snapshots, telemetry
 from projections import rebuild as rebuilding
 from projections.readmodel import CHANGED
 from projections.store import Writer
@@ -112,10 +112,14 @@ class Projector:
         generation = generations.current(db_dir)
         if generation is None or not generations.path(db_dir, generation).exists():
             generation = generations.next_generation(db_dir)
+            await snapshots.fetch(bosun_log, generations.path(db_dir, generation))  # archived history: start there
             writer = await Writer.open(generations.path(db_dir, generation), registry)
             generations.flip(db_dir, generation)
         else:
             writer = await Writer.open(generations.path(db_dir, generation), registry)
+        head = (await bosun_log.archive.head(max_age=0)).seq
+        if writer.checkpoint < head:  # archived past it (no snapshot to start from): fold the archive first
+            await rebuilding.catch_up(bosun_log, writer, head)
         for other in generations.on_disk(db_dir):
             if other != generation:  # older ones are retired, newer ones are half-built rebuilds
                 generations.remove(db_dir, other)
@@ -123,6 +127,7 @@ class Projector:
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.log.nc.subscribe(rebuilding.SUBJECT, cb=self._on_rebuild)
+        snap = await self.log.nc.subscribe(natsusers.SNAPSHOT_REQUEST, queue=snapshots.QUEUE, cb=self._on_snapshot)
         self._later(sample_every(2.0, lambda: telemetry.sample(self.log, self.durable, self.writer.checkpoint), stop))
         try:
             while not stop.is_set():
@@ -140,6 +145,7 @@ class Projector:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+                await snap.unsubscribe()
 
     async def close(self) -> None:
         """Cancel a running rebuild (its half-built generation is deleted) and pending retirements."""
@@ -230,6 +236,22 @@ class Projector:
         payload = {"seq": self.writer.checkpoint, "generation": self.generation}
         with contextlib.suppress(nats.errors.Error):
             await self.log.nc.publish(CHANGED, _json.encode(payload))
+
+    # ---- snapshots (`projections.snapshots`) ------------------------------------------------------------
+
+    async def _on_snapshot(self, msg: Any) -> None:
+        self._later(self._snapshot_and_reply(msg))
+
+    async def _snapshot_and_reply(self, msg: Any) -> None:
+        try:
+            head = int(msgspec.json.decode(msg.data).get("head", 0))
+            reply: Any = await snapshots.take(self.writer, self.log, head)
+            log.info("projection snapshot taken", seq=reply.seq, bytes=reply.bytes, pruned_through=head)
+        except Exception as e:  # reported to the archiver, which asks again later
+            log.exception("projection snapshot failed")
+            reply = {"error": str(e) or type(e).__name__}
+        with contextlib.suppress(nats.errors.Error):
+            await msg.respond(_json.encode(reply))
 
     # ---- rebuilding -----------------------------------------------------------------------------------
 

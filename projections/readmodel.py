@@ -243,6 +243,12 @@ class ReadModel:
     async def cost_rates(self) -> builtins.list[tuple[str, float]]:
         return await usage.rates(self._fetch)
 
+    async def timeline_floor(self) -> int:
+        """The timeline holds nothing at or below this sequence: that history is archived
+        (`projections.archived` reads it from the log)."""
+        rows = await self._fetch("SELECT value FROM meta WHERE key = 'timeline_floor'", ())
+        return int(rows[0][0]) if rows else 0
+
     async def checkpoint(self) -> int:
         """Last stream sequence reflected in the read model (0 before the first projector ran)."""
         rows = await self._fetch("SELECT seq FROM checkpoint WHERE id = 1", ())

@@ -1,5 +1,8 @@
 """Rebuild: a fresh read-model generation from sequence 1, built BESIDE the live one, then swapped in.
 
+Once part of the history is archived (retention, docs/lifecycle.md), a rebuild starts from the newest
+projection snapshot instead and folds only what followed it (`projections.snapshots`).
+
 Queries never see an empty or half-built view: the new generation becomes visible only when CURRENT
 is flipped (atomically) after it caught up. The live projector uses `build` + `catch_up` + its own
 swap (see `projector.Projector.rebuild`); `rebuild` is the offline form for tools and tests.
@@ -16,7 +19,7 @@ from nats.aio.client import Client as NATS
 
 from actors.controller import DEFAULT, Registry
 from core.log import Log, StoredMessage
-from projections import generations
+from projections import generations, snapshots
 from projections.store import Writer
 
 SUBJECT = "bosun.sys.projections.rebuild"
@@ -57,6 +60,7 @@ async def build(log: Log, db_dir: Path, up_to: int, registry: Registry = DEFAULT
     On failure the half-built file is deleted; on success the caller owns the writer.
     """
     generation = generations.next_generation(db_dir)
+    await snapshots.fetch(log, generations.path(db_dir, generation))  # history archived: from the snapshot
     writer = await Writer.open(generations.path(db_dir, generation), registry)
     try:
         await catch_up(log, writer, up_to)

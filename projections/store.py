@@ -108,6 +108,12 @@ class Writer:
     async def counts(self) -> dict[str, int]:
         return await self._run(self._counts)
 
+    async def snapshot(self, path: Path, prune_through: int = 0) -> int:
+        """Copy this generation to `path` as of its checkpoint (returned), after dropping the timeline at or
+        below `prune_through`: that part of the history is archived and read from there
+        (`projections.archived`), so neither this database nor its snapshots grow with all of history."""
+        return await self._run(self._snapshot, path, prune_through)
+
     async def close(self) -> None:
         try:
             await self._run(self._db.close)
@@ -227,6 +233,23 @@ class Writer:
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'changes_horizon'", (str(found[0]),))
         return RETAIN_CHANGES
 
+    def _snapshot(self, path: Path, prune_through: int) -> int:
+        db = self._db
+        if prune_through > timeline_floor(db):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM timeline WHERE seq <= ?", (prune_through,))
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('timeline_floor', ?)",
+                           (str(prune_through),))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        path.unlink(missing_ok=True)
+        db.execute("VACUUM INTO ?", (str(path),))
+        return _stored_checkpoint(db)
+
     def _counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for table in ("resources", "timeline"):
@@ -247,6 +270,12 @@ def _open(path: Path) -> tuple[sqlite3.Connection, int]:
 def _close_opened(opening: Future[tuple[sqlite3.Connection, int]]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result()[0].close()
+
+
+def timeline_floor(db: sqlite3.Connection) -> int:
+    """The timeline holds nothing at or below this sequence (archived history: `projections.archived`)."""
+    found = db.execute("SELECT value FROM meta WHERE key = 'timeline_floor'").fetchone()
+    return int(found[0]) if found else 0
 
 
 def _stored_checkpoint(db: sqlite3.Connection) -> int:

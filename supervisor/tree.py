@@ -246,6 +246,7 @@ class Supervisor:
             Child("driver-process", ["driver", "process", "--data", data,
                                      *([] if self.cfg.keep_replicas else ["--stop-replicas-on-exit"])],
                   env=self._secretless(nats_url)),
+            *([Child("archiver", ["archiver"])] if self.settings.retain else []),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))

@@ -1,6 +1,9 @@
 """Narrative events of the deployment controller: the story of its decisions, kept forever."""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from core import codec
 from core.events import Event
 from core.numbers import Finite
 
@@ -29,12 +32,32 @@ class ScaleDownStarted(Event, frozen=True, tag="deployment.scale-down-started"):
 
 
 class PlacementFailed(Event, frozen=True, tag="deployment.placement-failed"):
+    """v2 (issue #26) adds `code`: why, as a stable word a dashboard or an alert can match on
+    (`NoMatchingPool`, `InsufficientCapacity`). v1 bodies are upcast (`_placement_v1_to_v2`); a v1 reader
+    (the previous release, during a rolling upgrade) reads v2 bodies as v1, ignoring `code`."""
+
+    version: ClassVar[int] = 2
     reason: str
     since: Finite = 0.0
     """Decision time when placement first failed: the requeue wait grows from it."""
+    code: str = ""
 
     def summary(self) -> str:
         return f"placement failed: {self.reason}"
+
+
+NO_MATCHING_POOL = "no ready GpuPool matches"
+NO_POOL_MAY_TAKE = "no ready GpuPool may take it"
+
+
+def placement_code(reason: str) -> str:
+    """The `code` of a placement failure's `reason` (the one place both the decision and the upcaster ask)."""
+    return "NoMatchingPool" if reason.startswith((NO_MATCHING_POOL, NO_POOL_MAY_TAKE)) else "InsufficientCapacity"
+
+
+@codec.upcaster("deployment.placement-failed", 1)
+def _placement_v1_to_v2(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "code": placement_code(str(body.get("reason", "")))}
 
 
 class ReplicaReplaced(Event, frozen=True, tag="deployment.replica-replaced"):

@@ -26,6 +26,8 @@ from actors.decisions import Context, Decision, Message, Order, backoff
 from actors.kind import Resource
 from actors.modeldeployment import process
 from actors.modeldeployment.events import (
+    NO_MATCHING_POOL,
+    NO_POOL_MAY_TAKE,
     PlacementFailed,
     ReplicaReplaced,
     ScaleDownStarted,
@@ -338,8 +340,8 @@ def _used(state: Deployment) -> dict[str, int]:
 def _why_unschedulable(spec: ModelDeploymentSpec, fleet: _Fleet, missing: int) -> str:
     want = f"{missing} more replica(s) of {spec.gpus_per_replica} {spec.placement.gpu} GPU in {spec.placement.region}"
     if not fleet.candidates and fleet.refused:
-        return f"no ready GpuPool may take it: {'; '.join(fleet.refused[:3])} (need {want})"
+        return f"{NO_POOL_MAY_TAKE}: {'; '.join(fleet.refused[:3])} (need {want})"
     if not fleet.candidates:
-        return f"no ready GpuPool matches gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
+        return f"{NO_MATCHING_POOL} gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
     free = ", ".join(f"{p.ref.name}: {p.free} free" for p in fleet.candidates)
     return f"insufficient capacity for {want} ({free})"

@@ -5,7 +5,13 @@ from typing import NamedTuple
 
 from actors.kind import Resource
 from actors.modeldeployment import deadline
-from actors.modeldeployment.events import PlacementFailed, ScaleDownStarted, ScaleUpCompleted, ScaleUpStarted
+from actors.modeldeployment.events import (
+    PlacementFailed,
+    ScaleDownStarted,
+    ScaleUpCompleted,
+    ScaleUpStarted,
+    placement_code,
+)
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Phase
 from core.events import Condition, Event, StatusUpdated
@@ -39,7 +45,8 @@ def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment],
         else:
             events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
     if outcome.unschedulable and not state.placement_failed:
-        events.append(PlacementFailed(reason=outcome.unschedulable, since=now))
+        events.append(PlacementFailed(reason=outcome.unschedulable, since=now,
+                                      code=placement_code(outcome.unschedulable)))
     status = _status(res, placed, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
     status, wake = deadline.progress(status, res.status, res.spec, now)
     if status.phase == "Ready" and (res.status is None or res.status.phase != "Ready") and desired > 0:

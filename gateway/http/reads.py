@@ -18,7 +18,7 @@ from gateway.http import envtravel
 from gateway.http.glue import gateway
 from gateway.http.timetravel import object_at
 from gateway.limits import MAX_SEQ
-from projections import selectors
+from projections import archived, selectors
 
 RESOURCE = "/v1/namespaces/{ns:str}/{kind:str}/{name:str}"
 MIN_VERSION_WAIT = 10.0
@@ -130,8 +130,8 @@ async def history(request: Req, ns: str, kind: str, name: str, limit: Limit = 10
     gw.allow(principal, "history", info, ref)
     wanted = [t for raw in types or () for t in raw.split(",") if t] or None
     try:
-        items, more = await gw.reads.history(info.key, ref.namespace, ref.name, limit, continue_token, since,
-                                             wanted, tail=since is None)
+        items, more = await archived.history(gw.reads, gw.log, info.key, ref.namespace, ref.name, limit,
+                                             continue_token, since, wanted, tail=since is None)
     except ValueError as e:
         raise malformed(str(e)) from e
     if not items and not continue_token and not await _ever_existed(request, info, ref):

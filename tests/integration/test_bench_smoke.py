@@ -159,3 +159,11 @@ def test_partitions_reports_each_reading_design_and_the_partition_hash_of_nats()
     for name in ("one_partition_filter", "two_partition_filters", "eight_partition_filters",
                  "eight_partitions_and_pools"):
         assert 0 < doc[name]["delivered"] < doc["messages"], (name, doc[name])
+
+
+def test_retention_reports_the_plateau_cold_restarts_archived_reads_and_the_archivers_cost() -> None:
+    doc = bench("retention", "--seconds", "12", "--retain", "2s", "--rate", "5", "--every", "6", "--reads", "2")
+    assert doc["applied"] > 10 and len(doc["samples"]) == 2 and len(doc["cold_restarts"]) == 2
+    assert all(r["seconds"] > 0 for r in doc["cold_restarts"])
+    assert {"stream_bytes", "archive_messages"} <= set(doc["samples"][-1])
+    assert set(doc["history_archived"]) == {"p50_ms", "p99_ms"} and "archiver_cpu_us_per_message" in doc

@@ -19,7 +19,7 @@ import nats
 import nats.errors
 import pytest
 
-from core import natsserver
+from core import natsserver, objects
 from gateway.admission.audit import BURST
 from tests.conftest import eventually
 from tests.integration.nats_identity_support import (
@@ -271,6 +271,10 @@ JOBS = {  # job -> (how to try it, the subject a refusal names)
     "read every spec": ("req", "$JS.API.CONSUMER.CREATE.BOSUN.thief.bosun.ev.>"),
     "purge audit": ("req", "$JS.API.STREAM.PURGE.BOSUN"),
     "delete a message": ("req", "$JS.API.STREAM.MSG.DELETE.BOSUN"),
+    "delete the stream": ("req", "$JS.API.STREAM.DELETE.BOSUN"),
+    "write the archive": ("pub", "$O.bosun-archive.M.Zm9yZ2Vk"),
+    "move the archive's head": ("pub", "$KV.bosun-archive.head"),
+    "snapshot the stream": ("req", "$JS.API.STREAM.SNAPSHOT.BOSUN"),
     "answer intents": ("sub", "bosun.intent.>"),
     "answer connects": ("sub", "$SYS.REQ.USER.AUTH"),
     "read replies": ("sub", "_INBOX.>"),
@@ -280,13 +284,17 @@ JOBS = {  # job -> (how to try it, the subject a refusal names)
 }
 ALLOWED = {
     "gateway": {"append a spec", "append a RoleBinding", "append audit", "read a bucket", "read every spec",
-                "read the gateway's replies", "ask for a replica's log"},
+                "read the gateway's replies", "ask for a replica's log", "snapshot the stream"},
     "door": {"answer intents", "answer connects"},
     "controller": {"append ctl", "append a command", "write a lease", "read a bucket", "read every spec"},
     "projector": set(),
     "driver": {"append obs", "answer log requests"},
+    "archiver": {"purge audit", "write the archive", "move the archive's head", "read a bucket",
+                 "read the archiver's replies"},
+    "backup": {"snapshot the stream"},
     "bench": set(),
 }
+JOBS["read the archiver's replies"] = ("sub", "_INBOX_archiver.>")
 
 
 @pytest.mark.parametrize("key", sorted(ALLOWED))
@@ -311,7 +319,8 @@ async def test_each_components_credentials_are_refused_at_every_other_job(up: Up
     async with as_component(up, "gateway") as gw:
         jsm = gw.nc.jsm()
         info = await jsm.stream_info("BOSUN")
-        assert info.config.deny_purge and info.config.deny_delete
+        assert info.config.deny_delete and not info.config.deny_purge  # purge: the archiver's alone
+        assert (await jsm.stream_info("BOSUN")).state.first_seq == 1
         with pytest.raises(nats.js.errors.NotFoundError):
             await jsm.get_last_msg("BOSUN", "bosun.ev.rolebinding._cluster.mallory-admin.spec")
 
@@ -324,12 +333,42 @@ async def test_the_gateway_itself_cannot_erase_history(up: Up) -> None:
             with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
                 await gw.nc.request(subject, b'{"seq": 1}', timeout=1)
             assert await gw.refused(subject)
-        # and a stream update cannot lift the locks either (the server refuses to change them)
+        # and a stream update cannot lift the lock on deletes either (the server refuses to change it)
         config = (await jsm.stream_info("BOSUN")).config
-        config.deny_purge = False
+        config.deny_delete = False
         with pytest.raises(nats.js.errors.APIError):
             await jsm.update_stream(config)
         assert (await jsm.stream_info("BOSUN")).state.first_seq == before.first_seq
+
+
+async def test_only_the_archiver_purges_and_nobody_erases_the_archive(up: Up) -> None:
+    """Retention needs a purge (docs/lifecycle.md): only the archiver's user may; it still cannot delete a
+    message or the stream, and the archive it writes is write-once for everyone, itself included."""
+    async with as_component(up, "archiver") as arch:
+        for subject in ("$JS.API.STREAM.DELETE.BOSUN", "$JS.API.STREAM.MSG.DELETE.BOSUN",
+                        "$JS.API.STREAM.UPDATE.BOSUN", "$JS.API.STREAM.RESTORE.BOSUN", "bosun.ev.x.y.z.spec"):
+            if subject.startswith("$JS"):
+                with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+                    await arch.nc.request(subject, b'{"seq": 1}', timeout=1)
+            else:
+                await arch.nc.publish(subject, b"{}")
+            assert await arch.refused(subject), subject
+        jsm = arch.nc.jsm()
+        await jsm.add_stream(objects.stream_config("bosun-archive", 1, write_once=True))
+        with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):  # not its to purge ...
+            await arch.nc.request("$JS.API.STREAM.PURGE.OBJ_bosun-archive", b"{}", timeout=1)
+        locked = (await jsm.stream_info("OBJ_bosun-archive")).config  # ... and the engine refuses anyone
+        assert locked.deny_purge and locked.deny_delete and not locked.allow_rollup_hdrs
+        js = arch.nc.jetstream()
+        await js.publish("$O.bosun-archive.M.b25jZQ", b"{}")
+        with pytest.raises(nats.js.errors.APIError, match="maximum messages per subject"):
+            await js.publish("$O.bosun-archive.M.b25jZQ", b"{}")  # an object cannot be replaced
+        assert (await jsm.stream_info("BOSUN")).state.first_seq == 1
+    async with as_component(up, "gateway") as gw:  # whoever manages streams cannot lift the archive's locks
+        config = (await gw.nc.jsm().stream_info("OBJ_bosun-archive")).config
+        config.deny_purge = False
+        with pytest.raises(nats.js.errors.APIError):
+            await gw.nc.jsm().update_stream(config)
 
 
 def test_secrets_stay_out_of_environments_argv_and_connection_json(up: Up) -> None:

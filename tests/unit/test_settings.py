@@ -15,7 +15,7 @@ from core import settings
 from core.settings import DEFAULTS, VARIABLES, WRITTEN, Settings, SettingsError, from_env
 
 ROOT = Path(__file__).parents[2]
-PRODUCT = ("core", "actors", "projections", "gateway", "dataplane", "cli", "supervisor")
+PRODUCT = ("core", "actors", "projections", "gateway", "dataplane", "cli", "supervisor", "lifecycle")
 SHIPPED = (*PRODUCT, "bench", "chaos", "corpus")
 """The wheel's packages (pyproject.toml's `packages.find`): tools included, they ship with the CLI."""
 NAME = re.compile(r"\bBOSUN_[A-Z][A-Z0-9_]*[A-Z0-9]\b")
