@@ -68,6 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     append_deadline: Annotated[float, Meta(ge=0)] = field(default=15.0, name="BOSUN_APPEND_DEADLINE")
     nats_intents_url: str | None = field(default=None, name="BOSUN_NATS_INTENTS_URL")
     intent_reply_prefix: str = field(default="_INBOX", name="BOSUN_INTENT_REPLY_PREFIX")
+    audit_window: Annotated[float, Meta(ge=0)] = field(default=60.0, name="BOSUN_AUDIT_WINDOW")
+    """Seconds over which repeated refusals of one source and reason are counted in one record; 0: one each."""
 
     # -- projector ----------------------------------------------------------------------------------
     projector_durable: str = field(default="projector", name="BOSUN_PROJECTOR_DURABLE")
