@@ -77,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     intent_reply_prefix: str = field(default="_INBOX", name="BOSUN_INTENT_REPLY_PREFIX")
     trace_url: str = field(default="", name="BOSUN_TRACE_URL")
     """The dashboard's trace link template, e.g. `http://jaeger:16686/trace/{traceId}` (empty: no links)."""
+    audit_window: Annotated[float, Meta(ge=0)] = field(default=60.0, name="BOSUN_AUDIT_WINDOW")
+    """Seconds over which repeated refusals of one source and reason are counted in one record; 0: one each."""
 
     # -- projector ----------------------------------------------------------------------------------
     projector_durable: str = field(default="projector", name="BOSUN_PROJECTOR_DURABLE")

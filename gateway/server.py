@@ -90,12 +90,14 @@ async def serve(nats_url: str, db_dir: Path, *, stop: asyncio.Event, token_file:
                 admission = Admission(log, Authenticator.from_file(token_file), authorizer,
                                       append_deadline=settings.append_deadline, registry=registry)
                 gw = Gateway(nc, log, admission, reads, registry=registry, trace_url=traced)
+                admission.recorder.window = settings.audit_window
                 await _run(gw, stop, host, port, fd, on_ready, door, None)
             else:
                 governed = await governed_admission(log, token_file.read_text().strip(), policy,
                                                     settings.append_deadline, registry)
                 try:
                     gw = Gateway(nc, log, governed.admission, reads, registry=registry, trace_url=traced)
+                    governed.admission.recorder.window = settings.audit_window
                     await _run(gw, stop, host, port, fd, on_ready, door, governed.index)
                 finally:
                     await governed.close()

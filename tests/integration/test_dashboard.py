@@ -42,7 +42,7 @@ from tests.integration.test_dashboard_support import (
     visit,
     wait,
 )
-from tests.integration.test_up_support import BOSUN, Up
+from tests.integration.test_up_support import BOSUN, EVERY_REFUSAL, Up
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 ALICE = "alice-dashboard-token-3c7d9a"
@@ -62,7 +62,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     root = tmp_path_factory.mktemp("dashboard")
     policy = root / "policy.yaml"
     policy.write_text(yaml.safe_dump(POLICY))
-    running = Up(root / "data", "--policy", str(policy)).start()
+    running = Up(root / "data", "--policy", str(policy), env=EVERY_REFUSAL).start()
     try:
         env = {**os.environ, "BOSUN_SERVER": running.url, "BOSUN_TOKEN": running.token}
         subprocess.run([BOSUN, "apply", "-f", str(EXAMPLES)], env=env, check=True, capture_output=True, timeout=60)

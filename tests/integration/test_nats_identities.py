@@ -31,13 +31,13 @@ from tests.integration.nats_identity_support import (
     no_message,
     policy_file,
 )
-from tests.integration.test_up_support import Up, http_get, wait_for
+from tests.integration.test_up_support import EVERY_REFUSAL, Up, http_get, wait_for
 
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     root = Path(tmp_path_factory.mktemp("natsid"))
-    running = Up(root / "data", "--policy", str(policy_file(root / "policy.yaml"))).start()
+    running = Up(root / "data", "--policy", str(policy_file(root / "policy.yaml")), env=EVERY_REFUSAL).start()
     yield running
     running.stop()
 
@@ -208,10 +208,19 @@ async def _closed_for(nc: nats.NATS, text: str) -> bool:
     return not nc.is_connected and text in str(nc.last_error).lower()
 
 
-async def test_a_refusal_flood_adds_a_bounded_number_of_records(up: Up) -> None:
+@pytest.fixture
+def flooded(tmp_path: Path) -> Iterator[Up]:
+    """A plane of its own with the default aggregation window (the module's counts every refusal)."""
+    running = Up(tmp_path / "data", "--policy", str(policy_file(tmp_path / "policy.yaml"))).start()
+    yield running
+    running.stop()
+
+
+async def test_a_refusal_flood_adds_a_bounded_number_of_records(flooded: Up) -> None:
     import urllib.error
     import urllib.request
 
+    up = flooded
     before = audit(up, principal="anonymous")
 
     def flood() -> None:
