@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from chaos.verify import promises, settled
+from chaos.verify import free_gpus, promises, settled
 from dataplane.sim.store import world_summary
 from tests.integration.test_up_support import Up, http_get, wait_for
 
@@ -74,12 +74,15 @@ class Burst(threading.Thread):
 
 def converged(up: Up, accepted: dict[str, int]) -> bool:
     """Every accepted intent at (or past) its generation and as far as capacity allows (`verify.settled`:
-    Ready, or waiting for capacity with every placed replica ready)."""
+    Ready, or waiting for capacity with every placed replica ready while the pools, as they show now, are full)."""
+    objs = []
     for name, generation in accepted.items():
         code, obj = http_get(f"{up.url}/v1/namespaces/burst/modeldeployments/{name}", up.token)
-        if code != 200 or obj["metadata"]["generation"] < generation or not settled(obj):
+        if code != 200 or obj["metadata"]["generation"] < generation:
             return False
-    return True
+        objs.append(obj)
+    code, listed = http_get(f"{up.url}/v1/gpupools?limit=1000", up.token)  # after: a release since is seen
+    return code == 200 and all(settled(obj, free_gpus(listed["items"])) for obj in objs)
 
 
 def assert_data_plane_sane(data: Path) -> None:
