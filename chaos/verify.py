@@ -104,7 +104,7 @@ async def converge(door: Door, timeout: float, ns: str = NAMESPACE) -> tuple[flo
     t0 = time.monotonic()
     values: dict[str, int] = {}
     while True:
-        items, free = await listing(door, ns), await free_now(door)
+        items, free = await listing(door, ns), await free_now(door)  # pools after: a release since is seen
         if items is not None:
             values = {n: int(o["spec"]["replicas"]) for n, o in items.items()}
             if free is not None and all(settled(o, free) for o in items.values()) and await caught_up(door):
