@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from chaos import asked, logread
@@ -32,33 +34,66 @@ async def listing(door: Door, ns: str = NAMESPACE) -> dict[str, dict[str, Any]] 
             return items
 
 
-def settled(obj: dict[str, Any]) -> bool:
+Pools = Mapping[str, int | None]
+"""Free GPUs each GpuPool shows now, by name (`free_now`); None when that cannot be told (its status lags its
+spec, it is being deleted, or two namespaces hold a pool of that name)."""
+
+
+async def free_now(door: Door) -> Pools | None:
+    """`Pools` from the read model (None when the gateway does not answer)."""
+    answer = await door.get("/v1/gpupools?limit=1000")
+    if answer.status != 200 or not isinstance(answer.body, dict):
+        return None
+    return free_gpus(answer.body["items"])
+
+
+def free_gpus(items: list[dict[str, Any]]) -> Pools:
+    """`Pools` of a GpuPool listing."""
+    found: dict[str, int | None] = {}
+    for obj in items:
+        name, st, md = obj["metadata"]["name"], obj.get("status") or {}, obj["metadata"]
+        current = st.get("observedGeneration") == md.get("generation") and st.get("phase") != "Deleting"
+        free = st.get("freeGpus")
+        found[name] = int(free) if name not in found and current and isinstance(free, int) else None
+    return found
+
+
+def settled(obj: dict[str, Any], pools: Pools = MappingProxyType({})) -> bool:
     """At its generation and as far as capacity allows: Ready, or waiting for capacity with every replica
-    it placed ready — a full pool is a steady state, not a failure to converge (`full`)."""
+    it placed ready — a full pool is a steady state, not a failure to converge (`full`, judged against
+    `pools`: with none given, only Ready counts)."""
     st, md = obj.get("status") or {}, obj["metadata"]
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
     placed = sum((st.get("replicasByPool") or {}).values())
-    waiting = full(st) and st.get("readyReplicas") == placed
+    waiting = full(st, pools) and st.get("readyReplicas") == placed
     return (ready or waiting) and st.get("phase") != "Deleting" and st.get("observedGeneration") == md.get("generation")
 
 
 _NEEDS = re.compile(r"^insufficient capacity for \d+ more replica\(s\) of (\d+) ")
-_FREE = re.compile(r"(\S+): (\d+) free")
+_FREE = re.compile(r"([^\s(,]+): (\d+) free")
 
 
-def full(status: dict[str, Any]) -> bool:
-    """Unschedulable because every matching pool is too full for one more replica (its `Scheduled`
-    condition says so, with each pool's free GPUs) — not because no pool matches or is ready."""
+def full(status: dict[str, Any], pools: Pools) -> bool:
+    """Unschedulable because every matching pool is too full for one more replica — as the pools show NOW.
+
+    The deployment's `Scheduled` condition names each matching pool with its free GPUs, but only as of its
+    last look: a waiting deployment looks again on a timer (up to ~5 s, `actors.modeldeployment.model.
+    _requeue`), not when a pool frees capacity. Believing the message made `converge` return while a pool
+    had just been freed (a deletion's release): the deployment then scaled up after the live listing, and
+    the rebuild compared with it showed the newer status — the cluster chaos "projection ≠ rebuild". So
+    each named pool must show, now, the very count the message states (the deployment is current with it),
+    and too few for one more replica."""
     scheduled = next((c for c in status.get("conditions", []) if c["type"] == "Scheduled"), None)
     if scheduled is None or scheduled["status"] != "False":
         return False
     needs = _NEEDS.match(scheduled["message"])
-    frees = [int(n) for _, n in _FREE.findall(scheduled["message"])]
-    return needs is not None and bool(frees) and all(free < int(needs.group(1)) for free in frees)
+    stated = [(name, int(n)) for name, n in _FREE.findall(scheduled["message"])]
+    return needs is not None and bool(stated) and all(
+        free < int(needs.group(1)) and pools.get(name) == free for name, free in stated)
 
 
 async def converge(door: Door, timeout: float, ns: str = NAMESPACE) -> tuple[float | None, dict[str, int]]:
-    """Wait until every deployment is Ready at its generation (deleted ones gone) and the read model has
+    """Wait until every deployment is settled at its generation (deleted ones gone) and the read model has
     caught up with the log; (seconds, final values).
 
     Why the catch-up too: the read model shows a write only once projected, and an older generation that
@@ -69,12 +104,12 @@ async def converge(door: Door, timeout: float, ns: str = NAMESPACE) -> tuple[flo
     t0 = time.monotonic()
     values: dict[str, int] = {}
     while True:
-        items = await listing(door, ns)
+        items, free = await listing(door, ns), await free_now(door)  # pools after: a release since is seen
         if items is not None:
             values = {n: int(o["spec"]["replicas"]) for n, o in items.items()}
-            if all(settled(o) for o in items.values()) and await caught_up(door):
-                again = await listing(door, ns)  # what the caught-up read model shows
-                if again is not None and all(settled(o) for o in again.values()):
+            if free is not None and all(settled(o, free) for o in items.values()) and await caught_up(door):
+                again, free = await listing(door, ns), await free_now(door)  # what the caught-up read model shows
+                if again is not None and free is not None and all(settled(o, free) for o in again.values()):
                     return time.monotonic() - t0, {n: int(o["spec"]["replicas"]) for n, o in again.items()}
         if time.monotonic() - t0 > timeout:
             return None, values

@@ -3,8 +3,11 @@ pidfiles live in the node directories) beside the components, and killing nodes 
 round waits until the restarted node's replicas are current again — loses nothing and starts nothing
 twice. Bounded: two rounds, both kills of nats nodes (the component rounds are the single-node suite's).
 
-No rerun: the "projection ≠ rebuild after a node kill" it once had in about one run of six was a rebuild
-scanning a lagging replica (direct gets), fixed in `core.log.Log.read` and proven by `test_stale_reads.py`."""
+No rerun: the "projection ≠ rebuild after a node kill" it once had in about one run of six had two causes. A
+rebuild scanning a lagging replica (direct gets): fixed in `core.log.Log.read`, proven by `test_stale_reads.py`.
+And `converge` taking a deployment waiting on a pool freed since (its status still says "0 free" until its
+requeue timer) for settled, so it scaled up after the live listing: fixed in `chaos.verify.full`, proven by
+`test_chaos_converge.py`."""
 from __future__ import annotations
 
 from pathlib import Path
