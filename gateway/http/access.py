@@ -11,10 +11,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from msgspec import Meta
 
-from core import kinds
 from core.names import CLUSTER_NS, Ref, name_problem
+from gateway.admission.auth import Principal
+from gateway.http.context import Gateway
 from gateway.http.glue import gateway
 
 ReviewVerb = Literal["get", "list", "watch", "apply", "delete", "history", "audit", "logs", "diff"]
@@ -47,20 +50,27 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     results: list[Verdict]
 
 
-@post("/v1/access/review", status_code=200, summary="Which of these verbs may the caller use (RBAC, self only)")
+def _authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard runs before the body is parsed: an unauthenticated caller gets its 401, not the schema's 400."""
+    gw: Gateway = connection.app.state.gateway
+    gw.principal(connection.headers.get("authorization"))
+
+
+@post("/v1/access/review", status_code=200, guards=[_authenticated],
+      summary="Which of these verbs may the caller use (RBAC, self only)")
 async def review(request: Request[Any, Any, Any], data: Review) -> Answer:
     gw = gateway(request)
     caller = gw.principal(request.headers.get("authorization"))
     results = []
     for check in data.checks:
-        reason = _denial(gw.authorizer, caller, check)
+        reason = _denial(gw, caller, check)
         results.append(Verdict(verb=check.verb, kind=check.kind, namespace=check.namespace, name=check.name,
                                allowed=reason is None, reason=reason or ""))
     return Answer(principal=caller.name, results=results)
 
 
-def _denial(authorizer: Any, caller: Any, check: Check) -> str | None:
-    info = kinds.resolve(check.kind)
+def _denial(gw: Gateway, caller: Principal, check: Check) -> str | None:
+    info = gw.registry.resolve(check.kind)
     if info is None:
         return f"unknown kind {check.kind!r}"
     for label, value in (("namespace", check.namespace), ("name", check.name)):
@@ -71,7 +81,7 @@ def _denial(authorizer: Any, caller: Any, check: Check) -> str | None:
         ref: Ref | None = Ref(info.key, CLUSTER_NS, check.name)
     else:
         ref = Ref(info.key, check.namespace, check.name) if check.namespace else None
-    denial: str | None = authorizer.denial(caller, check.verb, info.name, ref)
+    denial: str | None = gw.authorizer.denial(caller, check.verb, info.name, ref)
     return denial
 
 

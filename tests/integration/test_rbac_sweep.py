@@ -47,16 +47,17 @@ POLICY = {
 DEPLOYMENT = {"kind": "ModelDeployment", "metadata": {"name": "secret-md", "namespace": TARGET,
                                                       "labels": {"team": LABEL}},
               "spec": {"model": MODEL, "replicas": 1, "placement": {"region": "us-west-2", "gpu": "a100"}}}
-PATH_VALUES = {"ns": TARGET, "kind": "modeldeployments", "name": "secret-md"}
+PATH_VALUES = {"ns": TARGET, "kind": "modeldeployments", "name": "secret-md", "replica": "secret-md-1"}
 TARGETING = {"namespace": TARGET, "kind": "modeldeployment", "name": "secret-md",
              "ref": f"modeldeployment/{TARGET}/secret-md", "principal": "admin"}
 """Query parameters that point an operation at the target (the rest keep their defaults)."""
 NO_EFFECT = {"GET", "HEAD"}
 DRY = {"/v1/diff", "/v1/plan", "/v1/policy/test", "/v1/revert"}
 """POST routes that change nothing (the revert is sent with `dryRun`): the admin may send them too."""
-DISCOVERY = {"/v1/kinds"}
-"""Routes any authenticated principal may read, rights or not (like Kubernetes' discovery): what kinds the
-plane serves, never a resource. Strangers may get 200 there, but no marker; anonymous still gets 401."""
+DISCOVERY = {"/v1/kinds", "/v1/access/review"}
+"""Routes any authenticated principal may use, rights or not: what kinds the plane serves (like Kubernetes'
+discovery) and what the caller itself may do (its SelfSubjectAccessReview), never a resource. Strangers
+may get 200 there, but no marker; anonymous still gets 401."""
 
 
 @dataclass
@@ -130,6 +131,9 @@ def _body(method: str, template: str, since: int) -> bytes:
         return json.dumps({"seq": since, "dryRun": True}).encode()
     if template == "/v1/policy/test":
         return json.dumps({"roles": [], "bindings": []}).encode()
+    if template == "/v1/access/review":
+        return json.dumps({"checks": [{"verb": v, "kind": "modeldeployment", "namespace": TARGET, "name": "secret-md"}
+                                      for v in ("get", "logs", "delete")]}).encode()
     return json.dumps(DEPLOYMENT).encode()
 
 
