@@ -111,6 +111,7 @@ def test_a_host_killed_with_9_is_restarted_and_shares_again(plane: Up) -> None:
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: pid_of(plane, "controller") != pid, DEADLINE, "the supervisor restarting it")
     with Client.local(plane.data) as c:
+        c.apply(POOL, namespace="infra")  # whichever test runs first (random order) brings the pool
         for n in range(6):
             c.apply(deployment(f"after-kill-{n}"), namespace="team-a")
         wait_for(lambda: all(ready(c, f"after-kill-{n}") for n in range(6)), DEADLINE, "deployments Ready")
