@@ -117,6 +117,8 @@ class Recorder:
     def _flush_ended(self, everything: bool = False) -> None:
         """Store the counts of windows that ended (all of them at `drain`)."""
         self._flush_at = None
+        if not self._held:  # always so with a window of 0
+            return
         now = int(time.time() // self.window)
         for key, held in list(self._held.items()):
             if everything or held.window < now:

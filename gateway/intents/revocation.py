@@ -88,18 +88,23 @@ class Revoker:
             self._task = None
 
     async def _run(self) -> None:
-        await self._sweep_logged()
+        """Sweep at start and after every change, each time twice (`AGAIN`: a connect answered with the old
+        policy just before the change is listed only later); a change folded while sweeping is waited for
+        from the sequence seen before the sweep, so it is never skipped."""
+        seen: int | None = None
         while True:
-            changed = False
-            if self.index is not None:
-                changed = await self.index.wait_for(self.index.seq + 1, timeout=PERIOD)
-            else:
+            if self.index is None:
+                await self._sweep_logged()
                 await asyncio.sleep(PERIOD)
+                continue
+            changed = seen is None or await self.index.wait_for(seen + 1, timeout=PERIOD)
             if changed:
                 await asyncio.sleep(SETTLE)
-                await self._sweep_logged()
-                await asyncio.sleep(AGAIN)
+            seen = self.index.seq
             await self._sweep_logged()
+            if changed:
+                await asyncio.sleep(AGAIN)
+                await self._sweep_logged()
 
     async def _sweep_logged(self) -> None:
         try:
