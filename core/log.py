@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from core import archive, natsusers, subjects
+from core import archive, natsusers, nodes, subjects
 from core import headers as H
 from core.codec import encode, event_headers
 from core.events import Event
@@ -123,7 +123,7 @@ class Log:
             config.deny_purge = bool(current.deny_purge)  # a stream locked by an earlier build stays locked
             if manage and _differs(current, config):
                 await self.jsm.update_stream(config)
-        for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
+        for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None), (nodes.BUCKET, None)):
             await self._ensure_bucket(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas, history=1,
                                                          storage=api.StorageType.FILE, direct=True))
 
