@@ -119,4 +119,44 @@ def agent(join_file: Path, node: str, labels: str, gpus: str, data: Path | None)
         join, node=node, labels=parsed, found=found, data_dir=where, stop=stop), None, env)
 
 
-COMMANDS = (node_group, agent)
+def _cordon(settings: Settings, ref: str, unschedulable: bool) -> None:
+    """Set the Node's `spec.unschedulable`, keeping the rest of its spec (If-Match: no lost update)."""
+    from bosun.errors import NotFound
+
+    kind, _, name = ref.rpartition("/")
+    if kind.lower() not in ("", "node", "nodes", "no") or not name:
+        fail("Invalid", f"expected node/NAME, got {ref!r}")
+    with settings.client() as client:
+        try:
+            obj = client.get("Node", name)
+        except NotFound:
+            fail("NotFound", f"no node {name}")
+        spec = dict(obj.get("spec") or {})
+        if bool(spec.get("unschedulable", False)) == unschedulable:
+            click.echo(f"node/{name} already {'cordoned' if unschedulable else 'uncordoned'}")
+            return
+        spec["unschedulable"] = unschedulable
+        client.apply({"kind": "Node", "metadata": {"name": name}, "spec": spec},
+                     if_match=obj["metadata"]["resourceVersion"])
+    click.echo(f"node/{name} {'cordoned' if unschedulable else 'uncordoned'}")
+
+
+@click.command("cordon")
+@click.argument("ref", metavar="node/NAME")
+@pass_settings
+@reports_errors
+def cordon(settings: Settings, ref: str) -> None:
+    """Mark a node unschedulable: no new replica goes there; what runs there runs on."""
+    _cordon(settings, ref, True)
+
+
+@click.command("uncordon")
+@click.argument("ref", metavar="node/NAME")
+@pass_settings
+@reports_errors
+def uncordon(settings: Settings, ref: str) -> None:
+    """Mark a node schedulable again."""
+    _cordon(settings, ref, False)
+
+
+COMMANDS = (node_group, agent, cordon, uncordon)

@@ -102,7 +102,7 @@ class NodeJoined(NodeObservation, frozen=True, tag="node.joined"):
     """The agent started (or restarted): its labels and devices as of now; `epoch` grows at every start."""
 
     labels: Labels = msgspec.field(default_factory=dict)
-    devices: tuple[Device, ...] = ()
+    devices: Annotated[tuple[Device, ...], Meta(max_length=1024)] = ()
     host: Annotated[str, Meta(max_length=253)] = ""
     pid: Annotated[int, Meta(ge=0)] = 0
     epoch: Annotated[int, Meta(ge=0)] = 0
@@ -119,7 +119,7 @@ class NodeReported(NodeObservation, frozen=True, tag="node.reported"):
     """The agent's periodic status: what it runs now (and that it is alive, as of `at`)."""
 
     replicas: Annotated[int, Meta(ge=0)] = 0
-    allocated: tuple[DeviceId, ...] = ()
+    allocated: Annotated[tuple[DeviceId, ...], Meta(max_length=1024)] = ()
     epoch: Annotated[int, Meta(ge=0)] = 0
     at: NonNegative = 0.0
 
@@ -138,6 +138,27 @@ class NodeLeft(NodeObservation, frozen=True, tag="node.left"):
 
 
 OBSERVATIONS: tuple[type[NodeObservation], ...] = (NodeJoined, NodeReported, NodeLeft)
+LIFECYCLE = "lifecycle"
+"""The node lifecycle controller's ctl slice (`actors.node.lifecycle`): its verdicts on the heartbeat lease."""
+
+
+class NodeHeartbeatLost(Event, frozen=True, tag="node.heartbeat-lost"):
+    """No heartbeat for longer than the node timeout: the node is NotReady until beats resume."""
+
+    timeout: NonNegative
+    last_beat: NonNegative = 0.0
+    """The agent's own time of its last beat (as it said it)."""
+
+    def summary(self) -> str:
+        return f"node not ready: no heartbeat for {self.timeout:g}s"
+
+
+class NodeHeartbeatResumed(Event, frozen=True, tag="node.heartbeat-resumed"):
+    def summary(self) -> str:
+        return "node heartbeat resumed"
+
+
+VERDICTS: tuple[type[Event], ...] = (NodeHeartbeatLost, NodeHeartbeatResumed)
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):

@@ -8,7 +8,7 @@ from actors.kind import Kind
 from actors.node import model
 from actors.node.spec import NodeSpec
 from core.kinds import Column
-from core.nodes import OBSERVATIONS
+from core.nodes import OBSERVATIONS, VERDICTS
 
 
 def _status(o: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def _heartbeat(o: dict[str, Any]) -> str:
 
 NODE = Kind(
     name="Node", spec=NodeSpec, state=model.Node, evolve=model.evolve, decide=model.decide,
-    events=OBSERVATIONS, controller=model.CONTROLLER_NAME, cluster_scoped=True, governance=True,
+    events=(*OBSERVATIONS, *VERDICTS), controller=model.CONTROLLER_NAME, cluster_scoped=True, governance=True,
     short_names=("no",),
     # `bosun get nodes`: NAME, PHASE (the node's status: Ready|NotReady), then these, then AGE.
     columns=(

@@ -2,8 +2,9 @@
 
 The agent is the only writer of its Node's `obs` slice (its NATS permissions say so). Its observations say
 who joined (labels, devices, an epoch that grows at every start), what it runs (periodic reports) and that
-it left. The phase is Ready between a join and a leave; the node lifecycle controller's verdicts on the
-heartbeat lease (NotReady after `--node-timeout`) come on top in a later slice.
+it left. The phase is Ready between a join and a leave, unless the node lifecycle controller
+(`actors.node.lifecycle`, its own ctl slice) found its heartbeat lease late (NotReady after `--node-timeout`)
+and has not seen it beat again since.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from actors.decisions import Context, Decision
 from actors.kind import Resource
 from actors.node.spec import NodeSpec
 from core.events import Condition, Event
-from core.nodes import Device, NodeJoined, NodeLeft, NodeReported
+from core.nodes import Device, NodeHeartbeatLost, NodeHeartbeatResumed, NodeJoined, NodeLeft, NodeReported
 
 CONTROLLER_NAME = "nodes"
 
@@ -35,6 +36,8 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     allocated: tuple[str, ...] = ()
     heartbeat: float = 0.0
     """When the agent last said it was alive, in the log (join, report, leave)."""
+    lost: float = 0.0
+    """The node timeout after which the lifecycle controller found its heartbeat late; 0: not lost."""
 
 
 Live = Resource[NodeSpec, Node]
@@ -52,6 +55,10 @@ def evolve(r: Live, event: Event) -> Node:
                            heartbeat=max(state.heartbeat, event.at))
         case NodeLeft() if event.epoch >= state.epoch:
             return replace(state, left=True, heartbeat=max(state.heartbeat, event.at))
+        case NodeHeartbeatLost(timeout=timeout):
+            return replace(state, lost=max(timeout, 1e-9))
+        case NodeHeartbeatResumed():
+            return replace(state, lost=0.0)
         case _:
             return state
 
@@ -62,7 +69,7 @@ def labels(spec: NodeSpec, state: Node) -> dict[str, str]:
 
 
 def ready(state: Node) -> bool:
-    return state.joined and not state.left
+    return state.joined and not state.left and not state.lost
 
 
 def fields(spec: NodeSpec, state: Node) -> dict[str, Any]:
@@ -80,6 +87,9 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
                          message="no agent has joined as this node yet (bosun agent --node NAME)")
     elif state.left:
         cond = Condition(type="Ready", status="False", reason="AgentStopped", message="the agent stopped")
+    elif state.lost:
+        cond = Condition(type="Ready", status="False", reason="HeartbeatLost",
+                         message=f"no heartbeat for more than {state.lost:g}s (node timeout)")
     else:
         cond = Condition(type="Ready", status="True", reason="AgentReady",
                          message=f"agent on {state.host or '?'} (epoch {state.epoch}), {len(state.devices)} GPU")

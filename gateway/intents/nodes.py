@@ -7,13 +7,18 @@ gateway (one queue group across gateways) turns
 - `bosun.node.<NAME>.obs` (a NodeJoined, NodeReported or NodeLeft) into an append on the Node's `obs`
   slice, with a message id it derives itself under `node/<NAME>/`: an agent never writes the log, so it
   can neither set another writer's dedup id nor any header;
-- `bosun.node.<NAME>.beat` (a Heartbeat) into a put of the node's key in the `bosun-nodes` bucket.
+- `bosun.node.<NAME>.beat` (a Heartbeat) into a put of the node's key in the `bosun-nodes` bucket (deleted
+  when the node reports it left).
 
 A report is answered (`{"seq": N}` or `{"error": …}`) into the node's own inbox only; a beat is not.
+Each node's messages are rate-limited (`Budget`): a compromised machine can flood neither the log nor the
+bucket; an agent sends a beat every 2 s and a report a minute.
 """
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -45,6 +50,30 @@ def node_of(subject: str) -> tuple[str, str] | None:
     return parts[2], parts[3]
 
 
+@dataclass
+class Budget:
+    """Token buckets per node and kind of message: `burst` at once, then `rate` per second."""
+
+    rate: float
+    burst: float
+    left: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """node -> (tokens, when counted)."""
+
+    def take(self, node: str, now: float) -> bool:
+        tokens, then = self.left.get(node, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self.left[node] = (tokens, now)
+            return False
+        self.left[node] = (tokens - 1, now)
+        return True
+
+
+REPORTS = (1.0, 20.0)
+BEATS = (2.0, 10.0)
+"""(rate per second, burst) of each node's reports and beats."""
+
+
 def msg_id(node: str, event: nodes.NodeObservation) -> str:
     """The dedup id of a report: a retried report lands once; nothing else can collide with it."""
     tag = type(event).__struct_config__.tag
@@ -58,6 +87,7 @@ class NodeDoor:
         self.principal_inboxes = principal_inboxes
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.budgets = {nodes.REPORT: Budget(*REPORTS), nodes.BEAT: Budget(*BEATS)}
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(nodes.DOOR, queue=QUEUE, cb=self._on_message)
@@ -79,6 +109,10 @@ class NodeDoor:
         if found is None:
             return
         node, what = found
+        if not self.budgets[what].take(node, time.monotonic()):
+            _log.warning("node over its message budget", node=node, what=what)
+            await self._reply(msg, node, {"error": {"code": "TooManyRequests", "message": "over the node's budget"}})
+            return
         try:
             if what == nodes.BEAT:
                 beat = _beats.decode(msg.data)
@@ -86,6 +120,8 @@ class NodeDoor:
                 return
             event = _reports.decode(msg.data)
             appended = await self.log.append(nodes.obs_subject(node), event, msg_id=msg_id(node, event))
+            if isinstance(event, nodes.NodeLeft):  # left, not lost: the lifecycle controller forgets it
+                await self.log.replies.publish(f"$KV.{nodes.BUCKET}.{node}", b"", {"KV-Operation": "DEL"})
             await self._reply(msg, node, {"seq": appended.seq})
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             _log.warning("unreadable node message refused", node=node, what=what, error=str(e))

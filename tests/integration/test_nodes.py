@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +21,13 @@ from tests.integration.nats_identity_support import connected, md
 from tests.integration.node_support import Agent, join, node, token_of, wait_node
 from tests.integration.test_up_support import BOSUN, Up, wait_for
 
+NODE_TIMEOUT = 3
+
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     root = Path(tmp_path_factory.mktemp("nodes"))
-    running = Up(root / "data").start()
+    running = Up(root / "data", "--node-timeout", str(NODE_TIMEOUT)).start()
     yield running
     running.stop()
 
@@ -53,6 +58,13 @@ def test_nodes_register_with_their_declared_gpus_and_labels(up: Up, tmp_path: Pa
                                      "spec": {"unschedulable": True, "labels": {"rack": "r7"}}}))
     b = wait_node(up, "gpu-b", "Ready", schedulable=False)
     assert b["status"]["labels"] == {"zone": "b", "rack": "r7"}
+    # cordon and uncordon keep the rest of the spec
+    for verb, schedulable in (("uncordon", True), ("cordon", False)):
+        done = subprocess.run([BOSUN, "--data", str(up.data), verb, "node/gpu-b"], capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 0 and f"node/gpu-b {verb}ed" in done.stdout, done.stderr
+        b = wait_node(up, "gpu-b", "Ready", schedulable=schedulable)
+        assert b["spec"]["labels"] == {"rack": "r7"}
     # a clean stop leaves: NotReady until it joins again
     agents[1].stop()
     wait_node(up, "gpu-b", "NotReady")
@@ -116,3 +128,25 @@ async def test_a_node_credential_reaches_only_its_own_node_over_nats(up: Up, tmp
         bad = await m.nc.request(nodes.report_subject("gpu-m"), b'{"type": "replica.lost"}', timeout=10)
         assert json.loads(bad.data)["error"]["code"] == "Invalid"
         assert not o.errors
+
+
+def test_a_node_whose_heartbeat_stops_is_not_ready_and_ready_again_when_it_beats(
+        up: Up, tmp_path: Path, agents: list[Agent]) -> None:
+    """SIGSTOP of an agent stands for a partition, kill -9 for a machine's death: both are NotReady after the
+    node timeout (+ the lifecycle's 1 s tick); beats resuming make the node Ready again."""
+    join_file = join(up, "gpu-p", tmp_path)
+    agents.append(Agent(join_file, "gpu-p", tmp_path / "gpu-p", "--gpus", "1"))
+    wait_node(up, "gpu-p", "Ready")
+    os.killpg(agents[0].proc.pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    lost = wait_node(up, "gpu-p", "NotReady", timeout=NODE_TIMEOUT + 15)
+    assert lost["status"]["conditions"][0]["reason"] == "HeartbeatLost"
+    assert time.monotonic() - t0 >= NODE_TIMEOUT - 0.5  # not before its time
+    os.killpg(agents[0].proc.pid, signal.SIGCONT)
+    wait_node(up, "gpu-p", "Ready", timeout=15)
+    # a machine's death: kill -9, then the agent restarted on it (same data dir): a new epoch, Ready again
+    os.killpg(agents[0].proc.pid, signal.SIGKILL)
+    agents[0].proc.wait()
+    assert wait_node(up, "gpu-p", "NotReady", timeout=NODE_TIMEOUT + 15)["status"]["epoch"] == 1
+    agents.append(Agent(join_file, "gpu-p", tmp_path / "gpu-p", "--gpus", "1"))
+    assert wait_node(up, "gpu-p", "Ready", timeout=20)["status"]["epoch"] == 2

@@ -1,5 +1,5 @@
 """Nodes without I/O: the Node's status fold, GPU declarations and labels, a node principal's rights, the
-door's subject parsing and dedup ids (issue #25, slice 1)."""
+door's subject parsing and dedup ids, the lifecycle controller's liveness rules (issue #25)."""
 from __future__ import annotations
 
 import msgspec
@@ -7,9 +7,10 @@ import pytest
 
 from actors.governance.specs import RoleBindingSpec, RoleSpec, Rule
 from actors.node.kind import NODE
+from actors.node.liveness import Beats, verdicts
 from bosun.testing import Actor
 from core import nodes
-from core.nodes import Device, NodeJoined, NodeLeft, NodeReported
+from core.nodes import Device, NodeHeartbeatLost, NodeHeartbeatResumed, NodeJoined, NodeLeft, NodeReported
 from dataplane.agent import gpus
 from gateway.admission.auth import Principal
 from gateway.admission.policy import PolicyIndex, Rbac
@@ -124,3 +125,39 @@ def test_the_door_reads_only_node_subjects_and_names_its_own_dedup_ids() -> None
     assert door.msg_id("gpu-a", left) == "node/gpu-a/node.left/3/12.5"
     assert nodes.principal("gpu-a") == "node-gpu-a" and nodes.node_of("node-gpu-a") == "gpu-a"
     assert nodes.node_of("alice") is None
+
+
+def test_beats_are_timed_by_arrival_and_a_first_sight_gets_a_full_timeout() -> None:
+    beats = Beats()
+    beats.observe({"a": b"1", "b": b"1"}, now=100.0)
+    beats.observe({"a": b"2", "b": b"1"}, now=105.0)  # a beat again; b's value is the same: no beat
+    assert beats.arrived() == {"a": 105.0, "b": 100.0}
+    beats.observe({"a": b"2"}, now=106.0)  # b's key deleted (it left): forgotten
+    assert beats.arrived() == {"a": 105.0}
+
+
+def test_verdicts_change_only_when_the_log_holds_another() -> None:
+    arrived = {"a": 100.0, "b": 97.0, "c": 80.0}
+    assert verdicts(arrived, {}, now=106.0, timeout=10.0) == [("c", True)]
+    assert verdicts(arrived, {"c": True}, now=106.0, timeout=10.0) == []
+    assert verdicts(arrived, {"c": True, "b": False}, now=106.0, timeout=10.0) == []
+    assert verdicts({"c": 107.0}, {"c": True}, now=108.0, timeout=10.0) == [("c", False)]  # it beats again
+
+
+def test_a_lost_heartbeat_is_not_ready_until_it_resumes() -> None:
+    node = Actor(NODE, "gpu-a").spec({})
+    node.given(joined(), NodeHeartbeatLost(timeout=10.0, last_beat=5.0))
+    node.decide(now=0.0)
+    assert node.status is not None and node.status.phase == "NotReady"
+    assert node.status.conditions[0].reason == "HeartbeatLost"
+    node.given(joined(epoch=2))  # an agent restarted: still not ready until the lifecycle saw it beat
+    assert status_of(node)[0] == "NotReady"
+    node.given(NodeHeartbeatResumed())
+    assert status_of(node)[0] == "Ready"
+
+
+def test_a_node_has_a_budget_of_messages_per_kind() -> None:
+    budget = door.Budget(rate=1.0, burst=3.0)
+    assert [budget.take("a", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert budget.take("b", 0.0)  # per node
+    assert not budget.take("a", 0.5) and budget.take("a", 1.6)  # refilled at `rate`
