@@ -95,34 +95,72 @@ def joined(node: str, labels: dict[str, str], found: Found, epoch: int) -> nodes
                             pid=os.getpid(), epoch=epoch, at=time.time(), note=found.note)
 
 
+async def connect(join: nodes.JoinFile, node: str, refused: asyncio.Event) -> NATS | None:
+    """The node's connection (reconnecting forever, as every component's); None when its token is refused
+    (`refused` is set then, and again whenever a reconnect is refused: a rotated or deleted credential)."""
+
+    async def on_error(e: Exception) -> None:
+        if "authorization violation" in str(e).lower():
+            if not refused.is_set():
+                logger.error("the node's token was refused: join it again (bosun node join NAME)", node=node)
+            refused.set()
+        else:
+            logger.warning("nats connection error", error=str(e) or type(e).__name__)
+
+    inbox = join.inbox_prefix or natsusers.client_inbox(nodes.principal(node))
+    connecting = asyncio.ensure_future(corelog.connect(",".join(join.nats), f"bosun-agent-{node}", token=join.token,
+                                                       inbox_prefix=inbox, error_cb=on_error))
+    denied = asyncio.ensure_future(refused.wait())
+    await asyncio.wait({connecting, denied}, return_when=asyncio.FIRST_COMPLETED)
+    denied.cancel()
+    if connecting.done():
+        return connecting.result()
+    connecting.cancel()
+    await asyncio.wait({connecting})
+    return None
+
+
 async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], found: Found, data_dir: Path,
                 stop: asyncio.Event, heartbeat: float = nodes.HEARTBEAT_INTERVAL,
                 report_every: float = nodes.REPORT_INTERVAL) -> None:
-    """Run node `node`'s agent until `stop` is set."""
+    """Run node `node`'s agent until `stop` is set, or until its token is refused (then it returns)."""
     if join.node != node:
         raise ValueError(f"the join file is node {join.node}'s, not {node}'s")
+    refused = asyncio.Event()
+    nc = await connect(join, node, refused)
+    if nc is None:
+        return
     epoch = next_epoch(data_dir)
-    inbox = join.inbox_prefix or natsusers.client_inbox(nodes.principal(node))
-    nc = await corelog.connect(",".join(join.nats), f"bosun-agent-{node}", token=join.token, inbox_prefix=inbox)
+    stop_or_refused = asyncio.Event()
+    relays = [asyncio.ensure_future(_relay(stop, stop_or_refused)), asyncio.ensure_future(_relay(refused,
+                                                                                                  stop_or_refused))]
     try:
         agent = Agent(nc, node, epoch)
         await agent.beat()
-        if not await agent.report(joined(node, labels, found, epoch), stop):
+        if not await agent.report(joined(node, labels, found, epoch), stop_or_refused):
             return
         logger.info("node joined", node=node, epoch=epoch, gpus=len(found.devices), note=found.note or None)
         last_report = time.monotonic()
-        while not stop.is_set():
+        while not stop_or_refused.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), heartbeat)
-            if stop.is_set():
+                await asyncio.wait_for(stop_or_refused.wait(), heartbeat)
+            if stop_or_refused.is_set():
                 break
             with contextlib.suppress(nats.errors.Error):
                 await agent.beat()
             if time.monotonic() - last_report >= report_every:
-                await agent.report(nodes.NodeReported(epoch=epoch, at=time.time()), stop)
+                await agent.report(nodes.NodeReported(epoch=epoch, at=time.time()), stop_or_refused)
                 last_report = time.monotonic()
-        with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
-            await asyncio.wait_for(agent.report(nodes.NodeLeft(epoch=epoch, at=time.time())), REPORT_TIMEOUT)
-        logger.info("node left", node=node, epoch=epoch)
+        if not refused.is_set():
+            with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
+                await asyncio.wait_for(agent.report(nodes.NodeLeft(epoch=epoch, at=time.time())), REPORT_TIMEOUT)
+            logger.info("node left", node=node, epoch=epoch)
     finally:
+        for relay in relays:
+            relay.cancel()
         await nc.close()
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()

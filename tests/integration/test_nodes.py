@@ -1,6 +1,6 @@
-"""Issue #25, slice 1: nodes join the plane with their own credential, register their GPUs, and that
-credential reaches nothing but their own node's subjects (real `bosun up`, real agents with their own data
-dirs and labels standing for machines)."""
+"""Issue #25: nodes join the plane with their own credential, register their GPUs, and that credential
+reaches nothing but their own node's subjects; a node whose heartbeat stops is NotReady, and Ready again when
+it beats (real `bosun up`, real agents with their own data dirs and labels standing for machines)."""
 from __future__ import annotations
 
 import asyncio
@@ -150,3 +150,19 @@ def test_a_node_whose_heartbeat_stops_is_not_ready_and_ready_again_when_it_beats
     assert wait_node(up, "gpu-p", "NotReady", timeout=NODE_TIMEOUT + 15)["status"]["epoch"] == 1
     agents.append(Agent(join_file, "gpu-p", tmp_path / "gpu-p", "--gpus", "1"))
     assert wait_node(up, "gpu-p", "Ready", timeout=20)["status"]["epoch"] == 2
+
+
+def test_joining_again_rotates_the_token_and_the_old_agent_stops(up: Up, tmp_path: Path, agents: list[Agent]) -> None:
+    (tmp_path / "old").mkdir()
+    old = join(up, "gpu-r", tmp_path / "old")
+    agents.append(Agent(old, "gpu-r", tmp_path / "gpu-r", "--gpus", "1"))
+    wait_node(up, "gpu-r", "Ready")
+    join(up, "gpu-r", tmp_path)  # a new token: the old one's connection is closed and refused again
+    assert agents[0].proc.wait(timeout=30) == 1
+    assert "the node's token was refused" in agents[0].output()
+    # and an agent with a wrong token stops at once, saying so
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads(old.read_text()), "token": "not-a-token"}))
+    agents.append(Agent(bad, "gpu-r", tmp_path / "gpu-r2", "--gpus", "1"))
+    assert agents[1].proc.wait(timeout=30) == 1
+    assert "the node's token was refused" in agents[1].output()
