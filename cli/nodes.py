@@ -1,4 +1,5 @@
-"""`bosun node join NAME` (an admin makes a machine's credential) and `bosun agent` (runs on that machine).
+"""`bosun node join|remove NAME` (an admin makes or revokes a machine's credential), `bosun agent` (runs on
+that machine), `bosun cordon|uncordon node/NAME`.
 
 docs/nodes.md is the guide. A join writes three resources through the gateway, as any apply: the Node
 (unless it exists: its spec is the users'), the Principal `node-<NAME>` with a fresh token's digest (a
@@ -67,6 +68,25 @@ def join(settings: Settings, name: str, nats_url: str | None, output: Path | Non
         f.write(text)
     click.echo(f"join file for node {name} written to {output}; on the machine: "
                f"bosun agent --join {output.name} --node {name}", err=True)
+
+
+@node_group.command("remove")
+@click.argument("name")
+@pass_settings
+@reports_errors
+def remove(settings: Settings, name: str) -> None:
+    """Take node NAME out of the plane: its credential first (its agent is refused and stops), then the Node."""
+    from bosun.errors import NotFound
+    from core import nodes
+
+    principal = nodes.principal(name)
+    with settings.client() as client:
+        for kind, what in (("RoleBinding", principal), ("Principal", principal), ("Node", name)):
+            try:
+                client.delete(kind, what)
+            except NotFound:
+                continue
+    click.echo(f"node/{name} removed (its credential revoked)")
 
 
 def _seeds(settings: Settings, nats_url: str | None) -> list[str]:

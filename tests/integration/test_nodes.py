@@ -166,3 +166,13 @@ def test_joining_again_rotates_the_token_and_the_old_agent_stops(up: Up, tmp_pat
     agents.append(Agent(bad, "gpu-r", tmp_path / "gpu-r2", "--gpus", "1"))
     assert agents[1].proc.wait(timeout=30) == 1
     assert "the node's token was refused" in agents[1].output()
+
+
+def test_removing_a_node_revokes_its_credential(up: Up, tmp_path: Path, agents: list[Agent]) -> None:
+    agents.append(Agent(join(up, "gpu-x", tmp_path), "gpu-x", tmp_path / "gpu-x", "--gpus", "1"))
+    wait_node(up, "gpu-x", "Ready")
+    done = subprocess.run([BOSUN, "--data", str(up.data), "node", "remove", "gpu-x"], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert agents[0].proc.wait(timeout=30) == 1 and "the node's token was refused" in agents[0].output()
+    wait_for(lambda: not node(up, "gpu-x"), 20, "the Node to be gone")
