@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, post
 from msgspec import Meta
 
-from core import kinds
+from actors.controller import Registry
 from core.names import CLUSTER_NS, Ref, name_problem
 from gateway.http.glue import gateway
 
@@ -53,14 +53,14 @@ async def review(request: Request[Any, Any, Any], data: Review) -> Answer:
     caller = gw.principal(request.headers.get("authorization"))
     results = []
     for check in data.checks:
-        reason = _denial(gw.authorizer, caller, check)
+        reason = _denial(gw.authorizer, caller, check, gw.registry)
         results.append(Verdict(verb=check.verb, kind=check.kind, namespace=check.namespace, name=check.name,
                                allowed=reason is None, reason=reason or ""))
     return Answer(principal=caller.name, results=results)
 
 
-def _denial(authorizer: Any, caller: Any, check: Check) -> str | None:
-    info = kinds.resolve(check.kind)
+def _denial(authorizer: Any, caller: Any, check: Check, registry: Registry) -> str | None:
+    info = registry.resolve(check.kind)
     if info is None:
         return f"unknown kind {check.kind!r}"
     for label, value in (("namespace", check.namespace), ("name", check.name)):
