@@ -123,8 +123,11 @@ class Log:
             config.deny_purge = bool(current.deny_purge)  # a stream locked by an earlier build stays locked
             if manage and _differs(current, config):
                 await self.jsm.update_stream(config)
-        for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None), (nodes.BUCKET, None)):
+        for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
             await self._ensure_bucket(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas, history=1,
+                                                         storage=api.StorageType.FILE, direct=True))
+        if manage:  # nobody waits for it: a controller of this release runs beside a gateway of the last one
+            await self._ensure_bucket(api.KeyValueConfig(bucket=nodes.BUCKET, replicas=replicas, history=1,
                                                          storage=api.StorageType.FILE, direct=True))
 
     async def _ensure_bucket(self, config: api.KeyValueConfig) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import msgspec
+import nats.js.errors
 import structlog
 
 from actors.node.kind import NODE
@@ -43,9 +44,17 @@ class Lifecycle:
         self.beats = Beats()
         self.recorded: dict[str, tuple[bool, int]] = {}
         """node -> (lost, sequence of that verdict) as the log holds it."""
+        self.bucket = False
 
     async def step(self) -> list[tuple[str, bool]]:
-        """One reading of the bucket; the verdicts it wrote."""
+        """One reading of the bucket; the verdicts it wrote. No bucket yet (a gateway of the previous release
+        makes none): no node."""
+        if not self.bucket:
+            try:
+                await self.log.jsm.stream_info(f"KV_{nodes.BUCKET}")
+            except nats.js.errors.NotFoundError:
+                return []
+            self.bucket = True
         entries = await self.log.kv_entries(nodes.BUCKET)
         now = self.clock()
         self.beats.observe(entries, now)
