@@ -21,7 +21,7 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from core import log as corelog
-from core import natsusers, nodes
+from core import natsusers, nodes, ready
 from dataplane.agent.gpus import Found
 
 REPORT_TIMEOUT = 5.0
@@ -79,11 +79,8 @@ class Agent:
             delay = min(RETRY_CAP, 0.1 * 2**attempt)
             if stop is None:
                 await asyncio.sleep(delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                if stop.is_set():
-                    return 0
+            elif await ready.wait(stop, delay):
+                return 0
 
     async def beat(self) -> None:
         beat = nodes.Heartbeat(at=time.time(), epoch=self.epoch, pid=os.getpid())
@@ -95,9 +92,10 @@ def joined(node: str, labels: dict[str, str], found: Found, epoch: int) -> nodes
                             pid=os.getpid(), epoch=epoch, at=time.time(), note=found.note)
 
 
-async def connect(join: nodes.JoinFile, node: str, refused: asyncio.Event) -> NATS | None:
+async def connect(join: nodes.JoinFile, node: str, refused: asyncio.Event, stop: asyncio.Event) -> NATS | None:
     """The node's connection (reconnecting forever, as every component's); None when its token is refused
-    (`refused` is set then, and again whenever a reconnect is refused: a rotated or deleted credential)."""
+    (`refused` is set then, and again whenever a reconnect is refused: a rotated or deleted credential) or
+    `stop` is set first."""
 
     async def on_error(e: Exception) -> None:
         if "authorization violation" in str(e).lower():
@@ -110,9 +108,10 @@ async def connect(join: nodes.JoinFile, node: str, refused: asyncio.Event) -> NA
     inbox = join.inbox_prefix or natsusers.client_inbox(nodes.principal(node))
     connecting = asyncio.ensure_future(corelog.connect(",".join(join.nats), f"bosun-agent-{node}", token=join.token,
                                                        inbox_prefix=inbox, error_cb=on_error))
-    denied = asyncio.ensure_future(refused.wait())
-    await asyncio.wait({connecting, denied}, return_when=asyncio.FIRST_COMPLETED)
-    denied.cancel()
+    ended = [asyncio.ensure_future(refused.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait({connecting, *ended}, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in ended:
+        waiter.cancel()
     if connecting.done():
         return connecting.result()
     connecting.cancel()
@@ -127,38 +126,38 @@ async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], foun
     if join.node != node:
         raise ValueError(f"the join file is node {join.node}'s, not {node}'s")
     refused = asyncio.Event()
-    nc = await connect(join, node, refused)
+    nc = await connect(join, node, refused, stop)
     if nc is None:
         return
-    epoch = next_epoch(data_dir)
-    stop_or_refused = asyncio.Event()
-    relays = [asyncio.ensure_future(_relay(stop, stop_or_refused)), asyncio.ensure_future(_relay(refused,
-                                                                                                  stop_or_refused))]
+    ended = asyncio.Event()  # stopped, or refused
+    relays = [asyncio.ensure_future(_relay(stop, ended)), asyncio.ensure_future(_relay(refused, ended))]
     try:
-        agent = Agent(nc, node, epoch)
+        agent = Agent(nc, node, next_epoch(data_dir))
         await agent.beat()
-        if not await agent.report(joined(node, labels, found, epoch), stop_or_refused):
+        if not await agent.report(joined(node, labels, found, agent.epoch), ended):
             return
-        logger.info("node joined", node=node, epoch=epoch, gpus=len(found.devices), note=found.note or None)
-        last_report = time.monotonic()
-        while not stop_or_refused.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop_or_refused.wait(), heartbeat)
-            if stop_or_refused.is_set():
-                break
-            with contextlib.suppress(nats.errors.Error):
-                await agent.beat()
-            if time.monotonic() - last_report >= report_every:
-                await agent.report(nodes.NodeReported(epoch=epoch, at=time.time()), stop_or_refused)
-                last_report = time.monotonic()
+        logger.info("node joined", node=node, epoch=agent.epoch, gpus=len(found.devices), note=found.note or None)
+        await _beat_until(agent, ended, heartbeat, report_every)
         if not refused.is_set():
             with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
-                await asyncio.wait_for(agent.report(nodes.NodeLeft(epoch=epoch, at=time.time())), REPORT_TIMEOUT)
-            logger.info("node left", node=node, epoch=epoch)
+                async with asyncio.timeout(REPORT_TIMEOUT):
+                    await agent.report(nodes.NodeLeft(epoch=agent.epoch, at=time.time()))
+            logger.info("node left", node=node, epoch=agent.epoch)
     finally:
         for relay in relays:
             relay.cancel()
         await nc.close()
+
+
+async def _beat_until(agent: Agent, ended: asyncio.Event, heartbeat: float, report_every: float) -> None:
+    """A beat every `heartbeat` seconds, a status report every `report_every`, until `ended`."""
+    last_report = time.monotonic()
+    while not await ready.wait(ended, heartbeat):
+        with contextlib.suppress(nats.errors.Error):
+            await agent.beat()
+        if time.monotonic() - last_report >= report_every:
+            await agent.report(nodes.NodeReported(epoch=agent.epoch, at=time.time()), ended)
+            last_report = time.monotonic()
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
