@@ -24,7 +24,7 @@ from actors.kind import Companion, Kind
 from core.kinds import KindsError
 
 SHIPPED = ("actors.governance.kinds", "actors.gpupool.kind", "actors.modeldeployment.kind",
-           "actors.autoscaler.kind")
+           "actors.autoscaler.kind", "actors.node.kind")
 """The kinds that come with Bosun (companions after the kind they accompany)."""
 ENTRY_POINTS = "bosun.kinds"
 AnyKind = Kind[Any, Any] | Companion[Any, Any]

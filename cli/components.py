@@ -119,6 +119,9 @@ def data_dir(data: Path | None) -> Path:
     return Path(data) if data is not None else Path(environment().data)
 
 
+node_timeout_option = click.option(
+    "--node-timeout", type=click.FloatRange(min=1, max=3600), default=10.0, show_default=True, metavar="S",
+    help="A node whose heartbeat is this many seconds late is NotReady (the node lifecycle controller).")
 metrics_option = click.option("--metrics-port", type=int, default=None,
                               help="Serve Prometheus metrics at http://0.0.0.0:PORT/metrics (0: any free port).")
 
@@ -155,9 +158,10 @@ def db_dir_option(f: F) -> F:
 @click.option("--retain", default=None, metavar="DURATION", callback=duration,
               help="Archive messages older than this (e.g. 30d; BOSUN_RETAIN) and let them leave the stream; "
                    "history stays whole [default: keep everything in the stream].")
+@node_timeout_option
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
-       hosts: int | None, keep_replicas: bool, retain: str | None) -> None:
+       hosts: int | None, keep_replicas: bool, retain: str | None, node_timeout: float) -> None:
     """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
     from supervisor.tree import Supervisor, UpConfig, UpError
 
@@ -171,7 +175,7 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
                    sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0,
-                   keep_replicas=keep_replicas)
+                   keep_replicas=keep_replicas, node_timeout=node_timeout)
     try:
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:
@@ -202,11 +206,13 @@ def _sync_policy(value: str) -> str:
               help="Run every kind's actors but these (they run in controllers of their own).")
 @click.option("--inflight", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="In-flight step file [default: <data>/run/controller-<kinds or main>.inflight].")
+@node_timeout_option
 @metrics_option
 def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, kinds: str, without: str,
-               inflight: Path | None, metrics_port: int | None) -> None:
-    """Run a controller host (the actors)."""
+               inflight: Path | None, node_timeout: float, metrics_port: int | None) -> None:
+    """Run a controller host (the actors); the main one (no --kinds) also runs the node lifecycle controller."""
     from actors import serving
+    from actors.node import lifecycle
     from actors.scope import scope_of
 
     only = tuple(k.strip() for k in kinds.split(",") if k.strip())
@@ -215,9 +221,21 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     inflight = inflight or data_dir(data).resolve() / "run" / f"{name}.inflight"
     env = environment()
     nats_url = as_component(nats_url, "controller", env)
-    serve_until_signalled("controller", lambda stop: serving.serve(
-        nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but, inflight=inflight,
-        settings=env), metrics_port, env)
+
+    async def serve(stop: asyncio.Event) -> None:
+        host = serving.serve(nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but,
+                             inflight=inflight, settings=env)
+        if only:
+            await host
+            return
+        nodes = asyncio.create_task(lifecycle.serve(nats_url, stop=stop, timeout=node_timeout))
+        try:
+            await host
+        finally:
+            nodes.cancel()
+            await asyncio.wait({nodes})
+
+    serve_until_signalled("controller", serve, metrics_port, env)
 
 
 @click.command()

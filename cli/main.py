@@ -22,6 +22,7 @@ from cli import (
     explain,
     lifecycle,
     logs,
+    nodes,
     replay,
     retry,
     wait,
@@ -238,7 +239,7 @@ def projections_rebuild(settings: Settings) -> None:
 for _command in (*components.COMMANDS, drivers.driver, replay.replay, replay.export, audit.audit, retry.retry,
                  whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost, apply.apply, apply.diff,
                  watching.watch, wait.wait, explain.api_resources, explain.explain, config.config,
-                 completion.completion, *lifecycle.COMMANDS):
+                 completion.completion, *lifecycle.COMMANDS, *nodes.COMMANDS):
     main.add_command(_command)
 
 

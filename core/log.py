@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from core import archive, natsusers, subjects
+from core import archive, natsusers, nodes, subjects
 from core import headers as H
 from core.codec import encode, event_headers
 from core.events import Event
@@ -125,6 +125,9 @@ class Log:
                 await self.jsm.update_stream(config)
         for bucket, ttl in ((SNAPSHOTS, None), (LEASES, 15.0), (CHECKPOINTS, None)):
             await self._ensure_bucket(api.KeyValueConfig(bucket=bucket, ttl=ttl, replicas=replicas, history=1,
+                                                         storage=api.StorageType.FILE, direct=True))
+        if manage:  # nobody waits for it: a controller of this release runs beside a gateway of the last one
+            await self._ensure_bucket(api.KeyValueConfig(bucket=nodes.BUCKET, replicas=replicas, history=1,
                                                          storage=api.StorageType.FILE, direct=True))
 
     async def _ensure_bucket(self, config: api.KeyValueConfig) -> None:

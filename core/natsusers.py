@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core import logtail
+from core import logtail, nodes
 
 STREAM = "BOSUN"
 PARTITIONED = "BOSUN_P"
-BUCKETS = ("bosun-snapshots", "bosun-leases", "bosun-checkpoints")
+BUCKETS = ("bosun-snapshots", "bosun-leases", "bosun-checkpoints", nodes.BUCKET)
 ARCHIVE = "bosun-archive"
 """The archive's write-once Object Store (`OBJ_`) and its KV bucket (`KV_`): `core.archive`."""
 PROJECTION_SNAPSHOTS = "bosun-projections"
@@ -89,16 +89,18 @@ _ARCHIVE_READ = (*(f"$JS.API.DIRECT.GET.{s}"
 GATEWAY = Role(
     "gateway", "gateway",
     publish=("bosun.ev.*.*.*.spec", "bosun.ev.*.*.*.inbox", "bosun.audit.>", "bosun.sys.projections.rebuild",
+             nodes.obs_subject("*"), f"$KV.{nodes.BUCKET}.*",
              f"{LOG_TAILS}.>", "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"),
     subscribe=(inbox_of("gateway") + ".>", "bosun.sys.projections.changed"),
     deny_publish=NEVER,
-    doc="appends specs (and retry requests) and audit records; manages the stream and buckets; reads; asks "
-        "drivers for replicas' log tails")
+    doc="appends specs (and retry requests) and audit records, and nodes' reports and heartbeats; manages "
+        "the stream and buckets; reads; asks drivers for replicas' log tails")
 DOOR = Role(
     "door", "gateway-door",
     publish=(CLIENT_INBOX + ".>", CALLOUT_REPLIES),
-    subscribe=("bosun.intent.>", CALLOUT_SUBJECT, inbox_of("gateway-door") + ".>"),
-    doc="the gateway's NATS door: answers intents (into client inboxes only) and connect requests")
+    subscribe=("bosun.intent.>", CALLOUT_SUBJECT, inbox_of("gateway-door") + ".>", nodes.DOOR),
+    doc="the gateway's NATS door: answers intents (into client inboxes only), connect requests and nodes' "
+        "reports and heartbeats")
 SYSTEM = Role(
     "system", "system",
     publish=("$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.SERVER.*.KICK"),
@@ -168,6 +170,13 @@ ROLES: tuple[Role, ...] = (GATEWAY, DOOR, SYSTEM, CONTROLLER, PROJECTOR, DRIVER,
 """Every static user; the credentials file has one entry per role key."""
 COMPONENT_ROLES = {"gateway": GATEWAY, "controller": CONTROLLER, "projector": PROJECTOR,
                    "driver-sim": DRIVER, "driver-process": DRIVER, "archiver": ARCHIVER}
+
+
+def node_publish(name: str) -> tuple[str, ...]:
+    """What node `name`'s agent may publish (it connects as its principal, through the auth callout): its
+    own reports and heartbeats, which the gateway checks and writes (`gateway.intents.nodes`). It never
+    writes the log itself: message ids, headers and the KV bucket stay Bosun's."""
+    return (nodes.door_subjects(name),)
 
 
 def role(key: str) -> Role:

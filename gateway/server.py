@@ -33,6 +33,7 @@ from gateway.http.context import Changes, Gateway, ReadModel
 from gateway.http.ui import traces
 from gateway.intents.callout import Callout, grant_of
 from gateway.intents.claims import Signer
+from gateway.intents.nodes import NodeDoor
 from gateway.intents.responder import Responder
 from gateway.intents.revocation import Revoker
 
@@ -126,13 +127,15 @@ class Doorway:
     """The running NATS door: intents, the auth callout and revocation, started and stopped together."""
 
     responder: Responder
+    nodes: NodeDoor
     callout: Callout | None = None
     revoker: Revoker | None = None
 
     @classmethod
     async def open(cls, door: Door, gw: Gateway, index: PolicyIndex | None) -> Doorway:
         principals = door.callout_seed is not None
-        way = cls(Responder(door.nc, gw.admission, reply_prefix=door.reply_prefix, principal_inboxes=principals))
+        way = cls(Responder(door.nc, gw.admission, reply_prefix=door.reply_prefix, principal_inboxes=principals),
+                  NodeDoor(door.nc, gw.admission.log, principal_inboxes=principals))
         if door.callout_seed is not None:
             auth = gw.admission.authenticator
             way.callout = Callout(door.nc, Signer(door.callout_seed), auth, index, gw.admission.recorder)
@@ -141,6 +144,7 @@ class Doorway:
                 way.revoker = Revoker(door.system, index, grant_of(auth, index))
                 way.revoker.start()
         await way.responder.start()
+        await way.nodes.start()
         return way
 
     async def close(self) -> None:
@@ -149,6 +153,7 @@ class Doorway:
         if self.callout is not None:
             await self.callout.stop()
         await self.responder.stop()
+        await self.nodes.stop()
 
 
 async def _run(gw: Gateway, stop: asyncio.Event, host: str, port: int, fd: int | None,

@@ -75,6 +75,8 @@ class UpConfig:
     """Controller hosts per scope, sharing its partitions (`--controllers`); 0: 2 on a cluster, else 1."""
     keep_replicas: bool = False
     """`--keep-replicas`: the process driver leaves its replicas running when `bosun up` stops."""
+    node_timeout: float = 10.0
+    """`--node-timeout`: a node whose heartbeat is this late is NotReady (the main controllers' lifecycle)."""
 
 
 @dataclass
@@ -110,13 +112,15 @@ def bind_listener(host: str, port: int) -> socket.socket:
         raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
 
 
-def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1) -> list[Child]:
+def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1,
+                        node_timeout: float = 10.0) -> list[Child]:
     """The main controller (all kinds but the separate ones) and one controller per separate group; each
     `hosts` times: hosts of one scope share its partitions (the first keeps the default host id, the
     others are `<hostname>-<i>`), so a kill -9 of one is taken over by the others."""
     separate = sorted({k for g in groups for k in g})
     run = Path(data) / "run"
-    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else [])]
+    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else []),
+            "--node-timeout", f"{node_timeout:g}"]
     scopes = [("controller", main, "controller-main")]
     scopes += [(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)],
                 f"controller-{'-'.join(g)}") for g in groups]
@@ -240,7 +244,8 @@ class Supervisor:
                               "--token-file", str(self.token_file), "--fd", str(fd),
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
                   pass_fds=(fd,)),
-            *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1)),
+            *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1),
+                                 self.cfg.node_timeout),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data,

@@ -22,7 +22,7 @@ from nats.js import api
 from actors.controller import DEFAULT, Registry
 from actors.governance.kinds import PRINCIPAL, ROLE, ROLEBINDING
 from actors.governance.specs import PrincipalSpec, RoleBindingSpec, RoleSpec, Rule
-from core import codec
+from core import codec, nodes
 from core.events import DeletionRequested, SpecApplied
 from core.log import Log, StoredMessage, stored_from_msg
 from core.names import CLUSTER_NS, Ref
@@ -35,8 +35,11 @@ WRITES = frozenset({"apply", "delete", "exec"})
 """Verbs that write: on a namespaced governance kind (`Kind(governance=True)`: the quotas, the pools), only a
 rule covering every namespace, through a binding not limited to one, grants them (their writes reach other
 namespaces: limits, capacity, prices)."""
-BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*"], namespaces=["*"])])}
-"""The admin role grants everything, the governance kinds included (`Rbac` names them in its rule)."""
+BUILTIN_ROLES = {ADMIN: RoleSpec(rules=[Rule(verbs=["*"], kinds=["*"], namespaces=["*"])]),
+                 nodes.ROLE: RoleSpec(rules=[])}
+"""The admin role grants everything, the governance kinds included (`Rbac` names them in its rule). The node
+role grants nothing over HTTP: bound to a node's principal (`node-<NAME>`), it gives that principal its own
+node's NATS subjects only (`gateway.intents.permissions`)."""
 _SPECS: dict[str, type[msgspec.Struct]] = {PRINCIPAL.info.key: PrincipalSpec, ROLE.info.key: RoleSpec,
                                            ROLEBINDING.info.key: RoleBindingSpec}
 _INFOS = {k.info.key: k.info for k in (PRINCIPAL, ROLE, ROLEBINDING)}

@@ -3,6 +3,8 @@
 - publish `bosun.intent.<Kind>.<ns>.*` only where it may `apply` or `delete` (every spelling admission
   accepts for the kind token: its name, key, plural and short names);
 - subscribe `bosun.ev.<kind>.<ns>.>` only where it may `watch`; Principal events never (token digests);
+- a node's agent (principal `node-<NAME>` bound to the built-in role `node`): its own node's subjects
+  only (`core.natsusers.node_publish`);
 - replies only under its own inbox `_INBOX.<principal>.>`; nothing else at all (no `$JS`, `$KV`, `$SYS`,
   commands, audit, other inboxes): whatever is not allowed is refused by nats-server itself.
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from actors.controller import DEFAULT, Registry
 from actors.governance.kinds import PRINCIPAL
 from actors.governance.specs import Rule
-from core import natsusers
+from core import natsusers, nodes
 from gateway.admission.auth import Principal
 from gateway.admission.policy import PolicyIndex
 from gateway.intents.claims import Permissions
@@ -53,7 +55,12 @@ def permissions(principal: Principal, index: PolicyIndex | None, registry: Regis
         return Permissions(("bosun.intent.>",), ("bosun.ev.>", inbox), deny)
     publish: set[str] = set()
     subscribe: set[str] = set()
+    node = nodes.node_of(principal.name)
     for binding in index.bindings_of(principal.name) if index is not None else []:
+        if binding.role == nodes.ROLE:
+            if node is not None and binding.namespace is None:
+                publish.update(natsusers.node_publish(node))
+            continue
         role = index.role(binding.role) if index is not None else None
         if role is None:
             continue

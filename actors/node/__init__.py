@@ -1,0 +1,1 @@
+"""The Node kind: one machine running a `bosun agent` (docs/nodes.md)."""

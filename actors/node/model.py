@@ -1,0 +1,97 @@
+"""Node's pure core: fold what the agent observed into the node's status.
+
+The agent is the only writer of its Node's `obs` slice (its NATS permissions say so). Its observations say
+who joined (labels, devices, an epoch that grows at every start), what it runs (periodic reports) and that
+it left. The phase is Ready between a join and a leave, unless the node lifecycle controller
+(`actors.node.lifecycle`, its own ctl slice) found its heartbeat lease late (NotReady after `--node-timeout`)
+and has not seen it beat again since.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec.structs import replace
+
+from actors.decisions import Context, Decision
+from actors.kind import Resource
+from actors.node.spec import NodeSpec
+from core.events import Condition, Event
+from core.nodes import Device, NodeHeartbeatLost, NodeHeartbeatResumed, NodeJoined, NodeLeft, NodeReported
+
+CONTROLLER_NAME = "nodes"
+
+
+class Node(msgspec.Struct, frozen=True, kw_only=True):
+    joined: bool = False
+    left: bool = False
+    epoch: int = 0
+    labels: dict[str, str] = {}
+    """The agent's own labels (GPU discovery's among them)."""
+    devices: tuple[Device, ...] = ()
+    note: str = ""
+    host: str = ""
+    pid: int = 0
+    replicas: int = 0
+    allocated: tuple[str, ...] = ()
+    heartbeat: float = 0.0
+    """When the agent last said it was alive, in the log (join, report, leave)."""
+    lost: float = 0.0
+    """The node timeout after which the lifecycle controller found its heartbeat late; 0: not lost."""
+
+
+Live = Resource[NodeSpec, Node]
+
+
+def evolve(r: Live, event: Event) -> Node:
+    state = r.state
+    match event:
+        case NodeJoined() if event.epoch >= state.epoch:
+            return replace(state, joined=True, left=False, epoch=event.epoch, labels=dict(event.labels),
+                           devices=event.devices, note=event.note, host=event.host, pid=event.pid,
+                           heartbeat=max(state.heartbeat, event.at))
+        case NodeReported() if event.epoch >= state.epoch:
+            return replace(state, replicas=event.replicas, allocated=event.allocated,
+                           heartbeat=max(state.heartbeat, event.at))
+        case NodeLeft() if event.epoch >= state.epoch:
+            return replace(state, left=True, heartbeat=max(state.heartbeat, event.at))
+        case NodeHeartbeatLost(timeout=timeout):
+            return replace(state, lost=max(timeout, 1e-9))
+        case NodeHeartbeatResumed():
+            return replace(state, lost=0.0)
+        case _:
+            return state
+
+
+def labels(spec: NodeSpec, state: Node) -> dict[str, str]:
+    """What a `nodeSelector` matches: the agent's labels, the spec's over them."""
+    return {**state.labels, **spec.labels}
+
+
+def ready(state: Node) -> bool:
+    return state.joined and not state.left and not state.lost
+
+
+def fields(spec: NodeSpec, state: Node) -> dict[str, Any]:
+    """The status fields `bosun get nodes` and the dashboard show."""
+    return {"schedulable": not spec.unschedulable, "labels": labels(spec, state),
+            "devices": [msgspec.to_builtins(d) for d in state.devices], "totalGpus": len(state.devices),
+            "allocatedGpus": len(state.allocated), "replicas": state.replicas, "heartbeatTime": state.heartbeat,
+            "epoch": state.epoch, "host": state.host, **({"note": state.note} if state.note else {})}
+
+
+def decide(r: Live, now: float, ctx: Context) -> Decision:
+    state = r.state
+    if not state.joined:
+        cond = Condition(type="Ready", status="False", reason="NeverJoined",
+                         message="no agent has joined as this node yet (bosun agent --node NAME)")
+    elif state.left:
+        cond = Condition(type="Ready", status="False", reason="AgentStopped", message="the agent stopped")
+    elif state.lost:
+        cond = Condition(type="Ready", status="False", reason="HeartbeatLost",
+                         message=f"no heartbeat for more than {state.lost:g}s (node timeout)")
+    else:
+        cond = Condition(type="Ready", status="True", reason="AgentReady",
+                         message=f"agent on {state.host or '?'} (epoch {state.epoch}), {len(state.devices)} GPU")
+    phase = "Ready" if ready(state) else "NotReady"
+    return Decision(events=(r.status_update(phase, cond, fields=fields(r.spec, state)),))

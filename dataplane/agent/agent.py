@@ -1,0 +1,165 @@
+"""The agent's shell: join as the node, beat its heartbeat, report its status, leave on a clean stop.
+
+It connects with the node's own token (the join file), so all it may do is publish on its own
+`bosun.node.<NAME>.*` (`core.nodes`): the gateway writes its reports on the Node's `obs` slice and its
+beats to the node's KV lease. Each start is a new epoch (kept in `<data>/agent/epoch`), so the Node's
+fold ignores whatever a previous incarnation still had in flight.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.client import Client as NATS
+
+from core import log as corelog
+from core import natsusers, nodes, ready
+from dataplane.agent.gpus import Found
+
+REPORT_TIMEOUT = 5.0
+RETRY_CAP = 5.0
+logger = structlog.get_logger()
+_reply = msgspec.json.Decoder(dict[str, Any])
+
+
+class Refused(Exception):
+    """The gateway refused a report (it is malformed): retrying cannot help."""
+
+
+def next_epoch(data_dir: Path) -> int:
+    """One more than the last start's (durable before the agent says anything)."""
+    path = data_dir / "agent" / "epoch"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        last = int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        last = 0
+    epoch = last + 1
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(epoch))
+    os.replace(tmp, path)
+    return epoch
+
+
+def read_join(path: Path) -> nodes.JoinFile:
+    return msgspec.json.decode(path.read_bytes(), type=nodes.JoinFile)
+
+
+class Agent:
+    def __init__(self, nc: NATS, node: str, epoch: int) -> None:
+        self.nc = nc
+        self.node = node
+        self.epoch = epoch
+
+    async def report(self, event: nodes.NodeObservation, stop: asyncio.Event | None = None) -> int:
+        """Send `event` until the gateway has written it (its stream sequence), or `stop` is set (0)."""
+        attempt = 0
+        data = msgspec.json.encode(event)
+        while True:
+            try:
+                msg = await self.nc.request(nodes.report_subject(self.node), data, timeout=REPORT_TIMEOUT)
+                answer = _reply.decode(msg.data)
+                if "seq" in answer:
+                    return int(answer["seq"])
+                error = answer.get("error") or {}
+                if error.get("code") == "Invalid":
+                    raise Refused(str(error.get("message", "")))
+                logger.warning("report not written yet", node=self.node, error=error)
+            except (nats.errors.Error, TimeoutError, msgspec.DecodeError) as e:
+                logger.warning("report not answered", node=self.node, error=str(e) or type(e).__name__)
+            attempt += 1
+            delay = min(RETRY_CAP, 0.1 * 2**attempt)
+            if stop is None:
+                await asyncio.sleep(delay)
+            elif await ready.wait(stop, delay):
+                return 0
+
+    async def beat(self) -> None:
+        beat = nodes.Heartbeat(at=time.time(), epoch=self.epoch, pid=os.getpid())
+        await self.nc.publish(nodes.beat_subject(self.node), msgspec.json.encode(beat))
+
+
+def joined(node: str, labels: dict[str, str], found: Found, epoch: int) -> nodes.NodeJoined:
+    return nodes.NodeJoined(labels={**found.labels, **labels}, devices=found.devices, host=socket.gethostname(),
+                            pid=os.getpid(), epoch=epoch, at=time.time(), note=found.note)
+
+
+async def connect(join: nodes.JoinFile, node: str, refused: asyncio.Event, stop: asyncio.Event) -> NATS | None:
+    """The node's connection (reconnecting forever, as every component's); None when its token is refused
+    (`refused` is set then, and again whenever a reconnect is refused: a rotated or deleted credential) or
+    `stop` is set first."""
+
+    async def on_error(e: Exception) -> None:
+        if "authorization violation" in str(e).lower():
+            if not refused.is_set():
+                logger.error("the node's token was refused: join it again (bosun node join NAME)", node=node)
+            refused.set()
+        else:
+            logger.warning("nats connection error", error=str(e) or type(e).__name__)
+
+    inbox = join.inbox_prefix or natsusers.client_inbox(nodes.principal(node))
+    connecting = asyncio.ensure_future(corelog.connect(",".join(join.nats), f"bosun-agent-{node}", token=join.token,
+                                                       inbox_prefix=inbox, error_cb=on_error))
+    ended = [asyncio.ensure_future(refused.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait({connecting, *ended}, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in ended:
+        waiter.cancel()
+    if connecting.done():
+        return connecting.result()
+    connecting.cancel()
+    await asyncio.wait({connecting})
+    return None
+
+
+async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], found: Found, data_dir: Path,
+                stop: asyncio.Event, heartbeat: float = nodes.HEARTBEAT_INTERVAL,
+                report_every: float = nodes.REPORT_INTERVAL) -> None:
+    """Run node `node`'s agent until `stop` is set, or until its token is refused (then it returns)."""
+    if join.node != node:
+        raise ValueError(f"the join file is node {join.node}'s, not {node}'s")
+    refused = asyncio.Event()
+    nc = await connect(join, node, refused, stop)
+    if nc is None:
+        return
+    ended = asyncio.Event()  # stopped, or refused
+    relays = [asyncio.ensure_future(_relay(stop, ended)), asyncio.ensure_future(_relay(refused, ended))]
+    try:
+        agent = Agent(nc, node, next_epoch(data_dir))
+        await agent.beat()
+        if not await agent.report(joined(node, labels, found, agent.epoch), ended):
+            return
+        logger.info("node joined", node=node, epoch=agent.epoch, gpus=len(found.devices), note=found.note or None)
+        await _beat_until(agent, ended, heartbeat, report_every)
+        if not refused.is_set():
+            with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
+                async with asyncio.timeout(REPORT_TIMEOUT):
+                    await agent.report(nodes.NodeLeft(epoch=agent.epoch, at=time.time()))
+            logger.info("node left", node=node, epoch=agent.epoch)
+    finally:
+        for relay in relays:
+            relay.cancel()
+        await nc.close()
+
+
+async def _beat_until(agent: Agent, ended: asyncio.Event, heartbeat: float, report_every: float) -> None:
+    """A beat every `heartbeat` seconds, a status report every `report_every`, until `ended`."""
+    last_report = time.monotonic()
+    while not await ready.wait(ended, heartbeat):
+        with contextlib.suppress(nats.errors.Error):
+            await agent.beat()
+        if time.monotonic() - last_report >= report_every:
+            await agent.report(nodes.NodeReported(epoch=agent.epoch, at=time.time()), ended)
+            last_report = time.monotonic()
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()

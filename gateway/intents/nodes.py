@@ -1,0 +1,140 @@
+"""Nodes' door: an agent's reports and heartbeats, checked and written by the gateway.
+
+A node's agent connects as its principal `node-<NAME>`, whose NATS permissions let it publish on
+`bosun.node.<NAME>.*` and nothing else (`core.natsusers.node_publish`): the subject is its identity. The
+gateway (one queue group across gateways) turns
+
+- `bosun.node.<NAME>.obs` (a NodeJoined, NodeReported or NodeLeft) into an append on the Node's `obs`
+  slice, with a message id it derives itself under `node/<NAME>/`: an agent never writes the log, so it
+  can neither set another writer's dedup id nor any header;
+- `bosun.node.<NAME>.beat` (a Heartbeat) into a put of the node's key in the `bosun-nodes` bucket (deleted
+  when the node reports it left).
+
+A report is answered (`{"seq": N}` or `{"error": …}`) into the node's own inbox only; a beat is not.
+Each node's messages are rate-limited (`Budget`): a compromised machine can flood neither the log nor the
+bucket; an agent sends a beat every 2 s and a report a minute.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from core import natsusers, nodes
+from core.log import Log
+
+QUEUE = "bosun-gateway-nodes"
+_reports = msgspec.json.Decoder(nodes.NodeJoined | nodes.NodeReported | nodes.NodeLeft)
+_beats = msgspec.json.Decoder(nodes.Heartbeat)
+_name = msgspec.json.Decoder(nodes.NodeName)
+_encode = msgspec.json.encode
+_log = structlog.get_logger("bosun.nodes")
+
+
+def node_of(subject: str) -> tuple[str, str] | None:
+    """(node, what) of `bosun.node.<NAME>.<obs|beat>`; None for anything else."""
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[:2] != ["bosun", "node"] or parts[3] not in (nodes.REPORT, nodes.BEAT):
+        return None
+    try:
+        _name.decode(_encode(parts[2]))
+    except msgspec.ValidationError:
+        return None
+    return parts[2], parts[3]
+
+
+@dataclass
+class Budget:
+    """Token buckets per node and kind of message: `burst` at once, then `rate` per second."""
+
+    rate: float
+    burst: float
+    left: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """node -> (tokens, when counted)."""
+
+    def take(self, node: str, now: float) -> bool:
+        tokens, then = self.left.get(node, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self.left[node] = (tokens, now)
+            return False
+        self.left[node] = (tokens - 1, now)
+        return True
+
+
+REPORTS = (1.0, 20.0)
+BEATS = (2.0, 10.0)
+"""(rate per second, burst) of each node's reports and beats."""
+
+
+def msg_id(node: str, event: nodes.NodeObservation) -> str:
+    """The dedup id of a report: a retried report lands once; nothing else can collide with it."""
+    tag = type(event).__struct_config__.tag
+    return f"node/{node}/{tag}/{getattr(event, 'epoch', 0)}/{getattr(event, 'at', 0.0)!r}"
+
+
+class NodeDoor:
+    def __init__(self, nc: NATS, log: Log, principal_inboxes: bool = True) -> None:
+        self.nc = nc
+        self.log = log
+        self.principal_inboxes = principal_inboxes
+        self._sub: Subscription | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.budgets = {nodes.REPORT: Budget(*REPORTS), nodes.BEAT: Budget(*BEATS)}
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(nodes.DOOR, queue=QUEUE, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _on_message(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._handle(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, msg: Msg) -> None:
+        found = node_of(msg.subject)
+        if found is None:
+            return
+        node, what = found
+        if not self.budgets[what].take(node, time.monotonic()):
+            _log.warning("node over its message budget", node=node, what=what)
+            await self._reply(msg, node, {"error": {"code": "TooManyRequests", "message": "over the node's budget"}})
+            return
+        try:
+            if what == nodes.BEAT:
+                beat = _beats.decode(msg.data)
+                await self.log.kv_put(nodes.BUCKET, node, _encode(beat))
+                return
+            event = _reports.decode(msg.data)
+            appended = await self.log.append(nodes.obs_subject(node), event, msg_id=msg_id(node, event))
+            if isinstance(event, nodes.NodeLeft):  # left, not lost: the lifecycle controller forgets it
+                await self.log.replies.publish(f"$KV.{nodes.BUCKET}.{node}", b"", {"KV-Operation": "DEL"})
+            await self._reply(msg, node, {"seq": appended.seq})
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            _log.warning("unreadable node message refused", node=node, what=what, error=str(e))
+            await self._reply(msg, node, {"error": {"code": "Invalid", "message": str(e)[:500]}})
+        except Exception as e:  # noqa: BLE001 - the log is unavailable: the agent retries
+            _log.warning("node message not written", node=node, what=what, error=str(e))
+            await self._reply(msg, node, {"error": {"code": "Unavailable", "message": str(e)[:500]}})
+
+    async def _reply(self, msg: Msg, node: str, body: dict[str, Any]) -> None:
+        """Into the node's own inbox only (a reply subject elsewhere is not answered)."""
+        inbox = natsusers.client_inbox(nodes.principal(node)) + "."
+        if not msg.reply or (self.principal_inboxes and not msg.reply.startswith(inbox)):
+            return
+        if any(c in msg.reply for c in "*> \t\r\n"):
+            return
+        await self.nc.publish(msg.reply, _encode(body))
