@@ -95,10 +95,11 @@ def _price(db: sqlite3.Connection, pool: str, registry: Registry) -> float:
     return 0.0
 
 
-def lifetimes_sql(namespace: str | None, kinds: Sequence[str] | None) -> tuple[str, list[Any]]:
-    """The query of every started replica's (gpus, price, started_at, stopped_at) in `namespace` (None: all),
-    of workloads of `kinds` (None: all; rows recorded before kinds were, kind '', always count)."""
-    sql = "SELECT gpus, price, started_at, stopped_at FROM replica_usage WHERE started_at IS NOT NULL"
+def lifetimes_sql(namespace: str | None, kinds: Sequence[str] | None,
+                  columns: str = "gpus, price, started_at, stopped_at") -> tuple[str, list[Any]]:
+    """The query of every started replica's `columns` in `namespace` (None: all), of workloads of `kinds`
+    (None: all; rows recorded before kinds were, kind '', always count)."""
+    sql = f"SELECT {columns} FROM replica_usage WHERE started_at IS NOT NULL"
     params: list[Any] = []
     if namespace:
         sql += " AND namespace = ?"
@@ -115,15 +116,7 @@ async def query(fetch: Fetch, namespace: str | None, now: float, kinds: Sequence
 
     `kinds` limits it to workloads of those kind keys (rows recorded before kinds were, kind '', always count).
     """
-    sql = ("SELECT namespace, name, kind, gpus, price, started_at, stopped_at FROM replica_usage"
-           " WHERE started_at IS NOT NULL")
-    params: list[Any] = []
-    if namespace:
-        sql += " AND namespace = ?"
-        params.append(namespace)
-    if kinds is not None:
-        sql += f" AND kind IN ({','.join('?' * (len(kinds) + 1))})"
-        params.extend(["", *kinds])
+    sql, params = lifetimes_sql(namespace, kinds, "namespace, name, kind, gpus, price, started_at, stopped_at")
     rows = await fetch(sql + " ORDER BY namespace, name", params)
     spaces: dict[str, dict[str, Any]] = {}
     for ns, name, kind, gpus, price, started, stopped in rows:

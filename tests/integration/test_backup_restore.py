@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench import upgrade
 from tests.integration.test_up_support import BOSUN, Up, wait_for
 
 
@@ -69,15 +70,7 @@ def bosun(*args: str, data: Path | None = None) -> str:
 
 
 def history(api: httpx.Client, kind: str, ns: str, name: str) -> list[tuple[int, str, str]]:
-    items: list[dict[str, Any]] = []
-    token = None
-    while True:
-        params: dict[str, Any] = {"since": 0, "limit": 1000, **({"continue": token} if token else {})}
-        body = api.get(f"/v1/namespaces/{ns}/{kind}/{name}/history", params=params).json()
-        items += body["items"]
-        token = body["continue"]
-        if not token:
-            return [(i["seq"], i["type"], i["summary"]) for i in items]
+    return [(i["seq"], i["type"], i["summary"]) for i in upgrade.history(api, ns, kind, name)]
 
 
 @pytest.fixture

@@ -27,17 +27,16 @@ from tests.integration.test_dashboard_support import (
     DESKTOP,
     PHONE,
     attr,
+    browser_session,
     by_testid,
     deployment,
     http,
-    missing_browser,
     rows,
     rows_when,
     screenshot,
     severe_logs,
     sign_in,
     sign_out,
-    start_browser,
     viewport,
     visit,
     wait,
@@ -73,14 +72,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    reason = missing_browser()
-    if reason:
-        pytest.fail(reason)  # never a skip: `make test` (what CI runs) installs the browser
-    driver = start_browser(tmp_path_factory.mktemp("chromium-profile"))
-    try:
+    with browser_session(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

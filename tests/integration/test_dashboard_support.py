@@ -6,14 +6,16 @@ for, or downloads, anything. Waits are conditions with deadlines (WebDriverWait)
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -55,6 +57,19 @@ def start_browser(profile: Path) -> WebDriver:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     viewport(driver, *DESKTOP)
     return driver
+
+
+@contextlib.contextmanager
+def browser_session(profile: Path) -> Iterator[WebDriver]:
+    """Chromium for one module; a missing browser fails, never skips (`make test`, what CI runs, installs it)."""
+    reason = missing_browser()
+    if reason:
+        pytest.fail(reason)
+    driver = start_browser(profile)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def viewport(driver: WebDriver, width: int, height: int, dark: bool = False) -> None:
