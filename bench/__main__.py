@@ -269,5 +269,13 @@ def upgrade(tag: str, deployments: int, settle: float, cache: Path, record_fixtu
         raise SystemExit(1)
 
 
+def _gate() -> None:
+    from bench.gate import main as gate_main
+
+    main.add_command(gate_main, "gate")
+
+
+_gate()  # click only: the gate imports nothing of Bosun until it runs
+
 if __name__ == "__main__":
     main()
