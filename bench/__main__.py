@@ -130,6 +130,19 @@ def steady(rate: float, seconds: float, find_max: bool, target_p99_ms: float, ma
         _report("steady", run(run_steady(plane, rate, seconds, 120.0 if grace is None else grace)), as_json)
 
 
+@main.command()
+@click.option("-n", "--count", default=2000, show_default=True)
+@click.option("--timeout", default=300.0, show_default=True)
+@click.option("--py-spy", "py_spy", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also sample each Python component with py-spy into this directory (the pool's share).")
+@json_option
+def budget(count: int, timeout: float, py_spy: Path | None, as_json: bool) -> None:
+    """CPU µs per converged deployment per component (/proc), appends and deliveries per deployment."""
+    from bench.budget import run_budget
+
+    _report("budget", run_budget(count, timeout, py_spy), as_json)
+
+
 @main.command("badinput")
 @click.option("--rate", default=10.0, show_default=True, help="Good applies per second.")
 @click.option("--seconds", default=60.0, show_default=True, help="Per phase (without, then with bad input).")

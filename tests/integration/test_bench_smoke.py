@@ -69,6 +69,15 @@ def test_gate_runs_both_sides_alternately_and_prints_ratios() -> None:
     assert figures["burst_all_ready_s"]["ratio"] > 0 and len(figures["steady_ready_p99_ms"]["head"]) == 1
 
 
+def test_budget_reports_cpu_per_component_and_messages_per_resource() -> None:
+    doc = bench("budget", "-n", "5")
+    assert {"controller", "projector", "gateway", "nats-server", "driver-sim", "bench client"} <= set(doc["cpu"])
+    assert all(v["us_per_resource"] >= 0 for v in doc["cpu"].values())
+    assert doc["appended_per_resource"] >= 9 and doc["delivered_per_resource"] >= doc["appended_per_resource"]
+    assert doc["appended_by_slice_per_resource"]["ev.modeldeployment.*.*.spec"] == 1
+    assert doc["history_of_d0"][0] == "spec spec.applied"
+
+
 def test_query_reports_percentiles() -> None:
     query = bench("query", "--resources", "5", "--rate", "20", "--seconds", "0.5")
     assert "p99_ms" in query["get_one"] and "p99_ms" in query["list_50"]
