@@ -10,7 +10,9 @@ Each ref is exported with `git archive` into a temporary directory (no `.git/wor
 behind if the gate is killed) and run with `PYTHONPATH` set to it, so its code wins over whatever the
 venv has installed. The venv is either given (`--venv .venv`, fastest; fine while both refs have the same
 dependencies) or built once per `pyproject.toml` content under `--cache` and reused by later gates.
-`--head .` measures the working tree as it is, uncommitted changes included.
+`--head .` measures the working tree as it is, uncommitted changes included. Both sides are measured with
+head's `bench/` (copied over base's export): one instrument, only the product differs, and a base older
+than a scenario can still run it (`--own-bench` keeps each side's).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,7 +57,12 @@ FIGURES = (
     Figure("steady_apply_p99_ms", "steady", ("apply_202", "p99_ms"), True, 5.0),
     Figure("steady_ready_p50_ms", "steady", ("declared_to_ready", "p50_ms"), True, 5.0),
     Figure("steady_ready_p99_ms", "steady", ("declared_to_ready", "p99_ms"), True, 20.0),
+    Figure("budget_plane_cpu_us", "budget", ("plane_cpu_us_per_resource",), True, 100.0),
+    Figure("budget_controller_us", "budget", ("cpu", "controller", "us_per_resource"), True, 50.0),
+    Figure("budget_appends", "budget", ("appended_per_resource",), True, 0.05),
+    Figure("budget_deliveries", "budget", ("delivered_per_resource",), True, 0.05),
 )
+"""CPU per converged resource (`budget`) moves far less with the machine's load than wall-clock figures."""
 
 
 def extract(doc: dict[str, Any], figure: Figure) -> float | None:
@@ -216,12 +224,15 @@ def run_one(side: Side, scenario: str, args: Sequence[str], timeout: float) -> d
 
 
 def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[str]], venv: Path | None,
-         cache: Path, timeout: float, threshold: float) -> dict[str, Any]:
+         cache: Path, timeout: float, threshold: float, same_bench: bool = True) -> dict[str, Any]:
     from bench.machine import info
 
     with tempfile.TemporaryDirectory(prefix="bosun-gate-") as tmp_name:
         tmp = Path(tmp_name)
         with checkout(base_ref, tmp, "base") as (bc, bsrc), checkout(head_ref, tmp, "head") as (hc, hsrc):
+            if same_bench and bsrc != hsrc:
+                shutil.rmtree(bsrc / "bench")
+                shutil.copytree(hsrc / "bench", bsrc / "bench", ignore=shutil.ignore_patterns("__pycache__"))
             sides = {"base": Side("base", base_ref, bc, bsrc), "head": Side("head", head_ref, hc, hsrc)}
             for side in sides.values():
                 side.python = (venv / "bin" / "python") if venv else venv_for(side.src, cache)
@@ -242,6 +253,7 @@ def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[st
     return {"scenario": "gate", "machine": info(), "rounds": rounds,
             "base": {"ref": base_ref, "commit": bc}, "head": {"ref": head_ref, "commit": hc},
             "scenarios": {k: list(v) for k, v in scenarios.items()}, "runs": runs, "threshold": threshold,
+            "same_bench": same_bench,
             "figures": figures(rows(docs["base"], docs["head"]), threshold)}
 
 
@@ -250,11 +262,11 @@ def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[st
 @click.option("--head", "head_ref", default="HEAD", show_default=True,
               help="The ref measured; `.` is the working tree as it is.")
 @click.option("--rounds", default=3, show_default=True, help="Runs of each scenario per side.")
-@click.option("-n", "--count", default=2000, show_default=True, help="Burst size (over NATS).")
+@click.option("-n", "--count", default=2000, show_default=True, help="Burst size (over NATS), also of budget.")
 @click.option("--rate", default=300.0, show_default=True, help="Steady applies per second.")
 @click.option("--seconds", default=10.0, show_default=True, help="Steady duration.")
-@click.option("--scenario", "only", multiple=True, type=click.Choice(["burst", "steady"]),
-              help="Run only this scenario (repeatable; default both).")
+@click.option("--scenario", "only", multiple=True, type=click.Choice(["burst", "steady", "budget"]),
+              help="Run only this scenario (repeatable; default all three).")
 @click.option("--threshold", default=0.10, show_default=True,
               help="Fail when a figure's median is worse by more than this fraction.")
 @click.option("--venv", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -263,16 +275,20 @@ def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[st
               default=Path.home() / ".cache" / "bosun" / "gate", show_default=True,
               help="Where venvs built per pyproject.toml are kept.")
 @click.option("--timeout", default=600.0, show_default=True, help="Per run.")
+@click.option("--same-bench/--own-bench", default=True, show_default=True,
+              help="Measure both sides with head's bench/ (one instrument; base needs no `bench budget`), "
+                   "or each with its own.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def main(base_ref: str, head_ref: str, rounds: int, count: int, rate: float, seconds: float,
          only: tuple[str, ...], threshold: float, venv: Path | None, cache: Path, timeout: float,
-         as_json: bool) -> None:
-    """Burst and steady for HEAD and its parent (or --base/--head), alternately; medians, ratios, verdict."""
+         same_bench: bool, as_json: bool) -> None:
+    """Burst, steady and budget for HEAD and its parent (or --base/--head), alternately; medians, ratios."""
     scenarios = {"burst": ["-n", str(count), "--via", "nats"],
-                 "steady": ["--rate", str(rate), "--seconds", str(seconds)]}
+                 "steady": ["--rate", str(rate), "--seconds", str(seconds)],
+                 "budget": ["-n", str(count)]}
     scenarios = {k: v for k, v in scenarios.items() if not only or k in only}
     result = gate(base_ref, head_ref, rounds, scenarios, venv.absolute() if venv else None, cache, timeout,
-                  threshold)
+                  threshold, same_bench)
     click.echo(json.dumps(result, indent=2) if as_json else render(result))
     if any(not r["ok"] for r in result["runs"]):
         raise SystemExit(2)

@@ -63,10 +63,12 @@ def test_gate_runs_both_sides_alternately_and_prints_ratios() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
     assert [(r["side"], r["scenario"]) for r in doc["runs"]] == [
-        ("base", "burst"), ("head", "burst"), ("base", "steady"), ("head", "steady")]
+        ("base", "burst"), ("head", "burst"), ("base", "steady"), ("head", "steady"), ("base", "budget"),
+        ("head", "budget")]
     assert all(r["ok"] for r in doc["runs"])
     figures = {f["figure"]: f for f in doc["figures"]}
     assert figures["burst_all_ready_s"]["ratio"] > 0 and len(figures["steady_ready_p99_ms"]["head"]) == 1
+    assert figures["budget_appends"]["base_median"] > 0 and doc["same_bench"] is True
 
 
 def test_budget_reports_cpu_per_component_and_messages_per_resource() -> None:
