@@ -3,8 +3,8 @@
 Two builds of Bosun run the same scenarios on the same machine in the same period, interleaved run by run
 (base, head, then head, base, ...), so a slow minute of a shared box lands on both sides. Each side's
 figure is the median of its runs; the table gives head/base and flags a figure that got worse by more
-than the threshold (and by more than its noise floor). The exit status is 1 on a regression, 2 when a run
-failed. Used before every merge that touches the hot path (issue 27).
+than the threshold, by more than its noise floor, and in every run (the sides' runs do not overlap). The
+exit status is 1 on a regression, 2 when a run failed. Used before every merge that touches the hot path (issue 27).
 
 Each ref is exported with `git archive` into a temporary directory (no `.git/worktrees` entry is left
 behind if the gate is killed) and run with `PYTHONPATH` set to it, so its code wins over whatever the
@@ -103,12 +103,22 @@ class Row:
             return h / b if b > 0 else (1.0 if h <= 0 else float("inf"))
         return b / h if h > 0 else (1.0 if b <= 0 else float("inf"))
 
+    def separated(self) -> bool:
+        """Every head run worse than every base run: the sides' runs do not overlap. With three runs a side
+        that happens by chance one time in twenty; on a box whose load swings, a median alone does not
+        mean much (a saturated minute moves one run by seconds)."""
+        if not self.base or not self.head:
+            return False
+        if self.figure.lower_is_better:
+            return min(self.head) > max(self.base)
+        return max(self.head) < min(self.base)
+
     def regressed(self, threshold: float) -> bool:
         worse = self.worse_by()
         b, h = self.base_median, self.head_median
         if worse is None or b is None or h is None:
             return False
-        return worse > 1 + threshold and abs(h - b) > self.figure.floor
+        return worse > 1 + threshold and abs(h - b) > self.figure.floor and self.separated()
 
 
 def rows(base_docs: Sequence[dict[str, Any]], head_docs: Sequence[dict[str, Any]]) -> list[Row]:
@@ -161,7 +171,8 @@ def render(result: dict[str, Any]) -> str:
     lines += table(["figure", "base", "head", "head/base", "base runs", "head runs", "verdict"], body)
     failed = [r for r in result["runs"] if not r["ok"]]
     lines += [f"FAILED: {r['side']}/{r['scenario']}: {r['error']}" for r in failed]
-    lines.append(f"threshold: worse by more than {result['threshold']:.0%} and by more than the noise floor")
+    lines.append(f"REGRESSED: the median worse by more than {result['threshold']:.0%} and by more than the figure's "
+                 "noise floor, and every head run worse than every base run")
     return "\n".join(lines)
 
 

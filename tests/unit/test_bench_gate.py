@@ -33,8 +33,20 @@ def test_medians_ratio_and_a_slower_burst_is_a_regression() -> None:
     seconds = got["burst_all_ready_s"]
     assert seconds["base_median"] == 5.0 and seconds["head_median"] == 5.5 and seconds["ratio"] == 1.1
     assert seconds["regressed"] is False  # exactly 10 % worse is not past a 10 % threshold
-    ratio = got["burst_ceiling_ratio"]  # higher is better: 0.41 -> 0.31 is 1.32x worse
+    ratio = got["burst_ceiling_ratio"]  # higher is better: 0.41 -> 0.31 is 1.32x worse, in every run
     assert ratio["worse_by"] == round(0.41 / 0.31, 3) and ratio["regressed"] is True
+
+
+def test_overlapping_runs_are_noise_whatever_the_medians() -> None:
+    """A saturated minute on a shared box moves one run by seconds: the medians differ, the runs overlap."""
+    def runs(*seconds: float) -> list[dict[str, Any]]:
+        return [burst(s, 0.5) for s in seconds]
+
+    got = by_key(runs(4.0, 5.0, 9.0), runs(4.5, 8.0, 8.5))
+    seconds = got["burst_all_ready_s"]
+    assert seconds["worse_by"] == 1.6 and seconds["regressed"] is False
+    got = by_key(runs(4.0, 5.0, 5.2), runs(5.3, 8.0, 8.5))
+    assert got["burst_all_ready_s"]["regressed"] is True
 
 
 def test_faster_head_is_never_a_regression() -> None:
