@@ -235,7 +235,8 @@ def run_one(side: Side, scenario: str, args: Sequence[str], timeout: float) -> d
 
 
 def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[str]], venv: Path | None,
-         cache: Path, timeout: float, threshold: float, same_bench: bool = True) -> dict[str, Any]:
+         cache: Path, timeout: float, threshold: float, same_bench: bool = True, keep: Path | None = None,
+         ) -> dict[str, Any]:
     from bench.machine import info
 
     with tempfile.TemporaryDirectory(prefix="bosun-gate-") as tmp_name:
@@ -253,7 +254,11 @@ def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[st
                 load = os.getloadavg()[0]
                 t0 = time.monotonic()
                 try:
-                    docs[name].append(run_one(sides[name], scenario, scenarios[scenario], timeout))
+                    doc = run_one(sides[name], scenario, scenarios[scenario], timeout)
+                    docs[name].append(doc)
+                    if keep is not None:
+                        keep.mkdir(parents=True, exist_ok=True)
+                        (keep / f"{len(runs) + 1:02d}-{name}-{scenario}.json").write_text(json.dumps(doc, indent=2))
                     ok, error = True, None
                 except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
                     ok, error = False, str(e)
@@ -289,17 +294,19 @@ def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[st
 @click.option("--same-bench/--own-bench", default=True, show_default=True,
               help="Measure both sides with head's bench/ (one instrument; base needs no `bench budget`), "
                    "or each with its own.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write every run's whole report here (NN-side-scenario.json): per-component budgets...")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def main(base_ref: str, head_ref: str, rounds: int, count: int, rate: float, seconds: float,
          only: tuple[str, ...], threshold: float, venv: Path | None, cache: Path, timeout: float,
-         same_bench: bool, as_json: bool) -> None:
+         same_bench: bool, keep: Path | None, as_json: bool) -> None:
     """Burst, steady and budget for HEAD and its parent (or --base/--head), alternately; medians, ratios."""
     scenarios = {"burst": ["-n", str(count), "--via", "nats"],
                  "steady": ["--rate", str(rate), "--seconds", str(seconds)],
                  "budget": ["-n", str(count)]}
     scenarios = {k: v for k, v in scenarios.items() if not only or k in only}
     result = gate(base_ref, head_ref, rounds, scenarios, venv.absolute() if venv else None, cache, timeout,
-                  threshold, same_bench)
+                  threshold, same_bench, keep)
     click.echo(json.dumps(result, indent=2) if as_json else render(result))
     if any(not r["ok"] for r in result["runs"]):
         raise SystemExit(2)

@@ -56,10 +56,11 @@ def test_steady_find_max_reports_the_saturation_rate_and_each_probe() -> None:
     assert doc["max_rate_per_second"] in (None, *(p["rate_per_second"] for p in probes if p["held"]))
 
 
-def test_gate_runs_both_sides_alternately_and_prints_ratios() -> None:
+def test_gate_runs_both_sides_alternately_and_prints_ratios(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "bench.gate", "--base", "HEAD", "--head", ".", "--rounds", "1",
                           "-n", "5", "--rate", "10", "--seconds", "0.5", "--venv", str(Path(sys.prefix)),
-                          "--threshold", "1000", "--json"], capture_output=True, text=True, timeout=240, check=False)
+                          "--threshold", "1000", "--keep", str(tmp_path), "--json"],
+                         capture_output=True, text=True, timeout=240, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
     assert [(r["side"], r["scenario"]) for r in doc["runs"]] == [
@@ -69,6 +70,9 @@ def test_gate_runs_both_sides_alternately_and_prints_ratios() -> None:
     figures = {f["figure"]: f for f in doc["figures"]}
     assert figures["burst_all_ready_s"]["ratio"] > 0 and len(figures["steady_ready_p99_ms"]["head"]) == 1
     assert figures["budget_appends"]["base_median"] > 0 and doc["same_bench"] is True
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept[0] == "01-base-burst.json" and kept[-1] == "06-head-budget.json"
+    assert json.loads((tmp_path / kept[-1]).read_text())["cpu"]["controller"]["us_per_resource"] >= 0
 
 
 def test_budget_reports_cpu_per_component_and_messages_per_resource() -> None:
