@@ -154,11 +154,11 @@ def figures(table: list[Row], threshold: float) -> list[dict[str, Any]]:
 
 
 def render(result: dict[str, Any]) -> str:
-    from bench.report import table
+    from bench.report import machine_line, table
 
     lines = [f"== gate: base {result['base']['ref']} ({result['base']['commit'][:10]}) vs "
              f"head {result['head']['ref']} ({result['head']['commit'][:10]}), {result['rounds']} rounds",
-             f"machine: {result['machine']}",
+             machine_line(result["machine"]),
              "load average (1 min) before each run: "
              + ", ".join(f"{r['side']}/{r['scenario']} {r['load']:.2f}" for r in result["runs"])]
     body = []
@@ -242,7 +242,7 @@ def gate(base_ref: str, head_ref: str, rounds: int, scenarios: dict[str, list[st
     with tempfile.TemporaryDirectory(prefix="bosun-gate-") as tmp_name:
         tmp = Path(tmp_name)
         with checkout(base_ref, tmp, "base") as (bc, bsrc), checkout(head_ref, tmp, "head") as (hc, hsrc):
-            if same_bench and bsrc != hsrc:
+            if same_bench and bsrc not in (hsrc, ROOT):  # never over the working tree (`--base .`)
                 shutil.rmtree(bsrc / "bench")
                 shutil.copytree(hsrc / "bench", bsrc / "bench", ignore=shutil.ignore_patterns("__pycache__"))
             sides = {"base": Side("base", base_ref, bc, bsrc), "head": Side("head", head_ref, hc, hsrc)}
