@@ -171,8 +171,8 @@ def render(result: dict[str, Any]) -> str:
     lines += table(["figure", "base", "head", "head/base", "base runs", "head runs", "verdict"], body)
     failed = [r for r in result["runs"] if not r["ok"]]
     lines += [f"FAILED: {r['side']}/{r['scenario']}: {r['error']}" for r in failed]
-    lines.append(f"REGRESSED: the median worse by more than {result['threshold']:.0%} and by more than the figure's "
-                 "noise floor, and every head run worse than every base run")
+    lines.append(f"(a figure REGRESSED when its median is worse by more than {result['threshold']:.0%} and by more "
+                 "than its noise floor, and every head run is worse than every base run)")
     return "\n".join(lines)
 
 
