@@ -268,7 +268,8 @@ class Host:
         """An own write coming back to an actor with nothing queued, running or undecided: the kernel's
         `echo` marks it seen in place. Its drain would have done exactly that and decided nothing (no new
         cause), but at the price of a task, a mailbox slot and an ack round: 6 of the 11 messages of a
-        converging deployment are its own writes coming back (issue 27)."""
+        converging deployment are its own writes coming back, about half of them to an idle actor (the
+        others arrive mid-decision and take the mailbox as before; issue 27)."""
         if cell is None or cell.running or cell.queue:
             return False
         if not echo(cell, seq):
