@@ -186,6 +186,15 @@ def fold(actor: Actor, seq: int, subject: str, event: Event, held: FailureRecord
     return FOLDED
 
 
+def echo(actor: Actor, seq: int) -> bool:
+    """True (and marked seen) when `seq` is one of the actor's own writes coming back while it has no
+    delivery left to decide on: what `fold` would return SEEN for, known to leave nothing to decide.
+    The host then skips the actor's mailbox for it; anything else (False) goes the usual way."""
+    if actor.causes or seq not in actor.own:
+        return False
+    return actor.seen(seq)
+
+
 def own(actor: Actor, seq: int, subject: str, event: Event) -> None:
     """An own write the log took (at `seq`): folded now, skipped when it comes back (`fold` says SEEN)."""
     actor.fold_own(seq, subject, event)

@@ -104,16 +104,43 @@ def partitions(resources: int, timeout: float, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--rate", default=100.0, show_default=True)
-@click.option("--seconds", default=60.0, show_default=True)
+@click.option("--rate", default=100.0, show_default=True, help="Applies per second (with --find-max: the first probe).")
+@click.option("--seconds", default=60.0, show_default=True, help="Duration (with --find-max: of each probe).")
+@click.option("--find-max", is_flag=True,
+              help="Search for the highest rate whose declared->Ready p99 stays within --target-p99-ms.")
+@click.option("--target-p99-ms", default=250.0, show_default=True)
+@click.option("--max-rate", default=3200.0, show_default=True, help="--find-max: the highest rate probed.")
+@click.option("--step", default=25.0, show_default=True, help="--find-max: stop once within this many applies/s.")
+@click.option("--max-probes", default=8, show_default=True, help="--find-max: probes at most (each a fresh plane).")
+@click.option("--grace", default=None, type=float,
+              help="Seconds after the last apply to wait for all Ready [120; 10 with --find-max: a fail].")
 @json_option
-def steady(rate: float, seconds: float, as_json: bool) -> None:
-    """Applies at a fixed rate; apply and declared->Ready latency."""
+def steady(rate: float, seconds: float, find_max: bool, target_p99_ms: float, max_rate: float, step: float,
+           max_probes: int, grace: float | None, as_json: bool) -> None:
+    """Applies at a fixed rate; apply and declared->Ready latency (or, --find-max, the saturation rate)."""
     from bench.plane import Plane
+    from bench.steady import find_max as search
     from bench.steady import run_steady
 
+    if find_max:
+        _report("steady", search(rate, seconds, target_p99_ms, max_rate, step, max_probes,
+                                 10.0 if grace is None else grace), as_json)
+        return
     with Plane() as plane:
-        _report("steady", run(run_steady(plane, rate, seconds)), as_json)
+        _report("steady", run(run_steady(plane, rate, seconds, 120.0 if grace is None else grace)), as_json)
+
+
+@main.command()
+@click.option("-n", "--count", default=2000, show_default=True)
+@click.option("--timeout", default=300.0, show_default=True)
+@click.option("--py-spy", "py_spy", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also sample each Python component with py-spy into this directory (the pool's share).")
+@json_option
+def budget(count: int, timeout: float, py_spy: Path | None, as_json: bool) -> None:
+    """CPU µs per converged deployment per component (/proc), appends and deliveries per deployment."""
+    from bench.budget import run_budget
+
+    _report("budget", run_budget(count, timeout, py_spy), as_json)
 
 
 @main.command("badinput")
@@ -268,6 +295,14 @@ def upgrade(tag: str, deployments: int, settle: float, cache: Path, record_fixtu
     if not result["ok"]:
         raise SystemExit(1)
 
+
+def _gate() -> None:
+    from bench.gate import main as gate_main
+
+    main.add_command(gate_main, "gate")
+
+
+_gate()  # click only: the gate imports nothing of Bosun until it runs
 
 if __name__ == "__main__":
     main()

@@ -46,12 +46,13 @@ def serve_until_signalled(component: str, serve: Serve, metrics_port: int | None
     Every component also gets structured logs, OpenTelemetry (`OTEL_*` variables; no export by default)
     and, with `--metrics-port`, a Prometheus endpoint; `settings` are the environment read at its entry.
     """
-    from core import metrics, tracing
+    from core import collector, metrics, tracing
 
     os.umask(0o077)  # every file a component creates (databases, logs, state) is private to its user
     logs.configure(component, settings.log_level, settings.log_format)
     tracing.setup(component, settings)
     metrics.serve_http(metrics_port)
+    collector.tune()  # after start-up's allocations: they are frozen, never walked again
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -47,6 +47,43 @@ def test_steady_reports_percentiles() -> None:
     assert steady["applies"] == 5 and "p99_ms" in steady["apply_202"] and "p99_ms" in steady["declared_to_ready"]
 
 
+def test_steady_find_max_reports_the_saturation_rate_and_each_probe() -> None:
+    doc = bench("steady", "--find-max", "--rate", "10", "--seconds", "0.5", "--max-probes", "2")
+    probes = doc["probes"]
+    assert 1 <= len(probes) <= 2 and probes[0]["rate_per_second"] == 10
+    assert all(isinstance(p["held"], bool) and p["load"] >= 0 for p in probes)
+    assert doc["target_declared_to_ready_p99_ms"] == 250
+    assert doc["max_rate_per_second"] in (None, *(p["rate_per_second"] for p in probes if p["held"]))
+
+
+def test_gate_runs_both_sides_alternately_and_prints_ratios(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bench.gate", "--base", "HEAD", "--head", ".", "--rounds", "1",
+                          "-n", "5", "--rate", "10", "--seconds", "0.5", "--venv", str(Path(sys.prefix)),
+                          "--threshold", "1000", "--keep", str(tmp_path), "--json"],
+                         capture_output=True, text=True, timeout=240, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert [(r["side"], r["scenario"]) for r in doc["runs"]] == [
+        ("base", "burst"), ("head", "burst"), ("base", "steady"), ("head", "steady"), ("base", "budget"),
+        ("head", "budget")]
+    assert all(r["ok"] for r in doc["runs"])
+    figures = {f["figure"]: f for f in doc["figures"]}
+    assert figures["burst_all_ready_s"]["ratio"] > 0 and len(figures["steady_ready_p99_ms"]["head"]) == 1
+    assert figures["budget_appends"]["base_median"] > 0 and doc["same_bench"] is True
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept[0] == "01-base-burst.json" and kept[-1] == "06-head-budget.json"
+    assert json.loads((tmp_path / kept[-1]).read_text())["cpu"]["controller"]["us_per_resource"] >= 0
+
+
+def test_budget_reports_cpu_per_component_and_messages_per_resource() -> None:
+    doc = bench("budget", "-n", "5")
+    assert {"controller", "projector", "gateway", "nats-server", "driver-sim", "bench client"} <= set(doc["cpu"])
+    assert all(v["us_per_resource"] >= 0 for v in doc["cpu"].values())
+    assert doc["appended_per_resource"] >= 9 and doc["delivered_per_resource"] >= doc["appended_per_resource"]
+    assert doc["appended_by_slice_per_resource"]["ev.modeldeployment.*.*.spec"] == 1
+    assert doc["history_of_d0"][0] == "spec spec.applied"
+
+
 def test_query_reports_percentiles() -> None:
     query = bench("query", "--resources", "5", "--rate", "20", "--seconds", "0.5")
     assert "p99_ms" in query["get_one"] and "p99_ms" in query["list_50"]

@@ -152,6 +152,21 @@ def test_own_writes_are_folded_at_once_and_fence_the_next_write() -> None:
     assert a.own == {6} and a.hwm == 4 and a.state.folds == 2
 
 
+def test_an_own_write_coming_back_to_an_actor_with_nothing_to_decide_is_an_echo() -> None:
+    """`echo` (the host's shortcut past the mailbox, issue 27) agrees with `fold`: the same marks, and only
+    where `fold` would say SEEN and leave nothing to decide."""
+    a, b = actor(), actor()
+    for x in (a, b):
+        kernel.own(x, 4, C_CTL, StatusUpdated(observed_generation=1, phase="Ready"))
+        kernel.own(x, 6, C_CTL, StatusUpdated(observed_generation=1, phase="Progressing"))
+    assert kernel.echo(a, 4) is True and kernel.fold(b, 4, C_CTL, spec()) is kernel.SEEN
+    assert (a.own, a.hwm, a.causes, a.state) == (b.own, b.hwm, b.causes, b.state) == ({6}, 4, [], a.state)
+    assert kernel.echo(a, 5) is False and a.hwm == 4  # not its own write: delivered the usual way
+    assert kernel.echo(a, 4) is False  # already seen: not an echo either (fold says SEEN on its own)
+    a.causes.append(3)  # a delivery still to decide on: its drain must run, echo or not
+    assert kernel.echo(a, 6) is False and a.own == {6} and a.hwm == 4
+
+
 def test_an_evolve_that_raises_is_skipped_and_one_that_overruns_asks_to_decide() -> None:
     a = actor()
     broken = kernel.fold(a, 3, C_SPEC, spec("bad-evolve"))

@@ -62,6 +62,56 @@ def test_parse_headers_faster_swaps_only_that_connection() -> None:
     assert other._parse_header_lines is not wire.parse_header_lines
 
 
+async def published(send: Any, headers: dict[str, Any] | None) -> bytes | BaseException:
+    """The bytes a client's `_send_publish` hands its connection (or what it raised); no connection."""
+    nc = NATS()
+    sent: list[bytes] = []
+
+    async def capture(command: bytes) -> None:
+        sent.append(command)
+
+    nc._send_command = capture  # type: ignore[method-assign]
+    try:
+        await send(nc, "bosun.ev.x.ns.name.spec", "_INBOX_x.1", b"{}", 2, headers)
+    except Exception as e:  # noqa: BLE001 - the comparison is of outcomes, exceptions included
+        return e
+    assert nc.stats["out_msgs"] == 1 and nc.stats["out_bytes"] == 2
+    return sent[0]
+
+
+@pytest.mark.parametrize("headers", [
+    None, {}, {H.TYPE: "status.updated", H.TIME: "1700000000.5", "traceparent": TRACEPARENT, H.CAUSES: "1,2,3",
+               "Nats-Msg-Id": "modeldeployment.ns.name/ctl/7", "Nats-Expected-Last-Subject-Sequence": "7"},
+    {"  Spaced  ": "  value  "}, {"": "skipped"}, {"   ": "skipped too"}, {"Line": "a\r\nb\nc\rd"},
+    {"Utf": "café ☕"}, {"Empty": ""}, {"Bad Name": "x"}, {"Ok": "1", "Caf\u00e9": "x"}, {"Tab\tIn": "x"},
+    {"Colon:": "x"}, {"Value": "  \t padded \t "}, {"Bytes": b"x"}, {"Number": 7},
+])
+async def test_header_blocks_are_written_like_the_library(headers: dict[str, Any] | None) -> None:
+    ours, library = await published(wire._send_publish, headers), await published(NATS._send_publish, headers)
+    if isinstance(library, BaseException):  # a bad name: the same error naming it; a value not a str: TypeError
+        assert type(ours) is type(library)
+        assert str(ours) == str(library) or isinstance(library, TypeError)
+    else:
+        assert ours == library
+
+
+async def test_header_blocks_are_written_like_the_library_on_noise() -> None:
+    rng = random.Random(11)
+    alphabet = "ab-_: \t\r\n\x0b\x1cé☕=,0"
+    for _ in range(1000):
+        headers = {"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 8))):
+                   "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(3)}
+        ours, library = await published(wire._send_publish, headers), await published(NATS._send_publish, headers)
+        assert (ours == library) if not isinstance(library, BaseException) else type(ours) is type(library), headers
+
+
+def test_faster_headers_swaps_publishing_on_that_connection_only() -> None:
+    ours, other = NATS(), NATS()
+    wire.faster_headers(ours)
+    assert ours._send_publish.__func__ is wire._send_publish  # type: ignore[attr-defined]
+    assert other._send_publish.__func__ is NATS._send_publish  # type: ignore[attr-defined]
+
+
 def delivery(seq: int, headers: dict[str, str] | None, reply: str | None = None) -> Msg:
     reply = reply or f"$JS.ACK.BOSUN.projector.1.{seq}.{seq}.1700000000123456789.0"
     return Msg(_client=None, subject=subjects.spec(DEP), reply=reply, data=b"{}", headers=headers)  # type: ignore[arg-type]
