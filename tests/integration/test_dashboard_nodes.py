@@ -175,7 +175,8 @@ def test_a_partitioned_node_turns_not_ready_first_and_highlighted_then_ready_aga
         assert row["index"] == "0"  # the node that needs someone comes first
         tr = page.find_element(By.CSS_SELECTOR, "[data-testid=node-row][data-name=gpu-b]")
         healthy = page.find_element(By.CSS_SELECTOR, "[data-testid=node-row][data-name=gpu-a]")
-        colors = [page.execute_script("return getComputedStyle(arguments[0]).backgroundColor", r) for r in (tr, healthy)]
+        colors = [page.execute_script("return getComputedStyle(arguments[0]).backgroundColor", r)
+                  for r in (tr, healthy)]
         assert colors[0] != colors[1], colors
         # the phone: one card per node, nothing wider than the screen
         viewport(page, *PHONE)
