@@ -35,6 +35,9 @@ from tests.integration.test_dashboard_support import (
     visit,
     wait,
 )
+from tests.integration.test_dashboard_support import (
+    rows_when as env_rows_when,
+)
 from tests.integration.test_up_support import BOSUN, Up
 
 NODE_TIMEOUT = 2
@@ -122,7 +125,7 @@ def bosun(up: Up, *args: str) -> str:
 
 
 def test_joined_nodes_are_listed_ready_with_their_gpus_and_open_on_their_page(
-        up: Up, agents: dict[str, Agent], page: WebDriver) -> None:
+        up: Up, agents: dict[str, Agent], page: WebDriver, tmp_path: Path) -> None:
     open_nodes(page, up)
     found = rows_when(page, lambda r: all(r.get(n, {}).get("Status") == "Ready" for n, _, _ in MACHINES),
                       "both nodes Ready")
@@ -142,6 +145,7 @@ def test_joined_nodes_are_listed_ready_with_their_gpus_and_open_on_their_page(
     wait(page, lambda d: "gpu-a" in d.find_element(By.TAG_NAME, "h1").text, "gpu-a's page")
     wait(page, lambda d: "node.joined" in d.find_element(By.CSS_SELECTOR, "ol.timeline").text, "its timeline")
     assert "#/r/Node/_cluster/gpu-a" in page.current_url
+    print(f"\nnode page screenshot: {screenshot(page, tmp_path / 'node-page.png')}")
     page.find_element(By.LINK_TEXT, "← Nodes").click()
     rows_when(page, lambda r: "gpu-a" in r, "back on the Nodes view")
     assert severe_logs(page) == []
@@ -190,6 +194,12 @@ def test_a_partitioned_node_turns_not_ready_first_and_highlighted_then_ready_aga
         assert page.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", nav)
         viewport(page, *DESKTOP)
         print(f"desktop screenshot: {screenshot(page, tmp_path / 'nodes-desktop.png')}")
+        # the environment list says the same of it
+        visit(page, up, "#/?kind=Node")
+        listed = env_rows_when(page, lambda r: "Node//gpu-b" in r, "gpu-b in the environment list")["Node//gpu-b"]
+        assert "stuck" in listed["class"].split() and listed["Reason"].startswith("HeartbeatLost"), listed
+        page.find_element(By.CSS_SELECTOR, "[data-testid=nodes-link]").click()
+        rows_when(page, lambda r: r.get("gpu-b", {}).get("Status") == "⚠ NotReady", "back on the Nodes view")
     finally:
         os.kill(agent.proc.pid, signal.SIGCONT)
     rows_when(page, lambda r: r.get("gpu-b", {}).get("Status") == "Ready", "gpu-b Ready again", timeout=20)
