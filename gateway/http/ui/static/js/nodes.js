@@ -25,8 +25,8 @@ export function show(main) {
   const totals = h("p", { class: "muted totals", "data-testid": "nodes-summary" });
   const notice = h("div", { class: "notice" });
   const tbody = h("tbody");
-  const empty = h("p", { class: "muted empty", hidden: true },
-    "No nodes yet. Add a machine with `bosun node join NAME`, then `bosun agent --join FILE --node NAME` on it.");
+  const empty = h("p", { class: "muted empty", hidden: true }, "No nodes yet. Add a machine with ",
+    h("code", {}, "bosun node join NAME"), ", then ", h("code", {}, "bosun agent --join FILE --node NAME"), " on it.");
   const table = h("table", { class: "nodes" },
     h("caption", { class: "sr-only" }, "Nodes"),
     h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))), tbody);
