@@ -1,6 +1,7 @@
 // The dashboard shell: login (a token for this tab only), hash routes, navigation.
 //   #/                      environment (filters in the query: kind, namespace, labelSelector, phase)
 //   #/r/<kind>/<ns>/<name>  one resource (cluster-scoped kinds use the namespace `_cluster`)
+//   #/nodes                 the machines agents joined from (the Node kind)
 //   #/audit                 audit trail      #/cost   spend (once the gateway has `GET /v1/cost`)
 
 import { api, clearToken, session, setToken } from "./api.js";
@@ -8,6 +9,7 @@ import * as audit from "./audit.js";
 import { costAvailable, showCost } from "./cost.js";
 import { clear, errorBox, h } from "./dom.js";
 import * as env from "./env.js";
+import * as nodes from "./nodes.js";
 import * as resource from "./resource.js";
 
 const main = document.getElementById("main");
@@ -83,6 +85,7 @@ async function route() {
   document.getElementById("logout").hidden = false;
   const { parts, params } = parseHash();
   if (parts[0] === "r" && parts.length === 4) current = resource.show(main, parts[1], parts[2], parts[3], say);
+  else if (parts[0] === "nodes") current = nodes.show(main);
   else if (parts[0] === "audit") current = audit.show(main, params);
   else if (parts[0] === "cost") current = showCost(main, params);
   else current = env.show(main, params);

@@ -46,7 +46,8 @@ export function show(main, kind, ns, name, say) {
     h("section", { class: "panel", "aria-labelledby": "pending-h" }, h("h2", { id: "pending-h" }, "Pending commands"), pending),
     h("section", { class: "panel", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "Timeline"), times.el,
       olderButton));
-  clear(main, h("p", {}, h("a", { href: "#/" }, "← Environment")), heading, notice, body);
+  const back = kind === "Node" ? h("a", { href: "#/nodes" }, "← Nodes") : h("a", { href: "#/" }, "← Environment");
+  clear(main, h("p", {}, back), heading, notice, body);
 
   async function load() {
     // A deleted resource has no object any more but keeps its timeline: show what there is.

@@ -2,9 +2,10 @@
 // attention. Shared by the list and the resource view so both say the same thing.
 
 const BAD_PHASES = new Set(["Degraded", "Failed"]);
-// Reasons that mean "waiting will not fix this": no capacity, past its deadline, replicas failing to start.
+// Reasons that mean "waiting will not fix this": no capacity, past its deadline, replicas failing to start,
+// a node whose agent stopped beating.
 const STUCK_REASONS = new Set(["Unschedulable", "InsufficientCapacity", "ProgressDeadlineExceeded", "StartFailed",
-  "QuotaExceeded"]);
+  "QuotaExceeded", "HeartbeatLost"]);
 
 export const keyOf = (obj) => `${obj.kind}/${obj.metadata.namespace || ""}/${obj.metadata.name}`;
 
