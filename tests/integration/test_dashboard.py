@@ -30,6 +30,7 @@ from tests.integration.test_dashboard_support import (
     browser_session,
     by_testid,
     deployment,
+    fresh_page,
     http,
     rows,
     rows_when,
@@ -78,12 +79,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 @pytest.fixture
 def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
-    """The shared browser; a screenshot of it when the test failed."""
-    failed_before = request.session.testsfailed
-    yield browser
-    if request.session.testsfailed > failed_before:
-        shot = screenshot(browser, tmp_path / f"{request.node.name}.png")
-        print(f"\nscreenshot of the failed test: {shot}")
+    with fresh_page(browser, request, tmp_path) as driver:
+        yield driver
 
 
 def test_the_page_is_served_by_the_gateway_with_a_strict_policy(up: Up) -> None:

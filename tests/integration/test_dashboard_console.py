@@ -32,6 +32,7 @@ from tests.integration.test_dashboard_support import (
     browser_session,
     by_testid,
     deployment,
+    fresh_page,
     http,
     rows,
     rows_when,
@@ -119,12 +120,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 @pytest.fixture
 def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
-    failed_before = request.session.testsfailed
-    viewport(browser, *DESKTOP)
-    severe_logs(browser)  # each test answers for its own console errors, not for a page a previous one left
-    yield browser
-    if request.session.testsfailed > failed_before:
-        print(f"\nscreenshot of the failed test: {screenshot(browser, tmp_path / f'{request.node.name}.png')}")
+    with fresh_page(browser, request, tmp_path) as driver:
+        yield driver
 
 
 def text_of(driver: WebDriver) -> str:

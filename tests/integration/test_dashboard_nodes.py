@@ -29,6 +29,7 @@ from tests.integration.test_dashboard_support import (
     attr,
     browser_session,
     by_testid,
+    fresh_page,
     screenshot,
     severe_logs,
     viewport,
@@ -90,12 +91,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 @pytest.fixture
 def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
-    failed_before = request.session.testsfailed
-    viewport(browser, *DESKTOP)
-    severe_logs(browser)  # each test answers for its own console errors
-    yield browser
-    if request.session.testsfailed > failed_before:
-        print(f"\nscreenshot of the failed test: {screenshot(browser, tmp_path / f'{request.node.name}.png')}")
+    with fresh_page(browser, request, tmp_path) as driver:
+        yield driver
 
 
 def node_rows(driver: WebDriver) -> Rows:

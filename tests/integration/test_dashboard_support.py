@@ -72,6 +72,21 @@ def browser_session(profile: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
+@contextlib.contextmanager
+def fresh_page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
+    """The module's browser for one test: off the previous test's page first (a page left polling a deleted
+    resource must not log its 404 into this test's console), at desktop size, with a screenshot if it failed."""
+    failed_before = request.session.testsfailed
+    if browser.current_url.startswith("http"):
+        browser.execute_script("sessionStorage.clear()")  # signed out: `visit` signs in as whom it is told
+    browser.get("about:blank")
+    viewport(browser, *DESKTOP)
+    severe_logs(browser)  # each test answers for its own console errors
+    yield browser
+    if request.session.testsfailed > failed_before:
+        print(f"\nscreenshot of the failed test: {screenshot(browser, tmp_path / f'{request.node.name}.png')}")
+
+
 def viewport(driver: WebDriver, width: int, height: int, dark: bool = False) -> None:
     """Exact CSS viewport (phone widths included) and prefers-color-scheme, through DevTools."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
