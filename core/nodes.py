@@ -190,3 +190,14 @@ class JoinFile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """NATS seed URLs (no password: the agent connects with `token`)."""
     token: str
     inbox_prefix: str = ""
+
+
+class NodeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a pool may read of a Node (published by the Node actor): whether it takes replicas, its labels
+    (the agent's with the spec's over them) and its device ids."""
+
+    name: str
+    ready: bool = False
+    schedulable: bool = True
+    labels: dict[str, str] = {}
+    devices: tuple[str, ...] = ()

@@ -19,6 +19,8 @@ from actors.capacity import (
     CapacityRefused,
     CapacityRequested,
     PoolView,
+    SlotsGranted,
+    SlotsRequested,
     answers_for,
     pool_key,
 )
@@ -37,7 +39,9 @@ from actors.modeldeployment.events import (
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Outstanding, Replica
 from actors.modeldeployment.status import Outcome, narrate
+from actors.placement import Slot, fit
 from core.events import Event, StatusUpdated
+from core.names import Ref
 from core.replicas import (
     ReplicaLost,
     ReplicaReady,
@@ -61,7 +65,7 @@ Live = Resource[ModelDeploymentSpec, Deployment]
 
 def reborn(state: Deployment) -> Deployment:
     """A new incarnation keeps only what keeps ids unique."""
-    return Deployment(next_replica=state.next_replica, last_request=state.last_request)
+    return Deployment(next_replica=state.next_replica, last_request=state.last_request, ended=state.ended)
 
 
 def evolve(r: Live, event: Event) -> Deployment:
@@ -87,18 +91,21 @@ def fold(state: Deployment, token: str, event: Event) -> Deployment:
         case ReplicaStartFailed(replica=rid, reason=why):
             return _with_replica(state, rid, error=why)
         case ReplicaStopped(replica=rid):
-            return replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid})
+            return _end_slot(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid}), rid)
         case ReplicaLost(replica=rid, reason=why):
             r = state.replicas.get(rid)
             if r is None:
                 return state
             lost = state.lost if r.stopping else (*state.lost, (rid, why))
-            return replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid}, lost=lost)
+            return _end_slot(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid},
+                                     lost=lost), rid)
         case ReplicaReplaced(lost=rid):
             return replace(state, lost=tuple(x for x in state.lost if x[0] != rid))
         case CapacityRequested(request_id=n, pool=pool, gpus=gpus):
+            reserved = max((_index(x) + 1 for x in event.replicas), default=0) \
+                if isinstance(event, SlotsRequested) else 0
             return replace(state, outstanding={**state.outstanding, pool: Outstanding(n, gpus)},
-                           last_request=max(state.last_request, n))
+                           last_request=max(state.last_request, n), next_replica=max(state.next_replica, reserved))
         case CapacityAnswered() | CapacityGranted() | CapacityRefused():
             for answer in answers_for(event, token):
                 state = _settle(state, answer)
@@ -156,6 +163,23 @@ class _Plan:
         self.commands.append(Order(driver, cmd, f"{self.token}/start/{rid}"))
         return rid
 
+    def start_slot(self, pool: str, slot: Slot, spec: ModelDeploymentSpec) -> str:
+        driver, cmd = process.start_on_node(slot, pool, spec, self.res.generation)
+        self.commands.append(Order(driver, cmd, f"{self.token}/start/{slot.replica}"))
+        return slot.replica
+
+    def request_slots(self, pool: str, replicas: list[str], spec: ModelDeploymentSpec) -> None:
+        """Ask a `node` pool for a slot for each of `replicas` (absolute: the others it holds are released)."""
+        namespace, name = pool.split("/")
+        g = spec.gpus_per_replica
+        event = SlotsRequested(request_id=self.next_request, requester=self.token, pool=pool, gpus=len(replicas) * g,
+                               replicas=tuple(replicas), per_replica=g, spread=spec.placement.spread,
+                               max_per_node=spec.placement.max_per_node or 0)
+        key = f"{self.token}/capacity/{self.next_request}"
+        self.messages.append(Message(Ref(POOL_KIND, namespace, name), event, key))
+        self.next_request += 1
+        self.next_replica = max(self.next_replica, max((_index(x) + 1 for x in replicas), default=0))
+
     def stop(self, r: Replica) -> None:
         self.commands.append(Order(r.driver, StopReplica(replica=r.id, pool=r.pool),
                                    f"{self.token}/stop/{r.id}"))
@@ -174,7 +198,21 @@ def _settle(state: Deployment, answer: Answer) -> Deployment:
     grants = {k: v for k, v in state.grants.items() if k != pool}
     if answer.gpus:
         grants[pool] = answer.gpus
+    if isinstance(answer, SlotsGranted):
+        slots = {k: v for k, v in state.slots.items() if k != pool}
+        if answer.slots:
+            slots[pool] = answer.slots
+        held = {s.replica for v in slots.values() for s in v}
+        return replace(state, grants=grants, outstanding=outstanding, slots=slots,
+                       ended=tuple(x for x in state.ended if x in held))
     return replace(state, grants=grants, outstanding=outstanding)
+
+
+def _end_slot(state: Deployment, rid: str) -> Deployment:
+    """A replica that held a slot ended: its slot is never started again (and is released)."""
+    if rid in state.ended or not any(s.replica == rid for v in state.slots.values() for s in v):
+        return state
+    return replace(state, ended=(*state.ended, rid))
 
 
 class _Fleet(NamedTuple):
@@ -240,6 +278,14 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
     started: list[str] = []
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
+        if p.driver == process.NODE:
+            for slot in _unstarted(state, key):
+                if missing <= 0:
+                    break
+                started.append(plan.start_slot(key, slot, spec))
+                used[key] = used.get(key, 0) + g
+                missing -= 1
+            continue
         while missing > 0 and _usable(state, key) - used.get(key, 0) >= g:
             started.append(plan.start(key, spec, p.driver))
             used[key] = used.get(key, 0) + g
@@ -247,17 +293,48 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
     if missing <= 0 or res.deleting:
         return missing, started, ""
     asked = any(k in fleet.keys for k in state.outstanding)
+    constrained: list[str] = []
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
         if missing <= 0 or asked:
             break
+        if p.driver == process.NODE:
+            n = _ask_slots(plan, state, p, key, missing, constrained)
+            missing -= n
+            asked = n > 0
+            continue
         fit = min(missing, p.free // g)
         if fit > 0 and key not in state.outstanding:
             plan.request(p, state.grants.get(key, 0) + fit * g)
             missing -= fit
             asked = True
-    unschedulable = _why_unschedulable(spec, fleet, missing) if missing > 0 and not asked else ""
+    unschedulable = _why_unschedulable(spec, fleet, missing, constrained) if missing > 0 and not asked else ""
     return missing, started, unschedulable
+
+
+def _unstarted(state: Deployment, pool: str) -> list[Slot]:
+    """Slots a `node` pool granted whose replica has not been started yet (nor has ended)."""
+    return [s for s in state.slots.get(pool, ()) if s.replica not in state.replicas and s.replica not in state.ended]
+
+
+def _ask_slots(plan: _Plan, state: Deployment, p: PoolView, key: str, missing: int, constrained: list[str]) -> int:
+    """Ask a `node` pool for slots for as many new replicas as its nodes fit (what its view says; the pool's
+    ledger decides). Returns how many were asked for; when none fit, says which constraint in `constrained`."""
+    spec = plan.res.spec
+    if key in state.outstanding:
+        return 0
+    keep = [s for s in state.slots.get(key, ()) if s.replica not in state.ended]
+    mine: dict[str, int] = {}
+    for s in keep:
+        mine[s.node] = mine.get(s.node, 0) + 1
+    room, why = fit(p.nodes, mine, spec.gpus_per_replica, spec.placement.max_per_node or 0)
+    n = min(missing, room)
+    if n <= 0:
+        constrained.append(f"GpuPool {key}: {why}")
+        return 0
+    new = [f"{plan.res.ref.name}-{plan.next_replica + i}" for i in range(n)]
+    plan.request_slots(key, [s.replica for s in keep] + new, spec)
+    return n
 
 
 def _usable(state: Deployment, key: str) -> int:
@@ -299,7 +376,12 @@ def _plan_scale_down(plan: _Plan, res: Live, fleet: _Fleet, desired: int) -> int
 def _release_unused(plan: _Plan, state: Deployment, used: dict[str, int]) -> None:
     """Give back capacity nobody uses any more (only after replicas have actually stopped)."""
     for key, held in sorted(state.grants.items()):
-        if held > used.get(key, 0) and key not in state.outstanding:
+        if held <= used.get(key, 0) or key in state.outstanding:
+            continue
+        if key in state.slots:  # a node pool: keep the slots of live replicas, release the rest
+            plan.request_slots(key, [s.replica for s in state.slots[key] if s.replica in state.replicas],
+                               plan.res.spec)
+        else:
             plan.request(key, used.get(key, 0))
 
 
@@ -337,11 +419,11 @@ def _used(state: Deployment) -> dict[str, int]:
     return used
 
 
-def _why_unschedulable(spec: ModelDeploymentSpec, fleet: _Fleet, missing: int) -> str:
+def _why_unschedulable(spec: ModelDeploymentSpec, fleet: _Fleet, missing: int, constrained: list[str]) -> str:
     want = f"{missing} more replica(s) of {spec.gpus_per_replica} {spec.placement.gpu} GPU in {spec.placement.region}"
     if not fleet.candidates and fleet.refused:
         return f"{NO_POOL_MAY_TAKE}: {'; '.join(fleet.refused[:3])} (need {want})"
     if not fleet.candidates:
         return f"{NO_MATCHING_POOL} gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
     free = ", ".join(f"{p.ref.name}: {p.free} free" for p in fleet.candidates)
-    return f"insufficient capacity for {want} ({free})"
+    return f"insufficient capacity for {want} ({free})" + (f": {'; '.join(constrained)}" if constrained else "")
