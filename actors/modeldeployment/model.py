@@ -26,7 +26,7 @@ from actors.capacity import (
 )
 from actors.decisions import Context, Decision, Message, Order, backoff
 from actors.kind import Resource
-from actors.modeldeployment import process
+from actors.modeldeployment import nodepools, process
 from actors.modeldeployment.events import (
     NO_MATCHING_POOL,
     NO_POOL_MAY_TAKE,
@@ -39,9 +39,8 @@ from actors.modeldeployment.events import (
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Outstanding, Replica
 from actors.modeldeployment.status import Outcome, narrate
-from actors.placement import Slot, fit
+from actors.placement import Slot
 from core.events import Event, StatusUpdated
-from core.names import Ref
 from core.replicas import (
     ReplicaLost,
     ReplicaReady,
@@ -91,19 +90,18 @@ def fold(state: Deployment, token: str, event: Event) -> Deployment:
         case ReplicaStartFailed(replica=rid, reason=why):
             return _with_replica(state, rid, error=why)
         case ReplicaStopped(replica=rid):
-            return _end_slot(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid}), rid)
+            return nodepools.ended(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid}), rid)
         case ReplicaLost(replica=rid, reason=why):
             r = state.replicas.get(rid)
             if r is None:
                 return state
             lost = state.lost if r.stopping else (*state.lost, (rid, why))
-            return _end_slot(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid},
+            return nodepools.ended(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid},
                                      lost=lost), rid)
         case ReplicaReplaced(lost=rid):
             return replace(state, lost=tuple(x for x in state.lost if x[0] != rid))
         case CapacityRequested(request_id=n, pool=pool, gpus=gpus):
-            reserved = max((_index(x) + 1 for x in event.replicas), default=0) \
-                if isinstance(event, SlotsRequested) else 0
+            reserved = nodepools.reserved(event) if isinstance(event, SlotsRequested) else 0
             return replace(state, outstanding={**state.outstanding, pool: Outstanding(n, gpus)},
                            last_request=max(state.last_request, n), next_replica=max(state.next_replica, reserved))
         case CapacityAnswered() | CapacityGranted() | CapacityRefused():
@@ -168,15 +166,8 @@ class _Plan:
         self.commands.append(Order(driver, cmd, f"{self.token}/start/{slot.replica}"))
         return slot.replica
 
-    def request_slots(self, pool: str, replicas: list[str], spec: ModelDeploymentSpec) -> None:
-        """Ask a `node` pool for a slot for each of `replicas` (absolute: the others it holds are released)."""
-        namespace, name = pool.split("/")
-        g = spec.gpus_per_replica
-        event = SlotsRequested(request_id=self.next_request, requester=self.token, pool=pool, gpus=len(replicas) * g,
-                               replicas=tuple(replicas), per_replica=g, spread=spec.placement.spread,
-                               max_per_node=spec.placement.max_per_node or 0)
-        key = f"{self.token}/capacity/{self.next_request}"
-        self.messages.append(Message(Ref(POOL_KIND, namespace, name), event, key))
+    def request_slots(self, pool: str, replicas: list[str]) -> None:
+        self.messages.append(nodepools.request(self.res.ref, pool, replicas, self.res.spec, self.next_request))
         self.next_request += 1
         self.next_replica = max(self.next_replica, max((_index(x) + 1 for x in replicas), default=0))
 
@@ -198,21 +189,8 @@ def _settle(state: Deployment, answer: Answer) -> Deployment:
     grants = {k: v for k, v in state.grants.items() if k != pool}
     if answer.gpus:
         grants[pool] = answer.gpus
-    if isinstance(answer, SlotsGranted):
-        slots = {k: v for k, v in state.slots.items() if k != pool}
-        if answer.slots:
-            slots[pool] = answer.slots
-        held = {s.replica for v in slots.values() for s in v}
-        return replace(state, grants=grants, outstanding=outstanding, slots=slots,
-                       ended=tuple(x for x in state.ended if x in held))
-    return replace(state, grants=grants, outstanding=outstanding)
-
-
-def _end_slot(state: Deployment, rid: str) -> Deployment:
-    """A replica that held a slot ended: its slot is never started again (and is released)."""
-    if rid in state.ended or not any(s.replica == rid for v in state.slots.values() for s in v):
-        return state
-    return replace(state, ended=(*state.ended, rid))
+    state = replace(state, grants=grants, outstanding=outstanding)
+    return nodepools.granted(state, answer) if isinstance(answer, SlotsGranted) else state
 
 
 class _Fleet(NamedTuple):
@@ -279,7 +257,7 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
         if p.driver == process.NODE:
-            for slot in _unstarted(state, key):
+            for slot in nodepools.unstarted(state, key):
                 if missing <= 0:
                     break
                 started.append(plan.start_slot(key, slot, spec))
@@ -299,9 +277,15 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
         if missing <= 0 or asked:
             break
         if p.driver == process.NODE:
-            n = _ask_slots(plan, state, p, key, missing, constrained)
-            missing -= n
-            asked = n > 0
+            n, why = nodepools.room(state, p, key, spec) if key not in state.outstanding else (0, "")
+            n = min(n, missing)
+            if n > 0:
+                plan.request_slots(key, nodepools.kept(state, key) +
+                                   [f"{res.ref.name}-{plan.next_replica + i}" for i in range(n)])
+                missing -= n
+                asked = True
+            elif why:
+                constrained.append(f"GpuPool {key}: {why}")
             continue
         fit = min(missing, p.free // g)
         if fit > 0 and key not in state.outstanding:
@@ -310,31 +294,6 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
             asked = True
     unschedulable = _why_unschedulable(spec, fleet, missing, constrained) if missing > 0 and not asked else ""
     return missing, started, unschedulable
-
-
-def _unstarted(state: Deployment, pool: str) -> list[Slot]:
-    """Slots a `node` pool granted whose replica has not been started yet (nor has ended)."""
-    return [s for s in state.slots.get(pool, ()) if s.replica not in state.replicas and s.replica not in state.ended]
-
-
-def _ask_slots(plan: _Plan, state: Deployment, p: PoolView, key: str, missing: int, constrained: list[str]) -> int:
-    """Ask a `node` pool for slots for as many new replicas as its nodes fit (what its view says; the pool's
-    ledger decides). Returns how many were asked for; when none fit, says which constraint in `constrained`."""
-    spec = plan.res.spec
-    if key in state.outstanding:
-        return 0
-    keep = [s for s in state.slots.get(key, ()) if s.replica not in state.ended]
-    mine: dict[str, int] = {}
-    for s in keep:
-        mine[s.node] = mine.get(s.node, 0) + 1
-    room, why = fit(p.nodes, mine, spec.gpus_per_replica, spec.placement.max_per_node or 0)
-    n = min(missing, room)
-    if n <= 0:
-        constrained.append(f"GpuPool {key}: {why}")
-        return 0
-    new = [f"{plan.res.ref.name}-{plan.next_replica + i}" for i in range(n)]
-    plan.request_slots(key, [s.replica for s in keep] + new, spec)
-    return n
 
 
 def _usable(state: Deployment, key: str) -> int:
@@ -379,8 +338,7 @@ def _release_unused(plan: _Plan, state: Deployment, used: dict[str, int]) -> Non
         if held <= used.get(key, 0) or key in state.outstanding:
             continue
         if key in state.slots:  # a node pool: keep the slots of live replicas, release the rest
-            plan.request_slots(key, [s.replica for s in state.slots[key] if s.replica in state.replicas],
-                               plan.res.spec)
+            plan.request_slots(key, nodepools.live(state, key))
         else:
             plan.request(key, used.get(key, 0))
 
