@@ -1,0 +1,103 @@
+"""Issue #25: a pool made of nodes has its Ready, schedulable, matching nodes' GPUs and follows them; its ledger
+places a deployment's replicas across the nodes (<= maxPerNode each, never one device twice, never on a cordoned
+node), each start command going to its node's own subject (real `bosun up`, real agents as machines)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core import codec, nodes
+from core.log import Log
+from core.replicas import StartOnNode
+from tests.integration.nats_identity_support import as_component
+from tests.integration.node_support import Agent, join, wait_node
+from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
+
+NODE_TIMEOUT = 3
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    root = Path(tmp_path_factory.mktemp("nodepools"))
+    running = Up(root / "data", "--node-timeout", str(NODE_TIMEOUT)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def agents() -> Iterator[list[Agent]]:
+    started: list[Agent] = []
+    yield started
+    for a in started:
+        a.stop()
+
+
+def apply(up: Up, *manifests: dict[str, Any]) -> None:
+    for m in manifests:
+        done = subprocess.run([BOSUN, "--data", str(up.data), "apply", "-f", "-"], capture_output=True, text=True,
+                              timeout=30, input=json.dumps(m))
+        assert done.returncode == 0, done.stderr
+
+
+def bosun(up: Up, *args: str) -> None:
+    done = subprocess.run([BOSUN, "--data", str(up.data), *args], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def status(up: Up, plural: str, name: str) -> dict[str, Any]:
+    code, body = http_get(f"{up.url}/v1/namespaces/gpu/{plural}/{name}", up.token)
+    return (body.get("status") or {}) if code == 200 else {}
+
+
+def wait_capacity(up: Up, gpus: int) -> dict[str, Any]:
+    found: dict[str, Any] = wait_for(lambda: (s := status(up, "gpupools", "fleet")).get("capacity") == gpus and s,
+                                     30, f"pool capacity {gpus}: {status(up, 'gpupools', 'fleet')}")
+    return found
+
+
+async def node_starts(up: Up) -> list[tuple[str, StartOnNode]]:
+    """Every start command on a node's subject (`bosun.cmd.node-<NAME>.…`), read as the controller."""
+    async with as_component(up, "controller") as client:
+        return [(m.subject, cmd) async for m in Log(client.nc).read("bosun.cmd.*.modeldeployment.gpu.chat")
+                if isinstance(cmd := codec.decode_command(m.data, m.headers), StartOnNode)]
+
+
+def test_a_node_pool_follows_its_nodes_and_spreads_replicas(up: Up, tmp_path: Path, agents: list[Agent]) -> None:
+    for i, name in enumerate(("n1", "n2", "n3", "n4")):
+        agents.append(Agent(join(up, name, tmp_path), name, tmp_path / name, "--gpus", "0,1,2",
+                            "--labels", f"fleet=f1,zone=z{i % 2}"))
+    agents.append(Agent(join(up, "other", tmp_path), "other", tmp_path / "other", "--gpus", "4",
+                        "--labels", "fleet=f2"))
+    for name in ("n1", "n2", "n3", "n4", "other"):
+        wait_node(up, name, "Ready")
+    apply(up, {"kind": "GpuPool", "metadata": {"name": "fleet", "namespace": "gpu"},
+               "spec": {"region": "lab", "gpu": "any", "driver": "node", "nodeSelector": {"fleet": "f1"}}})
+    assert wait_capacity(up, 12)["nodes"] == 4
+    bosun(up, "cordon", "node/n4")  # a cordoned node lends no GPU to new replicas
+    wait_capacity(up, 9)
+
+    apply(up, {"kind": "ModelDeployment", "metadata": {"name": "chat", "namespace": "gpu"},
+               "spec": {"model": "m", "replicas": 5, "command": ["/bin/sleep", "1000"],
+                        "placement": {"region": "lab", "gpu": "any", "maxPerNode": 2}}})
+    by_node = wait_for(lambda: (b := status(up, "modeldeployments", "chat").get("replicasByNode") or {})
+                       and sum(b.values()) == 5 and b, 30, "5 replicas placed")
+    assert max(by_node.values()) <= 2 and "n4" not in by_node and "other" not in by_node, by_node
+    starts = asyncio.run(node_starts(up))
+    assert len(starts) == 5
+    devices = [(c.node, d) for _, c in starts for d in c.devices]
+    assert len(devices) == len(set(devices)) == 5
+    assert all(subject == f"bosun.cmd.{nodes.driver(c.node)}.modeldeployment.gpu.chat" for subject, c in starts)
+
+    bosun(up, "uncordon", "node/n4")
+    wait_capacity(up, 12)
+    os.killpg(agents[2].proc.pid, signal.SIGKILL)  # n3's machine dies: NotReady, its GPUs leave the pool
+    wait_node(up, "n3", "NotReady", timeout=NODE_TIMEOUT + 20)
+    wait_capacity(up, 9)
