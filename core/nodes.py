@@ -9,7 +9,10 @@ role `node`). Everything the node may touch is named here, so its NATS permissio
 - `bosun.node.<NAME>.beat`: its heartbeat, which the gateway writes to the node's KV lease
   `$KV.bosun-nodes.<NAME>` (one key, overwritten every beat: liveness is never a log event per beat).
 
-Its commands will come under a driver token of its own, `bosun.cmd.node-<NAME>.>` (`driver`).
+Its commands (`StartOnNode`, `StopReplica` of the replicas a pool made of nodes placed there) are written under a
+driver token of its own, `bosun.cmd.node-<NAME>.<kind>.<ns>.<name>` (`driver`), and read through one durable
+pull consumer, `node-<NAME>` on the BOSUN stream, which the gateway creates with that fixed filter when the node
+joins (`commands`, `consumer`): the node may only pull from it and ack, never create or change a consumer.
 """
 from __future__ import annotations
 
@@ -62,6 +65,16 @@ def node_of(principal_name: str) -> str | None:
 def driver(name: str) -> str:
     """The driver token of a node's commands: `bosun.cmd.node-<NAME>.<kind>.<ns>.<name>`."""
     return f"node-{name}"
+
+
+def consumer(name: str) -> str:
+    """The durable pull consumer holding node `name`'s commands (the gateway creates it at the node's join)."""
+    return f"node-{name}"
+
+
+def commands(name: str) -> str:
+    """The filter of that consumer: every command for the node's driver token."""
+    return f"bosun.cmd.{driver(name)}.>"
 
 
 def obs_subject(name: str) -> str:

@@ -10,6 +10,10 @@ gateway (one queue group across gateways) turns
 - `bosun.node.<NAME>.beat` (a Heartbeat) into a put of the node's key in the `bosun-nodes` bucket (deleted
   when the node reports it left).
 
+A node's join is answered once its command consumer exists: `node-<NAME>` on the BOSUN stream, filter
+`bosun.cmd.node-<NAME>.>` (`core.nodes.consumer`, `commands`), made here so the node itself never needs the
+consumer API (it may only pull from that one consumer and ack).
+
 A report is answered (`{"seq": N}` or `{"error": …}`) into the node's own inbox only; a beat is not.
 Each node's messages are rate-limited (`Budget`): a compromised machine can flood neither the log nor the
 bucket; an agent sends a beat every 2 s and a report a minute.
@@ -26,11 +30,15 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js import api
 
 from core import natsusers, nodes
+from core.feed import ensure_consumer
 from core.log import Log
 
 QUEUE = "bosun-gateway-nodes"
+COMMAND_ACK_WAIT = 10.0
+COMMANDS_IN_FLIGHT = 512
 _reports = msgspec.json.Decoder(nodes.NodeJoined | nodes.NodeReported | nodes.NodeLeft)
 _beats = msgspec.json.Decoder(nodes.Heartbeat)
 _name = msgspec.json.Decoder(nodes.NodeName)
@@ -119,6 +127,8 @@ class NodeDoor:
                 await self.log.kv_put(nodes.BUCKET, node, _encode(beat))
                 return
             event = _reports.decode(msg.data)
+            if isinstance(event, nodes.NodeJoined):
+                await self.ensure_commands(node)
             appended = await self.log.append(nodes.obs_subject(node), event, msg_id=msg_id(node, event))
             if isinstance(event, nodes.NodeLeft):  # left, not lost: the lifecycle controller forgets it
                 await self.log.replies.publish(f"$KV.{nodes.BUCKET}.{node}", b"", {"KV-Operation": "DEL"})
@@ -129,6 +139,13 @@ class NodeDoor:
         except Exception as e:  # noqa: BLE001 - the log is unavailable: the agent retries
             _log.warning("node message not written", node=node, what=what, error=str(e))
             await self._reply(msg, node, {"error": {"code": "Unavailable", "message": str(e)[:500]}})
+
+    async def ensure_commands(self, node: str) -> None:
+        """The node's command consumer, with its fixed filter (kept, with its position, across rejoins)."""
+        durable = nodes.consumer(node)
+        await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
+            durable_name=durable, name=durable, filter_subject=nodes.commands(node),
+            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=COMMAND_ACK_WAIT, max_ack_pending=COMMANDS_IN_FLIGHT))
 
     async def _reply(self, msg: Msg, node: str, body: dict[str, Any]) -> None:
         """Into the node's own inbox only (a reply subject elsewhere is not answered)."""

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from core import codec, nodes
+from core import codec, natsusers, nodes
+from core.feed import Delivery, Feed
 from core.log import Log
 from core.replicas import StartOnNode
-from tests.integration.nats_identity_support import as_component
-from tests.integration.node_support import Agent, join, wait_node
+from tests.integration.nats_identity_support import as_component, connected
+from tests.integration.node_support import Agent, join, token_of, wait_node
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 NODE_TIMEOUT = 3
@@ -101,3 +102,42 @@ def test_a_node_pool_follows_its_nodes_and_spreads_replicas(up: Up, tmp_path: Pa
     os.killpg(agents[2].proc.pid, signal.SIGKILL)  # n3's machine dies: NotReady, its GPUs leave the pool
     wait_node(up, "n3", "NotReady", timeout=NODE_TIMEOUT + 20)
     wait_capacity(up, 9)
+
+
+async def test_a_node_pulls_only_its_own_commands(up: Up, tmp_path: Path, agents: list[Agent]) -> None:
+    files = {}
+    for name in ("m1", "m2"):
+        files[name] = join(up, name, tmp_path)
+        agents.append(Agent(files[name], name, tmp_path / name, "--gpus", "1", "--labels", "fleet=solo"))
+    for name in ("m1", "m2"):
+        await asyncio.to_thread(wait_node, up, name, "Ready")
+    await asyncio.to_thread(apply, up, {
+        "kind": "GpuPool", "metadata": {"name": "solo", "namespace": "gpu"},
+        "spec": {"region": "solo", "gpu": "any", "driver": "node", "nodeSelector": {"fleet": "solo"}}}, {
+        "kind": "ModelDeployment", "metadata": {"name": "pair", "namespace": "gpu"},
+        "spec": {"model": "m", "replicas": 2, "command": ["/bin/sleep", "1000"],
+                 "placement": {"region": "solo", "gpu": "any", "maxPerNode": 1}}})
+    url = up.conn["nats"]
+    async with connected(url, token=token_of(files["m1"]), inbox_prefix=natsusers.client_inbox("node-m1")) as m1:
+        feed = Feed(m1.nc, "BOSUN", nodes.consumer("m1"))  # its own consumer, made by the gateway at its join
+        await feed.start()
+        got: list[Delivery] = []
+        deadline = asyncio.get_running_loop().time() + 30
+        while not got:
+            assert asyncio.get_running_loop().time() < deadline, (m1.errors, status(up, "modeldeployments", "pair"))
+            got = await feed.take(10, timeout=1.0)
+        cmd = codec.decode_command(got[0].stored.data, got[0].stored.headers)
+        assert isinstance(cmd, StartOnNode) and cmd.node == "m1" and cmd.devices == ("0",), cmd
+        assert got[0].stored.subject == "bosun.cmd.node-m1.modeldeployment.gpu.pair"
+        await feed.ack(got[0])
+        await feed.stop()
+        assert not m1.errors
+        # not another node's consumer, and no consumer of its own making (that could widen the filter)
+        theirs = f"$JS.API.CONSUMER.MSG.NEXT.BOSUN.{nodes.consumer('m2')}"
+        await m1.nc.publish(theirs, b'{"batch": 10}', reply=m1.nc.new_inbox())
+        assert await m1.refused(theirs)
+        for subject in ("$JS.API.CONSUMER.CREATE.BOSUN.mine.bosun.cmd.>", "$JS.API.CONSUMER.DURABLE.CREATE.BOSUN.x",
+                        f"$JS.API.CONSUMER.INFO.BOSUN.{nodes.consumer('m1')}",
+                        f"$JS.API.CONSUMER.DELETE.BOSUN.{nodes.consumer('m1')}", "$JS.ACK.BOSUN.node-m2.1.1.1.1.1"):
+            await m1.nc.publish(subject, b"{}")
+            assert await m1.refused(subject), subject
