@@ -89,11 +89,12 @@ _ARCHIVE_READ = (*(f"$JS.API.DIRECT.GET.{s}"
 GATEWAY = Role(
     "gateway", "gateway",
     publish=("bosun.ev.*.*.*.spec", "bosun.ev.*.*.*.inbox", "bosun.audit.>", "bosun.sys.projections.rebuild",
-             nodes.obs_subject("*"), f"$KV.{nodes.BUCKET}.*",
+             "bosun.ev.*.*.*.obs", f"$KV.{nodes.BUCKET}.*",
              f"{LOG_TAILS}.>", "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"),
     subscribe=(inbox_of("gateway") + ".>", "bosun.sys.projections.changed"),
     deny_publish=NEVER,
-    doc="appends specs (and retry requests) and audit records, and nodes' reports and heartbeats; manages "
+    doc="appends specs (and retry requests) and audit records, and nodes' reports, heartbeats and the "
+        "observations of the replicas each node runs; manages "
         "the stream and buckets; reads; asks drivers for replicas' log tails")
 DOOR = Role(
     "door", "gateway-door",

@@ -24,6 +24,14 @@ from msgspec import Meta
 from core.events import Event
 from core.names import CLUSTER_NS, Ref
 from core.numbers import NonNegative
+from core.replicas import (
+    LoadObserved,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStartFailed,
+    ReplicaStopped,
+)
 
 KIND = "node"
 """The Node kind's subject token (`actors.node.kind`)."""
@@ -214,3 +222,21 @@ class NodeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     schedulable: bool = True
     labels: dict[str, str] = {}
     devices: tuple[str, ...] = ()
+
+
+REPLICA_OBSERVATIONS = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost, ReplicaStartFailed, LoadObserved)
+
+
+class ReplicaReport(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="node.replica-report",
+                    rename="camel"):
+    """What the agent's runner observed of a replica it runs (sent on the node's own `obs` door subject). The
+    gateway appends `event` on `target`'s `obs` slice only when that replica was assigned to this node (a
+    `StartOnNode` on `bosun.cmd.node-<NAME>.<target>`), under `node/<NAME>/<id>`: a node can neither report
+    another node's replicas nor set anyone else's dedup id."""
+
+    target: Annotated[str, Meta(max_length=200, pattern=r"^[a-z0-9-]+\.[a-z0-9_-]+\.[a-z0-9-]+$")]
+    """The resource's token, `<kind>.<namespace>.<name>`."""
+    id: Annotated[str, Meta(min_length=1, max_length=400, pattern=r"^[^\s*>]+$")]
+    """The runner's own dedup id of the observation (`obs/<token>/<replica>/<what>/<n>`)."""
+    event: ReplicaStarted | ReplicaReady | ReplicaStopped | ReplicaLost | ReplicaStartFailed | LoadObserved
+    at: NonNegative = 0.0

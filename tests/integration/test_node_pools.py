@@ -18,6 +18,7 @@ from core import codec, natsusers, nodes
 from core.feed import Delivery, Feed
 from core.log import Log
 from core.replicas import StartOnNode
+from dataplane.process import procs, store
 from tests.integration.nats_identity_support import as_component, connected
 from tests.integration.node_support import Agent, join, token_of, wait_node
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
@@ -39,6 +40,19 @@ def agents() -> Iterator[list[Agent]]:
     yield started
     for a in started:
         a.stop()
+    for a in started:  # replicas outlive their agent (a restart adopts them): the test ends them
+        for found in replicas_of(a):
+            procs.signal_group(found.identity, signal.SIGKILL)
+
+
+def replicas_of(agent: Agent) -> list[procs.Found]:
+    """The replica processes an agent's runner started (its marker in their environment)."""
+    return list(procs.scan(str(store.home(agent.data / "agent"))))
+
+
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
 
 
 def apply(up: Up, *manifests: dict[str, Any]) -> None:
@@ -141,3 +155,39 @@ async def test_a_node_pulls_only_its_own_commands(up: Up, tmp_path: Path, agents
                         f"$JS.API.CONSUMER.DELETE.BOSUN.{nodes.consumer('m1')}", "$JS.ACK.BOSUN.node-m2.1.1.1.1.1"):
             await m1.nc.publish(subject, b"{}")
             assert await m1.refused(subject), subject
+
+
+def test_agents_run_their_replicas_each_on_its_devices_and_adopt_them(up: Up, tmp_path: Path,
+                                                                      agents: list[Agent]) -> None:
+    files = {}
+    for name in ("r1", "r2", "r3"):
+        files[name] = join(up, name, tmp_path)
+        agents.append(Agent(files[name], name, tmp_path / name, "--gpus", "2", "--labels", "fleet=run"))
+    for name in ("r1", "r2", "r3"):
+        wait_node(up, name, "Ready")
+    apply(up, {"kind": "GpuPool", "metadata": {"name": "run", "namespace": "gpu"},
+               "spec": {"region": "run", "gpu": "any", "driver": "node", "nodeSelector": {"fleet": "run"}}},
+          {"kind": "ModelDeployment", "metadata": {"name": "svc", "namespace": "gpu"},
+           "spec": {"model": "m", "replicas": 5, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.5,
+                    "placement": {"region": "run", "gpu": "any", "maxPerNode": 2}}})
+    wait_for(lambda: status(up, "modeldeployments", "svc").get("readyReplicas") == 5, 60,
+             f"5 replicas ready: {status(up, 'modeldeployments', 'svc')}")
+    running = {a.node: replicas_of(a) for a in agents}
+    assert sum(len(r) for r in running.values()) == 5 and max(len(r) for r in running.values()) <= 2, running
+    for node_name, found in running.items():
+        held = [environ(f.identity.pid) for f in found]
+        assert all(env["BOSUN_NODE"] == node_name for env in held)
+        devices = [d for env in held for d in env["CUDA_VISIBLE_DEVICES"].split(",")]
+        assert len(devices) == len(set(devices)) == len(found) and set(devices) <= {"0", "1"}, held
+    wait_node(up, "r1", "Ready", replicas=len(running["r1"]))
+
+    # the machine's agent dies (kill -9), its replicas run on; restarted, it adopts them: same pids
+    first = agents[0]
+    before = sorted(f.identity.pid for f in running["r1"])
+    os.killpg(first.proc.pid, signal.SIGKILL)
+    first.proc.wait()
+    agents.append(Agent(files["r1"], "r1", first.data))
+    wait_for(lambda: "replica adopted" in agents[-1].output(), 30, "the restarted agent to adopt its replicas")
+    assert sorted(f.identity.pid for f in replicas_of(agents[-1])) == before
+    wait_node(up, "r1", "Ready", replicas=len(before))
+    assert status(up, "modeldeployments", "svc").get("readyReplicas") == 5
