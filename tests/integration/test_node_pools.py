@@ -8,16 +8,18 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from core import codec, natsusers, nodes
 from core.feed import Delivery, Feed
 from core.log import Log
-from core.replicas import StartOnNode
+from core.replicas import ReplicaLost, StartOnNode
 from dataplane.process import procs, store
 from tests.integration.nats_identity_support import as_component, connected
 from tests.integration.node_support import Agent, join, token_of, wait_node
@@ -73,8 +75,11 @@ def status(up: Up, plural: str, name: str) -> dict[str, Any]:
 
 
 def wait_capacity(up: Up, gpus: int) -> dict[str, Any]:
-    found: dict[str, Any] = wait_for(lambda: (s := status(up, "gpupools", "fleet")).get("capacity") == gpus and s,
-                                     30, f"pool capacity {gpus}: {status(up, 'gpupools', 'fleet')}")
+    def matches() -> dict[str, Any] | None:
+        s = status(up, "gpupools", "fleet")
+        return s if s.get("capacity") == gpus else None
+
+    found: dict[str, Any] = wait_for(matches, 30, f"pool capacity {gpus}")  # type: ignore[arg-type]
     return found
 
 
@@ -119,10 +124,28 @@ def test_a_node_pool_follows_its_nodes_and_spreads_replicas(up: Up, tmp_path: Pa
 
 
 async def test_a_node_pulls_only_its_own_commands(up: Up, tmp_path: Path, agents: list[Agent]) -> None:
-    files = {}
-    for name in ("m1", "m2"):
-        files[name] = join(up, name, tmp_path)
-        agents.append(Agent(files[name], name, tmp_path / name, "--gpus", "1", "--labels", "fleet=solo"))
+    files = {name: join(up, name, tmp_path) for name in ("m1", "m2")}
+    agents.append(Agent(files["m2"], "m2", tmp_path / "m2", "--gpus", "1", "--labels", "fleet=solo"))
+    url = up.conn["nats"]
+    async with connected(url, token=token_of(files["m1"]), inbox_prefix=natsusers.client_inbox("node-m1")) as m1:
+        # the test is m1's agent, by hand: it joins and beats, and pulls its commands itself
+        joined = nodes.NodeJoined(labels={"fleet": "solo"}, devices=(nodes.Device(id="0"),), epoch=1, at=time.time())
+        reply = await m1.nc.request(nodes.report_subject("m1"), msgspec.json.encode(joined), timeout=10)
+        assert "seq" in json.loads(reply.data)
+        beats = asyncio.create_task(_beat(m1.nc, "m1"))
+        try:
+            await _placed_on_m1(up, m1)
+        finally:
+            beats.cancel()
+
+
+async def _beat(nc: Any, node: str) -> None:
+    while True:
+        await nc.publish(nodes.beat_subject(node), msgspec.json.encode(nodes.Heartbeat(at=time.time(), epoch=1)))
+        await asyncio.sleep(1.0)
+
+
+async def _placed_on_m1(up: Up, m1: Any) -> None:
     for name in ("m1", "m2"):
         await asyncio.to_thread(wait_node, up, name, "Ready")
     await asyncio.to_thread(apply, up, {
@@ -131,30 +154,37 @@ async def test_a_node_pulls_only_its_own_commands(up: Up, tmp_path: Path, agents
         "kind": "ModelDeployment", "metadata": {"name": "pair", "namespace": "gpu"},
         "spec": {"model": "m", "replicas": 2, "command": ["/bin/sleep", "1000"],
                  "placement": {"region": "solo", "gpu": "any", "maxPerNode": 1}}})
-    url = up.conn["nats"]
-    async with connected(url, token=token_of(files["m1"]), inbox_prefix=natsusers.client_inbox("node-m1")) as m1:
-        feed = Feed(m1.nc, "BOSUN", nodes.consumer("m1"))  # its own consumer, made by the gateway at its join
-        await feed.start()
-        got: list[Delivery] = []
-        deadline = asyncio.get_running_loop().time() + 30
-        while not got:
-            assert asyncio.get_running_loop().time() < deadline, (m1.errors, status(up, "modeldeployments", "pair"))
-            got = await feed.take(10, timeout=1.0)
-        cmd = codec.decode_command(got[0].stored.data, got[0].stored.headers)
-        assert isinstance(cmd, StartOnNode) and cmd.node == "m1" and cmd.devices == ("0",), cmd
-        assert got[0].stored.subject == "bosun.cmd.node-m1.modeldeployment.gpu.pair"
-        await feed.ack(got[0])
-        await feed.stop()
-        assert not m1.errors
-        # not another node's consumer, and no consumer of its own making (that could widen the filter)
-        theirs = f"$JS.API.CONSUMER.MSG.NEXT.BOSUN.{nodes.consumer('m2')}"
-        await m1.nc.publish(theirs, b'{"batch": 10}', reply=m1.nc.new_inbox())
-        assert await m1.refused(theirs)
-        for subject in ("$JS.API.CONSUMER.CREATE.BOSUN.mine.bosun.cmd.>", "$JS.API.CONSUMER.DURABLE.CREATE.BOSUN.x",
-                        f"$JS.API.CONSUMER.INFO.BOSUN.{nodes.consumer('m1')}",
-                        f"$JS.API.CONSUMER.DELETE.BOSUN.{nodes.consumer('m1')}", "$JS.ACK.BOSUN.node-m2.1.1.1.1.1"):
-            await m1.nc.publish(subject, b"{}")
-            assert await m1.refused(subject), subject
+    feed = Feed(m1.nc, "BOSUN", nodes.consumer("m1"))  # its own consumer, made by the gateway at its join
+    await feed.start()
+    got: list[Delivery] = []
+    deadline = asyncio.get_running_loop().time() + 30
+    while not got:
+        assert asyncio.get_running_loop().time() < deadline, (m1.errors, status(up, "modeldeployments", "pair"))
+        got = await feed.take(10, timeout=1.0)
+    cmd = codec.decode_command(got[0].stored.data, got[0].stored.headers)
+    assert isinstance(cmd, StartOnNode) and cmd.node == "m1" and cmd.devices == ("0",), cmd
+    assert got[0].stored.subject == "bosun.cmd.node-m1.modeldeployment.gpu.pair"
+    await feed.ack(got[0])
+    await feed.stop()
+    assert not m1.errors
+    # its replica's observations go through its door; the other node's replica it cannot report on
+    theirs_rid = next(f"pair-{i}" for i in (1, 2) if f"pair-{i}" != cmd.replica)
+    for rid, answer in ((cmd.replica, "seq"), (theirs_rid, "error")):
+        report = nodes.ReplicaReport(target="modeldeployment.gpu.pair", id=f"obs/x/{rid}/lost/1",
+                                     event=ReplicaLost(replica=rid, pool="gpu/solo", reason="test says so"))
+        reply = await m1.nc.request(nodes.report_subject("m1"), msgspec.json.encode(report), timeout=10)
+        body = json.loads(reply.data)
+        assert answer in body, body
+    assert body["error"]["code"] == "Forbidden"
+    # not another node's consumer, and no consumer of its own making (that could widen the filter)
+    theirs = f"$JS.API.CONSUMER.MSG.NEXT.BOSUN.{nodes.consumer('m2')}"
+    await m1.nc.publish(theirs, b'{"batch": 10}', reply=m1.nc.new_inbox())
+    assert await m1.refused(theirs)
+    for subject in ("$JS.API.CONSUMER.CREATE.BOSUN.mine.bosun.cmd.>", "$JS.API.CONSUMER.DURABLE.CREATE.BOSUN.x",
+                    f"$JS.API.CONSUMER.INFO.BOSUN.{nodes.consumer('m1')}",
+                    f"$JS.API.CONSUMER.DELETE.BOSUN.{nodes.consumer('m1')}", "$JS.ACK.BOSUN.node-m2.1.1.1.1.1"):
+        await m1.nc.publish(subject, b"{}")
+        assert await m1.refused(subject), subject
 
 
 def test_agents_run_their_replicas_each_on_its_devices_and_adopt_them(up: Up, tmp_path: Path,
