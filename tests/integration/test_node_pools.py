@@ -221,3 +221,14 @@ def test_agents_run_their_replicas_each_on_its_devices_and_adopt_them(up: Up, tm
     assert sorted(f.identity.pid for f in replicas_of(agents[-1])) == before
     wait_node(up, "r1", "Ready", replicas=len(before))
     assert status(up, "modeldeployments", "svc").get("readyReplicas") == 5
+
+    # a scale-down stops replicas through their nodes' agents (and frees their devices)
+    apply(up, {"kind": "ModelDeployment", "metadata": {"name": "svc", "namespace": "gpu"},
+               "spec": {"model": "m", "replicas": 2, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.5,
+                        "placement": {"region": "run", "gpu": "any", "maxPerNode": 2}}})
+
+    def pids() -> set[int]:
+        return {f.identity.pid for a in agents[1:] for f in replicas_of(a)}
+
+    wait_for(lambda: len(pids()) == 2, 30, "3 replicas stopped by their agents")
+    wait_for(lambda: status(up, "gpupools", "run").get("allocatedGpus") == 2, 30, "their slots released")
