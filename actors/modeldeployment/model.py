@@ -64,7 +64,7 @@ Live = Resource[ModelDeploymentSpec, Deployment]
 
 def reborn(state: Deployment) -> Deployment:
     """A new incarnation keeps only what keeps ids unique."""
-    return Deployment(next_replica=state.next_replica, last_request=state.last_request, ended=state.ended)
+    return Deployment(next_replica=state.next_replica, last_request=state.last_request)
 
 
 def evolve(r: Live, event: Event) -> Deployment:
@@ -153,6 +153,8 @@ class _Plan:
         self.commands: list[Order] = []
         self.next_replica = res.state.next_replica
         self.next_request = res.state.last_request + 1
+        self.asked: set[str] = set()
+        """Pools this decision asks (a release must not follow a request to the same pool)."""
 
     def start(self, pool: str, spec: ModelDeploymentSpec, driver: str = DRIVER) -> str:
         rid = f"{self.res.ref.name}-{self.next_replica}"
@@ -167,6 +169,7 @@ class _Plan:
         return slot.replica
 
     def request_slots(self, pool: str, replicas: list[str]) -> None:
+        self.asked.add(pool)
         self.messages.append(nodepools.request(self.res.ref, pool, replicas, self.res.spec, self.next_request))
         self.next_request += 1
         self.next_replica = max(self.next_replica, max((_index(x) + 1 for x in replicas), default=0))
@@ -335,7 +338,7 @@ def _plan_scale_down(plan: _Plan, res: Live, fleet: _Fleet, desired: int) -> int
 def _release_unused(plan: _Plan, state: Deployment, used: dict[str, int]) -> None:
     """Give back capacity nobody uses any more (only after replicas have actually stopped)."""
     for key, held in sorted(state.grants.items()):
-        if held <= used.get(key, 0) or key in state.outstanding:
+        if held <= used.get(key, 0) or key in state.outstanding or key in plan.asked:
             continue
         if key in state.slots:  # a node pool: keep the slots of live replicas, release the rest
             plan.request_slots(key, nodepools.live(state, key))

@@ -12,7 +12,7 @@ from actors.placement import NodeCap, NodeFree, PoolNodesChanged, Slot, eligible
 from core import nodes
 from core.names import Ref
 from core.nodes import Device, NodeJoined, NodeLeft, NodeView
-from core.replicas import StartOnNode
+from core.replicas import ReplicaLost, StartOnNode
 from tests.simworld import World, deployment_spec
 
 POOL = Ref("gpupool", "infra", "gpus")
@@ -201,3 +201,21 @@ def test_cordon_keeps_new_replicas_off_and_scale_down_and_delete_release_slots()
     w.delete(dep, 4)
     w.run()
     assert pool_status(w).fields["allocatedGpus"] == 0 and not w.devices
+
+
+def test_a_lost_replica_is_replaced_and_its_slot_released() -> None:
+    w = World()
+    for name in ("a", "b"):
+        join(w, name, 1)
+    w.apply(POOL, node_pool(), 1, created=True)
+    dep = Ref("modeldeployment", "team-a", "chat")
+    w.apply(dep, node_deployment(1), 1, created=True)
+    w.run()
+    first = node_starts(w)[0]
+    w.devices = {k: v for k, v in w.devices.items() if v != first.replica}  # its process died
+    w.queue.append((dep, ReplicaLost(replica=first.replica, pool=first.pool, reason="process exited")))
+    w.run()
+    second = node_starts(w)[-1]
+    assert second.replica != first.replica and w.states[dep].status.phase == "Ready"
+    assert pool_status(w).fields["allocatedGpus"] == 1 and len(w.devices) == 1
+    assert w.state(dep).ended == ()  # the lost replica's slot was released, and forgotten
