@@ -7,6 +7,7 @@ from __future__ import annotations
 import msgspec
 
 from actors.decisions import Context, Message
+from actors.placement import NodeFree, Slot, Spread
 from core.events import Event
 from core.names import Ref
 from core.numbers import NonNegative
@@ -33,6 +34,8 @@ class PoolView(msgspec.Struct, frozen=True, kw_only=True):
     says; the default only serves views built by hand (tests, what-if) and ones stored before it existed."""
     commands: tuple[str, ...] = ()
     """The executables the pool runs (`spec.commands`); empty: any."""
+    nodes: tuple[NodeFree, ...] = ()
+    """A `node` pool: its Ready, schedulable matching nodes and their free GPUs (a deployment's pre-check)."""
 
     @property
     def free(self) -> int:
@@ -52,6 +55,20 @@ class CapacityRequested(Event, frozen=True, tag="capacity.requested"):
 
     def summary(self) -> str:
         return f"{self.requester} asks {self.pool} for {self.gpus} GPU (request {self.request_id})"
+
+
+class SlotsRequested(CapacityRequested, frozen=True, tag="capacity.slots-requested"):
+    """A request to a `node` pool: the replicas (absolute: every one that should hold a slot after the
+    answer) each needing `per_replica` GPUs on one node; `gpus` is their sum. Slots of replicas no longer
+    listed are released; those still listed keep theirs."""
+
+    replicas: tuple[str, ...] = ()
+    per_replica: int = 1
+    spread: Spread = "node"
+    max_per_node: int = 0
+
+    def summary(self) -> str:
+        return f"{self.requester} asks {self.pool} for {len(self.replicas)} slot(s) of {self.per_replica} GPU"
 
 
 class CapacityGranted(Event, frozen=True, tag="capacity.granted"):
@@ -82,7 +99,16 @@ class CapacityRefused(Event, frozen=True, tag="capacity.refused"):
         return f"refused {self.gpus} GPU to {self.requester}: {self.reason}"
 
 
-Answer = CapacityGranted | CapacityRefused
+class SlotsGranted(CapacityGranted, frozen=True, tag="capacity.slots-granted"):
+    """A `node` pool's grant: every slot the requester now holds there (its node and device ids)."""
+
+    slots: tuple[Slot, ...] = ()
+
+    def summary(self) -> str:
+        return f"granted {len(self.slots)} slot(s), {self.gpus} GPU, to {self.requester} (request {self.request_id})"
+
+
+Answer = SlotsGranted | CapacityGranted | CapacityRefused
 
 
 class CapacityAnswered(Event, frozen=True, tag="capacity.answered"):
@@ -113,7 +139,8 @@ def answers_for(event: Event, requester: str) -> tuple[Answer, ...]:
     return ()
 
 
-PROTOCOL: tuple[type[Event], ...] = (CapacityRequested, CapacityGranted, CapacityRefused, CapacityAnswered)
+PROTOCOL: tuple[type[Event], ...] = (CapacityRequested, CapacityGranted, CapacityRefused, CapacityAnswered,
+                                     SlotsRequested, SlotsGranted)
 
 
 def pool_key(namespace: str, name: str) -> str:

@@ -89,11 +89,12 @@ _ARCHIVE_READ = (*(f"$JS.API.DIRECT.GET.{s}"
 GATEWAY = Role(
     "gateway", "gateway",
     publish=("bosun.ev.*.*.*.spec", "bosun.ev.*.*.*.inbox", "bosun.audit.>", "bosun.sys.projections.rebuild",
-             nodes.obs_subject("*"), f"$KV.{nodes.BUCKET}.*",
+             "bosun.ev.*.*.*.obs", f"$KV.{nodes.BUCKET}.*",
              f"{LOG_TAILS}.>", "$JS.API.>", "$JS.FC.>", "$JS.ACK.>"),
     subscribe=(inbox_of("gateway") + ".>", "bosun.sys.projections.changed"),
     deny_publish=NEVER,
-    doc="appends specs (and retry requests) and audit records, and nodes' reports and heartbeats; manages "
+    doc="appends specs (and retry requests) and audit records, and nodes' reports, heartbeats and the "
+        "observations of the replicas each node runs; manages "
         "the stream and buckets; reads; asks drivers for replicas' log tails")
 DOOR = Role(
     "door", "gateway-door",
@@ -175,8 +176,12 @@ COMPONENT_ROLES = {"gateway": GATEWAY, "controller": CONTROLLER, "projector": PR
 def node_publish(name: str) -> tuple[str, ...]:
     """What node `name`'s agent may publish (it connects as its principal, through the auth callout): its
     own reports and heartbeats, which the gateway checks and writes (`gateway.intents.nodes`). It never
-    writes the log itself: message ids, headers and the KV bucket stay Bosun's."""
-    return (nodes.door_subjects(name),)
+    writes the log itself: message ids, headers and the KV bucket stay Bosun's. Its commands it pulls from
+    the one consumer the gateway made for it (`nodes.consumer`, filter `nodes.commands`) and acks there: no
+    other consumer, no consumer API besides the next-message request (so it cannot widen the filter)."""
+    durable = nodes.consumer(name)
+    return (nodes.door_subjects(name), f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
+            f"$JS.ACK.{STREAM}.{durable}.>")
 
 
 def role(key: str) -> Role:

@@ -9,7 +9,10 @@ role `node`). Everything the node may touch is named here, so its NATS permissio
 - `bosun.node.<NAME>.beat`: its heartbeat, which the gateway writes to the node's KV lease
   `$KV.bosun-nodes.<NAME>` (one key, overwritten every beat: liveness is never a log event per beat).
 
-Its commands will come under a driver token of its own, `bosun.cmd.node-<NAME>.>` (`driver`).
+Its commands (`StartOnNode`, `StopReplica` of the replicas a pool made of nodes placed there) are written under a
+driver token of its own, `bosun.cmd.node-<NAME>.<kind>.<ns>.<name>` (`driver`), and read through one durable
+pull consumer, `node-<NAME>` on the BOSUN stream, which the gateway creates with that fixed filter when the node
+joins (`commands`, `consumer`): the node may only pull from it and ack, never create or change a consumer.
 """
 from __future__ import annotations
 
@@ -21,6 +24,14 @@ from msgspec import Meta
 from core.events import Event
 from core.names import CLUSTER_NS, Ref
 from core.numbers import NonNegative
+from core.replicas import (
+    LoadObserved,
+    ReplicaLost,
+    ReplicaReady,
+    ReplicaStarted,
+    ReplicaStartFailed,
+    ReplicaStopped,
+)
 
 KIND = "node"
 """The Node kind's subject token (`actors.node.kind`)."""
@@ -62,6 +73,16 @@ def node_of(principal_name: str) -> str | None:
 def driver(name: str) -> str:
     """The driver token of a node's commands: `bosun.cmd.node-<NAME>.<kind>.<ns>.<name>`."""
     return f"node-{name}"
+
+
+def consumer(name: str) -> str:
+    """The durable pull consumer holding node `name`'s commands (the gateway creates it at the node's join)."""
+    return f"node-{name}"
+
+
+def commands(name: str) -> str:
+    """The filter of that consumer: every command for the node's driver token."""
+    return f"bosun.cmd.{driver(name)}.>"
 
 
 def obs_subject(name: str) -> str:
@@ -190,3 +211,32 @@ class JoinFile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """NATS seed URLs (no password: the agent connects with `token`)."""
     token: str
     inbox_prefix: str = ""
+
+
+class NodeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a pool may read of a Node (published by the Node actor): whether it takes replicas, its labels
+    (the agent's with the spec's over them) and its device ids."""
+
+    name: str
+    ready: bool = False
+    schedulable: bool = True
+    labels: dict[str, str] = {}
+    devices: tuple[str, ...] = ()
+
+
+REPLICA_OBSERVATIONS = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost, ReplicaStartFailed, LoadObserved)
+
+
+class ReplicaReport(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="node.replica-report",
+                    rename="camel"):
+    """What the agent's runner observed of a replica it runs (sent on the node's own `obs` door subject). The
+    gateway appends `event` on `target`'s `obs` slice only when that replica was assigned to this node (a
+    `StartOnNode` on `bosun.cmd.node-<NAME>.<target>`), under `node/<NAME>/<id>`: a node can neither report
+    another node's replicas nor set anyone else's dedup id."""
+
+    target: Annotated[str, Meta(max_length=200, pattern=r"^[a-z0-9-]+\.[a-z0-9_-]+\.[a-z0-9-]+$")]
+    """The resource's token, `<kind>.<namespace>.<name>`."""
+    id: Annotated[str, Meta(min_length=1, max_length=400, pattern=r"^[^\s*>]+$")]
+    """The runner's own dedup id of the observation (`obs/<token>/<replica>/<what>/<n>`)."""
+    event: ReplicaStarted | ReplicaReady | ReplicaStopped | ReplicaLost | ReplicaStartFailed | LoadObserved
+    at: NonNegative = 0.0

@@ -68,6 +68,18 @@ class StartProcess(StartReplica, frozen=True, tag="replica.start-process"):
         return f"start {self.replica} on {self.pool} ({self.gpus} GPU, {self.model}): {' '.join(self.launch.command)}"
 
 
+class StartOnNode(StartProcess, frozen=True, tag="replica.start-on-node"):
+    """StartProcess for a `node` pool, sent to that node's agent (`bosun.cmd.node-<NAME>.…`): the node and
+    the device ids the pool's ledger gave this replica alone (its `CUDA_VISIBLE_DEVICES`)."""
+
+    node: Annotated[str, Meta(max_length=63)]
+    devices: tuple[Annotated[str, Meta(max_length=64)], ...] = ()
+
+    def summary(self) -> str:
+        return (f"start {self.replica} on node {self.node} of {self.pool} (GPU {','.join(self.devices) or '-'},"
+                f" {self.model}): {' '.join(self.launch.command)}")
+
+
 class StopReplica(Command, frozen=True, tag="replica.stop"):
     replica: str
     pool: str
@@ -184,6 +196,6 @@ class PoolRetired(Observation, frozen=True, tag="pool.retired"):
 
 
 COMMANDS: tuple[type[Command], ...] = (StartReplica, StopReplica, EnsurePool, RetirePool, StartProcess,
-                                       EnsureDevices)
+                                       EnsureDevices, StartOnNode)
 OBSERVATIONS: tuple[type[Observation], ...] = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost,
                                                 PoolReady, PoolRetired, ReplicaStartFailed, LoadObserved)

@@ -127,7 +127,7 @@ VARIABLES: frozenset[str] = frozenset(f.encode_name for f in msgspec.structs.fie
 """The names of every variable Bosun reads."""
 
 WRITTEN: frozenset[str] = frozenset({
-    "BOSUN_REPLICA", "BOSUN_PORT", "BOSUN_MODEL",
+    "BOSUN_REPLICA", "BOSUN_PORT", "BOSUN_MODEL", "BOSUN_NODE",
     "BOSUN_PROCESS_DRIVER", "BOSUN_PROCESS_RECORD",
     "BOSUN_NATS_CALLOUT_ISSUER", "BOSUN_NATS_CALLOUT_SEED",
 })

@@ -28,6 +28,7 @@ from core.replicas import (
     ReplicaStarted,
     ReplicaStopped,
     RetirePool,
+    StartOnNode,
     StartReplica,
     StopReplica,
 )
@@ -59,6 +60,8 @@ class World:
         self.running: dict[str, dict[str, int]] = {}  # pool key -> replica -> gpus (the "data plane")
         self.capacity: dict[str, int] = {}
         self.starts: dict[str, int] = {}
+        self.devices: dict[tuple[str, str], str] = {}
+        """(node, device id) -> the replica using it (node pools): a device is never handed out twice."""
         self.decisions = 0
 
     @property
@@ -153,6 +156,14 @@ class World:
                 self.queue.append((ref, PoolReady(capacity=c, generation=g)))
             case RetirePool():
                 self.queue.append((ref, PoolRetired()))
+            case StartOnNode(replica=r, pool=p, node=n, devices=ds):
+                self.starts[r] = self.starts.get(r, 0) + 1
+                for d in ds:
+                    assert (n, d) not in self.devices, f"device {d} of node {n} used by {self.devices[(n, d)]} and {r}"
+                    self.devices[(n, d)] = r
+                self.running.setdefault(p, {})[r] = len(ds)
+                self.queue.append((ref, ReplicaStarted(replica=r, pool=p, node=n, devices=ds)))
+                self.queue.append((ref, ReplicaReady(replica=r, pool=p)))
             case StartReplica(replica=r, pool=p, gpus=g):
                 self.starts[r] = self.starts.get(r, 0) + 1
                 used = sum(self.running.get(p, {}).values())
@@ -162,6 +173,7 @@ class World:
                 self.queue.append((ref, ReplicaReady(replica=r, pool=p)))
             case StopReplica(replica=r, pool=p):
                 self.running.get(p, {}).pop(r, None)
+                self.devices = {k: v for k, v in self.devices.items() if v != r}
                 self.queue.append((ref, ReplicaStopped(replica=r, pool=p)))
 
     def run(self, max_steps: int = 100_000, shuffle: bool = False) -> None:

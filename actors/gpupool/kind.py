@@ -1,6 +1,8 @@
 """GpuPool: the kind's API facts, its actor and what it supplies (GPUs at a price)."""
 from __future__ import annotations
 
+from typing import Any
+
 from actors.capacity import PROTOCOL, PoolView
 from actors.gpupool import model
 from actors.gpupool.spec import GpuPoolSpec, validate
@@ -14,6 +16,14 @@ def supply(spec: GpuPoolSpec) -> Supply:
                   namespaces=spec.admitted)
 
 
+def _capacity(o: dict[str, Any]) -> Any:
+    """The spec's figure, or its devices; a node pool's is its nodes' GPUs (its status)."""
+    spec = o["spec"]
+    if spec.get("driver") == "node":
+        return (o.get("status") or {}).get("capacity", 0)
+    return spec.get("capacity", len(spec.get("devices", ())))
+
+
 GPUPOOL = Kind(
     name="GpuPool", plural="gpupools", spec=GpuPoolSpec, state=model.Pool, evolve=model.evolve, decide=model.decide,
     events=PROTOCOL, validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
@@ -22,7 +32,7 @@ GPUPOOL = Kind(
         Column("REGION", lambda o: o["spec"].get("region", "")),
         Column("GPU", lambda o: o["spec"].get("gpu", "")),
         Column("DRIVER", lambda o: o["spec"].get("driver", "sim")),
-        Column("CAPACITY", lambda o: o["spec"].get("capacity", len(o["spec"].get("devices", ())))),
+        Column("CAPACITY", _capacity),
         Column("FREE", lambda o: (o.get("status") or {}).get("freeGpus", "")),
     ),
 )

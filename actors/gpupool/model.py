@@ -9,6 +9,7 @@ import msgspec
 from immutables import Map
 from msgspec.structs import replace
 
+from actors import placement
 from actors.capacity import (
     Answer,
     CapacityAnswered,
@@ -16,12 +17,16 @@ from actors.capacity import (
     CapacityRefused,
     CapacityRequested,
     PoolView,
+    SlotsGranted,
+    SlotsRequested,
     pool_key,
 )
 from actors.decisions import Context, Decision, Order
 from actors.gpupool.spec import GpuPoolSpec
 from actors.kind import Resource
+from actors.placement import NodeCap, PoolNodesChanged, Slot
 from core.events import Condition, Event, SpecApplied, StatusUpdated
+from core.nodes import KIND as NODE_KIND
 from core.replicas import EnsureDevices, EnsurePool, PoolReady, PoolRetired, RetirePool
 from core.usage import admits
 
@@ -30,12 +35,16 @@ FINALIZER = "pools.bosun.dev/allocations"
 DRIVER = "sim"
 MAX_ANSWERS = 256
 """Answers per CapacityAnswered event (bounds its size and its Bosun-Notify header)."""
+NODE_RECHECK = 1.0
+"""A `node` pool looks at its nodes' views this often (a view changing wakes no actor by itself)."""
 
 
 class Request(msgspec.Struct, frozen=True):
     request_id: int
     requester: str
     gpus: int
+    slots: SlotsRequested | None = None
+    """A request to a `node` pool: which replicas want slots, and how to place them."""
 
 
 class Pool(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +63,11 @@ class Pool(msgspec.Struct, frozen=True, kw_only=True):
     ready_generation: int = 0
     retire_ordered: bool = False
     retired: bool = False
+    nodes: tuple[NodeCap, ...] = ()
+    """A `node` pool: the nodes it places on now (`PoolNodesChanged`); its capacity is their GPUs."""
+    slots: Map[str, tuple[Slot, ...]] = Map()
+    """A `node` pool: requester -> the slots (node, device ids) it holds. The single writer of devices: no
+    device is in two slots."""
 
 
 Live = Resource[GpuPoolSpec, Pool]
@@ -67,8 +81,11 @@ def evolve(r: Live, event: Event) -> Pool:
         case CapacityRequested(request_id=rid, requester=who, gpus=gpus):
             if rid <= max(state.answered.get(who, 0), state.asked.get(who, 0)):
                 return state  # answered already, or queued: a redelivery
-            return replace(state, pending=(*state.pending, Request(rid, who, gpus)),
+            ask = event if isinstance(event, SlotsRequested) else None
+            return replace(state, pending=(*state.pending, Request(rid, who, gpus, ask)),
                            asked=state.asked.set(who, rid))
+        case PoolNodesChanged(nodes=nodes):
+            return replace(state, nodes=nodes)
         case CapacityAnswered(answers=answers):
             return _answer(state, answers)
         case CapacityGranted() | CapacityRefused():
@@ -87,12 +104,18 @@ def evolve(r: Live, event: Event) -> Pool:
 
 def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
     """Fold a batch of answers in one pass: the pending queue is filtered once, not once per answer."""
-    with state.allocations.mutate() as allocations, state.answered.mutate() as answered:
+    with state.allocations.mutate() as allocations, state.answered.mutate() as answered, \
+            state.slots.mutate() as slots:
         allocated = state.allocated
         done: set[tuple[str, int]] = set()
         for a in answers:
             done.add((a.requester, a.request_id))
             answered[a.requester] = max(a.request_id, answered.get(a.requester, 0))
+            if isinstance(a, SlotsGranted):
+                if a.slots:
+                    slots[a.requester] = a.slots
+                elif a.requester in slots:
+                    del slots[a.requester]
             if isinstance(a, CapacityGranted):
                 held = allocations.get(a.requester, 0)
                 if a.gpus:
@@ -100,12 +123,15 @@ def _answer(state: Pool, answers: tuple[Answer, ...]) -> Pool:
                 elif held:
                     del allocations[a.requester]
                 allocated += a.gpus - held
-        new_allocations, new_answered = allocations.finish(), answered.finish()
+        new_allocations, new_answered, new_slots = allocations.finish(), answered.finish(), slots.finish()
     pending = tuple(p for p in state.pending if (p.requester, p.request_id) not in done)
-    return replace(state, allocations=new_allocations, allocated=allocated, answered=new_answered, pending=pending)
+    return replace(state, allocations=new_allocations, allocated=allocated, answered=new_answered, pending=pending,
+                   slots=new_slots)
 
 
 def decide(r: Live, now: float, ctx: Context) -> Decision:
+    if r.spec.driver == "node":
+        return _decide_nodes(r, now, ctx)
     state, spec = r.state, r.spec
     events: list[Event] = []
     commands: list[Order] = []
@@ -145,6 +171,79 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
     return Decision(events=tuple(events), commands=tuple(commands))
 
 
+def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
+    """A pool made of nodes: its capacity is its nodes' GPUs (no driver provisions it), and every grant
+    places each replica on a node with devices of its own (`placement.place`, on the ledger's own slots)."""
+    state, spec = r.state, r.spec
+    events: list[Event] = []
+    me = pool_key(r.ref.namespace, r.ref.name)
+    nodes = placement.eligible(ctx.of(NODE_KIND), spec.node_selector)
+    if nodes != state.nodes:
+        events.append(PoolNodesChanged(nodes=nodes))
+    capacity = sum(len(n.devices) for n in nodes)
+    allocations, allocated, slots = state.allocations, state.allocated, state.slots
+    answers: list[Answer] = []
+    for req in state.pending:
+        held = allocations.get(req.requester, 0)
+        tenant = _namespace_of(req.requester)
+        barred = req.gpus > held and not admits(r.ref.namespace, spec.admitted, tenant)
+        why = "pool is being deleted" if r.deleting and req.gpus > held else (
+            f"does not admit namespace {tenant} (spec.namespaces)" if barred else "")
+        ask = req.slots
+        if not why and ask is None and req.gpus > held:
+            why = "a node pool places replicas on nodes: ask it for slots"
+        granted: tuple[Slot, ...] = ()
+        if not why and ask is not None:
+            wanted = set(ask.replicas)
+            mine = slots.get(req.requester, ())
+            kept = tuple(s for s in mine if s.replica in wanted)
+            have = {s.replica for s in kept}
+            others = [s for who, held_slots in slots.items() if who != req.requester for s in held_slots]
+            new, why = placement.place(nodes, [*others, *kept], kept, [x for x in ask.replicas if x not in have],
+                                       ask.per_replica, ask.spread, ask.max_per_node)
+            granted = (*kept, *new)
+        if why:
+            answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
+                                          gpus=req.gpus, available=max(0, capacity - allocated + held), reason=why))
+            continue
+        allocations = allocations.set(req.requester, req.gpus) if req.gpus else allocations.delete(req.requester) \
+            if req.requester in allocations else allocations
+        allocated += req.gpus - held
+        if granted:
+            slots = slots.set(req.requester, granted)
+        elif req.requester in slots:
+            slots = slots.delete(req.requester)
+        answers.append(SlotsGranted(request_id=req.request_id, requester=req.requester, pool=me, gpus=req.gpus,
+                                    slots=granted))
+    for i in range(0, len(answers), MAX_ANSWERS):
+        events.append(CapacityAnswered(pool=me, answers=tuple(answers[i:i + MAX_ANSWERS])))
+    if r.deleting and allocated == 0:
+        events.extend(r.release())
+    events.append(_node_status(r, nodes, capacity, allocated, slots))
+    return Decision(events=tuple(events), wake_at=None if r.deleting else now + NODE_RECHECK)
+
+
+def _node_status(r: Live, nodes: tuple[NodeCap, ...], capacity: int, allocated: int,
+                 slots: Map[str, tuple[Slot, ...]]) -> StatusUpdated:
+    per_node: dict[str, int] = {n.name: 0 for n in nodes}
+    for held in slots.values():
+        for s in held:
+            per_node[s.node] = per_node.get(s.node, 0) + 1
+    fields = {"capacity": capacity, "allocatedGpus": allocated, "freeGpus": max(0, capacity - allocated),
+              "nodes": len(nodes), "replicasByNode": per_node}
+    if r.deleting:
+        phase, cond = "Deleting", Condition(type="Ready", status="False", reason="Deleting",
+                                            message=f"waiting for {allocated} allocated GPU to be released")
+    elif not nodes:
+        phase, cond = "Progressing", Condition(type="Ready", status="False", reason="NoNodes",
+                                               message="no Ready, schedulable node matches spec.nodeSelector")
+    else:
+        phase, cond = "Ready", Condition(type="Ready", status="True", reason="NodesReady",
+                                         message=f"{max(0, capacity - allocated)} of {capacity} GPU free on "
+                                                 f"{len(nodes)} node(s)")
+    return r.status_update(phase, cond, fields=fields)
+
+
 def _namespace_of(requester: str) -> str:
     """The namespace of a requester (a ref token, `<kind>.<namespace>.<name>`): whatever kind asks, a pool
     grows only the allocations of the namespaces it admits (placement filters first; this is the backstop)."""
@@ -176,6 +275,13 @@ def _status(r: Live, spec: GpuPoolSpec, allocated: int, ready: bool) -> StatusUp
 
 def view(r: Live) -> PoolView | None:
     spec = r.applied
+    if spec is not None and spec.driver == "node" and not r.gone:
+        held = [s for slots in r.state.slots.values() for s in slots]
+        return PoolView(ref=r.ref, region=spec.region, gpu=spec.gpu,
+                        capacity=sum(len(n.devices) for n in r.state.nodes), allocated=r.state.allocated,
+                        deleting=r.deleting, driver=spec.driver, price_per_gpu_hour=spec.price_per_gpu_hour,
+                        namespaces=spec.admitted, commands=spec.commands,
+                        nodes=placement.frees(r.state.nodes, held))
     if spec is None or r.gone or r.state.ready_generation < 1:
         return None
     return PoolView(ref=r.ref, region=spec.region, gpu=spec.gpu, capacity=spec.gpus, allocated=r.state.allocated,

@@ -8,6 +8,7 @@ from msgspec import Meta
 
 from actors.modeldeployment.spec import Arg, Token
 from core.kinds import FieldError
+from core.nodes import Labels
 
 Admitted = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")]
 """A namespace a pool admits, or `*` for every namespace."""
@@ -22,9 +23,12 @@ class GpuPoolSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
     region: Token
     gpu: Token
     capacity: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
-    """GPUs in the pool; for a `process` pool it defaults to the number of `devices`."""
-    driver: Literal["sim", "process"] = "sim"
-    """Which data-plane driver actuates the pool's replicas."""
+    """GPUs in the pool; for a `process` pool it defaults to the number of `devices`; a `node` pool has its
+    nodes' GPUs (no `capacity`)."""
+    driver: Literal["sim", "process", "node"] = "sim"
+    """Which data-plane driver actuates the pool's replicas (`node`: the agents of its nodes)."""
+    node_selector: Labels = msgspec.field(default_factory=dict)
+    """`node` pools: the labels a node must carry to lend its GPUs (empty: every node)."""
     devices: tuple[DeviceId, ...] = ()
     """`process` pools: the host's GPU ids handed out to replicas (CUDA_VISIBLE_DEVICES)."""
     price_per_gpu_hour: Annotated[float, Meta(ge=0, le=MAX_PRICE)] = 0.0
@@ -49,13 +53,18 @@ class GpuPoolSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omi
 
 def validate(spec: GpuPoolSpec) -> list[FieldError]:
     errors = []
-    if spec.capacity is None and not spec.devices:
+    if spec.driver == "node":
+        if spec.capacity is not None:
+            errors.append(FieldError("$.spec.capacity", "a node pool has its nodes' GPUs: leave it out"))
+    elif spec.node_selector:
+        errors.append(FieldError("$.spec.nodeSelector", "only a node pool selects nodes"))
+    if spec.capacity is None and not spec.devices and spec.driver != "node":
         errors.append(FieldError("$.spec.capacity", "required unless devices are listed"))
     if spec.devices and spec.driver != "process":
         errors.append(FieldError("$.spec.devices", "only a process pool has devices"))
     if len(set(spec.devices)) != len(spec.devices):
         errors.append(FieldError("$.spec.devices", "device ids must be unique"))
-    if spec.commands and spec.driver != "process":
+    if spec.commands and spec.driver == "sim":
         errors.append(FieldError("$.spec.commands", "only a process pool runs commands"))
     if spec.devices and spec.capacity is not None and spec.capacity > len(spec.devices):
         errors.append(FieldError("$.spec.capacity", f"exceeds the {len(spec.devices)} listed devices"))

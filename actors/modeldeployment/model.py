@@ -19,12 +19,14 @@ from actors.capacity import (
     CapacityRefused,
     CapacityRequested,
     PoolView,
+    SlotsGranted,
+    SlotsRequested,
     answers_for,
     pool_key,
 )
 from actors.decisions import Context, Decision, Message, Order, backoff
 from actors.kind import Resource
-from actors.modeldeployment import process
+from actors.modeldeployment import nodepools, process
 from actors.modeldeployment.events import (
     NO_MATCHING_POOL,
     NO_POOL_MAY_TAKE,
@@ -37,6 +39,7 @@ from actors.modeldeployment.events import (
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Outstanding, Replica
 from actors.modeldeployment.status import Outcome, narrate
+from actors.placement import Slot
 from core.events import Event, StatusUpdated
 from core.replicas import (
     ReplicaLost,
@@ -87,18 +90,20 @@ def fold(state: Deployment, token: str, event: Event) -> Deployment:
         case ReplicaStartFailed(replica=rid, reason=why):
             return _with_replica(state, rid, error=why)
         case ReplicaStopped(replica=rid):
-            return replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid})
+            return nodepools.ended(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid}), rid)
         case ReplicaLost(replica=rid, reason=why):
             r = state.replicas.get(rid)
             if r is None:
                 return state
             lost = state.lost if r.stopping else (*state.lost, (rid, why))
-            return replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid}, lost=lost)
+            return nodepools.ended(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid},
+                                     lost=lost), rid)
         case ReplicaReplaced(lost=rid):
             return replace(state, lost=tuple(x for x in state.lost if x[0] != rid))
         case CapacityRequested(request_id=n, pool=pool, gpus=gpus):
+            reserved = nodepools.reserved(event) if isinstance(event, SlotsRequested) else 0
             return replace(state, outstanding={**state.outstanding, pool: Outstanding(n, gpus)},
-                           last_request=max(state.last_request, n))
+                           last_request=max(state.last_request, n), next_replica=max(state.next_replica, reserved))
         case CapacityAnswered() | CapacityGranted() | CapacityRefused():
             for answer in answers_for(event, token):
                 state = _settle(state, answer)
@@ -148,6 +153,8 @@ class _Plan:
         self.commands: list[Order] = []
         self.next_replica = res.state.next_replica
         self.next_request = res.state.last_request + 1
+        self.asked: set[str] = set()
+        """Pools this decision asks (a release must not follow a request to the same pool)."""
 
     def start(self, pool: str, spec: ModelDeploymentSpec, driver: str = DRIVER) -> str:
         rid = f"{self.res.ref.name}-{self.next_replica}"
@@ -155,6 +162,17 @@ class _Plan:
         cmd = process.start_command(driver, rid, pool, spec, self.res.generation)
         self.commands.append(Order(driver, cmd, f"{self.token}/start/{rid}"))
         return rid
+
+    def start_slot(self, pool: str, slot: Slot, spec: ModelDeploymentSpec) -> str:
+        driver, cmd = process.start_on_node(slot, pool, spec, self.res.generation)
+        self.commands.append(Order(driver, cmd, f"{self.token}/start/{slot.replica}"))
+        return slot.replica
+
+    def request_slots(self, pool: str, replicas: list[str]) -> None:
+        self.asked.add(pool)
+        self.messages.append(nodepools.request(self.res.ref, pool, replicas, self.res.spec, self.next_request))
+        self.next_request += 1
+        self.next_replica = max(self.next_replica, max((_index(x) + 1 for x in replicas), default=0))
 
     def stop(self, r: Replica) -> None:
         self.commands.append(Order(r.driver, StopReplica(replica=r.id, pool=r.pool),
@@ -174,7 +192,8 @@ def _settle(state: Deployment, answer: Answer) -> Deployment:
     grants = {k: v for k, v in state.grants.items() if k != pool}
     if answer.gpus:
         grants[pool] = answer.gpus
-    return replace(state, grants=grants, outstanding=outstanding)
+    state = replace(state, grants=grants, outstanding=outstanding)
+    return nodepools.granted(state, answer) if isinstance(answer, SlotsGranted) else state
 
 
 class _Fleet(NamedTuple):
@@ -240,6 +259,14 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
     started: list[str] = []
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
+        if p.driver == process.NODE:
+            for slot in nodepools.unstarted(state, key):
+                if missing <= 0:
+                    break
+                started.append(plan.start_slot(key, slot, spec))
+                used[key] = used.get(key, 0) + g
+                missing -= 1
+            continue
         while missing > 0 and _usable(state, key) - used.get(key, 0) >= g:
             started.append(plan.start(key, spec, p.driver))
             used[key] = used.get(key, 0) + g
@@ -247,16 +274,28 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
     if missing <= 0 or res.deleting:
         return missing, started, ""
     asked = any(k in fleet.keys for k in state.outstanding)
+    constrained: list[str] = []
     for p in fleet.candidates:
         key = pool_key(p.ref.namespace, p.ref.name)
         if missing <= 0 or asked:
             break
+        if p.driver == process.NODE:
+            n, why = nodepools.room(state, p, key, spec) if key not in state.outstanding else (0, "")
+            n = min(n, missing)
+            if n > 0:
+                plan.request_slots(key, nodepools.kept(state, key) +
+                                   [f"{res.ref.name}-{plan.next_replica + i}" for i in range(n)])
+                missing -= n
+                asked = True
+            elif why:
+                constrained.append(f"GpuPool {key}: {why}")
+            continue
         fit = min(missing, p.free // g)
         if fit > 0 and key not in state.outstanding:
             plan.request(p, state.grants.get(key, 0) + fit * g)
             missing -= fit
             asked = True
-    unschedulable = _why_unschedulable(spec, fleet, missing) if missing > 0 and not asked else ""
+    unschedulable = _why_unschedulable(spec, fleet, missing, constrained) if missing > 0 and not asked else ""
     return missing, started, unschedulable
 
 
@@ -299,7 +338,11 @@ def _plan_scale_down(plan: _Plan, res: Live, fleet: _Fleet, desired: int) -> int
 def _release_unused(plan: _Plan, state: Deployment, used: dict[str, int]) -> None:
     """Give back capacity nobody uses any more (only after replicas have actually stopped)."""
     for key, held in sorted(state.grants.items()):
-        if held > used.get(key, 0) and key not in state.outstanding:
+        if held <= used.get(key, 0) or key in state.outstanding or key in plan.asked:
+            continue
+        if key in state.slots:  # a node pool: keep the slots of live replicas, release the rest
+            plan.request_slots(key, nodepools.live(state, key))
+        else:
             plan.request(key, used.get(key, 0))
 
 
@@ -337,11 +380,11 @@ def _used(state: Deployment) -> dict[str, int]:
     return used
 
 
-def _why_unschedulable(spec: ModelDeploymentSpec, fleet: _Fleet, missing: int) -> str:
+def _why_unschedulable(spec: ModelDeploymentSpec, fleet: _Fleet, missing: int, constrained: list[str]) -> str:
     want = f"{missing} more replica(s) of {spec.gpus_per_replica} {spec.placement.gpu} GPU in {spec.placement.region}"
     if not fleet.candidates and fleet.refused:
         return f"{NO_POOL_MAY_TAKE}: {'; '.join(fleet.refused[:3])} (need {want})"
     if not fleet.candidates:
         return f"{NO_MATCHING_POOL} gpu={spec.placement.gpu} region={spec.placement.region} (need {want})"
     free = ", ".join(f"{p.ref.name}: {p.free} free" for p in fleet.candidates)
-    return f"insufficient capacity for {want} ({free})"
+    return f"insufficient capacity for {want} ({free})" + (f": {'; '.join(constrained)}" if constrained else "")

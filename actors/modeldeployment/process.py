@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from actors.capacity import PoolView
 from actors.modeldeployment.spec import ModelDeploymentSpec
-from core.replicas import Launch, Probe, StartProcess, StartReplica
+from actors.placement import Slot
+from core import nodes
+from core.replicas import Launch, Probe, StartOnNode, StartProcess, StartReplica
 
 PROCESS = "process"
+NODE = "node"
+"""A pool made of nodes: its replicas are processes too, each started by its node's agent."""
+
+
+def runs_processes(driver: str) -> bool:
+    """A replica's driver runs the spec's command: the process driver, or a node's agent (`node-<NAME>`)."""
+    return driver in (PROCESS, NODE) or driver.startswith(nodes.PRINCIPAL_PREFIX)
 
 
 def launch_for(spec: ModelDeploymentSpec) -> Launch | None:
@@ -33,7 +42,18 @@ def start_command(driver: str, rid: str, pool: str, spec: ModelDeploymentSpec, g
     return StartReplica(replica=rid, pool=pool, gpus=spec.gpus_per_replica, model=spec.model, generation=generation)
 
 
+def start_on_node(slot: Slot, pool: str, spec: ModelDeploymentSpec, generation: int) -> tuple[str, StartOnNode]:
+    """The driver (the node's own, `node-<NAME>`) and the command that start `slot`'s replica on its node."""
+    launch = launch_for(spec)
+    assert launch is not None, "a node pool refuses a deployment without a command"
+    return nodes.driver(slot.node), StartOnNode(replica=slot.replica, pool=pool, gpus=spec.gpus_per_replica,
+                                                model=spec.model, generation=generation, launch=launch,
+                                                node=slot.node, devices=slot.devices)
+
+
 def driver_of(cmd: StartReplica) -> str:
+    if isinstance(cmd, StartOnNode):
+        return nodes.driver(cmd.node)
     return PROCESS if isinstance(cmd, StartProcess) else "sim"
 
 
@@ -43,7 +63,7 @@ def launch_of(cmd: StartReplica) -> Launch | None:
 
 def runs_spec(driver: str, launch: Launch | None, spec: ModelDeploymentSpec) -> bool:
     """A process replica is current only while it runs the spec's launch (a new command rolls it)."""
-    return driver != PROCESS or launch == launch_for(spec)
+    return not runs_processes(driver) or launch == launch_for(spec)
 
 
 def refusal(pool: PoolView, spec: ModelDeploymentSpec, namespace: str) -> str | None:
@@ -54,7 +74,7 @@ def refusal(pool: PoolView, spec: ModelDeploymentSpec, namespace: str) -> str | 
     where = f"GpuPool {pool.ref.namespace}/{pool.ref.name}"
     if not pool.admits(namespace):
         return f"{where} does not admit namespace {namespace} (spec.namespaces)"
-    if pool.driver == PROCESS and spec.command is None:
+    if runs_processes(pool.driver) and spec.command is None:
         return f"{where} runs processes: the deployment needs spec.command"
     if pool.commands and (spec.command is None or spec.command[0] not in pool.commands):
         return f"{where} runs only {', '.join(pool.commands)} (spec.commands)"

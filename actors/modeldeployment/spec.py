@@ -6,6 +6,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from actors.placement import Spread
 from core.kinds import FieldError
 
 Replicas = Annotated[int, Meta(ge=0, le=10_000)]
@@ -57,9 +58,15 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_
     failure_threshold: Annotated[int, Meta(ge=1, le=1000)] = 3
 
 
-class Placement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Placement(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,
+                forbid_unknown_fields=True):
     region: Token
     gpu: Token
+    spread: Spread = "node"
+    """On a `node` pool: spread replicas over nodes (`node`), over the nodes' `zone` label (`zone`), or pack
+    them (`none`)."""
+    max_per_node: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+    """On a `node` pool: at most this many of its replicas on one node."""
 
 
 class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,

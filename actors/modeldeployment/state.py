@@ -5,6 +5,7 @@ from typing import Literal
 
 import msgspec
 
+from actors.placement import Slot
 from core.replicas import Launch
 from core.scale import ScaleSet
 
@@ -49,3 +50,8 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     placement_failed: bool = False
     scale: ScaleSet | None = None
     """The latest scale input (a scaler's ScaleSet): followed while the spec has autoscaling bounds."""
+    slots: dict[str, tuple[Slot, ...]] = {}
+    """`node` pools: pool -> the slots (node, devices) it granted us, one per replica, started or about to be."""
+    ended: tuple[str, ...] = ()
+    """Replicas that held a slot and have ended (stopped, lost): never started again; their slots are released
+    by the next request to their pool."""

@@ -92,7 +92,21 @@ def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, d
                                     message=f"{len(by_pool)} pool(s)"))
     fields = {"desiredReplicas": desired, "readyReplicas": ready_total, "replicasByPool": by_pool,
               "gpusByPool": dict(sorted(state.grants.items()))}
+    by_node = _by_node(state)
+    if by_node:
+        fields["replicasByNode"] = by_node
     return res.status_update(phase, *conditions, fields=fields)
+
+
+def _by_node(state: Deployment) -> dict[str, int]:
+    """Live replicas per node, on pools made of nodes (their slots say where)."""
+    out: dict[str, int] = {}
+    for slots in state.slots.values():
+        for s in slots:
+            r = state.replicas.get(s.replica)
+            if r is not None and not r.stopping:
+                out[s.node] = out.get(s.node, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _failing(state: Deployment) -> list[Condition]:

@@ -8,7 +8,7 @@ from actors.kind import Kind
 from actors.node import model
 from actors.node.spec import NodeSpec
 from core.kinds import Column
-from core.nodes import OBSERVATIONS, VERDICTS
+from core.nodes import OBSERVATIONS, VERDICTS, NodeView
 
 
 def _status(o: dict[str, Any]) -> dict[str, Any]:
@@ -35,6 +35,7 @@ def _heartbeat(o: dict[str, Any]) -> str:
 NODE = Kind(
     name="Node", spec=NodeSpec, state=model.Node, evolve=model.evolve, decide=model.decide,
     events=(*OBSERVATIONS, *VERDICTS), controller=model.CONTROLLER_NAME, cluster_scoped=True, governance=True,
+    view=model.view, view_type=NodeView,
     short_names=("no",),
     # `bosun get nodes`: NAME, PHASE (the node's status: Ready|NotReady), then these, then AGE.
     columns=(

@@ -17,7 +17,15 @@ from actors.decisions import Context, Decision
 from actors.kind import Resource
 from actors.node.spec import NodeSpec
 from core.events import Condition, Event
-from core.nodes import Device, NodeHeartbeatLost, NodeHeartbeatResumed, NodeJoined, NodeLeft, NodeReported
+from core.nodes import (
+    Device,
+    NodeHeartbeatLost,
+    NodeHeartbeatResumed,
+    NodeJoined,
+    NodeLeft,
+    NodeReported,
+    NodeView,
+)
 
 CONTROLLER_NAME = "nodes"
 
@@ -95,3 +103,12 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
                          message=f"agent on {state.host or '?'} (epoch {state.epoch}), {len(state.devices)} GPU")
     phase = "Ready" if ready(state) else "NotReady"
     return Decision(events=(r.status_update(phase, cond, fields=fields(r.spec, state)),))
+
+
+def view(r: Live) -> NodeView | None:
+    """Published for the pools made of nodes (`GpuPool.spec.driver: node`)."""
+    spec = r.applied
+    if spec is None or r.gone or not r.state.joined:
+        return None
+    return NodeView(name=r.ref.name, ready=ready(r.state) and not r.deleting, schedulable=not spec.unschedulable,
+                    labels=labels(spec, r.state), devices=tuple(d.id for d in r.state.devices))

@@ -1,4 +1,5 @@
-"""The agent's shell: join as the node, beat its heartbeat, report its status, leave on a clean stop.
+"""The agent's shell: join as the node, run the replicas placed on it (`runner`), beat its heartbeat,
+report its status, leave on a clean stop (its replicas run on: a restarted agent adopts them).
 
 It connects with the node's own token (the join file), so all it may do is publish on its own
 `bosun.node.<NAME>.*` (`core.nodes`): the gateway writes its reports on the Node's `obs` slice and its
@@ -23,6 +24,7 @@ from nats.aio.client import Client as NATS
 from core import log as corelog
 from core import natsusers, nodes, ready
 from dataplane.agent.gpus import Found
+from dataplane.agent.runner import NodeRunner
 
 REPORT_TIMEOUT = 5.0
 RETRY_CAP = 5.0
@@ -137,7 +139,15 @@ async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], foun
         if not await agent.report(joined(node, labels, found, agent.epoch), ended):
             return
         logger.info("node joined", node=node, epoch=agent.epoch, gpus=len(found.devices), note=found.note or None)
-        await _beat_until(agent, ended, heartbeat, report_every)
+        runner = NodeRunner(nc, node, data_dir / "agent")
+        running = asyncio.ensure_future(runner.run(ended))
+        try:
+            await _beat_until(agent, ended, heartbeat, report_every, runner, running)
+        finally:
+            ended.set()
+            await asyncio.wait({running})
+            if not running.cancelled() and running.exception() is not None:
+                logger.error("the node's runner failed", node=node, error=str(running.exception()))
         if not refused.is_set():
             with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
                 async with asyncio.timeout(REPORT_TIMEOUT):
@@ -149,15 +159,19 @@ async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], foun
         await nc.close()
 
 
-async def _beat_until(agent: Agent, ended: asyncio.Event, heartbeat: float, report_every: float) -> None:
-    """A beat every `heartbeat` seconds, a status report every `report_every`, until `ended`."""
-    last_report = time.monotonic()
-    while not await ready.wait(ended, heartbeat):
+async def _beat_until(agent: Agent, ended: asyncio.Event, heartbeat: float, report_every: float,
+                      runner: NodeRunner, running: asyncio.Future[None]) -> None:
+    """A beat every `heartbeat` seconds, a status report when what it runs changed and at least every
+    `report_every`, until `ended` (or its runner failed)."""
+    last_report, last_usage = time.monotonic(), (0, ())
+    while not await ready.wait(ended, heartbeat) and not running.done():
         with contextlib.suppress(nats.errors.Error):
             await agent.beat()
-        if time.monotonic() - last_report >= report_every:
-            await agent.report(nodes.NodeReported(epoch=agent.epoch, at=time.time()), ended)
-            last_report = time.monotonic()
+        usage = runner.node_world.usage()
+        if usage != last_usage or time.monotonic() - last_report >= report_every:
+            await agent.report(nodes.NodeReported(replicas=usage[0], allocated=usage[1], epoch=agent.epoch,
+                                                  at=time.time()), ended)
+            last_report, last_usage = time.monotonic(), usage
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:

@@ -102,6 +102,8 @@ class Driver:
         self.http = httpx.AsyncClient(timeout=1.0)
         self.meter = LoadMeter(self.http, world, self.outbox, load_interval)
         self.feed: Feed
+        self.extra_env: dict[str, str] = {}
+        """Variables every replica gets besides Bosun's own (an agent's: BOSUN_NODE)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         await retrying("resend outbox", self.outbox.flush)
@@ -326,7 +328,7 @@ class Driver:
             env = fencing.environment(rec.launch.env, {
                 "BOSUN_REPLICA": rec.replica, "BOSUN_PORT": str(rec.port), "BOSUN_MODEL": rec.model,
                 "CUDA_VISIBLE_DEVICES": rec.devices, procs.MARK_DRIVER: self.mark,
-                procs.MARK_RECORD: f"{rec.token}/{rec.replica}/{rec.spawned}"}, work)
+                procs.MARK_RECORD: f"{rec.token}/{rec.replica}/{rec.spawned}", **self.extra_env}, work)
             child = procs.spawn(fencing.executable(rec.launch.command), env, log_file, work, uid)
         except (OSError, ValueError, subprocess.SubprocessError, FenceError) as e:
             why = f"cannot start {rec.launch.command[0]!r}: {getattr(e, 'strerror', None) or e}"

@@ -65,6 +65,9 @@ def retry_delay(attempts: int) -> float:
 class World(Ledger):
     """The process driver's records; how it reports what happens is the drivers' shared `Ledger`."""
 
+    node = ""
+    """The node its replicas run on, when an agent runs them (`dataplane.agent.runner`); said in ReplicaStarted."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -162,7 +165,7 @@ class World(Ledger):
         with store.transaction(self.conn) as c:
             c.execute("UPDATE replicas SET state='starting', pid=?, start_time=?, port=?, up_since=?"
                       " WHERE token=? AND replica=?", (who.pid, who.start_time, port, now, rec.token, rec.replica))
-            started = ReplicaStarted(replica=rec.replica, pool=rec.pool, pid=who.pid, port=port,
+            started = ReplicaStarted(replica=rec.replica, pool=rec.pool, node=self.node, pid=who.pid, port=port,
                                      devices=tuple(d for d in rec.devices.split(",") if d))
             self._report(rec.ref, started, self._id(rec.token, rec.replica, "started"), now, cause)
 

@@ -10,6 +10,14 @@ gateway (one queue group across gateways) turns
 - `bosun.node.<NAME>.beat` (a Heartbeat) into a put of the node's key in the `bosun-nodes` bucket (deleted
   when the node reports it left).
 
+A node's join is answered once its command consumer exists: `node-<NAME>` on the BOSUN stream, filter
+`bosun.cmd.node-<NAME>.>` (`core.nodes.consumer`, `commands`), made here so the node itself never needs the
+consumer API (it may only pull from that one consumer and ack).
+
+- `bosun.node.<NAME>.obs` carrying a `ReplicaReport` (what the agent's runner saw of a replica) into an
+  append on that resource's `obs` slice, only when the replica was assigned to this node (a `StartOnNode` on
+  the node's command subject for that resource), under `node/<NAME>/<its id>`; else `Forbidden`.
+
 A report is answered (`{"seq": N}` or `{"error": …}`) into the node's own inbox only; a beat is not.
 Each node's messages are rate-limited (`Budget`): a compromised machine can flood neither the log nor the
 bucket; an agent sends a beat every 2 s and a report a minute.
@@ -26,12 +34,18 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js import api
 
-from core import natsusers, nodes
+from core import codec, natsusers, nodes, subjects
+from core.feed import ensure_consumer
 from core.log import Log
+from core.names import Ref
+from core.replicas import StartOnNode
 
 QUEUE = "bosun-gateway-nodes"
-_reports = msgspec.json.Decoder(nodes.NodeJoined | nodes.NodeReported | nodes.NodeLeft)
+COMMAND_ACK_WAIT = 10.0
+COMMANDS_IN_FLIGHT = 512
+_reports = msgspec.json.Decoder(nodes.NodeJoined | nodes.NodeReported | nodes.NodeLeft | nodes.ReplicaReport)
 _beats = msgspec.json.Decoder(nodes.Heartbeat)
 _name = msgspec.json.Decoder(nodes.NodeName)
 _encode = msgspec.json.encode
@@ -71,7 +85,10 @@ class Budget:
 
 REPORTS = (1.0, 20.0)
 BEATS = (2.0, 10.0)
-"""(rate per second, burst) of each node's reports and beats."""
+REPLICAS = (20.0, 200.0)
+"""(rate per second, burst) of each node's reports, beats and replica reports (a few per replica start and
+stop, and a load figure per deployment every few seconds)."""
+REPLICA = "replica"
 
 
 def msg_id(node: str, event: nodes.NodeObservation) -> str:
@@ -87,7 +104,9 @@ class NodeDoor:
         self.principal_inboxes = principal_inboxes
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.budgets = {nodes.REPORT: Budget(*REPORTS), nodes.BEAT: Budget(*BEATS)}
+        self.budgets = {nodes.REPORT: Budget(*REPORTS), nodes.BEAT: Budget(*BEATS), REPLICA: Budget(*REPLICAS)}
+        self.assigned: set[tuple[str, str, str]] = set()
+        """(node, resource token, replica) seen on the node's command subject: what it may report on."""
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(nodes.DOOR, queue=QUEUE, cb=self._on_message)
@@ -109,6 +128,8 @@ class NodeDoor:
         if found is None:
             return
         node, what = found
+        if what == nodes.REPORT and msg.data.startswith(b'{"type":"node.replica-report"'):
+            what = REPLICA  # its own budget: a busy node reports a lot more on its replicas than on itself
         if not self.budgets[what].take(node, time.monotonic()):
             _log.warning("node over its message budget", node=node, what=what)
             await self._reply(msg, node, {"error": {"code": "TooManyRequests", "message": "over the node's budget"}})
@@ -119,6 +140,11 @@ class NodeDoor:
                 await self.log.kv_put(nodes.BUCKET, node, _encode(beat))
                 return
             event = _reports.decode(msg.data)
+            if isinstance(event, nodes.ReplicaReport):
+                await self._replica(msg, node, event)
+                return
+            if isinstance(event, nodes.NodeJoined):
+                await self.ensure_commands(node)
             appended = await self.log.append(nodes.obs_subject(node), event, msg_id=msg_id(node, event))
             if isinstance(event, nodes.NodeLeft):  # left, not lost: the lifecycle controller forgets it
                 await self.log.replies.publish(f"$KV.{nodes.BUCKET}.{node}", b"", {"KV-Operation": "DEL"})
@@ -129,6 +155,42 @@ class NodeDoor:
         except Exception as e:  # noqa: BLE001 - the log is unavailable: the agent retries
             _log.warning("node message not written", node=node, what=what, error=str(e))
             await self._reply(msg, node, {"error": {"code": "Unavailable", "message": str(e)[:500]}})
+
+    async def _replica(self, msg: Msg, node: str, report: nodes.ReplicaReport) -> None:
+        replica = getattr(report.event, "replica", None)
+        if not await self._assigned(node, report.target, replica):
+            _log.warning("node reported a replica not assigned to it", node=node, target=report.target,
+                         replica=replica)
+            await self._reply(msg, node, {"error": {"code": "Forbidden", "message":
+                                                    f"{report.target} {replica or ''} is not assigned to node {node}"}})
+            return
+        ref = Ref.parse(report.target)
+        appended = await self.log.append(subjects.obs(ref), report.event, now=report.at or None,
+                                         msg_id=f"node/{node}/{report.id}")
+        await self._reply(msg, node, {"seq": appended.seq})
+
+    async def _assigned(self, node: str, target: str, replica: str | None) -> bool:
+        """Was `replica` of `target` (any replica of it, for None: a load figure) started on `node`? Read from
+        the node's command subject for `target` on a miss, remembered once seen."""
+        def known() -> bool:
+            if replica is not None:
+                return (node, target, replica) in self.assigned
+            return any(n == node and t == target for n, t, _ in self.assigned)
+
+        if known():
+            return True
+        async for stored in self.log.read(f"bosun.cmd.{nodes.driver(node)}.{target}"):
+            cmd = codec.decode_command(stored.data, stored.headers)
+            if isinstance(cmd, StartOnNode) and cmd.node == node:
+                self.assigned.add((node, target, cmd.replica))
+        return known()
+
+    async def ensure_commands(self, node: str) -> None:
+        """The node's command consumer, with its fixed filter (kept, with its position, across rejoins)."""
+        durable = nodes.consumer(node)
+        await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
+            durable_name=durable, name=durable, filter_subject=nodes.commands(node),
+            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=COMMAND_ACK_WAIT, max_ack_pending=COMMANDS_IN_FLIGHT))
 
     async def _reply(self, msg: Msg, node: str, body: dict[str, Any]) -> None:
         """Into the node's own inbox only (a reply subject elsewhere is not answered)."""

@@ -293,7 +293,8 @@ JOBS = {  # job -> (how to try it, the subject a refusal names)
 }
 ALLOWED = {
     "gateway": {"append a spec", "append a RoleBinding", "append audit", "read a bucket", "read every spec",
-                "read the gateway's replies", "ask for a replica's log", "snapshot the stream"},
+                "read the gateway's replies", "ask for a replica's log", "snapshot the stream",
+                "append obs"},  # a node's replica reports, checked at its door (gateway/intents/nodes.py)
     "door": {"answer intents", "answer connects"},
     "controller": {"append ctl", "append a command", "write a lease", "read a bucket", "read every spec"},
     "projector": set(),

@@ -75,7 +75,7 @@ async def test_two_hosts_each_read_only_their_partitions_and_the_pools(
             board = await _board(log)
             consumers = await _consumers(log)
             expected = {f"controller-{h}_p{p}" for h, ps in board.items() for p in ps}
-            expected |= {f"controller-{h}_{k}_{i}" for h in board for k in ("gpupool", "quota") for i in (0, 1)}
+            expected |= {f"controller-{h}_{k}_{i}" for h in board for k in ("gpupool", "quota", "node") for i in (0, 1)}
             return consumers if len(board) == 2 and set(consumers) == expected else None
 
         consumers = await eventually(shared, timeout=30)

@@ -103,7 +103,8 @@ def policy() -> PolicyIndex:
 
 def test_a_node_principal_may_publish_only_its_own_node_subjects_and_read_only_its_inbox() -> None:
     p = permissions(Principal("node-gpu-a"), policy())
-    assert p.publish == ("bosun.node.gpu-a.*",)
+    assert p.publish == ("$JS.ACK.BOSUN.node-gpu-a.>", "$JS.API.CONSUMER.MSG.NEXT.BOSUN.node-gpu-a",
+                         "bosun.node.gpu-a.*")  # its door, and pulling from (and acking) its own commands only
     assert p.subscribe == ("_INBOX.node-gpu-a.>",)
     assert permissions(Principal("mallory"), policy()).publish == ()  # not a node's principal: nothing
     assert permissions(Principal("node-gpu-b"), policy()).publish == ()  # a namespaced binding: nothing

@@ -30,7 +30,7 @@ def test_load_returns_the_shipped_kinds_with_their_controllers() -> None:
     assert loaded.hosted("modeldeployment") and not loaded.hosted("role")
     assert loaded.hosted("quota")  # its ledger answers autoscalers (actors.governance.ledger)
     assert loaded.resolve("ModelDeployments") is loaded.kind("modeldeployment")
-    assert set(loaded.view_types()) == {"gpupool", "quota"}
+    assert set(loaded.view_types()) == {"gpupool", "quota", "node"}
 
 
 def test_bosun_kinds_names_more_kind_modules(monkeypatch: pytest.MonkeyPatch) -> None:

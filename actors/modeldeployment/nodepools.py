@@ -1,0 +1,75 @@
+"""A deployment on pools made of nodes (`GpuPool.spec.driver: node`), pure: the pool's ledger grants each
+replica a slot (a node and its device ids) before it is started, so a deployment asks for slots by replica
+id (absolute: the ids it lists keep or get a slot, the others are released) and starts each granted slot once.
+"""
+from __future__ import annotations
+
+from msgspec.structs import replace
+
+from actors.capacity import POOL_KIND, PoolView, SlotsGranted, SlotsRequested
+from actors.decisions import Message
+from actors.modeldeployment.spec import ModelDeploymentSpec
+from actors.modeldeployment.state import Deployment
+from actors.placement import Slot, fit
+from core.names import Ref
+
+
+def index(replica_id: str) -> int:
+    tail = replica_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def reserved(event: SlotsRequested) -> int:
+    """The next replica index free after the ids a slot request reserved."""
+    return max((index(x) + 1 for x in event.replicas), default=0)
+
+
+def granted(state: Deployment, answer: SlotsGranted) -> Deployment:
+    """The slots a pool granted replace those we held there; ended replicas no longer held are forgotten."""
+    slots = {k: v for k, v in state.slots.items() if k != answer.pool}
+    if answer.slots:
+        slots[answer.pool] = answer.slots
+    held = {s.replica for v in slots.values() for s in v}
+    return replace(state, slots=slots, ended=tuple(x for x in state.ended if x in held))
+
+
+def ended(state: Deployment, rid: str) -> Deployment:
+    """A replica that held a slot ended (stopped, lost): its slot is never started again, and is released."""
+    if rid in state.ended or not any(s.replica == rid for v in state.slots.values() for s in v):
+        return state
+    return replace(state, ended=(*state.ended, rid))
+
+
+def unstarted(state: Deployment, pool: str) -> list[Slot]:
+    """Slots a pool granted whose replica has not been started yet (nor has ended)."""
+    return [s for s in state.slots.get(pool, ()) if s.replica not in state.replicas and s.replica not in state.ended]
+
+
+def kept(state: Deployment, pool: str) -> list[str]:
+    """The replicas whose slots a new request to `pool` keeps: every one not ended."""
+    return [s.replica for s in state.slots.get(pool, ()) if s.replica not in state.ended]
+
+
+def live(state: Deployment, pool: str) -> list[str]:
+    """The replicas whose slots a release keeps: those running (or ordered to start)."""
+    return [s.replica for s in state.slots.get(pool, ()) if s.replica in state.replicas]
+
+
+def room(state: Deployment, pool: PoolView, key: str, spec: ModelDeploymentSpec) -> tuple[int, str]:
+    """How many more replicas the pool's nodes fit for us (what its view says; its ledger decides), and
+    when none, which constraint binds."""
+    mine: dict[str, int] = {}
+    for s in state.slots.get(key, ()):
+        if s.replica not in state.ended:
+            mine[s.node] = mine.get(s.node, 0) + 1
+    return fit(pool.nodes, mine, spec.gpus_per_replica, spec.placement.max_per_node or 0)
+
+
+def request(requester: Ref, pool: str, replicas: list[str], spec: ModelDeploymentSpec, request_id: int) -> Message:
+    """Ask a node pool for a slot for each of `replicas`, placed as the spec's `placement` says."""
+    namespace, name = pool.split("/")
+    g = spec.gpus_per_replica
+    event = SlotsRequested(request_id=request_id, requester=requester.token, pool=pool, gpus=len(replicas) * g,
+                           replicas=tuple(replicas), per_replica=g, spread=spec.placement.spread,
+                           max_per_node=spec.placement.max_per_node or 0)
+    return Message(Ref(POOL_KIND, namespace, name), event, f"{requester.token}/capacity/{request_id}")

@@ -1,0 +1,139 @@
+"""Placement inside a pool made of nodes (`GpuPool.spec.driver: node`): pure, so the pool's ledger, the
+deployment's pre-check and the tests all run the same rules.
+
+A *slot* is one replica's place: a node and that node's device ids. The pool's ledger is the single writer
+of slots, so a device is never in two slots; `place` only ever hands out devices no slot holds. A
+deployment's `placement.spread` picks among the nodes that fit (`node`: fewest of its replicas on the node;
+`zone`: fewest in the node's `zone` label, then on the node; `none`: pack the fullest node that fits), and
+`placement.maxPerNode` caps its replicas per node. When nothing fits, the reason names the constraint.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from core.events import Event
+from core.nodes import DeviceId, NodeName, NodeView
+
+Spread = Literal["node", "zone", "none"]
+ZONE_LABEL = "zone"
+
+
+class NodeCap(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A node the pool may place on now: Ready, schedulable, matching its `nodeSelector`."""
+
+    name: NodeName
+    devices: tuple[DeviceId, ...] = ()
+    zone: str = ""
+
+
+class Slot(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One replica's place: its node and the device ids it alone may use there."""
+
+    replica: Annotated[str, Meta(max_length=253)]
+    node: NodeName
+    devices: tuple[DeviceId, ...] = ()
+
+
+class NodeFree(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What a deployment may read of one node of a pool (its `PoolView`): free devices, zone."""
+
+    name: str
+    free: int = 0
+    zone: str = ""
+
+
+def free_devices(nodes: Iterable[NodeCap], held: Iterable[Slot]) -> dict[str, list[str]]:
+    """Node -> its devices no slot holds, in the node's own order."""
+    used: dict[str, set[str]] = {}
+    for s in held:
+        used.setdefault(s.node, set()).update(s.devices)
+    return {n.name: [d for d in n.devices if d not in used.get(n.name, ())] for n in nodes}
+
+
+def frees(nodes: Iterable[NodeCap], held: Iterable[Slot]) -> tuple[NodeFree, ...]:
+    nodes = tuple(nodes)
+    free = free_devices(nodes, held)
+    return tuple(NodeFree(name=n.name, free=len(free[n.name]), zone=n.zone) for n in nodes)
+
+
+def fit(nodes: Iterable[NodeFree], mine: Mapping[str, int], per_replica: int, max_per_node: int = 0
+        ) -> tuple[int, str]:
+    """How many more replicas of `per_replica` GPUs fit, given the requester's own replicas per node
+    (`mine`); when that is 0, why (the constraint that binds)."""
+    nodes = tuple(nodes)
+    total = 0
+    by_devices = 0
+    for n in nodes:
+        room = n.free // per_replica
+        by_devices += room
+        if max_per_node:
+            room = min(room, max(0, max_per_node - mine.get(n.name, 0)))
+        total += room
+    if total:
+        return total, ""
+    return 0, why_not(nodes, per_replica, max_per_node, by_devices)
+
+
+def why_not(nodes: tuple[NodeFree, ...], per_replica: int, max_per_node: int, by_devices: int) -> str:
+    if not nodes:
+        return "no Ready, schedulable node matches the pool's nodeSelector"
+    if by_devices and max_per_node:
+        return (f"placement.maxPerNode {max_per_node}: every node with {per_replica} free GPU already runs "
+                f"{max_per_node} of its replicas")
+    largest = max(n.free for n in nodes)
+    return f"no node has {per_replica} free GPU (the most on one node: {largest})"
+
+
+def place(nodes: Iterable[NodeCap], held: Iterable[Slot], mine: Iterable[Slot], replicas: Iterable[str],
+          per_replica: int, spread: Spread = "node", max_per_node: int = 0) -> tuple[tuple[Slot, ...], str]:
+    """Slots for `replicas` (new ones, none held yet), one at a time, or the reason the first that does not fit
+    cannot. `held` are every slot of the pool (the requester's own among them), `mine` the requester's."""
+    nodes = tuple(nodes)
+    free = free_devices(nodes, held)
+    zone = {n.name: n.zone for n in nodes}
+    on_node = Counter(s.node for s in mine)
+    in_zone = Counter(zone.get(s.node, "") for s in mine)
+    placed: list[Slot] = []
+    for rid in replicas:
+        fits = [n for n in nodes if len(free[n.name]) >= per_replica
+                and (not max_per_node or on_node[n.name] < max_per_node)]
+        if not fits:
+            by_devices = sum(len(free[n.name]) // per_replica for n in nodes)
+            left = tuple(NodeFree(name=n.name, free=len(free[n.name]), zone=n.zone) for n in nodes)
+            return tuple(placed), why_not(left, per_replica, max_per_node, by_devices)
+        if spread == "none":
+            best = min(fits, key=lambda n: (len(free[n.name]), n.name))
+        elif spread == "zone":
+            best = min(fits, key=lambda n: (in_zone[n.zone], on_node[n.name], -len(free[n.name]), n.name))
+        else:
+            best = min(fits, key=lambda n: (on_node[n.name], -len(free[n.name]), n.name))
+        devices = tuple(free[best.name][:per_replica])
+        free[best.name] = free[best.name][per_replica:]
+        on_node[best.name] += 1
+        in_zone[best.zone] += 1
+        placed.append(Slot(replica=rid, node=best.name, devices=devices))
+    return tuple(placed), ""
+
+
+class PoolNodesChanged(Event, frozen=True, tag="pool.nodes-changed"):
+    """A `node` pool's nodes changed (one joined, left, was cordoned or turned NotReady, its labels or GPUs
+    moved): the pool's capacity is theirs from here on. Appended on the pool's own ctl slice, so its ledger
+    replays the same capacity at every point."""
+
+    nodes: tuple[NodeCap, ...] = ()
+
+    def summary(self) -> str:
+        gpus = sum(len(n.devices) for n in self.nodes)
+        return f"pool now has {len(self.nodes)} node(s), {gpus} GPU: {', '.join(n.name for n in self.nodes) or '-'}"
+
+
+def eligible(views: Iterable[NodeView], selector: Mapping[str, str]) -> tuple[NodeCap, ...]:
+    """The nodes a pool with `selector` places on now: Ready, schedulable, carrying every selected label."""
+    return tuple(sorted((NodeCap(name=v.name, devices=v.devices, zone=v.labels.get(ZONE_LABEL, ""))
+                         for v in views if v.ready and v.schedulable
+                         and all(v.labels.get(k) == want for k, want in selector.items())), key=lambda n: n.name))

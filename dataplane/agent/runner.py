@@ -1,0 +1,133 @@
+"""The agent's runner: the process driver's machinery (fence, records, adoption through the /proc marker,
+readiness, load) running the replicas a pool's ledger placed on this node.
+
+It differs from the `process` driver only at its edges, because a node's credential reaches almost nothing:
+- commands come from the node's own consumer (`node-<NAME>`, filter `bosun.cmd.node-<NAME>.>`), made by the
+  gateway at the join; the runner only pulls from it and acks (it may not create or inspect a consumer);
+- observations go through the gateway's node door as `ReplicaReport`s (`DoorLog`), which the gateway appends
+  only for replicas assigned to this node; a refused one is dropped, never retried forever;
+- devices come in the command (`StartOnNode.devices`, the pool's ledger's choice) and are checked again here,
+  in the runner's own durable records: a start naming a device another replica holds is refused (lost), so
+  one device never serves two replicas even if the plane were wrong;
+- each replica also gets `BOSUN_NODE`.
+Replicas outlive the agent (their own sessions): a restarted agent adopts them (same pids) from its records.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.client import Client as NATS
+
+from core import nodes, subjects
+from core.events import Event
+from core.feed import Feed
+from core.replicas import StartOnNode, StartReplica
+from dataplane.base.shell import cancel_all, retrying
+from dataplane.process import store
+from dataplane.process.driver import FETCH_BATCH, Driver
+from dataplane.process.fence import Fence
+from dataplane.process.world import World
+
+STREAM = "BOSUN"
+REPORT_TIMEOUT = 5.0
+logger = structlog.get_logger()
+_answer = msgspec.json.Decoder(dict[str, Any])
+
+
+class Appended(msgspec.Struct, frozen=True):
+    seq: int
+    duplicate: bool = False
+
+
+class DoorLog:
+    """What the runner's outbox appends through: the gateway's door for this node (never the log itself)."""
+
+    def __init__(self, nc: NATS, node: str) -> None:
+        self.nc = nc
+        self.node = node
+
+    async def append(self, subject: str, event: Event, *, now: float | None = None, msg_id: str | None = None,
+                     **_: Any) -> Appended:
+        """Send one observation; returns once the gateway wrote it, or refused it for good (then it is dropped:
+        retrying cannot help). Raises when unanswered, so the outbox keeps it and sends it again."""
+        report = nodes.ReplicaReport(target=subjects.parse(subject).ref.token, id=msg_id or "",
+                                     event=event,  # type: ignore[arg-type]  # a replica observation
+                                     at=now or time.time())
+        msg = await self.nc.request(nodes.report_subject(self.node), msgspec.json.encode(report),
+                                    timeout=REPORT_TIMEOUT)
+        answer = _answer.decode(msg.data)
+        if "seq" in answer:
+            return Appended(int(answer["seq"]))
+        error = answer.get("error") or {}
+        if error.get("code") in ("Invalid", "Forbidden"):
+            logger.error("replica report refused: dropped", node=self.node, subject=subject, error=error)
+            return Appended(0)
+        raise nats.errors.Error(f"replica report not written: {error}")
+
+
+class NodeWorld(World):
+    """The process world, with devices taken from the command and checked against its own records."""
+
+    def __init__(self, conn: Any, node: str) -> None:
+        super().__init__(conn)
+        self.node = node
+
+    def _allot(self, cmd: StartReplica) -> tuple[str, str | None]:
+        if not isinstance(cmd, StartOnNode):
+            return "", f"node {self.node} runs only replicas placed on it (replica.start-on-node)"
+        if cmd.node != self.node:
+            return "", f"placed on node {cmd.node}, not on {self.node}"
+        if len(cmd.devices) != cmd.gpus or len(set(cmd.devices)) != len(cmd.devices):
+            return "", f"asks for {cmd.gpus} GPU but names devices {','.join(cmd.devices) or '-'}"
+        held = {d for r in self.conn.execute("SELECT devices FROM replicas") for d in r["devices"].split(",") if d}
+        clash = sorted(held & set(cmd.devices))
+        if clash:
+            return "", (f"device {','.join(clash)} of node {self.node} is used by another replica: "
+                        "refused (one device never serves two replicas)")
+        return ",".join(cmd.devices), None
+
+    def usage(self) -> tuple[int, tuple[str, ...]]:
+        """(replicas it runs, devices they hold), for the node's status report."""
+        rows = self.conn.execute("SELECT devices FROM replicas").fetchall()
+        return len(rows), tuple(sorted(d for r in rows for d in r["devices"].split(",") if d))
+
+
+class NodeRunner(Driver):
+    def __init__(self, nc: NATS, node: str, data_dir: Path, *, relist_interval: float = 2.0,
+                 load_interval: float = 2.0, fence: Fence | None = None) -> None:
+        self.node_world = NodeWorld(store.connect(data_dir), node)
+        super().__init__(self.node_world, DoorLog(nc, node), data_dir,  # type: ignore[arg-type]  # the door
+                         relist_interval, load_interval, fence)
+        self.nc = nc
+        self.node = node
+        self.extra_env = {"BOSUN_NODE": node}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await retrying("resend outbox", self.outbox.flush)
+            self.recover(time.time())
+            await retrying("report recovery", self.outbox.flush)
+            self.feed = feed = Feed(self.nc, STREAM, nodes.consumer(self.node), batch=FETCH_BATCH)
+            await feed.start()
+            loops = [asyncio.create_task(self._commands(feed), name="node-commands"),
+                     asyncio.create_task(self._monitor(), name="node-monitor"),
+                     asyncio.create_task(self._relist(), name="node-relist"),
+                     asyncio.create_task(self.meter.run(), name="node-load")]
+            stopper = asyncio.create_task(stop.wait(), name="node-stop")
+            try:
+                done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not stopper:
+                        task.result()
+            finally:
+                await cancel_all([*loops, stopper])
+                await feed.stop()
+                await self.http.aclose()
+        finally:
+            self.world.conn.close()

@@ -1,0 +1,44 @@
+"""The agent's runner re-checks, in its own durable records, that no device serves two replicas (#25)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.names import Ref
+from core.replicas import Launch, StartOnNode, StartProcess
+from dataplane.agent.runner import NodeWorld
+from dataplane.process import store
+
+DEP = Ref("modeldeployment", "team-a", "chat")
+LAUNCH = Launch(command=("/bin/sleep", "100"))
+
+
+def start(rid: str, *devices: str, node: str = "n1") -> StartOnNode:
+    return StartOnNode(replica=rid, pool="infra/fleet", gpus=len(devices), model="m", generation=1,
+                       launch=LAUNCH, node=node, devices=devices)
+
+
+def lost_reason(world: NodeWorld, rid: str) -> str:
+    row = world.conn.execute("SELECT state, reason FROM reported WHERE replica=?", (rid,)).fetchone()
+    return f"{row['state']}: {row['reason']}"
+
+
+def test_a_start_naming_a_device_in_use_is_refused(tmp_path: Path) -> None:
+    world = NodeWorld(store.connect(tmp_path), "n1")
+    assert world.admit(DEP, start("chat-1", "0", "1"), 1.0) == "admitted"
+    assert world.admit(DEP, start("chat-1", "0", "1"), 1.0) == "exists"  # a redelivery changes nothing
+    assert world.admit(DEP, start("chat-2", "1", "2"), 1.0) == "refused"
+    assert "device 1 of node n1 is used by another replica" in lost_reason(world, "chat-2")
+    assert world.admit(DEP, start("chat-3", "2", "3"), 1.0) == "admitted"
+    assert world.usage() == (2, ("0", "1", "2", "3"))
+    rec = world.record(DEP.token, "chat-3")
+    assert rec is not None and rec.devices == "2,3"
+
+
+def test_a_start_for_another_node_or_not_placed_is_refused(tmp_path: Path) -> None:
+    world = NodeWorld(store.connect(tmp_path), "n1")
+    assert world.admit(DEP, start("chat-1", "0", node="n2"), 1.0) == "refused"
+    assert "placed on node n2, not on n1" in lost_reason(world, "chat-1")
+    plain = StartProcess(replica="chat-2", pool="infra/fleet", gpus=1, model="m", generation=1, launch=LAUNCH)
+    assert world.admit(DEP, plain, 1.0) == "refused"
+    assert world.admit(DEP, start("chat-3", "0", "0"), 1.0) == "refused"  # one device named twice
+    assert world.usage() == (0, ())
