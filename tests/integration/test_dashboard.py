@@ -27,10 +27,8 @@ from tests.integration.test_dashboard_support import (
     DESKTOP,
     PHONE,
     attr,
-    browser_session,
     by_testid,
     deployment,
-    fresh_page,
     http,
     rows,
     rows_when,
@@ -69,18 +67,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    with browser_session(tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
-
-
-@pytest.fixture
-def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
-    with fresh_page(browser, request, tmp_path) as driver:
-        yield driver
 
 
 def test_the_page_is_served_by_the_gateway_with_a_strict_policy(up: Up) -> None:

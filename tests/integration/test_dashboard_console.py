@@ -29,10 +29,8 @@ from tests.integration.test_dashboard_support import (
     DESKTOP,
     PHONE,
     attr,
-    browser_session,
     by_testid,
     deployment,
-    fresh_page,
     http,
     rows,
     rows_when,
@@ -110,18 +108,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     finally:
         running_up.stop()
         end_all(running_up.data)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    with browser_session(tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
-
-
-@pytest.fixture
-def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
-    with fresh_page(browser, request, tmp_path) as driver:
-        yield driver
 
 
 def text_of(driver: WebDriver) -> str:

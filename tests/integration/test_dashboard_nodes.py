@@ -27,9 +27,7 @@ from tests.integration.test_dashboard_support import (
     DESKTOP,
     PHONE,
     attr,
-    browser_session,
     by_testid,
-    fresh_page,
     screenshot,
     severe_logs,
     viewport,
@@ -81,18 +79,6 @@ def agents(up: Up, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
             except ProcessLookupError:
                 pass
             agent.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    with browser_session(tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
-
-
-@pytest.fixture
-def page(browser: WebDriver, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebDriver]:
-    with fresh_page(browser, request, tmp_path) as driver:
-        yield driver
 
 
 def node_rows(driver: WebDriver) -> Rows:
