@@ -36,12 +36,17 @@ def reserved(event: SlotsRequested) -> int:
 
 
 def granted(state: Deployment, answer: SlotsGranted) -> Deployment:
-    """The slots a pool granted replace those we held there; ended replicas no longer held are forgotten."""
+    """The slots a pool granted replace those we held there; ended replicas no longer held are forgotten, and so
+    are the pool's draining nodes once we hold no slot there (the pool tells only holders when a drain ends)."""
     slots = {k: v for k, v in state.slots.items() if k != answer.pool}
     if answer.slots:
         slots[answer.pool] = answer.slots
     held = {s.replica for v in slots.values() for s in v}
-    return replace(state, slots=slots, ended=tuple(x for x in state.ended if x in held))
+    draining = state.draining
+    off = draining.get(answer.pool, ())
+    if off and not any(s.node in off for s in answer.slots):  # moved off: forget, or the node stays shunned
+        draining = {k: v for k, v in draining.items() if k != answer.pool}
+    return replace(state, slots=slots, ended=tuple(x for x in state.ended if x in held), draining=draining)
 
 
 def ended(state: Deployment, rid: str) -> Deployment:

@@ -159,6 +159,22 @@ def test_drain_moves_every_replica_off_make_before_break(seed: int) -> None:
     assert w.states[POOL].status.fields["capacity"] == 4  # it lends no GPU while drained
 
 
+def test_a_drained_node_uncordoned_takes_new_replicas_again() -> None:
+    w = World()
+    for name in ("a", "b"):
+        join(w, name, 2)
+    w.apply(POOL, node_pool(), 1, created=True)
+    w.apply(CHAT, node_deployment(2, max_per_node=2), 1, created=True)
+    w.run()
+    drain(w, "a")
+    w.run()
+    assert by_node(w) == {"b": 2} and w.state(CHAT).draining == {}  # moved off: nothing to remember
+    drain(w, "a", 3, on=False)
+    w.apply(CHAT, node_deployment(4, max_per_node=2), 2)
+    w.run()
+    assert by_node(w) == {"a": 2, "b": 2} and w.states[CHAT].status.phase == "Ready"
+
+
 def test_drain_with_no_capacity_elsewhere_keeps_the_replica_serving_and_says_why() -> None:
     w = Watched(CHAT)
     for name in ("a", "b"):
