@@ -39,13 +39,16 @@ class Holder(NamedTuple):
     desired: int
     reason: str
     message: str
+    by_node: str = ""
+    """Where its replicas run now (`status.replicasByNode`), e.g. `d2=2,d3=2`."""
 
     def line(self, node: str) -> str:
+        where = f"; on {self.by_node}" if self.by_node else ""
         if not self.left:
-            return f"{self.ref}: no replica left on {node} ({self.ready}/{self.desired} ready)"
+            return f"{self.ref}: no replica left on {node} ({self.ready}/{self.desired} ready{where})"
         ids = f" ({', '.join(self.replicas)})" if self.replicas else ""
-        why = f" — {self.reason}: {self.message}" if self.message else ""
-        return f"{self.ref}: {self.left} left on {node}{ids}, {self.ready}/{self.desired} ready{why}"
+        why = f" — {self.reason}: {self.message}" if self.message and self.reason != "Converged" else ""
+        return f"{self.ref}: {self.left} left on {node}{ids}, {self.ready}/{self.desired} ready{where}{why}"
 
 
 def node_name(ref: str) -> str:
@@ -59,14 +62,16 @@ def holder(obj: dict[str, Any], node: str) -> Holder | None:
     """What a deployment's status says it has on `node` (None: nothing, and it was never told to move)."""
     status = obj.get("status") or {}
     draining = {r for r, n in (status.get("drainingReplicas") or {}).items() if n == node}
-    counted = int((status.get("replicasByNode") or {}).get(node, 0))
+    by_node = status.get("replicasByNode") or {}
+    counted = int(by_node.get(node, 0))
     if not draining and not counted:
         return None
     ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), {})
     meta = obj.get("metadata") or {}
     return Holder(f"{meta.get('namespace', '')}/{meta.get('name', '')}", len(draining) or counted,
                   tuple(sorted(draining)), int(status.get("readyReplicas", 0)), int(status.get("desiredReplicas", 0)),
-                  str(ready.get("reason", "")), str(ready.get("message", "")))
+                  str(ready.get("reason", "")), str(ready.get("message", "")),
+                  ",".join(f"{k}={v}" for k, v in sorted(by_node.items())))
 
 
 def mark(client: Client, name: str) -> int:
@@ -139,6 +144,19 @@ class Follow:
                 found[h.ref] = h
         return found
 
+    def _gone(self, ref: str) -> str:
+        """The last line of a deployment with no replica left on the node: read once more, for where they are."""
+        from bosun.errors import NotFound
+
+        namespace, _, name = ref.partition("/")
+        was = self.holders[ref]._replace(left=0, replicas=())
+        try:
+            status = self.client.get("ModelDeployment", name, namespace=namespace).get("status") or {}
+        except NotFound:
+            return f"{ref}: deleted"
+        where = ",".join(f"{k}={v}" for k, v in sorted((status.get("replicasByNode") or {}).items()))
+        return was._replace(ready=int(status.get("readyReplicas", 0)), by_node=where).line(self.node)
+
     def step(self) -> tuple[bool, int]:
         """One reading: (drained, replicas left on the node as the agent last said)."""
         status = self.node_status()
@@ -156,8 +174,7 @@ class Follow:
             if h is not None:
                 self.say(ref, h.line(self.node))
             elif ref in self.holders:
-                was = self.holders[ref]
-                self.say(ref, was._replace(left=0, replicas=()).line(self.node))
+                self.say(ref, self._gone(ref))
         self.holders = holders
         return current and drain.get("phase") == "Drained" and left == 0 and not holders, left
 
