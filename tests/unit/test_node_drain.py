@@ -17,6 +17,7 @@ from core.names import Ref
 from core.nodes import NodeReported, NodeView
 from core.replicas import StopReplica
 from tests.simworld import World, pool_spec
+from tests.unit.test_kernel_agreement import checked
 from tests.unit.test_node_pools import POOL, join, node_deployment, node_pool
 
 CHAT = Ref("modeldeployment", "team-a", "chat")
@@ -236,3 +237,23 @@ def test_the_node_says_draining_and_how_many_are_left_then_drained() -> None:
     w.run()
     status = w.states[nodes.ref("a")].status
     assert "drain" not in status.fields and [c.type for c in status.conditions] == ["Ready"]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_replay_re_decides_a_drain_and_a_selector_exactly(shuffle: bool) -> None:
+    """Every decision of the node, the pool and the deployments, re-run from the encoded log (`replay --check`)."""
+    w = World(seed=3)
+    for name, zone in (("a", "z1"), ("b", "z1"), ("c", "z2")):
+        join(w, name, 2, zone=zone)
+    w.apply(POOL, node_pool(), 1, created=True)
+    w.apply(CHAT, node_deployment(3, max_per_node=2), 1, created=True)
+    picky = Ref("modeldeployment", "team-b", "picky")
+    w.apply(picky, selecting(2, {"zone": "z1"}), 1, created=True)
+    w.run(shuffle=shuffle)
+    drain(w, "a")
+    w.run(shuffle=shuffle)
+    drain(w, "a", 3, on=False)
+    w.run(shuffle=shuffle)
+    decisions, divergences = checked(w.stored())
+    assert divergences == [] and decisions > 20, [str(d) for d in divergences]
+    assert any(isinstance(e, ReplicaDrained) for _, e in w.history)
