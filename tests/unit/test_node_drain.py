@@ -257,3 +257,14 @@ def test_replay_re_decides_a_drain_and_a_selector_exactly(shuffle: bool) -> None
     decisions, divergences = checked(w.stored())
     assert divergences == [] and decisions > 20, [str(d) for d in divergences]
     assert any(isinstance(e, ReplicaDrained) for _, e in w.history)
+
+
+def test_get_nodes_says_a_node_drains() -> None:
+    from actors.node.kind import NODE
+
+    column = next(c for c in NODE.columns if c.header == "SCHEDULABLE")
+    assert column.value({"spec": {}}) == "true"
+    assert column.value({"spec": {"unschedulable": True}}) == "false"
+    assert column.value({"spec": {"unschedulable": True, "drain": True}, "status": {}}) == "false (Draining)"
+    assert column.value({"spec": {"unschedulable": True, "drain": True},
+                         "status": {"drain": {"phase": "Drained", "replicasLeft": 0}}}) == "false (Drained)"
