@@ -214,14 +214,16 @@ class JoinFile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 class NodeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What a pool may read of a Node (published by the Node actor): whether it takes replicas, its labels
-    (the agent's with the spec's over them) and its device ids."""
+    """What a pool (and a deployment) may read of a Node (published by the Node actor): whether it takes
+    replicas, its labels (the agent's with the spec's over them), its device ids and whether it is draining."""
 
     name: str
     ready: bool = False
     schedulable: bool = True
     labels: dict[str, str] = {}
     devices: tuple[str, ...] = ()
+    draining: bool = False
+    """`bosun drain`: every replica on the node is to be replaced elsewhere, then stopped (never schedulable)."""
 
 
 REPLICA_OBSERVATIONS = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost, ReplicaStartFailed, LoadObserved)
