@@ -179,6 +179,8 @@ class Lifecycle:
             self.recorded[node] = await self._read(node)
             return False
         self.recorded[node] = Recorded(lost=True, seq=appended.seq, fence=sent.seq)
+        if appended.duplicate:
+            return False  # another host (or our own earlier try) recorded it
         log.warning("node evicted", node=node, replicas=len(replicas), fence=sent.seq, eviction=self.eviction)
         return True
 
