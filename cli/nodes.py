@@ -87,7 +87,7 @@ def remove(settings: Settings, name: str) -> None:
                 client.delete(kind, what)
             except NotFound:
                 continue
-        client.call("DELETE", f"/v1/nodes/{name}/commands")
+        client.call("DELETE", f"/v1/namespaces/default/nodes/{name}/commands")
     click.echo(f"node/{name} removed (its credential revoked, its command consumer {nodes.consumer(name)} deleted)")
 
 
