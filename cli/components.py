@@ -175,6 +175,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     env = environment()
     if retain:
         env = replace(env, retain=retain)
+    if eviction_timeout is not None:  # the controllers read it from their environment
+        env = replace(env, eviction_timeout=eviction_timeout)
     logs.configure("up", env.log_level, env.log_format)
     from actors.registry import sources
     from actors.scope import groups
@@ -182,7 +184,7 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
                    nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
                    sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0,
-                   keep_replicas=keep_replicas, node_timeout=node_timeout, eviction_timeout=eviction_timeout)
+                   keep_replicas=keep_replicas, node_timeout=node_timeout)
     try:
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:

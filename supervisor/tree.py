@@ -77,8 +77,6 @@ class UpConfig:
     """`--keep-replicas`: the process driver leaves its replicas running when `bosun up` stops."""
     node_timeout: float = 10.0
     """`--node-timeout`: a node whose heartbeat is this late is NotReady (the main controllers' lifecycle)."""
-    eviction_timeout: float | None = None
-    """`--eviction-timeout`: a node NotReady this long loses its replicas; None: BOSUN_EVICTION_TIMEOUT."""
 
 
 @dataclass
@@ -115,15 +113,14 @@ def bind_listener(host: str, port: int) -> socket.socket:
 
 
 def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1,
-                        node_timeout: float = 10.0, eviction_timeout: float | None = None) -> list[Child]:
+                        node_timeout: float = 10.0) -> list[Child]:
     """The main controller (all kinds but the separate ones) and one controller per separate group; each
     `hosts` times: hosts of one scope share its partitions (the first keeps the default host id, the
     others are `<hostname>-<i>`), so a kill -9 of one is taken over by the others."""
     separate = sorted({k for g in groups for k in g})
     run = Path(data) / "run"
     main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else []),
-            "--node-timeout", f"{node_timeout:g}",
-            *(["--eviction-timeout", f"{eviction_timeout:g}"] if eviction_timeout is not None else [])]
+            "--node-timeout", f"{node_timeout:g}"]
     scopes = [("controller", main, "controller-main")]
     scopes += [(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)],
                 f"controller-{'-'.join(g)}") for g in groups]
@@ -248,7 +245,7 @@ class Supervisor:
                               *(["--policy", str(self.cfg.policy)] if self.cfg.policy else [])],
                   pass_fds=(fd,)),
             *controller_children(data, self.cfg.controllers, self.cfg.hosts or (2 if self.cfg.cluster > 1 else 1),
-                                 self.cfg.node_timeout, self.cfg.eviction_timeout),
+                                 self.cfg.node_timeout),
             Child("projector", ["projector", "--data", data, "--db-dir", db_dir]),
             Child("driver-sim", sim),
             Child("driver-process", ["driver", "process", "--data", data,

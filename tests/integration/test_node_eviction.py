@@ -163,3 +163,21 @@ def test_an_agent_back_from_a_partition_stops_its_stale_replicas_before_it_is_re
     devices_once(mine)
     stopped = [e for e in history(up, "modeldeployments", "gpu", "cut") if e["type"] == "replica.stopped"]
     assert {e["data"]["replica"] for e in stopped} >= {f.record.split("/")[1] for f in stale}
+
+
+def test_an_agent_restarted_after_its_eviction_stops_what_it_adopted_before_it_is_ready(
+        up: Up, tmp_path: Path, agents: list[Agent]) -> None:
+    mine = fleet(up, tmp_path, agents, "back")
+    victim = holder(mine)
+    stale = replicas_of(victim)
+    os.kill(victim.proc.pid, signal.SIGKILL)  # the agent alone dies: its replicas run on
+    victim.proc.wait()
+    wait_for(lambda: replaced_without(up, "back", victim.node), NODE_TIMEOUT + EVICTION + SLACK,
+             f"its replicas replaced elsewhere: {status(up, 'modeldeployments', 'back')}")
+    assert all(procs.alive(f.identity) for f in stale)
+    again = Agent(tmp_path / f"join-{victim.node}.json", victim.node, victim.data)  # restarted on the machine
+    agents.append(again)
+    wait_node(up, victim.node, "Ready", timeout=30)
+    assert not any(procs.alive(f.identity) for f in stale), "Ready while an adopted stale copy still ran"
+    assert "replica adopted" in again.output()
+    assert replaced_without(up, "back", victim.node) is not None
