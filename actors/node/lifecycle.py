@@ -28,6 +28,7 @@ import msgspec
 import nats.js.errors
 import structlog
 
+from actors.gpupool.model import Pool
 from actors.node import evictions
 from actors.node.kind import NODE
 from actors.node.liveness import Beats, Recorded, Verdict, verdicts
@@ -64,8 +65,6 @@ class Ledgers:
         self.host = host
 
     def __call__(self) -> PoolLedgers | None:
-        from actors.gpupool.model import Pool
-
         host = self.host
         if host is None or not host.caught_up.is_set():
             return None
