@@ -76,7 +76,8 @@ def join(settings: Settings, name: str, nats_url: str | None, output: Path | Non
 @pass_settings
 @reports_errors
 def remove(settings: Settings, name: str) -> None:
-    """Take node NAME out of the plane: its credential first (its agent is refused and stops), then the Node."""
+    """Take node NAME out of the plane: its credential first (its agent is refused and stops), then the Node and
+    its command consumer."""
     from bosun.errors import NotFound
     from core import nodes
 
@@ -87,7 +88,8 @@ def remove(settings: Settings, name: str) -> None:
                 client.delete(kind, what)
             except NotFound:
                 continue
-    click.echo(f"node/{name} removed (its credential revoked)")
+        client.call("DELETE", f"/v1/namespaces/default/nodes/{name}/commands")
+    click.echo(f"node/{name} removed (its credential revoked, its command consumer {nodes.consumer(name)} deleted)")
 
 
 def _seeds(settings: Settings, nats_url: str | None) -> list[str]:

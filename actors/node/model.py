@@ -23,6 +23,7 @@ from core.nodes import (
     NodeHeartbeatResumed,
     NodeJoined,
     NodeLeft,
+    NodeReplicasEvicted,
     NodeReported,
     NodeView,
 )
@@ -46,6 +47,10 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     """When the agent last said it was alive, in the log (join, report, leave)."""
     lost: float = 0.0
     """The node timeout after which the lifecycle controller found its heartbeat late; 0: not lost."""
+    evicted: int = 0
+    """Replicas the lifecycle controller evicted in this loss (`--eviction-timeout`); 0 once it beats again."""
+    fence: int = 0
+    """That eviction's fence: the node is Ready again only from a beat that reaches it."""
 
 
 Live = Resource[NodeSpec, Node]
@@ -64,9 +69,11 @@ def evolve(r: Live, event: Event) -> Node:
         case NodeLeft() if event.epoch >= state.epoch:
             return replace(state, left=True, heartbeat=max(state.heartbeat, event.at))
         case NodeHeartbeatLost(timeout=timeout):
-            return replace(state, lost=max(timeout, 1e-9))
+            return replace(state, lost=max(timeout, 1e-9), evicted=0, fence=0)
+        case NodeReplicasEvicted(fence=fence, count=count):
+            return replace(state, lost=state.lost or 1e-9, evicted=count, fence=fence)
         case NodeHeartbeatResumed():
-            return replace(state, lost=0.0)
+            return replace(state, lost=0.0, evicted=0, fence=0)
         case _:
             return state
 
@@ -91,7 +98,8 @@ def fields(spec: NodeSpec, state: Node) -> dict[str, Any]:
     return {"schedulable": schedulable(spec), "labels": labels(spec, state),
             "devices": [msgspec.to_builtins(d) for d in state.devices], "totalGpus": len(state.devices),
             "allocatedGpus": len(state.allocated), "replicas": state.replicas, "heartbeatTime": state.heartbeat,
-            "epoch": state.epoch, "host": state.host, **({"note": state.note} if state.note else {}), **drain}
+            "epoch": state.epoch, "host": state.host, **({"note": state.note} if state.note else {}),
+            **({"evictedReplicas": state.evicted} if state.lost and state.fence else {}), **drain}
 
 
 def drain_phase(state: Node) -> str:
@@ -117,6 +125,10 @@ def decide(r: Live, now: float, ctx: Context) -> Decision:
                          message="no agent has joined as this node yet (bosun agent --node NAME)")
     elif state.left:
         cond = Condition(type="Ready", status="False", reason="AgentStopped", message="the agent stopped")
+    elif state.lost and state.fence:
+        cond = Condition(type="Ready", status="False", reason="HeartbeatLost",
+                         message=f"no heartbeat past the eviction timeout: its {state.evicted} replica(s) were "
+                                 "evicted (replaced elsewhere); Ready again once its agent has stopped them")
     elif state.lost:
         cond = Condition(type="Ready", status="False", reason="HeartbeatLost",
                          message=f"no heartbeat for more than {state.lost:g}s (node timeout)")
