@@ -93,7 +93,7 @@ def test_replicas_go_only_to_nodes_matching_the_deployments_node_selector(up: Up
     assert running(agents[0]) == 0 and running(agents[1]) + running(agents[2]) == 3
     apply(up, deployment("picky", "sel", 5, nodeSelector={"zone": "b"}))
     st = wait_for(lambda: "placement.nodeSelector zone=b" in json.dumps(s := status(up, "modeldeployments", "picky"))
-                  and s, 30, "the binding constraint in the status")
+                  and s.get("readyReplicas") == 4 and s, 30, "4 ready and the binding constraint in the status")
     message = next(c["message"] for c in st["conditions"] if c["type"] == "Scheduled")
     assert "no node has 1 free GPU (the most on one node: 0) (among the nodes matching placement.nodeSelector " \
            "zone=b)" in message, message
