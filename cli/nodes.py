@@ -108,8 +108,11 @@ def _seeds(settings: Settings, nats_url: str | None) -> list[str]:
 @click.option("--labels", default="", metavar="k=v,…", help="Labels of this node (a pool's nodeSelector reads them).")
 @click.option("--gpus", default="auto", show_default=True, metavar="auto|N|ID,…",
               help="auto: discover through NVML (none without it); N: devices 0..N-1; or the device ids.")
+@click.option("--stop-replicas-on-exit", "stop_replicas", is_flag=True,
+              help="Stop the replicas it runs when it is stopped (what `bosun up` runs its own node's agent "
+                   "with, unless --keep-replicas) [default: they run on, adopted at its next start].")
 @data_option
-def agent(join_file: Path, node: str, labels: str, gpus: str, data: Path | None) -> None:
+def agent(join_file: Path, node: str, labels: str, gpus: str, stop_replicas: bool, data: Path | None) -> None:
     """Run this machine's agent: join the plane as node NODE, beat its heartbeat, report its GPUs."""
     from core import nodes
     from dataplane.agent import agent as node_agent
@@ -136,7 +139,8 @@ def agent(join_file: Path, node: str, labels: str, gpus: str, data: Path | None)
     env = environment()
     where = data_dir(data)
     serve_until_signalled(f"agent-{node}", lambda stop: node_agent.serve(
-        join, node=node, labels=parsed, found=found, data_dir=where, stop=stop), None, env)
+        join, node=node, labels=parsed, found=found, data_dir=where, stop=stop, stop_replicas=stop_replicas),
+        None, env)
 
 
 def _cordon(settings: Settings, ref: str, unschedulable: bool) -> None:

@@ -28,7 +28,7 @@ from msgspec.structs import replace
 
 from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
-from supervisor import procs, status, stuck
+from supervisor import localnode, procs, status, stuck
 from supervisor.launch import (
     bosun_command,
     ensure_admin_token,
@@ -77,6 +77,12 @@ class UpConfig:
     """`--keep-replicas`: the process driver leaves its replicas running when `bosun up` stops."""
     node_timeout: float = 10.0
     """`--node-timeout`: a node whose heartbeat is this late is NotReady (the main controllers' lifecycle)."""
+    node: str = ""
+    """`--node-name`: this machine's node, run by an agent of its own (`localnode`); empty: no agent."""
+    gpus: str = "auto"
+    """`--gpus`: the local node's GPUs (`auto`: NVML's, none without it; N; or ids)."""
+    node_labels: str = ""
+    """`--node-labels`: the local node's labels (k=v,…)."""
 
 
 @dataclass
@@ -94,6 +100,14 @@ class Child:
     restart_at: float | None = None
     inflight: Path | None = None
     """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
+    held: bool = False
+    """Not started with the others: `after` (or the announce, for the first of a chain) starts it."""
+    once: bool = False
+    """Runs until it succeeds once (exit 0), then never again (the local node's join)."""
+    after: str = ""
+    """Started when the `once` child of this name has succeeded."""
+    secretless: bool = False
+    """Gets `localnode.agent_environment`: no credentials file, token or NATS URL (the local node's agent)."""
 
     def backoff(self, now: float) -> float:
         """Seconds to wait before the next start: exponential, reset after a stable run."""
@@ -252,12 +266,32 @@ class Supervisor:
                                      *([] if self.cfg.keep_replicas else ["--stop-replicas-on-exit"])],
                   env=self._secretless(nats_url)),
             *([Child("archiver", ["archiver"])] if self.settings.retain else []),
+            *self._local_node(),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))
         self.env = self.settings.environment(BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
-            self._spawn(child)
+            if not child.held:
+                self._spawn(child)
+
+    def _local_node(self) -> list[Child]:
+        """This machine's join (once the gateway answers) and agent (once joined); none without `--node-name`."""
+        if not self.cfg.node:
+            return []
+        localnode.join_file(self.data).parent.mkdir(parents=True, exist_ok=True)
+        return [Child(localnode.JOIN, localnode.join_args(self.data, self.cfg.node), held=True, once=True,
+                      secretless=True),
+                Child(localnode.AGENT, localnode.agent_args(self.data, self.cfg.node, self.cfg.gpus,
+                                                            self.cfg.node_labels, self.cfg.keep_replicas),
+                      held=True, after=localnode.JOIN, secretless=True)]
+
+    def _release(self, after: str) -> None:
+        """Start the held children waiting for `after` ("" : the announce)."""
+        for child in self.children:
+            if child.held and child.after == after and child.proc is None:
+                child.held = False
+                self._spawn(child)
 
     def _secretless(self, nats_url: str) -> dict[str, str]:
         """The process driver's own variables: an external NATS URL's user and password (`--nats`) moved into a
@@ -272,7 +306,8 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         try:
-            child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**self.env, **child.env},
+            base = localnode.agent_environment(self.env) if child.secretless else self.env
+            child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**base, **child.env},
                                           stdin=subprocess.DEVNULL,
                                           pass_fds=child.pass_fds,
                                           preexec_fn=procs.die_with_parent())  # main thread only
@@ -313,6 +348,13 @@ class Supervisor:
                     log.error("controller stuck in one step; killing it", component=child.name, **held)
                     child.proc.kill()
                     child.proc.wait()
+            if child.once and child.proc is not None and child.proc.poll() == 0:
+                log.info("component done", component=child.name, pid=child.proc.pid)
+                child.proc, child.held = None, True
+                procs.remove_pidfile(self.run_dir, child.name)
+                self._release(child.name)
+                status.write(self.run_dir, self.children, self.exits)
+                continue
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
@@ -366,6 +408,7 @@ class Supervisor:
         write_private_json(self.conn_file, {"http": url, "nats": client_nats, "natsInboxPrefix": inbox,
                                             "tokenFile": str(self.token_file)})
         self.announced = True
+        self._release("")
         log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=client_nats)
         print(f"bosun is up in {elapsed:.2f}s\n"
               f"  gateway:     {url}\n"
@@ -379,6 +422,8 @@ class Supervisor:
         """Components first (they may flush through NATS), then nats-server; leave no pidfiles behind."""
         self.stopping.set()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # The local node's agent first: it says it leaves through the gateway, which must still answer.
+        procs.terminate([c.proc for c in self.children if c.proc is not None and c.name == localnode.AGENT])
         procs.terminate([c.proc for c in self.children if c.proc is not None])
         for child in self.children:
             procs.remove_pidfile(self.run_dir, child.name)
