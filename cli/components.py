@@ -140,6 +140,9 @@ def db_dir_option(f: F) -> F:
 @click.option("--http-host", default="127.0.0.1", show_default=True)
 @click.option("--http-port", type=int, default=8080, show_default=True, help="0: pick a free port.")
 @click.option("--nats-port", type=int, default=4222, show_default=True, help="0: pick a free port.")
+@click.option("--nats-host", default="127.0.0.1", show_default=True,
+              help="Where the embedded nats-server listens: 0.0.0.0 lets other machines' agents join "
+                   "(docs/nodes.md; every connection still needs a password or a Bosun token).")
 @click.option("--nats", "nats_url", default=None, metavar="URL",
               help="Use this NATS instead of the embedded server.")
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -167,7 +170,7 @@ def db_dir_option(f: F) -> F:
               help="The local node's GPUs: auto (NVML; none without it), N (devices 0..N-1) or the ids.")
 @click.option("--node-labels", default="", metavar="k=v,…", help="The local node's labels.")
 @click.option("--no-node", is_flag=True, help="Run no agent for this machine (no local node).")
-def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
+def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_host: str, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
        hosts: int | None, keep_replicas: bool, retain: str | None, node_timeout: float, node_name: str | None,
        gpus: str, node_labels: str, no_node: bool) -> None:
@@ -185,7 +188,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     from actors.scope import groups
 
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
-                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
+                   nats_host=nats_host, nats_url=nats_url, policy=policy.resolve() if policy else None,
+                   latency=latency, seed=seed,
                    sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0,
                    keep_replicas=keep_replicas, node_timeout=node_timeout, node=node, gpus=gpus,
                    node_labels=node_labels)

@@ -58,6 +58,8 @@ class UpConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     nats_port: int = 4222
+    nats_host: str = "127.0.0.1"
+    """`--nats-host`: where the embedded server listens (0.0.0.0: other machines' agents may connect)."""
     nats_url: str | None = None
     """An external NATS to use instead of the embedded server."""
     policy: Path | None = None
@@ -235,7 +237,7 @@ class Supervisor:
         try:
             self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
                                          preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
-                                         executable=self.settings.nats_server)
+                                         executable=self.settings.nats_server, host=self.cfg.nats_host)
         except RuntimeError as e:
             raise UpError(str(e)) from e
         self.nats_child.started = time.monotonic()
@@ -316,7 +318,8 @@ class Supervisor:
             child.restart_at = time.monotonic() + child.backoff(time.monotonic())
             return
         child.started, child.restart_at = time.monotonic(), None
-        procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
+        if not child.once:  # a one-shot (the join) is no component to kill, and a leftover of it is harmless
+            procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
         log.info("component started", component=child.name, pid=child.proc.pid)
         status.write(self.run_dir, self.children, self.exits)
 
@@ -386,7 +389,7 @@ class Supervisor:
         try:
             self.nats = natsserver.start(self.data, port=self.nats.port, creds=self.creds,
                                          preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
-                                         executable=self.settings.nats_server)
+                                         executable=self.settings.nats_server, host=self.cfg.nats_host)
             c.started, c.restart_at = time.monotonic(), None
             log.info("nats-server restarted", pid=self.nats.proc.pid, port=self.nats.port)
         except RuntimeError as e:
