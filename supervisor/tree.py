@@ -18,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -29,6 +29,7 @@ from msgspec.structs import replace
 from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
 from supervisor import localnode, procs, status, stuck
+from supervisor.children import Child, controller_children
 from supervisor.launch import (
     bosun_command,
     ensure_admin_token,
@@ -38,11 +39,6 @@ from supervisor.launch import (
     write_private_json,
 )
 
-STABLE_AFTER = 10.0
-"""A child that ran this long before dying starts its backoff over: a crash loop dies during its start
-(a few seconds), a component killed after serving for a while is restarted at once (chaos rounds kill
-the same component every few seconds; at 30 s they climbed the backoff to seconds per restart)."""
-MAX_BACKOFF = 10.0
 NATS_PIDFILE = "nats"
 
 log = structlog.get_logger("bosun.up")
@@ -87,38 +83,6 @@ class UpConfig:
     """`--node-labels`: the local node's labels (k=v,…)."""
 
 
-@dataclass
-class Child:
-    """One supervised component process and its restart bookkeeping."""
-
-    name: str
-    args: list[str]
-    pass_fds: tuple[int, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    """Added to the shared environment for this child only."""
-    proc: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    failures: int = 0
-    restart_at: float | None = None
-    inflight: Path | None = None
-    """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
-    held: bool = False
-    """Not started with the others: `after` (or the announce, for the first of a chain) starts it."""
-    once: bool = False
-    """Runs until it succeeds once (exit 0), then never again (the local node's join)."""
-    after: str = ""
-    """Started when the `once` child of this name has succeeded."""
-    secretless: bool = False
-    """Gets `localnode.agent_environment`: no credentials file, token or NATS URL (the local node's agent)."""
-
-    def backoff(self, now: float) -> float:
-        """Seconds to wait before the next start: exponential, reset after a stable run."""
-        if now - self.started >= STABLE_AFTER:
-            self.failures = 0
-        self.failures += 1
-        return float(min(MAX_BACKOFF, 0.1 * 2 ** (self.failures - 1)))
-
-
 def bind_listener(host: str, port: int) -> socket.socket:
     """The gateway's listening socket (port 0: the kernel picks one)."""
     family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
@@ -126,29 +90,6 @@ def bind_listener(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=1024)
     except OSError as e:
         raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
-
-
-def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1,
-                        node_timeout: float = 10.0) -> list[Child]:
-    """The main controller (all kinds but the separate ones) and one controller per separate group; each
-    `hosts` times: hosts of one scope share its partitions (the first keeps the default host id, the
-    others are `<hostname>-<i>`), so a kill -9 of one is taken over by the others."""
-    separate = sorted({k for g in groups for k in g})
-    run = Path(data) / "run"
-    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else []),
-            "--node-timeout", f"{node_timeout:g}"]
-    scopes = [("controller", main, "controller-main")]
-    scopes += [(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)],
-                f"controller-{'-'.join(g)}") for g in groups]
-    children = []
-    for name, args, inflight in scopes:
-        for i in range(1, max(1, hosts) + 1):
-            extra = [] if i == 1 else ["--host-id", f"{socket.gethostname() or 'main'}-{i}"]
-            child = Child(name if i == 1 else f"{name}-{i}", [*args, *extra])
-            child.inflight = run / (f"{inflight}.inflight" if i == 1 else f"{inflight}-{i}.inflight")
-            child.args += ["--inflight", str(child.inflight)]
-            children.append(child)
-    return children
 
 
 class Supervisor:
@@ -353,7 +294,7 @@ class Supervisor:
                     child.proc.wait()
             if child.once and child.proc is not None and child.proc.poll() == 0:
                 log.info("component done", component=child.name, pid=child.proc.pid)
-                child.proc, child.held = None, True
+                child.proc, child.held, child.done = None, True, True
                 procs.remove_pidfile(self.run_dir, child.name)
                 self._release(child.name)
                 status.write(self.run_dir, self.children, self.exits)
