@@ -33,3 +33,10 @@ def test_the_agent_environment_has_no_plane_secret() -> None:
     env = {"PATH": "/bin", "HOME": "/root", "BOSUN_TOKEN": "t", "BOSUN_NATS_CREDENTIALS": "/d/creds",
            "BOSUN_NATS_URL": "nats://u:p@h:4222", "BOSUN_SERVER": "http://x", "BOSUN_LOG_LEVEL": "DEBUG"}
     assert localnode.agent_environment(env) == {"PATH": "/bin", "HOME": "/root", "BOSUN_LOG_LEVEL": "DEBUG"}
+
+
+def test_the_embedded_server_listens_on_loopback_unless_told_otherwise() -> None:
+    from core import natsserver
+
+    assert 'host: "127.0.0.1"' in natsserver.config(Path("/s"), 0, None, Path("/r"))
+    assert 'host: "0.0.0.0"' in natsserver.config(Path("/s"), 0, None, Path("/r"), host="0.0.0.0")
