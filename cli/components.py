@@ -273,7 +273,8 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
         if only:
             await host
             return
-        nodes = asyncio.create_task(lifecycle.serve(nats_url, stop=stop, timeout=node_timeout))
+        nodes = asyncio.create_task(lifecycle.serve(nats_url, stop=stop, timeout=node_timeout,
+                                                     replicas=env.stream_replicas))
         try:
             await host
         finally:

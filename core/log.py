@@ -144,7 +144,7 @@ class Log:
                 raise Unavailable(f"bucket {config.bucket} not created yet (the gateway creates it)") from None
             await self.js.create_key_value(config)
             return
-        if (manage and not current.allow_direct) or (current.num_replicas or 1) != config.replicas:
+        if manage and (not current.allow_direct or (current.num_replicas or 1) != config.replicas):
             current.allow_direct = True
             current.num_replicas = config.replicas
             await self.jsm.update_stream(current)

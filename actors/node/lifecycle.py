@@ -101,14 +101,15 @@ class Lifecycle:
         return True
 
 
-async def serve(nats_url: str, *, stop: asyncio.Event, timeout: float = DEFAULT_TIMEOUT, tick: float = TICK) -> None:
+async def serve(nats_url: str, *, stop: asyncio.Event, timeout: float = DEFAULT_TIMEOUT, tick: float = TICK,
+                replicas: int = 1) -> None:
     """Run the node lifecycle controller until `stop` is set (waits for the cluster first)."""
     try:
         nc = await ready.connect(nats_url, "bosun-node-lifecycle", stop)
     except ready.Stopped:
         return
     try:
-        lg = Log(nc)
+        lg = Log(nc, replicas=replicas)
         await ready.ensure(lg, stop)
         lifecycle = Lifecycle(lg, timeout)
         while not stop.is_set():

@@ -19,7 +19,8 @@ import nats
 import nats.errors
 import pytest
 
-from core import natsserver, objects
+from core import log as corelog
+from core import natscreds, natsserver, objects
 from gateway.admission.audit import BURST
 from tests.conftest import eventually
 from tests.integration.nats_identity_support import (
@@ -395,3 +396,17 @@ def test_secrets_stay_out_of_environments_argv_and_connection_json(up: Up) -> No
         assert not any(s in environ for s in secrets), f"a NATS secret is in the environment of {name}"
         assert not any(s in argv for s in secrets), f"a NATS secret is on the command line of {name}"
     wait_for(lambda: (up.data / "nats-credentials.json").stat().st_mode & 0o077 == 0, 1, "0600 credentials")
+
+
+@pytest.mark.parametrize("key", ["controller", "driver"])
+async def test_a_component_takes_the_buckets_as_the_gateway_made_them(up: Up, key: str) -> None:
+    """A component whose replica count differs from the buckets' (the node lifecycle controller and the process
+    driver asked for 1 on a 3-node cluster) used to ask to change them, was refused, and retried forever: on a
+    cluster neither ever started. Only the gateway changes the stream and buckets; the others take them as
+    they are."""
+    creds = natscreds.Credentials.load(up.data / "nats-credentials.json")
+    nc = await corelog.connect(natscreds.with_user(up.conn["nats"], creds.of(key)), f"test-{key}")
+    try:
+        await corelog.Log(nc, replicas=3).ensure()  # the embedded plane's buckets have 1
+    finally:
+        await nc.close()
