@@ -250,10 +250,16 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         try:
             base = localnode.agent_environment(self.env) if child.secretless else self.env
-            child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**base, **child.env},
-                                          stdin=subprocess.DEVNULL,
-                                          pass_fds=child.pass_fds,
-                                          preexec_fn=procs.die_with_parent())  # main thread only
+            # A one-shot's output goes to its own file (the join's hint is for an admin at a terminal, not here).
+            out = open(self.run_dir / f"{child.name}.log", "ab") if child.once else None  # noqa: SIM115
+            try:
+                child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**base, **child.env},
+                                              stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                              pass_fds=child.pass_fds,
+                                              preexec_fn=procs.die_with_parent())  # main thread only
+            finally:
+                if out is not None:
+                    out.close()
         except OSError as e:
             log.error("component failed to start", component=child.name, error=str(e))
             child.restart_at = time.monotonic() + child.backoff(time.monotonic())
@@ -302,7 +308,8 @@ class Supervisor:
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
-                            code=child.proc.returncode, restart_in=delay, failures=child.failures)
+                            code=child.proc.returncode, restart_in=delay, failures=child.failures,
+                            **({"output": str(self.run_dir / f"{child.name}.log")} if child.once else {}))
                 code = child.proc.returncode
                 child.proc, child.restart_at = None, now + delay
                 restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
