@@ -88,3 +88,28 @@ def test_bosun_up_runs_its_own_machine_as_a_node(up: Up) -> None:
 
     assert up.stop() == 0
     assert replicas(up) == []  # a stop of bosun up (no --keep-replicas) stops the local node's replicas
+
+
+def test_keep_replicas_leaves_the_local_nodes_replicas_for_the_next_start_to_adopt(tmp_path: Path) -> None:
+    args = ("--node-name", "home-box", "--gpus", "1", "--node-labels", "site=home", "--keep-replicas")
+    first = Up(tmp_path / "data", *args).start()
+    try:
+        wait_node(first, "home-box", "Ready", timeout=60)
+        assert "--stop-replicas-on-exit" not in tree.argv(first.pids()["agent"])
+        apply(first, POOL)
+        apply(first, {**CHAT, "spec": {**CHAT["spec"], "replicas": 1}})
+        wait_for(lambda: ready_replicas(first) == 1, 60, "chat Ready on the local node")
+        before = {f.identity.pid for f in replicas(first)}
+        assert first.stop() == 0
+        assert {f.identity.pid for f in replicas(first)} == before  # kept running
+        second = Up(tmp_path / "data", *args).start()
+        try:
+            wait_node(second, "home-box", "Ready", timeout=60, epoch=2)
+            wait_for(lambda: ready_replicas(second) == 1, 60, "chat still Ready")
+            assert {f.identity.pid for f in replicas(second)} == before  # adopted by the next start's agent
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        for found in replicas(first):  # kept on purpose: the test ends them
+            procs.signal_group(found.identity, signal.SIGKILL)
