@@ -5,6 +5,7 @@ over-committed whatever the concurrency. Requests carry absolute targets, so the
 from __future__ import annotations
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from actors.decisions import Context, Message
 from actors.placement import NodeFree, Slot, Spread
@@ -66,6 +67,13 @@ class SlotsRequested(CapacityRequested, frozen=True, tag="capacity.slots-request
     per_replica: int = 1
     spread: Spread = "node"
     max_per_node: int = 0
+    node_selector: dict[str, str] | UnsetType = UNSET
+    """The deployment's `placement.nodeSelector`: new slots only on the pool's nodes carrying these labels
+    (unset, never written, when it has none: requests recorded before it existed read the same)."""
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return {} if isinstance(self.node_selector, UnsetType) else self.node_selector
 
     def summary(self) -> str:
         return f"{self.requester} asks {self.pool} for {len(self.replicas)} slot(s) of {self.per_replica} GPU"
@@ -111,6 +119,25 @@ class SlotsGranted(CapacityGranted, frozen=True, tag="capacity.slots-granted"):
 Answer = SlotsGranted | CapacityGranted | CapacityRefused
 
 
+class PoolNodesDraining(Event, frozen=True, tag="pool.nodes-draining"):
+    """A `node` pool's nodes being drained (`bosun drain`) changed: appended on the pool's ctl slice and
+    sent to every requester holding a slot on one of them (or on one no longer draining). Each moves its
+    replicas off those nodes make-before-break: a replacement is started and Ready elsewhere before the
+    replica on the draining node is stopped."""
+
+    pool: str
+    nodes: tuple[str, ...] = ()
+    """Every node of the pool being drained now (empty: none any more)."""
+    requesters: tuple[str, ...] = ()
+
+    def notify(self) -> str:
+        return ",".join(self.requesters)
+
+    def summary(self) -> str:
+        told = f"{len(self.requesters)} deployment(s) with replicas there told"
+        return f"draining node(s): {', '.join(self.nodes)}; {told}" if self.nodes else f"no node draining; {told}"
+
+
 class CapacityAnswered(Event, frozen=True, tag="capacity.answered"):
     """Every answer of one pool decision, as one event notifying every requester in it.
 
@@ -140,7 +167,7 @@ def answers_for(event: Event, requester: str) -> tuple[Answer, ...]:
 
 
 PROTOCOL: tuple[type[Event], ...] = (CapacityRequested, CapacityGranted, CapacityRefused, CapacityAnswered,
-                                     SlotsRequested, SlotsGranted)
+                                     SlotsRequested, SlotsGranted, PoolNodesDraining)
 
 
 def pool_key(namespace: str, name: str) -> str:

@@ -5,13 +5,14 @@ A *slot* is one replica's place: a node and that node's device ids. The pool's l
 of slots, so a device is never in two slots; `place` only ever hands out devices no slot holds. A
 deployment's `placement.spread` picks among the nodes that fit (`node`: fewest of its replicas on the node;
 `zone`: fewest in the node's `zone` label, then on the node; `none`: pack the fullest node that fits), and
-`placement.maxPerNode` caps its replicas per node. When nothing fits, the reason names the constraint.
+`placement.maxPerNode` caps its replicas per node, and `placement.nodeSelector` narrows the pool's nodes to
+those carrying its labels (`narrow`). When nothing fits, the reason names the constraint.
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -132,8 +133,45 @@ class PoolNodesChanged(Event, frozen=True, tag="pool.nodes-changed"):
         return f"pool now has {len(self.nodes)} node(s), {gpus} GPU: {', '.join(n.name for n in self.nodes) or '-'}"
 
 
+def selects(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    """A node carrying `labels` matches `selector`: every selected label, with that value."""
+    return all(labels.get(k) == want for k, want in selector.items())
+
+
+def selector_text(selector: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+
 def eligible(views: Iterable[NodeView], selector: Mapping[str, str]) -> tuple[NodeCap, ...]:
     """The nodes a pool with `selector` places on now: Ready, schedulable, carrying every selected label."""
     return tuple(sorted((NodeCap(name=v.name, devices=v.devices, zone=v.labels.get(ZONE_LABEL, ""))
-                         for v in views if v.ready and v.schedulable
-                         and all(v.labels.get(k) == want for k, want in selector.items())), key=lambda n: n.name))
+                         for v in views if v.ready and v.schedulable and selects(v.labels, selector)),
+                        key=lambda n: n.name))
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def narrow(nodes: Iterable[N], views: Iterable[NodeView], selector: Mapping[str, str]) -> tuple[tuple[N, ...], str]:
+    """The pool's `nodes` a deployment's `placement.nodeSelector` keeps (the labels are the Node views'), and
+    when it keeps none of several, why. An empty selector keeps them all."""
+    nodes = tuple(nodes)
+    if not selector:
+        return nodes, ""
+    labelled = {v.name: v.labels for v in views}
+    kept = tuple(n for n in nodes if selects(labelled.get(n.name, {}), selector))
+    if kept or not nodes:
+        return kept, ""
+    return kept, (f"placement.nodeSelector {selector_text(selector)}: none of the pool's {len(nodes)} Ready, "
+                  f"schedulable node(s) carries it")
+
+
+def among(why: str, selector: Mapping[str, str]) -> str:
+    """A reason found among the nodes a `placement.nodeSelector` kept: say so."""
+    return f"{why} (among the nodes matching placement.nodeSelector {selector_text(selector)})" \
+        if why and selector and "nodeSelector" not in why else why

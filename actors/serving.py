@@ -11,7 +11,7 @@ import asyncio
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -63,11 +63,13 @@ async def serve_runs(nats_url: str, name: str, make: Callable[[Log], Run], stop:
 
 async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, host_id: str | None = None,
                 idle_seconds: float = 30.0, kinds: tuple[str, ...] = (), without: tuple[str, ...] = (),
-                inflight: Path | None = None, settings: Settings = DEFAULTS) -> None:
+                inflight: Path | None = None, settings: Settings = DEFAULTS,
+                on_host: Callable[[Any], None] | None = None) -> None:
     """Run a controller host until `stop` is set: only the actors of `kinds` (a scope of its own), or all
     but `without` (the main scope), when given; waits for the cluster and starts over (`serve_runs`).
     `settings` (read at the command's entry) give the lease TTL, the reading mode, the step budgets and the
-    stream's replicas; the host id is `host_id`, else BOSUN_HOST_ID, else the machine's name."""
+    stream's replicas; the host id is `host_id`, else BOSUN_HOST_ID, else the machine's name. `on_host` is
+    handed each run's Host (the node lifecycle controller reads the pools' ledgers from it)."""
     from actors.host import Host
     from actors.registry import load
     from actors.scope import only, scope_of
@@ -79,6 +81,13 @@ async def serve(nats_url: str, *, stop: asyncio.Event, partitions: int = 16, hos
     watchdog = Watchdog(budget=settings.step_budget, memory=settings.step_memory,
                         inflight=InFlight(inflight))  # one watchdog thread per process
     scope = scope_of(kinds)
-    await serve_runs(nats_url, f"bosun-controller-{scope + '-' if scope else ''}{host_id}", lambda lg: Host(
-        lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds, scope=scope,
-        watchdog=watchdog, lease_ttl=settings.lease_ttl, read=settings.read), stop, settings.stream_replicas)
+
+    def make(lg: Log) -> Host:
+        host = Host(lg, registry=registry, host_id=host_id, partitions=partitions, idle_seconds=idle_seconds,
+                    scope=scope, watchdog=watchdog, lease_ttl=settings.lease_ttl, read=settings.read)
+        if on_host is not None:
+            on_host(host)
+        return host
+
+    await serve_runs(nats_url, f"bosun-controller-{scope + '-' if scope else ''}{host_id}", make, stop,
+                     settings.stream_replicas)

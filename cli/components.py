@@ -123,6 +123,10 @@ def data_dir(data: Path | None) -> Path:
 node_timeout_option = click.option(
     "--node-timeout", type=click.FloatRange(min=1, max=3600), default=10.0, show_default=True, metavar="S",
     help="A node whose heartbeat is this many seconds late is NotReady (the node lifecycle controller).")
+eviction_timeout_option = click.option(
+    "--eviction-timeout", type=click.FloatRange(min=0, max=86_400), default=None, metavar="S",
+    help="A node NotReady this many seconds loses its replicas: declared lost (NodeLost) and replaced on other "
+         "nodes [default: BOSUN_EVICTION_TIMEOUT, else 30].")
 metrics_option = click.option("--metrics-port", type=int, default=None,
                               help="Serve Prometheus metrics at http://0.0.0.0:PORT/metrics (0: any free port).")
 
@@ -163,6 +167,7 @@ def db_dir_option(f: F) -> F:
               help="Archive messages older than this (e.g. 30d; BOSUN_RETAIN) and let them leave the stream; "
                    "history stays whole [default: keep everything in the stream].")
 @node_timeout_option
+@eviction_timeout_option
 @click.option("--node-name", default=None, metavar="NAME",
               help="This machine's node (an agent joined with its own credential runs it) [default: the host "
                    "name's first label].")
@@ -172,8 +177,8 @@ def db_dir_option(f: F) -> F:
 @click.option("--no-node", is_flag=True, help="Run no agent for this machine (no local node).")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_host: str, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
-       hosts: int | None, keep_replicas: bool, retain: str | None, node_timeout: float, node_name: str | None,
-       gpus: str, node_labels: str, no_node: bool) -> None:
+       hosts: int | None, keep_replicas: bool, retain: str | None, node_timeout: float,
+       eviction_timeout: float | None, node_name: str | None, gpus: str, node_labels: str, no_node: bool) -> None:
     """Run everything on this machine: nats-server, controller, sim and process drivers, projector, gateway,
     and this machine's node agent."""
     from supervisor.tree import Supervisor, UpConfig, UpError
@@ -183,6 +188,8 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_h
     env = environment()
     if retain:
         env = replace(env, retain=retain)
+    if eviction_timeout is not None:  # the controllers read it from their environment
+        env = replace(env, eviction_timeout=eviction_timeout)
     logs.configure("up", env.log_level, env.log_format)
     from actors.registry import sources
     from actors.scope import groups
@@ -252,9 +259,11 @@ def _sync_policy(value: str) -> str:
 @click.option("--inflight", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="In-flight step file [default: <data>/run/controller-<kinds or main>.inflight].")
 @node_timeout_option
+@eviction_timeout_option
 @metrics_option
 def controller(nats_url: str, data: Path | None, partitions: int, host_id: str | None, kinds: str, without: str,
-               inflight: Path | None, node_timeout: float, metrics_port: int | None) -> None:
+               inflight: Path | None, node_timeout: float, eviction_timeout: float | None,
+               metrics_port: int | None) -> None:
     """Run a controller host (the actors); the main one (no --kinds) also runs the node lifecycle controller."""
     from actors import serving
     from actors.node import lifecycle
@@ -268,13 +277,15 @@ def controller(nats_url: str, data: Path | None, partitions: int, host_id: str |
     nats_url = as_component(nats_url, "controller", env)
 
     async def serve(stop: asyncio.Event) -> None:
+        ledgers = lifecycle.Ledgers()
         host = serving.serve(nats_url, stop=stop, partitions=partitions, host_id=host_id, kinds=only, without=but,
-                             inflight=inflight, settings=env)
+                             inflight=inflight, settings=env, on_host=None if only else ledgers.attach)
         if only:
             await host
             return
-        nodes = asyncio.create_task(lifecycle.serve(nats_url, stop=stop, timeout=node_timeout,
-                                                     replicas=env.stream_replicas))
+        eviction = env.eviction_timeout if eviction_timeout is None else eviction_timeout
+        nodes = asyncio.create_task(lifecycle.serve(nats_url, stop=stop, timeout=node_timeout, eviction=eviction,
+                                                    ledgers=ledgers, replicas=env.stream_replicas))
         try:
             await host
         finally:

@@ -1,5 +1,5 @@
 """`bosun node join|remove NAME` (an admin makes or revokes a machine's credential), `bosun agent` (runs on
-that machine), `bosun cordon|uncordon node/NAME`.
+that machine), `bosun cordon|uncordon node/NAME` (`bosun drain node/NAME`: `cli.drain`).
 
 docs/nodes.md is the guide. A join writes three resources through the gateway, as any apply: the Node
 (unless it exists: its spec is the users'), the Principal `node-<NAME>` with a fresh token's digest (a
@@ -18,6 +18,7 @@ import click
 
 from cli.base import Settings, fail, pass_settings, reports_errors
 from cli.components import data_dir, data_option, serve_until_signalled
+from cli.drain import drain
 
 
 @click.group("node")
@@ -75,7 +76,8 @@ def join(settings: Settings, name: str, nats_url: str | None, output: Path | Non
 @pass_settings
 @reports_errors
 def remove(settings: Settings, name: str) -> None:
-    """Take node NAME out of the plane: its credential first (its agent is refused and stops), then the Node."""
+    """Take node NAME out of the plane: its credential first (its agent is refused and stops), then the Node and
+    its command consumer."""
     from bosun.errors import NotFound
     from core import nodes
 
@@ -86,7 +88,8 @@ def remove(settings: Settings, name: str) -> None:
                 client.delete(kind, what)
             except NotFound:
                 continue
-    click.echo(f"node/{name} removed (its credential revoked)")
+        client.call("DELETE", f"/v1/namespaces/default/nodes/{name}/commands")
+    click.echo(f"node/{name} removed (its credential revoked, its command consumer {nodes.consumer(name)} deleted)")
 
 
 def _seeds(settings: Settings, nats_url: str | None) -> list[str]:
@@ -176,10 +179,12 @@ def _cordon(settings: Settings, ref: str, unschedulable: bool) -> None:
         except NotFound:
             fail("NotFound", f"no node {name}")
         spec = dict(obj.get("spec") or {})
-        if bool(spec.get("unschedulable", False)) == unschedulable:
+        if bool(spec.get("unschedulable", False)) == unschedulable and not (spec.get("drain") and not unschedulable):
             click.echo(f"node/{name} already {'cordoned' if unschedulable else 'uncordoned'}")
             return
         spec["unschedulable"] = unschedulable
+        if not unschedulable:
+            spec.pop("drain", None)  # uncordon ends a drain too
         client.apply({"kind": "Node", "metadata": {"name": name}, "spec": spec},
                      if_match=obj["metadata"]["resourceVersion"])
     click.echo(f"node/{name} {'cordoned' if unschedulable else 'uncordoned'}")
@@ -199,8 +204,8 @@ def cordon(settings: Settings, ref: str) -> None:
 @pass_settings
 @reports_errors
 def uncordon(settings: Settings, ref: str) -> None:
-    """Mark a node schedulable again."""
+    """Mark a node schedulable again (ending a drain: what moved stays where it went)."""
     _cordon(settings, ref, False)
 
 
-COMMANDS = (node_group, agent, cordon, uncordon)
+COMMANDS = (node_group, agent, cordon, uncordon, drain)

@@ -110,7 +110,7 @@ SYSTEM = Role(
     doc="the gateway's revocation: lists clients' connections and closes those whose rights changed")
 CONTROLLER = Role(
     "controller", "controller",
-    publish=("bosun.ev.*.*.*.ctl.*", "bosun.ev.*.*.*.inbox", "bosun.cmd.>",
+    publish=("bosun.ev.*.*.*.ctl.*", "bosun.ev.*.*.*.inbox", "bosun.cmd.>", "bosun.ev.*.*.*.obs",
              *(f"$KV.{b}.>" for b in BUCKETS), *_INFO, *_READ_ALL,
              f"$JS.API.STREAM.CREATE.{PARTITIONED}", f"$JS.API.STREAM.UPDATE.{PARTITIONED}",
              f"$JS.API.CONSUMER.LIST.{STREAM}", f"$JS.API.CONSUMER.LIST.{PARTITIONED}",
@@ -118,7 +118,8 @@ CONTROLLER = Role(
              *(f"$JS.API.CONSUMER.CREATE.KV_{b}" for b in BUCKETS), "$JS.FC.>"),
     subscribe=(inbox_of("controller") + ".>",),
     deny_publish=NEVER,
-    doc="writes ctl, inbox and cmd slices and its buckets (leases, snapshots, checkpoints); reads the log")
+    doc="writes ctl, inbox and cmd slices and its buckets (leases, snapshots, checkpoints), and the ReplicaLost "
+        "(NodeLost) of a lost node's replicas on their obs slices; reads the log")
 PROJECTOR = Role(
     "projector", "projector",
     publish=(*_INFO, f"$JS.API.DIRECT.GET.{STREAM}", f"$JS.API.DIRECT.GET.{STREAM}.>",

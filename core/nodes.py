@@ -159,6 +159,8 @@ class NodeLeft(NodeObservation, frozen=True, tag="node.left"):
 
 
 OBSERVATIONS: tuple[type[NodeObservation], ...] = (NodeJoined, NodeReported, NodeLeft)
+MAX_LISTED = 50
+"""Evicted replicas named in a Node's timeline (the rest are counted)."""
 LIFECYCLE = "lifecycle"
 """The node lifecycle controller's ctl slice (`actors.node.lifecycle`): its verdicts on the heartbeat lease."""
 
@@ -179,7 +181,27 @@ class NodeHeartbeatResumed(Event, frozen=True, tag="node.heartbeat-resumed"):
         return "node heartbeat resumed"
 
 
-VERDICTS: tuple[type[Event], ...] = (NodeHeartbeatLost, NodeHeartbeatResumed)
+class NodeReplicasEvicted(Event, frozen=True, tag="node.replicas-evicted"):
+    """The node stayed NotReady longer than the eviction timeout: each replica assigned to it was declared lost
+    (`ReplicaLost`, reason NodeLost, on its resource's `obs` slice: its deployment replaces it elsewhere) and
+    its agent was told to stop them (`EvictReplicas`, at stream sequence `fence`). The node is Ready again only
+    from a beat whose `fence` reaches it: once its agent has stopped them."""
+
+    fence: Annotated[int, Meta(ge=0)]
+    count: Annotated[int, Meta(ge=0)] = 0
+    replicas: Annotated[tuple[str, ...], Meta(max_length=MAX_LISTED)] = ()
+    """The first `MAX_LISTED` of them, `<namespace>/<name>/<replica>`."""
+    timeout: NonNegative = 0.0
+    """The eviction timeout."""
+
+    def summary(self) -> str:
+        listed = ", ".join(self.replicas) + (f" and {self.count - len(self.replicas)} more"
+                                             if self.count > len(self.replicas) else "")
+        return (f"node lost for {self.timeout:g}s past its node timeout: {self.count} replica(s) evicted"
+                + (f" ({listed})" if listed else ""))
+
+
+VERDICTS: tuple[type[Event], ...] = (NodeHeartbeatLost, NodeHeartbeatResumed, NodeReplicasEvicted)
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -188,6 +210,9 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     at: NonNegative
     epoch: int = 0
     pid: int = 0
+    fence: Annotated[int, Meta(ge=0)] = 0
+    """The stream sequence of the last eviction (`EvictReplicas`) the agent has carried out, or below which its
+    command consumer holds nothing for it: a node evicted at a higher one is not Ready from this beat."""
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -214,14 +239,16 @@ class JoinFile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 class NodeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What a pool may read of a Node (published by the Node actor): whether it takes replicas, its labels
-    (the agent's with the spec's over them) and its device ids."""
+    """What a pool (and a deployment) may read of a Node (published by the Node actor): whether it takes
+    replicas, its labels (the agent's with the spec's over them), its device ids and whether it is draining."""
 
     name: str
     ready: bool = False
     schedulable: bool = True
     labels: dict[str, str] = {}
     devices: tuple[str, ...] = ()
+    draining: bool = False
+    """`bosun drain`: every replica on the node is to be replaced elsewhere, then stopped (never schedulable)."""
 
 
 REPLICA_OBSERVATIONS = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost, ReplicaStartFailed, LoadObserved)

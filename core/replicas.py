@@ -88,6 +88,31 @@ class StopReplica(Command, frozen=True, tag="replica.stop"):
         return f"stop {self.replica} on {self.pool}"
 
 
+NODE_LOST = "NodeLost"
+"""The reason of a ReplicaLost for a replica whose node was NotReady longer than the eviction timeout."""
+
+
+class Evicted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One replica taken off a lost node: its resource's token (`<kind>.<ns>.<name>`), id and pool."""
+
+    target: Annotated[str, Meta(max_length=200)]
+    replica: Annotated[str, Meta(max_length=253)]
+    pool: Annotated[str, Meta(max_length=200)] = ""
+
+
+class EvictReplicas(Command, frozen=True, tag="replica.evict"):
+    """To a lost node's agent, from the node lifecycle controller (`bosun.cmd.node-<NAME>.node._cluster.<NAME>`):
+    these replicas are no longer assigned to you (they were declared lost and replaced elsewhere): stop them
+    now. The agent beats `fence` = this command's stream sequence only once they are gone, and the node is
+    Ready again only from such a beat: never two serving copies once the agent has seen the log."""
+
+    node: Annotated[str, Meta(max_length=63)]
+    replicas: Annotated[tuple[Evicted, ...], Meta(max_length=20_000)] = ()
+
+    def summary(self) -> str:
+        return f"evict {len(self.replicas)} replica(s) from node {self.node}: stop them before beating Ready"
+
+
 class EnsurePool(Command, frozen=True, tag="pool.ensure"):
     region: str
     gpu: str
@@ -148,15 +173,20 @@ class ReplicaStopped(Observation, frozen=True, tag="replica.stopped"):
         return f"{self.replica} stopped"
 
 
-class ReplicaLost(Observation, frozen=True, tag="replica.lost"):
-    """The replica vanished (or never came up) without Bosun asking: drift, or a failed start."""
+class ReplicaLost(Observation, frozen=True, tag="replica.lost", omit_defaults=True):
+    """The replica vanished (or never came up) without Bosun asking: drift, or a failed start; or its node
+    was lost (`reason` NodeLost, written by the node lifecycle controller). The defaults (what drivers say)
+    are left out of the encoding, so their observations stay byte-identical."""
 
     replica: str
     pool: str
     reason: str
+    node: Annotated[str, Meta(max_length=253)] = ""
+    message: Annotated[str, Meta(max_length=500)] = ""
+    """More than the reason (a lost node: which, and for how long)."""
 
     def summary(self) -> str:
-        return f"{self.replica} lost: {self.reason}"
+        return f"{self.replica} lost: {self.reason}" + (f" ({self.message})" if self.message else "")
 
 
 class ReplicaStartFailed(Observation, frozen=True, tag="replica.start-failed"):
@@ -196,6 +226,6 @@ class PoolRetired(Observation, frozen=True, tag="pool.retired"):
 
 
 COMMANDS: tuple[type[Command], ...] = (StartReplica, StopReplica, EnsurePool, RetirePool, StartProcess,
-                                       EnsureDevices, StartOnNode)
+                                       EnsureDevices, StartOnNode, EvictReplicas)
 OBSERVATIONS: tuple[type[Observation], ...] = (ReplicaStarted, ReplicaReady, ReplicaStopped, ReplicaLost,
                                                 PoolReady, PoolRetired, ReplicaStartFailed, LoadObserved)

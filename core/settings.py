@@ -62,6 +62,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     read: Literal["auto", "stream", "partitions"] = field(default="auto", name="BOSUN_READ")
     step_budget: Seconds = field(default=0.5, name="BOSUN_STEP_BUDGET")
     step_memory_mb: Annotated[int, Meta(gt=0)] = field(default=512, name="BOSUN_STEP_MEMORY_MB")
+    eviction_timeout: Annotated[float, Meta(ge=0, le=86_400)] = field(default=30.0, name="BOSUN_EVICTION_TIMEOUT")
+    """Seconds a node stays NotReady before its replicas are declared lost and replaced elsewhere
+    (`--eviction-timeout`; docs/nodes.md)."""
 
     # -- supervisor (`bosun up`) ------------------------------------------------------------------
     step_kill_after: Seconds = field(default=15.0, name="BOSUN_STEP_KILL_AFTER")

@@ -7,6 +7,7 @@ from actors.capacity import PROTOCOL, PoolView
 from actors.gpupool import model
 from actors.gpupool.spec import GpuPoolSpec, validate
 from actors.kind import Kind
+from actors.placement import PoolNodesChanged
 from core.kinds import Column
 from core.usage import Supply
 
@@ -26,7 +27,8 @@ def _capacity(o: dict[str, Any]) -> Any:
 
 GPUPOOL = Kind(
     name="GpuPool", plural="gpupools", spec=GpuPoolSpec, state=model.Pool, evolve=model.evolve, decide=model.decide,
-    events=PROTOCOL, validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
+    events=(*PROTOCOL, PoolNodesChanged), validate=validate, controller=model.CONTROLLER_NAME,
+    finalizers=(model.FINALIZER,),
     view=model.view, view_type=PoolView, supply=supply, governance=True, short_names=("pool", "pools"),
     columns=(
         Column("REGION", lambda o: o["spec"].get("region", "")),

@@ -16,6 +16,7 @@ from actors.capacity import (
     CapacityGranted,
     CapacityRefused,
     CapacityRequested,
+    PoolNodesDraining,
     PoolView,
     SlotsGranted,
     SlotsRequested,
@@ -27,6 +28,7 @@ from actors.kind import Resource
 from actors.placement import NodeCap, PoolNodesChanged, Slot
 from core.events import Condition, Event, SpecApplied, StatusUpdated
 from core.nodes import KIND as NODE_KIND
+from core.nodes import NodeView
 from core.replicas import EnsureDevices, EnsurePool, PoolReady, PoolRetired, RetirePool
 from core.usage import admits
 
@@ -68,6 +70,8 @@ class Pool(msgspec.Struct, frozen=True, kw_only=True):
     slots: Map[str, tuple[Slot, ...]] = Map()
     """A `node` pool: requester -> the slots (node, device ids) it holds. The single writer of devices: no
     device is in two slots."""
+    draining: tuple[str, ...] = ()
+    """A `node` pool: its nodes being drained, as last announced (`PoolNodesDraining`)."""
 
 
 Live = Resource[GpuPoolSpec, Pool]
@@ -86,6 +90,8 @@ def evolve(r: Live, event: Event) -> Pool:
                            asked=state.asked.set(who, rid))
         case PoolNodesChanged(nodes=nodes):
             return replace(state, nodes=nodes)
+        case PoolNodesDraining(nodes=draining):
+            return replace(state, draining=draining)
         case CapacityAnswered(answers=answers):
             return _answer(state, answers)
         case CapacityGranted() | CapacityRefused():
@@ -177,7 +183,8 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
     state, spec = r.state, r.spec
     events: list[Event] = []
     me = pool_key(r.ref.namespace, r.ref.name)
-    nodes = placement.eligible(ctx.of(NODE_KIND), spec.node_selector)
+    views = ctx.of(NODE_KIND)
+    nodes = placement.eligible(views, spec.node_selector)
     if nodes != state.nodes:
         events.append(PoolNodesChanged(nodes=nodes))
     capacity = sum(len(n.devices) for n in nodes)
@@ -199,8 +206,12 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
             kept = tuple(s for s in mine if s.replica in wanted)
             have = {s.replica for s in kept}
             others = [s for who, held_slots in slots.items() if who != req.requester for s in held_slots]
-            new, why = placement.place(nodes, [*others, *kept], kept, [x for x in ask.replicas if x not in have],
-                                       ask.per_replica, ask.spread, ask.max_per_node)
+            picked, why = placement.narrow(nodes, views, ask.selector)
+            new: tuple[Slot, ...] = ()
+            if not why:
+                new, why = placement.place(picked, [*others, *kept], kept, [x for x in ask.replicas if x not in have],
+                                           ask.per_replica, ask.spread, ask.max_per_node)
+                why = placement.among(why, ask.selector)
             granted = (*kept, *new)
         if why:
             answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
@@ -217,10 +228,24 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
                                     slots=granted))
     for i in range(0, len(answers), MAX_ANSWERS):
         events.append(CapacityAnswered(pool=me, answers=tuple(answers[i:i + MAX_ANSWERS])))
+    events.extend(_draining(state, me, views, spec, slots))
     if r.deleting and allocated == 0:
         events.extend(r.release())
     events.append(_node_status(r, nodes, capacity, allocated, slots))
     return Decision(events=tuple(events), wake_at=None if r.deleting else now + NODE_RECHECK)
+
+
+def _draining(state: Pool, me: str, views: tuple[NodeView, ...], spec: GpuPoolSpec,
+              slots: Map[str, tuple[Slot, ...]]) -> list[PoolNodesDraining]:
+    """Announce the pool's draining nodes when they change, to every requester holding a slot on a node that
+    starts or stops draining (each then moves its replicas off make-before-break, or stops moving them)."""
+    draining = tuple(sorted(v.name for v in views if v.draining and placement.selects(v.labels, spec.node_selector)))
+    if draining == state.draining:
+        return []
+    changed = set(draining) | set(state.draining)
+    told = sorted(who for who, held in slots.items() if any(s.node in changed for s in held))
+    return [PoolNodesDraining(pool=me, nodes=draining, requesters=tuple(told[i:i + MAX_ANSWERS]))
+            for i in range(0, max(1, len(told)), MAX_ANSWERS)]
 
 
 def _node_status(r: Live, nodes: tuple[NodeCap, ...], capacity: int, allocated: int,

@@ -69,5 +69,17 @@ class ReplicaReplaced(Event, frozen=True, tag="deployment.replica-replaced"):
         return f"replaced {self.lost} with {self.replacement} ({self.reason})"
 
 
+class ReplicaDrained(Event, frozen=True, tag="deployment.replica-drained"):
+    """A replica on a draining node is stopped: its replacement serves elsewhere (make-before-break)."""
+
+    replica: str
+    node: str
+    ready: int = 0
+    """Replicas ready elsewhere once it stops."""
+
+    def summary(self) -> str:
+        return f"stopping {self.replica} on draining node {self.node}: {self.ready} replica(s) ready elsewhere"
+
+
 EVENTS: tuple[type[Event], ...] = (ScaleUpStarted, ScaleUpCompleted, ScaleDownStarted, PlacementFailed,
-                                   ReplicaReplaced)
+                                   ReplicaReplaced, ReplicaDrained)

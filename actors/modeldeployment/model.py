@@ -18,6 +18,7 @@ from actors.capacity import (
     CapacityGranted,
     CapacityRefused,
     CapacityRequested,
+    PoolNodesDraining,
     PoolView,
     SlotsGranted,
     SlotsRequested,
@@ -98,6 +99,8 @@ def fold(state: Deployment, token: str, event: Event) -> Deployment:
             lost = state.lost if r.stopping else (*state.lost, (rid, why))
             return nodepools.ended(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid},
                                      lost=lost), rid)
+        case PoolNodesDraining():
+            return nodepools.draining(state, token, event)
         case ReplicaReplaced(lost=rid):
             return replace(state, lost=tuple(x for x in state.lost if x[0] != rid))
         case CapacityRequested(request_id=n, pool=pool, gpus=gpus):
@@ -216,12 +219,14 @@ def decide(res: Live, now: float, ctx: Context) -> Decision:
     desired = 0 if res.deleting else _target(state, spec)
     fleet = _fleet(res, ctx)
     used = _used(state)
-    missing, started, unschedulable = _plan_scale_up(plan, res, fleet, used, desired)
+    missing, started, unschedulable = _plan_scale_up(plan, res, fleet, used, desired, ctx)
     _replace_lost(plan, state, started)
     fresh_ready = _plan_scale_down(plan, res, fleet, desired)
     if missing <= 0 and not started:
         _release_unused(plan, state, used)
     finished = _finalize_deletion(plan, res)
+    if not res.deleting:
+        plan.events.extend(nodepools.drained(state, plan.commands, fresh_ready))
     placed = state
     for order in plan.commands:
         placed = fold(placed, plan.token, order.command)
@@ -241,14 +246,15 @@ def _fleet(res: Live, ctx: Context) -> _Fleet:
     candidates = sorted((p for p in matching if refusals[p.ref] is None), key=lambda p: (-p.free, p.ref.name))
     keys = {pool_key(p.ref.namespace, p.ref.name) for p in candidates}
     live = [r for r in state.replicas.values() if not r.stopping]
-    fresh = [r for r in live if r.pool in keys and r.model == spec.model and r.gpus == spec.gpus_per_replica
-             and process.runs_spec(r.driver, r.launch, spec)]
+    moving = nodepools.on_draining(state)  # on a draining node: replaced elsewhere, then stopped
+    fresh = [r for r in live if r.id not in moving and r.pool in keys and r.model == spec.model
+             and r.gpus == spec.gpus_per_replica and process.runs_spec(r.driver, r.launch, spec)]
     return _Fleet(candidates, keys, fresh, [r for r in live if r not in fresh],
                   sorted(why for why in refusals.values() if why is not None))
 
 
 def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
-                   desired: int) -> tuple[int, list[str], str]:
+                   desired: int, ctx: Context) -> tuple[int, list[str], str]:
     """Start replicas inside granted capacity first, then ask pools for more.
 
     Returns (replicas still missing, ids started, why unschedulable or ""); `used` counts the starts.
@@ -280,7 +286,7 @@ def _plan_scale_up(plan: _Plan, res: Live, fleet: _Fleet, used: dict[str, int],
         if missing <= 0 or asked:
             break
         if p.driver == process.NODE:
-            n, why = nodepools.room(state, p, key, spec) if key not in state.outstanding else (0, "")
+            n, why = nodepools.room(state, p, key, spec, ctx) if key not in state.outstanding else (0, "")
             n = min(n, missing)
             if n > 0:
                 plan.request_slots(key, nodepools.kept(state, key) +

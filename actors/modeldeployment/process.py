@@ -70,10 +70,13 @@ def refusal(pool: PoolView, spec: ModelDeploymentSpec, namespace: str) -> str | 
     """Why `pool` may not run replicas of `spec`, a deployment of `namespace` (None: it may).
 
     A pool admits its own namespace and those it lists; a process pool runs only a deployment that says
-    what to run, and only the executables it lists (when it lists any)."""
+    what to run, and only the executables it lists (when it lists any); a deployment that selects nodes
+    (`placement.nodeSelector`) goes only to pools made of nodes."""
     where = f"GpuPool {pool.ref.namespace}/{pool.ref.name}"
     if not pool.admits(namespace):
         return f"{where} does not admit namespace {namespace} (spec.namespaces)"
+    if spec.placement.node_selector and pool.driver != NODE:
+        return f"{where} is not made of nodes: placement.nodeSelector needs a pool with driver: node"
     if runs_processes(pool.driver) and spec.command is None:
         return f"{where} runs processes: the deployment needs spec.command"
     if pool.commands and (spec.command is None or spec.command[0] not in pool.commands):

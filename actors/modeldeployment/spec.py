@@ -8,6 +8,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from actors.placement import Spread
 from core.kinds import FieldError
+from core.nodes import Labels
 
 Replicas = Annotated[int, Meta(ge=0, le=10_000)]
 Token = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
@@ -67,6 +68,8 @@ class Placement(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_
     them (`none`)."""
     max_per_node: Annotated[int, Meta(ge=1, le=10_000)] | None = None
     """On a `node` pool: at most this many of its replicas on one node."""
+    node_selector: Labels = msgspec.field(default_factory=dict)
+    """Only on nodes carrying these labels (besides the pool's own `nodeSelector`): only `node` pools."""
 
 
 class ModelDeploymentSpec(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True,

@@ -52,6 +52,9 @@ class Deployment(msgspec.Struct, frozen=True, kw_only=True):
     """The latest scale input (a scaler's ScaleSet): followed while the spec has autoscaling bounds."""
     slots: dict[str, tuple[Slot, ...]] = {}
     """`node` pools: pool -> the slots (node, devices) it granted us, one per replica, started or about to be."""
+    draining: dict[str, tuple[str, ...]] = {}
+    """`node` pools: pool -> its nodes being drained (`PoolNodesDraining`): replicas there are moved off,
+    make-before-break."""
     ended: tuple[str, ...] = ()
     """Replicas that held a slot and have ended (stopped, lost): never started again; their slots are released
     by the next request to their pool."""

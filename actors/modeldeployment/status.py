@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from actors.kind import Resource
-from actors.modeldeployment import deadline
+from actors.modeldeployment import deadline, nodepools
 from actors.modeldeployment.events import (
     PlacementFailed,
     ScaleDownStarted,
@@ -64,6 +64,7 @@ def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, d
     ready_total = sum(1 for r in state.replicas.values() if r.phase == "ready" and not r.stopping)
     converged = fresh_ready == desired and len(state.replicas) == desired and all(
         r.phase == "ready" and not r.stopping for r in state.replicas.values())
+    moving = nodepools.on_draining(state)
     phase: Phase
     if res.deleting:
         phase = "Deleting"
@@ -74,9 +75,13 @@ def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, d
         phase = "Ready"
         ready = Condition(type="Ready", status="True", reason="Converged",
                           message=f"{ready_total}/{desired} replicas ready")
-    elif unschedulable and fresh_ready == 0:
+    elif unschedulable and fresh_ready == 0 and not moving:
         phase = "Pending"
         ready = Condition(type="Ready", status="False", reason="Unschedulable", message=unschedulable)
+    elif moving:
+        phase = "Progressing"
+        ready = Condition(type="Ready", status="False", reason="Unschedulable" if unschedulable else "Draining",
+                          message=_moving(moving, ready_total, desired, unschedulable))
     else:
         phase = "Progressing"
         reason = "Unschedulable" if unschedulable else ("ScalingDown" if len(state.replicas) > desired
@@ -95,7 +100,17 @@ def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, d
     by_node = _by_node(state)
     if by_node:
         fields["replicasByNode"] = by_node
+    if moving:
+        fields["drainingReplicas"] = dict(sorted(moving.items()))
     return res.status_update(phase, *conditions, fields=fields)
+
+
+def _moving(moving: dict[str, str], ready: int, desired: int, unschedulable: str) -> str:
+    """Where a drain stands for this deployment: what is left on which node, and what blocks it."""
+    nodes = ", ".join(sorted(set(moving.values())))
+    if unschedulable:
+        return f"cannot move {len(moving)} replica(s) off draining node(s) {nodes}: {unschedulable}"
+    return f"moving {len(moving)} replica(s) off draining node(s) {nodes}: {ready}/{desired} replicas ready"
 
 
 def _by_node(state: Deployment) -> dict[str, int]:

@@ -24,6 +24,14 @@ def _gpus(o: dict[str, Any]) -> str:
     return f"{s.get('allocatedGpus', 0)}/{s.get('totalGpus', 0)}"
 
 
+def _schedulable(o: dict[str, Any]) -> str:
+    """`true`, `false` (cordoned), or `false (Draining|Drained)` while `bosun drain` holds it."""
+    spec = o.get("spec") or {}
+    if spec.get("drain"):
+        return f"false ({(_status(o).get('drain') or {}).get('phase', 'Draining')})"
+    return "false" if spec.get("unschedulable") else "true"
+
+
 def _heartbeat(o: dict[str, Any]) -> str:
     at = _status(o).get("heartbeatTime") or 0
     if not at:
@@ -39,7 +47,7 @@ NODE = Kind(
     short_names=("no",),
     # `bosun get nodes`: NAME, PHASE (the node's status: Ready|NotReady), then these, then AGE.
     columns=(
-        Column("SCHEDULABLE", lambda o: "false" if (o.get("spec") or {}).get("unschedulable") else "true"),
+        Column("SCHEDULABLE", _schedulable),
         Column("LABELS", _labels),
         Column("GPUS", _gpus),
         Column("REPLICAS", lambda o: _status(o).get("replicas", 0)),

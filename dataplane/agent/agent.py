@@ -5,6 +5,11 @@ It connects with the node's own token (the join file), so all it may do is publi
 `bosun.node.<NAME>.*` (`core.nodes`): the gateway writes its reports on the Node's `obs` slice and its
 beats to the node's KV lease. Each start is a new epoch (kept in `<data>/agent/epoch`), so the Node's
 fold ignores whatever a previous incarnation still had in flight.
+
+Each beat carries the node's fence: the stream sequence of the last eviction its runner carried out (or, for a
+command consumer the gateway made at this join, the sequence it starts after). A node whose replicas were
+evicted while it was away (a partition, a SIGSTOP, a long restart) is Ready again only from a beat reaching that
+eviction: the runner processes its command backlog, stops what is no longer assigned to it, then moves the fence.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +67,10 @@ class Agent:
         self.nc = nc
         self.node = node
         self.epoch = epoch
+        self.fence: Callable[[], int] = lambda: 0
+        """The node's fence as of now (its runner's)."""
+        self.commands_from = 0
+        """Where the gateway says the node's command consumer starts (0: at the stream's beginning)."""
 
     async def report(self, event: nodes.NodeObservation, stop: asyncio.Event | None = None) -> int:
         """Send `event` until the gateway has written it (its stream sequence), or `stop` is set (0)."""
@@ -71,6 +81,7 @@ class Agent:
                 msg = await self.nc.request(nodes.report_subject(self.node), data, timeout=REPORT_TIMEOUT)
                 answer = _reply.decode(msg.data)
                 if "seq" in answer:
+                    self.commands_from = max(self.commands_from, int(answer.get("commandsFrom") or 0))
                     return int(answer["seq"])
                 error = answer.get("error") or {}
                 if error.get("code") == "Invalid":
@@ -86,7 +97,7 @@ class Agent:
                 return 0
 
     async def beat(self) -> None:
-        beat = nodes.Heartbeat(at=time.time(), epoch=self.epoch, pid=os.getpid())
+        beat = nodes.Heartbeat(at=time.time(), epoch=self.epoch, pid=os.getpid(), fence=self.fence())
         await self.nc.publish(nodes.beat_subject(self.node), msgspec.json.encode(beat))
 
 
@@ -143,6 +154,9 @@ async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], foun
             return
         logger.info("node joined", node=node, epoch=agent.epoch, gpus=len(found.devices), note=found.note or None)
         runner = NodeRunner(nc, node, data_dir / "agent")
+        if agent.commands_from:
+            runner.fence_at_least(agent.commands_from - 1)  # nothing older can reach this node's runner
+        agent.fence = lambda: runner.evicted_to
         running = asyncio.ensure_future(runner.run(ended))
         try:
             await _beat_until(agent, ended, heartbeat, report_every, runner, running)

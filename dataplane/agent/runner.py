@@ -9,12 +9,18 @@ It differs from the `process` driver only at its edges, because a node's credent
 - devices come in the command (`StartOnNode.devices`, the pool's ledger's choice) and are checked again here,
   in the runner's own durable records: a start naming a device another replica holds is refused (lost), so
   one device never serves two replicas even if the plane were wrong;
-- each replica also gets `BOSUN_NODE`.
+- each replica also gets `BOSUN_NODE`;
+- an `EvictReplicas` (the node was lost long enough for its replicas to be replaced elsewhere) kills the
+  replicas it names at once (they are no longer assigned here: another copy serves), waits until they are gone,
+  and only then moves the node's fence (`<data>/agent/fence`) to that command's stream sequence: the agent's
+  beats carry it, and the node is Ready again only from a beat that reaches the eviction's fence.
 Replicas outlive the agent (their own sessions): a restarted agent adopts them (same pids) from its records.
 """
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -26,16 +32,20 @@ from nats.aio.client import Client as NATS
 
 from core import nodes, subjects
 from core.events import Event
-from core.feed import Feed
-from core.replicas import StartOnNode, StartReplica
-from dataplane.base.shell import cancel_all, retrying
-from dataplane.process import store
+from core.feed import Delivery, Feed
+from core.names import Ref
+from core.replicas import EvictReplicas, StartOnNode, StartReplica, StopReplica
+from dataplane.base.shell import cancel_all, cause_of, command_of, retrying, trace_headers
+from dataplane.process import procs, store
 from dataplane.process.driver import FETCH_BATCH, Driver
 from dataplane.process.fence import Fence
 from dataplane.process.world import World
 
 STREAM = "BOSUN"
 REPORT_TIMEOUT = 5.0
+EVICT_WAIT = 10.0
+"""Seconds an eviction waits for its killed replicas to be gone before it gives up (the command is then
+redelivered, and the fence stays where it was)."""
 logger = structlog.get_logger()
 _answer = msgspec.json.Decoder(dict[str, Any])
 
@@ -98,6 +108,20 @@ class NodeWorld(World):
         return len(rows), tuple(sorted(d for r in rows for d in r["devices"].split(",") if d))
 
 
+def read_fence(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def write_fence(path: Path, fence: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(fence))
+    os.replace(tmp, path)
+
+
 class NodeRunner(Driver):
     def __init__(self, nc: NATS, node: str, data_dir: Path, *, relist_interval: float = 2.0,
                  load_interval: float = 2.0, fence: Fence | None = None) -> None:
@@ -107,6 +131,59 @@ class NodeRunner(Driver):
         self.nc = nc
         self.node = node
         self.extra_env = {"BOSUN_NODE": node}
+        self.fence_file = Path(data_dir) / "fence"
+        self.evicted_to = read_fence(self.fence_file)
+        """The stream sequence of the last eviction carried out (or below which the consumer holds nothing)."""
+
+    def fence_at_least(self, seq: int) -> None:
+        """Nothing at or below `seq` is left for this node (its consumer starts above it): record so."""
+        if seq > self.evicted_to:
+            write_fence(self.fence_file, seq)
+            self.evicted_to = seq
+
+    async def _apply(self, delivery: Delivery) -> bool:
+        stored = delivery.stored
+        decoded = await command_of(self.feed, delivery)
+        if decoded is None or not isinstance(decoded[1], EvictReplicas):
+            return await super()._apply(delivery) if decoded is not None else False
+        cmd = decoded[1]
+        if cmd.node != self.node:
+            logger.error("an eviction for another node ignored", node=self.node, named=cmd.node)
+            await self.feed.term(delivery)
+            return False
+        if not await self.evict(cmd, cause_of(trace_headers(stored.headers), stored.seq)):
+            return False  # not all gone yet: not acked, redelivered, the fence unmoved
+        self.fence_at_least(stored.seq)
+        logger.warning("evicted replicas stopped; fence moved", node=self.node, replicas=len(cmd.replicas),
+                       fence=stored.seq)
+        return True
+
+    async def evict(self, cmd: EvictReplicas, cause: Any) -> bool:
+        """Kill each named replica this node still runs (no grace: it was replaced elsewhere) and wait until
+        every one is gone; True once none is left."""
+        now = time.time()
+        keys = []
+        for e in cmd.replicas:
+            try:
+                ref = Ref.parse(e.target)
+            except ValueError:
+                continue
+            _, who = self.world.stop(ref, StopReplica(replica=e.replica, pool=e.pool), now, cause)
+            if who is not None:
+                procs.signal_group(who, signal.SIGKILL)
+                self.killed.add((ref.token, e.replica))
+            keys.append((ref.token, e.replica))
+        self.wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + EVICT_WAIT
+        while any(self.world.record(*key) is not None for key in keys):
+            if loop.time() >= deadline:
+                logger.error("evicted replicas still running", node=self.node,
+                             left=[k for k in keys if self.world.record(*k) is not None])
+                return False
+            self.wake.set()
+            await asyncio.sleep(0.05)
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         try:

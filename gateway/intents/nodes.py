@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import nats.js.errors
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -37,7 +38,6 @@ from nats.aio.subscription import Subscription
 from nats.js import api
 
 from core import codec, natsusers, nodes, subjects
-from core.feed import ensure_consumer
 from core.log import Log
 from core.names import Ref
 from core.replicas import StartOnNode
@@ -97,6 +97,15 @@ def msg_id(node: str, event: nodes.NodeObservation) -> str:
     return f"node/{node}/{tag}/{getattr(event, 'epoch', 0)}/{getattr(event, 'at', 0.0)!r}"
 
 
+async def remove_commands(log: Log, node: str) -> bool:
+    """Delete node `node`'s command consumer (`bosun node remove`); False when there was none."""
+    try:
+        await log.jsm.delete_consumer(log.stream, nodes.consumer(node))
+    except nats.js.errors.NotFoundError:
+        return False
+    return True
+
+
 class NodeDoor:
     def __init__(self, nc: NATS, log: Log, principal_inboxes: bool = True) -> None:
         self.nc = nc
@@ -143,12 +152,11 @@ class NodeDoor:
             if isinstance(event, nodes.ReplicaReport):
                 await self._replica(msg, node, event)
                 return
-            if isinstance(event, nodes.NodeJoined):
-                await self.ensure_commands(node)
+            starts = await self.ensure_commands(node) if isinstance(event, nodes.NodeJoined) else 0
             appended = await self.log.append(nodes.obs_subject(node), event, msg_id=msg_id(node, event))
             if isinstance(event, nodes.NodeLeft):  # left, not lost: the lifecycle controller forgets it
                 await self.log.replies.publish(f"$KV.{nodes.BUCKET}.{node}", b"", {"KV-Operation": "DEL"})
-            await self._reply(msg, node, {"seq": appended.seq})
+            await self._reply(msg, node, {"seq": appended.seq, **({"commandsFrom": starts} if starts else {})})
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             _log.warning("unreadable node message refused", node=node, what=what, error=str(e))
             await self._reply(msg, node, {"error": {"code": "Invalid", "message": str(e)[:500]}})
@@ -185,12 +193,27 @@ class NodeDoor:
                 self.assigned.add((node, target, cmd.replica))
         return known()
 
-    async def ensure_commands(self, node: str) -> None:
-        """The node's command consumer, with its fixed filter (kept, with its position, across rejoins)."""
+    async def ensure_commands(self, node: str) -> int:
+        """The node's command consumer, with its fixed filter (kept, with its position, across rejoins); the
+        stream sequence it starts at (0: the stream's beginning, as consumers made before this were).
+
+        A new one starts after the stream's current end: the node was placed nothing before it joined, and a
+        node removed (`bosun node remove` deletes its consumer) and joined again must not replay the commands
+        of its former life (it would start replicas long gone). The agent's fence starts there too."""
         durable = nodes.consumer(node)
-        await ensure_consumer(self.log.jsm, self.log.stream, api.ConsumerConfig(
-            durable_name=durable, name=durable, filter_subject=nodes.commands(node),
-            ack_policy=api.AckPolicy.EXPLICIT, ack_wait=COMMAND_ACK_WAIT, max_ack_pending=COMMANDS_IN_FLIGHT))
+        jsm = self.log.jsm
+        try:
+            info = await jsm.consumer_info(self.log.stream, durable)
+        except nats.js.errors.NotFoundError:
+            start = await self.log.last_seq() + 1
+            try:
+                info = await jsm.add_consumer(self.log.stream, api.ConsumerConfig(
+                    durable_name=durable, name=durable, filter_subject=nodes.commands(node),
+                    deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+                    ack_policy=api.AckPolicy.EXPLICIT, ack_wait=COMMAND_ACK_WAIT, max_ack_pending=COMMANDS_IN_FLIGHT))
+            except nats.js.errors.BadRequestError:  # another gateway made it first (with its own start)
+                info = await jsm.consumer_info(self.log.stream, durable)
+        return int(info.config.opt_start_seq or 0)
 
     async def _reply(self, msg: Msg, node: str, body: dict[str, Any]) -> None:
         """Into the node's own inbox only (a reply subject elsewhere is not answered)."""

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -58,15 +59,21 @@ class Burst(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.token, self.count = url, token, count
         self.accepted: dict[str, int] = {}
+        self.answers: list[tuple[str, str, float]] = []
+        """(name, the answer or the error, seconds it took) of every apply: the message of a stalled burst."""
         self.done = threading.Event()
 
     def run(self) -> None:
         for i in range(self.count):
             for replicas in (1, 2):  # create, then scale: two intents per resource
+                began = time.monotonic()
                 try:
                     code, body = put(self.url, self.token, deployment(f"d{i}", replicas))
-                except (OSError, http.client.HTTPException):
-                    continue  # the gateway died mid-request or mid-response: not known to be accepted
+                except (OSError, http.client.HTTPException) as e:
+                    # the gateway died mid-request or mid-response: not known to be accepted
+                    self.answers.append((f"d{i}", repr(e), round(time.monotonic() - began, 2)))
+                    continue
+                self.answers.append((f"d{i}", str(code), round(time.monotonic() - began, 2)))
                 if code == 202:
                     self.accepted[f"d{i}"] = body["generation"]
         self.done.set()

@@ -297,7 +297,8 @@ ALLOWED = {
                 "read the gateway's replies", "ask for a replica's log", "snapshot the stream",
                 "append obs"},  # a node's replica reports, checked at its door (gateway/intents/nodes.py)
     "door": {"answer intents", "answer connects"},
-    "controller": {"append ctl", "append a command", "write a lease", "read a bucket", "read every spec"},
+    "controller": {"append ctl", "append a command", "write a lease", "read a bucket", "read every spec",
+                   "append obs"},  # a lost node's replicas' ReplicaLost (NodeLost), by the node lifecycle controller
     "projector": set(),
     "driver": {"append obs", "answer log requests"},
     "archiver": {"purge audit", "write the archive", "move the archive's head", "read a bucket",

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.names import Ref
-from core.replicas import Launch, StartOnNode, StartProcess
-from dataplane.agent.runner import NodeWorld
+from core.replicas import Launch, StartOnNode, StartProcess, StopReplica
+from dataplane.agent.runner import NodeWorld, read_fence, write_fence
 from dataplane.process import store
 
 DEP = Ref("modeldeployment", "team-a", "chat")
@@ -41,4 +41,22 @@ def test_a_start_for_another_node_or_not_placed_is_refused(tmp_path: Path) -> No
     plain = StartProcess(replica="chat-2", pool="infra/fleet", gpus=1, model="m", generation=1, launch=LAUNCH)
     assert world.admit(DEP, plain, 1.0) == "refused"
     assert world.admit(DEP, start("chat-3", "0", "0"), 1.0) == "refused"  # one device named twice
+    assert world.usage() == (0, ())
+
+
+def test_the_fence_is_durable_and_a_missing_or_torn_file_is_zero(tmp_path: Path) -> None:
+    path = tmp_path / "agent" / "fence"
+    assert read_fence(path) == 0
+    write_fence(path, 417)
+    assert read_fence(path) == 417 and not path.with_suffix(".tmp").exists()
+    path.write_text("garbage")
+    assert read_fence(path) == 0
+
+
+def test_an_evicted_replica_that_never_ran_is_stopped_at_once_and_never_started_again(tmp_path: Path) -> None:
+    world = NodeWorld(store.connect(tmp_path), "n1")
+    assert world.admit(DEP, start("chat-1", "0"), 1.0) == "admitted"  # pending: not spawned yet
+    outcome, who = world.stop(DEP, StopReplica(replica="chat-1", pool="infra/fleet"), 2.0)
+    assert (outcome, who) == ("stopped", None) and world.usage() == (0, ())
+    assert world.admit(DEP, start("chat-1", "0"), 3.0) != "admitted"  # a redelivered start: it stays stopped
     assert world.usage() == (0, ())

@@ -6,11 +6,22 @@ import msgspec
 import pytest
 
 from actors.governance.specs import RoleBindingSpec, RoleSpec, Rule
+from actors.node import evictions
 from actors.node.kind import NODE
-from actors.node.liveness import Beats, verdicts
+from actors.node.liveness import Beat, Beats, Recorded, verdicts
+from actors.placement import Slot
 from bosun.testing import Actor
 from core import nodes
-from core.nodes import Device, NodeHeartbeatLost, NodeHeartbeatResumed, NodeJoined, NodeLeft, NodeReported
+from core.nodes import (
+    Device,
+    NodeHeartbeatLost,
+    NodeHeartbeatResumed,
+    NodeJoined,
+    NodeLeft,
+    NodeReplicasEvicted,
+    NodeReported,
+)
+from core.replicas import ReplicaLost
 from dataplane.agent import gpus
 from gateway.admission.auth import Principal
 from gateway.admission.policy import PolicyIndex, Rbac
@@ -131,18 +142,83 @@ def test_the_door_reads_only_node_subjects_and_names_its_own_dedup_ids() -> None
 def test_beats_are_timed_by_arrival_and_a_first_sight_gets_a_full_timeout() -> None:
     beats = Beats()
     beats.observe({"a": b"1", "b": b"1"}, now=100.0)
-    beats.observe({"a": b"2", "b": b"1"}, now=105.0)  # a beat again; b's value is the same: no beat
+    beats.observe({"a": b"2", "b": b"1"}, now=105.0, fence_of={"a": 7})  # a beat again; b's value is the same
     assert beats.arrived() == {"a": 105.0, "b": 100.0}
+    assert beats.seen["a"].fresh and beats.seen["a"].fence == 7 and not beats.seen["b"].fresh
     beats.observe({"a": b"2"}, now=106.0)  # b's key deleted (it left): forgotten
     assert beats.arrived() == {"a": 105.0}
 
 
+def beat(at: float, fresh: bool = True, fence: int = 0) -> Beat:
+    return Beat(b"x", at, fresh=fresh, fence=fence)
+
+
+LOST = Recorded(lost=True, seq=40)
+
+
 def test_verdicts_change_only_when_the_log_holds_another() -> None:
-    arrived = {"a": 100.0, "b": 97.0, "c": 80.0}
-    assert verdicts(arrived, {}, now=106.0, timeout=10.0) == [("c", True)]
-    assert verdicts(arrived, {"c": True}, now=106.0, timeout=10.0) == []
-    assert verdicts(arrived, {"c": True, "b": False}, now=106.0, timeout=10.0) == []
-    assert verdicts({"c": 107.0}, {"c": True}, now=108.0, timeout=10.0) == [("c", False)]  # it beats again
+    seen = {"a": beat(100.0), "b": beat(97.0), "c": beat(80.0)}
+    assert verdicts(seen, {}, now=106.0, timeout=10.0) == [("c", "lost")]
+    assert verdicts(seen, {"c": LOST}, now=106.0, timeout=10.0) == []
+    assert verdicts(seen, {"c": LOST, "b": Recorded(seq=3)}, now=106.0, timeout=10.0) == []
+    assert verdicts({"c": beat(107.0)}, {"c": LOST}, now=108.0, timeout=10.0) == [("c", "resumed")]  # beats again
+
+
+def test_a_controller_that_just_started_does_not_find_a_lost_node_again_by_first_sight() -> None:
+    assert verdicts({"c": beat(107.0, fresh=False)}, {"c": LOST}, now=108.0, timeout=10.0) == []
+
+
+def test_a_node_lost_past_the_eviction_timeout_is_evicted_once() -> None:
+    seen = {"c": beat(80.0)}
+    assert verdicts(seen, {"c": LOST}, now=93.0, timeout=10.0, eviction=4.0) == []  # NotReady for 3 s
+    assert verdicts(seen, {"c": LOST}, now=95.0, timeout=10.0, eviction=4.0) == [("c", "evict")]
+    assert verdicts(seen, {"c": LOST}, now=95.0, timeout=10.0, eviction=None) == []  # this one evicts nothing
+    evicted = Recorded(lost=True, seq=41, fence=55)
+    assert verdicts(seen, {"c": evicted}, now=500.0, timeout=10.0, eviction=4.0) == []
+
+
+def test_an_evicted_node_is_ready_again_only_from_a_beat_that_reaches_its_fence() -> None:
+    evicted = {"c": Recorded(lost=True, seq=41, fence=55)}
+    assert verdicts({"c": beat(107.0, fence=12)}, evicted, now=108.0, timeout=10.0, eviction=4.0) == []
+    reached = {"c": beat(109.0, fence=55)}
+    assert verdicts(reached, evicted, now=110.0, timeout=10.0, eviction=4.0) == [("c", "resumed")]
+
+
+def test_an_eviction_takes_every_slot_on_the_node_from_every_ledger() -> None:
+    chat, embed = "modeldeployment.team-a.chat", "modeldeployment.team-b.embed"
+    ledgers = [("infra/fleet", {chat: (Slot(replica="chat-1", node="n1", devices=("0",)),
+                                       Slot(replica="chat-2", node="n2", devices=("0",))),
+                                embed: (Slot(replica="embed-3", node="n1", devices=("1",)),)}),
+               ("infra/other", {chat: (Slot(replica="chat-9", node="n3"),)})]
+    got = evictions.assigned(ledgers, "n1")
+    assert [(e.target, e.replica, e.pool) for e in got] == [(chat, "chat-1", "infra/fleet"),
+                                                            (embed, "embed-3", "infra/fleet")]
+    subject, event, msg_id = evictions.lost("n1", 40, got[0], 14.0)
+    assert subject == "bosun.ev.modeldeployment.team-a.chat.obs" and msg_id == f"lifecycle/n1/40/{chat}/chat-1"
+    assert event.reason == "NodeLost" and event.node == "n1" and event.replica == "chat-1"
+    where, order = evictions.command("n1", got)
+    assert where == "bosun.cmd.node-n1.node._cluster.n1" and order.replicas == got
+    marker = evictions.marker(77, got, 4.0)
+    assert marker.fence == 77 and marker.count == 2
+    assert marker.replicas == ("team-a/chat/chat-1", "team-b/embed/embed-3")
+    assert "2 replica(s) evicted" in marker.summary()
+
+
+def test_a_drivers_replica_lost_encodes_as_before() -> None:
+    lost = ReplicaLost(replica="r-1", pool="p", reason="drift")
+    assert msgspec.json.encode(lost) == b'{"type":"replica.lost","replica":"r-1","pool":"p","reason":"drift"}'
+
+
+def test_an_evicted_node_says_so_until_it_beats_again() -> None:
+    node = Actor(NODE, "gpu-a").spec({})
+    node.given(joined(), NodeHeartbeatLost(timeout=10.0, last_beat=5.0))
+    node.given(NodeReplicasEvicted(fence=70, count=3, replicas=("a/b/b-1",), timeout=4.0))
+    phase, fields = status_of(node)
+    assert phase == "NotReady" and fields["evictedReplicas"] == 3
+    assert node.status is not None and "3 replica(s) were evicted" in node.status.conditions[0].message
+    node.given(NodeHeartbeatResumed())
+    phase, fields = status_of(node)
+    assert phase == "Ready" and "evictedReplicas" not in fields
 
 
 def test_a_lost_heartbeat_is_not_ready_until_it_resumes() -> None:
