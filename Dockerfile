@@ -30,7 +30,7 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels
 
-RUN useradd --system --home-dir /data bosun && mkdir -p /data/projections && chown -R bosun /data
+RUN useradd --system --home-dir /data bosun && mkdir -p /data/projections /joins && chown -R bosun /data /joins
 USER bosun
 WORKDIR /data
 ENTRYPOINT ["bosun"]

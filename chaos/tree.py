@@ -96,6 +96,8 @@ class Tree:
             return self.healthy()
 
         wait_until(ready, timeout, "bosun up to become healthy")
+        if "--no-node" not in self.extra:  # its own node's agent starts once joined: a component from round one
+            wait_until(lambda: (self.data / "run" / "agent.pid").exists(), timeout, "the local node's agent")
         self.token = Path(self.conn["tokenFile"]).read_text().strip()
         return self
 

@@ -144,6 +144,9 @@ def db_dir_option(f: F) -> F:
 @click.option("--http-host", default="127.0.0.1", show_default=True)
 @click.option("--http-port", type=int, default=8080, show_default=True, help="0: pick a free port.")
 @click.option("--nats-port", type=int, default=4222, show_default=True, help="0: pick a free port.")
+@click.option("--nats-host", default="127.0.0.1", show_default=True,
+              help="Where the embedded nats-server listens: 0.0.0.0 lets other machines' agents join "
+                   "(docs/nodes.md; every connection still needs a password or a Bosun token).")
 @click.option("--nats", "nats_url", default=None, metavar="URL",
               help="Use this NATS instead of the embedded server.")
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -165,12 +168,22 @@ def db_dir_option(f: F) -> F:
                    "history stays whole [default: keep everything in the stream].")
 @node_timeout_option
 @eviction_timeout_option
-def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_url: str | None,
+@click.option("--node-name", default=None, metavar="NAME",
+              help="This machine's node (an agent joined with its own credential runs it) [default: the host "
+                   "name's first label].")
+@click.option("--gpus", default="auto", show_default=True, metavar="auto|N|ID,…",
+              help="The local node's GPUs: auto (NVML; none without it), N (devices 0..N-1) or the ids.")
+@click.option("--node-labels", default="", metavar="k=v,…", help="The local node's labels.")
+@click.option("--no-node", is_flag=True, help="Run no agent for this machine (no local node).")
+def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_host: str, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
        hosts: int | None, keep_replicas: bool, retain: str | None, node_timeout: float,
-       eviction_timeout: float | None) -> None:
-    """Run everything on this machine: nats-server, controller, sim driver, projector, gateway."""
+       eviction_timeout: float | None, node_name: str | None, gpus: str, node_labels: str, no_node: bool) -> None:
+    """Run everything on this machine: nats-server, controller, sim and process drivers, projector, gateway,
+    and this machine's node agent."""
     from supervisor.tree import Supervisor, UpConfig, UpError
+
+    node = "" if no_node else _local_node(node_name, gpus, node_labels)
 
     env = environment()
     if retain:
@@ -182,13 +195,43 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_u
     from actors.scope import groups
 
     cfg = UpConfig(data=data_dir(data), http_host=http_host, http_port=http_port, nats_port=nats_port,
-                   nats_url=nats_url, policy=policy.resolve() if policy else None, latency=latency, seed=seed,
+                   nats_host=nats_host, nats_url=nats_url, policy=policy.resolve() if policy else None,
+                   latency=latency, seed=seed,
                    sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0,
-                   keep_replicas=keep_replicas, node_timeout=node_timeout)
+                   keep_replicas=keep_replicas, node_timeout=node_timeout, node=node, gpus=gpus,
+                   node_labels=node_labels)
     try:
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:
         raise click.ClickException(str(e)) from e
+
+
+def _local_node(name: str | None, gpus: str, labels: str) -> str:
+    """The local node's name (checked, as `--gpus` and `--node-labels` are, before anything starts)."""
+    import socket
+
+    import msgspec
+
+    from core import nodes
+    from dataplane.agent import gpus as discovery
+    from supervisor.localnode import node_name
+
+    chosen = name if name is not None else node_name(socket.gethostname())
+    try:
+        msgspec.convert(chosen, nodes.NodeName)
+    except msgspec.ValidationError:
+        raise click.BadParameter(f"a node name is a DNS label of at most {nodes.MAX_NAME} characters, got "
+                                 f"{chosen!r}", param_hint="--node-name") from None
+    try:
+        nodes.parse_labels(labels)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--node-labels") from e
+    if gpus.strip() != "auto":
+        try:
+            discovery.declared(gpus)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--gpus") from e
+    return chosen
 
 
 def _sync_policy(value: str) -> str:

@@ -105,17 +105,26 @@ def _seeds(settings: Settings, nats_url: str | None) -> list[str]:
 
 
 @click.command("agent")
-@click.option("--join", "join_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--join", "join_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The join file `bosun node join NAME` made.")
-@click.option("--node", "node", required=True, help="This machine's node name (the join file's).")
+@click.option("--join-dir", "join_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Instead of --join: take the first join file of this directory no other agent holds (a "
+                   "scaled service's agents, each its own node; docs/nodes.md).")
+@click.option("--node", "node", default=None, help="This machine's node name (the join file's) [required with "
+                                                   "--join].")
 @click.option("--labels", default="", metavar="k=v,…", help="Labels of this node (a pool's nodeSelector reads them).")
 @click.option("--gpus", default="auto", show_default=True, metavar="auto|N|ID,…",
               help="auto: discover through NVML (none without it); N: devices 0..N-1; or the device ids.")
+@click.option("--stop-replicas-on-exit", "stop_replicas", is_flag=True,
+              help="Stop the replicas it runs when it is stopped (what `bosun up` runs its own node's agent "
+                   "with, unless --keep-replicas) [default: they run on, adopted at its next start].")
 @data_option
-def agent(join_file: Path, node: str, labels: str, gpus: str, data: Path | None) -> None:
+def agent(join_file: Path | None, join_dir: Path | None, node: str | None, labels: str, gpus: str,
+          stop_replicas: bool, data: Path | None) -> None:
     """Run this machine's agent: join the plane as node NODE, beat its heartbeat, report its GPUs."""
     from core import nodes
     from dataplane.agent import agent as node_agent
+    from dataplane.agent import claims
     from dataplane.agent import gpus as discovery
 
     try:
@@ -126,20 +135,35 @@ def agent(join_file: Path, node: str, labels: str, gpus: str, data: Path | None)
         found = discovery.discover() if gpus.strip() == "auto" else discovery.declared(gpus)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--gpus") from e
+    where = data_dir(data)
+    if (join_file is None) == (join_dir is None):
+        raise click.UsageError("give either --join FILE (with --node NAME) or --join-dir DIR")
+    if join_dir is not None and node is not None:
+        raise click.UsageError("with --join-dir the node is the join file's it takes: no --node")
+    if join_dir is not None:
+        try:
+            join_file, _held = claims.claim(join_dir, where)  # held (locked) until this process ends
+        except claims.NoneFree as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"bosun agent: took {join_file} (held by this agent while it runs)", err=True)
+    assert join_file is not None
     if found.note:
         click.echo(f"bosun agent: joining with 0 GPUs: {found.note}", err=True)
     try:
         join = node_agent.read_join(join_file)
     except Exception as e:  # any unreadable file is the same usage error
         raise click.BadParameter(f"not a join file: {e}", param_hint="--join") from e
+    if node is None and join_dir is None:
+        raise click.MissingParameter(param_type="option", param_hint="--node")
+    node = node or join.node
     if join.node != node:
         raise click.BadParameter(f"the join file is node {join.node}'s, not {node}'s", param_hint="--node")
     from cli.base import environment
 
     env = environment()
-    where = data_dir(data)
     serve_until_signalled(f"agent-{node}", lambda stop: node_agent.serve(
-        join, node=node, labels=parsed, found=found, data_dir=where, stop=stop), None, env)
+        join, node=node, labels=parsed, found=found, data_dir=where, stop=stop, stop_replicas=stop_replicas),
+        None, env)
 
 
 def _cordon(settings: Settings, ref: str, unschedulable: bool) -> None:

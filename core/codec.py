@@ -6,7 +6,7 @@ current `version` is decoded to a dict, passed through the registered upcasters 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Union, get_origin
+from typing import Any, Union, get_args, get_origin
 
 import msgspec
 from immutables import Map
@@ -77,7 +77,12 @@ def _enc_state(obj: Any) -> Any:
 
 
 def _dec_state(type_: Any, obj: Any) -> Any:
+    """A persistent map from its JSON object, its values decoded as their declared type (a map of Structs,
+    e.g. a node pool's slots, must not come back as a map of dicts)."""
     if (get_origin(type_) or type_) is Map and isinstance(obj, dict):
+        args = get_args(type_)
+        if len(args) == 2:
+            return Map(msgspec.convert(obj, dict[args[0], args[1]], dec_hook=_dec_state))  # type: ignore[valid-type]
         return Map(obj)
     raise NotImplementedError(type_)
 

@@ -80,14 +80,15 @@ def _user(r: natsusers.Role, creds: Credentials) -> str:
 
 
 def config(store: Path, port: int, creds: Credentials | None, ports_dir: Path, name: str = "bosun",
-           cluster: str = "", sync: str = "") -> str:
+           cluster: str = "", sync: str = "", host: str = "127.0.0.1") -> str:
     """A nats-server config; `creds=None` means no authorization (tests of the log alone).
 
     `sync` is JetStream's fsync policy (`always`, or an interval such as `1s`); empty keeps the server's
-    default (every 2 minutes: see the README on what that loses on power failure)."""
+    default (every 2 minutes: see the README on what that loses on power failure). `host`: where clients
+    may connect from (loopback by default; `bosun up --nats-host 0.0.0.0` lets other machines' agents in)."""
     sync_line = f", sync_interval: {sync}" if sync else ""
     lines = [
-        f"server_name: {name}", "host: 127.0.0.1", f"port: {port if port else -1}",
+        f"server_name: {name}", f'host: "{host}"', f"port: {port if port else -1}",
         f'ports_file_dir: "{ports_dir}"',
         f'jetstream {{ store_dir: "{store}", max_file_store: 64GB, max_memory_store: 256MB{sync_line} }}',
         *LIMITS,
@@ -121,7 +122,8 @@ class Server:
 
 def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: str = "bosun",
           cluster: str = "", log: Path | None = None, timeout: float = 20,
-          preexec: Callable[[], Any] | None = None, sync: str = "", executable: str | None = None) -> Server:
+          preexec: Callable[[], Any] | None = None, sync: str = "", executable: str | None = None,
+          host: str = "127.0.0.1") -> Server:
     """Start nats-server with its store under `workdir/nats`; returns once it accepts connections."""
     stop_leftover(workdir)
     store = workdir / "nats"
@@ -129,7 +131,7 @@ def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: 
     store.mkdir(parents=True, exist_ok=True)
     run.mkdir(parents=True, exist_ok=True)
     conf = workdir / "nats.conf"
-    conf.write_text(config(store, port, creds, run, name, cluster, sync))
+    conf.write_text(config(store, port, creds, run, name, cluster, sync, host))
     os.chmod(conf, 0o600)
     out = open(log or workdir / "nats.log", "ab")  # noqa: SIM115 - closed once the child holds it
     proc = subprocess.Popen([binary(executable), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
@@ -145,7 +147,8 @@ def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: 
             try:
                 ports = json.loads(ports_file.read_text())
                 client = ports["nats"][0]
-                return Server(proc, int(client.rsplit(":", 1)[1]))
+                return Server(proc, int(client.rsplit(":", 1)[1]),
+                              "127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
             except (ValueError, KeyError, IndexError):
                 pass
         time.sleep(0.02)

@@ -2,8 +2,8 @@
 
 Why a file: a crash loop (a controller whose kind kills its process) must be visible without reading
 the supervisor's log; `bosun up` rewrites it whenever a child starts or exits. Fields per component:
-pid (null while waiting to restart), restarts, consecutive failures, the last exit code and when,
-and when the next start is due.
+pid (null while waiting to restart), state (running, backoff, waiting for another, done: a one-shot that
+succeeded), restarts, consecutive failures, the last exit code and when, and when the next start is due.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def write(run_dir: Path, children: Iterable[Any], exits: dict[str, tuple[int | N
         proc = child.proc
         doc[child.name] = {
             "pid": proc.pid if proc is not None and proc.poll() is None else None,
-            "state": "running" if proc is not None and proc.poll() is None else "backoff",
+            "state": _state(child),
             "restarts": restarts, "failures": child.failures, "lastExitCode": code,
             "lastExitAt": _iso(when) if when else None,
             "restartAt": _iso(now + child.restart_at - now_mono) if child.restart_at is not None else None,
@@ -32,6 +32,15 @@ def write(run_dir: Path, children: Iterable[Any], exits: dict[str, tuple[int | N
     tmp = run_dir / f".components.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(run_dir / "components.json")
+
+
+def _state(child: Any) -> str:
+    """running; done (a one-shot that succeeded); waiting (held until another is done); else backoff."""
+    if child.proc is not None and child.proc.poll() is None:
+        return "running"
+    if getattr(child, "done", False):
+        return "done"
+    return "waiting" if getattr(child, "held", False) else "backoff"
 
 
 def _iso(t: float) -> str:

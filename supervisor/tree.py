@@ -18,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -28,7 +28,8 @@ from msgspec.structs import replace
 
 from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
-from supervisor import procs, status, stuck
+from supervisor import localnode, procs, status, stuck
+from supervisor.children import Child, controller_children
 from supervisor.launch import (
     bosun_command,
     ensure_admin_token,
@@ -38,11 +39,6 @@ from supervisor.launch import (
     write_private_json,
 )
 
-STABLE_AFTER = 10.0
-"""A child that ran this long before dying starts its backoff over: a crash loop dies during its start
-(a few seconds), a component killed after serving for a while is restarted at once (chaos rounds kill
-the same component every few seconds; at 30 s they climbed the backoff to seconds per restart)."""
-MAX_BACKOFF = 10.0
 NATS_PIDFILE = "nats"
 
 log = structlog.get_logger("bosun.up")
@@ -58,6 +54,8 @@ class UpConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     nats_port: int = 4222
+    nats_host: str = "127.0.0.1"
+    """`--nats-host`: where the embedded server listens (0.0.0.0: other machines' agents may connect)."""
     nats_url: str | None = None
     """An external NATS to use instead of the embedded server."""
     policy: Path | None = None
@@ -77,30 +75,12 @@ class UpConfig:
     """`--keep-replicas`: the process driver leaves its replicas running when `bosun up` stops."""
     node_timeout: float = 10.0
     """`--node-timeout`: a node whose heartbeat is this late is NotReady (the main controllers' lifecycle)."""
-
-
-@dataclass
-class Child:
-    """One supervised component process and its restart bookkeeping."""
-
-    name: str
-    args: list[str]
-    pass_fds: tuple[int, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    """Added to the shared environment for this child only."""
-    proc: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    failures: int = 0
-    restart_at: float | None = None
-    inflight: Path | None = None
-    """A controller's in-flight file: the supervisor ends it when one step holds it too long."""
-
-    def backoff(self, now: float) -> float:
-        """Seconds to wait before the next start: exponential, reset after a stable run."""
-        if now - self.started >= STABLE_AFTER:
-            self.failures = 0
-        self.failures += 1
-        return float(min(MAX_BACKOFF, 0.1 * 2 ** (self.failures - 1)))
+    node: str = ""
+    """`--node-name`: this machine's node, run by an agent of its own (`localnode`); empty: no agent."""
+    gpus: str = "auto"
+    """`--gpus`: the local node's GPUs (`auto`: NVML's, none without it; N; or ids)."""
+    node_labels: str = ""
+    """`--node-labels`: the local node's labels (k=v,…)."""
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -110,29 +90,6 @@ def bind_listener(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=1024)
     except OSError as e:
         raise UpError(f"cannot listen on {host}:{port}: {e.strerror}") from e
-
-
-def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1,
-                        node_timeout: float = 10.0) -> list[Child]:
-    """The main controller (all kinds but the separate ones) and one controller per separate group; each
-    `hosts` times: hosts of one scope share its partitions (the first keeps the default host id, the
-    others are `<hostname>-<i>`), so a kill -9 of one is taken over by the others."""
-    separate = sorted({k for g in groups for k in g})
-    run = Path(data) / "run"
-    main = ["controller", "--data", data, *(["--without-kinds", ",".join(separate)] if separate else []),
-            "--node-timeout", f"{node_timeout:g}"]
-    scopes = [("controller", main, "controller-main")]
-    scopes += [(f"controller-{'-'.join(g)}", ["controller", "--data", data, "--kinds", ",".join(g)],
-                f"controller-{'-'.join(g)}") for g in groups]
-    children = []
-    for name, args, inflight in scopes:
-        for i in range(1, max(1, hosts) + 1):
-            extra = [] if i == 1 else ["--host-id", f"{socket.gethostname() or 'main'}-{i}"]
-            child = Child(name if i == 1 else f"{name}-{i}", [*args, *extra])
-            child.inflight = run / (f"{inflight}.inflight" if i == 1 else f"{inflight}-{i}.inflight")
-            child.args += ["--inflight", str(child.inflight)]
-            children.append(child)
-    return children
 
 
 class Supervisor:
@@ -221,7 +178,7 @@ class Supervisor:
         try:
             self.nats = natsserver.start(self.data, port=self.cfg.nats_port, creds=self.creds,
                                          preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
-                                         executable=self.settings.nats_server)
+                                         executable=self.settings.nats_server, host=self.cfg.nats_host)
         except RuntimeError as e:
             raise UpError(str(e)) from e
         self.nats_child.started = time.monotonic()
@@ -252,12 +209,32 @@ class Supervisor:
                                      *([] if self.cfg.keep_replicas else ["--stop-replicas-on-exit"])],
                   env=self._secretless(nats_url)),
             *([Child("archiver", ["archiver"])] if self.settings.retain else []),
+            *self._local_node(),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))
         self.env = self.settings.environment(BOSUN_NATS_URL=nats_url, PYTHONUNBUFFERED="1")
         for child in self.children:
-            self._spawn(child)
+            if not child.held:
+                self._spawn(child)
+
+    def _local_node(self) -> list[Child]:
+        """This machine's join (once the gateway answers) and agent (once joined); none without `--node-name`."""
+        if not self.cfg.node:
+            return []
+        localnode.join_file(self.data).parent.mkdir(parents=True, exist_ok=True)
+        return [Child(localnode.JOIN, localnode.join_args(self.data, self.cfg.node), held=True, once=True,
+                      secretless=True),
+                Child(localnode.AGENT, localnode.agent_args(self.data, self.cfg.node, self.cfg.gpus,
+                                                            self.cfg.node_labels, self.cfg.keep_replicas),
+                      held=True, after=localnode.JOIN, secretless=True)]
+
+    def _release(self, after: str) -> None:
+        """Start the held children waiting for `after` ("" : the announce)."""
+        for child in self.children:
+            if child.held and child.after == after and child.proc is None:
+                child.held = False
+                self._spawn(child)
 
     def _secretless(self, nats_url: str) -> dict[str, str]:
         """The process driver's own variables: an external NATS URL's user and password (`--nats`) moved into a
@@ -272,16 +249,24 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         try:
-            child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**self.env, **child.env},
-                                          stdin=subprocess.DEVNULL,
-                                          pass_fds=child.pass_fds,
-                                          preexec_fn=procs.die_with_parent())  # main thread only
+            base = localnode.agent_environment(self.env) if child.secretless else self.env
+            # A one-shot's output goes to its own file (the join's hint is for an admin at a terminal, not here).
+            out = open(self.run_dir / f"{child.name}.log", "ab") if child.once else None  # noqa: SIM115
+            try:
+                child.proc = subprocess.Popen([*bosun_command(), *child.args], env={**base, **child.env},
+                                              stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                              pass_fds=child.pass_fds,
+                                              preexec_fn=procs.die_with_parent())  # main thread only
+            finally:
+                if out is not None:
+                    out.close()
         except OSError as e:
             log.error("component failed to start", component=child.name, error=str(e))
             child.restart_at = time.monotonic() + child.backoff(time.monotonic())
             return
         child.started, child.restart_at = time.monotonic(), None
-        procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
+        if not child.once:  # a one-shot (the join) is no component to kill, and a leftover of it is harmless
+            procs.write_pidfile(self.run_dir, child.name, child.proc.pid)
         log.info("component started", component=child.name, pid=child.proc.pid)
         status.write(self.run_dir, self.children, self.exits)
 
@@ -313,10 +298,18 @@ class Supervisor:
                     log.error("controller stuck in one step; killing it", component=child.name, **held)
                     child.proc.kill()
                     child.proc.wait()
+            if child.once and child.proc is not None and child.proc.poll() == 0:
+                log.info("component done", component=child.name, pid=child.proc.pid)
+                child.proc, child.held, child.done = None, True, True
+                procs.remove_pidfile(self.run_dir, child.name)
+                self._release(child.name)
+                status.write(self.run_dir, self.children, self.exits)
+                continue
             if child.proc is not None and child.proc.poll() is not None:
                 delay = child.backoff(now)
                 log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
-                            code=child.proc.returncode, restart_in=delay, failures=child.failures)
+                            code=child.proc.returncode, restart_in=delay, failures=child.failures,
+                            **({"output": str(self.run_dir / f"{child.name}.log")} if child.once else {}))
                 code = child.proc.returncode
                 child.proc, child.restart_at = None, now + delay
                 restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
@@ -344,7 +337,7 @@ class Supervisor:
         try:
             self.nats = natsserver.start(self.data, port=self.nats.port, creds=self.creds,
                                          preexec=procs.die_with_parent(signal.SIGTERM), sync=self.cfg.sync,
-                                         executable=self.settings.nats_server)
+                                         executable=self.settings.nats_server, host=self.cfg.nats_host)
             c.started, c.restart_at = time.monotonic(), None
             log.info("nats-server restarted", pid=self.nats.proc.pid, port=self.nats.port)
         except RuntimeError as e:
@@ -366,6 +359,7 @@ class Supervisor:
         write_private_json(self.conn_file, {"http": url, "nats": client_nats, "natsInboxPrefix": inbox,
                                             "tokenFile": str(self.token_file)})
         self.announced = True
+        self._release("")
         log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=client_nats)
         print(f"bosun is up in {elapsed:.2f}s\n"
               f"  gateway:     {url}\n"
@@ -379,6 +373,8 @@ class Supervisor:
         """Components first (they may flush through NATS), then nats-server; leave no pidfiles behind."""
         self.stopping.set()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # The local node's agent first: it says it leaves through the gateway, which must still answer.
+        procs.terminate([c.proc for c in self.children if c.proc is not None and c.name == localnode.AGENT])
         procs.terminate([c.proc for c in self.children if c.proc is not None])
         for child in self.children:
             procs.remove_pidfile(self.run_dir, child.name)

@@ -31,6 +31,7 @@ from core import log as corelog
 from core import natsusers, nodes, ready
 from dataplane.agent.gpus import Found
 from dataplane.agent.runner import NodeRunner
+from dataplane.process.driver import EXIT_GRACE
 
 REPORT_TIMEOUT = 5.0
 RETRY_CAP = 5.0
@@ -134,8 +135,10 @@ async def connect(join: nodes.JoinFile, node: str, refused: asyncio.Event, stop:
 
 async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], found: Found, data_dir: Path,
                 stop: asyncio.Event, heartbeat: float = nodes.HEARTBEAT_INTERVAL,
-                report_every: float = nodes.REPORT_INTERVAL) -> None:
-    """Run node `node`'s agent until `stop` is set, or until its token is refused (then it returns)."""
+                report_every: float = nodes.REPORT_INTERVAL, stop_replicas: bool = False) -> None:
+    """Run node `node`'s agent until `stop` is set, or until its token is refused (then it returns).
+    `stop_replicas` (`bosun up`'s own node): a stop also stops its replicas (the next start finds them gone
+    and reports them lost); else they run on and the next start adopts them."""
     if join.node != node:
         raise ValueError(f"the join file is node {join.node}'s, not {node}'s")
     refused = asyncio.Event()
@@ -162,6 +165,8 @@ async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], foun
             await asyncio.wait({running})
             if not running.cancelled() and running.exception() is not None:
                 logger.error("the node's runner failed", node=node, error=str(running.exception()))
+            if stop_replicas and stop.is_set():
+                await runner.stop_replicas(EXIT_GRACE)
         if not refused.is_set():
             with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
                 async with asyncio.timeout(REPORT_TIMEOUT):

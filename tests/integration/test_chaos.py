@@ -28,7 +28,7 @@ from corpus import bad_inputs as corpus
 from tests.conftest import eventually
 
 FAULTS = Path(__file__).resolve().parents[1] / "faults"
-COMPONENTS = {"controller", "driver-process", "driver-sim", "gateway", "nats", "projector"}
+COMPONENTS = {"agent", "controller", "driver-process", "driver-sim", "gateway", "nats", "projector"}
 
 
 @pytest.mark.timeout(600)

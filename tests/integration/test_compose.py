@@ -102,10 +102,11 @@ class Services:
         for n in NODES:
             text = text.replace(f"{n}:4222", f"127.0.0.1:{self.client[n]}")
             text = text.replace(f"{n}:6222", f"127.0.0.1:{self.route[n]}")
+        text = text.replace("http://gateway:", "http://127.0.0.1:")
         return text.replace("0.0.0.0", "127.0.0.1").replace("8080", str(self.http))
 
     def mounts(self, name: str, service: dict[str, Any]) -> list[tuple[str, Path]]:
-        out = [(inside, self.root / "volumes" / vol) for vol, inside in
+        out = [(inside.split(":")[0], self.root / "volumes" / vol) for vol, inside in
                (v.split(":", 1) for v in service.get("volumes", []))]
         out.append(("/data", self.root / name / "data"))
         for _, where in out:
@@ -118,15 +119,22 @@ class Services:
                 return str(where) + arg[len(inside):]
         return arg
 
-    def start(self, name: str) -> None:
-        service = self.doc["services"][name]
-        env = {**os.environ, **self.env, **{k: self.localize(interpolate(str(v), self.env))
-                                            for k, v in service.get("environment", {}).items()}}
+    def start(self, service_name: str, instance: str = "", env_given: dict[str, str] | None = None
+              ) -> subprocess.Popen[bytes]:
+        """One container of `service_name` (`instance`: one of a scaled service's, its own /data) as a local
+        process; `env_given` stands for `docker compose run -e`."""
+        service, name = self.doc["services"][service_name], service_name + instance
+        own = {k: self.localize(interpolate(str(v), self.env)) for k, v in service.get("environment", {}).items()}
+        # What a container gets: the .env's variables only where the service names them (not for the agent).
+        path = os.pathsep.join([str(Path(BOSUN).parent), os.environ.get("PATH", "")])
+        base = {k: v for k, v in os.environ.items() if not k.startswith("BOSUN_")}
+        env = {**base, **({} if service_name == "agent" else self.env), **own, **(env_given or {}), "PATH": path}
         mounts = self.mounts(name, service)
         for config in service.get("configs", []):  # a service's own credentials file
             local = self.root / name / Path(config["target"]).name
             local.write_text(interpolate(self.doc["configs"][config["source"]]["content"], self.env))
             env = {k: (str(local) if v == config["target"] else v) for k, v in env.items()}
+        entry = [self.path(self.localize(interpolate(a, self.env)), mounts) for a in service.get("entrypoint", [])]
         args = [self.path(self.localize(a), mounts) for a in service["command"]]
         if name in NODES:
             conf = self.root / name / "bosun.conf"
@@ -137,10 +145,11 @@ class Services:
             args = [str(conf) if a == "/etc/nats/bosun.conf" else a for a in args]
             argv = [natsserver.binary(), *args]
         else:
-            argv = [BOSUN, *args]
+            argv = [*entry, *args] if entry else [BOSUN, *args]
         with open(self.root / f"{name}.log", "ab") as out:
             self.procs[name] = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
+        return self.procs[name]
 
     def gateway_token(self) -> str:
         return (self.root / "volumes" / "gateway" / "admin.token").read_text().strip()
@@ -173,10 +182,11 @@ def services(tmp_path: Path) -> Iterator[Services]:
 
 
 def test_every_compose_service_runs_as_a_local_process(services: Services) -> None:
-    bosun = [n for n in services.doc["services"] if n not in NODES]
-    assert set(bosun) == {"controller", "driver-sim", "projector", "gateway"}
+    bosun = [n for n, svc in services.doc["services"].items() if n not in NODES and not svc.get("profiles")]
+    assert set(bosun) == {"controller", "driver-sim", "projector", "gateway", "agent"}
     for name in bosun:  # before the cluster: they wait for it
-        services.start(name)
+        if name != "agent":
+            services.start(name)
     for name in NODES:
         services.start(name)
     wait_for(services.healthy, 60, "the gateway")
@@ -191,5 +201,18 @@ def test_every_compose_service_runs_as_a_local_process(services: Services) -> No
     up = Up()
     up.url, up.token = url, token  # type: ignore[attr-defined]
     wait_for(lambda: converged(up, {"d0": body["generation"]}), 60, "the deployment to converge")  # type: ignore[arg-type]
+
+    # Machines: the admin's one-off `join` (its token for that run only), then two agents of the scaled service,
+    # each taking its own join file and node; none has a plane secret in its environment.
+    joined = services.start("join", env_given={"BOSUN_TOKEN": token})
+    assert joined.wait(timeout=60) == 0, (services.root / "join.log").read_text()
+    del services.procs["join"]
+    agents = [services.start("agent", f"-{i}") for i in (1, 2)]
+    for node in ("agent-1", "agent-2"):
+        wait_for(lambda n=node: (http_get(f"{url}/v1/namespaces/default/nodes/{n}", token)[1].get("status")
+                                 or {}).get("phase") == "Ready", 60, f"node {node} Ready")
+    for proc in agents:
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().decode(errors="replace")
+        assert token not in environ and "BOSUN_NATS_CREDENTIALS" not in environ and "PASSWORD" not in environ
     exited = {n: p.returncode for n, p in services.procs.items() if p.poll() is not None}
     assert exited == {}, {n: (services.root / f"{n}.log").read_text()[-2000:] for n in exited}
