@@ -175,10 +175,16 @@ def db_dir_option(f: F) -> F:
               help="The local node's GPUs: auto (NVML; none without it), N (devices 0..N-1) or the ids.")
 @click.option("--node-labels", default="", metavar="k=v,…", help="The local node's labels.")
 @click.option("--no-node", is_flag=True, help="Run no agent for this machine (no local node).")
+@click.option("--sim-nodes", type=click.IntRange(0, 99_999), default=0, show_default=True, metavar="N",
+              help="Simulated nodes sim-0001... (labels sim=true, zone=zone-a..d), joined, beating and running "
+                   "their replicas in one process: pools of `driver: node` schedule onto them.")
+@click.option("--sim-node-gpus", type=click.IntRange(0, 1024), default=8, show_default=True, metavar="G",
+              help="GPUs of each simulated node.")
 def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_host: str, nats_url: str | None,
        policy: Path | None, latency: float | None, seed: int | None, sync: str, cluster_size: int,
        hosts: int | None, keep_replicas: bool, retain: str | None, node_timeout: float,
-       eviction_timeout: float | None, node_name: str | None, gpus: str, node_labels: str, no_node: bool) -> None:
+       eviction_timeout: float | None, node_name: str | None, gpus: str, node_labels: str, no_node: bool,
+       sim_nodes: int, sim_node_gpus: int) -> None:
     """Run everything on this machine: nats-server, controller, sim and process drivers, projector, gateway,
     and this machine's node agent."""
     from supervisor.tree import Supervisor, UpConfig, UpError
@@ -199,7 +205,9 @@ def up(data: Path | None, http_host: str, http_port: int, nats_port: int, nats_h
                    latency=latency, seed=seed,
                    sync=sync, cluster=cluster_size, controllers=tuple(groups(sources())), hosts=hosts or 0,
                    keep_replicas=keep_replicas, node_timeout=node_timeout, node=node, gpus=gpus,
-                   node_labels=node_labels)
+                   node_labels=node_labels, sim_nodes=sim_nodes, sim_node_gpus=sim_node_gpus)
+    if sim_nodes and nats_url:
+        raise click.UsageError("--sim-nodes needs the embedded NATS (its user is written into its config)")
     try:
         sys.exit(Supervisor(cfg, env).run())
     except UpError as e:

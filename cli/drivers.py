@@ -48,6 +48,28 @@ def sim(ctx: click.Context, nats_url: str | None, data: Path | None, latency: fl
         settings=env), metrics_port, env)
 
 
+@driver.command("sim-nodes")
+@nats_option()
+@data_option
+@click.option("--count", type=click.IntRange(1, 99_999), required=True, help="Simulated nodes (sim-0001 ...).")
+@click.option("--gpus", type=click.IntRange(0, 1024), default=8, show_default=True, help="GPUs of each node.")
+@click.option("--latency", type=float, default=0.05, show_default=True, help="Replica start-up latency (s).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Start-up jitter seed.")
+@metrics_option
+def sim_nodes(nats_url: str, data: Path | None, count: int, gpus: int, latency: float, seed: int,
+              metrics_port: int | None) -> None:
+    """Run simulated nodes: one process joins, beats and runs the replicas of every one (`bosun up --sim-nodes`).
+    Its NATS user (`sim-nodes`, in the credentials file) may touch only those nodes' heartbeat keys."""
+    from core import natsusers, nodes
+    from dataplane.sim import nodedriver
+
+    env = environment()
+    nats_url = as_component(nats_url, natsusers.SIM_NODES, env)
+    serve_until_signalled("driver-sim-nodes", lambda stop: nodedriver.serve(
+        nats_url, data_dir(data), names=nodes.sim_names(count), gpus=gpus, stop=stop, latency=latency, seed=seed,
+        settings=env), metrics_port, env)
+
+
 @driver.command("process")
 @nats_option()
 @data_option
@@ -138,3 +160,52 @@ def _kind_key(name: str) -> str:
     if info is None:
         raise click.BadParameter(f"unknown kind {name!r}", param_hint="KIND/NAME")
     return info.key
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """Simulated nodes (`bosun up --sim-nodes N`): list them, stop or start them behind Bosun's back."""
+
+
+@sim_group.group("node", invoke_without_command=True)
+@data_option
+@click.pass_context
+def sim_node(ctx: click.Context, data: Path | None) -> None:
+    """List the simulated nodes (NAME, ZONE, GPUS, REPLICAS, STOPPED), or stop/start some."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dataplane.sim.nodeworld import summary
+
+    rows = summary(data_dir(data))
+    click.echo(f"{'NAME':<12}{'ZONE':<9}{'GPUS':>5}{'REPLICAS':>10}  STOPPED")
+    for name, row in rows.items():
+        stopped = str(row["stopped"]).lower()
+        click.echo(f"{name:<12}{row['zone']!s:<9}{row['gpus']!s:>5}{row['replicas']!s:>10}  {stopped}")
+
+
+@sim_node.command("stop")
+@click.argument("names", nargs=-1, required=True)
+@data_option
+def sim_node_stop(names: tuple[str, ...], data: Path | None) -> None:
+    """Stop simulated nodes as if their machines died: no heartbeat, their replicas gone (the node lifecycle
+    controller finds them NotReady after --node-timeout). Needs the data directory: an operator's act."""
+    _set_stopped(names, data, True)
+
+
+@sim_node.command("start")
+@click.argument("names", nargs=-1, required=True)
+@data_option
+def sim_node_start(names: tuple[str, ...], data: Path | None) -> None:
+    """Start stopped simulated nodes again: each joins with a new epoch and nothing running."""
+    _set_stopped(names, data, False)
+
+
+def _set_stopped(names: tuple[str, ...], data: Path | None, stopped: bool) -> None:
+    from dataplane.sim.nodeworld import set_stopped, summary
+
+    known = summary(data_dir(data))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.ClickException(f"no simulated node {', '.join(unknown)} (bosun up --sim-nodes N makes them)")
+    for name in set_stopped(data_dir(data), names, stopped):
+        click.echo(f"node/{name} {'stopped' if stopped else 'started'}")

@@ -236,7 +236,8 @@ def projections_rebuild(settings: Settings) -> None:
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-for _command in (*components.COMMANDS, drivers.driver, replay.replay, replay.export, audit.audit, retry.retry,
+for _command in (*components.COMMANDS, drivers.driver, drivers.sim_group, replay.replay, replay.export, audit.audit,
+                 retry.retry,
                  whatif.plan, whatif.policy, whatif.revert, logs.logs, cost.cost, apply.apply, apply.diff,
                  watching.watch, wait.wait, explain.api_resources, explain.explain, config.config,
                  completion.completion, *lifecycle.COMMANDS, *nodes.COMMANDS):

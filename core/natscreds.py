@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -46,17 +46,19 @@ class Credentials:
     """Public account nkey (`A...`) nats-server trusts for the callout's answers."""
     issuer_seed: str
     """Its seed (`SA...`): only the gateway reads it."""
+    extra: tuple[natsusers.Role, ...] = ()
+    """Users beyond `natsusers.ROLES` this server also has (`bosun up --sim-nodes`: the simulated nodes')."""
 
     def of(self, key: str) -> UserPass:
         return self.users[key]
 
     @classmethod
-    def load_or_create(cls, path: Path) -> Credentials:
+    def load_or_create(cls, path: Path, extra: tuple[natsusers.Role, ...] = ()) -> Credentials:
         """The data dir's credentials; entries missing from an older file are generated, stale ones
-        (the shared `internal`/`client`/`responder` passwords of before) dropped."""
+        (the shared `internal`/`client`/`responder` passwords of before) dropped. `extra`: more users."""
         raw: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
         stored: dict[str, Any] = {}
-        for r in natsusers.ROLES:
+        for r in (*natsusers.ROLES, *extra):
             entry = raw.get(r.key) or {}
             stored[r.key] = {"user": r.user, "password": entry.get("password") or _fresh()}
         route = raw.get(ROUTE) or {}
@@ -67,7 +69,7 @@ class Credentials:
         stored[CALLOUT] = {"issuer": callout["issuer"], "seed": callout["seed"]}
         if raw != stored:
             write_private(path, stored)
-        return cls.parse(stored)
+        return replace(cls.parse(stored), extra=extra)
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Credentials:

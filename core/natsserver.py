@@ -52,11 +52,12 @@ def authorization(creds: Credentials) -> str:
     gateway revokes with, and the auth callout: every other connection is handed to the gateway, which
     answers with the connecting principal's permissions from RBAC. No gateway up: clients are refused;
     components never depend on the callout (they are `auth_users`)."""
-    users = [r for r in natsusers.ROLES if not r.account]
-    system = [r for r in natsusers.ROLES if r.account == natsusers.SYSTEM_ACCOUNT]
+    roles = (*natsusers.ROLES, *creds.extra)
+    users = [r for r in roles if not r.account]
+    system = [r for r in roles if r.account == natsusers.SYSTEM_ACCOUNT]
     lines = "\n".join(_user(r, creds) for r in users)
     sys_lines = "\n".join(_user(r, creds) for r in system)
-    bypass = ", ".join(r.user for r in natsusers.ROLES)
+    bypass = ", ".join(r.user for r in roles)
     return f"""accounts {{
   {natsusers.SYSTEM_ACCOUNT} {{ users: [
 {sys_lines}

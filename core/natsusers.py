@@ -185,6 +185,27 @@ def node_publish(name: str) -> tuple[str, ...]:
             f"$JS.ACK.{STREAM}.{durable}.>")
 
 
+SIM_NODES = "sim-nodes"
+"""The simulated nodes' component (`bosun driver sim-nodes`): its role key, NATS user and command consumer."""
+
+
+def sim_nodes_role(names: tuple[str, ...]) -> Role:
+    """The simulated nodes' component (`bosun up --sim-nodes N`): one process serving every simulated node, so
+    one user whose node-specific rights are listed node by node (NATS subjects have no prefix wildcard): each
+    simulated node's heartbeat key, nothing of any other node. Like the sim driver it appends observations
+    (its replicas' and its nodes' `obs`); it reads its commands through the one consumer `sim-nodes` whose
+    filters are the simulated nodes' command subjects (`bosun.cmd.node-<NAME>.>`), which it makes itself (the
+    consumer API on that one durable: a multi-filter consumer cannot be pinned in the create subject)."""
+    return Role(
+        SIM_NODES, SIM_NODES,
+        publish=("bosun.ev.*.*.*.obs", *_INFO, *_consumers(STREAM, SIM_NODES),
+                 *(f"$KV.{nodes.BUCKET}.{n}" for n in names)),
+        subscribe=(inbox_of(SIM_NODES) + ".>",),
+        deny_publish=NEVER,
+        doc="simulated nodes: their heartbeats (each one's key), their Node and replica observations, their "
+            "commands through one consumer")
+
+
 def role(key: str) -> Role:
     for r in ROLES:
         if r.key == key:

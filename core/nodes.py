@@ -54,6 +54,16 @@ Labels = Annotated[dict[LabelKey, LabelValue], Meta(max_length=64)]
 DeviceId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_:]*$")]
 
 
+SIM_PREFIX = "sim-"
+"""Simulated nodes (`bosun up --sim-nodes N`) are `sim-0001` ... : served by one component, not by agents."""
+
+
+def sim_names(count: int) -> tuple[str, ...]:
+    """The names of `count` simulated nodes, numbered from 1 with at least four digits (they sort)."""
+    width = max(4, len(str(count)))
+    return tuple(f"{SIM_PREFIX}{i:0{width}d}" for i in range(1, count + 1))
+
+
 def ref(name: str) -> Ref:
     return Ref(KIND, CLUSTER_NS, name)
 

@@ -28,7 +28,7 @@ from msgspec.structs import replace
 
 from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
-from supervisor import localnode, procs, status, stuck
+from supervisor import localnode, procs, simnodes, status, stuck
 from supervisor.children import Child, controller_children
 from supervisor.launch import (
     bosun_command,
@@ -81,6 +81,8 @@ class UpConfig:
     """`--gpus`: the local node's GPUs (`auto`: NVML's, none without it; N; or ids)."""
     node_labels: str = ""
     """`--node-labels`: the local node's labels (k=v,…)."""
+    sim_nodes: int = 0  # `--sim-nodes N`: simulated nodes, all served by one component (`simnodes`)
+    sim_node_gpus: int = 8
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -169,7 +171,7 @@ class Supervisor:
         """The embedded nats-server (unless --nats); returns the URL components connect with."""
         if self.cfg.nats_url:
             return self.cfg.nats_url
-        self.creds = natscreds.Credentials.load_or_create(self.creds_file)
+        self.creds = natscreds.Credentials.load_or_create(self.creds_file, simnodes.roles(self.cfg.sim_nodes))
         if self.cfg.cluster > 1:
             self.cluster = cluster.start_local(self.data, self.cfg.cluster, self.creds, self.cfg.sync,
                                                procs.die_with_parent(signal.SIGTERM), self.settings.nats_server)
@@ -210,6 +212,7 @@ class Supervisor:
                   env=self._secretless(nats_url)),
             *([Child("archiver", ["archiver"])] if self.settings.retain else []),
             *self._local_node(),
+            *simnodes.children(data, self.cfg.sim_nodes, self.cfg.sim_node_gpus, self.cfg.latency, self.cfg.seed),
         ]
         if self.creds is not None:
             self.settings = replace(self.settings, nats_credentials=str(self.creds_file))
@@ -360,6 +363,7 @@ class Supervisor:
                                             "tokenFile": str(self.token_file)})
         self.announced = True
         self._release("")
+        simnodes.start_declaring(url, self.token_file, self.cfg.sim_nodes, self.stopping)
         log.info("bosun is up", seconds=round(elapsed, 3), http=url, nats=client_nats)
         print(f"bosun is up in {elapsed:.2f}s\n"
               f"  gateway:     {url}\n"

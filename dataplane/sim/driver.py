@@ -70,18 +70,29 @@ class Driver:
         """(resource token, replica) -> traceparent of its start: readiness continues the start's trace."""
         """Set when a replica was inserted: the readiness timer re-arms on the new earliest deadline."""
 
+    consumer = CONSUMER
+
+    def consumer_config(self) -> api.ConsumerConfig:
+        return _consumer()
+
+    async def ensure_consumer(self) -> None:
+        await ensure_consumer(self.log.jsm, self.log.stream, self.consumer_config())
+
+    def loops(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """The shell's loops besides the commands' (a subclass adds its own)."""
+        return [asyncio.create_task(self._readiness(), name="sim-readiness"),
+                asyncio.create_task(self._relist(), name="sim-relist"),
+                asyncio.create_task(self._loads(), name="sim-load"),
+                asyncio.create_task(sample_every(5.0, self._sample, stop), name="sim-metrics")]
+
     async def run(self, stop: asyncio.Event) -> None:
         resent = await retrying("resend outbox", self.outbox.flush)
         if resent:
             logger.info("outbox resent", observations=resent)
-        await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
-        self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, CONSUMER, batch=FETCH_BATCH))
+        await self.ensure_consumer()
+        self.feed = feed = dropped.watch_feed(Feed(self.log.nc, self.log.stream, self.consumer, batch=FETCH_BATCH))
         await feed.start()
-        loops = [asyncio.create_task(self._commands(feed), name="sim-commands"),
-                 asyncio.create_task(self._readiness(), name="sim-readiness"),
-                 asyncio.create_task(self._relist(), name="sim-relist"),
-                 asyncio.create_task(self._loads(), name="sim-load"),
-                 asyncio.create_task(sample_every(5.0, self._sample, stop), name="sim-metrics")]
+        loops = [asyncio.create_task(self._commands(feed), name="sim-commands"), *self.loops(stop)]
         stopper = asyncio.create_task(stop.wait(), name="sim-stop")
         try:
             done, _ = await asyncio.wait([*loops, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -98,7 +109,7 @@ class Driver:
                 deliveries = await feed.take(FETCH_BATCH, timeout=FETCH_WAIT)
             except nats.js.errors.NotFoundError:  # leaderless after a node loss, or really gone: re-bind
                 if await feed.revive(self.log.jsm) is False:
-                    await ensure_consumer(self.log.jsm, self.log.stream, _consumer())
+                    await self.ensure_consumer()
                 await asyncio.sleep(FETCH_WAIT)
                 continue
             except nats.errors.Error as e:  # disconnected: the client reconnects by itself
@@ -176,7 +187,7 @@ class Driver:
         return Cause({H.TRACEPARENT: traceparent}) if traceparent else Cause()
 
     async def _sample(self) -> None:
-        observe_consumer(CONSUMER, await self.log.jsm.consumer_info(self.log.stream, CONSUMER))
+        observe_consumer(self.consumer, await self.log.jsm.consumer_info(self.log.stream, self.consumer))
 
     async def _readiness(self) -> None:
         """Promote replicas when their ready_at passes: a timer on the earliest deadline, never a busy poll."""
