@@ -47,19 +47,22 @@ def main() -> None:
 @click.option("-n", "--count", default=1000, show_default=True)
 @click.option("--via", type=click.Choice(["nats", "http", "both"]), default="both", show_default=True)
 @click.option("--timeout", default=300.0, show_default=True)
+@click.option("--nodes", type=click.IntRange(0, 99_999), default=0, show_default=True,
+              help="Over a pool of this many simulated nodes (`bosun up --sim-nodes`) instead of a sim pool.")
 @json_option
-def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
+def burst(count: int, via: str, timeout: float, nodes: int, as_json: bool) -> None:
     """N deployments as fast as possible, then the raw JetStream ceiling for the same work."""
-    from bench.burst import run_burst
+    from bench.burst import node_gpus, run_burst
     from bench.ceiling import run_ceiling, stream_counts
     from bench.plane import Plane
 
     results: dict[str, Any] = {}
+    args = ("--sim-nodes", str(nodes), "--sim-node-gpus", str(node_gpus(count, nodes))) if nodes else ()
     for channel in (["nats", "http"] if via == "both" else [via]):
         t0 = time.monotonic()
-        with Plane() as plane:
+        with Plane(*args) as plane:
             up = time.monotonic() - t0
-            result = run(run_burst(plane, count, channel, timeout))
+            result = run(run_burst(plane, count, channel, timeout, nodes))
             appended, consumed = run(stream_counts(plane.internal_nats))
             ceiling = run(run_ceiling(plane.internal_nats, appended, consumed))
             result["appended"], result["consumed"] = appended, consumed
@@ -70,6 +73,34 @@ def burst(count: int, via: str, timeout: float, as_json: bool) -> None:
                                 "ceiling_consume_seconds": ceiling["consume_seconds"]}
             results[channel] = result
     _report("burst", results, as_json)
+
+
+@main.command()
+@click.option("--nodes", type=click.IntRange(2, 99_999), default=1000, show_default=True,
+              help="Simulated nodes (`bosun up --sim-nodes`).")
+@click.option("--gpus", type=click.IntRange(1, 1024), default=4, show_default=True, help="GPUs of each node.")
+@click.option("--deployments", default=200, show_default=True)
+@click.option("--replicas", default=10, show_default=True, help="Replicas of each deployment (spread: node).")
+@click.option("--lose", type=click.IntRange(1, 99_999), default=1, show_default=True,
+              help="Nodes lost at once (those holding the most replicas).")
+@click.option("--node-timeout", default=10.0, show_default=True, help="The plane's --node-timeout.")
+@click.option("--eviction-timeout", default=30.0, show_default=True, help="The plane's --eviction-timeout.")
+@click.option("--timeout", default=120.0, show_default=True, help="Beyond both timeouts, for the recovery.")
+@json_option
+def nodeloss(nodes: int, gpus: int, deployments: int, replicas: int, lose: int, node_timeout: float,
+             eviction_timeout: float, timeout: float, as_json: bool) -> None:
+    """Lose simulated nodes holding replicas: until NotReady, and until every affected deployment is Ready
+    elsewhere (its lost replicas evicted after --eviction-timeout and replaced)."""
+    from bench.nodeloss import has_eviction, plane_args, run_nodeloss
+    from bench.plane import Plane
+
+    eviction = eviction_timeout if has_eviction() else None
+    with Plane(*plane_args(nodes, gpus, node_timeout, eviction)) as plane:
+        result = run(run_nodeloss(plane, nodes=nodes, gpus=gpus, deployments=deployments, replicas=replicas,
+                                  lose=lose, node_timeout=node_timeout, eviction=eviction, timeout=timeout))
+    _report("nodeloss", result, as_json)
+    if "error" in result:
+        raise SystemExit(1)
 
 
 @main.command()

@@ -25,12 +25,41 @@ POOL = {"kind": "GpuPool", "metadata": {"name": "bench-pool", "namespace": "infr
         "spec": {"region": "us-west-2", "gpu": "a100", "capacity": 1_000_000, "namespaces": ["*"]}}
 
 
-def manifest(i: int) -> dict[str, Any]:
+NODE_POOL = {"kind": "GpuPool", "metadata": {"name": "bench-nodes", "namespace": "infra"},
+             "spec": {"region": "sim", "gpu": "sim", "driver": "node", "nodeSelector": {"sim": "true"},
+                      "namespaces": ["*"]}}
+"""`--nodes N`: a pool made of the plane's N simulated nodes (`bosun up --sim-nodes N`)."""
+
+
+def manifest(i: int, nodes: bool = False, replicas: int = 1) -> dict[str, Any]:
+    if nodes:  # a node pool runs processes: a command (the simulated nodes start none)
+        return {"kind": "ModelDeployment", "metadata": {"name": f"d{i}", "namespace": NS},
+                "spec": {"model": "m", "replicas": replicas, "command": ["serve"],
+                         "placement": {"region": "sim", "gpu": "sim", "spread": "node"}}}
     return {"kind": "ModelDeployment", "metadata": {"name": f"d{i}", "namespace": NS},
             "spec": {"model": "m", "replicas": 1, "placement": {"region": "us-west-2", "gpu": "a100"}}}
 
 
-async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 256) -> None:
+def node_gpus(n: int, nodes: int) -> int:
+    """GPUs per simulated node for a burst of `n` one-GPU replicas over `nodes`: room for all, and slack."""
+    return max(2, -(-2 * n // nodes))
+
+
+async def wait_pool(plane: Plane, capacity: int, timeout: float = 180.0, name: str = "bench-nodes") -> float:
+    """Until the node pool counts `capacity` GPUs (every simulated node joined and Ready); its seconds."""
+    t0 = time.monotonic()
+    async with httpx.AsyncClient(base_url=plane.url, headers={"Authorization": f"Bearer {plane.token}"}) as http:
+        while True:
+            r = await http.get(f"/v1/namespaces/infra/gpupools/{name}")
+            if r.status_code == 200 and (r.json().get("status") or {}).get("capacity") == capacity:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"pool {name} not at capacity {capacity} after {timeout}s: {r.text[:300]}")
+            await asyncio.sleep(0.5)
+
+
+async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 256,
+                       nodes: bool = False, replicas: int = 1) -> None:
     nc = await nats.connect(**local_nats(plane.data, plane.token).options())
     sem = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {plane.token}"}
@@ -38,8 +67,8 @@ async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurr
     async def one(i: int) -> None:
         async with sem:
             declared[f"d{i}"] = time.monotonic()
-            reply = await nc.request(f"bosun.intent.modeldeployment.{NS}.d{i}", msgspec.json.encode(manifest(i)),
-                                     timeout=60, headers=headers)
+            reply = await nc.request(f"bosun.intent.modeldeployment.{NS}.d{i}",
+                                     msgspec.json.encode(manifest(i, nodes, replicas)), timeout=60, headers=headers)
             if reply.headers is None or reply.headers.get("Bosun-Status") != "202":
                 raise RuntimeError(f"intent d{i} refused: {reply.data[:200]!r}")
 
@@ -49,7 +78,8 @@ async def declare_nats(plane: Plane, n: int, declared: dict[str, float], concurr
         await nc.close()
 
 
-async def declare_http(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 64) -> None:
+async def declare_http(plane: Plane, n: int, declared: dict[str, float], concurrency: int = 64,
+                       nodes: bool = False) -> None:
     """`concurrency` keep-alive connections through aiohttp: the load generator shares the cores with the
     plane it measures, and httpx cost ~10x the CPU per request (1-2 ms at this concurrency)."""
     todo = iter(range(n))
@@ -57,7 +87,7 @@ async def declare_http(plane: Plane, n: int, declared: dict[str, float], concurr
         async def worker() -> None:
             for i in todo:
                 declared[f"d{i}"] = time.monotonic()
-                async with http.put(f"/v1/namespaces/{NS}/modeldeployments/d{i}", data=_manifest(i)) as r:
+                async with http.put(f"/v1/namespaces/{NS}/modeldeployments/d{i}", data=_manifest(i, nodes)) as r:
                     if r.status != 202:
                         raise RuntimeError(f"apply d{i}: {r.status} {(await r.text())[:200]}")
                     await r.read()
@@ -72,8 +102,8 @@ def http_session(plane: Plane, connections: int) -> aiohttp.ClientSession:
                                  timeout=aiohttp.ClientTimeout(total=60))
 
 
-def _manifest(i: int) -> bytes:
-    return msgspec.json.encode(manifest(i))
+def _manifest(i: int, nodes: bool = False) -> bytes:
+    return msgspec.json.encode(manifest(i, nodes))
 
 
 _object = msgspec.json.Decoder(dict[str, Any])
@@ -174,11 +204,15 @@ async def start_watch(plane: Plane, n: int, ready: dict[str, float], timeout: fl
     return watch, task
 
 
-async def run_burst(plane: Plane, n: int, via: str, timeout: float) -> dict[str, Any]:
+async def run_burst(plane: Plane, n: int, via: str, timeout: float, nodes: int = 0) -> dict[str, Any]:
+    """`nodes`: over a pool made of that many simulated nodes (the plane runs `--sim-nodes`), each with
+    `node_gpus` GPUs, once every one of them counts in the pool's capacity."""
     t0 = time.monotonic()
     async with httpx.AsyncClient(base_url=plane.url, headers={"Authorization": f"Bearer {plane.token}"}) as http:
-        r = await http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL)
+        r = await http.put(f"/v1/namespaces/infra/gpupools/{(NODE_POOL if nodes else POOL)['metadata']['name']}",
+                           json=NODE_POOL if nodes else POOL)
         r.raise_for_status()
+    nodes_s = await wait_pool(plane, nodes * node_gpus(n, nodes)) if nodes else 0.0
     pool_s = time.monotonic() - t0
     declared: dict[str, float] = {}
     ready: dict[str, float] = {}
@@ -187,7 +221,7 @@ async def run_burst(plane: Plane, n: int, via: str, timeout: float) -> dict[str,
     watch_s = time.monotonic() - t0
     start = time.monotonic()
     try:
-        await (declare_nats if via == "nats" else declare_http)(plane, n, declared)
+        await (declare_nats if via == "nats" else declare_http)(plane, n, declared, nodes=bool(nodes))
     except BaseException:
         watcher.cancel()
         raise
@@ -195,7 +229,9 @@ async def run_burst(plane: Plane, n: int, via: str, timeout: float) -> dict[str,
     await watcher
     total = time.monotonic() - start
     latencies = [ready[k] - declared[k] for k in declared]
-    return {"via": via, "n": n, "declare_seconds": round(declare_s, 3), "all_ready_seconds": round(total, 3),
+    return {"via": via, "n": n, **({"nodes": nodes, "gpus_per_node": node_gpus(n, nodes),
+                                    "nodes_ready_seconds": round(nodes_s, 3)} if nodes else {}),
+            "declare_seconds": round(declare_s, 3), "all_ready_seconds": round(total, 3),
             "resources_per_second": round(n / total, 1), "declared_to_ready": summary_ms(latencies),
             "phases": {"pool_apply_seconds": round(pool_s, 3), "watch_connect_seconds": round(watch_s, 3),
                        "declare_seconds": round(declare_s, 3),
