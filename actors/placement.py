@@ -10,6 +10,7 @@ those carrying its labels (`narrow`). When nothing fits, the reason names the co
 """
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Literal, Protocol, TypeVar
@@ -94,31 +95,96 @@ def place(nodes: Iterable[NodeCap], held: Iterable[Slot], mine: Iterable[Slot], 
           per_replica: int, spread: Spread = "node", max_per_node: int = 0) -> tuple[tuple[Slot, ...], str]:
     """Slots for `replicas` (new ones, none held yet), one at a time, or the reason the first that does not fit
     cannot. `held` are every slot of the pool (the requester's own among them), `mine` the requester's."""
-    nodes = tuple(nodes)
-    free = free_devices(nodes, held)
-    zone = {n.name: n.zone for n in nodes}
-    on_node = Counter(s.node for s in mine)
-    in_zone = Counter(zone.get(s.node, "") for s in mine)
-    placed: list[Slot] = []
-    for rid in replicas:
-        fits = [n for n in nodes if len(free[n.name]) >= per_replica
-                and (not max_per_node or on_node[n.name] < max_per_node)]
-        if not fits:
-            by_devices = sum(len(free[n.name]) // per_replica for n in nodes)
-            left = tuple(NodeFree(name=n.name, free=len(free[n.name]), zone=n.zone) for n in nodes)
-            return tuple(placed), why_not(left, per_replica, max_per_node, by_devices)
-        if spread == "none":
-            best = min(fits, key=lambda n: (len(free[n.name]), n.name))
-        elif spread == "zone":
-            best = min(fits, key=lambda n: (in_zone[n.zone], on_node[n.name], -len(free[n.name]), n.name))
-        else:
-            best = min(fits, key=lambda n: (on_node[n.name], -len(free[n.name]), n.name))
-        devices = tuple(free[best.name][:per_replica])
-        free[best.name] = free[best.name][per_replica:]
-        on_node[best.name] += 1
-        in_zone[best.zone] += 1
-        placed.append(Slot(replica=rid, node=best.name, devices=devices))
-    return tuple(placed), ""
+    return Free(nodes, held).place(mine, replicas, per_replica, spread, max_per_node)
+
+
+class Free:
+    """A pool's free devices through one decision: made once from every slot, then kept as each request
+    releases and takes slots (a pool of a thousand nodes answers thousands of requests in one decision: a
+    recount of every slot per request, or a scan of every node per replica, made it quadratic).
+
+    `spread: node`'s usual choice (a node with none of the requester's replicas, the most free GPUs, then the
+    name) comes off a heap of (-free, name); the other cases scan the nodes. Same choices as a scan always."""
+
+    def __init__(self, nodes: Iterable[NodeCap], held: Iterable[Slot]) -> None:
+        self.nodes = tuple(nodes)
+        self.order = {n.name: n.devices for n in self.nodes}
+        self.free = free_devices(self.nodes, held)
+        self.heap = [(-len(self.free[n.name]), n.name) for n in self.nodes]
+        heapq.heapify(self.heap)
+
+    def release(self, slots: Iterable[Slot]) -> None:
+        """Their devices are free again (in the node's own order)."""
+        for s in slots:
+            if s.node in self.free:
+                back = set(self.free[s.node]) | set(s.devices)
+                self._set(s.node, [d for d in self.order[s.node] if d in back])
+
+    def hold(self, slots: Iterable[Slot]) -> None:
+        """Their devices are taken again (undoing a `release`)."""
+        for s in slots:
+            if s.node in self.free:
+                taken = set(s.devices)
+                self._set(s.node, [d for d in self.free[s.node] if d not in taken])
+
+    def _set(self, node: str, devices: list[str]) -> None:
+        self.free[node] = devices
+        heapq.heappush(self.heap, (-len(devices), node))
+
+    def place(self, mine: Iterable[Slot], replicas: Iterable[str], per_replica: int, spread: Spread = "node",
+              max_per_node: int = 0, among: tuple[NodeCap, ...] | None = None) -> tuple[tuple[Slot, ...], str]:
+        """`place`, taking the devices it hands out (a refusal takes none: what it placed is released);
+        `among`: only on these of the pool's nodes (a deployment's `placement.nodeSelector`)."""
+        nodes, free = (self.nodes if among is None else among), self.free
+        zone = {n.name: n.zone for n in nodes}
+        on_node = Counter(s.node for s in mine)
+        in_zone = Counter(zone.get(s.node, "") for s in mine)
+        placed: list[Slot] = []
+        for rid in replicas:
+            best = self._emptiest(on_node, per_replica) if spread == "node" and among is None else None
+            if best is None:
+                fits = [n for n in nodes if len(free[n.name]) >= per_replica
+                        and (not max_per_node or on_node[n.name] < max_per_node)]
+                if not fits:
+                    by_devices = sum(len(free[n.name]) // per_replica for n in nodes)
+                    left = tuple(NodeFree(name=n.name, free=len(free[n.name]), zone=n.zone) for n in nodes)
+                    self.release(placed)
+                    return tuple(placed), why_not(left, per_replica, max_per_node, by_devices)
+                if spread == "none":
+                    pick = min(fits, key=lambda n: (len(free[n.name]), n.name))
+                elif spread == "zone":
+                    pick = min(fits, key=lambda n: (in_zone[n.zone], on_node[n.name], -len(free[n.name]), n.name))
+                else:
+                    pick = min(fits, key=lambda n: (on_node[n.name], -len(free[n.name]), n.name))
+                best = pick.name
+            devices = tuple(free[best][:per_replica])
+            self._set(best, free[best][per_replica:])
+            on_node[best] += 1
+            in_zone[zone[best]] += 1
+            placed.append(Slot(replica=rid, node=best, devices=devices))
+        return tuple(placed), ""
+
+    def _emptiest(self, on_node: Counter[str], per_replica: int) -> str | None:
+        """The node with none of the requester's replicas and the most free devices (then the first name), when
+        one fits; None when none does (then the scan decides). Entries whose count is stale are dropped."""
+        heap, free = self.heap, self.free
+        aside: list[tuple[int, str]] = []
+        found: str | None = None
+        while heap:
+            count, name = heap[0]
+            if -count != len(free[name]):
+                heapq.heappop(heap)  # stale: a newer entry holds its count
+                continue
+            if -count < max(per_replica, 1):
+                break
+            if on_node[name]:
+                aside.append(heapq.heappop(heap))
+                continue
+            found = name
+            break
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        return found
 
 
 class PoolNodesChanged(Event, frozen=True, tag="pool.nodes-changed"):

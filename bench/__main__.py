@@ -166,12 +166,14 @@ def steady(rate: float, seconds: float, find_max: bool, target_p99_ms: float, ma
 @click.option("--timeout", default=300.0, show_default=True)
 @click.option("--py-spy", "py_spy", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also sample each Python component with py-spy into this directory (the pool's share).")
+@click.option("--nodes", type=click.IntRange(0, 99_999), default=0, show_default=True,
+              help="Over a pool of this many simulated nodes (`bosun up --sim-nodes`) instead of a sim pool.")
 @json_option
-def budget(count: int, timeout: float, py_spy: Path | None, as_json: bool) -> None:
+def budget(count: int, timeout: float, py_spy: Path | None, nodes: int, as_json: bool) -> None:
     """CPU µs per converged deployment per component (/proc), appends and deliveries per deployment."""
     from bench.budget import run_budget
 
-    _report("budget", run_budget(count, timeout, py_spy), as_json)
+    _report("budget", run_budget(count, timeout, py_spy, nodes), as_json)
 
 
 @main.command("badinput")

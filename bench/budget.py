@@ -181,18 +181,32 @@ def sample_history(plane: Plane) -> list[str]:
     return [f"{item.get('slice')} {item.get('type')}" for item in r.json().get("items", [])]
 
 
-def run_budget(n: int, timeout: float, py_spy: Path | None) -> dict[str, Any]:
+async def _apply(plane: Plane, manifest: dict[str, Any]) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=plane.url, headers={"Authorization": f"Bearer {plane.token}"}) as http:
+        name, ns = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
+        (await http.put(f"/v1/namespaces/{ns}/gpupools/{name}", json=manifest)).raise_for_status()
+
+
+def run_budget(n: int, timeout: float, py_spy: Path | None, nodes: int = 0) -> dict[str, Any]:
+    """`nodes`: over a pool of that many simulated nodes, measured once they all count in its capacity."""
+    from bench.burst import NODE_POOL, node_gpus, wait_pool
     from bench.loop import run
 
-    with Plane() as plane:
+    args = ("--sim-nodes", str(nodes), "--sim-node-gpus", str(node_gpus(n, nodes))) if nodes else ()
+    with Plane(*args) as plane:
         assert plane.proc is not None
+        if nodes:
+            run(_apply(plane, NODE_POOL))
+            run(wait_pool(plane, nodes * node_gpus(n, nodes)))
         before_counts = run(quiet(plane.internal_nats, settle=0.5))
         pids = plane_processes(plane.proc.pid)
         cpu0 = {pid: cpu_seconds(pid) for pid in pids}
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         spies = start_py_spy(pids, py_spy) if py_spy else []
         t0 = time.monotonic()
-        burst = run(run_burst(plane, n, "nats", timeout))
+        burst = run(run_burst(plane, n, "nats", timeout, nodes))
         after = run(quiet(plane.internal_nats))
         wall = time.monotonic() - t0
         cpu1 = {pid: cpu_seconds(pid) for pid in pids}

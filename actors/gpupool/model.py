@@ -190,6 +190,7 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
     capacity = sum(len(n.devices) for n in nodes)
     allocations, allocated, slots = state.allocations, state.allocated, state.slots
     answers: list[Answer] = []
+    free: placement.Free | None = None  # made at the first request for slots, kept through the batch
     for req in state.pending:
         held = allocations.get(req.requester, 0)
         tenant = _namespace_of(req.requester)
@@ -200,19 +201,26 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
         if not why and ask is None and req.gpus > held:
             why = "a node pool places replicas on nodes: ask it for slots"
         granted: tuple[Slot, ...] = ()
+        mine = slots.get(req.requester, ())
         if not why and ask is not None:
+            if free is None:
+                free = placement.Free(nodes, [s for held_slots in slots.values() for s in held_slots])
             wanted = set(ask.replicas)
-            mine = slots.get(req.requester, ())
             kept = tuple(s for s in mine if s.replica in wanted)
             have = {s.replica for s in kept}
-            others = [s for who, held_slots in slots.items() if who != req.requester for s in held_slots]
+            released = [s for s in mine if s.replica not in wanted]
             picked, why = placement.narrow(nodes, views, ask.selector)
             new: tuple[Slot, ...] = ()
             if not why:
-                new, why = placement.place(picked, [*others, *kept], kept, [x for x in ask.replicas if x not in have],
-                                           ask.per_replica, ask.spread, ask.max_per_node)
+                free.release(released)
+                new, why = free.place(kept, [x for x in ask.replicas if x not in have], ask.per_replica,
+                                      ask.spread, ask.max_per_node, among=picked if ask.selector else None)
                 why = placement.among(why, ask.selector)
+                if why:
+                    free.hold(released)  # refused: the requester keeps what it held
             granted = (*kept, *new)
+        elif not why and free is not None:
+            free.release(mine)  # no slots asked: whatever it held is let go below
         if why:
             answers.append(CapacityRefused(request_id=req.request_id, requester=req.requester, pool=me,
                                           gpus=req.gpus, available=max(0, capacity - allocated + held), reason=why))
