@@ -1,7 +1,9 @@
 """What a pure `decide` returns, and the context it may read: the runtime does all the I/O."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +56,48 @@ class Context(msgspec.Struct, frozen=True):
         return self.views.get(kind, ())
 
 
+class Reading(Context, frozen=True):
+    """The Context handed to one `decide`, noting which kinds it read (`of`): only those are recorded with the
+    decision. A Node's decision reads nothing, a deployment's only the pools': recording every view of every
+    kind made each decision carry the whole fleet (past ~500 nodes a header over NATS's 64 KB: refused)."""
+
+    read: set[str] = msgspec.field(default_factory=set)
+    board: Context = msgspec.field(default_factory=Context)
+    """The board's Context these views are (the writer encodes a board once, whoever reads it)."""
+
+    @classmethod
+    def of_board(cls, board: Context) -> Reading:
+        return cls(views=board.views, board=board)
+
+    def of(self, kind: str) -> tuple[Any, ...]:
+        self.read.add(kind)
+        return self.views.get(kind, ())
+
+    def recorded(self) -> Context:
+        """What `decide` read: replaying it with this Context reads the same (a deterministic decide)."""
+        return Context(views={k: v for k, v in self.views.items() if k in self.read})
+
+
+COMPRESSED = "z:"
+"""A recorded Context over `COMPRESS_OVER` bytes is `z:` + base64 of its zlib-compressed JSON (a pool of a
+thousand nodes reads a thousand Node views)."""
+COMPRESS_OVER = 8192
+
+
+def encode_recorded(raw: bytes) -> str:
+    """The header value of a recorded Context's JSON."""
+    if len(raw) <= COMPRESS_OVER:
+        return raw.decode()
+    return COMPRESSED + base64.b64encode(zlib.compress(raw, 6)).decode()
+
+
+def _plain(raw: str | bytes) -> str | bytes:
+    text = raw.decode() if isinstance(raw, bytes) and raw.startswith(COMPRESSED.encode()) else raw
+    if isinstance(text, str) and text.startswith(COMPRESSED):
+        return zlib.decompress(base64.b64decode(text[len(COMPRESSED):]))
+    return raw
+
+
 class _Recorded(msgspec.Struct, frozen=True):
     views: dict[str, list[msgspec.Raw]] = {}
     pools: list[msgspec.Raw] = []
@@ -65,7 +109,7 @@ _recorded = msgspec.json.Decoder(_Recorded)
 
 def decode_context(raw: str | bytes, view_types: Mapping[str, type[Any]], default: type[Any] = dict) -> Context:
     """A recorded Context, each kind's views decoded as that kind's view type (`default` for others)."""
-    rec = _recorded.decode(raw)
+    rec = _recorded.decode(_plain(raw))
     views = {**({"gpupool": rec.pools} if rec.pools else {}), **rec.views}
     return Context(views={kind: tuple(msgspec.json.decode(v, type=view_types.get(kind, default)) for v in vs)
                           for kind, vs in views.items()})

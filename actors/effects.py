@@ -14,7 +14,7 @@ import structlog
 
 from actors import kernel
 from actors.cells import Cell
-from actors.decisions import Context, Decision
+from actors.decisions import Context, Decision, Reading, encode_recorded
 from core import codec
 from core import headers as H
 from core.events import Event
@@ -27,14 +27,15 @@ class DecisionWriter:
     def __init__(self, lg: Log, stats: dict[str, int]) -> None:
         self.log = lg
         self.stats = stats
-        self._context: tuple[Context | None, str] = (None, "")
+        self._context: tuple[Context | None, frozenset[str], str] = (None, frozenset(), "")
 
     async def execute(self, cell: Cell, decision: Decision, now: float, context: Context) -> None:
         """Append the decision's writes in the kernel's order, each folded into the cell on ack."""
         common = {**kernel.stamp(cell), **cell.trace}
         if cell.causes:
             common[H.CAUSES] = ",".join(map(str, cell.causes[-64:]))
-        first = {**common, H.CONTEXT: self._context_json(context)} if context.views else common
+        recorded = self._context_json(context)
+        first = {**common, H.CONTEXT: recorded} if recorded else common
         for i, write in enumerate(kernel.writes(cell, decision)):
             base = first if i == 0 else common
             await self.append(cell, write, now, {**base, **write.headers} if write.headers else base)
@@ -74,9 +75,15 @@ class DecisionWriter:
             await self.append_ctl(cell, ev, now, {H.CONTROLLER: cell.controller.name, H.ORIGIN: "runtime"})
 
     def _context_json(self, context: Context) -> str:
-        if self._context[0] is not context:
-            self._context = (context, codec.encode_json(context).decode())
-        return self._context[1]
+        """The header value recording what `decide` read ("" for nothing): a `Reading` records only the kinds
+        it read. Encoded once per board and kinds read (most decisions in a row share both)."""
+        board, read = context, frozenset(context.views)
+        if isinstance(context, Reading):
+            board, read = context.board, frozenset(context.read)
+        if self._context[0] is not board or self._context[1] != read:
+            views = {k: v for k, v in board.views.items() if k in read}
+            self._context = (board, read, encode_recorded(codec.encode_json(Context(views=views))) if views else "")
+        return self._context[2]
 
 
 def ids(cell: Cell) -> dict[str, Any]:

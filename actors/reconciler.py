@@ -15,6 +15,7 @@ import structlog
 
 from actors import failures, kernel
 from actors.cells import Cell
+from actors.decisions import Reading
 from actors.effects import DecisionWriter
 from actors.effects import ids as _ids
 from actors.failures import FailureRecord
@@ -67,7 +68,7 @@ class Reconciler:
                 await self._record(cell, now, held, "quarantined")
             cell.causes.clear()
             return  # parked: nothing is decided until its spec changes or a retry is asked
-        context = self.views.context
+        context = Reading.of_board(self.views.context)
         outcome = kernel.decide(cell, now, context, held, self.watchdog.call)
         if isinstance(outcome, kernel.Failure):
             await self.failed(cell, now, outcome)

@@ -1,0 +1,35 @@
+"""What a decision records of its Context: only the kinds `decide` read, compressed when large, and decoded
+back to exactly what it read."""
+from __future__ import annotations
+
+from actors.capacity import PoolView
+from actors.decisions import COMPRESSED, Context, Reading, decode_context, encode_recorded
+from core import codec
+from core.names import Ref
+from core.nodes import NodeView
+
+POOL = PoolView(ref=Ref("gpupool", "infra", "p"), region="r", gpu="g", capacity=4, allocated=1)
+NODES = tuple(NodeView(name=f"sim-{i:04d}", ready=True, labels={"zone": "zone-a"}, devices=("0", "1", "2", "3"))
+              for i in range(1000))
+TYPES = {"gpupool": PoolView, "node": NodeView}
+
+
+def test_a_reading_records_only_the_kinds_it_read() -> None:
+    reading = Reading.of_board(Context(views={"gpupool": (POOL,), "node": NODES}))
+    assert reading.of("gpupool") == (POOL,)
+    assert reading.recorded() == Context(views={"gpupool": (POOL,)})
+    assert Reading.of_board(Context(views={"node": NODES})).recorded() == Context()
+
+
+def test_a_small_context_is_plain_json_and_decodes_as_before() -> None:
+    raw = codec.encode_json(Context(views={"gpupool": (POOL,)}))
+    assert encode_recorded(raw) == raw.decode()
+    assert decode_context(encode_recorded(raw), TYPES).of("gpupool") == (POOL,)
+
+
+def test_a_thousand_nodes_fit_a_header_compressed_and_decode_whole() -> None:
+    raw = codec.encode_json(Context(views={"node": NODES}))
+    value = encode_recorded(raw)
+    assert len(raw) > 64 * 1024 and value.startswith(COMPRESSED) and len(value) < 32 * 1024
+    assert decode_context(value, TYPES).of("node") == NODES
+    assert decode_context(value.encode(), TYPES).of("node") == NODES
