@@ -33,3 +33,14 @@ def test_a_thousand_nodes_fit_a_header_compressed_and_decode_whole() -> None:
     assert len(raw) > 64 * 1024 and value.startswith(COMPRESSED) and len(value) < 32 * 1024
     assert decode_context(value, TYPES).of("node") == NODES
     assert decode_context(value.encode(), TYPES).of("node") == NODES
+
+
+def test_a_node_pools_slots_come_back_from_its_snapshot_as_slots() -> None:
+    from immutables import Map
+
+    from actors.gpupool.model import Pool
+    from actors.placement import Slot
+
+    pool = Pool(slots=Map({"modeldeployment.a.b": (Slot(replica="b-1", node="n1", devices=("0",)),)}))
+    back = codec.decode_state(codec.state_encoder.encode(pool), Pool)
+    assert back == pool and isinstance(back.slots["modeldeployment.a.b"][0], Slot)
