@@ -42,7 +42,7 @@ from dataplane.sim.nodeworld import NodesWorld, labels
 from dataplane.sim.world import Cause
 
 DRIVER = "sim-nodes"
-REPORT_EVERY = 10.0
+REPORT_EVERY = 30.0
 JOINS_IN_FLIGHT = 64
 logger = structlog.get_logger()
 _encode = msgspec.json.encode
