@@ -9,6 +9,8 @@ It does for each node what an agent does (`dataplane.agent`), in bulk:
   `HEARTBEAT_INTERVAL` (what the node lifecycle controller times), stopped nodes' not;
 - reports: a `node.reported` when what a node runs changed, at most every `REPORT_EVERY` seconds (and at least
   every `nodes.REPORT_INTERVAL`);
+- carries out evictions (`EvictReplicas` of a node lost long enough: its replicas stopped, then its fence moved to
+  the command's sequence, which its beats carry);
 - runs the replicas the pools placed on its nodes (`StartOnNode`, `StopReplica` on `bosun.cmd.node-<NAME>.…`)
   in the simulated world (`nodeworld`), read through ONE durable consumer, `sim-nodes`, whose filters are every
   simulated node's command subject (NATS subjects have no prefix wildcard; JetStream takes many filters).
@@ -28,13 +30,14 @@ import nats.js.errors
 import structlog
 from nats.js import api
 
+from core import headers as H
 from core import log as corelog
 from core import nodes, ready, subjects
 from core.feed import Delivery
 from core.metrics import COMMANDS
 from core.names import Ref
 from core.natsusers import SIM_NODES
-from core.replicas import StartOnNode, StopReplica
+from core.replicas import EvictReplicas, StartOnNode, StopReplica
 from core.settings import DEFAULTS, Settings
 from dataplane.base.shell import retrying
 from dataplane.sim.driver import ACK_WAIT, FETCH_BATCH, Driver
@@ -124,6 +127,12 @@ class NodesDriver(Driver):
                     outcome = "dropped"
                 else:
                     outcome = self.world.stop_replica(ref, cmd, now, cause)
+            case EvictReplicas() if cmd.node == self.target:
+                seq = int(cause.headers.get(H.CAUSES, "0") or 0)
+                named = [(Ref.parse(e.target), e.replica, e.pool) for e in cmd.replicas if e.target.count(".") == 2]
+                stopped = self.world.evict(cmd.node, named, seq, now, cause)
+                logger.warning("evicted replicas stopped; fence moved", node=cmd.node, stopped=stopped, fence=seq)
+                outcome = "evicted"
             case _:
                 logger.error("not a simulated node's command", type=type(cmd).__name__)
                 return None
@@ -172,7 +181,7 @@ class NodesDriver(Driver):
         now, pid = time.time(), os.getpid()
         try:
             for r in rows:
-                beat = nodes.Heartbeat(at=now, epoch=r["epoch"], pid=pid)
+                beat = nodes.Heartbeat(at=now, epoch=r["epoch"], pid=pid, fence=r["fence"])
                 await self.log.nc.publish(f"$KV.{nodes.BUCKET}.{r['name']}", _encode(beat))
             await self.log.nc.flush()
         except nats.errors.Error as e:

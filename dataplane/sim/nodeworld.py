@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     gpus INTEGER NOT NULL,
     zone TEXT NOT NULL,
     epoch INTEGER NOT NULL DEFAULT 0,     -- grows at every start of the component and of the node
-    stopped INTEGER NOT NULL DEFAULT 0
+    stopped INTEGER NOT NULL DEFAULT 0,
+    fence INTEGER NOT NULL DEFAULT 0      -- stream sequence of the last eviction carried out (beats carry it)
 );
 CREATE TABLE IF NOT EXISTS replicas (
     token TEXT NOT NULL,
@@ -101,6 +102,25 @@ class NodesWorld(World):
                                    " GROUP BY node"):
             out[r["node"]] = (r["n"], tuple(sorted(d for d in (r["devices"] or "").split(",") if d)))
         return out
+
+    def evict(self, node: str, replicas: Iterable[tuple[Ref, str, str]], seq: int, now: float,
+              cause: Cause = NO_CAUSE) -> int:
+        """`EvictReplicas` at stream sequence `seq`: stop each named replica the node still runs (reported
+        stopped, as an agent does), then move the node's fence to `seq` (its beats say it: the node is Ready
+        again only from a beat reaching it). A stopped node runs nothing: its fence moves all the same, so
+        started again it beats past it. Returns how many it stopped."""
+        stopped = 0
+        with transaction(self.conn) as c:
+            running = self.running(node)
+            for ref, rid, pool in replicas:
+                held = c.execute("SELECT 1 FROM replicas WHERE token = ? AND replica = ? AND node = ?",
+                                 (ref.token, rid, node)).fetchone()
+                if running and held:
+                    c.execute("DELETE FROM replicas WHERE token = ? AND replica = ?", (ref.token, rid))
+                    self._settle_stopped(ref, rid, pool, now, cause)
+                    stopped += 1
+            c.execute("UPDATE nodes SET fence = MAX(fence, ?) WHERE name = ?", (seq, node))
+        return stopped
 
     def running(self, node: str) -> bool:
         row = self.conn.execute("SELECT stopped FROM nodes WHERE name = ?", (node,)).fetchone()
@@ -179,9 +199,9 @@ def set_stopped(data_dir: Path, names: Iterable[str], stopped: bool) -> list[str
 
 
 def summary(data_dir: Path) -> dict[str, dict[str, object]]:
-    """node -> {gpus, zone, epoch, stopped, replicas} (tests, benches, `bosun sim nodes`)."""
+    """node -> {gpus, zone, epoch, stopped, replicas, fence} (tests, benches, `bosun sim node`)."""
     with contextlib.closing(connect(data_dir)) as conn:
         counts = {r["node"]: r["n"] for r in conn.execute("SELECT node, COUNT(*) AS n FROM replicas GROUP BY node")}
         return {r["name"]: {"gpus": r["gpus"], "zone": r["zone"], "epoch": r["epoch"], "stopped": bool(r["stopped"]),
-                            "replicas": counts.get(r["name"], 0)}
+                            "replicas": counts.get(r["name"], 0), "fence": r["fence"]}
                 for r in conn.execute("SELECT * FROM nodes ORDER BY name")}
