@@ -38,6 +38,10 @@ DRIVER = "sim"
 MAX_ANSWERS = 256
 """Answers per CapacityAnswered event (bounds its size and its Bosun-Notify header)."""
 NODE_RECHECK = 1.0
+NODE_BATCH = MAX_ANSWERS
+"""A node pool answers at most this many requests per decision (one `CapacityAnswered`), and decides again at
+once for the rest: placing on a thousand nodes costs more per request than a sim pool's count, and a burst's
+10,000 requests in one decision ran past the step budget on a loaded box (the pool was quarantined)."""
 """A `node` pool looks at its nodes' views this often (a view changing wakes no actor by itself)."""
 
 
@@ -191,7 +195,7 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
     allocations, allocated, slots = state.allocations, state.allocated, state.slots
     answers: list[Answer] = []
     free: placement.Free | None = None  # made at the first request for slots, kept through the batch
-    for req in state.pending:
+    for req in state.pending[:NODE_BATCH]:
         held = allocations.get(req.requester, 0)
         tenant = _namespace_of(req.requester)
         barred = req.gpus > held and not admits(r.ref.namespace, spec.admitted, tenant)
@@ -240,7 +244,8 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
     if r.deleting and allocated == 0:
         events.extend(r.release())
     events.append(_node_status(r, nodes, capacity, allocated, slots))
-    return Decision(events=tuple(events), wake_at=None if r.deleting else now + NODE_RECHECK)
+    more = len(state.pending) > NODE_BATCH
+    return Decision(events=tuple(events), wake_at=now if more else None if r.deleting else now + NODE_RECHECK)
 
 
 def _draining(state: Pool, me: str, views: tuple[NodeView, ...], spec: GpuPoolSpec,
