@@ -38,8 +38,8 @@ DRIVER = "sim"
 MAX_ANSWERS = 256
 """Answers per CapacityAnswered event (bounds its size and its Bosun-Notify header)."""
 NODE_RECHECK = 1.0
-NODE_BATCH = MAX_ANSWERS
-"""A node pool answers at most this many requests per decision (one `CapacityAnswered`), and decides again at
+NODE_BATCH = 4 * MAX_ANSWERS
+"""A node pool answers at most this many requests per decision (four `CapacityAnswered`), and decides again at
 once for the rest: placing on a thousand nodes costs more per request than a sim pool's count, and a burst's
 10,000 requests in one decision ran past the step budget on a loaded box (the pool was quarantined)."""
 """A `node` pool looks at its nodes' views this often (a view changing wakes no actor by itself)."""
