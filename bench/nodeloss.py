@@ -66,23 +66,8 @@ async def run_nodeloss(plane: Plane, *, nodes: int, gpus: int, deployments: int,
 
         t_loss = time.monotonic()
         nodeworld.set_stopped(plane.data, lost, True)
-        notready_at: dict[str, float] = {}
-        recovered_at: dict[str, float] = {}
         deadline = t_loss + node_timeout + (eviction or 0.0) + timeout
-        while time.monotonic() < deadline:
-            now = time.monotonic()
-            for node in await _not_ready(http, lost):
-                notready_at.setdefault(node, now)
-            if eviction is None:
-                if len(notready_at) == len(lost):
-                    break
-            else:
-                for name, st in (await _deployments(http)).items():
-                    if name in affected and name not in recovered_at and _recovered(st, replicas, lost):
-                        recovered_at[name] = now
-                if len(notready_at) == len(lost) and len(recovered_at) == len(affected):
-                    break
-            await asyncio.sleep(POLL)
+        notready_at, recovered_at = await _follow(http, lost, affected, replicas, eviction is not None, deadline)
     notready_s = max(notready_at.values(), default=float("nan")) - t_loss
     result: dict[str, Any] = {
         "nodes": nodes, "gpus_per_node": gpus, "deployments": deployments, "replicas_each": replicas,
@@ -106,6 +91,25 @@ async def run_nodeloss(plane: Plane, *, nodes: int, gpus: int, deployments: int,
     if len(recovered_at) < len(affected):
         result["error"] = f"only {len(recovered_at)}/{len(affected)} affected deployments recovered in time"
     return result
+
+
+async def _follow(http: httpx.AsyncClient, lost: list[str], affected: set[str], replicas: int, evicts: bool,
+                  deadline: float) -> tuple[dict[str, float], dict[str, float]]:
+    """When each lost node was first seen NotReady, and each affected deployment recovered (`evicts`)."""
+    notready_at: dict[str, float] = {}
+    recovered_at: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        for node in await _not_ready(http, lost):
+            notready_at.setdefault(node, now)
+        if evicts:
+            for name, st in (await _deployments(http)).items():
+                if name in affected and name not in recovered_at and _recovered(st, replicas, lost):
+                    recovered_at[name] = now
+        if len(notready_at) == len(lost) and (not evicts or len(recovered_at) == len(affected)):
+            break
+        await asyncio.sleep(POLL)
+    return notready_at, recovered_at
 
 
 def _recovered(st: dict[str, Any], replicas: int, lost: list[str]) -> bool:

@@ -209,20 +209,7 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
         if not why and ask is not None:
             if free is None:
                 free = placement.Free(nodes, [s for held_slots in slots.values() for s in held_slots])
-            wanted = set(ask.replicas)
-            kept = tuple(s for s in mine if s.replica in wanted)
-            have = {s.replica for s in kept}
-            released = [s for s in mine if s.replica not in wanted]
-            picked, why = placement.narrow(nodes, views, ask.selector)
-            new: tuple[Slot, ...] = ()
-            if not why:
-                free.release(released)
-                new, why = free.place(kept, [x for x in ask.replicas if x not in have], ask.per_replica,
-                                      ask.spread, ask.max_per_node, among=picked if ask.selector else None)
-                why = placement.among(why, ask.selector)
-                if why:
-                    free.hold(released)  # refused: the requester keeps what it held
-            granted = (*kept, *new)
+            granted, why = _place(free, nodes, views, mine, ask)
         elif not why and free is not None:
             free.release(mine)  # no slots asked: whatever it held is let go below
         if why:
@@ -246,6 +233,26 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
     events.append(_node_status(r, nodes, capacity, allocated, slots))
     more = len(state.pending) > NODE_BATCH
     return Decision(events=tuple(events), wake_at=now if more else None if r.deleting else now + NODE_RECHECK)
+
+
+def _place(free: placement.Free, nodes: tuple[NodeCap, ...], views: tuple[NodeView, ...], mine: tuple[Slot, ...],
+           ask: SlotsRequested) -> tuple[tuple[Slot, ...], str]:
+    """The slots a request for slots ends with (those it keeps, then new ones), or why it is refused (then
+    `free` is as before it)."""
+    wanted = set(ask.replicas)
+    kept = tuple(s for s in mine if s.replica in wanted)
+    have = {s.replica for s in kept}
+    released = [s for s in mine if s.replica not in wanted]
+    picked, why = placement.narrow(nodes, views, ask.selector)
+    if why:
+        return kept, why
+    free.release(released)
+    new, why = free.place(kept, [x for x in ask.replicas if x not in have], ask.per_replica, ask.spread,
+                          ask.max_per_node, among=picked if ask.selector else None)
+    why = placement.among(why, ask.selector)
+    if why:
+        free.hold(released)  # refused: the requester keeps what it held
+    return (*kept, *new), why
 
 
 def _draining(state: Pool, me: str, views: tuple[NodeView, ...], spec: GpuPoolSpec,

@@ -44,7 +44,8 @@ def put(up: Up, path: str, body: dict[str, Any]) -> int:
 
 def phases(up: Up) -> dict[str, str]:
     items = http_get(up.url + "/v1/nodes?limit=1000", up.token)[1]["items"]
-    return {n["metadata"]["name"]: (n.get("status") or {}).get("phase", "") for n in items}
+    return {n["metadata"]["name"]: (n.get("status") or {}).get("phase", "") for n in items
+            if n["metadata"]["name"].startswith("sim-")}  # not the plane's own machine's node
 
 
 def deployment(up: Up) -> dict[str, Any]:
