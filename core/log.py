@@ -28,6 +28,8 @@ from core.events import Event
 from core.natscreds import user_of
 from core.observe import observed_append
 from core.replies import Replies as Replies  # re-exported: `core.dropped` fails its pending appends
+from core.replies import attempt_within as attempt_within  # re-exported: a caller's per-attempt bound
+from core.replies import bounded
 from core.stored import Appended as Appended  # re-exported: the log's vocabulary
 from core.stored import Conflict as Conflict
 from core.stored import StoredMessage as StoredMessage
@@ -203,12 +205,30 @@ class Log:
 
     async def last(self, subject: str, *, leader: bool = False) -> StoredMessage | None:
         """The last message on `subject`, or None; from any replica (a direct get), or from the stream
-        leader when `leader` (slower, but never behind an acknowledged append)."""
+        leader when `leader` (slower, but never behind an acknowledged append).
+
+        A direct get nobody answers in time (it was routed to a replica that just died, or to one that
+        cannot answer now: a server hands a queue request to its own replica first, so a client keeps
+        asking the same one) is asked of the leader once before the read counts as unavailable."""
         try:
-            raw = await self.jsm.get_msg(self.stream, subject=subject, direct=not leader)
+            return await self._get_last(subject, leader)
+        except (nats.errors.TimeoutError, TimeoutError) as e:
+            if leader:
+                raise Unavailable(str(e) or "leader read timed out") from e
+            try:
+                return await self._get_last(subject, True)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError) as e2:
+                raise Unavailable(str(e2) or "read timed out") from e2
+        except nats.errors.NoRespondersError as e:
+            raise Unavailable(str(e) or type(e).__name__) from e
+
+    async def _get_last(self, subject: str, leader: bool) -> StoredMessage | None:
+        try:
+            raw = await asyncio.wait_for(self.jsm.get_msg(self.stream, subject=subject, direct=not leader),
+                                         bounded(10))
         except nats.js.errors.NotFoundError:
             return None
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+        except nats.js.errors.ServiceUnavailableError as e:  # the stream has no leader right now
             raise Unavailable(str(e) or type(e).__name__) from e
         return _from_raw(raw, subject)
 
@@ -308,10 +328,11 @@ class Log:
         """The first message on `filter_subject` at or after `seq`, read from the stream leader (never a
         replica that may lag); None when there is none."""
         try:
-            raw = await self.jsm.get_msg(self.stream, seq=seq, subject=filter_subject, next=True)
+            raw = await asyncio.wait_for(self.jsm.get_msg(self.stream, seq=seq, subject=filter_subject, next=True),
+                                         bounded(10))
         except nats.js.errors.NotFoundError:
             return None
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError) as e:
             raise Unavailable(str(e) or type(e).__name__) from e
         return _from_raw(raw, filter_subject)
 
@@ -354,7 +375,7 @@ class Log:
                                   reply=inbox)
             while True:
                 try:
-                    msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), 10)
+                    msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), bounded(10))
                 except TimeoutError as e:
                     raise Unavailable("direct get timed out") from e
                 hdrs = dict(msg.headers or {})
