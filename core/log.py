@@ -43,6 +43,12 @@ DUPLICATE_WINDOW = 120.0
 SNAPSHOTS = "bosun-snapshots"
 LEASES = "bosun-leases"
 CHECKPOINTS = "bosun-checkpoints"
+ACK_TIMEOUT = 5.0
+"""Seconds an append waits for its ack before it counts as unavailable (its caller retries, with the same
+`Nats-Msg-Id`: one that did land is deduplicated or found as its own). An append sent through a surviving
+server to a stream leader that was just killed is never answered (one through a server that died fails at
+once, `core.dropped`): it held its actor or its request this long, the 10 s it used to be was most of a
+node loss's convergence. Acks on a saturated 2-core box stay well under it."""
 TRANSIENT_READ: tuple[type[BaseException], ...] = (Unavailable, nats.errors.Error, TimeoutError)
 """What a read may raise while the cluster has no leader for the stream or bucket read."""
 
@@ -95,7 +101,7 @@ class Log:
         each component; 1 embedded, 3 on a 3-node cluster (as in compose.yaml)."""
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
-        self.replies = Replies(nc, timeout=10)
+        self.replies = Replies(nc, timeout=ACK_TIMEOUT)
         self.archive = archive.Archive(self)
         """What has left the stream for the archive (`core.archive`): `read` reads both as one."""
 
