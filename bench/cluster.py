@@ -199,26 +199,18 @@ async def _elected(url: str, killed: str, t_kill: float, timeout: float = 60) ->
         await nc.close()
 
 
-async def node_kill(plane: ClusterPlane, rate: float = 20.0, before: float = 3.0, after: float = 15.0,
-                    timeout: float = 120.0, victim: str = "leader") -> dict[str, Any]:
-    """kill -9 of one nats node (the BOSUN stream's leader, or a `follower`) while HTTP clients apply new
-    deployments at `rate` per second (open loop, each its own request): how long each write waited, what it
-    was answered, how long the stream was leaderless, and how long after the kill every accepted deployment
-    was Ready.
+class _Writes:
+    """Every write of a node-kill run: (sent, seconds, answer), and when each accepted one was answered."""
 
-    Issue #27's failover goal: no write waits more than 3 s, every resource converges within 5 s."""
-    import aiohttp
+    def __init__(self) -> None:
+        self.writes: list[tuple[float, float, str]] = []
+        self.accepted: dict[str, float] = {}
 
-    from bench.burst import POOL, http_session, manifest, start_watch
+    async def write(self, http: Any, i: int) -> None:
+        import aiohttp
 
-    async with http_session(plane, 4) as http, http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL) as r:
-        r.raise_for_status()
-    accepted: dict[str, float] = {}
-    ready: dict[str, float] = {}
-    writes: list[tuple[float, float, str]] = []  # (started, seconds, answer)
-    _watch, watcher = await start_watch(plane, 1 << 30, ready, timeout + before + after)
+        from bench.burst import manifest
 
-    async def write(http: aiohttp.ClientSession, i: int) -> None:
         t = time.monotonic()
         try:
             async with http.put(f"/v1/namespaces/bench/modeldeployments/d{i}",
@@ -228,15 +220,56 @@ async def node_kill(plane: ClusterPlane, rate: float = 20.0, before: float = 3.0
         except (aiohttp.ClientError, TimeoutError) as e:
             answer = type(e).__name__
         done = time.monotonic()
-        writes.append((t, done - t, answer))
+        self.writes.append((t, done - t, answer))
         if answer == "202":
-            accepted[f"d{i}"] = done
+            self.accepted[f"d{i}"] = done
 
-    url = plane.internal_nats
+    def summary(self, t_kill: float, ready: dict[str, float]) -> dict[str, Any]:
+        around = [(t, s, a) for t, s, a in self.writes if t + s >= t_kill]  # in flight at the kill, or after
+        refused: dict[str, int] = {}
+        for _, _, a in around:
+            if a != "202":
+                refused[a] = refused.get(a, 0) + 1
+        acks = sorted(t for t in self.accepted.values() if t >= t_kill - 1.0)
+        stalled = max((b - a for a, b in itertools.pairwise(acks)), default=None)
+        before_kill = [n for n, t in self.accepted.items() if t < t_kill and n in ready]
+        after_kill = [n for n, t in self.accepted.items() if t >= t_kill and n in ready]
+        return {
+            "writes": len(self.writes), "writes_around_kill": len(around), "refused_around_kill": refused,
+            "max_write_wait_seconds": round(max((s for _, s, _ in around), default=0.0), 2),
+            "writes_over_3s": sum(1 for _, s, _ in around if s > 3),
+            "longest_gap_between_202s_seconds": None if stalled is None else round(stalled, 2),
+            "accepted_before_kill_all_ready_after_kill_seconds": round(
+                max((ready[n] for n in before_kill), default=t_kill) - t_kill, 2),
+            "accepted_after_kill_max_accepted_to_ready_seconds": round(
+                max((ready[n] - self.accepted[n] for n in after_kill), default=0.0), 2),
+            "not_ready": sum(1 for n in self.accepted if n not in ready),
+        }
+
+
+async def _victim(url: str, victim: str) -> str:
+    """The server name of the node to kill: the stream's leader, or another node."""
     leader = await stream_leader(url)
     if leader is None:
         raise RuntimeError("the BOSUN stream has no leader to kill")
-    killed = leader if victim == "leader" else next(f"bosun-{i}" for i in range(3) if f"bosun-{i}" != leader)
+    return leader if victim == "leader" else next(f"bosun-{i}" for i in range(3) if f"bosun-{i}" != leader)
+
+
+async def node_kill(plane: ClusterPlane, rate: float = 20.0, before: float = 3.0, after: float = 15.0,
+                    timeout: float = 120.0, victim: str = "leader") -> dict[str, Any]:
+    """kill -9 of one nats node (the BOSUN stream's leader, or a `follower`) while HTTP clients apply new
+    deployments at `rate` per second (open loop, each its own request): how long each write waited, what it
+    was answered, how long the stream was leaderless, and how long after the kill every accepted deployment
+    was Ready. Issue #27's failover goal: no write waits more than 3 s, every resource converges within 5 s."""
+    from bench.burst import POOL, http_session, start_watch
+
+    async with http_session(plane, 4) as http, http.put("/v1/namespaces/infra/gpupools/bench-pool", json=POOL) as r:
+        r.raise_for_status()
+    ready: dict[str, float] = {}
+    writes = _Writes()
+    _watch, watcher = await start_watch(plane, 1 << 30, ready, timeout + before + after)
+    url = plane.internal_nats
+    killed = await _victim(url, victim)
     pidfile = plane.data / "cluster" / f"node-{killed.rsplit('-', 1)[1]}" / "run" / "nats.pid"
     tasks: list[asyncio.Task[None]] = []
     election: asyncio.Task[float | None] | None = None
@@ -248,38 +281,17 @@ async def node_kill(plane: ClusterPlane, rate: float = 20.0, before: float = 3.0
             if election is None and time.monotonic() >= t_kill:
                 t_kill = time.monotonic()
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
-                if victim == "leader":
-                    election = asyncio.create_task(_elected(url, killed, t_kill))
-                else:
-                    election = asyncio.create_task(asyncio.sleep(0, None))
-            tasks.append(asyncio.create_task(write(http, i)))
+                election = asyncio.create_task(_elected(url, killed, t_kill) if victim == "leader"
+                                               else asyncio.sleep(0, None))
+            tasks.append(asyncio.create_task(writes.write(http, i)))
         await asyncio.gather(*tasks)
     elected = await election if election is not None else None
     deadline = time.monotonic() + timeout
-    while any(n not in ready for n in accepted) and time.monotonic() < deadline:
+    while any(n not in ready for n in writes.accepted) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
         await watcher
-    around = [(t, s, a) for t, s, a in writes if t + s >= t_kill]  # in flight at the kill, or sent after it
-    refused: dict[str, int] = {}
-    for _, _, a in around:
-        if a != "202":
-            refused[a] = refused.get(a, 0) + 1
-    acks = sorted(t for t in accepted.values() if t >= t_kill - 1.0)
-    stalled = max((b - a for a, b in itertools.pairwise(acks)), default=None)
-    before_kill = [n for n, t in accepted.items() if t < t_kill]
-    late = [n for n in accepted if n not in ready]
-    return {
-        "victim": f"{victim} ({killed})", "rate_per_second": rate, "writes": len(writes),
-        "writes_around_kill": len(around), "refused_around_kill": refused,
-        "max_write_wait_seconds": round(max((s for _, s, _ in around), default=0.0), 2),
-        "writes_over_3s": sum(1 for _, s, _ in around if s > 3),
-        "longest_gap_between_202s_seconds": None if stalled is None else round(stalled, 2),
-        "stream_leader_elected_seconds": None if elected is None else round(elected, 2),
-        "accepted_before_kill_all_ready_after_kill_seconds": round(
-            max((ready[n] for n in before_kill if n in ready), default=t_kill) - t_kill, 2),
-        "accepted_after_kill_max_accepted_to_ready_seconds": round(
-            max((ready[n] - accepted[n] for n in accepted if accepted[n] >= t_kill and n in ready), default=0.0), 2),
-        "not_ready": len(late),
-    }
+    return {"victim": f"{victim} ({killed})", "rate_per_second": rate,
+            "stream_leader_elected_seconds": None if elected is None else round(elected, 2),
+            **writes.summary(t_kill, ready)}

@@ -27,6 +27,9 @@ from core.codec import encode, event_headers
 from core.events import Event
 from core.natscreds import user_of
 from core.observe import observed_append
+from core.received import from_raw as _from_raw
+from core.received import stored as _stored
+from core.received import stored_from_msg as stored_from_msg  # re-exported: the log's vocabulary
 from core.replies import Replies as Replies  # re-exported: `core.dropped` fails its pending appends
 from core.replies import attempt_within as attempt_within  # re-exported: a caller's per-attempt bound
 from core.replies import bounded
@@ -44,11 +47,8 @@ SNAPSHOTS = "bosun-snapshots"
 LEASES = "bosun-leases"
 CHECKPOINTS = "bosun-checkpoints"
 ACK_TIMEOUT = 5.0
-"""Seconds an append waits for its ack before it counts as unavailable (its caller retries, with the same
-`Nats-Msg-Id`: one that did land is deduplicated or found as its own). An append sent through a surviving
-server to a stream leader that was just killed is never answered (one through a server that died fails at
-once, `core.dropped`): it held its actor or its request this long, the 10 s it used to be was most of a
-node loss's convergence. Acks on a saturated 2-core box stay well under it."""
+"""Seconds an append waits for its ack (was 10): one sent through a surviving server to a stream leader just
+killed is never answered; its caller retries with the same `Nats-Msg-Id` (deduplicated, or found as its own)."""
 TRANSIENT_READ: tuple[type[BaseException], ...] = (Unavailable, nats.errors.Error, TimeoutError)
 """What a read may raise while the cluster has no leader for the stream or bucket read."""
 
@@ -211,11 +211,9 @@ class Log:
 
     async def last(self, subject: str, *, leader: bool = False) -> StoredMessage | None:
         """The last message on `subject`, or None; from any replica (a direct get), or from the stream
-        leader when `leader` (slower, but never behind an acknowledged append).
-
-        A direct get nobody answers in time (it was routed to a replica that just died, or to one that
-        cannot answer now: a server hands a queue request to its own replica first, so a client keeps
-        asking the same one) is asked of the leader once before the read counts as unavailable."""
+        leader when `leader` (slower, but never behind an acknowledged append). A direct get nobody answers in
+        time (its replica just died, or cannot answer: a server hands it to its own replica first, so asking
+        again asks the same one) is asked of the leader once before the read counts as unavailable."""
         try:
             return await self._get_last(subject, leader)
         except (nats.errors.TimeoutError, TimeoutError) as e:
@@ -399,28 +397,3 @@ def _differs(current: api.StreamConfig, wanted: api.StreamConfig) -> bool:
     return any(getattr(current, f) != getattr(wanted, f) for f in ("subjects", "num_replicas", "duplicate_window",
                                                                   "allow_direct", "max_msg_size", "deny_delete",
                                                                   "deny_purge"))
-
-
-def _stored(subject: str, seq: int, hdrs: dict[str, str], data: bytes) -> StoredMessage:
-    when = hdrs.get(H.TIME)
-    if when is None:
-        stamp = hdrs.get("Nats-Time-Stamp")
-        when = repr(api.Base._parse_utc_iso(stamp).timestamp()) if stamp else "0"
-    return StoredMessage(seq, subject, hdrs, data, float(when))
-
-
-def _from_raw(raw: api.RawStreamMsg, subject: str) -> StoredMessage:
-    """A message got by `get_msg`: a direct get's carries its time in a header, the leader's in `time`."""
-    hdrs = dict(raw.headers or {})
-    if H.TIME not in hdrs and "Nats-Time-Stamp" not in hdrs and raw.time is not None:
-        return StoredMessage(raw.seq or 0, raw.subject or subject, hdrs, raw.data or b"", raw.time.timestamp())
-    return _stored(raw.subject or subject, raw.seq or 0, hdrs, raw.data or b"")
-
-
-def stored_from_msg(msg: Any) -> StoredMessage:
-    """A consumer-delivered JetStream message as a StoredMessage."""
-    hdrs = dict(msg.headers or {})
-    md = msg.metadata
-    when = hdrs.get(H.TIME)
-    return StoredMessage(md.sequence.stream, msg.subject, hdrs, msg.data,
-                         float(when) if when else md.timestamp.timestamp())
