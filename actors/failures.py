@@ -167,10 +167,16 @@ def fenced(error: BaseException, *, token: str, failures: int, now: float) -> Fa
     return Failure("conflict", error, wake_at=now + backoff(1, token), failures=failures)
 
 
+UNREACHABLE_BASE, UNREACHABLE_CAP = 0.2, 1.0
+"""Backoff of a step whose write found no log (a stream leader being elected after a node's loss): not the
+resource's fault, and a refused append costs the new leader nothing, so it asks again at least every second
+and converges within about a second of the election (with the failing-step backoff it waited up to 8 s more)."""
+
+
 def unreachable(error: BaseException, *, token: str, failures: int, now: float) -> Failure:
     """The log could not be reached: retried with backoff, nothing recorded (there is nowhere to)."""
     n = failures + 1
-    wait = delay(token, n)
+    wait = backoff(n, token, base=UNREACHABLE_BASE, cap=UNREACHABLE_CAP)
     return Failure("unavailable", error, "retry", None, wait, now + wait, n)
 
 

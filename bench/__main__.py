@@ -108,7 +108,8 @@ def nodeloss(nodes: int, gpus: int, deployments: int, replicas: int, lose: int, 
 @click.option("--timeout", default=600.0, show_default=True)
 @click.option("--sync-always/--no-sync-always", default=True, show_default=True,
               help="Also run R1 with `--sync always` (the cost of fsync on every write).")
-@click.option("--only", multiple=True, type=click.Choice(["r1", "r1_sync_always", "r3_1_host", "r3_2_hosts"]),
+@click.option("--only", multiple=True, type=click.Choice(["r1", "r1_sync_always", "r3_1_host", "r3_2_hosts",
+                                                             "node_kill_leader", "node_kill_follower"]),
               help="Run only these variants (repeatable). BOSUN_READ=stream|partitions is passed to the hosts.")
 @json_option
 def cluster(count: int, timeout: float, sync_always: bool, only: tuple[str, ...], as_json: bool) -> None:

@@ -27,7 +27,12 @@ from core.codec import encode, event_headers
 from core.events import Event
 from core.natscreds import user_of
 from core.observe import observed_append
+from core.received import from_raw as _from_raw
+from core.received import stored as _stored
+from core.received import stored_from_msg as stored_from_msg  # re-exported: the log's vocabulary
 from core.replies import Replies as Replies  # re-exported: `core.dropped` fails its pending appends
+from core.replies import attempt_within as attempt_within  # re-exported: a caller's per-attempt bound
+from core.replies import bounded
 from core.stored import Appended as Appended  # re-exported: the log's vocabulary
 from core.stored import Conflict as Conflict
 from core.stored import StoredMessage as StoredMessage
@@ -41,6 +46,9 @@ DUPLICATE_WINDOW = 120.0
 SNAPSHOTS = "bosun-snapshots"
 LEASES = "bosun-leases"
 CHECKPOINTS = "bosun-checkpoints"
+ACK_TIMEOUT = 5.0
+"""Seconds an append waits for its ack (was 10): one sent through a surviving server to a stream leader just
+killed is never answered; its caller retries with the same `Nats-Msg-Id` (deduplicated, or found as its own)."""
 TRANSIENT_READ: tuple[type[BaseException], ...] = (Unavailable, nats.errors.Error, TimeoutError)
 """What a read may raise while the cluster has no leader for the stream or bucket read."""
 
@@ -93,7 +101,7 @@ class Log:
         each component; 1 embedded, 3 on a 3-node cluster (as in compose.yaml)."""
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.jsm = nc.jsm(timeout=10)
-        self.replies = Replies(nc, timeout=10)
+        self.replies = Replies(nc, timeout=ACK_TIMEOUT)
         self.archive = archive.Archive(self)
         """What has left the stream for the archive (`core.archive`): `read` reads both as one."""
 
@@ -203,12 +211,28 @@ class Log:
 
     async def last(self, subject: str, *, leader: bool = False) -> StoredMessage | None:
         """The last message on `subject`, or None; from any replica (a direct get), or from the stream
-        leader when `leader` (slower, but never behind an acknowledged append)."""
+        leader when `leader` (slower, but never behind an acknowledged append). A direct get nobody answers in
+        time (its replica just died, or cannot answer: a server hands it to its own replica first, so asking
+        again asks the same one) is asked of the leader once before the read counts as unavailable."""
         try:
-            raw = await self.jsm.get_msg(self.stream, subject=subject, direct=not leader)
+            return await self._get_last(subject, leader)
+        except (nats.errors.TimeoutError, TimeoutError) as e:
+            if leader:
+                raise Unavailable(str(e) or "leader read timed out") from e
+            try:
+                return await self._get_last(subject, True)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError) as e2:
+                raise Unavailable(str(e2) or "read timed out") from e2
+        except nats.errors.NoRespondersError as e:
+            raise Unavailable(str(e) or type(e).__name__) from e
+
+    async def _get_last(self, subject: str, leader: bool) -> StoredMessage | None:
+        try:
+            raw = await asyncio.wait_for(self.jsm.get_msg(self.stream, subject=subject, direct=not leader),
+                                         bounded(10))
         except nats.js.errors.NotFoundError:
             return None
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+        except nats.js.errors.ServiceUnavailableError as e:  # the stream has no leader right now
             raise Unavailable(str(e) or type(e).__name__) from e
         return _from_raw(raw, subject)
 
@@ -308,10 +332,11 @@ class Log:
         """The first message on `filter_subject` at or after `seq`, read from the stream leader (never a
         replica that may lag); None when there is none."""
         try:
-            raw = await self.jsm.get_msg(self.stream, seq=seq, subject=filter_subject, next=True)
+            raw = await asyncio.wait_for(self.jsm.get_msg(self.stream, seq=seq, subject=filter_subject, next=True),
+                                         bounded(10))
         except nats.js.errors.NotFoundError:
             return None
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError) as e:
             raise Unavailable(str(e) or type(e).__name__) from e
         return _from_raw(raw, filter_subject)
 
@@ -354,7 +379,7 @@ class Log:
                                   reply=inbox)
             while True:
                 try:
-                    msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), 10)
+                    msg = queue.get_nowait() if not queue.empty() else await asyncio.wait_for(queue.get(), bounded(10))
                 except TimeoutError as e:
                     raise Unavailable("direct get timed out") from e
                 hdrs = dict(msg.headers or {})
@@ -372,28 +397,3 @@ def _differs(current: api.StreamConfig, wanted: api.StreamConfig) -> bool:
     return any(getattr(current, f) != getattr(wanted, f) for f in ("subjects", "num_replicas", "duplicate_window",
                                                                   "allow_direct", "max_msg_size", "deny_delete",
                                                                   "deny_purge"))
-
-
-def _stored(subject: str, seq: int, hdrs: dict[str, str], data: bytes) -> StoredMessage:
-    when = hdrs.get(H.TIME)
-    if when is None:
-        stamp = hdrs.get("Nats-Time-Stamp")
-        when = repr(api.Base._parse_utc_iso(stamp).timestamp()) if stamp else "0"
-    return StoredMessage(seq, subject, hdrs, data, float(when))
-
-
-def _from_raw(raw: api.RawStreamMsg, subject: str) -> StoredMessage:
-    """A message got by `get_msg`: a direct get's carries its time in a header, the leader's in `time`."""
-    hdrs = dict(raw.headers or {})
-    if H.TIME not in hdrs and "Nats-Time-Stamp" not in hdrs and raw.time is not None:
-        return StoredMessage(raw.seq or 0, raw.subject or subject, hdrs, raw.data or b"", raw.time.timestamp())
-    return _stored(raw.subject or subject, raw.seq or 0, hdrs, raw.data or b"")
-
-
-def stored_from_msg(msg: Any) -> StoredMessage:
-    """A consumer-delivered JetStream message as a StoredMessage."""
-    hdrs = dict(msg.headers or {})
-    md = msg.metadata
-    when = hdrs.get(H.TIME)
-    return StoredMessage(md.sequence.stream, msg.subject, hdrs, msg.data,
-                         float(when) if when else md.timestamp.timestamp())

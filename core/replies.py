@@ -7,13 +7,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import contextvars
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
 
 from core.stored import Unavailable
+
+_ATTEMPT: contextvars.ContextVar[float | None] = contextvars.ContextVar("bosun_attempt", default=None)
+
+
+@contextlib.contextmanager
+def attempt_within(seconds: float) -> Iterator[None]:
+    """Wait at most `seconds` for each answer to the log's requests made in this block (and in the tasks it
+    starts): an append's ack, a direct get's next message, a leader read.
+
+    Why: a request whose message reached a server just before it died (a `kill -9` of a stream leader, of
+    the replica a direct get was routed to) is never answered; without a bound it waits the log's full
+    timeout (10 s). A caller that retries anyway — the gateway rides out an election round after round,
+    keeping its `Nats-Msg-Id`, so a round whose ack was lost is found as its own — gives up on such a round
+    after `seconds` and sends the next one to whoever answers now."""
+    token = _ATTEMPT.set(seconds)
+    try:
+        yield
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def bounded(timeout: float) -> float:
+    """`timeout`, or less inside an `attempt_within` block."""
+    limit = _ATTEMPT.get()
+    return timeout if limit is None else min(timeout, limit)
 
 
 class _ApiError(msgspec.Struct):
@@ -52,7 +78,7 @@ class Replies:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[PubAck] = loop.create_future()
         self.waiting[reply] = fut
-        timer = loop.call_later(self.timeout, _fail, fut, Unavailable("append not acknowledged in time"))
+        timer = loop.call_later(bounded(self.timeout), _fail, fut, Unavailable("append not acknowledged in time"))
         try:
             await self.nc.publish(subject, data, reply=reply, headers=hdrs)
             return await fut

@@ -127,7 +127,7 @@ class Admission:
             who, token = principal, rq.token_of(principal.name, rq.parse_key(intent.idempotency_key))
             if intent.action == "retry":
                 accepted = Accepted(*await through_elections(
-                    lambda: retry(self.log, info, ref, who.name, traceparent), self.append_deadline), "retrying")
+                    lambda: retry(self.log, info, ref, who.name, traceparent, token), self.append_deadline), "retrying")
             elif intent.action == "delete":
                 accepted = await through_elections(
                     lambda: self._delete(who, info, ref, if_match, traceparent, token), self.append_deadline)

@@ -6,6 +6,12 @@ not a 503 for a blip. Safe to repeat: each round re-reads and re-fences, and the
 per-request `Nats-Msg-Id` (a round whose ack was lost is found as ours, by `Log.append` or by the next
 round's read: `requests.py`). Only after `within` seconds (BOSUN_APPEND_DEADLINE, default 15) does the caller
 get the 503.
+
+Each round waits at most ATTEMPT seconds for any one answer (`core.log.attempt_within`): a round whose append
+or read went to the server that was just killed is never answered, and used to hold the apply for the log's
+whole timeout (10 s: a client with a 5 s timeout saw it hang, then its next request hang behind the same
+dead route). Rounds retry at most RETRY_CAP apart, so an apply lands within about that of the new leader's
+election (nats-server elects one 4-9 s after the old one's last heartbeat; its timers are fixed).
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import TypeVar
 
 import structlog
 
-from core.log import Unavailable
+from core.log import Unavailable, attempt_within
 from core.settings import DEFAULTS
 
 T = TypeVar("T")
@@ -25,6 +31,10 @@ log = structlog.get_logger("bosun.gateway")
 
 DEADLINE = DEFAULTS.append_deadline
 """Seconds an apply rides out an unavailable log by default; the gateway's entry passes BOSUN_APPEND_DEADLINE."""
+ATTEMPT = 2.0
+"""Seconds one round waits for an answer (an ack, a read) before it counts as unavailable and is sent again."""
+RETRY_CAP = 0.5
+"""The longest pause between rounds (exponential from 50 ms, jittered)."""
 
 
 async def through_elections(attempt: Callable[[], Awaitable[T]], within: float = DEADLINE) -> T:
@@ -33,11 +43,12 @@ async def through_elections(attempt: Callable[[], Awaitable[T]], within: float =
     delay = 0.05
     while True:
         try:
-            return await attempt()
+            with attempt_within(min(ATTEMPT, max(0.1, give_up - loop.time()))):
+                return await attempt()
         except Unavailable as e:
             pause = random.uniform(0.5, 1.0) * delay
             if loop.time() + pause >= give_up:
                 raise
             log.info("log unavailable; retrying the apply", error=str(e), retry_in=round(pause, 3))
             await asyncio.sleep(pause)
-            delay = min(1.0, delay * 2)
+            delay = min(RETRY_CAP, delay * 2)

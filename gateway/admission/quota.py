@@ -26,7 +26,7 @@ from actors.governance.specs import QuotaSpec
 from core import subjects
 from core.events import SpecApplied
 from core.kinds import KindInfo
-from core.log import Log, StoredMessage
+from core.log import Log, StoredMessage, Unavailable
 from core.metrics import POISONED
 from core.names import Ref
 from core.usage import Prices
@@ -101,7 +101,13 @@ async def last_and_governed(log: Log, ref: Ref) -> tuple[StoredMessage | None, b
     snapshot of every workload). A Quota created concurrently is the same gap as a Quota edit racing an
     apply: that apply is judged against the limits it could see."""
     spec = subjects.spec(ref)
-    messages, _upto = await log.last_per_subject([quotas_filter(ref.namespace), spec])
+    try:
+        messages, _upto = await log.last_per_subject([quotas_filter(ref.namespace), spec])
+    except Unavailable:
+        # Nobody answered the direct get: the replica it went to died with it, or cannot answer now (and a
+        # server hands it to its own replica first, so asking again asks the same one). The leader can.
+        last = await log.last(spec, leader=True)
+        return last, await log.last(quotas_filter(ref.namespace), leader=True) is not None
     last = next((m for m in messages if m.subject == spec), None)
     return last, any(m.subject != spec for m in messages)
 

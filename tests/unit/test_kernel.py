@@ -284,7 +284,9 @@ def test_a_fenced_or_unreachable_write_retries_without_a_record() -> None:
     assert fenced.wake_at == 50.0 + backoff(1, C.token)
     down = failures.unreachable(RuntimeError("no servers"), token=C.token, failures=2, now=50.0)
     assert (down.reason, down.record, down.failures) == ("unavailable", None, 3)
-    assert down.wake_at == 50.0 + backoff(3, C.token, base=1.0, cap=60.0)
+    assert down.wake_at == 50.0 + backoff(3, C.token, base=0.2, cap=1.0)  # an election's few seconds, not more
+    assert max(failures.unreachable(RuntimeError("no leader"), token=C.token, failures=n, now=0.0).wake_at
+               for n in range(30)) <= 1.0
 
 
 def test_the_runtime_records_a_failure_in_the_status_but_a_companions_only_as_narrative() -> None:
