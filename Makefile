@@ -12,7 +12,7 @@ up: $(VENV)/.stamp-run
 	$(BIN)/bosun up $(ARGS)
 
 test: lint browser
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q -n 2 --dist loadfile $(ARGS)
 
 # ruff (rules in pyproject.toml), mypy --strict on core/ actors/ projections/, and the import-linter
 # contracts: layers cli -> gateway -> analysis -> projections -> actors -> core, dataplane and supervisor on core only,
