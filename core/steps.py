@@ -45,11 +45,13 @@ def encode(crash: Crash) -> bytes:
     return msgspec.json.encode(crash)[:SIZE - 1] + b"\0"
 
 
-def overdue(crash: Crash | None, now: float, kill_after: float) -> Crash | None:
+def overdue(crash: Crash | None, now: float, kill_after: float, since: float = 0.0) -> Crash | None:
     """The step judged a timeout when it has held its controller past `kill_after`, else None.
 
-    A step already judged is left alone: it waits for the restarted controller to take it up."""
-    if crash is None or not crash.started or crash.reason == "timeout":
+    A step already judged is left alone: it waits for the restarted controller to take it up. So is a step
+    that started before the process did (`since`, wall clock): its predecessor died in it (a crash, already
+    recorded as one) and the restarted controller, still starting, has not taken the record up yet."""
+    if crash is None or not crash.started or crash.reason == "timeout" or crash.started < since:
         return None
     held = now - crash.started
     if held < kill_after:

@@ -23,13 +23,15 @@ KILL_AFTER = DEFAULTS.step_kill_after
 `bosun up` passes in)."""
 
 
-def stuck(path: Path, kill_after: float = KILL_AFTER, now: float | None = None) -> dict[str, object] | None:
-    """The step stuck in `path` past `kill_after` (its record rewritten as a timeout), else None."""
+def stuck(path: Path, kill_after: float = KILL_AFTER, now: float | None = None,
+          since: float = 0.0) -> dict[str, object] | None:
+    """The step stuck in `path` past `kill_after` (its record rewritten as a timeout), else None; `since`: when
+    the process now running started (wall clock), so that its predecessor's last step is not judged."""
     try:
         step = steps.decode(path.read_bytes())
     except OSError:
         return None  # absent: look again next time (a record caught mid-write decodes as None)
-    judged = steps.overdue(step, time.time() if now is None else now, kill_after)
+    judged = steps.overdue(step, time.time() if now is None else now, kill_after, since)
     if judged is None:
         return None
     with open(path, "r+b") as f:

@@ -296,7 +296,8 @@ class Supervisor:
             cluster.restart_dead(self.cluster)
         for child in self.children:
             if child.inflight is not None and child.proc is not None and child.proc.poll() is None:
-                held = stuck.stuck(child.inflight, self.settings.step_kill_after)
+                since = time.time() - (now - child.started)  # the process's start, on the wall clock
+                held = stuck.stuck(child.inflight, self.settings.step_kill_after, since=since)
                 if held is not None:
                     log.error("controller stuck in one step; killing it", component=child.name, **held)
                     child.proc.kill()

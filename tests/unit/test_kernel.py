@@ -329,6 +329,14 @@ def test_a_step_held_past_the_deadline_is_judged_a_timeout(started: float, reaso
         assert got.reason == "timeout" and "20s" in got.message and got.token == C.token
 
 
+def test_the_step_a_predecessor_died_in_is_not_judged_against_its_successor() -> None:
+    """A controller that exited in `decide` left its record; its successor, still starting past the deadline,
+    is not killed for it (the record says "crash", and the successor takes it up)."""
+    died = Crash(token=C.token, step="decide", started=1_000.0)
+    assert overdue(died, 1_020.0, kill_after=15, since=1_005.0) is None
+    assert overdue(died, 1_020.0, kill_after=15, since=999.0) is not None  # its own step: judged
+
+
 def test_step_folds_then_decides_once() -> None:
     a = kernel.Actor(C, _ctrl())
     outcome = kernel.step(a, [(1, C_SPEC, spec("write")), (2, subjects.obs(C), spec("write"))], 100.0)
