@@ -118,12 +118,17 @@ async def tree_door(shared_tree: Tree) -> AsyncIterator[tuple[Tree, Door]]:
 
 async def test_if_match_read_modify_writes_are_linearizable(tree_door: tuple[Tree, Door]) -> None:
     _, door = tree_door
-    report = await hot.run(door, writers=8, writes=8)
-    assert report.ok, report.render()
-    acked = [c for c in report.history if c.ok]
-    assert {c.client % 2 for c in acked} == {0, 1}, "both doors (HTTP even, NATS odd) won writes"
-    assert any(c.ok is False for c in report.history), "the writers really raced"
-    assert report.identical_refused > 0, "identical writes from one version raced, and all but one got 409"
+    reports: list[hot.HotReport] = []
+    for _ in range(5):  # each history is checked; more of them only until both doors have won a write
+        report = await hot.run(door, writers=8, writes=8)
+        assert report.ok, report.render()
+        reports.append(report)
+        if {c.client % 2 for r in reports for c in r.history if c.ok} == {0, 1}:
+            break
+    history = [c for r in reports for c in r.history]
+    assert {c.client % 2 for c in history if c.ok} == {0, 1}, "both doors (HTTP even, NATS odd) won writes"
+    assert any(c.ok is False for c in history), "the writers really raced"
+    assert sum(r.identical_refused for r in reports) > 0, "identical writes from one version raced, all but one 409"
 
     # Broken: one refused writer told it won from the version it read. The checker must reject it.
     lost = next(c for c in report.history if c.ok is False)
