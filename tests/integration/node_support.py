@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from dataplane.process import procs, store
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 
@@ -69,3 +70,22 @@ def wait_node(up: Up, name: str, phase: str, timeout: float = 30, **fields: Any)
 
     found: dict[str, Any] = wait_for(matches, timeout, f"node {name} {phase} {fields}")
     return found
+
+
+def replicas_of(agent: Agent) -> list[procs.Found]:
+    """The replica processes an agent's runner started (its marker in their environment)."""
+    return list(procs.scan(str(store.home(agent.data / "agent"))))
+
+
+def end_agents(started: list[Agent]) -> None:
+    """Stop every agent (a stopped one, SIGSTOPped by a partition test, is woken first), then kill the replicas
+    they leave behind: replicas outlive their agent (a restart adopts them), so the test ends them."""
+    for a in started:
+        try:
+            os.killpg(a.proc.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        a.stop()
+    for a in started:
+        for found in replicas_of(a):
+            procs.signal_group(found.identity, signal.SIGKILL)

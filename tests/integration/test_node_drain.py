@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from dataplane.process import procs
 from tests.integration.node_support import Agent, join, node, wait_node
 from tests.integration.test_node_pools import apply, bosun, replicas_of, status
 from tests.integration.test_up_support import BOSUN, Up, wait_for
@@ -41,15 +39,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running.stop()
 
 
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    started: list[Agent] = []
-    yield started
-    for a in started:
-        a.stop()
-    for a in started:  # replicas outlive their agent: the test ends them
-        for found in replicas_of(a):
-            procs.signal_group(found.identity, signal.SIGKILL)
 
 
 def machines(up: Up, tmp_path: Path, agents: list[Agent], fleet: str, *spec: tuple[str, str, int]) -> None:

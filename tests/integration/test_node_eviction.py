@@ -38,19 +38,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running.stop()
 
 
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    started: list[Agent] = []
-    yield started
-    for a in started:
-        try:
-            os.killpg(a.proc.pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        a.stop()
-    for a in started:  # replicas outlive their agent: the test ends them
-        for found in replicas_of(a):
-            procs.signal_group(found.identity, signal.SIGKILL)
 
 
 def fleet(up: Up, tmp_path: Path, agents: list[Agent], prefix: str) -> list[Agent]:

@@ -20,9 +20,8 @@ from core import codec, natsusers, nodes
 from core.feed import Delivery, Feed
 from core.log import Log
 from core.replicas import ReplicaLost, StartOnNode
-from dataplane.process import procs, store
 from tests.integration.nats_identity_support import as_component, connected
-from tests.integration.node_support import Agent, join, token_of, wait_node
+from tests.integration.node_support import Agent, join, replicas_of, token_of, wait_node
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 NODE_TIMEOUT = 3
@@ -36,20 +35,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running.stop()
 
 
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    started: list[Agent] = []
-    yield started
-    for a in started:
-        a.stop()
-    for a in started:  # replicas outlive their agent (a restart adopts them): the test ends them
-        for found in replicas_of(a):
-            procs.signal_group(found.identity, signal.SIGKILL)
-
-
-def replicas_of(agent: Agent) -> list[procs.Found]:
-    """The replica processes an agent's runner started (its marker in their environment)."""
-    return list(procs.scan(str(store.home(agent.data / "agent"))))
 
 
 def environ(pid: int) -> dict[str, str]:

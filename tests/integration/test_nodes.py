@@ -32,12 +32,6 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     running.stop()
 
 
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    started: list[Agent] = []
-    yield started
-    for a in started:
-        a.stop()
 
 
 def test_nodes_register_with_their_declared_gpus_and_labels(up: Up, tmp_path: Path, agents: list[Agent]) -> None:
