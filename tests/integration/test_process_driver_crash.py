@@ -2,6 +2,7 @@
 the restarted driver adopts what still runs, replaces what died, stops what it never started."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -116,6 +117,8 @@ async def test_a_replica_spawned_just_before_a_crash_is_adopted_not_started_twic
                             tmp_path)
     child = procs.spawn(list(launch.command), env, tmp_path / "chat-1.log", tmp_path)  # ... and the driver dies here
     try:
+        # a restarted driver comes long after the child's exec; until then /proc shows the forking parent's environment
+        await eventually(lambda: asyncio.sleep(0, bool(list(procs.scan(str(store.home(tmp_path)))))))
         Driver(world, log, tmp_path, relist_interval=1.0, load_interval=1.0).recover(1.0)
         (adopted,) = world.records()
         assert adopted.state == "starting" and adopted.identity == procs.identity(child.pid)
