@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import zlib
+
 import msgspec
 
 from actors.controller import Controller
@@ -30,6 +32,11 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
 _encoder = msgspec.json.Encoder()
+COMPRESSED = b"z"
+"""A snapshot over `COMPRESS_OVER` bytes is stored as `z` + its zlib-compressed JSON (JSON never starts with
+`z`): a pool made of a thousand nodes holds a slot per replica, and 10,000 of them passed NATS's payload limit
+(the put refused, the host restarted over and over)."""
+COMPRESS_OVER = 64 * 1024
 
 
 class Cell(Actor):
@@ -66,8 +73,9 @@ class Cell(Actor):
         snap = Snapshot(state=msgspec.Raw(codec.state_encoder.encode(self.state)), hwm=self.hwm,
                         own=tuple(sorted(self.own)),
                         ctl_seq=self.ctl_seq, cmd_seqs=self.cmd_seqs, wake_at=self.wake_at, failures=self.failures)
-        return _encoder.encode(snap)
+        raw = _encoder.encode(snap)
+        return raw if len(raw) <= COMPRESS_OVER else COMPRESSED + zlib.compress(raw, 1)
 
     @staticmethod
     def load(data: bytes) -> Snapshot:
-        return _snapshot_decoder.decode(data)
+        return _snapshot_decoder.decode(zlib.decompress(data[1:]) if data[:1] == COMPRESSED else data)
