@@ -68,17 +68,51 @@ def fit(nodes: Iterable[NodeFree], mine: Mapping[str, int], per_replica: int, ma
     """How many more replicas of `per_replica` GPUs fit, given the requester's own replicas per node
     (`mine`); when that is 0, why (the constraint that binds)."""
     nodes = tuple(nodes)
-    total = 0
-    by_devices = 0
-    for n in nodes:
-        room = n.free // per_replica
-        by_devices += room
-        if max_per_node:
-            room = min(room, max(0, max_per_node - mine.get(n.name, 0)))
-        total += room
+    rooms = _rooms_of(nodes)
+    total, by_devices = rooms.total(per_replica, max_per_node)
+    if max_per_node:
+        for name, held in mine.items():
+            free = rooms.free.get(name)
+            if free is not None and held:
+                room = free // per_replica
+                total -= min(room, max_per_node) - min(room, max(0, max_per_node - held))
     if total:
         return total, ""
     return 0, why_not(nodes, per_replica, max_per_node, by_devices)
+
+
+class _Rooms:
+    """Totals over one pool view's nodes, kept while the view is (every deployment of a burst asks the same
+    view: a scan of a thousand nodes per decision was the deployments' largest cost on a pool of nodes)."""
+
+    def __init__(self, nodes: tuple[NodeFree, ...]) -> None:
+        self.nodes = nodes
+        self.free = {n.name: n.free for n in nodes}
+        self.totals: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def total(self, per_replica: int, max_per_node: int) -> tuple[int, int]:
+        """(replicas that fit when the requester has none anywhere, replicas the free devices alone fit)."""
+        key = (per_replica, max_per_node)
+        found = self.totals.get(key)
+        if found is None:
+            rooms = [f // per_replica for f in self.free.values()]
+            found = self.totals[key] = (sum(min(r, max_per_node) for r in rooms) if max_per_node else sum(rooms),
+                                        sum(rooms))
+        return found
+
+
+_ROOMS: list[_Rooms] = []
+_ROOMS_KEPT = 8
+
+
+def _rooms_of(nodes: tuple[NodeFree, ...]) -> _Rooms:
+    for rooms in _ROOMS:
+        if rooms.nodes is nodes:
+            return rooms
+    rooms = _Rooms(nodes)
+    _ROOMS.insert(0, rooms)
+    del _ROOMS[_ROOMS_KEPT:]
+    return rooms
 
 
 def why_not(nodes: tuple[NodeFree, ...], per_replica: int, max_per_node: int, by_devices: int) -> str:
@@ -109,6 +143,7 @@ class Free:
     def __init__(self, nodes: Iterable[NodeCap], held: Iterable[Slot]) -> None:
         self.nodes = tuple(nodes)
         self.order = {n.name: n.devices for n in self.nodes}
+        self.zone = {n.name: n.zone for n in self.nodes}
         self.free = free_devices(self.nodes, held)
         self.heap = [(-len(self.free[n.name]), n.name) for n in self.nodes]
         heapq.heapify(self.heap)
@@ -136,7 +171,7 @@ class Free:
         """`place`, taking the devices it hands out (a refusal takes none: what it placed is released);
         `among`: only on these of the pool's nodes (a deployment's `placement.nodeSelector`)."""
         nodes, free = (self.nodes if among is None else among), self.free
-        zone = {n.name: n.zone for n in nodes}
+        zone = self.zone if among is None else {n.name: n.zone for n in nodes}
         on_node = Counter(s.node for s in mine)
         in_zone = Counter(zone.get(s.node, "") for s in mine)
         placed: list[Slot] = []

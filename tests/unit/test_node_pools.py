@@ -219,3 +219,18 @@ def test_a_lost_replica_is_replaced_and_its_slot_released() -> None:
     assert second.replica != first.replica and w.states[dep].status.phase == "Ready"
     assert pool_status(w).fields["allocatedGpus"] == 1 and len(w.devices) == 1
     assert w.state(dep).ended == ()  # the lost replica's slot was released, and forgotten
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fit_agrees_with_a_scan_of_every_node(seed: int) -> None:
+    """`fit` keeps totals per view (a burst asks one view thousands of times): whatever the requester already
+    holds, its answer is a plain scan's, also when the same view is asked again with other arguments."""
+    import random
+
+    rnd = random.Random(seed)
+    view = tuple(NodeFree(name=f"n{i}", free=rnd.randint(0, 8)) for i in range(rnd.randint(0, 12)))
+    for _ in range(5):
+        g, cap = rnd.randint(1, 3), rnd.choice((0, 1, 2, 3))
+        mine = {n.name: rnd.randint(0, 3) for n in view if rnd.random() < 0.4}
+        scan = sum(min(n.free // g, max(0, cap - mine.get(n.name, 0))) if cap else n.free // g for n in view)
+        assert fit(view, mine, g, cap)[0] == scan
