@@ -5,10 +5,9 @@ running, the trace of its last event, its timer and when it went idle, and the s
 """
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from typing import Any
-
-import zlib
 
 import msgspec
 
