@@ -51,6 +51,13 @@ def agent_args(data: Path, node: str, gpus: str, labels: str, keep_replicas: boo
             *(["--labels", labels] if labels else []), *([] if keep_replicas else ["--stop-replicas-on-exit"])]
 
 
+def refused(data: Path, node: str) -> str:
+    """Why the local node's agent is not restarted when its token is refused (`nodes.REFUSED_EXIT`)."""
+    return (f"node {node}'s token was refused: it was removed (bosun node remove {node}) or joined again; its "
+            f"agent is not restarted. `bosun node join {node} -o {join_file(data)}` brings it back, and so does "
+            f"the next `bosun up` (with --no-node: no local node)")
+
+
 def agent_environment(env: Mapping[str, str]) -> dict[str, str]:
     """`env` without any Bosun variable but `KEPT`: no credentials file, no token, no NATS URL (the agent
     reads its seeds and token from the join file only)."""

@@ -26,10 +26,10 @@ from typing import IO
 import structlog
 from msgspec.structs import replace
 
-from core import cluster, natscreds, natsserver, natsusers
+from core import cluster, natscreds, natsserver, natsusers, nodes
 from core.settings import DEFAULTS, Settings
 from supervisor import localnode, procs, simnodes, status, stuck
-from supervisor.children import Child, controller_children
+from supervisor.children import Child, controller_children, exited, rearmed
 from supervisor.launch import (
     bosun_command,
     ensure_admin_token,
@@ -230,7 +230,9 @@ class Supervisor:
                       secretless=True),
                 Child(localnode.AGENT, localnode.agent_args(self.data, self.cfg.node, self.cfg.gpus,
                                                             self.cfg.node_labels, self.cfg.keep_replicas),
-                      held=True, after=localnode.JOIN, secretless=True)]
+                      held=True, after=localnode.JOIN, secretless=True,
+                      final_exits={nodes.REFUSED_EXIT: localnode.refused(self.data, self.cfg.node)},
+                      rearm=localnode.join_file(self.data))]
 
     def _release(self, after: str) -> None:
         """Start the held children waiting for `after` ("" : the announce)."""
@@ -309,15 +311,10 @@ class Supervisor:
                 self._release(child.name)
                 status.write(self.run_dir, self.children, self.exits)
                 continue
+            if child.stopped and rearmed(child) and not self.stopping.is_set():
+                self._spawn(child)
             if child.proc is not None and child.proc.poll() is not None:
-                delay = child.backoff(now)
-                log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
-                            code=child.proc.returncode, restart_in=delay, failures=child.failures,
-                            **({"output": str(self.run_dir / f"{child.name}.log")} if child.once else {}))
-                code = child.proc.returncode
-                child.proc, child.restart_at = None, now + delay
-                restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
-                self.exits[child.name] = (code, time.time(), restarts)
+                exited(child, now, self.exits, self.run_dir / f"{child.name}.log")
                 status.write(self.run_dir, self.children, self.exits)
             if child.proc is None and child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping.is_set():

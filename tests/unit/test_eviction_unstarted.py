@@ -54,6 +54,8 @@ def starts(decision: Any) -> list[tuple[str, str]]:
 
 def test_a_granted_slot_lost_with_its_node_is_never_started_and_is_replaced_elsewhere() -> None:
     state = granted_then_lost()
+    again_lost = ReplicaLost(replica="chat-1", pool=KEY, reason=NODE_LOST, node="a", message="node a NotReady")
+    assert DEPLOYMENT.evolve(state, again_lost).state == state.state  # a redelivered loss changes nothing
     d = DEPLOYMENT.decide(state, 0.0, view(("b", 1), ("c", 2)))
     assert starts(d) == [("chat-2", "b")]  # never chat-1 on the evicted node a
     asked = [m.event for m in d.messages if isinstance(m.event, SlotsRequested)]
