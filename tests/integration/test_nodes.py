@@ -168,5 +168,6 @@ def test_removing_a_node_revokes_its_credential(up: Up, tmp_path: Path, agents: 
     done = subprocess.run([BOSUN, "--data", str(up.data), "node", "remove", "gpu-x"], capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert agents[0].proc.wait(timeout=30) == nodes.REFUSED_EXIT and "the node's token was refused" in agents[0].output()
+    assert agents[0].proc.wait(timeout=30) == nodes.REFUSED_EXIT
+    assert "the node's token was refused" in agents[0].output()
     wait_for(lambda: not node(up, "gpu-x"), 20, "the Node to be gone")
