@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +45,9 @@ class Child:
     """Started when the `once` child of this name has succeeded."""
     secretless: bool = False
     """Gets `localnode.agent_environment`: no credentials file, token or NATS URL (the local node's agent)."""
-    final_exits: dict[int, str] = field(default_factory=dict)
-    """Exit statuses after which starting it again cannot help, and why (the local node's agent refused:
-    the node was removed). Such an exit stops it for good, instead of a restart loop."""
+    final_exits: dict[int, Callable[[], str]] = field(default_factory=dict)
+    """Exit statuses after which starting it again may not help: each asks why ("" when a restart may heal).
+    The local node's agent refused, and the node removed: it stops for good, instead of a restart loop."""
     rearm: Path | None = None
     """Stopped for good, it starts again once this file is newer than its stop (a fresh join file)."""
     stopped: str = ""
@@ -67,10 +68,11 @@ def exited(child: Child, now: float, exits: dict[str, tuple[int | None, float, i
     assert child.proc is not None
     code = child.proc.returncode
     _, _, restarts = exits.get(child.name, (None, 0.0, 0))
-    if code in child.final_exits:
+    why = child.final_exits[code]() if code in child.final_exits else ""
+    if why:
         log.error("component stopped; not restarting", component=child.name, pid=child.proc.pid, code=code,
-                  reason=child.final_exits[code])
-        child.proc, child.restart_at, child.stopped, child.stopped_at = None, None, child.final_exits[code], time.time()
+                  reason=why)
+        child.proc, child.restart_at, child.stopped, child.stopped_at = None, None, why, time.time()
         exits[child.name] = (code, time.time(), restarts)
         return
     delay = child.backoff(now)

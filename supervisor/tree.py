@@ -26,7 +26,7 @@ from typing import IO
 import structlog
 from msgspec.structs import replace
 
-from core import cluster, natscreds, natsserver, natsusers, nodes
+from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
 from supervisor import localnode, procs, simnodes, status, stuck
 from supervisor.children import Child, controller_children, exited, rearmed
@@ -225,14 +225,11 @@ class Supervisor:
         """This machine's join (once the gateway answers) and agent (once joined); none without `--node-name`."""
         if not self.cfg.node:
             return []
+        assert self.listener is not None
         localnode.join_file(self.data).parent.mkdir(parents=True, exist_ok=True)
-        return [Child(localnode.JOIN, localnode.join_args(self.data, self.cfg.node), held=True, once=True,
-                      secretless=True),
-                Child(localnode.AGENT, localnode.agent_args(self.data, self.cfg.node, self.cfg.gpus,
-                                                            self.cfg.node_labels, self.cfg.keep_replicas),
-                      held=True, after=localnode.JOIN, secretless=True,
-                      final_exits={nodes.REFUSED_EXIT: localnode.refused(self.data, self.cfg.node)},
-                      rearm=localnode.join_file(self.data))]
+        return localnode.children(self.data, self.cfg.node, self.cfg.gpus, self.cfg.node_labels,
+                                  self.cfg.keep_replicas, http_url(self.cfg.http_host, self.listener.getsockname()[1]),
+                                  self.token_file)
 
     def _release(self, after: str) -> None:
         """Start the held children waiting for `after` ("" : the announce)."""

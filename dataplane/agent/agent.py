@@ -44,12 +44,14 @@ class Refused(Exception):
 
 
 class TokenRefused(Exception):
-    """The node's token was refused (the node removed, or joined again with a new token): the agent stops, and
-    a supervisor must not start it again with the same join file (`bosun agent` exits `nodes.REFUSED_EXIT`)."""
+    """The node's token was refused: the agent stops (`bosun agent` exits `nodes.REFUSED_EXIT`). Most likely the
+    node was removed or joined again (then starting it again with the same join file cannot help), but NATS
+    refuses a connect the same way when no gateway answers its auth callout: a supervisor asks the gateway
+    before it gives up on the agent (`supervisor.localnode.revoked`)."""
 
     def __init__(self, node: str) -> None:
-        super().__init__(f"the node's token was refused: node {node} was removed (bosun node remove) or joined "
-                         f"again with a new token; not retrying (join it again: bosun node join {node})")
+        super().__init__(f"the node's token was refused (node {node} removed, or joined again with a new token; or "
+                         f"no gateway answered NATS's auth callout): exiting (join it again: bosun node join {node})")
 
 
 def next_epoch(data_dir: Path) -> int:

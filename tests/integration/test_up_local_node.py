@@ -134,8 +134,11 @@ def test_removing_the_local_node_stops_its_agent_for_good_until_it_is_joined_aga
     wait_for(lambda: not tree.alive(agent), 30, "the local node's agent to stop")
     stopped = wait_for(lambda: (c := components(up).get("agent")) and c["state"] == "stopped" and c, 15,
                        "the supervisor to record the agent stopped")
-    assert stopped["lastExitCode"] == 3 and stopped["restarts"] == 0 and stopped["restartAt"] is None
-    assert "home-box's token was refused" in stopped["reason"] and "bosun node join home-box" in stopped["reason"]
+    # at most one restart: the gateway's read model may not show the Principal gone at the first refusal
+    assert stopped["lastExitCode"] == 3 and stopped["restarts"] <= 1 and stopped["restartAt"] is None
+    refusals = up.output().count("bosun agent: the node's token was refused")
+    assert refusals == 1 + stopped["restarts"]
+    assert "node home-box was removed" in stopped["reason"] and "bosun node join home-box" in stopped["reason"]
     wait_for(lambda: replicas(up) == [], 30, "the removed node's replicas stopped with its agent")
     wait_for(lambda: not node_exists(up), 20, "the Node to be gone")
 
@@ -145,8 +148,8 @@ def test_removing_the_local_node_stops_its_agent_for_good_until_it_is_joined_aga
     assert joined.returncode == 0, joined.stderr
     wait_node(up, "home-box", "Ready", timeout=60)
     assert components(up)["agent"]["state"] == "running"
-    # between the removal and the join it never ran again: one refusal, one stop, in bosun up's log
-    assert up.output().count("bosun agent: the node's token was refused") == 1, up.output()[-3000:]
+    # between its stop and the join it never ran again: no more refusals, one stop, in bosun up's log
+    assert up.output().count("bosun agent: the node's token was refused") == refusals, up.output()[-3000:]
     assert up.output().count("component stopped; not restarting") == 1
     assert up.stop() == 0
 
