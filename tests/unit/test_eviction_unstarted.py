@@ -68,6 +68,10 @@ def test_a_granted_slot_lost_with_its_node_is_never_started_and_is_replaced_else
     told = [e for e in (*d.events, *again.events) if isinstance(e, ReplicaReplaced)]
     assert [(e.lost, e.reason) for e in told] == [("chat-1", NODE_LOST)]  # its timeline says it was replaced
     assert not state.state.ended  # the released slot is forgotten with the grant that no longer lists it
+    for ev in (*again.events, *(m.event for m in again.messages), *(o.command for o in again.commands)):
+        state = DEPLOYMENT.evolve(state, ev)
+    assert DEPLOYMENT.decide(state, 2.0, view(("c", 1))).empty  # settled: chat-2 on b, chat-3 on c
+    assert not state.state.lost
 
 
 def test_a_lost_report_naming_another_node_leaves_an_unstarted_slot_alone() -> None:
