@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import click
@@ -90,6 +91,17 @@ def remove(settings: Settings, name: str) -> None:
                 continue
         client.call("DELETE", f"/v1/namespaces/default/nodes/{name}/commands")
     click.echo(f"node/{name} removed (its credential revoked, its command consumer {nodes.consumer(name)} deleted)")
+    if _local_node(settings) == name:
+        click.echo(f"node/{name} is this plane's own machine: `bosun up` stops its agent for good (not restarted); "
+                   f"the next `bosun up` joins it again unless started with --no-node", err=True)
+
+
+def _local_node(settings: Settings) -> str:
+    """The node `bosun up` of this data directory runs an agent for ("" when none, or unreadable)."""
+    try:
+        return str(json.loads((settings.data / "agent" / "join.json").read_text())["node"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def _seeds(settings: Settings, nats_url: str | None) -> list[str]:
@@ -161,9 +173,13 @@ def agent(join_file: Path | None, join_dir: Path | None, node: str | None, label
     from cli.base import environment
 
     env = environment()
-    serve_until_signalled(f"agent-{node}", lambda stop: node_agent.serve(
-        join, node=node, labels=parsed, found=found, data_dir=where, stop=stop, stop_replicas=stop_replicas),
-        None, env)
+    try:
+        serve_until_signalled(f"agent-{node}", lambda stop: node_agent.serve(
+            join, node=node, labels=parsed, found=found, data_dir=where, stop=stop, stop_replicas=stop_replicas),
+            None, env)
+    except node_agent.TokenRefused as e:  # one line, and a status that says "do not restart me"
+        click.echo(f"bosun agent: {e}", err=True)
+        sys.exit(nodes.REFUSED_EXIT)
 
 
 def _cordon(settings: Settings, ref: str, unschedulable: bool) -> None:

@@ -42,6 +42,10 @@ ROLE = "node"
 PRINCIPAL_PREFIX = "node-"
 MAX_NAME = 63 - len(PRINCIPAL_PREFIX)
 """A node's name leaves room for its principal's prefix (principal names are DNS labels)."""
+REFUSED_EXIT = 3
+"""An agent's exit status when its node's token is refused: the node was removed (`bosun node remove`) or joined
+again (a new token), and running it again with the same join file cannot help; or no gateway answered NATS's
+auth callout, and a restart heals. `bosun up` asks the gateway which before it restarts its own node's agent."""
 HEARTBEAT_INTERVAL = 2.0
 REPORT_INTERVAL = 60.0
 """The agent records its status in the log when it changes, and at least this often (the HEARTBEAT column

@@ -2,16 +2,22 @@
 the controller hosts it runs (kept apart from `tree.py`, which starts, watches and stops them)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import structlog
 
 STABLE_AFTER = 10.0
 """A child that ran this long before dying starts its backoff over: a crash loop dies during its start
 (a few seconds), a component killed after serving for a while is restarted at once (chaos rounds kill
 the same component every few seconds; at 30 s they climbed the backoff to seconds per restart)."""
 MAX_BACKOFF = 10.0
+log = structlog.get_logger("bosun.up")
 
 
 @dataclass
@@ -39,6 +45,14 @@ class Child:
     """Started when the `once` child of this name has succeeded."""
     secretless: bool = False
     """Gets `localnode.agent_environment`: no credentials file, token or NATS URL (the local node's agent)."""
+    final_exits: dict[int, Callable[[], str]] = field(default_factory=dict)
+    """Exit statuses after which starting it again may not help: each asks why ("" when a restart may heal).
+    The local node's agent refused, and the node removed: it stops for good, instead of a restart loop."""
+    rearm: Path | None = None
+    """Stopped for good, it starts again once this file is newer than its stop (a fresh join file)."""
+    stopped: str = ""
+    """Why it stopped for good (one of `final_exits`); empty while supervised as usual."""
+    stopped_at: float = 0.0
 
     def backoff(self, now: float) -> float:
         """Seconds to wait before the next start: exponential, reset after a stable run."""
@@ -46,6 +60,38 @@ class Child:
             self.failures = 0
         self.failures += 1
         return float(min(MAX_BACKOFF, 0.1 * 2 ** (self.failures - 1)))
+
+
+def exited(child: Child, now: float, exits: dict[str, tuple[int | None, float, int]], output: Path) -> None:
+    """Record a child's exit (`exits`: last code, when, restarts) and when it starts again: after its backoff,
+    or never for one of its `final_exits` (then `stopped` says why, in the log and `run/components.json`)."""
+    assert child.proc is not None
+    code = child.proc.returncode
+    _, _, restarts = exits.get(child.name, (None, 0.0, 0))
+    why = child.final_exits[code]() if code in child.final_exits else ""
+    if why:
+        log.error("component stopped; not restarting", component=child.name, pid=child.proc.pid, code=code,
+                  reason=why)
+        child.proc, child.restart_at, child.stopped, child.stopped_at = None, None, why, time.time()
+        exits[child.name] = (code, time.time(), restarts)
+        return
+    delay = child.backoff(now)
+    log.warning("component exited; restarting", component=child.name, pid=child.proc.pid, code=code,
+                restart_in=delay, failures=child.failures, **({"output": str(output)} if child.once else {}))
+    child.proc, child.restart_at = None, now + delay
+    exits[child.name] = (code, time.time(), restarts + 1)
+
+
+def rearmed(child: Child) -> bool:
+    """A child stopped for good whose `rearm` file was written since: it may start again (cleared)."""
+    try:
+        renewed = child.rearm is not None and os.stat(child.rearm).st_mtime > child.stopped_at
+    except OSError:
+        renewed = False
+    if renewed:
+        log.info("component may start again", component=child.name, because=f"{child.rearm} was written")
+        child.stopped, child.failures = "", 0
+    return renewed
 
 
 def controller_children(data: str, groups: tuple[tuple[str, ...], ...], hosts: int = 1,

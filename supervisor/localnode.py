@@ -12,12 +12,18 @@ NATS credentials file, the admin token or the internal NATS URL (`agent_environm
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from core import nodes
 from core.settings import VARIABLES
+from supervisor.children import Child
 
 JOIN = "node-join"
 AGENT = "agent"
@@ -49,6 +55,46 @@ def agent_args(data: Path, node: str, gpus: str, labels: str, keep_replicas: boo
     driver's `<data>/process`). Unless `keep_replicas`, it stops its replicas when `bosun up` stops."""
     return ["agent", "--join", str(join_file(data)), "--node", node, "--gpus", gpus, "--data", str(data),
             *(["--labels", labels] if labels else []), *([] if keep_replicas else ["--stop-replicas-on-exit"])]
+
+
+def children(data: Path, node: str, gpus: str, labels: str, keep_replicas: bool, gateway: str,
+             admin_token: Path) -> list[Child]:
+    """This machine's join (once the gateway answers) and agent (once joined). The agent's token refused
+    (`nodes.REFUSED_EXIT`) stops it for good when the gateway confirms the node's credential is gone
+    (`revoked`); a rewritten join file starts it again."""
+    return [Child(JOIN, join_args(data, node), held=True, once=True, secretless=True),
+            Child(AGENT, agent_args(data, node, gpus, labels, keep_replicas), held=True, after=JOIN, secretless=True,
+                  final_exits={nodes.REFUSED_EXIT: partial(revoked, gateway, admin_token, data, node)},
+                  rearm=join_file(data))]
+
+
+def revoked(gateway: str, admin_token: Path, data: Path, node: str) -> str:
+    """Why the local node's agent, its token refused, is not restarted: the node's Principal is gone (`bosun
+    node remove`) or holds another token (joined again into another file). "" when the gateway does not say
+    so: NATS also refuses a connect that no gateway answers the auth callout for (one restarting), and a
+    token rotated into our own join file is picked up by a restart."""
+    try:
+        token = str(json.loads(join_file(data).read_text())["token"])
+        secret = admin_token.read_text().strip()
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    url = f"{gateway}/v1/namespaces/_cluster/principals/{nodes.principal(node)}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"Bearer {secret}"}),
+                                    timeout=2.0) as r:
+            spec = json.loads(r.read()).get("spec") or {}
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            return ""
+        return (f"node {node} was removed (bosun node remove {node}): its agent is not restarted. `bosun node "
+                f"join {node} -o {join_file(data)}` brings it back, and so does the next `bosun up` (with "
+                f"--no-node: no local node)")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if spec.get("tokenSha256") == hashlib.sha256(token.encode()).hexdigest():
+        return ""
+    return (f"node {node} was joined again with a token other than {join_file(data)}'s: its agent is not "
+            f"restarted (rewrite that file with `bosun node join {node} -o {join_file(data)}` to bring it back)")
 
 
 def agent_environment(env: Mapping[str, str]) -> dict[str, str]:

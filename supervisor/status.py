@@ -3,7 +3,8 @@
 Why a file: a crash loop (a controller whose kind kills its process) must be visible without reading
 the supervisor's log; `bosun up` rewrites it whenever a child starts or exits. Fields per component:
 pid (null while waiting to restart), state (running, backoff, waiting for another, done: a one-shot that
-succeeded), restarts, consecutive failures, the last exit code and when, and when the next start is due.
+succeeded, stopped: an exit that restarting cannot help, with its `reason`), restarts, consecutive failures,
+the last exit code and when, and when the next start is due.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def write(run_dir: Path, children: Iterable[Any], exits: dict[str, tuple[int | N
             "restarts": restarts, "failures": child.failures, "lastExitCode": code,
             "lastExitAt": _iso(when) if when else None,
             "restartAt": _iso(now + child.restart_at - now_mono) if child.restart_at is not None else None,
+            **({"reason": child.stopped} if getattr(child, "stopped", "") else {}),
         }
     tmp = run_dir / f".components.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
@@ -40,6 +42,8 @@ def _state(child: Any) -> str:
         return "running"
     if getattr(child, "done", False):
         return "done"
+    if getattr(child, "stopped", ""):
+        return "stopped"
     return "waiting" if getattr(child, "held", False) else "backoff"
 
 

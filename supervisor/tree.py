@@ -29,7 +29,7 @@ from msgspec.structs import replace
 from core import cluster, natscreds, natsserver, natsusers
 from core.settings import DEFAULTS, Settings
 from supervisor import localnode, procs, simnodes, status, stuck
-from supervisor.children import Child, controller_children
+from supervisor.children import Child, controller_children, exited, rearmed
 from supervisor.launch import (
     bosun_command,
     ensure_admin_token,
@@ -225,12 +225,11 @@ class Supervisor:
         """This machine's join (once the gateway answers) and agent (once joined); none without `--node-name`."""
         if not self.cfg.node:
             return []
+        assert self.listener is not None
         localnode.join_file(self.data).parent.mkdir(parents=True, exist_ok=True)
-        return [Child(localnode.JOIN, localnode.join_args(self.data, self.cfg.node), held=True, once=True,
-                      secretless=True),
-                Child(localnode.AGENT, localnode.agent_args(self.data, self.cfg.node, self.cfg.gpus,
-                                                            self.cfg.node_labels, self.cfg.keep_replicas),
-                      held=True, after=localnode.JOIN, secretless=True)]
+        return localnode.children(self.data, self.cfg.node, self.cfg.gpus, self.cfg.node_labels,
+                                  self.cfg.keep_replicas, http_url(self.cfg.http_host, self.listener.getsockname()[1]),
+                                  self.token_file)
 
     def _release(self, after: str) -> None:
         """Start the held children waiting for `after` ("" : the announce)."""
@@ -309,15 +308,10 @@ class Supervisor:
                 self._release(child.name)
                 status.write(self.run_dir, self.children, self.exits)
                 continue
+            if child.stopped and rearmed(child) and not self.stopping.is_set():
+                self._spawn(child)
             if child.proc is not None and child.proc.poll() is not None:
-                delay = child.backoff(now)
-                log.warning("component exited; restarting", component=child.name, pid=child.proc.pid,
-                            code=child.proc.returncode, restart_in=delay, failures=child.failures,
-                            **({"output": str(self.run_dir / f"{child.name}.log")} if child.once else {}))
-                code = child.proc.returncode
-                child.proc, child.restart_at = None, now + delay
-                restarts = self.exits.get(child.name, (None, 0.0, 0))[2] + 1
-                self.exits[child.name] = (code, time.time(), restarts)
+                exited(child, now, self.exits, self.run_dir / f"{child.name}.log")
                 status.write(self.run_dir, self.children, self.exits)
             if child.proc is None and child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping.is_set():

@@ -95,7 +95,7 @@ def fold(state: Deployment, token: str, event: Event) -> Deployment:
         case ReplicaLost(replica=rid, reason=why):
             r = state.replicas.get(rid)
             if r is None:
-                return state
+                return nodepools.lost_unstarted(state, event)
             lost = state.lost if r.stopping else (*state.lost, (rid, why))
             return nodepools.ended(replace(state, replicas={k: v for k, v in state.replicas.items() if k != rid},
                                      lost=lost), rid)

@@ -22,7 +22,7 @@ from actors.placement import Slot, among, fit, narrow
 from core.events import Event
 from core.names import Ref
 from core.nodes import KIND as NODE_KIND
-from core.replicas import StopReplica
+from core.replicas import ReplicaLost, StopReplica
 
 
 def index(replica_id: str) -> int:
@@ -54,6 +54,19 @@ def ended(state: Deployment, rid: str) -> Deployment:
     if rid in state.ended or not any(s.replica == rid for v in state.slots.values() for s in v):
         return state
     return replace(state, ended=(*state.ended, rid))
+
+
+def lost_unstarted(state: Deployment, event: ReplicaLost) -> Deployment:
+    """A slot lost before its replica was started: its node was evicted between the pool's grant and our start
+    (the lifecycle controller declares lost every slot the ledger holds on the node, started or not). It ends
+    like a lost replica: never started there, released by our next request to the pool, and counted as lost so
+    its replacement elsewhere is narrated. Only a report naming the slot's own node counts (a `NodeLost` names
+    it; a driver's report is about a replica it was asked to start, which this is not)."""
+    rid = event.replica
+    slot = next((s for held in state.slots.values() for s in held if s.replica == rid), None)
+    if slot is None or not event.node or event.node != slot.node or rid in state.ended:
+        return state
+    return replace(ended(state, rid), lost=(*state.lost, (rid, event.reason)))
 
 
 def unstarted(state: Deployment, pool: str) -> list[Slot]:

@@ -43,6 +43,17 @@ class Refused(Exception):
     """The gateway refused a report (it is malformed): retrying cannot help."""
 
 
+class TokenRefused(Exception):
+    """The node's token was refused: the agent stops (`bosun agent` exits `nodes.REFUSED_EXIT`). Most likely the
+    node was removed or joined again (then starting it again with the same join file cannot help), but NATS
+    refuses a connect the same way when no gateway answers its auth callout: a supervisor asks the gateway
+    before it gives up on the agent (`supervisor.localnode.revoked`)."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"the node's token was refused (node {node} removed, or joined again with a new token; or "
+                         f"no gateway answered NATS's auth callout): exiting (join it again: bosun node join {node})")
+
+
 def next_epoch(data_dir: Path) -> int:
     """One more than the last start's (durable before the agent says anything)."""
     path = data_dir / "agent" / "epoch"
@@ -138,44 +149,58 @@ async def serve(join: nodes.JoinFile, *, node: str, labels: dict[str, str], foun
                 report_every: float = nodes.REPORT_INTERVAL, stop_replicas: bool = False) -> None:
     """Run node `node`'s agent until `stop` is set, or until its token is refused (then it returns).
     `stop_replicas` (`bosun up`'s own node): a stop also stops its replicas (the next start finds them gone
-    and reports them lost); else they run on and the next start adopts them."""
+    and reports them lost); else they run on and the next start adopts them. A refused token raises
+    `TokenRefused` (after stopping the replicas too with `stop_replicas`: the node is out of the plane, which
+    replaces them elsewhere, and no agent of this join file will ever adopt them again)."""
     if join.node != node:
         raise ValueError(f"the join file is node {join.node}'s, not {node}'s")
     refused = asyncio.Event()
     nc = await connect(join, node, refused, stop)
     if nc is None:
+        if refused.is_set() and not stop.is_set():
+            raise TokenRefused(node)
         return
     ended = asyncio.Event()  # stopped, or refused
     relays = [asyncio.ensure_future(_relay(stop, ended)), asyncio.ensure_future(_relay(refused, ended))]
     try:
         agent = Agent(nc, node, next_epoch(data_dir))
         await agent.beat()
-        if not await agent.report(joined(node, labels, found, agent.epoch), ended):
-            return
-        logger.info("node joined", node=node, epoch=agent.epoch, gpus=len(found.devices), note=found.note or None)
-        runner = NodeRunner(nc, node, data_dir / "agent")
-        if agent.commands_from:
-            runner.fence_at_least(agent.commands_from - 1)  # nothing older can reach this node's runner
-        agent.fence = lambda: runner.evicted_to
-        running = asyncio.ensure_future(runner.run(ended))
-        try:
-            await _beat_until(agent, ended, heartbeat, report_every, runner, running)
-        finally:
-            ended.set()
-            await asyncio.wait({running})
-            if not running.cancelled() and running.exception() is not None:
-                logger.error("the node's runner failed", node=node, error=str(running.exception()))
-            if stop_replicas and stop.is_set():
-                await runner.stop_replicas(EXIT_GRACE)
-        if not refused.is_set():
-            with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
-                async with asyncio.timeout(REPORT_TIMEOUT):
-                    await agent.report(nodes.NodeLeft(epoch=agent.epoch, at=time.time()))
-            logger.info("node left", node=node, epoch=agent.epoch)
+        if await agent.report(joined(node, labels, found, agent.epoch), ended):
+            logger.info("node joined", node=node, epoch=agent.epoch, gpus=len(found.devices),
+                        note=found.note or None)
+            await _run(agent, data_dir, ended, heartbeat, report_every,
+                       stop_replicas=lambda: stop_replicas and (stop.is_set() or refused.is_set()))
+            if not refused.is_set():
+                with contextlib.suppress(nats.errors.Error, TimeoutError, Refused):
+                    async with asyncio.timeout(REPORT_TIMEOUT):
+                        await agent.report(nodes.NodeLeft(epoch=agent.epoch, at=time.time()))
+                logger.info("node left", node=node, epoch=agent.epoch)
     finally:
         for relay in relays:
             relay.cancel()
         await nc.close()
+    if refused.is_set() and not stop.is_set():
+        raise TokenRefused(node)
+
+
+async def _run(agent: Agent, data_dir: Path, ended: asyncio.Event, heartbeat: float, report_every: float, *,
+               stop_replicas: Callable[[], bool]) -> None:
+    """The joined node's life: its runner and its beats until `ended`; then its replicas stopped if
+    `stop_replicas()` says so once ended."""
+    runner = NodeRunner(agent.nc, agent.node, data_dir / "agent")
+    if agent.commands_from:
+        runner.fence_at_least(agent.commands_from - 1)  # nothing older can reach this node's runner
+    agent.fence = lambda: runner.evicted_to
+    running = asyncio.ensure_future(runner.run(ended))
+    try:
+        await _beat_until(agent, ended, heartbeat, report_every, runner, running)
+    finally:
+        ended.set()
+        await asyncio.wait({running})
+        if not running.cancelled() and running.exception() is not None:
+            logger.error("the node's runner failed", node=agent.node, error=str(running.exception()))
+        if stop_replicas():
+            await runner.stop_replicas(EXIT_GRACE)
 
 
 async def _beat_until(agent: Agent, ended: asyncio.Event, heartbeat: float, report_every: float,

@@ -40,7 +40,8 @@ from nats.js import api
 from core import codec, natsusers, nodes, subjects
 from core.log import Log
 from core.names import Ref
-from core.replicas import StartOnNode
+from core.replicas import ReplicaLost, ReplicaStopped, StartOnNode
+from gateway.intents.assignments import Assignments
 
 QUEUE = "bosun-gateway-nodes"
 COMMAND_ACK_WAIT = 10.0
@@ -89,6 +90,8 @@ REPLICAS = (20.0, 200.0)
 """(rate per second, burst) of each node's reports, beats and replica reports (a few per replica start and
 stop, and a load figure per deployment every few seconds)."""
 REPLICA = "replica"
+FINAL = (ReplicaStopped, ReplicaLost)
+"""A replica's last reports: the door forgets its assignment once one is written."""
 
 
 def msg_id(node: str, event: nodes.NodeObservation) -> str:
@@ -114,8 +117,9 @@ class NodeDoor:
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.budgets = {nodes.REPORT: Budget(*REPORTS), nodes.BEAT: Budget(*BEATS), REPLICA: Budget(*REPLICAS)}
-        self.assigned: set[tuple[str, str, str]] = set()
-        """(node, resource token, replica) seen on the node's command subject: what it may report on."""
+        self.assigned = Assignments()
+        """(node, resource token, replica) seen on the node's command subject: what it may report on (bounded;
+        a miss reads the subject again)."""
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(nodes.DOOR, queue=QUEUE, cb=self._on_message)
@@ -175,23 +179,24 @@ class NodeDoor:
         ref = Ref.parse(report.target)
         appended = await self.log.append(subjects.obs(ref), report.event, now=report.at or None,
                                          msg_id=f"node/{node}/{report.id}")
+        if replica is not None and isinstance(report.event, FINAL):
+            self.assigned.forget(node, report.target, replica)  # a retried report reads the subject again
         await self._reply(msg, node, {"seq": appended.seq})
 
     async def _assigned(self, node: str, target: str, replica: str | None) -> bool:
         """Was `replica` of `target` (any replica of it, for None: a load figure) started on `node`? Read from
-        the node's command subject for `target` on a miss, remembered once seen."""
-        def known() -> bool:
-            if replica is not None:
-                return (node, target, replica) in self.assigned
-            return any(n == node and t == target for n, t, _ in self.assigned)
-
-        if known():
+        the node's command subject for `target` on a miss, remembered once seen (the one asked about last, so
+        it is the last the bounded cache lets go)."""
+        if self.assigned.holds(node, target, replica):
             return True
+        found: list[str] = []
         async for stored in self.log.read(f"bosun.cmd.{nodes.driver(node)}.{target}"):
             cmd = codec.decode_command(stored.data, stored.headers)
             if isinstance(cmd, StartOnNode) and cmd.node == node:
-                self.assigned.add((node, target, cmd.replica))
-        return known()
+                found.append(cmd.replica)
+        for rid in sorted(set(found), key=lambda r: r == replica):
+            self.assigned.add(node, target, rid)
+        return replica in found if replica is not None else bool(found)
 
     async def ensure_commands(self, node: str) -> int:
         """The node's command consumer, with its fixed filter (kept, with its position, across rejoins); the

@@ -152,13 +152,13 @@ def test_joining_again_rotates_the_token_and_the_old_agent_stops(up: Up, tmp_pat
     agents.append(Agent(old, "gpu-r", tmp_path / "gpu-r", "--gpus", "1"))
     wait_node(up, "gpu-r", "Ready")
     join(up, "gpu-r", tmp_path)  # a new token: the old one's connection is closed and refused again
-    assert agents[0].proc.wait(timeout=30) == 1
+    assert agents[0].proc.wait(timeout=30) == nodes.REFUSED_EXIT
     assert "the node's token was refused" in agents[0].output()
     # and an agent with a wrong token stops at once, saying so
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**json.loads(old.read_text()), "token": "not-a-token"}))
     agents.append(Agent(bad, "gpu-r", tmp_path / "gpu-r2", "--gpus", "1"))
-    assert agents[1].proc.wait(timeout=30) == 1
+    assert agents[1].proc.wait(timeout=30) == nodes.REFUSED_EXIT
     assert "the node's token was refused" in agents[1].output()
 
 
@@ -168,5 +168,6 @@ def test_removing_a_node_revokes_its_credential(up: Up, tmp_path: Path, agents: 
     done = subprocess.run([BOSUN, "--data", str(up.data), "node", "remove", "gpu-x"], capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert agents[0].proc.wait(timeout=30) == 1 and "the node's token was refused" in agents[0].output()
+    assert agents[0].proc.wait(timeout=30) == nodes.REFUSED_EXIT
+    assert "the node's token was refused" in agents[0].output()
     wait_for(lambda: not node(up, "gpu-x"), 20, "the Node to be gone")

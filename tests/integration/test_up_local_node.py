@@ -113,3 +113,46 @@ def test_keep_replicas_leaves_the_local_nodes_replicas_for_the_next_start_to_ado
         first.stop()
         for found in replicas(first):  # kept on purpose: the test ends them
             procs.signal_group(found.identity, signal.SIGKILL)
+
+
+def components(up: Up) -> dict[str, Any]:
+    path = up.data / "run" / "components.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def test_removing_the_local_node_stops_its_agent_for_good_until_it_is_joined_again(up: Up) -> None:
+    wait_node(up, "home-box", "Ready", timeout=60)
+    apply(up, POOL)
+    apply(up, {**CHAT, "spec": {**CHAT["spec"], "replicas": 1}})
+    wait_for(lambda: ready_replicas(up) == 1, 60, "chat Ready on the local node")
+    agent = up.pids()["agent"]
+
+    done = subprocess.run([BOSUN, "--data", str(up.data), "node", "remove", "home-box"], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "this plane's own machine" in done.stderr and "--no-node" in done.stderr
+    wait_for(lambda: not tree.alive(agent), 30, "the local node's agent to stop")
+    stopped = wait_for(lambda: (c := components(up).get("agent")) and c["state"] == "stopped" and c, 15,
+                       "the supervisor to record the agent stopped")
+    # at most one restart: the gateway's read model may not show the Principal gone at the first refusal
+    assert stopped["lastExitCode"] == 3 and stopped["restarts"] <= 1 and stopped["restartAt"] is None
+    refusals = up.output().count("bosun agent: the node's token was refused")
+    assert refusals == 1 + stopped["restarts"]
+    assert "node home-box was removed" in stopped["reason"] and "bosun node join home-box" in stopped["reason"]
+    wait_for(lambda: replicas(up) == [], 30, "the removed node's replicas stopped with its agent")
+    wait_for(lambda: not node_exists(up), 20, "the Node to be gone")
+
+    # joined again by hand (the hint's command): the supervisor starts the agent again, a new epoch
+    joined = subprocess.run([BOSUN, "--data", str(up.data), "node", "join", "home-box",
+                             "-o", str(up.data / "agent" / "join.json")], capture_output=True, text=True, timeout=30)
+    assert joined.returncode == 0, joined.stderr
+    wait_node(up, "home-box", "Ready", timeout=60)
+    assert components(up)["agent"]["state"] == "running"
+    # between its stop and the join it never ran again: no more refusals, one stop, in bosun up's log
+    assert up.output().count("bosun agent: the node's token was refused") == refusals, up.output()[-3000:]
+    assert up.output().count("component stopped; not restarting") == 1
+    assert up.stop() == 0
+
+
+def node_exists(up: Up) -> bool:
+    return http_get(f"{up.url}/v1/namespaces/default/nodes/home-box", up.token)[0] == 200

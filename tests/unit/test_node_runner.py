@@ -60,3 +60,13 @@ def test_an_evicted_replica_that_never_ran_is_stopped_at_once_and_never_started_
     assert (outcome, who) == ("stopped", None) and world.usage() == (0, ())
     assert world.admit(DEP, start("chat-1", "0"), 3.0) != "admitted"  # a redelivered start: it stays stopped
     assert world.usage() == (0, ())
+
+
+def test_an_eviction_naming_a_replica_not_started_yet_means_its_late_start_never_runs(tmp_path: Path) -> None:
+    """A slot granted on a node that is evicted before its start reaches the agent: the eviction order
+    (`NodeRunner.evict` stops each named replica in the records) comes first, so the start that follows is
+    settled, never run (#25: the deployment replaces it elsewhere)."""
+    world = NodeWorld(store.connect(tmp_path), "n1")
+    assert world.stop(DEP, StopReplica(replica="chat-1", pool="infra/fleet"), 1.0) == ("absent", None)
+    assert world.admit(DEP, start("chat-1", "0"), 2.0) == "settled"
+    assert world.usage() == (0, ())
