@@ -44,3 +44,28 @@ def test_a_node_pools_slots_come_back_from_its_snapshot_as_slots() -> None:
     pool = Pool(slots=Map({"modeldeployment.a.b": (Slot(replica="b-1", node="n1", devices=("0",)),)}))
     back = codec.decode_state(codec.state_encoder.encode(pool), Pool)
     assert back == pool and isinstance(back.slots["modeldeployment.a.b"][0], Slot)
+
+
+def test_a_deployments_pre_check_reads_the_nodes_only_for_a_node_selector() -> None:
+    """A deployment on a pool of a thousand nodes records the pool's view, not every Node's: those it reads (for
+    their labels) only when its `placement.nodeSelector` needs them (each decision's header was ~14 KB)."""
+    import msgspec
+
+    from actors.modeldeployment.nodepools import room
+    from actors.modeldeployment.spec import ModelDeploymentSpec
+    from actors.modeldeployment.state import Deployment
+    from actors.placement import NodeFree
+    from tests.simworld import deployment_spec
+
+    pool = PoolView(ref=Ref("gpupool", "infra", "p"), region="us-west-2", gpu="a100", capacity=4000, allocated=0,
+                    driver="node", nodes=tuple(NodeFree(name=n.name, free=4) for n in NODES))
+    board = Context(views={"gpupool": (pool,), "node": NODES})
+    plain = msgspec.convert(deployment_spec(3), ModelDeploymentSpec)
+    reading = Reading.of_board(board)
+    assert room(Deployment(), pool, "infra/p", plain, reading) == (4000, "")
+    assert reading.read == set()
+    chosen = deployment_spec(3)
+    chosen["placement"]["nodeSelector"] = {"zone": "zone-a"}
+    reading = Reading.of_board(board)
+    assert room(Deployment(), pool, "infra/p", msgspec.convert(chosen, ModelDeploymentSpec), reading) == (4000, "")
+    assert reading.read == {"node"}
