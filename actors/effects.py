@@ -27,7 +27,7 @@ class DecisionWriter:
     def __init__(self, lg: Log, stats: dict[str, int]) -> None:
         self.log = lg
         self.stats = stats
-        self._context: tuple[Context | None, frozenset[str], str] = (None, frozenset(), "")
+        self._context: tuple[tuple[tuple[Any, ...], ...], frozenset[str], str] = ((), frozenset(), "")
 
     async def execute(self, cell: Cell, decision: Decision, now: float, context: Context) -> None:
         """Append the decision's writes in the kernel's order, each folded into the cell on ack."""
@@ -76,15 +76,18 @@ class DecisionWriter:
 
     def _context_json(self, context: Context) -> str:
         """The header value recording what `decide` read ("" for nothing): a `Reading` records only the kinds
-        it read. Encoded once per board and kinds read (most decisions in a row share both)."""
+        it read. Encoded once per kinds read and their views (a board keeps a kind's tuple while none of its
+        views changes: most decisions in a row share both, whatever other kinds did meanwhile)."""
         board, read = context, frozenset(context.views)
         if isinstance(context, Reading):
             board, read = context.board, frozenset(context.read)
-        if self._context[0] is not board or self._context[1] != read:
-            views = {k: v for k, v in board.views.items() if k in read}
-            self._context = (board, read, encode_recorded(codec.encode_json(Context(views=views))) if views else "")
+        kinds = [k for k in board.views if k in read]
+        held = tuple(board.views[k] for k in kinds)
+        last = self._context
+        if last[1] != read or len(last[0]) != len(held) or any(a is not b for a, b in zip(last[0], held, strict=True)):
+            views = dict(zip(kinds, held, strict=True))
+            self._context = (held, read, encode_recorded(codec.encode_json(Context(views=views))) if views else "")
         return self._context[2]
-
 
 def ids(cell: Cell) -> dict[str, Any]:
     return {"kind": cell.ref.kind, "namespace": cell.ref.namespace, "name": cell.ref.name, "hwm": cell.hwm}

@@ -6,6 +6,7 @@ and the Context rebuilt only when a view actually changed, so the common fold co
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from actors.cells import Cell
@@ -18,6 +19,10 @@ class ViewBoard:
         self.partitions = partitions
         self.views: dict[str, dict[str, Any]] = {}
         """Kind key -> actor key (`Cell.key`: the resource token, or a companion's) -> its published view."""
+        self.kinds: dict[str, tuple[Any, ...]] = {}
+        """Kind key -> its views as the Context holds them: rebuilt only when a view of that kind changed, so a
+        kind's tuple keeps its identity while another kind's views move (a pool's view changes with every
+        answer; a thousand Node views must not be copied, re-read and re-recorded for it)."""
         self.context = Context()
 
     def publish(self, cell: Cell) -> None:
@@ -26,23 +31,30 @@ class ViewBoard:
         if view is None:
             published = self.views.get(kind)
             if published is not None and published.pop(token, None) is not None:
-                self._rebuild()
+                self._rebuild((kind,))
             return
         published = self.views.setdefault(kind, {})
         if published.get(token) != view:
             published[token] = view
-            self._rebuild()
+            self._rebuild((kind,))
 
     def drop(self, partitions: set[int]) -> None:
         """Forget the views of resources we no longer own: their new owner publishes them."""
-        changed = False
-        for published in self.views.values():
+        changed = []
+        for kind, published in self.views.items():
             lost = [t for t in published if partition_of_token(t, self.partitions) in partitions]
             for token in lost:
                 del published[token]
-            changed = changed or bool(lost)
+            if lost:
+                changed.append(kind)
         if changed:
-            self._rebuild()
+            self._rebuild(changed)
 
-    def _rebuild(self) -> None:
-        self.context = Context(views={kind: tuple(p.values()) for kind, p in self.views.items() if p})
+    def _rebuild(self, kinds: Iterable[str]) -> None:
+        for kind in kinds:
+            published = self.views.get(kind)
+            if published:
+                self.kinds[kind] = tuple(published.values())
+            else:
+                self.kinds.pop(kind, None)
+        self.context = Context(views=dict(self.kinds))

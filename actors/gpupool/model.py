@@ -188,8 +188,8 @@ def _decide_nodes(r: Live, now: float, ctx: Context) -> Decision:
     events: list[Event] = []
     me = pool_key(r.ref.namespace, r.ref.name)
     views = ctx.of(NODE_KIND)
-    nodes = placement.eligible(views, spec.node_selector)
-    if nodes != state.nodes:
+    nodes = _eligible(r.ref.token, views, spec.node_selector, state.nodes)
+    if nodes is not state.nodes:
         events.append(PoolNodesChanged(nodes=nodes))
     capacity = sum(len(n.devices) for n in nodes)
     allocations, allocated, slots = state.allocations, state.allocated, state.slots
@@ -348,3 +348,21 @@ def _frees(token: str, nodes: tuple[NodeCap, ...], slots: Map[str, tuple[Slot, .
     found = (sum(len(n.devices) for n in nodes), placement.frees(nodes, (s for held in slots.values() for s in held)))
     _FREES[token] = (nodes, slots, found)
     return found
+
+
+_ELIGIBLE: dict[str, tuple[tuple[NodeView, ...], dict[str, str], tuple[NodeCap, ...]]] = {}
+"""Pool token -> the Node views and selector its nodes were last picked from, and those nodes: a pool decides
+after every batch of requests, and the board keeps the Node views' tuple while no Node's view changes."""
+
+
+def _eligible(token: str, views: tuple[NodeView, ...], selector: dict[str, str], held: tuple[NodeCap, ...]
+              ) -> tuple[NodeCap, ...]:
+    """The pool's nodes now; `held` itself (the same object) when they did not change."""
+    last = _ELIGIBLE.get(token)
+    if last is not None and last[0] is views and last[1] == selector:
+        nodes = last[2]
+    else:
+        nodes = placement.eligible(views, selector)
+    nodes = held if nodes is held or nodes == held else nodes
+    _ELIGIBLE[token] = (views, selector, nodes)
+    return nodes
