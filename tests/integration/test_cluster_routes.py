@@ -12,6 +12,7 @@ import nats.errors
 import pytest
 
 from core import cluster, natscreds, natsserver
+from tests.conftest import eventually
 from tests.integration.nats_identity_support import no_message
 
 
@@ -45,7 +46,8 @@ async def test_a_rogue_server_on_the_route_port_hears_nothing(
         try:
             everything = await listener.subscribe(">")
             await listener.flush()
-            await asyncio.sleep(1.5)  # the rogue's route attempts happen now, unprompted: let it try
+            rogue_log = tmp_path / "rogue.log"  # its route attempt, unprompted, is refused: it has tried
+            await eventually(lambda: asyncio.sleep(0, "authorization" in rogue_log.read_text().lower()))
             gw = await nats.connect(natscreds.with_user(c.url(), creds.of("gateway")).split(","),
                                     inbox_prefix="_INBOX_gateway")
             try:

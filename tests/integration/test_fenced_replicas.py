@@ -19,7 +19,7 @@ from actors import serving as controller
 from core import subjects
 from core.log import Log
 from core.names import Ref
-from core.replicas import ReplicaStartFailed
+from core.replicas import LoadObserved, ReplicaStartFailed
 from dataplane.process import driver as process_driver
 from tests.conftest import REGISTRY, eventually
 from tests.integration.test_controller import Running, apply, ready, status
@@ -122,7 +122,12 @@ async def test_an_infinite_load_leaves_the_driver_serving_everyone_else(plane: R
                                    readiness={"httpGet": {"path": "/healthz"}, "periodSeconds": 0.2},
                                    autoscaling={"min": 1, "max": 2}), 1)
     await eventually(lambda: ready(log, bad, 1, 1))
-    await asyncio.sleep(1.0)  # a few load rounds (0.3 s apart) must pass for the attack to have had its chance
+
+
+    async def measured() -> bool:  # the meter read its `inf` and stored what it made of it: the attack's chance
+        return any(isinstance(e, LoadObserved) and e.replicas == 1 for e in await events(log, bad, subjects.obs(bad)))
+
+    await eventually(measured)
     task, _ = plane.tasks["process"]
     assert not task.done(), task
     good = Ref("modeldeployment", "infra", "good")
