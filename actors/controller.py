@@ -46,6 +46,9 @@ class Controller(Generic[S]):
     events: tuple[type[Event], ...] = ()
     """Companions only: the event types it writes on its ctl slice. They join the kind's own (`KindInfo.events`)
     when the companion is registered, so the kind's module need not know its companions."""
+    behaviour: int = 1
+    """The output its `decide` writes today (`Kind.behaviour`): handed to it in the Context, recorded with each
+    decision."""
 
     @property
     def name(self) -> str:

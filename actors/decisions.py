@@ -44,12 +44,16 @@ class Decision(msgspec.Struct, frozen=True):
         return not (self.events or self.messages or self.commands)
 
 
-class Context(msgspec.Struct, frozen=True):
+class Context(msgspec.Struct, frozen=True, omit_defaults=True):
     """Read-only facts about other resources, handed to `decide` by the runtime: the views resources
     publish (`Controller.view`), by kind key. Recorded with each decision (`Bosun-Context`) so replay
     hands today's `decide` exactly what the live one read."""
 
     views: dict[str, tuple[Any, ...]] = {}
+    behaviour: int = 1
+    """Which output of the kind's `decide` this decision is (`Kind.behaviour`, recorded with it): a kind that
+    changes what it writes bumps its behaviour and keeps writing the older output when asked for it, so
+    `replay --check` holds every history recorded before against today's code."""
 
     def of(self, kind: str) -> tuple[Any, ...]:
         """The views published by resources of `kind` (a kind key, e.g. "gpupool")."""
@@ -66,8 +70,8 @@ class Reading(Context, frozen=True):
     """The board's Context these views are (the writer encodes a board once, whoever reads it)."""
 
     @classmethod
-    def of_board(cls, board: Context) -> Reading:
-        return cls(views=board.views, board=board)
+    def of_board(cls, board: Context, behaviour: int = 1) -> Reading:
+        return cls(views=board.views, behaviour=behaviour, board=board)
 
     def of(self, kind: str) -> tuple[Any, ...]:
         self.read.add(kind)
@@ -75,7 +79,7 @@ class Reading(Context, frozen=True):
 
     def recorded(self) -> Context:
         """What `decide` read: replaying it with this Context reads the same (a deterministic decide)."""
-        return Context(views={k: v for k, v in self.views.items() if k in self.read})
+        return Context(views={k: v for k, v in self.views.items() if k in self.read}, behaviour=self.behaviour)
 
 
 COMPRESSED = "z:"
@@ -102,6 +106,7 @@ class _Recorded(msgspec.Struct, frozen=True):
     views: dict[str, list[msgspec.Raw]] = {}
     pools: list[msgspec.Raw] = []
     """Before views were keyed by kind, the recorded Context held only GpuPool views, as `pools`."""
+    behaviour: int = 1
 
 
 _recorded = msgspec.json.Decoder(_Recorded)
@@ -112,7 +117,7 @@ def decode_context(raw: str | bytes, view_types: Mapping[str, type[Any]], defaul
     rec = _recorded.decode(_plain(raw))
     views = {**({"gpupool": rec.pools} if rec.pools else {}), **rec.views}
     return Context(views={kind: tuple(msgspec.json.decode(v, type=view_types.get(kind, default)) for v in vs)
-                          for kind, vs in views.items()})
+                          for kind, vs in views.items()}, behaviour=rec.behaviour)
 
 
 def backoff(attempt: int, seed: str, base: float = 0.5, cap: float = 30.0) -> float:

@@ -27,7 +27,7 @@ class DecisionWriter:
     def __init__(self, lg: Log, stats: dict[str, int]) -> None:
         self.log = lg
         self.stats = stats
-        self._context: tuple[tuple[tuple[Any, ...], ...], frozenset[str], str] = ((), frozenset(), "")
+        self._context: tuple[tuple[tuple[Any, ...], ...], frozenset[str], int, str] = ((), frozenset(), 1, "")
 
     async def execute(self, cell: Cell, decision: Decision, now: float, context: Context) -> None:
         """Append the decision's writes in the kernel's order, each folded into the cell on ack."""
@@ -83,11 +83,13 @@ class DecisionWriter:
             board, read = context.board, frozenset(context.read)
         kinds = [k for k in board.views if k in read]
         held = tuple(board.views[k] for k in kinds)
-        last = self._context
-        if last[1] != read or len(last[0]) != len(held) or any(a is not b for a, b in zip(last[0], held, strict=True)):
-            views = dict(zip(kinds, held, strict=True))
-            self._context = (held, read, encode_recorded(codec.encode_json(Context(views=views))) if views else "")
-        return self._context[2]
+        last, behaviour = self._context, context.behaviour
+        if last[1] != read or last[2] != behaviour or len(last[0]) != len(held) or any(
+                a is not b for a, b in zip(last[0], held, strict=True)):
+            recorded = Context(views=dict(zip(kinds, held, strict=True)), behaviour=behaviour)
+            value = encode_recorded(codec.encode_json(recorded)) if held or behaviour != 1 else ""
+            self._context = (held, read, behaviour, value)
+        return self._context[3]
 
 def ids(cell: Cell) -> dict[str, Any]:
     return {"kind": cell.ref.kind, "namespace": cell.ref.namespace, "name": cell.ref.name, "hwm": cell.hwm}

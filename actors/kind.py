@@ -155,6 +155,10 @@ class Kind(Generic[SpecT, StateT]):
     cluster_scoped: bool = False
     reborn: Callable[[StateT], StateT] | None = None
     """What a re-created resource keeps of its last incarnation (default: nothing)."""
+    behaviour: int = 1
+    """The version of what `decide` writes. Bump it when `decide` writes differently for the same state and
+    Context, and keep the older output for `ctx.behaviour` below it: each decision records the behaviour it ran
+    with, so `replay --check` holds histories recorded before the change against the output they had."""
     legacy: Legacy | None = field(default=None, repr=False)
     """Maps a snapshot written before the envelope existed onto `Resource.upgrade`'s input (renames)."""
 
@@ -200,6 +204,8 @@ class Companion(Generic[SpecT, StateT]):
     """The event types it writes: they join the kind's own when it is added."""
     wants: Callable[[Event], bool] | None = None
     """The event that makes a resource need this actor (until then none is created)."""
+    behaviour: int = 1
+    """As `Kind.behaviour`, for this companion's own `decide`."""
     legacy: Legacy | None = field(default=None, repr=False)
 
     @cached_property
@@ -207,7 +213,7 @@ class Companion(Generic[SpecT, StateT]):
         rtype = _resource_type(f"{self.of.name}{self.name.title()}", self.of.spec, self.state, self.of.finalizers,
                                self.legacy)
         return with_changes(_compile(self.of, self.decide, self.state, self.evolve, rtype, primary=False),
-                            companion=self.name, wants=self.wants, events=self.events)
+                            companion=self.name, wants=self.wants, events=self.events, behaviour=self.behaviour)
 
     def add_to(self, registry: Registry) -> KindInfo:
         return registry.add_companion(self.compiled).info
@@ -273,7 +279,7 @@ def _compile(kind: Kind[Any, Any], decide: Callable[[Any, float, Context], Decis
     view = kind.view if primary else None
     return Controller(info=kind.info, state_type=rtype, initial=initial, evolve=fold, decide=decide_step,
                       status_of=status_of, view=view or _no_view, view_type=kind.view_type if primary else None,
-                      publishes_view=primary and view is not None)
+                      publishes_view=primary and view is not None, behaviour=kind.behaviour if primary else 1)
 
 
 _NOTHING = Decision()

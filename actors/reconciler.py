@@ -68,7 +68,7 @@ class Reconciler:
                 await self._record(cell, now, held, "quarantined")
             cell.causes.clear()
             return  # parked: nothing is decided until its spec changes or a retry is asked
-        context = Reading.of_board(self.views.context)
+        context = Reading.of_board(self.views.context, cell.controller.behaviour)
         outcome = kernel.decide(cell, now, context, held, self.watchdog.call)
         if isinstance(outcome, kernel.Failure):
             await self.failed(cell, now, outcome)

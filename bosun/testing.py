@@ -56,12 +56,13 @@ def step(actor: kernel.Actor, now: float, ctx: Context, seqs: Iterable[int]) -> 
     return outcome
 
 
-def context(*views: Any) -> Context:
-    """The Context `decide` reads, from views resources publish (e.g. `PoolView`s), keyed by their kind."""
+def context(*views: Any, behaviour: int = 1) -> Context:
+    """The Context `decide` reads, from views resources publish (e.g. `PoolView`s), keyed by their kind;
+    `behaviour`: which of the kind's outputs (`Kind.behaviour`; the actor's own unless a test asks another)."""
     by_kind: dict[str, tuple[Any, ...]] = {}
     for view in views:
         by_kind[view.ref.kind] = (*by_kind.get(view.ref.kind, ()), view)
-    return Context(views=by_kind)
+    return Context(views=by_kind, behaviour=behaviour)
 
 
 def ref_of(kind: AnyKind, where: str) -> Ref:
@@ -115,7 +116,7 @@ class Actor:
 
     def decide(self, now: float = 0.0, views: Iterable[Any] = (), ctx: Context | None = None) -> Decision:
         """`decide` at `now` with the views other resources publish (or a whole Context); its writes folded."""
-        decision = step(self.actor, now, ctx or context(*views), self._seq)
+        decision = step(self.actor, now, ctx or context(*views, behaviour=self.actor.controller.behaviour), self._seq)
         self.decisions.append(decision)
         return decision
 
@@ -218,13 +219,13 @@ class World:
         namespace, _, name = where.rpartition("/")
         return Ref(info.key, CLUSTER_NS if info.cluster_scoped else namespace or "default", name)
 
-    def _context(self) -> Context:
+    def _context(self, behaviour: int) -> Context:
         views = (a.controller.view(a.state) for a in self.actors.values() if not a.controller.companion)
-        return context(*(v for v in views if v is not None))
+        return context(*(v for v in views if v is not None), behaviour=behaviour)
 
     def _decide(self, key: str) -> None:
         actor = self.actors[key]
-        outcome = kernel.decide(actor, self.now, self._context())
+        outcome = kernel.decide(actor, self.now, self._context(actor.controller.behaviour))
         if isinstance(outcome, kernel.Failure):
             assert outcome.error is not None
             raise outcome.error

@@ -45,8 +45,12 @@ class Logged(NamedTuple):
 
 
 class World:
-    def __init__(self, seed: int = 0, registry: Registry = DEFAULT) -> None:
+    def __init__(self, seed: int = 0, registry: Registry = DEFAULT, behaviours: dict[str, int] | None = None
+                 ) -> None:
         self.registry = registry
+        self.behaviours = behaviours or {}
+        """Kind key -> the behaviour its decide runs with here instead of today's (`Kind.behaviour`): what an
+        older Bosun wrote."""
         self.actors: dict[str, kernel.Actor] = {}
         self.queue: deque[tuple[Ref, Event] | str] = deque()
         """What happens next, in order: a (resource, event) to append (an intent, an observation of the data
@@ -84,13 +88,13 @@ class World:
             found = self.actors[key] = kernel.Actor(*at)
         return found
 
-    def context(self) -> Context:
+    def context(self, behaviour: int = 1) -> Context:
         by_kind: dict[str, tuple[Any, ...]] = {}
         for a in self.actors.values():
             view = a.controller.view(a.state) if not a.controller.companion else None
             if view is not None:
                 by_kind[a.ref.kind] = (*by_kind.get(a.ref.kind, ()), view)
-        return Context(views=by_kind)
+        return Context(views=by_kind, behaviour=behaviour)
 
     def apply(self, ref: Ref, spec: dict[str, Any], generation: int, created: bool = False) -> None:
         self.queue.append((ref, SpecApplied(generation=generation, spec=spec, created=created)))
@@ -128,13 +132,16 @@ class World:
 
     def decide(self, actor: kernel.Actor) -> Decision:
         self.decisions += 1
-        context = self.context()
+        ctrl = actor.controller  # the behaviour as the host hands it, or an older one asked for
+        behaviour = ctrl.behaviour if ctrl.companion else self.behaviours.get(actor.ref.kind, ctrl.behaviour)
+        context = self.context(behaviour)
         outcome = kernel.decide(actor, self.now, context)
         if isinstance(outcome, kernel.Failure):
             assert outcome.error is not None
             raise outcome.error
         stamp = {**kernel.stamp(actor), H.TIME: repr(self.now)}
-        first = {**stamp, H.CONTEXT: codec.encode_json(context).decode()} if context.views else stamp
+        recorded = context.views or context.behaviour != 1
+        first = {**stamp, H.CONTEXT: codec.encode_json(context).decode()} if recorded else stamp
         for i, write in enumerate(kernel.writes(actor, outcome)):
             seq = self.append(write.subject, write.owner, write.event, {**(stamp if i else first), **write.headers})
             kernel.own(actor, seq, write.subject, write.event)

@@ -39,7 +39,7 @@ from actors.modeldeployment.events import (
 )
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Outstanding, Replica
-from actors.modeldeployment.status import Outcome, narrate
+from actors.modeldeployment.status import COMPACT, Outcome, narrate
 from actors.placement import Slot
 from core.events import Event, StatusUpdated
 from core.replicas import (
@@ -54,6 +54,8 @@ from core.replicas import (
 from core.scale import ScaleSet
 
 CONTROLLER_NAME = "deployments"
+BEHAVIOUR = COMPACT
+"""What `decide` writes today (`Kind.behaviour`; see `status.COMPACT`)."""
 FINALIZER = "deployments.bosun.dev/replicas"
 DRIVER = "sim"
 REQUEUE_CAP = 5.0
@@ -231,7 +233,8 @@ def decide(res: Live, now: float, ctx: Context) -> Decision:
     for order in plan.commands:
         placed = fold(placed, plan.token, order.command)
     acted = bool(plan.commands or plan.messages)
-    wake = narrate(plan.events, res, placed, Outcome(desired, fresh_ready, unschedulable, finished, acted), now)
+    wake = narrate(plan.events, res, placed, Outcome(desired, fresh_ready, unschedulable, finished, acted), now,
+                   ctx.behaviour)
     if finished:
         plan.events.extend(res.release())
     requeue = _requeue(res, now) if unschedulable else None

@@ -29,9 +29,17 @@ class Outcome(NamedTuple):
     """The decision orders or asks something (commands or inbox messages)."""
 
 
+COMPACT = 2
+"""The kind's behaviour from which a scale-up is told by its statuses alone (`Kind.behaviour`): no
+`deployment.scale-up-started` (the status says ScalingUp, `0/N replicas ready`) and no
+`deployment.scale-up-completed` (the status says Ready, Converged). Two appends and four deliveries fewer per
+converged deployment (issue #27); decisions recorded with behaviour 1 still write them (`replay --check`)."""
+
+
 def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment], placed: Deployment,
-            outcome: Outcome, now: float) -> float | None:
-    """Append the decision's story: scale-up/down started, placement failed, completed, the new status.
+            outcome: Outcome, now: float, behaviour: int = 1) -> float | None:
+    """Append the decision's story: scale-down started, placement failed, the new status (and, behaviour 1,
+    scale-up started and completed).
 
     `placed` is the state once the decision's commands are folded: a replica being started is placed
     now, not one observation later (one StatusUpdated fewer per scale-up). Returns when to look again
@@ -39,20 +47,31 @@ def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment],
     """
     state, desired = res.state, outcome.desired
     current = sum(1 for r in state.replicas.values() if not r.stopping)
-    if not res.deleting and desired != state.narrated_target and outcome.acted:
-        if desired > state.narrated_target:
-            events.append(ScaleUpStarted(from_replicas=current, to_replicas=desired))
-        else:
+    compact = behaviour >= COMPACT
+    told = _told_target(res) if compact else state.narrated_target
+    if not res.deleting and desired != told and outcome.acted:
+        if desired < told:
             events.append(ScaleDownStarted(from_replicas=current, to_replicas=desired))
+        elif not compact:
+            events.append(ScaleUpStarted(from_replicas=current, to_replicas=desired))
     if outcome.unschedulable and not state.placement_failed:
         events.append(PlacementFailed(reason=outcome.unschedulable, since=now,
                                       code=placement_code(outcome.unschedulable)))
     status = _status(res, placed, desired, outcome.fresh_ready, outcome.unschedulable, outcome.finished)
     status, wake = deadline.progress(status, res.status, res.spec, now)
-    if status.phase == "Ready" and (res.status is None or res.status.phase != "Ready") and desired > 0:
+    if not compact and status.phase == "Ready" and (res.status is None or res.status.phase != "Ready") \
+            and desired > 0:
         events.append(ScaleUpCompleted(replicas=desired))
     events.append(status)
     return wake
+
+
+def _told_target(res: Resource[ModelDeploymentSpec, Deployment]) -> int:
+    """The replicas the last status asked for (behaviour 2 tells a scale-up by its statuses): a scale-down
+    below it is narrated."""
+    fields = res.status.fields if res.status is not None else None
+    told = fields.get("desiredReplicas") if isinstance(fields, dict) else None
+    return told if isinstance(told, int) else 0
 
 
 def _status(res: Resource[ModelDeploymentSpec, Deployment], state: Deployment, desired: int, fresh_ready: int,

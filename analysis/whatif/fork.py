@@ -88,7 +88,8 @@ class Fork:
         self._pending: list[tuple[float, int, _Draft]] = []
         self._drafted = 0
         self._views: dict[Ref, Any] = {}
-        self._context: Context | None = None
+        self._context: dict[int, Context] = {}
+        """Behaviour -> the Context a decide of that behaviour reads now (emptied when a view changes)."""
         self._recorded_as: tuple[Context | None, str] = (None, "")
         """The Context as recorded with a decision's first write (encoded when a decision writes)."""
         for ref, state in states.items():
@@ -155,13 +156,16 @@ class Fork:
     def companion_states(self) -> dict[tuple[Ref, str], Any]:
         return {(a.ref, a.controller.companion): a.state for a in self.actors.values() if a.controller.companion}
 
-    def context(self) -> Context:
-        if self._context is None:
+    def context(self, behaviour: int = 1) -> Context:
+        """What a decide of `behaviour` (its controller's, as the host hands it) reads now."""
+        found = self._context.get(behaviour)
+        if found is None:
             views: dict[str, list[Any]] = {}
             for ref in sorted(self._views):
                 views.setdefault(ref.kind, []).append(self._views[ref])
-            self._context = Context(views={kind: tuple(vs) for kind, vs in views.items()})
-        return self._context
+            found = self._context[behaviour] = Context(views={kind: tuple(vs) for kind, vs in views.items()},
+                                                       behaviour=behaviour)
+        return found
 
     def _result(self, quiescent: bool) -> Result:
         return Result(self.timeline, quiescent, self.now - self.start, self.decisions)
@@ -226,7 +230,7 @@ class Fork:
             actor.causes.clear()
             return False
         self.decisions += 1
-        context = self.context()
+        context = self.context(actor.controller.behaviour)
         outcome = kernel.decide(actor, self.now, context, held)
         if isinstance(outcome, kernel.Failure):
             if outcome.record is not None:
@@ -245,7 +249,7 @@ class Fork:
         common = {**kernel.stamp(actor), H.TIME: repr(self.now)}
         for i, write in enumerate(kernel.writes(actor, decision)):
             headers = {**common, **write.headers}
-            if i == 0 and context.views:
+            if i == 0 and (context.views or context.behaviour != 1):
                 headers[H.CONTEXT] = self._recorded(context)
             self._own(actor, write, headers)
 
@@ -278,10 +282,10 @@ class Fork:
         view = ctrl.view(actor.state)
         if view is None:
             if self._views.pop(actor.ref, None) is not None:
-                self._context = None
+                self._context.clear()
         elif self._views.get(actor.ref) != view:
             self._views[actor.ref] = view
-            self._context = None
+            self._context.clear()
 
     def _recorded(self, context: Context) -> str:
         if self._recorded_as[0] is not context:

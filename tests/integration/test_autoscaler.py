@@ -95,14 +95,16 @@ async def test_history_interleaves_observations_and_both_controllers(plane: Runn
              async for m in log.read(f"bosun.ev.{DEP.token}.>")]
     start = next(i for i, (_, _, type_, _) in enumerate(story) if type_ == "load.observed")
     story = story[start:]
-    wanted = ("load.observed", "autoscaler.recommended", "scale.set", "deployment.scale-up-started")
+    wanted = ("load.observed", "autoscaler.recommended", "scale.set")
     kinds_in_order = [(slice_, type_) for _, slice_, type_, _ in story if type_ in wanted]
     assert kinds_in_order == [("obs", "load.observed"), ("ctl.autoscaler", "autoscaler.recommended"),
-                              ("ctl.autoscaler", "scale.set"), ("ctl.deployments", "deployment.scale-up-started")]
+                              ("ctl.autoscaler", "scale.set")]
     seq_of = {type_: seq for seq, _, type_, _ in story}
     recommended = next(h for _, _, t, h in story if t == "autoscaler.recommended")
     assert str(seq_of["load.observed"]) in recommended[H.CAUSES].split(",")  # the observation that caused it
-    scaled_up = next(h for _, _, t, h in story if t == "deployment.scale-up-started")
+    # the deployment's answer, after the scale input: a status scaling up to 3 (behaviour 2 tells it so)
+    scaled_up = next(h for seq, slice_, t, h in story if slice_ == "ctl.deployments" and t == "status.updated"
+                     and seq > seq_of["scale.set"])
     assert str(seq_of["scale.set"]) in scaled_up[H.CAUSES].split(",")
 
 

@@ -100,7 +100,7 @@ def test_snapshots_written_before_the_envelope_decode_as_todays_state() -> None:
     """Snapshots written by the kinds that kept their lifecycle fields inline (a pool, a deployment, one
     deleted, a Quota's ledger, an autoscaler) load as the very state today's code folds from the same log."""
     legacy = json.loads((Path(__file__).parent / "legacy_snapshots.json").read_text())
-    w = World()
+    w = World(behaviours={"modeldeployment": 1})  # the deployments' decisions as the Bosun that wrote them
     pool, chat = Ref("gpupool", "infra", "p"), Ref("modeldeployment", "team-a", "chat")
     quota, gone = Ref("quota", "team-a", "q"), Ref("modeldeployment", "team-a", "gone")
     w.apply(pool, {**pool_spec(4), "pricePerGpuHour": 2.0}, 1, created=True)
