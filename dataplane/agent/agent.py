@@ -243,13 +243,13 @@ async def _fence_when_cut_off(agent: Agent, runner: NodeRunner, ended: asyncio.E
     while True:
         now = time.monotonic()
         if agent.acked_at is not None and cutoff.due(agent.acked_at, agent.fenced_at, now, after):
-            agent.fenced_at = now
+            agent.fenced_at, waited = now, now - agent.acked_at  # (an acknowledgement may come while it fences)
             logger.error("cut off from the plane: fencing itself, stopping every replica it runs (the plane has "
-                         "replaced them)", node=agent.node, seconds_without_ack=round(now - agent.acked_at, 1),
+                         "replaced them)", node=agent.node, seconds_without_ack=round(waited, 1),
                          fence_after=after, replicas=runner.node_world.usage()[0])
             stopped = await runner.fence_self()
             logger.warning("fenced: replicas stopped while cut off", node=agent.node, replicas=stopped)
-            agent.unreported_fence = (agent.unreported_fence[0] + stopped, now - agent.acked_at)
+            agent.unreported_fence = (agent.unreported_fence[0] + stopped, waited)
         if await ready.wait(ended, max(0.05, cutoff.next_look(agent.acked_at, time.monotonic(), after) -
                                        time.monotonic())):
             return
