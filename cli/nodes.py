@@ -34,9 +34,17 @@ def node_group() -> None:
                    "<data>/connection.json's].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the join file here (mode 0600) instead of printing it.")
+@click.option("--node-timeout", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="The plane's node timeout, written into the join file [default: <data>/connection.json's, "
+                   "else 10].")
+@click.option("--eviction-timeout", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="The plane's eviction timeout, written into the join file: with the node timeout, how long a "
+                   "cut-off agent waits before it stops its replicas [default: <data>/connection.json's, else "
+                   "BOSUN_EVICTION_TIMEOUT, else 30].")
 @pass_settings
 @reports_errors
-def join(settings: Settings, name: str, nats_url: str | None, output: Path | None) -> None:
+def join(settings: Settings, name: str, nats_url: str | None, output: Path | None, node_timeout: float | None,
+         eviction_timeout: float | None) -> None:
     """Make node NAME's credential and print its join file (JSON: NATS seed URLs and the node's token)."""
     import msgspec
 
@@ -59,8 +67,12 @@ def join(settings: Settings, name: str, nats_url: str | None, output: Path | Non
                       "spec": {"tokenSha256": hashlib.sha256(token.encode()).hexdigest()}}, force=True)
         client.apply({"kind": "RoleBinding", "metadata": {"name": principal},
                       "spec": {"principal": principal, "role": nodes.ROLE}}, force=True)
-    body = msgspec.json.encode(nodes.JoinFile(node=name, nats=seeds, token=token,
-                                              inbox_prefix=natsusers.client_inbox(principal)))
+    plane = _plane_timeouts(settings)
+    body = msgspec.json.encode(nodes.JoinFile(
+        node=name, nats=seeds, token=token, inbox_prefix=natsusers.client_inbox(principal),
+        node_timeout=plane.get("nodeTimeout", 10.0) if node_timeout is None else node_timeout,
+        eviction_timeout=plane.get("evictionTimeout", settings.env.eviction_timeout) if eviction_timeout is None
+        else eviction_timeout))
     text = json.dumps(json.loads(body), indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -104,6 +116,19 @@ def _local_node(settings: Settings) -> str:
         return ""
 
 
+def _plane_timeouts(settings: Settings) -> dict[str, float]:
+    """The node and eviction timeouts `bosun up` of this data directory runs its controllers with (its
+    `connection.json` says them); empty when there is none, or it is older."""
+    try:
+        conn = json.loads((settings.data / "connection.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(conn, dict):
+        return {}
+    return {k: float(v) for k in ("nodeTimeout", "evictionTimeout")
+            if isinstance(v := conn.get(k), int | float) and not isinstance(v, bool) and v >= 0}
+
+
 def _seeds(settings: Settings, nats_url: str | None) -> list[str]:
     from core import natscreds
 
@@ -130,13 +155,17 @@ def _seeds(settings: Settings, nats_url: str | None) -> list[str]:
 @click.option("--stop-replicas-on-exit", "stop_replicas", is_flag=True,
               help="Stop the replicas it runs when it is stopped (what `bosun up` runs its own node's agent "
                    "with, unless --keep-replicas) [default: they run on, adopted at its next start].")
+@click.option("--fence-after", "fence_after", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Cut off from the plane this long (no heartbeat acknowledged), stop every replica it runs: the "
+                   "plane has replaced them by then; 0: never [default: the join file's node timeout + eviction "
+                   "timeout, else 40].")
 @data_option
 def agent(join_file: Path | None, join_dir: Path | None, node: str | None, labels: str, gpus: str,
-          stop_replicas: bool, data: Path | None) -> None:
+          stop_replicas: bool, fence_after: float | None, data: Path | None) -> None:
     """Run this machine's agent: join the plane as node NODE, beat its heartbeat, report its GPUs."""
     from core import nodes
     from dataplane.agent import agent as node_agent
-    from dataplane.agent import claims
+    from dataplane.agent import claims, cutoff
     from dataplane.agent import gpus as discovery
 
     try:
@@ -175,7 +204,8 @@ def agent(join_file: Path | None, join_dir: Path | None, node: str | None, label
     env = environment()
     try:
         serve_until_signalled(f"agent-{node}", lambda stop: node_agent.serve(
-            join, node=node, labels=parsed, found=found, data_dir=where, stop=stop, stop_replicas=stop_replicas),
+            join, node=node, labels=parsed, found=found, data_dir=where, stop=stop, stop_replicas=stop_replicas,
+            fence_after=cutoff.fence_after(join, fence_after)),
             None, env)
     except node_agent.TokenRefused as e:  # one line, and a status that says "do not restart me"
         click.echo(f"bosun agent: {e}", err=True)

@@ -157,9 +157,16 @@ class NodeReported(NodeObservation, frozen=True, tag="node.reported"):
     allocated: Annotated[tuple[DeviceId, ...], Meta(max_length=1024)] = ()
     epoch: Annotated[int, Meta(ge=0)] = 0
     at: NonNegative = 0.0
+    fenced: Annotated[int, Meta(ge=0)] = 0
+    """Replicas the agent stopped on its own since its previous report, cut off from the plane past the time the
+    plane replaces them (`dataplane.agent.cutoff`)."""
+    cut_off_seconds: NonNegative = 0.0
+    """How long it had heard nothing from the plane when it stopped them."""
 
     def summary(self) -> str:
-        return f"node reports {self.replicas} replica(s), {len(self.allocated)} GPU in use"
+        fenced = (f"; cut off from the plane for {self.cut_off_seconds:.0f}s, it stopped {self.fenced} replica(s) "
+                  "on its own (replaced elsewhere)") if self.fenced else ""
+        return f"node reports {self.replicas} replica(s), {len(self.allocated)} GPU in use{fenced}"
 
 
 class NodeLeft(NodeObservation, frozen=True, tag="node.left"):
@@ -250,6 +257,11 @@ class JoinFile(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """NATS seed URLs (no password: the agent connects with `token`)."""
     token: str
     inbox_prefix: str = ""
+    node_timeout: Annotated[float, Meta(ge=0)] | None = None
+    """The plane's node timeout when the file was made (`bosun up --node-timeout`); None: an older file."""
+    eviction_timeout: Annotated[float, Meta(ge=0)] | None = None
+    """The plane's eviction timeout: with `node_timeout`, how long a cut-off agent waits before it stops its
+    replicas on its own (`dataplane.agent.cutoff`)."""
 
 
 class NodeView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

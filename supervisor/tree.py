@@ -355,7 +355,11 @@ class Supervisor:
         admin = natsusers.client_inbox(natsusers.ADMIN_PRINCIPAL)
         inbox = admin if self.creds is not None else natsserver.DEFAULT_INBOX
         write_private_json(self.conn_file, {"http": url, "nats": client_nats, "natsInboxPrefix": inbox,
-                                            "tokenFile": str(self.token_file)})
+                                            "tokenFile": str(self.token_file),
+                                            # what `bosun node join` writes into join files: a cut-off agent's
+                                            # clock before it stops its replicas (dataplane.agent.cutoff)
+                                            "nodeTimeout": self.cfg.node_timeout,
+                                            "evictionTimeout": self.settings.eviction_timeout})
         self.announced = True
         self._release("")
         simnodes.start_declaring(url, self.token_file, self.cfg.sim_nodes, self.stopping)

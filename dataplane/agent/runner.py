@@ -14,6 +14,9 @@ It differs from the `process` driver only at its edges, because a node's credent
   replicas it names at once (they are no longer assigned here: another copy serves), waits until they are gone,
   and only then moves the node's fence (`<data>/agent/fence`) to that command's stream sequence: the agent's
   beats carry it, and the node is Ready again only from a beat that reaches the eviction's fence.
+- cut off from the plane for long enough (`cutoff`), the agent has the runner stop every replica on its own
+  (`fence_self`): SIGTERM, SIGKILL after each one's grace, each recorded stopped as a `StopReplica` would (a
+  tombstone: never started again), its `ReplicaStopped` sent when the plane answers again.
 Replicas outlive the agent (their own sessions): a restarted agent adopts them (same pids) from its records.
 """
 from __future__ import annotations
@@ -184,6 +187,41 @@ class NodeRunner(Driver):
             self.wake.set()
             await asyncio.sleep(0.05)
         return True
+
+    async def fence_self(self) -> int:
+        """Stop every replica this node runs, on the agent's own word (cut off from the plane past the time it
+        replaces them): each is recorded stopping now, as a `StopReplica` does, so it is never spawned again and
+        its `ReplicaStopped` waits in the outbox until the plane answers; SIGTERM, then SIGKILL once its grace
+        is over; returns once every one is gone (how many there were). The monitor may see an exit first (it
+        escalates and records exits too): whichever does, the other finds the record gone."""
+        now = time.time()
+        stopping: list[tuple[tuple[str, str], float]] = []
+        records = self.world.records()
+        for rec in records:
+            _, who = self.world.stop(rec.ref, StopReplica(replica=rec.replica, pool=rec.pool), now)
+            if who is not None:
+                procs.signal_group(who, signal.SIGTERM)
+                stopping.append(((rec.token, rec.replica), now + rec.launch.termination_grace_seconds))
+        self.wake.set()
+        while stopping:
+            now = time.time()
+            left = []
+            for key, deadline in stopping:
+                rec = self.world.record(*key)
+                if rec is None or rec.identity is None:
+                    continue  # the monitor recorded its exit
+                gone, code = self._gone(key, rec)
+                if gone:
+                    self._exited(key, rec, code, now)
+                    continue
+                if now >= deadline and key not in self.killed:
+                    self.killed.add(key)
+                    procs.signal_group(rec.identity, signal.SIGKILL)
+                left.append((key, deadline))
+            stopping = left
+            if stopping:
+                await asyncio.sleep(0.05)
+        return len(records)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:

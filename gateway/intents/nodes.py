@@ -18,7 +18,8 @@ consumer API (it may only pull from that one consumer and ack).
   append on that resource's `obs` slice, only when the replica was assigned to this node (a `StartOnNode` on
   the node's command subject for that resource), under `node/<NAME>/<its id>`; else `Forbidden`.
 
-A report is answered (`{"seq": N}` or `{"error": …}`) into the node's own inbox only; a beat is not.
+A report is answered (`{"seq": N}` or `{"error": …}`) into the node's own inbox only; a beat sent as a request
+is answered `{"beat": at}` once stored (what a cut-off agent's self-fencing clock counts from), or an error.
 Each node's messages are rate-limited (`Budget`): a compromised machine can flood neither the log nor the
 bucket; an agent sends a beat every 2 s and a report a minute.
 """
@@ -151,6 +152,8 @@ class NodeDoor:
             if what == nodes.BEAT:
                 beat = _beats.decode(msg.data)
                 await self.log.kv_put(nodes.BUCKET, node, _encode(beat))
+                # stored: an agent that asks (a request) learns the plane counts it alive (dataplane.agent.cutoff)
+                await self._reply(msg, node, {"beat": beat.at})
                 return
             event = _reports.decode(msg.data)
             if isinstance(event, nodes.ReplicaReport):

@@ -123,7 +123,7 @@ async def _audited(up: Up, **want: str) -> bool:
 
 async def test_a_wrong_or_missing_token_is_refused_at_connect_and_audited(up: Up) -> None:
     stale = json.loads((up.data / "connection.json").read_text())
-    assert set(stale) == {"http", "nats", "natsInboxPrefix", "tokenFile"}
+    assert set(stale) == {"http", "nats", "natsInboxPrefix", "tokenFile", "nodeTimeout", "evictionTimeout"}
     assert "@" not in stale["nats"] and stale["natsInboxPrefix"] == "_INBOX.admin"  # no shared password
     before = len(audit(up, principal="anonymous"))
     for options in ({"token": "not-a-token"}, {}, {"user": "client", "password": "the-old-shared-one"},

@@ -2,10 +2,13 @@
 its agent) is NotReady after the node timeout; after the eviction timeout its replicas are declared lost
 (ReplicaLost, reason NodeLost) and replaced on the other nodes, never on a device already in use. An agent that
 comes back (SIGCONT) stops the replicas no longer assigned to it before its node is Ready again; `bosun node
-remove` deletes the node's command consumer (real `bosun up`, real agents standing for machines)."""
+remove` deletes the node's command consumer. An agent cut off from the plane's network (its process runs on) stops
+its replicas on its own once the plane has replaced them, and never starts them again (real `bosun up`, real
+agents standing for machines, a TCP proxy standing for a machine's network)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from core import nodes
 from core.log import Log
 from dataplane.process import procs
 from tests.integration.nats_identity_support import as_component
-from tests.integration.node_support import Agent, join, wait_node
+from tests.integration.node_support import Agent, Proxy, join, wait_node
 from tests.integration.test_node_pools import apply, bosun, environ, replicas_of, status
 from tests.integration.test_up_support import Up, http_get, wait_for
 
@@ -168,3 +171,63 @@ def test_an_agent_restarted_after_its_eviction_stops_what_it_adopted_before_it_i
     assert not any(procs.alive(f.identity) for f in stale), "Ready while an adopted stale copy still ran"
     assert "replica adopted" in again.output()
     assert replaced_without(up, "back", victim.node) is not None
+
+
+@pytest.fixture
+def proxies() -> Iterator[list[Proxy]]:
+    started: list[Proxy] = []
+    yield started
+    for p in started:
+        p.close()
+
+
+def test_an_agent_cut_off_from_the_plane_stops_its_replicas_on_its_own(
+        up: Up, tmp_path: Path, proxies: list[Proxy], agents: list[Agent]) -> None:
+    # (`proxies` before `agents`: the agents are stopped while their network still works)
+    mine, nets = [], []
+    for i in (1, 2, 3):  # three machines, each reaching the plane's NATS through a network of its own (a proxy)
+        net = Proxy(up.conn["nats"]).start()
+        proxies.append(net)
+        nets.append(net)
+        node = f"fenced{i}"
+        mine.append(Agent(join(up, node, tmp_path, "--nats", net.url), node, tmp_path / node, "--gpus", "2",
+                          "--labels", "fleet=fenced"))
+    agents.extend(mine)
+    for a in mine:
+        wait_node(up, a.node, "Ready")
+    apply(up, {"kind": "GpuPool", "metadata": {"name": "fenced", "namespace": "gpu"},
+               "spec": {"region": "fenced", "gpu": "any", "driver": "node", "nodeSelector": {"fleet": "fenced"}}},
+          {"kind": "ModelDeployment", "metadata": {"name": "fenced", "namespace": "gpu"},
+           "spec": {"model": "m", "replicas": 2, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.3,
+                    "placement": {"region": "fenced", "gpu": "any", "maxPerNode": 1}}})
+    wait_for(lambda: status(up, "modeldeployments", "fenced").get("readyReplicas") == 2, 60,
+             f"2 replicas ready: {status(up, 'modeldeployments', 'fenced')}")
+    victim = holder(mine)
+    net = nets[mine.index(victim)]
+    stale = replicas_of(victim)
+    stale_ids = {f.record.split("/")[1] for f in stale}
+    fence_after = NODE_TIMEOUT + EVICTION  # what its join file says: the plane's own timeouts
+
+    net.cut()  # a partition: the agent runs on, it cannot reach the plane
+    wait_for(lambda: not any(procs.alive(f.identity) for f in stale), fence_after + 2 + 5,
+             f"the cut-off agent stopped its replicas on its own; its log:\n{victim.output()[-3000:]}")
+    assert net.cut_off and victim.proc.poll() is None  # on its own: still cut off, still running
+    assert "cut off from the plane: fencing itself" in victim.output()
+    wait_for(lambda: replaced_without(up, "fenced", victim.node), NODE_TIMEOUT + EVICTION + SLACK,
+             f"its replicas replaced elsewhere: {status(up, 'modeldeployments', 'fenced')}")
+
+    net.restore()
+    wait_node(up, victim.node, "Ready", timeout=30)
+    stopped = wait_for(lambda: {e["data"]["replica"] for e in history(up, "modeldeployments", "gpu", "fenced")
+                                if e["type"] == "replica.stopped"} >= stale_ids, 20,
+                       "the agent reported its fenced replicas stopped once back")
+    assert stopped
+    said = wait_for(lambda: [e for e in history(up, "nodes", "default", victim.node) if e["type"] == "node.reported"
+                             and e["data"].get("fenced") == len(stale)], 20,
+                    "its next status report says it fenced itself")
+    assert "it stopped 1 replica(s) on its own" in said[0]["summary"], said
+    assert not {f.record.split("/")[1] for f in replicas_of(victim)} & stale_ids  # never started again
+    assert replaced_without(up, "fenced", victim.node) is not None
+    devices_once(mine)
+    join_file = json.loads((tmp_path / f"join-{victim.node}.json").read_text())
+    assert (join_file["nodeTimeout"], join_file["evictionTimeout"]) == (NODE_TIMEOUT, EVICTION)

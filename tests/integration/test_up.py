@@ -54,7 +54,7 @@ def internal_url(up: Up, key: str = "gateway") -> str:
 
 
 def test_up_becomes_healthy_with_private_connection_files(up: Up) -> None:
-    assert set(up.conn) == {"http", "nats", "natsInboxPrefix", "tokenFile"}
+    assert set(up.conn) == {"http", "nats", "natsInboxPrefix", "tokenFile", "nodeTimeout", "evictionTimeout"}
     assert up.conn["natsInboxPrefix"] == "_INBOX.admin"  # the admin token's principal's inbox
     assert mode(up.data / "connection.json") == 0o600
     token_file = Path(up.conn["tokenFile"])
