@@ -52,8 +52,12 @@ def join_args(data: Path, node: str) -> list[str]:
 
 def agent_args(data: Path, node: str, gpus: str, labels: str, keep_replicas: bool) -> list[str]:
     """`bosun agent` for this machine; its records and epoch live under `<data>/agent` (apart from the process
-    driver's `<data>/process`). Unless `keep_replicas`, it stops its replicas when `bosun up` stops."""
+    driver's `<data>/process`). Unless `keep_replicas`, it stops its replicas when `bosun up` stops.
+
+    It never fences itself (`--fence-after 0`): it shares the machine with the plane, so "cut off" can only mean
+    the plane itself is down (a NATS or gateway outage), and no other node would replace what it stopped."""
     return ["agent", "--join", str(join_file(data)), "--node", node, "--gpus", gpus, "--data", str(data),
+            "--fence-after", "0",
             *(["--labels", labels] if labels else []), *([] if keep_replicas else ["--stop-replicas-on-exit"])]
 
 

@@ -23,7 +23,7 @@ def test_the_agent_stops_its_replicas_with_bosun_up_unless_it_keeps_them() -> No
     data = Path("/d")
     args = localnode.agent_args(data, "vm", "auto", "", keep_replicas=False)
     assert args == ["agent", "--join", "/d/agent/join.json", "--node", "vm", "--gpus", "auto", "--data", "/d",
-                    "--stop-replicas-on-exit"]
+                    "--fence-after", "0", "--stop-replicas-on-exit"]  # never fences: it is the plane's machine
     kept = localnode.agent_args(data, "vm", "2", "zone=a", keep_replicas=True)
     assert "--stop-replicas-on-exit" not in kept and kept[-2:] == ["--labels", "zone=a"]
     assert localnode.join_args(data, "vm") == ["--data", "/d", "node", "join", "vm", "-o", "/d/agent/join.json"]
