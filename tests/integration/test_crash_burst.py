@@ -79,17 +79,30 @@ class Burst(threading.Thread):
         self.done.set()
 
 
-def converged(up: Up, accepted: dict[str, int]) -> bool:
+class NotYet(str):
+    """Falsy, and says why: what `wait_for` reports when a convergence times out."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def converged(up: Up, accepted: dict[str, int]) -> bool | NotYet:
     """Every accepted intent at (or past) its generation and as far as capacity allows (`verify.settled`:
     Ready, or waiting for capacity with every placed replica ready while the pools, as they show now, are full)."""
     objs = []
     for name, generation in accepted.items():
         code, obj = http_get(f"{up.url}/v1/namespaces/burst/modeldeployments/{name}", up.token)
         if code != 200 or obj["metadata"]["generation"] < generation:
-            return False
+            return NotYet(f"{name}: HTTP {code}, generation {obj['metadata']['generation'] if code == 200 else '-'}"
+                          f" < {generation}")
         objs.append(obj)
     code, listed = http_get(f"{up.url}/v1/gpupools?limit=1000", up.token)  # after: a release since is seen
-    return code == 200 and all(settled(obj, free_gpus(listed["items"])) for obj in objs)
+    if code != 200:
+        return NotYet(f"pools: HTTP {code}")
+    free = free_gpus(listed["items"])
+    waiting = [o for o in objs if not settled(o, free)]
+    return True if not waiting else NotYet(f"pools free {free}; not settled: " + "; ".join(
+        f"{o['metadata']['name']} {json.dumps(o.get('status'))[:600]}" for o in waiting[:3]))
 
 
 def assert_data_plane_sane(data: Path) -> None:
