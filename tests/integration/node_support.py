@@ -60,6 +60,19 @@ class Agent:
         return self.proc.wait()
 
 
+def fleet_pool(fleet: str, name: str = "") -> dict[str, Any]:
+    """A pool made of the nodes labelled `fleet=<fleet>` (its region is the fleet's name)."""
+    return {"kind": "GpuPool", "metadata": {"name": name or fleet, "namespace": "gpu"},
+            "spec": {"region": fleet, "gpu": "any", "driver": "node", "nodeSelector": {"fleet": fleet}}}
+
+
+def deployment(name: str, fleet: str, replicas: int, startup: float = 0.5, **placement: Any) -> dict[str, Any]:
+    """A deployment of sleeping replicas on `fleet_pool(fleet)`."""
+    return {"kind": "ModelDeployment", "metadata": {"name": name, "namespace": "gpu"},
+            "spec": {"model": "m", "replicas": replicas, "command": ["/bin/sleep", "1000"], "startupSeconds": startup,
+                     "placement": {"region": fleet, "gpu": "any", **placement}}}
+
+
 def node(up: Up, name: str) -> dict[str, Any]:
     code, body = http_get(f"{up.url}/v1/namespaces/default/nodes/{name}", up.token)
     return body if code == 200 else {}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.node_support import Agent, join, node, wait_node
+from tests.integration.node_support import Agent, deployment, fleet_pool, join, node, wait_node
 from tests.integration.test_node_pools import apply, bosun, replicas_of, status
 from tests.integration.test_up_support import BOSUN, Up, wait_for
 
@@ -48,14 +48,7 @@ def machines(up: Up, tmp_path: Path, agents: list[Agent], fleet: str, *spec: tup
         agents.append(Agent(join(up, name, tmp_path), name, tmp_path / name, "--gpus", str(gpus), "--labels", extra))
     for name, _, _ in spec:
         wait_node(up, name, "Ready")
-    apply(up, {"kind": "GpuPool", "metadata": {"name": fleet, "namespace": "gpu"},
-               "spec": {"region": fleet, "gpu": "any", "driver": "node", "nodeSelector": {"fleet": fleet}}})
-
-
-def deployment(name: str, fleet: str, replicas: int, **placement: Any) -> dict[str, Any]:
-    return {"kind": "ModelDeployment", "metadata": {"name": name, "namespace": "gpu"},
-            "spec": {"model": "m", "replicas": replicas, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.5,
-                     "placement": {"region": fleet, "gpu": "any", **placement}}}
+    apply(up, fleet_pool(fleet))
 
 
 def ready(up: Up, name: str, n: int, timeout: float = 60) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from core import nodes
 from core.log import Log
 from dataplane.process import procs
 from tests.integration.nats_identity_support import as_component
-from tests.integration.node_support import Agent, Proxy, join, wait_node
+from tests.integration.node_support import Agent, Proxy, deployment, fleet_pool, join, wait_node
 from tests.integration.test_node_pools import apply, bosun, environ, replicas_of, status
 from tests.integration.test_up_support import Up, http_get, wait_for
 
@@ -49,11 +49,7 @@ def fleet(up: Up, tmp_path: Path, agents: list[Agent], prefix: str) -> list[Agen
     agents.extend(mine)
     for a in mine:
         wait_node(up, a.node, "Ready")
-    apply(up, {"kind": "GpuPool", "metadata": {"name": prefix, "namespace": "gpu"},
-               "spec": {"region": prefix, "gpu": "any", "driver": "node", "nodeSelector": {"fleet": prefix}}},
-          {"kind": "ModelDeployment", "metadata": {"name": prefix, "namespace": "gpu"},
-           "spec": {"model": "m", "replicas": 2, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.3,
-                    "placement": {"region": prefix, "gpu": "any", "maxPerNode": 1}}})
+    apply(up, fleet_pool(prefix), deployment(prefix, prefix, 2, startup=0.3, maxPerNode=1))
     wait_for(lambda: status(up, "modeldeployments", prefix).get("readyReplicas") == 2, 60,
              f"2 replicas ready: {status(up, 'modeldeployments', prefix)}")
     return mine
@@ -195,11 +191,7 @@ def test_an_agent_cut_off_from_the_plane_stops_its_replicas_on_its_own(
     agents.extend(mine)
     for a in mine:
         wait_node(up, a.node, "Ready")
-    apply(up, {"kind": "GpuPool", "metadata": {"name": "fenced", "namespace": "gpu"},
-               "spec": {"region": "fenced", "gpu": "any", "driver": "node", "nodeSelector": {"fleet": "fenced"}}},
-          {"kind": "ModelDeployment", "metadata": {"name": "fenced", "namespace": "gpu"},
-           "spec": {"model": "m", "replicas": 2, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.3,
-                    "placement": {"region": "fenced", "gpu": "any", "maxPerNode": 1}}})
+    apply(up, fleet_pool("fenced"), deployment("fenced", "fenced", 2, startup=0.3, maxPerNode=1))
     wait_for(lambda: status(up, "modeldeployments", "fenced").get("readyReplicas") == 2, 60,
              f"2 replicas ready: {status(up, 'modeldeployments', 'fenced')}")
     victim = holder(mine)

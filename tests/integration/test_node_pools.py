@@ -21,7 +21,15 @@ from core.feed import Delivery, Feed
 from core.log import Log
 from core.replicas import ReplicaLost, StartOnNode
 from tests.integration.nats_identity_support import as_component, connected
-from tests.integration.node_support import Agent, join, replicas_of, token_of, wait_node
+from tests.integration.node_support import (
+    Agent,
+    deployment,
+    fleet_pool,
+    join,
+    replicas_of,
+    token_of,
+    wait_node,
+)
 from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 NODE_TIMEOUT = 3
@@ -180,11 +188,7 @@ def test_agents_run_their_replicas_each_on_its_devices_and_adopt_them(up: Up, tm
         agents.append(Agent(files[name], name, tmp_path / name, "--gpus", "2", "--labels", "fleet=run"))
     for name in ("r1", "r2", "r3"):
         wait_node(up, name, "Ready")
-    apply(up, {"kind": "GpuPool", "metadata": {"name": "run", "namespace": "gpu"},
-               "spec": {"region": "run", "gpu": "any", "driver": "node", "nodeSelector": {"fleet": "run"}}},
-          {"kind": "ModelDeployment", "metadata": {"name": "svc", "namespace": "gpu"},
-           "spec": {"model": "m", "replicas": 5, "command": ["/bin/sleep", "1000"], "startupSeconds": 0.5,
-                    "placement": {"region": "run", "gpu": "any", "maxPerNode": 2}}})
+    apply(up, fleet_pool("run"), deployment("svc", "run", 5, maxPerNode=2))
     wait_for(lambda: status(up, "modeldeployments", "svc").get("readyReplicas") == 5, 60,
              f"5 replicas ready: {status(up, 'modeldeployments', 'svc')}")
     running = {a.node: replicas_of(a) for a in agents}
