@@ -161,23 +161,46 @@ async def _snapshots(log: Log) -> dict[str, bytes]:
     return {key: value for key, value in await _bucket(log, corelog.SNAPSHOTS) if value}
 
 
+LIST_TRIES = 5
+
+
 async def _bucket(log: Log, bucket: str) -> list[tuple[str, bytes]]:
-    """Every live key of a KV bucket with its value, in one ordered pass (a KV watch to its end marker)."""
+    """Every live key of a KV bucket with its value, in one ordered pass (a KV watch to its end marker).
+
+    The pass must hold one entry per key the bucket had when it began (history 1: the bucket's message count,
+    delete markers included): nats-py's watch can signal "caught up" before it delivered everything (its
+    consumer info races the deliveries; `actors.persistence.Persistence.list_keys` met the same), and a short
+    listing made a plan start without the pool's snapshot: "no ready GpuPool matches". A short pass is read
+    again."""
     try:
         kv = await log.kv(bucket)
-        watcher = await kv.watch(">", ignore_deletes=True)
     except (nats.js.errors.NotFoundError, nats.js.errors.BucketNotFoundError):
         return []
     out: list[tuple[str, bytes]] = []
+    for _ in range(LIST_TRIES):
+        expected = (await log.jsm.stream_info(f"KV_{bucket}")).state.messages
+        out, seen = await _pass(kv)
+        if seen >= expected:
+            return out
+    return out  # still short after a few passes: the best we read (the plan says what it started from)
+
+
+async def _pass(kv: Any) -> tuple[list[tuple[str, bytes]], int]:
+    """(live keys with values, entries seen including delete markers) of one watch to its end marker."""
+    watcher = await kv.watch(">")
+    out: list[tuple[str, bytes]] = []
+    seen = 0
     try:
         async for entry in watcher:
             if entry is None:
                 break
-            out.append((entry.key, entry.value or b""))
+            seen += 1
+            if entry.operation is None:  # a put; DEL and PURGE are markers
+                out.append((entry.key, entry.value or b""))
     finally:
         with contextlib.suppress(nats.errors.Error):
-            await watcher.stop()  # type: ignore[no-untyped-call]
-    return out
+            await watcher.stop()
+    return out, seen
 
 
 async def _last_time(log: Log, upto: int) -> float:
