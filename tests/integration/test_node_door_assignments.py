@@ -2,18 +2,23 @@
 replica that is not assigned to it (a miss reads the node's command subject again: the log is the truth)."""
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from core import codec, nodes
+from core import codec, natsusers, nodes, subjects
+from core import log as corelog
+from core.log import Log
 from core.names import Ref
 from core.nodes import ReplicaReport
 from core.replicas import Launch, LoadObserved, ReplicaReady, ReplicaStopped, StartOnNode
 from gateway.intents.assignments import Assignments
 from gateway.intents.nodes import NodeDoor
+from tests.conftest import REGISTRY
 
 CHAT = Ref("modeldeployment", "team-a", "chat")
 
@@ -45,42 +50,32 @@ def test_forgetting_a_replica_keeps_its_siblings_for_load_figures() -> None:
         Assignments(cap=0)
 
 
-# ---- the door itself, over a log that holds a few StartOnNode commands ----------------------------------------
+# ---- the door itself, over a real log holding a few StartOnNode commands ---------------------------------------
 
 
-@dataclass
-class Stored:
-    data: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+class CountingLog(Log):
+    """The real log, counting the door's reads of command subjects (a held assignment reads nothing)."""
 
+    reads = 0
 
-@dataclass
-class Appended:
-    seq: int
-
-
-@dataclass
-class FakeLog:
-    """What the door reads and writes of the log: each command subject's messages; the appends, counted."""
-
-    subjects: dict[str, list[Stored]] = field(default_factory=dict)
-    appended: list[tuple[str, Any]] = field(default_factory=list)
-    reads: int = 0
-
-    def start(self, node: str, replica: str, ref: Ref = CHAT) -> None:
-        cmd = StartOnNode(replica=replica, pool="infra/fleet", gpus=1, model="m", generation=1,
-                          launch=Launch(command=("/bin/true",)), node=node, devices=("0",))
-        subject = f"bosun.cmd.{nodes.driver(node)}.{ref.token}"
-        self.subjects.setdefault(subject, []).append(Stored(codec.encode(cmd)))
-
-    async def read(self, subject: str) -> AsyncIterator[Stored]:
+    def read(self, *args: Any, **kwargs: Any) -> Any:
         self.reads += 1
-        for m in self.subjects.get(subject, []):
-            yield m
+        return super().read(*args, **kwargs)
 
-    async def append(self, subject: str, event: Any, **_: Any) -> Appended:
-        self.appended.append((subject, event))
-        return Appended(seq=len(self.appended))
+
+@pytest.fixture
+async def log(nats_url: str) -> AsyncIterator[CountingLog]:
+    nc = await corelog.connect(nats_url, "test")
+    lg = CountingLog(nc)
+    await lg.ensure()
+    yield lg
+    await nc.close()
+
+
+async def start(log: Log, node: str, replica: str, ref: Ref = CHAT) -> None:
+    cmd = StartOnNode(replica=replica, pool="infra/fleet", gpus=1, model="m", generation=1,
+                      launch=Launch(command=("/bin/true",)), node=node, devices=("0",))
+    await log.append(f"bosun.cmd.{nodes.driver(node)}.{ref.token}", cmd)
 
 
 @dataclass
@@ -88,25 +83,29 @@ class Msg:
     reply: str = ""  # no reply asked: the door answers nobody
 
 
-def door(log: FakeLog, cap: int = 100) -> NodeDoor:
-    d = NodeDoor(None, log)  # type: ignore[arg-type]  # never publishes: no reply subject
+def door(log: Log, cap: int = 100) -> NodeDoor:
+    d = NodeDoor(log.nc, log)
     d.assigned = Assignments(cap=cap)
     return d
 
 
 async def report(d: NodeDoor, node: str, event: Any, n: int) -> bool:
-    """True when the door appended the report (else it answered Forbidden)."""
-    log: FakeLog = d.log  # type: ignore[assignment]
-    before = len(log.appended)
+    """True when the door appended the report on the resource's obs slice (else it answered Forbidden)."""
+    before = await d.log.last_seq()
     await d._replica(Msg(), node, ReplicaReport(target=CHAT.token, id=f"obs/{n}", event=event))  # type: ignore[arg-type]
-    return len(log.appended) > before
+    return await d.log.last_seq() > before
 
 
-async def test_the_door_stays_bounded_and_never_accepts_a_replica_of_another_node() -> None:
-    log = FakeLog()
+async def last_obs(log: Log) -> Any:
+    found = [codec.decode(REGISTRY.kind(CHAT.kind), m.data, m.headers)
+             async for m in log.read(subjects.obs(CHAT))]
+    return found[-1]
+
+
+async def test_the_door_stays_bounded_and_never_accepts_a_replica_of_another_node(log: CountingLog) -> None:
     for i in range(1, 9):
-        log.start("a", f"chat-{i}")
-    log.start("b", "chat-9")
+        await start(log, "a", f"chat-{i}")
+    await start(log, "b", "chat-9")
     d = door(log, cap=3)
     for i in range(1, 9):
         assert await report(d, "a", ReplicaReady(replica=f"chat-{i}", pool="infra/fleet"), i)
@@ -118,9 +117,8 @@ async def test_the_door_stays_bounded_and_never_accepts_a_replica_of_another_nod
     assert len(d.assigned) <= 3
 
 
-async def test_a_final_report_forgets_the_replica_and_a_retry_of_it_is_still_accepted() -> None:
-    log = FakeLog()
-    log.start("a", "chat-1")
+async def test_a_final_report_forgets_the_replica_and_a_retry_of_it_is_still_accepted(log: CountingLog) -> None:
+    await start(log, "a", "chat-1")
     d = door(log)
     assert await report(d, "a", ReplicaReady(replica="chat-1", pool="infra/fleet"), 1)
     reads = log.reads
@@ -128,6 +126,17 @@ async def test_a_final_report_forgets_the_replica_and_a_retry_of_it_is_still_acc
     assert log.reads == reads  # held: no read
     assert await report(d, "a", ReplicaStopped(replica="chat-1", pool="infra/fleet"), 3)
     assert ("a", CHAT.token, "chat-1") not in d.assigned and len(d.assigned) == 0
-    assert await report(d, "a", ReplicaStopped(replica="chat-1", pool="infra/fleet"), 3)  # the outbox's retry
-    assert log.reads == reads + 1
-    assert isinstance(log.appended[-1][1], ReplicaStopped)
+    answers: asyncio.Queue[Any] = asyncio.Queue()
+    inbox = natsusers.client_inbox(nodes.principal("a"))
+
+    async def heard(m: Any) -> None:
+        await answers.put(json.loads(m.data))
+
+    await log.nc.subscribe(inbox + ".>", cb=heard)
+    retried = await log.last_seq()
+    await d._replica(Msg(inbox + ".r1"), "a", ReplicaReport(  # type: ignore[arg-type]
+        target=CHAT.token, id="obs/3", event=ReplicaStopped(replica="chat-1", pool="infra/fleet")))
+    answer = await asyncio.wait_for(answers.get(), 10)
+    assert "seq" in answer, answer  # the outbox's retry is accepted (not Forbidden) ...
+    assert log.reads == reads + 1 and await log.last_seq() == retried  # ... and stored once (its message id)
+    assert isinstance(await last_obs(log), ReplicaStopped)
