@@ -332,6 +332,9 @@ class Driver:
             child = procs.spawn(fencing.executable(rec.launch.command), env, log_file, work, uid)
         except (OSError, ValueError, subprocess.SubprocessError, FenceError) as e:
             why = f"cannot start {rec.launch.command[0]!r}: {getattr(e, 'strerror', None) or e}"
+            if isinstance(e, PermissionError):  # most often a private directory on the way (a 0700 home, mktemp -d)
+                why += (" (the replica runs as its namespace's own uid: the executable and every directory above it"
+                        " must be readable and searchable by others, docs/security.md)")
             self.fence.clear(rec.ref.namespace, rec.ref.name, rec.replica)
             delay = self.world.start_failed(rec, why, now, self.causes.get(key, Cause()))
             logger.warning("replica failed to start", replica=rec.replica, error=why, retry_in=delay)
