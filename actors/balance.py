@@ -92,6 +92,11 @@ def free(board: dict[str, bytes], partitions: int, now: float) -> set[int]:
     return set(range(partitions)) - held
 
 
+def held_by(board: dict[str, bytes], host: str, partitions: int) -> set[int]:
+    """Partitions whose lease on the board names `host`, live or not: a host starting over takes these back."""
+    return {p for p in range(partitions) if (v := board.get(f"p.{p}")) is not None and lease_of(v).host == host}
+
+
 def next_expiry(board: dict[str, bytes], me: str, now: float) -> float | None:
     """The earliest time a live lease or presence of another host runs out: when a dead host's partitions
     become free (a live host renews long before), so the owners look again exactly then, not a renewal later."""

@@ -8,6 +8,7 @@ has to guess.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -18,15 +19,17 @@ from actors.decisions import Context, Decision, Reading, encode_recorded
 from core import codec
 from core import headers as H
 from core.events import Event
-from core.log import Appended, Conflict, Log
+from core.log import Appended, Conflict, Log, Unavailable
 
 log = structlog.get_logger("bosun.controller")
 
 
 class DecisionWriter:
-    def __init__(self, lg: Log, stats: dict[str, int]) -> None:
+    def __init__(self, lg: Log, stats: dict[str, int], may_write: Callable[[Cell], bool] | None = None) -> None:
         self.log = lg
         self.stats = stats
+        self.may_write = may_write or (lambda cell: True)
+        """Checked before every write: False once this host may no longer own the actor (its lease may lapse)."""
         self._context: tuple[tuple[tuple[Any, ...], ...], frozenset[str], int, str] = ((), frozenset(), 1, "")
 
     async def execute(self, cell: Cell, decision: Decision, now: float, context: Context) -> None:
@@ -45,6 +48,8 @@ class DecisionWriter:
 
     async def append(self, cell: Cell, write: kernel.Write, now: float, extra: dict[str, str]) -> None:
         """One write, fenced and deduplicated as the kernel says; folded into the cell once stored."""
+        if not self.may_write(cell):  # the rest of the decision is abandoned, as a crash would leave it
+            raise Unavailable(f"{cell.ref.token}: this host's partition lease may lapse; not written")
         expected = kernel.fence(cell, write)
         done = await self.log.append(write.subject, write.event, now=now, expected_last_subject_seq=expected,
                                      msg_id=kernel.msg_id(cell, write, expected), extra=extra)

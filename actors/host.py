@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any
 
 import nats.errors
 import structlog
@@ -43,7 +41,7 @@ from actors.telemetry import sample
 from actors.timers import TimerQueue
 from actors.views import ViewBoard
 from actors.watchdog import Watchdog
-from core import codec, ready, subjects
+from core import codec, loops, ready, subjects
 from core import headers as H
 from core import log as corelog
 from core.events import Event
@@ -77,6 +75,7 @@ class Host:
         self.views = ViewBoard(partitions)
         self.mailboxes = Mailboxes(self._load, self._drain, partitions=partitions, concurrency=concurrency)
         self.reconciler = Reconciler(lg, self.stats, self.timers, self.views, book=QuarantineBook(scope),
+                                     may_write=lambda cell: self._leased(),
                                      watchdog=watchdog)
         self.isolation = Isolation(self.reconciler)
         self.persistence = Persistence(lg, prefix)
@@ -114,29 +113,14 @@ class Host:
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope,
                         ttl=self.lease_ttl)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
+                                           settled=lambda ps: self.mailboxes.settle(min(1.0, leases.ttl / 4), ps),
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)},
                                            kinds=sorted(c.info.key for c in self.registry.controllers()
                                                         if self.registry.decides(c.info.key)))
         if not await owner.acquire(stop, _wait, self.host_id):
             return await owner.release()  # stopped while waiting: leave the board, others count us gone now
-        start = await self._restore() + 1
-        await self.persistence.list_keys()
-        await sharing.activate_publishers(self.registry, self.persistence.matching, self.mailboxes.cell_of)
-        for key in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
-            actor = self.registry.actor_of_key(key) if self.registry.hosted(key.split(".", 1)[0]) else None
-            if actor is not None and owner.owns(actor[0]):
-                await self.mailboxes.cell_of(key)  # quarantined by a crash: its status says so once caught up
-        publishers = sorted(c.info.key for c in self.registry.controllers() if c.publishes_view)
-        await self.intake.open(start, owner.owned, self.partitions, publishers)
-        self.catch_up_target = await self.log.last_seq()
-        log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,
-                 catch_up_to=self.catch_up_target, reads="partitions" if self.intake.partitioned else "stream")
-        if self.catch_up_target < start:
-            await self._caught_up()
-        loops = [asyncio.ensure_future(c) for c in (self._consume(stop), self._timers(stop),
-                                                     self._housekeeping(stop), owner.renew(stop, _wait))]
-        try:
-            await _all_or_none(loops, stop)
+        try:  # renewing from now on: a slow start must not let our leases lapse
+            await loops.all_or_none(stop, owner.renew(stop, _wait), self._serve(stop))
             if owner.hosts > 1 and not self.restart:  # others take over now; our flush would race them
                 self._drop_partitions(owner.owned)
                 await owner.release()
@@ -151,6 +135,26 @@ class Host:
         finally:
             self.mailboxes.cancel()
             await self.intake.close(delete=not self.restart)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """From the checkpoints of our partitions to the log's end (folded, consumers open), then on."""
+        assert self.ownership is not None
+        owner = self.ownership
+        start = await self._restore() + 1
+        await self.persistence.list_keys()
+        await sharing.activate_publishers(self.registry, self.persistence.matching, self.mailboxes.cell_of)
+        for key in await self.isolation.start(self.persistence.checkpoints, await self.log.last_seq()):
+            actor = self.registry.actor_of_key(key) if self.registry.hosted(key.split(".", 1)[0]) else None
+            if actor is not None and owner.owns(actor[0]):
+                await self.mailboxes.cell_of(key)  # quarantined by a crash: its status says so once caught up
+        publishers = sorted(c.info.key for c in self.registry.controllers() if c.publishes_view)
+        await self.intake.open(start, owner.owned, self.partitions, publishers)
+        self.catch_up_target = await self.log.last_seq()
+        log.info("controller starting", host=self.host_id, partitions=sorted(owner.owned), from_seq=start,
+                 catch_up_to=self.catch_up_target, reads="partitions" if self.intake.partitioned else "stream")
+        if self.catch_up_target < start:
+            await self._caught_up()
+        await loops.all_or_none(stop, self._consume(stop), self._timers(stop), self._housekeeping(stop))
 
     async def _restore(self) -> int:
         """The oldest checkpoint of ALL partitions (other hosts' publishers are folded too); re-arms ours' timers."""
@@ -258,7 +262,7 @@ class Host:
                 stored, event = item
                 acks.append(stored.seq)
                 self._fold(cell, stored, event)
-            if self.caught_up.is_set() and (tick or cell.causes) and self._owns(cell):
+            if self.caught_up.is_set() and (tick or cell.causes) and self._owns(cell) and self._leased():
                 await self.reconciler.decide(cell)
             for seq in acks:
                 self.acks.done(seq)
@@ -294,6 +298,17 @@ class Host:
     def _owns(self, cell: Cell) -> bool:
         """Decided here: its partition is ours and its kind is not only viewed (`Registry.add_viewer`)."""
         return self.ownership is not None and self.ownership.owns(cell.ref) and self.registry.decides(cell.ref.kind)
+
+    def _leased(self) -> bool:
+        """False once our leases may lapse (renewals late): another host could take them and decide on a log
+        missing what we write next (fences cover an actor's own subjects, not its messages). We start over."""
+        if self.ownership is None or not self.ownership.lapsing():
+            return True
+        if not self.restart:
+            log.warning("partition leases may lapse (renewals late); starting over", host=self.host_id,
+                        partitions=sorted(self.ownership.owned))
+            self._start_over()
+        return False
 
     def _drop_partitions(self, lost: set[int]) -> None:
         """Stop lost partitions in every part: consumers, cells and queues, pending acks, timers, links, views."""
@@ -371,17 +386,3 @@ class Host:
 
 
 _wait = ready.wait  # sleep up to N seconds, waking early on stop (True when stopping)
-
-
-async def _all_or_none(loops: Sequence[asyncio.Future[Any]], stop: asyncio.Event) -> None:
-    """The run's loops, ended together: when one fails, the others must not outlive the run (a failed
-    run's lease renewal and flushes kept going beside the next run's: renewing leases it had given up,
-    announcing a stale presence, snapshotting stale actors)."""
-    try:
-        await asyncio.gather(*loops)
-    except BaseException:
-        stop.set()
-        for loop in loops:
-            loop.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
-        raise

@@ -14,7 +14,7 @@ import msgspec
 import nats.js.errors
 from nats.js.kv import KeyValue
 
-from actors.balance import Lease, lease_of
+from actors.balance import Lease, held_by, lease_of
 from actors.partitions import partition_of as partition_of  # re-exported: the old home of the rule
 from core.settings import DEFAULTS
 
@@ -33,15 +33,22 @@ class Leases:
         self.partitions = partitions
         self.ttl = ttl if ttl is not None else DEFAULT_TTL
         self.revisions: dict[int, int] = {}
-        self.expires_at = 0.0
-        """When our leases run out unless renewed (the latest renewal + TTL)."""
+        self.expiry: dict[int, float] = {}
+        """Per owned partition: the expiry its lease value on the board says (set before the write is sent,
+        so never later than what any other host reads there)."""
 
     @property
     def owned(self) -> set[int]:
         return set(self.revisions)
 
-    def _value(self) -> bytes:
-        return msgspec.json.encode(Lease(self.host_id, time.time() + self.ttl))
+    @property
+    def expires_at(self) -> float:
+        """When the first of our leases runs out unless renewed (0: none held)."""
+        return min(self.expiry.values(), default=0.0)
+
+    def _value(self) -> tuple[bytes, float]:
+        expires = time.time() + self.ttl
+        return msgspec.json.encode(Lease(self.host_id, expires)), expires
 
     async def acquire(self, limit: int | None = None, board: dict[str, bytes] | None = None) -> set[int]:
         """Take partitions not yet owned, up to `limit` in all — ours from before a restart first (as the
@@ -49,21 +56,19 @@ class Leases:
         newly acquired ones."""
         limit = self.partitions if limit is None else limit
         gained: set[int] = set()
-        mine = {p for p in range(self.partitions)
-                if (v := (board or {}).get(f"p.{p}")) is not None and lease_of(v).host == self.host_id}
+        mine = held_by(board or {}, self.host_id, self.partitions)
         for p in sorted(range(self.partitions), key=lambda p: p not in mine):
             if len(self.revisions) >= limit:
                 break
             if p not in self.revisions and await self._take(p):
                 gained.add(p)
-        if gained:
-            self.expires_at = time.time() + self.ttl
         return gained
 
     async def _take(self, p: int) -> bool:
         key = f"{self.prefix}p.{p}"
+        value, expires = self._value()
         try:
-            self.revisions[p] = await self.kv.create(key, self._value())
+            self.revisions[p], self.expiry[p] = await self.kv.create(key, value), expires
             return True
         except nats.js.errors.KeyWrongLastSequenceError:
             pass
@@ -77,8 +82,9 @@ class Leases:
         if lease.host != self.host_id and lease.expires > time.time():
             return False
         # Ours from before a restart, or expired: take it by CAS (a racing host gets a wrong-sequence).
+        value, expires = self._value()
         try:
-            self.revisions[p] = await self.kv.update(key, self._value(), last=entry.revision)
+            self.revisions[p], self.expiry[p] = await self.kv.update(key, value, last=entry.revision), expires
             return True
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
@@ -86,20 +92,32 @@ class Leases:
     async def renew(self) -> set[int]:
         """Renew all owned leases; returns the partitions lost (someone else holds them, or they expired)."""
         lost: set[int] = set()
-        value = self._value()
+        value, expires = self._value()
         for p, rev in list(self.revisions.items()):
             try:
                 self.revisions[p] = await self.kv.update(f"{self.prefix}p.{p}", value, last=rev)
+                self.expiry[p] = expires
             except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
-                del self.revisions[p]
+                self.forget({p})
                 lost.add(p)
-        self.expires_at = time.time() + self.ttl
         return lost
+
+    def lapsing(self, margin: float) -> bool:
+        """Could another host take one of our leases within `margin` seconds (its renewals are late)? A host
+        must stop deciding before that: the new owner's catch-up would not see what it writes after."""
+        return bool(self.revisions) and time.time() > self.expires_at - margin
+
+    def forget(self, partitions: set[int]) -> None:
+        """Stop renewing these leases without handing them back: they run out within the TTL."""
+        for p in partitions:
+            self.revisions.pop(p, None)
+            self.expiry.pop(p, None)
 
     async def release(self, partitions: set[int] | None = None) -> None:
         """Hand leases back at once (all of them by default): the next owner need not wait for the TTL."""
         for p in sorted(self.owned if partitions is None else partitions & self.owned):
             rev = self.revisions.pop(p)
+            self.expiry.pop(p, None)
             try:
                 await self.kv.delete(f"{self.prefix}p.{p}", last=rev)
             except nats.js.errors.Error:

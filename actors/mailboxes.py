@@ -31,7 +31,8 @@ class Mailboxes:
         self.cells: dict[str, Cell] = {}
         """Actor key (`Cell.key`) -> live cell."""
         self.loading: dict[str, asyncio.Future[Cell]] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], str] = {}
+        """Running drains and the actor key of each (a dropped cell's drain runs on until its decision is written)."""
 
     def known(self, key: str, snapshots: Collection[str] | None) -> bool:
         """Does this actor exist: a live or loading cell, or a snapshot (`snapshots` None: not known, so
@@ -63,8 +64,11 @@ class Mailboxes:
         if not cell.running:
             cell.running = True
             task = asyncio.create_task(self._run(cell))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.tasks[task] = cell.key
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.pop(task, None)
 
     def tick(self, cell: Cell) -> None:
         """Make the cell decide again (once, however many ticks are queued)."""
@@ -97,10 +101,15 @@ class Mailboxes:
                 del self.cells[token]
         return dropped
 
-    async def settle(self, timeout: float) -> None:
-        """Wait (bounded) for running drains: a clean stop lets them finish their appends."""
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
+    async def settle(self, timeout: float, partitions: set[int] | None = None) -> set[int]:
+        """Wait (bounded) for running drains (of `partitions`' actors; all by default): a clean stop, or a
+        hand-off, lets them finish their appends. The partitions of those still running."""
+        tasks = {t: p for t, key in self.tasks.items()
+                 if partitions is None or (p := partition_of_token(key, self.partitions)) in partitions}
+        if not tasks:
+            return set()
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return {partition_of_token(self.tasks[t], self.partitions) for t in pending if t in self.tasks}
 
     def cancel(self) -> None:
         for task in list(self.tasks):

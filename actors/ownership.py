@@ -5,7 +5,10 @@ never lets them expire. Every renewal also publishes this host's presence (`host
 lease expiry, lag, actors — the ops view) and reads the whole board in one direct get, so each host
 holds about P/N partitions (`actors.balance`):
 
-- more than its share (a host joined): the excess is dropped (`on_lost`) and released at once;
+- more than its share (a host joined): the excess is dropped (`on_lost`) and released once the decisions
+  already under way for it are written (`settled`: the next owner's catch-up must find them in the log,
+  or it decides on a state missing our last messages); if they are not done soon, the leases are left
+  to run out instead;
 - less than its share while partitions are free (a host left or died): it takes their leases at once
   (a dead host's partitions are looked at exactly when its leases run out, `balance.next_expiry`), then
   `on_gain` — the host restarts its consumer from the checkpoints of the larger set (a partition's
@@ -37,13 +40,16 @@ Wait = Callable[[asyncio.Event, float], Awaitable[bool]]
 class Ownership:
     def __init__(self, leases: Leases, on_lost: Callable[[set[int]], None], lg: corelog.Log | None = None,
                  on_gain: Callable[[], None] | None = None,
-                 status: Callable[[], dict[str, Any]] | None = None, kinds: list[str] | None = None) -> None:
+                 status: Callable[[], dict[str, Any]] | None = None, kinds: list[str] | None = None,
+                 settled: Callable[[set[int]], Awaitable[set[int]]] | None = None) -> None:
         self.leases = leases
         self.kinds = kinds or []
         self.partitions = leases.partitions
         self.on_lost = on_lost
         self.lg = lg
         self.on_gain = on_gain
+        self.settled = settled
+        """Waits (bounded) for the running decisions of dropped partitions; those still running."""
         self.status = status
         self.hosts = 1
         """Live hosts seen on the board at the last renewal (this one included)."""
@@ -63,12 +69,21 @@ class Ownership:
     def owns(self, ref: Ref) -> bool:
         return partition_of(ref, self.partitions) in self.active
 
+    def lapsing(self) -> bool:
+        """Our leases may be taken by another host within a margin (renewals are late: NATS is slow, or this
+        process was): decide and write nothing more in this run."""
+        return self.leases.lapsing(min(1.0, self.leases.ttl / 4))
+
     async def acquire(self, stop: asyncio.Event, wait: Wait, host_id: str) -> bool:
         """Wait until at least one partition is ours (up to a fair share); False when stopped first."""
         while True:
             try:
-                await self.announce()
                 board = await self._board()
+                if not balance.held_by(board, host_id, self.partitions):
+                    # A new host shows itself first, so the others make room. One starting over (it gained
+                    # partitions) takes its own back first: a presence holding nothing would be a lie.
+                    await self.announce()
+                    board = await self._board()
                 await self.leases.acquire(self._share(board), board)
             except TRANSIENT as e:
                 log.warning("lease board unavailable; retrying", host=host_id, error=str(e) or type(e).__name__)
@@ -118,13 +133,22 @@ class Ownership:
             log.info("handing partitions off to other hosts", host=self.leases.host_id, partitions=sorted(shed),
                      hosts=self.hosts)
             self._lose(shed)
-            await self.leases.release(shed)
+            await self.hand_off(shed)
         elif len(owned) < share and balance.free(board, self.partitions, time.time()) and self.on_gain:
             gained = await self.leases.acquire(share, board)  # held now: served once the run starts over
             log.info("free partitions: taking a share", host=self.leases.host_id, have=len(owned), share=share,
                      hosts=self.hosts, taken=sorted(gained))
             if gained:
                 self.on_gain()
+
+    async def hand_off(self, partitions: set[int]) -> None:
+        """Release dropped partitions once their decisions under way are written; else let them run out."""
+        busy = await self.settled(partitions) if self.settled is not None and partitions else set()
+        if busy:
+            log.warning("decisions still being written: leases left to run out", host=self.leases.host_id,
+                        partitions=sorted(busy))
+            self.leases.forget(busy)
+        await self.leases.release(partitions - busy)
 
     def _share(self, board: dict[str, bytes]) -> int:
         if self.lg is None:
@@ -158,8 +182,8 @@ class Ownership:
             log.warning("presence not published", error=str(e) or type(e).__name__)
 
     async def release(self) -> None:
-        """A clean stop: hand every partition off at once and leave the board."""
-        await self.leases.release()
+        """A clean stop: hand every partition off (as `hand_off`) and leave the board."""
+        await self.hand_off(self.leases.owned)
         try:
             await self.leases.kv.delete(f"{self.leases.prefix}host.{self.leases.host_id}")
         except TRANSIENT:

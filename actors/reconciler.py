@@ -9,6 +9,7 @@ quarantined actor); this module does it: runs `decide` under the watchdog's budg
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgspec
 import structlog
@@ -37,13 +38,14 @@ MAX_LINKS = 64
 
 class Reconciler:
     def __init__(self, lg: Log, stats: dict[str, int], timers: TimerQueue, views: ViewBoard, *,
-                 book: QuarantineBook | None = None, watchdog: Watchdog | None = None) -> None:
+                 book: QuarantineBook | None = None, watchdog: Watchdog | None = None,
+                 may_write: Callable[[Cell], bool] | None = None) -> None:
         self.stats = stats
         self.book = book or QuarantineBook()
         self.watchdog = watchdog or Watchdog()
         self.timers = timers
         self.views = views
-        self.writer = DecisionWriter(lg, stats)
+        self.writer = DecisionWriter(lg, stats, may_write)
         self.traces: dict[str, list[str]] = {}
         """Per actor: traceparents of the events folded since its last decision (its reconcile span's links)."""
 

@@ -10,6 +10,7 @@ cannot join through a route port and hear the cluster's traffic.
 """
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 from collections.abc import Callable
@@ -118,9 +119,21 @@ def start_local(data: Path, size: int, creds: natscreds.Credentials, sync: str,
         saved = json.loads(ports.read_text())
         if len(saved["client"]) == size:
             c.client_ports, c.route_ports = saved["client"], saved["route"]
-    c.allocate()
-    ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
-    c.start()
+    fresh = not c.route_ports
+    for attempt in range(3):
+        c.allocate()
+        ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
+        try:
+            c.start()
+            break
+        except natsserver.PortTaken as e:  # picked free, bound by someone else before the node started
+            c.stop()
+            if not fresh or attempt == 2:
+                raise
+            log.warning("a port picked for the cluster was taken meanwhile; picking others", error=str(e))
+            c.client_ports, c.route_ports = [], []
+            for i in range(size):
+                shutil.rmtree(root / f"node-{i}" / "nats", ignore_errors=True)  # a fresh cluster: nothing stored
     log.info("nats cluster started", nodes=size, ports=c.client_ports)
     return c
 

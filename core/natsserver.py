@@ -7,6 +7,7 @@ generated once per data dir (`core.natscreds`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -121,6 +122,17 @@ class Server:
                 self.proc.wait()
 
 
+class PortTaken(RuntimeError):
+    """A port picked for the server was bound by another process before it started (picked ports race)."""
+
+
+def _port_taken(logged: Path) -> bool:
+    with contextlib.suppress(OSError), open(logged, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 2048))
+        return b"address already in use" in f.read()
+    return False
+
+
 def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: str = "bosun",
           cluster: str = "", log: Path | None = None, timeout: float = 20,
           preexec: Callable[[], Any] | None = None, sync: str = "", executable: str | None = None,
@@ -143,7 +155,9 @@ def start(workdir: Path, port: int = 0, creds: Credentials | None = None, name: 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"nats-server exited with {proc.returncode}; see {log or workdir / 'nats.log'}")
+            logged = log or workdir / "nats.log"
+            error = PortTaken if _port_taken(logged) else RuntimeError
+            raise error(f"nats-server exited with {proc.returncode}; see {logged}")
         if ports_file.exists():
             try:
                 ports = json.loads(ports_file.read_text())

@@ -3,6 +3,7 @@ of `bosun up --cluster 3`'s nodes (`core.cluster.start_local`), joins nothing an
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,3 +74,24 @@ async def _connect(url: str) -> nats.NATS:
         except (nats.errors.NoServersError, OSError):
             await asyncio.sleep(0.05)
     raise AssertionError(f"the rogue server never listened on {url}")
+
+
+def test_a_picked_port_taken_before_its_node_starts_is_picked_again(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ports are picked free, then bound by the nodes one after another: another process can take one in
+    between (it happened beside a loaded test run: `bosun up --cluster 3` exited). A fresh cluster picks
+    others and starts."""
+    real = cluster.free_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        picks = iter([port])
+        monkeypatch.setattr(cluster, "free_port", lambda: next(picks, None) or real())
+        creds = natscreds.Credentials.load_or_create(tmp_path / "nats-credentials.json")
+        c = cluster.start_local(tmp_path, 3, creds, "", None)
+        try:
+            assert port not in c.route_ports + c.client_ports
+            assert all(s is not None and s.proc.poll() is None for s in c.servers)
+        finally:
+            c.stop()

@@ -9,7 +9,7 @@ import pytest
 from actors.cells import Cell
 from actors.effects import DecisionWriter
 from core.events import StatusUpdated
-from core.log import Conflict, Log
+from core.log import Conflict, Log, Unavailable
 from core.names import Ref
 from tests.conftest import REGISTRY
 
@@ -40,3 +40,17 @@ async def test_a_resend_of_the_same_write_is_still_ours(log: Log) -> None:
     await DecisionWriter(log, {"appends": 0}).append_ctl(first, event, 1.0, {})
     await DecisionWriter(log, {"appends": 0}).append_ctl(again, event, 2.0, {})  # an ack lost, the same decision again
     assert again.ctl_seq == first.ctl_seq, "the duplicate is the write it made: folded at its sequence"
+
+
+async def test_a_host_whose_lease_may_lapse_writes_nothing_more(log: Log) -> None:
+    """Mid-decision, once the host's leases may lapse, the rest of the decision is not written: another host
+    may have taken the partition and caught up to the log's end, and would not see it (the messages of a
+    decision to other actors are not fenced by the actor's own subjects)."""
+    cell, leased = _cell(), [True]
+    writer = DecisionWriter(log, {"appends": 0}, may_write=lambda c: leased[0])
+    await writer.append_ctl(cell, StatusUpdated(observed_generation=1, phase="Progressing"), 1.0, {})
+    before = await log.last_seq()
+    leased[0] = False
+    with pytest.raises(Unavailable):
+        await writer.append_ctl(cell, StatusUpdated(observed_generation=1, phase="Ready"), 2.0, {})
+    assert await log.last_seq() == before and cell.ctl_seq == before, "nothing written, nothing folded"

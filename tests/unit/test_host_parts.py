@@ -9,9 +9,10 @@ import pytest
 from actors.acks import AckLedger
 from actors.capacity import PoolView
 from actors.cells import Cell
-from actors.host import Host, _all_or_none
+from actors.host import Host
 from actors.partitions import partition_of, partition_of_token
 from actors.timers import TimerQueue
+from core import loops
 from core.feed import Delivery
 from core.log import StoredMessage
 from core.names import Ref
@@ -180,17 +181,19 @@ async def test_a_companion_actor_is_keyed_apart_and_dropped_with_its_resource() 
 async def test_a_failed_run_leaves_none_of_its_loops_running() -> None:
     """A run whose consume loop fails must not leave its lease renewal going (it renewed leases beside the
     next run and announced a stale presence)."""
-    stop, renewing = asyncio.Event(), asyncio.Event()
+    stop, renewing, ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def renew() -> None:
         renewing.set()
-        await asyncio.Event().wait()  # renews forever unless the run ends it
+        try:
+            await asyncio.Event().wait()  # renews forever unless the run ends it
+        finally:
+            ended.set()
 
     async def consume() -> None:
         await renewing.wait()
         raise RuntimeError("no stream answered")
 
-    loops = [asyncio.ensure_future(consume()), asyncio.ensure_future(renew())]
     with pytest.raises(RuntimeError):
-        await _all_or_none(loops, stop)
-    assert stop.is_set() and all(loop.done() for loop in loops), "the renewal loop ended with the run"
+        await loops.all_or_none(stop, consume(), renew())
+    assert stop.is_set() and ended.is_set(), "the renewal loop ended with the run"
