@@ -104,8 +104,8 @@ class Mailboxes:
     async def settle(self, timeout: float, partitions: set[int] | None = None) -> set[int]:
         """Wait (bounded) for running drains (of `partitions`' actors; all by default): a clean stop, or a
         hand-off, lets them finish their appends. The partitions of those still running."""
-        tasks = {t: p for t, key in self.tasks.items()
-                 if partitions is None or (p := partition_of_token(key, self.partitions)) in partitions}
+        tasks = [t for t, key in self.tasks.items()
+                 if partitions is None or partition_of_token(key, self.partitions) in partitions]
         if not tasks:
             return set()
         _, pending = await asyncio.wait(tasks, timeout=timeout)
