@@ -301,7 +301,8 @@ class Host:
 
     def _leased(self) -> bool:
         """False once our leases may lapse (renewals late): another host could take them and decide on a log
-        missing what we write next (fences cover an actor's own subjects, not its messages). We start over."""
+        missing what we write next (fences cover an actor's own subjects, not its messages), and our snapshots
+        and checkpoints would overwrite its own. We write none of them and start over."""
         if self.ownership is None or not self.ownership.lapsing():
             return True
         if not self.restart:
@@ -353,7 +354,7 @@ class Host:
         floor = min(self.intake.merge.frontier, self.acks.oldest_pending() - 1)  # read before the snapshots
         sample(self.cells, len(self.acks.pending), self.durable, None)
         self.lag = self.intake.lag
-        if not self.caught_up.is_set():
+        if not self.caught_up.is_set() or not self._leased():  # a stale owner's snapshots would overwrite the new one's
             return
         await self.persistence.save(c for c in list(self.cells.values()) if c.dirty and self._owns(c))
         assert self.ownership is not None
@@ -368,7 +369,7 @@ class Host:
 
     async def _passivate(self) -> None:
         """Drop idle actors from memory (snapshotted first): memory follows active resources, not all."""
-        if not self.caught_up.is_set():
+        if not self.caught_up.is_set() or not self._leased():
             return
         now = time.monotonic()
         idle = [c for c in list(self.cells.values())
