@@ -135,3 +135,36 @@ async def test_timers_kept_in_checkpoints_are_armed_before_catch_up(log: Log) ->
 
 async def _caught_up_with(host: Host, ref: Ref) -> bool:
     return host.caught_up.is_set() and ref.token in host.cells
+
+
+async def test_a_host_whose_leases_may_lapse_writes_no_snapshot_nor_checkpoint(log: Log, nats_url: str,
+                                                                                tmp_path: Path) -> None:
+    """A host frozen past its lease margin (a GC pause, a SIGSTOP, a stalled NATS) may have lost its partitions
+    to another host: its snapshots would overwrite the new owner's (found by the cluster chaos run: a deployment
+    came back from a stale snapshot behind the log for good). It writes none, and starts its run over."""
+    stop_sim = asyncio.Event()
+    driver = asyncio.create_task(sim.serve(nats_url, tmp_path, stop=stop_sim, latency=0.01, relist_interval=5))
+    host = Host(log, registry=REGISTRY, host_id="main", idle_seconds=30, flush_seconds=0.5, lease_ttl=1.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(host.run(stop))
+    dep = Ref("modeldeployment", "team-a", "frozen")
+    try:
+        await apply(log, POOL, pool_spec(8), 1)
+        await apply(log, dep, deployment_spec(2), 1)
+        await eventually(lambda: ready(log, dep, 1, 2))
+        writes: list[object] = []
+
+        async def written(*args: object) -> None:
+            writes.append(args)
+
+        persistence = host.persistence
+        save, checkpoint = persistence.save, persistence.write_checkpoint
+        persistence.save = persistence.write_checkpoint = written  # type: ignore[method-assign,assignment]
+        time.sleep(1.0)  # the whole process frozen: no renewal for most of the 1.2 s lease
+        await host.flush()
+        assert writes == [] and host.restart, "a stale owner's flush wrote"
+        persistence.save, persistence.write_checkpoint = save, checkpoint  # type: ignore[method-assign]
+    finally:
+        stop.set()
+        stop_sim.set()
+        await asyncio.gather(task, driver)
