@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.test_up_support import BOSUN, Up, http_get
+from tests.integration.test_up_support import BOSUN, Up, http_get, wait_for
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 POOL = ("kind: GpuPool\nmetadata: {name: %s, namespace: %s}\n"
@@ -169,7 +169,9 @@ def test_prune_deletes_what_the_set_no_longer_has_and_diff_shows_it(up: Up, tmp_
 
 def test_resource_version_in_a_file_is_an_if_match(up: Up, tmp_path: Path) -> None:
     assert run(up, "apply", "-f", str(write(tmp_path / "a.yaml", deployment("cas", "cas-a")))).code == 0
-    exported = yaml.safe_load(run(up, "get", "md/cas", "-n", "cas-a", "-o", "yaml").out)
+    # accepted is not yet readable: `get` reads the read model, a moment behind the log
+    exported = yaml.safe_load(wait_for(lambda: run(up, "get", "md/cas", "-n", "cas-a", "-o", "yaml").out, 30,
+                                       "the applied deployment readable"))
     stale = tmp_path / "stale.yaml"
     for replicas in (2, 3):  # two edits of the same exported version
         exported["spec"]["replicas"] = replicas
