@@ -8,6 +8,7 @@ keeps writing is fenced anyway by the expected-last-subject-sequence on its acto
 """
 from __future__ import annotations
 
+import math
 import time
 
 import msgspec
@@ -36,6 +37,11 @@ class Leases:
         self.expiry: dict[int, float] = {}
         """Per owned partition: the expiry its lease value on the board says (set before the write is sent,
         so never later than what any other host reads there)."""
+        self.margin = min(1.0, self.ttl / 4)
+        self.lapse_at = math.inf
+        """From when another host could take one of our leases within `margin` (renewals late): a host must
+        stop deciding before, or the new owner's catch-up would miss what it writes after. Kept current on
+        every change (checked before every write)."""
 
     @property
     def owned(self) -> set[int]:
@@ -45,6 +51,9 @@ class Leases:
     def expires_at(self) -> float:
         """When the first of our leases runs out unless renewed (0: none held)."""
         return min(self.expiry.values(), default=0.0)
+
+    def _expiry_changed(self) -> None:
+        self.lapse_at = self.expires_at - self.margin if self.expiry else math.inf
 
     def _value(self) -> tuple[bytes, float]:
         expires = time.time() + self.ttl
@@ -69,6 +78,7 @@ class Leases:
         value, expires = self._value()
         try:
             self.revisions[p], self.expiry[p] = await self.kv.create(key, value), expires
+            self._expiry_changed()
             return True
         except nats.js.errors.KeyWrongLastSequenceError:
             pass
@@ -85,6 +95,7 @@ class Leases:
         value, expires = self._value()
         try:
             self.revisions[p], self.expiry[p] = await self.kv.update(key, value, last=entry.revision), expires
+            self._expiry_changed()
             return True
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
@@ -93,31 +104,34 @@ class Leases:
         """Renew all owned leases; returns the partitions lost (someone else holds them, or they expired)."""
         lost: set[int] = set()
         value, expires = self._value()
-        for p, rev in list(self.revisions.items()):
-            try:
-                self.revisions[p] = await self.kv.update(f"{self.prefix}p.{p}", value, last=rev)
-                self.expiry[p] = expires
-            except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
-                self.forget({p})
-                lost.add(p)
+        try:
+            for p, rev in list(self.revisions.items()):
+                try:
+                    self.revisions[p] = await self.kv.update(f"{self.prefix}p.{p}", value, last=rev)
+                    self.expiry[p] = expires
+                except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
+                    self.forget({p})
+                    lost.add(p)
+        finally:  # a renewal cut short by a timeout still counts for the leases it did renew
+            self._expiry_changed()
         return lost
 
-    def lapsing(self, margin: float) -> bool:
-        """Could another host take one of our leases within `margin` seconds (its renewals are late)? A host
-        must stop deciding before that: the new owner's catch-up would not see what it writes after."""
-        return bool(self.revisions) and time.time() > self.expires_at - margin
+    def lapsing(self) -> bool:
+        return time.time() > self.lapse_at
 
     def forget(self, partitions: set[int]) -> None:
         """Stop renewing these leases without handing them back: they run out within the TTL."""
         for p in partitions:
             self.revisions.pop(p, None)
             self.expiry.pop(p, None)
+        self._expiry_changed()
 
     async def release(self, partitions: set[int] | None = None) -> None:
         """Hand leases back at once (all of them by default): the next owner need not wait for the TTL."""
         for p in sorted(self.owned if partitions is None else partitions & self.owned):
             rev = self.revisions.pop(p)
             self.expiry.pop(p, None)
+            self._expiry_changed()
             try:
                 await self.kv.delete(f"{self.prefix}p.{p}", last=rev)
             except nats.js.errors.Error:

@@ -71,8 +71,8 @@ class Ownership:
 
     def lapsing(self) -> bool:
         """Our leases may be taken by another host within a margin (renewals are late: NATS is slow, or this
-        process was): decide and write nothing more in this run."""
-        return self.leases.lapsing(min(1.0, self.leases.ttl / 4))
+        process was): decide and write nothing more in this run (`Leases.lapse_at`)."""
+        return self.leases.lapsing()
 
     async def acquire(self, stop: asyncio.Event, wait: Wait, host_id: str) -> bool:
         """Wait until at least one partition is ours (up to a fair share); False when stopped first."""
