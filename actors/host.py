@@ -113,7 +113,7 @@ class Host:
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope,
                         ttl=self.lease_ttl)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
-                                           settled=lambda ps: self.mailboxes.settle(min(1.0, leases.ttl / 4), ps),
+                                           settled=lambda ps: self.mailboxes.settle(leases.margin, ps),
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)},
                                            kinds=sorted(c.info.key for c in self.registry.controllers()
                                                         if self.registry.decides(c.info.key)))
