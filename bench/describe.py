@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from core.codec import encode, event_headers
 from core.events import Condition, Event, SpecApplied, StatusUpdated
 from core.log import StoredMessage
 from core.names import Ref
+from core.ports import free_port
 from core.replicas import ReplicaReady, ReplicaStarted, StartReplica
 from projections import generations
 from projections.store import Writer
@@ -80,12 +80,6 @@ async def seed(db_dir: Path, n: int) -> int:
         await writer.close()
     generations.flip(db_dir, gen)
     return seq
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_describe(resources: int, samples: int) -> dict[str, Any]:

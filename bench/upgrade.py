@@ -19,7 +19,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -33,6 +32,7 @@ from typing import Any
 import httpx
 
 from core import natsserver
+from core.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ("controller-1", "controller-2", "gateway", "projector", "driver-sim")
@@ -73,12 +73,6 @@ def old_release(tag: str, cache: Path) -> Release:
     (root / "venv" / "bin" / "nats-server").symlink_to(natsserver.binary())
     ready.write_text(tag)
     return Release(tag, str(bosun))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +21,10 @@ from urllib.parse import quote
 import structlog
 
 from core import natscreds, natsserver
+from core.ports import free_port as free_port  # route ports must be known before any node starts
 
 CLUSTER_NAME = "bosun"
 log = structlog.get_logger("bosun.cluster")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (route ports must be known before any node starts)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cluster_block(port: int, routes: list[int], name: str = CLUSTER_NAME,
@@ -60,19 +53,35 @@ class Cluster:
     preexec: Callable[[], Any] | None = None
     executable: str | None = None
     """Another nats-server binary (`BOSUN_NATS_SERVER`); default: `natsserver.binary()`'s."""
+    picked: bool = False
+    """The ports were picked by `allocate` for a new cluster (not given, not kept from an earlier run)."""
 
     def allocate(self) -> Cluster:
         """Pick the ports now: the seed list (`url`) is then known before any node runs."""
         if not self.route_ports:
             self.route_ports = [free_port() for _ in range(self.size)]
             self.client_ports = [free_port() for _ in range(self.size)]
+            self.picked = True
         return self
 
     def start(self) -> Cluster:
-        self.allocate()
-        self.servers = [None] * self.size
-        for i in range(self.size):
-            self.start_node(i)
+        """Start every node. Ports picked here are free when picked, not when bound: another process may take
+        one in between (it happened beside a loaded test run), so a fresh cluster picks others and tries again."""
+        for attempt in range(3):
+            self.allocate()
+            self.servers = [None] * self.size
+            try:
+                for i in range(self.size):
+                    self.start_node(i)
+                return self
+            except natsserver.PortTaken as e:
+                self.stop()
+                if not self.picked or attempt == 2:
+                    raise
+                log.warning("a port picked for the cluster was taken meanwhile; picking others", error=str(e))
+                self.client_ports, self.route_ports = [], []
+                for i in range(self.size):  # a fresh cluster has stored nothing yet
+                    shutil.rmtree(self.workdir / f"node-{i}" / "nats", ignore_errors=True)
         return self
 
     def start_node(self, i: int) -> natsserver.Server:
@@ -119,21 +128,10 @@ def start_local(data: Path, size: int, creds: natscreds.Credentials, sync: str,
         saved = json.loads(ports.read_text())
         if len(saved["client"]) == size:
             c.client_ports, c.route_ports = saved["client"], saved["route"]
-    fresh = not c.route_ports
-    for attempt in range(3):
-        c.allocate()
-        ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
-        try:
-            c.start()
-            break
-        except natsserver.PortTaken as e:  # picked free, bound by someone else before the node started
-            c.stop()
-            if not fresh or attempt == 2:
-                raise
-            log.warning("a port picked for the cluster was taken meanwhile; picking others", error=str(e))
-            c.client_ports, c.route_ports = [], []
-            for i in range(size):
-                shutil.rmtree(root / f"node-{i}" / "nats", ignore_errors=True)  # a fresh cluster: nothing stored
+    c.allocate()
+    ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
+    c.start()  # a fresh cluster may pick other ports: those are the ones kept
+    ports.write_text(json.dumps({"client": c.client_ports, "route": c.route_ports}))
     log.info("nats cluster started", nodes=size, ports=c.client_ports)
     return c
 

@@ -24,7 +24,7 @@ import nats.errors
 import structlog
 from nats.js import api
 
-from core import dropped, ready, subjects
+from core import dropped, ports, ready, subjects
 from core import log as corelog
 from core.feed import Delivery, Feed, ensure_consumer
 from core.logtail import TailRequest
@@ -320,7 +320,7 @@ class Driver:
 
     def _spawn(self, rec: Record, now: float) -> None:
         key = (rec.token, rec.replica)
-        rec = self.world.begin_spawn(rec, procs.free_port())
+        rec = self.world.begin_spawn(rec, ports.free_port())
         log_file = store.log_file(self.data_dir, rec.token, rec.replica)
         try:
             uid = self.fence.uid(self.world.conn, rec.ref.namespace)

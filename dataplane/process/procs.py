@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,12 +59,6 @@ def signal_group(who: Identity, sig: signal.Signals) -> bool:
         os.killpg(who.pid, sig)
         return True
     return False
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spawn(argv: list[str], env: dict[str, str], log_file: Path, cwd: Path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from core import log as corelog
+from core.ports import free_port
 from gateway.admission.admit import Intent
 from gateway.admission.governance import governed_admission
 from tests.conftest import eventually
@@ -23,12 +23,6 @@ from tests.integration.test_up_support import BOSUN
 
 GATEWAYS = 3
 REQUESTS = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import secrets
 import signal
-import socket
 import subprocess
 import threading
 import urllib.request
@@ -23,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from core import natsserver
+from core.ports import free_ports
 from tests.integration.test_up_support import BOSUN, http_get, wait_for
 
 
@@ -75,17 +75,6 @@ class Collector:
 def _value(v: Any) -> Any:
     kind = v.WhichOneof("value")
     return getattr(v, kind) if kind else None
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def scrape(url: str, token: str | None = None) -> dict[str, float]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from actors import serving as controller
+from core import ports
 from core.log import Log
 from core.names import Ref
 from dataplane.process import fence, procs, store
@@ -111,7 +112,7 @@ async def test_a_replica_spawned_just_before_a_crash_is_adopted_not_started_twic
     assert world.admit(ref, StartProcess(replica="chat-1", pool="infra/local", gpus=1, model="m", generation=1,
                                          launch=launch), 0) == "admitted"
     (rec,) = world.records()
-    rec = world.begin_spawn(rec, procs.free_port())
+    rec = world.begin_spawn(rec, ports.free_port())
     env = fence.environment({}, {procs.MARK_DRIVER: str(store.home(tmp_path)),
                                  procs.MARK_RECORD: f"{ref.token}/chat-1/{rec.spawned}", "BOSUN_REPLICA": "chat-1"},
                             tmp_path)
