@@ -30,6 +30,7 @@ from tests.integration.test_dashboard_support import (
     PHONE,
     attr,
     by_testid,
+    click,
     deployment,
     http,
     rows,
@@ -385,8 +386,7 @@ def test_actions_are_offered_by_rbac_and_done_after_confirmation(up: Up, page: W
     doc["spec"] = {**doc["spec"], "replicas": 0, "placement": {"region": "nowhere-1", "gpu": "any"}}
     assert http("PUT", up.url + held, up.token, doc)[0] == 202
     visit(page, up, "#/r/ModelDeployment/demo/held", OPERATOR)
-    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=actions][data-ready=yes] [data-action=scale]"),
-         "scale offered for held").click()
+    click(page, "[data-testid=actions][data-ready=yes] [data-action=scale]", "scale offered for held")
     to = wait(page, lambda d: by_testid(d, "scale-to")[0], "the scale dialog for held")
     to.clear()
     to.send_keys("1")
@@ -401,15 +401,15 @@ def test_actions_are_offered_by_rbac_and_done_after_confirmation(up: Up, page: W
     wait_for(lambda: http("GET", up.url + held, up.token)[0] == 404, 20, "held deleted")
 
     visit(page, up, "#/r/ModelDeployment/team-a/zz-stuck", OPERATOR)  # not Ready: retry is offered too
-    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-action=retry]:not([hidden])"), "retry offered").click()
-    wait(page, lambda d: by_testid(d, "confirm")[0], "the retry dialog").click()
+    click(page, "[data-action=retry]:not([hidden])", "retry offered")
+    click(page, "[data-testid=confirm]", "the retry dialog")
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=timeline-entry][data-type='retry.requested']"),
          "the retry in the timeline")
 
     assert http("PUT", up.url + "/v1/namespaces/team-a/modeldeployments/doomed", up.token,
                 deployment("doomed", "team-a", 1))[0] == 202
     visit(page, up, "#/r/ModelDeployment/team-a/doomed", OPERATOR)
-    wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-action=delete]"), "delete offered").click()
+    click(page, "[data-action=delete]", "delete offered")
     typed = wait(page, lambda d: by_testid(d, "delete-name")[0], "the delete dialog")
     typed.send_keys("wrong")
     by_testid(page, "confirm")[0].click()

@@ -105,6 +105,16 @@ def wait(driver: WebDriver, check: Callable[[WebDriver], T | None], what: str, t
     return found
 
 
+def click(driver: WebDriver, css: str, what: str, timeout: float = 15) -> None:
+    """Click the element matching `css` once it takes the click: a page re-rendering between a find and its
+    click swaps the element or has it not yet interactable (it failed a CI run), so both happen in the wait."""
+    def clicked(d: WebDriver) -> bool:
+        d.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait(driver, clicked, what, timeout)
+
+
 Rows = dict[str, dict[str, str]]
 
 
