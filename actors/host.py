@@ -303,7 +303,7 @@ class Host:
         """False once our leases may lapse (renewals late): another host could take them and decide on a log
         missing what we write next (fences cover an actor's own subjects, not its messages), and our snapshots
         and checkpoints would overwrite its own. We write none of them and start over."""
-        if self.ownership is None or time.time() <= self.ownership.leases.lapse_at:  # every write: kept cheap
+        if self.ownership is None or not self.ownership.lapsing():  # before every write: one comparison
             return True
         if not self.restart:
             log.warning("partition leases may lapse (renewals late); starting over", host=self.host_id,

@@ -26,16 +26,9 @@ from actors.mailboxes import Mailboxes
 from actors.ownership import Ownership
 from actors.partitions import partition_of
 from core import log as corelog
+from core import ready
 from core.names import Ref
 from tests.conftest import REGISTRY, eventually
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def recording(host: Ownership, kv: KeyValue, name: str) -> list[Presence]:
@@ -54,12 +47,12 @@ def recording(host: Ownership, kv: KeyValue, name: str) -> list[Presence]:
 async def test_a_host_starting_over_announces_only_what_it_holds(log: corelog.Log) -> None:
     kv = await log.kv(corelog.LEASES)
     first = Ownership(Leases(kv, "h1", 4, ttl=30), lambda lost: None, log)
-    assert await first.acquire(asyncio.Event(), _wait, "h1")
+    assert await first.acquire(asyncio.Event(), ready.wait, "h1")
     assert first.owned == {0, 1, 2, 3}
 
     again = Ownership(Leases(kv, "h1", 4, ttl=30), lambda lost: None, log)  # the next run, as host.py makes it
     published = recording(again, kv, "h1")
-    assert await again.acquire(asyncio.Event(), _wait, "h1")
+    assert await again.acquire(asyncio.Event(), ready.wait, "h1")
     assert again.owned == {0, 1, 2, 3}
     assert published and all(p.partitions == [0, 1, 2, 3] and p.leaseExpiresAt > 0 for p in published), published
 
@@ -68,7 +61,7 @@ async def test_a_new_host_shows_itself_before_it_holds_anything(log: corelog.Log
     kv = await log.kv(corelog.LEASES)
     host = Ownership(Leases(kv, "fresh", 4, ttl=30), lambda lost: None, log)
     published = recording(host, kv, "fresh")
-    assert await host.acquire(asyncio.Event(), _wait, "fresh")
+    assert await host.acquire(asyncio.Event(), ready.wait, "fresh")
     assert [p.partitions for p in published] == [[], [0, 1, 2, 3]]
 
 
@@ -96,7 +89,7 @@ async def test_partitions_handed_off_are_released_only_once_their_decisions_are_
     boxes = Mailboxes(lambda key: asyncio.sleep(0, Cell(Ref.parse(key), REGISTRY.controller_for("modeldeployment"))),
                       drain, partitions=4, concurrency=8)
     owner = Ownership(Leases(kv, "a", 4, ttl=5), boxes.drop, log, settled=lambda ps: boxes.settle(0.5, ps))
-    assert await owner.acquire(asyncio.Event(), _wait, "a")
+    assert await owner.acquire(asyncio.Event(), ready.wait, "a")
     busy = await boxes.cell_of(_deployment_in(3, 4).token)
     busy.queue.append(object())
     boxes.schedule(busy)
@@ -104,14 +97,14 @@ async def test_partitions_handed_off_are_released_only_once_their_decisions_are_
     peer = Presence(hostId="b", partitions=[], leaseExpiresAt=0, lag=0, actors=0, expires=time.time() + 30)
     await kv.put("host.b", msgspec.json.encode(peer))  # a second host: our share is 2 of 4
     stop = asyncio.Event()
-    renewing = asyncio.ensure_future(owner.renew(stop, _wait))
+    renewing = asyncio.ensure_future(owner.renew(stop, ready.wait))
     try:
-        await eventually(lambda: _async(owner.owned == {0, 1}))
+        await eventually(lambda: asyncio.sleep(0, owner.owned == {0, 1}))
         assert busy.running and await _holder(kv, 3) == "a", "released while its decision was being written"
         await eventually(lambda: _released(kv, 2))  # nothing under way there
         assert await _holder(kv, 3) == "a" and 3 not in owner.leases.owned, "left to run out, not renewed"
         written.set()
-        await eventually(lambda: _async(not busy.running))
+        await eventually(lambda: asyncio.sleep(0, not busy.running))
     finally:
         stop.set()
         await renewing
@@ -121,15 +114,11 @@ async def _released(kv: KeyValue, partition: int) -> bool:
     return await _holder(kv, partition) == ""
 
 
-async def _async(value: bool) -> bool:
-    return value
-
-
 async def test_a_host_stops_counting_on_its_leases_before_anyone_else_may_take_them(log: corelog.Log) -> None:
     kv = await log.kv(corelog.LEASES)
     late = Ownership(Leases(kv, "late", 2, ttl=1.2), lambda lost: None, log)
-    assert await late.acquire(asyncio.Event(), _wait, "late")
+    assert await late.acquire(asyncio.Event(), ready.wait, "late")
     assert not late.lapsing(), "just renewed"
-    await eventually(lambda: _async(late.lapsing()), timeout=5)  # no renewal: the process stalled, or NATS did
+    await eventually(lambda: asyncio.sleep(0, late.lapsing()), timeout=5)  # no renewal: a stalled process or NATS
     other = Leases(kv, "other", 2, ttl=1.2)
     assert await other.acquire() == set(), "the board still holds them for the late host: nobody may take them yet"
