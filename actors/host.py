@@ -113,7 +113,7 @@ class Host:
         leases = Leases(await self.log.kv(corelog.LEASES), self.host_id, self.partitions, prefix=self.scope,
                         ttl=self.lease_ttl)
         self.ownership = owner = Ownership(leases, self._drop_partitions, self.log, on_gain=self._start_over,
-                                           settled=lambda ps: self.mailboxes.settle(leases.margin, ps),
+                                           settled=lambda ps: self.mailboxes.settle(leases.margin, ps), serving=False,
                                            status=lambda: {"lag": self.lag, "actors": len(self.cells)},
                                            kinds=sorted(c.info.key for c in self.registry.controllers()
                                                         if self.registry.decides(c.info.key)))
@@ -230,6 +230,8 @@ class Host:
         if self.caught_up.is_set():
             return
         self.caught_up.set()
+        if self.ownership is not None:
+            self.ownership.serving = True
         log.info("controller caught up", seq=self.catch_up_target, actors=len(self.cells))
         for cell in list(self.cells.values()):
             self.mailboxes.tick(cell)

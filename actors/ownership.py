@@ -9,8 +9,9 @@ holds about P/N partitions (`actors.balance`):
   already under way for it are written (`settled`: the next owner's catch-up must find them in the log,
   or it decides on a state missing our last messages); if they are not done soon, the leases are left
   to run out instead;
-- less than its share while partitions are free (a host left or died): it takes their leases at once
-  (a dead host's partitions are looked at exactly when its leases run out, `balance.next_expiry`), then
+- less than its share while partitions are free (a host left or died), once its run has caught up: it
+  takes their leases at once (a dead host's partitions are looked at exactly when its leases run out,
+  `balance.next_expiry`), then
   `on_gain` — the host restarts its consumer from the checkpoints of the larger set (a partition's
   history must be folded before its actors decide, and a fresh start does exactly that). Until then the
   partitions are leased but not `active`: this run neither decides for them nor checkpoints them.
@@ -41,7 +42,7 @@ class Ownership:
     def __init__(self, leases: Leases, on_lost: Callable[[set[int]], None], lg: corelog.Log | None = None,
                  on_gain: Callable[[], None] | None = None,
                  status: Callable[[], dict[str, Any]] | None = None, kinds: list[str] | None = None,
-                 settled: Callable[[set[int]], Awaitable[set[int]]] | None = None) -> None:
+                 settled: Callable[[set[int]], Awaitable[set[int]]] | None = None, serving: bool = True) -> None:
         self.leases = leases
         self.kinds = kinds or []
         self.partitions = leases.partitions
@@ -51,6 +52,10 @@ class Ownership:
         self.settled = settled
         """Waits (bounded) for the running decisions of dropped partitions; those still running."""
         self.status = status
+        self.serving = serving
+        """The run has caught up: only then do free partitions make it start over (`on_gain`). A gain during a
+        run's start would start over a run that never served: two hosts whose starts outlast the TTL (a nats
+        node lost, elections under way) took each other's lapsed partitions that way for minutes."""
         self.hosts = 1
         """Live hosts seen on the board at the last renewal (this one included)."""
         self.active: set[int] = set()
@@ -134,7 +139,8 @@ class Ownership:
                      hosts=self.hosts)
             self._lose(shed)
             await self.hand_off(shed)
-        elif len(owned) < share and balance.free(board, self.partitions, time.time()) and self.on_gain:
+        elif (len(owned) < share and self.serving and self.on_gain
+              and balance.free(board, self.partitions, time.time())):
             gained = await self.leases.acquire(share, board)  # held now: served once the run starts over
             log.info("free partitions: taking a share", host=self.leases.host_id, have=len(owned), share=share,
                      hosts=self.hosts, taken=sorted(gained))

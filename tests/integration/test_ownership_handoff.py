@@ -9,6 +9,8 @@
   them (it then decides and writes nothing more, `actors.host.Host._leased`).
 - A host that starts its run over (it gained partitions) takes its own leases back before it says
   anything: `GET /v1/controllers` once listed a live host with no partitions and `leaseExpiresAt` 0.
+- A run still starting takes no free partitions: after a nats node's loss two hosts whose starts outlasted
+  the lease TTL took each other's lapsed partitions, each gain starting the taker's run over, for minutes.
 """
 from __future__ import annotations
 
@@ -122,3 +124,30 @@ async def test_a_host_stops_counting_on_its_leases_before_anyone_else_may_take_t
     await eventually(lambda: asyncio.sleep(0, late.lapsing()), timeout=5)  # no renewal: a stalled process or NATS
     other = Leases(kv, "other", 2, ttl=1.2)
     assert await other.acquire() == set(), "the board still holds them for the late host: nobody may take them yet"
+
+
+async def test_a_run_takes_free_partitions_only_once_it_serves(log: corelog.Log) -> None:
+    kv = await log.kv(corelog.LEASES)
+    gone = Leases(kv, "gone", 4, ttl=0.5)  # a host that took two partitions, then died
+    assert await gone.acquire(2, {}) == {0, 1}
+    gained = asyncio.Event()
+    host = Ownership(Leases(kv, "h", 4, ttl=5), lambda lost: None, log, on_gain=gained.set, serving=False)
+    assert await host.acquire(asyncio.Event(), ready.wait, "h")
+    assert host.owned == {2, 3}
+    renewals = recording(host, kv, "h")
+    stop = asyncio.Event()
+    renewing = asyncio.ensure_future(host.renew(stop, ready.wait))
+    try:
+        lapsed = time.time() + 0.5
+
+        async def renewed_since() -> bool:  # three rounds after the dead host's leases ran out
+            return sum(p.expires > lapsed + 5 for p in renewals) >= 3
+
+        await eventually(renewed_since, 15)
+        assert not gained.is_set() and host.leases.owned == {2, 3}, "a run still starting took free partitions"
+        host.serving = True
+        await asyncio.wait_for(gained.wait(), 10)
+        assert host.leases.owned == {0, 1, 2, 3}
+    finally:
+        stop.set()
+        await renewing
