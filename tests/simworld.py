@@ -67,6 +67,8 @@ class World:
         self.devices: dict[tuple[str, str], str] = {}
         """(node, device id) -> the replica using it (node pools): a device is never handed out twice."""
         self.decisions = 0
+        self.wakes: dict[str, float | None] = {}
+        """Actor key -> when its last decision asked to decide again (the host's timer)."""
 
     @property
     def states(self) -> dict[Ref, Any]:
@@ -148,7 +150,7 @@ class World:
             self._folded(actor, write.event)
             if write.slice == subjects.CMD:
                 self._actuate(actor.ref, write.event)
-        kernel.settle(actor, outcome)
+        self.wakes[actor.key] = kernel.settle(actor, outcome)
         return outcome
 
     def _folded(self, actor: kernel.Actor, event: Event) -> None:
@@ -198,15 +200,24 @@ class World:
             self.queue.rotate(-i)
             item = self.queue.popleft()
             self.queue.rotate(i)
-            if isinstance(item, str):
-                self.deliver(item)  # that actor's next message, whichever of its queued turns was drawn
-            else:
-                ref, event = item
-                subject = subjects.spec(ref) if isinstance(event, (SpecApplied, DeletionRequested)) else \
-                    subjects.obs(ref)
-                self.append(subject, ref, event, {})
+            self._take(item)
             steps += 1
         raise AssertionError("world did not settle")
+
+    def deliver_all(self) -> None:
+        """Take the queued steps in order, and no more: unlike `run`, nobody decides without a message (as on a
+        host, where only a message or the actor's own timer makes it decide)."""
+        while self.queue:
+            self._take(self.queue.popleft())
+
+    def _take(self, item: tuple[Ref, Event] | str) -> None:
+        if isinstance(item, str):
+            self.deliver(item)  # that actor's next message, whichever of its queued turns was drawn
+        else:
+            ref, event = item
+            subject = subjects.spec(ref) if isinstance(event, (SpecApplied, DeletionRequested)) else \
+                subjects.obs(ref)
+            self.append(subject, ref, event, {})
 
 
 def pool_spec(capacity: int, region: str = "us-west-2", gpu: str = "a100") -> dict[str, Any]:

@@ -32,7 +32,7 @@ MODELDEPLOYMENT = Kind(
     events=(*EVENTS, *PROTOCOL, ScaleSet),  # ScaleSet: the scale input any scaler writes (core.scale)
     validate=validate, controller=model.CONTROLLER_NAME, finalizers=(model.FINALIZER,),
     short_names=("md", "deployment", "deployments"), exec_fields=("command", "env"),
-    behaviour=model.BEHAVIOUR,  # 2: a scale-up told by its statuses (`status.COMPACT`)
+    behaviour=model.BEHAVIOUR,  # 3: a fast rollout tells Pending -> Ready (`status.COMPACT`, `status.QUIET`)
     columns=(
         Column("MODEL", lambda o: o["spec"].get("model", "")),
         Column("READY", _ready),

@@ -39,7 +39,7 @@ from actors.modeldeployment.events import (
 )
 from actors.modeldeployment.spec import ModelDeploymentSpec
 from actors.modeldeployment.state import Deployment, Outstanding, Replica
-from actors.modeldeployment.status import COMPACT, Outcome, narrate
+from actors.modeldeployment.status import QUIET, Outcome, narrate
 from actors.placement import Slot
 from core.events import Event, StatusUpdated
 from core.replicas import (
@@ -54,8 +54,8 @@ from core.replicas import (
 from core.scale import ScaleSet
 
 CONTROLLER_NAME = "deployments"
-BEHAVIOUR = COMPACT
-"""What `decide` writes today (`Kind.behaviour`; see `status.COMPACT`)."""
+BEHAVIOUR = QUIET
+"""What `decide` writes today (`Kind.behaviour`; see `status.COMPACT` and `status.QUIET`)."""
 FINALIZER = "deployments.bosun.dev/replicas"
 DRIVER = "sim"
 REQUEUE_CAP = 5.0

@@ -35,6 +35,16 @@ COMPACT = 2
 `deployment.scale-up-completed` (the status says Ready, Converged). Two appends and four deliveries fewer per
 converged deployment (issue #27); decisions recorded with behaviour 1 still write them (`replay --check`)."""
 
+QUIET = 3
+"""The behaviour from which a decision that orders something (asks a pool for capacity, starts replicas) for a
+new generation writes no ScalingUp status: it asks to decide again `HOLD` later instead. The next decision that
+orders nothing (a replica's observation, or that timer) writes the status as before, so a rollout whose
+replicas are ready at once tells Pending -> Ready, and one that is not says ScalingUp within `HOLD`; a status
+that is news (refused capacity, failing replicas, a limit, the deadline) is never held. One or two appends and
+two to four deliveries fewer per converged deployment (issue #27)."""
+HOLD = 1.0
+"""Seconds a held ScalingUp status waits at most (`QUIET`)."""
+
 
 def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment], placed: Deployment,
             outcome: Outcome, now: float, behaviour: int = 1) -> float | None:
@@ -62,8 +72,21 @@ def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment],
     if not compact and status.phase == "Ready" and (res.status is None or res.status.phase != "Ready") \
             and desired > 0:
         events.append(ScaleUpCompleted(replicas=desired))
+    if behaviour >= QUIET and outcome.acted and _starting(status, res.status):
+        return min(now + HOLD, wake if wake is not None else now + HOLD)
     events.append(status)
     return wake
+
+
+def _starting(status: StatusUpdated, last: StatusUpdated | None) -> bool:
+    """A new generation's ScalingUp status, nothing failing or limited: held back (`QUIET`)."""
+    if last is not None and last.observed_generation == status.observed_generation:
+        return False
+    return status.phase == "Progressing" and status.conditions[0].reason == "ScalingUp" and all(
+        (c.type, c.status) in _UNEVENTFUL for c in status.conditions[1:])
+
+
+_UNEVENTFUL = {("Scheduled", "True"), ("Progressing", "True")}
 
 
 def _told_target(res: Resource[ModelDeploymentSpec, Deployment]) -> int:
