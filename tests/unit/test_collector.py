@@ -1,8 +1,9 @@
 """The collector's settings (`core.collector`, issue 27), in a fresh interpreter: they are process-wide.
 
-Start-up's objects are frozen and young objects are collected every GEN0 allocations; what survives a young collection is frozen, so the older generations stay empty and a full collection has
-nothing to walk (a controller holding 48,000 deployments paused 380-490 ms in one, finding nothing); a cycle
-frozen while it was still referenced is freed by the periodic sweep.
+Start-up's objects are frozen and young objects are collected every GEN0 allocations; what survives a young
+collection is frozen, so the older generations stay empty and a full collection has nothing to walk (a
+controller holding 48,000 deployments paused 380-490 ms in one, finding nothing); a cycle frozen while it was
+still referenced is freed by the periodic sweep.
 """
 from __future__ import annotations
 
