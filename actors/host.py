@@ -348,17 +348,21 @@ class Host:
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         while not await _wait(stop, min(self.flush_seconds, 2.0)):
-            await self.flush()
+            await self.flush(paced=True)
             await self._passivate()
 
-    async def flush(self) -> None:
-        """Snapshot dirty actors, then our partitions' checkpoints to the done floor (+ passivated timers)."""
+    async def flush(self, paced: bool = False) -> None:
+        """Snapshot dirty actors, then our partitions' checkpoints to the done floor (+ passivated timers);
+        `paced`: the snapshots leave room for the messages in between (`persistence.PACE`)."""
         floor = min(self.intake.merge.frontier, self.acks.oldest_pending() - 1)  # read before the snapshots
         sample(self.cells, len(self.acks.pending), self.durable, None)
         self.lag = self.intake.lag
         if not self.caught_up.is_set() or not self._leased():  # a stale owner's snapshots would overwrite the new one's
             return
-        await self.persistence.save(c for c in list(self.cells.values()) if c.dirty and self._owns(c))
+        await self.persistence.save((c for c in list(self.cells.values()) if c.dirty and self._owns(c)), paced,
+                                    self._leased)
+        if not self._leased():  # lapsed while saving: the checkpoints would claim snapshots we did not write
+            return
         assert self.ownership is not None
         cells = self.cells
 
@@ -377,7 +381,7 @@ class Host:
         idle = [c for c in list(self.cells.values())
                 if not c.busy and now - c.idle_since >= self.idle_seconds]
         idle = [c for c in idle if self._owns(c)]  # a view-only cell is never saved: its owner does that
-        await self.persistence.save(c for c in idle if c.dirty)
+        await self.persistence.save((c for c in idle if c.dirty), True, self._leased)
         for cell in idle:
             if cell.busy or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later
