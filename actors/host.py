@@ -359,8 +359,8 @@ class Host:
         self.lag = self.intake.lag
         if not self.caught_up.is_set() or not self._leased():  # a stale owner's snapshots would overwrite the new one's
             return
-        await self.persistence.save((c for c in list(self.cells.values()) if c.dirty and self._owns(c)), paced,
-                                    self._leased)
+        await self.persistence.save((c for c in list(self.cells.values()) if c.dirty and self._owns(c)),
+                                    paced=paced, allowed=self._leased)
         if not self._leased():  # lapsed while saving: the checkpoints would claim snapshots we did not write
             return
         assert self.ownership is not None
@@ -381,7 +381,7 @@ class Host:
         idle = [c for c in list(self.cells.values())
                 if not c.busy and now - c.idle_since >= self.idle_seconds]
         idle = [c for c in idle if self._owns(c)]  # a view-only cell is never saved: its owner does that
-        await self.persistence.save((c for c in idle if c.dirty), True, self._leased)
+        await self.persistence.save((c for c in idle if c.dirty), paced=True, allowed=self._leased)
         for cell in idle:
             if cell.busy or cell.dirty:
                 continue  # it woke up while we were saving: keep it, snapshot again later

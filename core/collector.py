@@ -66,4 +66,3 @@ def sweep() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-

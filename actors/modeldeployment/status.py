@@ -73,7 +73,7 @@ def narrate(events: list[Event], res: Resource[ModelDeploymentSpec, Deployment],
             and desired > 0:
         events.append(ScaleUpCompleted(replicas=desired))
     if behaviour >= QUIET and outcome.acted and _starting(status, res.status):
-        return min(now + HOLD, wake if wake is not None else now + HOLD)
+        return now + HOLD if wake is None else min(now + HOLD, wake)
     events.append(status)
     return wake
 

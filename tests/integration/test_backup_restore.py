@@ -91,7 +91,8 @@ def test_backup_under_load_restores_every_acknowledged_write_and_every_history(s
             wait_for(lambda: api.get("/v1/log").json()["archive"]["lastSeq"] > 0, 120, "something archived")
             began = time.time()
             out = bosun("backup", str(tmp_path / "plane.backup"), data=source.data)
-            time.sleep(0.5)  # and the load goes on past the backup's end
+            ended = time.time()  # and the load goes on past the backup's end
+            wait_for(lambda: sum(at > ended for _, _, at in load.acked) >= 5, 60, "writes acked after the backup")
         finally:
             load.stop.set()
             load.join(30)
